@@ -1,0 +1,34 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import type { MessageLog } from '../delivery/message-log';
+import { MessageStatus, Channel } from '../generated/prisma/enums';
+import { NotFoundError } from '../lib/errors';
+
+const timestamp = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 timestamp' }).transform((s) => new Date(s));
+
+export const MessageListQuery = z.strictObject({
+  recipient: z.string().min(1).optional(),
+  status: z.enum(MessageStatus).optional(),
+  provider: z.string().min(1).optional(),
+  channel: z.enum(Channel).optional(),
+  template: z.string().min(1).optional(),
+  user_id: z.string().min(1).optional(),
+  since: timestamp.optional(),
+  until: timestamp.optional(),
+  limit: z.coerce.number().int().min(1).max(200, 'must be at most 200').default(50),
+  cursor: z.string().min(1).optional(),
+});
+
+export function messagesApiRouter({ messageLog }: { messageLog: MessageLog }): Router {
+  const router = Router();
+  router.get('/messages', async (req, res) => {
+    const q = MessageListQuery.parse(req.query);
+    res.json(await messageLog.list({ ...q, userId: q.user_id }));
+  });
+  router.get('/messages/:id', async (req, res) => {
+    const message = await messageLog.get(req.params.id);
+    if (!message) throw new NotFoundError(`No message ${req.params.id}`);
+    res.json(message);
+  });
+  return router;
+}

@@ -1,0 +1,120 @@
+import { z } from 'zod';
+
+/** Docker and shells often pass `FOO=` for "unset"; treat an empty value as absent so defaults apply. */
+const optional = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), schema.optional());
+
+const withDefault = <T extends z.ZodType>(schema: T, fallback: z.input<T>) =>
+  z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), schema.default(fallback as never));
+
+const positiveInt = z.coerce.number().int().positive();
+
+const list = <T extends string>(values: readonly [T, ...T[]]) =>
+  z
+    .string()
+    .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
+    .pipe(z.array(z.enum(values)).min(1, 'must name at least one provider'));
+
+export const EMAIL_PROVIDER_NAMES = ['resend', 'autosend', 'outbox'] as const;
+export const SMS_PROVIDER_NAMES = ['unosend', 'outbox'] as const;
+export type EmailProviderName = (typeof EMAIL_PROVIDER_NAMES)[number];
+export type SmsProviderName = (typeof SMS_PROVIDER_NAMES)[number];
+
+const svixSecret = z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/, 'must look like whsec_<base64>');
+
+const EnvSchema = z.object({
+  NODE_ENV: withDefault(z.enum(['development', 'test', 'production']), 'development'),
+  ROLE: withDefault(z.enum(['all', 'api', 'worker']), 'all'),
+  PORT: withDefault(z.coerce.number().int().min(0).max(65535), 3000),
+  DATABASE_URL: withDefault(
+    z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgresql:// URL' }),
+    'postgresql://postgres:postgres@127.0.0.1:5432/auth_relay',
+  ),
+  REDIS_URL: withDefault(z.url({ protocol: /^rediss?$/, error: 'must be a redis:// URL' }), 'redis://127.0.0.1:6379'),
+  QUEUE_PREFIX: withDefault(z.string().regex(/^[A-Za-z0-9_{}-]+$/, 'letters, digits, _ - { } only'), 'auth-relay'),
+  LOG_LEVEL: withDefault(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
+  ADMIN_TOKEN: optional(z.string().min(16, 'must be at least 16 characters')),
+
+  CLERK_WEBHOOK_SIGNING_SECRET: optional(svixSecret),
+  CLERK_SECRET_KEY: optional(z.string()),
+  CLERK_API_URL: withDefault(z.url(), 'https://api.clerk.com'),
+
+  EMAIL_PROVIDERS: optional(list(EMAIL_PROVIDER_NAMES)),
+  SMS_PROVIDERS: optional(list(SMS_PROVIDER_NAMES)),
+  EMAIL_FROM: optional(z.string()),
+  EMAIL_FROM_DOMAIN: optional(z.string().regex(/^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/, 'must be a domain like acme.com')),
+  EMAIL_FROM_NAME: optional(z.string()),
+
+  RESEND_API_KEY: optional(z.string()),
+  RESEND_WEBHOOK_SECRET: optional(svixSecret),
+  RESEND_BASE_URL: withDefault(z.url(), 'https://api.resend.com'),
+  AUTOSEND_API_KEY: optional(z.string()),
+  AUTOSEND_WEBHOOK_SECRET: optional(z.string()),
+  AUTOSEND_API_URL: withDefault(z.url(), 'https://api.autosend.com'),
+  UNOSEND_API_KEY: optional(z.string()),
+  UNOSEND_API_URL: withDefault(z.url(), 'https://www.unosend.co/api/v1'),
+
+  OTP_MAX_AGE_SECONDS: withDefault(positiveInt, 600),
+  PROVIDER_ATTEMPTS: withDefault(positiveInt, 3),
+  ALERT_WEBHOOK_URL: optional(z.url()),
+  RETENTION_DAYS: withDefault(positiveInt, 30),
+  BODY_RETENTION_DAYS: withDefault(positiveInt, 7),
+
+  API_KEYS: optional(z.string()),
+  VERIFICATION_SECRET: optional(z.string().min(32, 'must be at least 32 characters')),
+  SUPABASE_HOOK_SECRET: optional(z.string()),
+});
+
+export type RawEnv = z.infer<typeof EnvSchema>;
+
+export type Config = Omit<RawEnv, 'EMAIL_PROVIDERS' | 'SMS_PROVIDERS'> & {
+  EMAIL_PROVIDERS: EmailProviderName[];
+  SMS_PROVIDERS: SmsProviderName[];
+};
+
+export class ConfigError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`Invalid configuration:\n${issues.map((i) => `  - ${i}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const providerKeys: Record<string, keyof RawEnv | undefined> = {
+  resend: 'RESEND_API_KEY',
+  autosend: 'AUTOSEND_API_KEY',
+  unosend: 'UNOSEND_API_KEY',
+  outbox: undefined,
+};
+
+/** Parses the environment once; every problem is reported with the variable that causes it. */
+export function parseConfig(env: NodeJS.ProcessEnv): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  }
+  const raw = parsed.data;
+  const emailProviders: EmailProviderName[] =
+    raw.EMAIL_PROVIDERS ??
+    (() => {
+      const withKeys = (['resend', 'autosend'] as const).filter((p) => raw[providerKeys[p]!]);
+      return withKeys.length > 0 ? [...withKeys] : ['outbox'];
+    })();
+  const smsProviders: SmsProviderName[] = raw.SMS_PROVIDERS ?? (raw.UNOSEND_API_KEY ? ['unosend'] : ['outbox']);
+
+  const issues: string[] = [];
+  for (const [variable, names] of [
+    ['EMAIL_PROVIDERS', emailProviders],
+    ['SMS_PROVIDERS', smsProviders],
+  ] as const) {
+    if (new Set(names).size !== names.length) issues.push(`${variable}: lists a provider twice`);
+    for (const name of names) {
+      const key = providerKeys[name];
+      if (key && !raw[key]) issues.push(`${variable}: "${name}" is listed but ${key} is not set`);
+      if (name === 'outbox' && raw.NODE_ENV === 'production') {
+        issues.push(`${variable}: the outbox provider sends nothing and is refused when NODE_ENV=production`);
+      }
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  return { ...raw, EMAIL_PROVIDERS: emailProviders, SMS_PROVIDERS: smsProviders };
+}

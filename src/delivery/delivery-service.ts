@@ -1,0 +1,244 @@
+import type { Config } from '../config/env';
+import { Prisma, type Db } from '../db/prisma';
+import type { MessageStatus } from '../generated/prisma/enums';
+import type { Logger } from '../lib/logger';
+import {
+  ProviderError,
+  type OutgoingEmail,
+  type OutgoingSms,
+  type Provider,
+  type ProviderChains,
+} from '../providers/types';
+import type { SendJobData } from '../queue/queues';
+import type { EmailContent, MessagePayload } from './content';
+import { resolveFrom, resolveReplyTo } from './from-address';
+
+export const TERMINAL_STATUSES: readonly MessageStatus[] = [
+  'sent',
+  'delivered',
+  'delayed',
+  'bounced',
+  'complained',
+  'failed',
+  'suppressed',
+  'expired',
+];
+
+export type SendOutcome =
+  | { kind: 'finished'; status: MessageStatus | 'missing' }
+  | { kind: 'retry'; delayMs: number; state: Required<Omit<SendJobData, 'messageId'>> };
+
+export interface DeliveryDeps {
+  db: Db;
+  providers: ProviderChains;
+  config: Pick<Config, 'PROVIDER_ATTEMPTS' | 'EMAIL_FROM' | 'EMAIL_FROM_DOMAIN' | 'EMAIL_FROM_NAME'>;
+  log: Logger;
+  now?: () => Date;
+  /** How long a worker holds a message while talking to providers (longer than one send run). */
+  leaseMs?: number;
+  random?: () => number;
+}
+
+export type DeliveryService = ReturnType<typeof createDeliveryService>;
+
+/** The idempotency key every provider sees for a message: the same on every retry, from every process. */
+export const idempotencyKeyFor = (messageId: string): string => `auth-message/${messageId}`;
+
+/** Exponential backoff with full jitter (1 s, 3 s, 9 s … capped at 30 s), never sooner than the provider asked. */
+export function retryDelayMs(attempt: number, retryAfterMs: number | undefined, random: () => number): number {
+  const ceiling = Math.min(30_000, 1_000 * 3 ** (attempt - 1));
+  const backoff = Math.round(ceiling / 2 + (random() * ceiling) / 2);
+  return Math.max(backoff, retryAfterMs ?? 0);
+}
+
+function toProviderError(err: unknown): ProviderError {
+  if (err instanceof ProviderError) return err;
+  // An adapter bug or an unexpected throw: retry it like a network error, but say what it was.
+  return new ProviderError(err instanceof Error ? err.message : String(err), { class: 'transient', raw: String(err) });
+}
+
+/**
+ * Sends one message through its channel's provider chain. Each call makes progress and says what to do
+ * next: finished, or come back after a delay (the worker turns that into a delayed job).
+ */
+export function createDeliveryService(deps: DeliveryDeps) {
+  const { db, providers, config, log } = deps;
+  const now = deps.now ?? (() => new Date());
+  const leaseMs = deps.leaseMs ?? 45_000;
+  const random = deps.random ?? Math.random;
+
+  async function finish(
+    messageId: string,
+    status: Extract<MessageStatus, 'failed' | 'expired'>,
+    reason: string,
+    codeBearing: boolean,
+  ): Promise<SendOutcome> {
+    await db.$transaction([
+      db.message.update({ where: { id: messageId }, data: { status, lastError: reason, leaseUntil: null } }),
+      db.messageEvent.create({ data: { messageId, type: status, detail: { reason } } }),
+      ...(codeBearing
+        ? [db.messageContent.updateMany({ where: { messageId }, data: { payload: Prisma.DbNull } })]
+        : []),
+    ]);
+    log.warn({ message_id: messageId, status, reason }, `message ${status}`);
+    return { kind: 'finished', status };
+  }
+
+  function buildOutgoing(
+    message: { id: string; recipient: string; template: string | null },
+    payload: MessagePayload,
+  ): OutgoingEmail | OutgoingSms {
+    const idempotencyKey = idempotencyKeyFor(message.id);
+    if (payload.channel === 'sms') {
+      return { messageId: message.id, to: message.recipient, body: payload.body, idempotencyKey };
+    }
+    const email: EmailContent = payload;
+    return {
+      messageId: message.id,
+      to: message.recipient,
+      from: resolveFrom(config, email),
+      replyTo: resolveReplyTo(config, email),
+      subject: email.subject,
+      html: email.html,
+      text: email.text,
+      // A unique X-Entity-Ref-ID per message stops Gmail threading one code under the previous ones.
+      headers: { 'X-Entity-Ref-ID': message.id },
+      tags: [
+        { name: 'message_id', value: message.id },
+        { name: 'template', value: (message.template ?? 'none').replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 256) },
+      ],
+      idempotencyKey,
+    };
+  }
+
+  async function processSend(job: SendJobData): Promise<SendOutcome> {
+    const message = await db.message.findUnique({ where: { id: job.messageId }, include: { content: true } });
+    if (!message) {
+      log.warn({ message_id: job.messageId }, 'send job for unknown message dropped');
+      return { kind: 'finished', status: 'missing' };
+    }
+    if (TERMINAL_STATUSES.includes(message.status)) return { kind: 'finished', status: message.status };
+    const codeBearing = message.expiresAt !== null;
+    const started = now();
+    if (message.expiresAt && started >= message.expiresAt) {
+      return finish(message.id, 'expired', 'the code expired before it could be sent', true);
+    }
+
+    const claimed = await db.message.updateMany({
+      where: {
+        id: message.id,
+        status: { in: ['queued', 'sending'] },
+        OR: [{ leaseUntil: null }, { leaseUntil: { lt: started } }],
+      },
+      data: { status: 'sending', leaseUntil: new Date(started.getTime() + leaseMs), updatedAt: started },
+    });
+    if (claimed.count === 0) {
+      const current = await db.message.findUnique({ where: { id: message.id }, select: { status: true, leaseUntil: true } });
+      if (!current || TERMINAL_STATUSES.includes(current.status)) return { kind: 'finished', status: current?.status ?? 'missing' };
+      // Another worker is sending it right now; look again when its lease lapses.
+      const wait = Math.max(500, (current.leaseUntil?.getTime() ?? started.getTime()) - started.getTime() + 100);
+      return { kind: 'retry', delayMs: wait, state: { providerIndex: job.providerIndex ?? 0, providerAttempts: job.providerAttempts ?? 0 } };
+    }
+
+    const payload = message.content?.payload as MessagePayload | null | undefined;
+    if (!payload) return finish(message.id, 'failed', 'message content is no longer available', codeBearing);
+    const outgoing = buildOutgoing(message, payload);
+    const chain: Provider[] = message.channel === 'email' ? providers.email : providers.sms;
+    const messageLog = log.child({ message_id: message.id });
+
+    let index = job.providerIndex ?? 0;
+    let attemptsOnProvider = job.providerAttempts ?? 0;
+    let lastError = 'no provider configured for this channel';
+    while (index < chain.length) {
+      const provider = chain[index]!;
+      try {
+        const result = await (provider.send as (m: OutgoingEmail | OutgoingSms) => ReturnType<Provider['send']>)(outgoing);
+        const sentAt = now();
+        await db.$transaction([
+          db.message.update({
+            where: { id: message.id },
+            data: {
+              status: 'sent',
+              provider: provider.name,
+              providerMessageId: result.providerMessageId,
+              sentAt,
+              lastError: null,
+              leaseUntil: null,
+              attempts: { increment: 1 },
+            },
+          }),
+          db.messageEvent.create({
+            data: {
+              messageId: message.id,
+              type: 'sent',
+              provider: provider.name,
+              occurredAt: sentAt,
+              detail: { provider_message_id: result.providerMessageId, ...result.detail },
+            },
+          }),
+          db.messageContent.update({
+            where: { messageId: message.id },
+            data: {
+              headers: 'headers' in outgoing ? outgoing.headers : undefined,
+              ...(codeBearing ? { payload: Prisma.DbNull } : {}),
+            },
+          }),
+        ]);
+        messageLog.info({ provider: provider.name, provider_message_id: result.providerMessageId }, 'message sent');
+        return { kind: 'finished', status: 'sent' };
+      } catch (err) {
+        const error = toProviderError(err);
+        lastError = `${provider.name}: ${error.message}`;
+        await db.$transaction([
+          db.message.update({
+            where: { id: message.id },
+            data: { lastError, provider: provider.name, attempts: { increment: 1 } },
+          }),
+          db.messageEvent.create({
+            data: {
+              messageId: message.id,
+              type: 'send_failed',
+              provider: provider.name,
+              detail: {
+                class: error.class,
+                status: error.status ?? null,
+                code: error.code ?? null,
+                message: error.message,
+                raw: (error.raw ?? null) as never,
+              },
+            },
+          }),
+        ]);
+        messageLog.warn(
+          { provider: provider.name, class: error.class, status: error.status, code: error.code, err: error.message },
+          'send attempt failed',
+        );
+
+        if (error.class === 'transient') {
+          attemptsOnProvider += 1;
+          if (attemptsOnProvider < config.PROVIDER_ATTEMPTS) {
+            const delayMs = retryDelayMs(attemptsOnProvider, error.retryAfterMs, random);
+            const retryAt = now().getTime() + delayMs;
+            if (!message.expiresAt || retryAt < message.expiresAt.getTime()) {
+              await db.message.update({ where: { id: message.id }, data: { status: 'queued', leaseUntil: null } });
+              return { kind: 'retry', delayMs, state: { providerIndex: index, providerAttempts: attemptsOnProvider } };
+            }
+            // Waiting here would outlive the code: move on to the next provider now.
+          }
+        } else if (!error.failover) {
+          return finish(message.id, 'failed', lastError, codeBearing);
+        }
+        index += 1;
+        attemptsOnProvider = 0;
+        if (index < chain.length) {
+          await db.messageEvent.create({
+            data: { messageId: message.id, type: 'failover', provider: chain[index]!.name, detail: { from: provider.name } },
+          });
+        }
+      }
+    }
+    return finish(message.id, 'failed', `every provider failed; last: ${lastError}`, codeBearing);
+  }
+
+  return { processSend };
+}

@@ -1,0 +1,129 @@
+import type { Db } from '../db/prisma';
+import type { Prisma } from '../generated/prisma/client';
+import type { Channel, MessageStatus } from '../generated/prisma/enums';
+
+/** The read side of the delivery log, in the contract's JSON shape (snake_case). */
+
+type MessageRow = Prisma.MessageGetPayload<object>;
+type EventRow = Prisma.MessageEventGetPayload<object>;
+
+export interface MessageJson {
+  id: string;
+  source: string;
+  external_id: string | null;
+  channel: Channel;
+  template: string | null;
+  recipient: string;
+  user_id: string | null;
+  provider: string | null;
+  provider_message_id: string | null;
+  status: MessageStatus;
+  attempts: number;
+  subject: string | null;
+  last_error: string | null;
+  created_at: string;
+  sent_at: string | null;
+  delivered_at: string | null;
+  updated_at: string;
+}
+
+export interface EventJson {
+  type: string;
+  occurred_at: string;
+  provider: string | null;
+  detail: unknown;
+}
+
+const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+
+export function toMessageJson(m: MessageRow): MessageJson {
+  return {
+    id: m.id,
+    source: m.source,
+    external_id: m.externalId,
+    channel: m.channel,
+    template: m.template,
+    recipient: m.recipient,
+    user_id: m.userId,
+    provider: m.provider,
+    provider_message_id: m.providerMessageId,
+    status: m.status,
+    attempts: m.attempts,
+    subject: m.subject,
+    last_error: m.lastError,
+    created_at: m.createdAt.toISOString(),
+    sent_at: iso(m.sentAt),
+    delivered_at: iso(m.deliveredAt),
+    updated_at: m.updatedAt.toISOString(),
+  };
+}
+
+export function toEventJson(e: EventRow): EventJson {
+  return { type: e.type, occurred_at: e.occurredAt.toISOString(), provider: e.provider, detail: e.detail };
+}
+
+export interface MessageFilters {
+  recipient?: string;
+  status?: MessageStatus;
+  provider?: string;
+  channel?: Channel;
+  template?: string;
+  userId?: string;
+  since?: Date;
+  until?: Date;
+  limit: number;
+  cursor?: string;
+}
+
+export class InvalidCursorError extends Error {}
+
+function encodeCursor(m: Pick<MessageRow, 'createdAt' | 'id'>): string {
+  return Buffer.from(`${m.createdAt.toISOString()}|${m.id}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+  const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  const createdAt = new Date(at ?? '');
+  if (!id || Number.isNaN(createdAt.getTime())) throw new InvalidCursorError('cursor is not one this API returned');
+  return { createdAt, id };
+}
+
+export type MessageLog = ReturnType<typeof createMessageLog>;
+
+export function createMessageLog(db: Db) {
+  async function list(filters: MessageFilters): Promise<{ data: MessageJson[]; next_cursor: string | null }> {
+    const where: Prisma.MessageWhereInput = {
+      recipient: filters.recipient?.includes('@') ? filters.recipient.trim().toLowerCase() : filters.recipient?.trim(),
+      status: filters.status,
+      provider: filters.provider,
+      channel: filters.channel,
+      template: filters.template,
+      userId: filters.userId,
+      createdAt: filters.since || filters.until ? { gte: filters.since, lt: filters.until } : undefined,
+    };
+    const and: Prisma.MessageWhereInput[] = [where];
+    if (filters.cursor) {
+      const c = decodeCursor(filters.cursor);
+      and.push({ OR: [{ createdAt: { lt: c.createdAt } }, { createdAt: c.createdAt, id: { lt: c.id } }] });
+    }
+    const rows = await db.message.findMany({
+      where: { AND: and },
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      take: filters.limit + 1,
+    });
+    const page = rows.slice(0, filters.limit);
+    const next = rows.length > filters.limit ? encodeCursor(page[page.length - 1]!) : null;
+    return { data: page.map(toMessageJson), next_cursor: next };
+  }
+
+  async function get(id: string): Promise<(MessageJson & { events: EventJson[] }) | null> {
+    const m = await db.message.findUnique({
+      where: { id },
+      include: { events: { orderBy: [{ occurredAt: 'asc' }, { id: 'asc' }] } },
+    });
+    if (!m) return null;
+    return { ...toMessageJson(m), events: m.events.map(toEventJson) };
+  }
+
+  return { list, get };
+}

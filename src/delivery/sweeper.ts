@@ -1,0 +1,69 @@
+import type { Db } from '../db/prisma';
+import type { Logger } from '../lib/logger';
+import { sendJobId, type Queues } from '../queue/queues';
+
+export interface SweeperDeps {
+  db: Db;
+  queues: Pick<Queues, 'send'>;
+  log: Logger;
+  now?: () => Date;
+  /** A message untouched this long while queued or sending has lost its job (e.g. Redis restarted). */
+  staleAfterMs?: number;
+}
+
+export type Sweeper = ReturnType<typeof createSweeper>;
+
+/**
+ * The safety net under the queue: Postgres is the source of truth, so any message still waiting without a
+ * live job is queued again. Re-queuing is safe because the send job id is the message id and the sender
+ * re-checks the message's status before sending.
+ */
+export function createSweeper({ db, queues, log, now = () => new Date(), staleAfterMs = 60_000 }: SweeperDeps) {
+  /** Queue a message's send job again whatever became of the previous one. */
+  async function requeue(messageId: string): Promise<'added' | 'retried' | 'alive'> {
+    const job = await queues.send.getJob(sendJobId(messageId));
+    if (job) {
+      const state = await job.getState();
+      if (state === 'failed') {
+        await job.retry('failed');
+        return 'retried';
+      }
+      if (state !== 'completed' && state !== 'unknown') return 'alive';
+      await job.remove();
+    }
+    await queues.send.add('send', { messageId }, { jobId: sendJobId(messageId) });
+    return 'added';
+  }
+
+  async function sweep(): Promise<{ requeued: number; purged: number }> {
+    const at = now();
+    const stale = await db.message.findMany({
+      where: {
+        status: { in: ['queued', 'sending'] },
+        updatedAt: { lt: new Date(at.getTime() - staleAfterMs) },
+        OR: [{ leaseUntil: null }, { leaseUntil: { lt: at } }],
+      },
+      select: { id: true },
+      orderBy: { updatedAt: 'asc' },
+      take: 500,
+    });
+    let requeued = 0;
+    for (const { id } of stale) {
+      const result = await requeue(id);
+      if (result !== 'alive') {
+        requeued += 1;
+        log.warn({ message_id: id, result }, 'requeued a message that had lost its job');
+      }
+      // Touch it so the next sweep does not pick it again before the worker has had a chance.
+      await db.message.updateMany({ where: { id, status: { in: ['queued', 'sending'] } }, data: { updatedAt: at } });
+    }
+    // Codes are never kept in clear past their lifetime, whatever state the message ended in.
+    const purged = await db.$executeRaw`
+      UPDATE message_contents c SET payload = NULL
+      FROM messages m
+      WHERE m.id = c.message_id AND c.payload IS NOT NULL AND m.expires_at < ${at}`;
+    return { requeued, purged };
+  }
+
+  return { sweep, requeue };
+}

@@ -1,0 +1,55 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { ZodError } from 'zod';
+import { InvalidCursorError } from '../delivery/message-log';
+import { AppError } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+
+interface HttpErrorBody {
+  error: { code: string; message: string; details?: unknown };
+}
+
+/** body-parser's errors carry a `type`; these are the ones a client can cause. */
+const BODY_PARSER_ERRORS: Record<string, [number, string, string]> = {
+  'entity.too.large': [413, 'payload_too_large', 'Request body is too large'],
+  'entity.parse.failed': [400, 'invalid_json', 'Request body is not valid JSON'],
+  'encoding.unsupported': [415, 'unsupported_encoding', 'Unsupported content encoding'],
+  'charset.unsupported': [415, 'unsupported_charset', 'Unsupported charset'],
+  'request.aborted': [400, 'request_aborted', 'Request was aborted'],
+  'request.size.invalid': [400, 'invalid_request', 'Request size did not match Content-Length'],
+};
+
+export function toHttpError(err: unknown): { status: number; body: HttpErrorBody; headers?: Record<string, string> } {
+  if (err instanceof AppError) {
+    return {
+      status: err.status,
+      headers: err.headers,
+      body: { error: { code: err.code, message: err.message, ...(err.details !== undefined ? { details: err.details } : {}) } },
+    };
+  }
+  if (err instanceof ZodError) {
+    const message = err.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
+    return { status: 422, body: { error: { code: 'invalid_request', message } } };
+  }
+  if (err instanceof InvalidCursorError) {
+    return { status: 422, body: { error: { code: 'invalid_request', message: `cursor: ${err.message}` } } };
+  }
+  const type = (err as { type?: string } | null)?.type;
+  const known = type ? BODY_PARSER_ERRORS[type] : undefined;
+  if (known) return { status: known[0], body: { error: { code: known[1], message: known[2] } } };
+  return { status: 500, body: { error: { code: 'internal_error', message: 'Something went wrong' } } };
+}
+
+/** The one place errors become HTTP answers; a 500 never leaks internals, but is logged with the request id. */
+export function errorHandler(log: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    const { status, body, headers } = toHttpError(err);
+    if (status >= 500) (req.log ?? log).error({ err }, 'request failed');
+    if (res.headersSent) return;
+    if (headers) res.set(headers);
+    res.status(status).json(body);
+  };
+}
+
+export const notFound: RequestHandler = (req, res) => {
+  res.status(404).json({ error: { code: 'not_found', message: `No route for ${req.method} ${req.path}` } });
+};

@@ -1,0 +1,90 @@
+import type { Channel } from '../generated/prisma/enums';
+
+/**
+ * One interface for every provider, Novu-style: `send` delivers one message, `parseWebhook` (where the
+ * provider reports delivery events) turns its webhook into our normalized events.
+ */
+export interface OutgoingEmail {
+  messageId: string;
+  to: string;
+  /** Null when neither EMAIL_FROM nor EMAIL_FROM_DOMAIN gives a usable address. */
+  from: string | null;
+  replyTo?: string;
+  subject: string;
+  html?: string;
+  text?: string;
+  headers: Record<string, string>;
+  tags: { name: string; value: string }[];
+  /** Stable across retries and processes, so a provider that honours it never sends twice. */
+  idempotencyKey: string;
+}
+
+export interface OutgoingSms {
+  messageId: string;
+  to: string;
+  body: string;
+  idempotencyKey: string;
+}
+
+export interface SendResult {
+  providerMessageId: string;
+  /** The provider's answer, kept on the timeline. */
+  detail?: Record<string, unknown>;
+}
+
+export type ProviderErrorClass = 'transient' | 'permanent';
+
+export interface ProviderErrorOptions {
+  class: ProviderErrorClass;
+  /** A permanent error another provider could fix (bad key, quota): fail over instead of failing. */
+  failover?: boolean;
+  /** The provider said when to come back (Retry-After, ratelimit-reset). */
+  retryAfterMs?: number;
+  /** The whole provider is limited (429), not just this message. */
+  providerWide?: boolean;
+  status?: number | null;
+  code?: string;
+  /** The provider's raw answer, for the timeline. */
+  raw?: unknown;
+}
+
+export class ProviderError extends Error {
+  readonly class: ProviderErrorClass;
+  readonly failover: boolean;
+  readonly retryAfterMs?: number;
+  readonly providerWide: boolean;
+  readonly status?: number | null;
+  readonly code?: string;
+  readonly raw?: unknown;
+
+  constructor(message: string, options: ProviderErrorOptions) {
+    super(message);
+    this.name = 'ProviderError';
+    this.class = options.class;
+    this.failover = options.failover ?? false;
+    this.retryAfterMs = options.retryAfterMs;
+    this.providerWide = options.providerWide ?? false;
+    this.status = options.status;
+    this.code = options.code;
+    this.raw = options.raw;
+  }
+}
+
+export interface EmailProvider {
+  readonly name: string;
+  readonly channel: Extract<Channel, 'email'>;
+  send(message: OutgoingEmail): Promise<SendResult>;
+}
+
+export interface SmsProvider {
+  readonly name: string;
+  readonly channel: Extract<Channel, 'sms'>;
+  send(message: OutgoingSms): Promise<SendResult>;
+}
+
+export type Provider = EmailProvider | SmsProvider;
+
+export interface ProviderChains {
+  email: EmailProvider[];
+  sms: SmsProvider[];
+}

@@ -1,0 +1,51 @@
+import express, { Router } from 'express';
+import type { Config } from '../config/env';
+import type { MessageService } from '../delivery/message-service';
+import { NotConfiguredError, ValidationError } from '../lib/errors';
+import { interpretClerkEvent } from './clerk-event';
+import { createSvixVerifier } from './svix';
+
+export const WEBHOOK_BODY_LIMIT = '256kb';
+
+/** Raw bytes whatever the Content-Type: signatures are over the exact body. */
+export const rawBody = express.raw({ type: () => true, limit: WEBHOOK_BODY_LIMIT });
+
+export function parseJsonBody(raw: Buffer): unknown {
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new ValidationError('Body is not valid JSON');
+  }
+}
+
+export function clerkWebhookRouter({
+  config,
+  messages,
+}: {
+  config: Pick<Config, 'CLERK_WEBHOOK_SIGNING_SECRET' | 'OTP_MAX_AGE_SECONDS'>;
+  messages: Pick<MessageService, 'accept'>;
+}): Router {
+  const router = Router();
+  const verifier = config.CLERK_WEBHOOK_SIGNING_SECRET ? createSvixVerifier(config.CLERK_WEBHOOK_SIGNING_SECRET) : null;
+
+  router.post('/webhooks/clerk', rawBody, async (req, res) => {
+    if (!verifier) {
+      throw new NotConfiguredError('Set CLERK_WEBHOOK_SIGNING_SECRET to the whsec_… signing secret of your Clerk webhook endpoint');
+    }
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const { id: svixId } = verifier.verify(body, req.headers);
+    const outcome = interpretClerkEvent(parseJsonBody(body), svixId);
+    if (outcome.kind === 'ignored') {
+      req.log.info({ svix_id: svixId, reason: outcome.reason }, 'clerk event ignored');
+      res.status(200).json({ ignored: true, reason: outcome.reason });
+      return;
+    }
+    const result = await messages.accept({ ...outcome.message, maxAgeSeconds: config.OTP_MAX_AGE_SECONDS });
+    if (result.duplicate) {
+      res.status(200).json({ message_id: result.messageId, status: result.status, duplicate: true });
+      return;
+    }
+    res.status(202).json({ message_id: result.messageId, status: 'queued' });
+  });
+  return router;
+}

@@ -1,0 +1,214 @@
+import { randomBytes } from 'node:crypto';
+import { emailCreated, smsCreated } from './helpers/clerk-events';
+import { TEST_ADMIN_TOKEN, TEST_CLERK_SECRET, testConfig } from './helpers/config';
+import { createTestDatabase, type TestDatabase } from './helpers/db';
+import { json, startHarness, type Harness } from './helpers/harness';
+import { svixHeaders, svixSignature } from './helpers/svix';
+
+let database: TestDatabase;
+let harness: Harness;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  // No workers: these tests look at what the receiver records and queues.
+  harness = await startHarness(testConfig(database.url));
+});
+
+afterAll(async () => {
+  await harness.close();
+  await database.drop();
+});
+
+function post(body: string, headers: Record<string, string>): Promise<Response> {
+  return harness.request('/webhooks/clerk', { method: 'POST', headers, body });
+}
+
+const signed = (event: unknown, opts?: Parameters<typeof svixHeaders>[2]) => {
+  const body = JSON.stringify(event);
+  return post(body, svixHeaders(TEST_CLERK_SECRET, body, opts));
+};
+
+describe('signature', () => {
+  it('accepts a valid signature and records and queues the message', async () => {
+    const event = emailCreated();
+    const res = await signed(event);
+    expect(res.status).toBe(202);
+    const body = await json(res);
+    expect(body).toEqual({ message_id: expect.stringMatching(/^msg_/), status: 'queued' });
+
+    const row = await database.db.message.findUniqueOrThrow({ where: { id: body.message_id }, include: { events: true } });
+    expect(row).toMatchObject({
+      source: 'clerk',
+      externalId: event.data.id,
+      channel: 'email',
+      template: 'verification_code',
+      recipient: event.data.to_email_address,
+      userId: event.data.user_id,
+      status: 'queued',
+    });
+    expect(row.events.map((e) => e.type).sort()).toEqual(['queued', 'received']);
+    const job = await harness.container.queues.send.getJob(body.message_id);
+    expect(job?.data).toEqual({ messageId: body.message_id });
+  });
+
+  it('rejects a signature made with another secret', async () => {
+    const body = JSON.stringify(emailCreated());
+    const other = `whsec_${randomBytes(24).toString('base64')}`;
+    const res = await post(body, svixHeaders(other, body));
+    expect(res.status).toBe(401);
+    expect((await json(res)).error.code).toBe('invalid_signature');
+  });
+
+  it('rejects a tampered body', async () => {
+    const event = emailCreated();
+    const body = JSON.stringify(event);
+    const headers = svixHeaders(TEST_CLERK_SECRET, body);
+    const tampered = body.replace(event.data.to_email_address, 'attacker@evil.example');
+    expect((await post(tampered, headers)).status).toBe(401);
+    expect(await database.db.message.count({ where: { externalId: event.data.id } })).toBe(0);
+  });
+
+  it('rejects missing signature headers', async () => {
+    const body = JSON.stringify(emailCreated());
+    const res = await post(body, { 'content-type': 'application/json' });
+    expect(res.status).toBe(401);
+    expect((await json(res)).error.message).toMatch(/Missing required headers/);
+  });
+
+  it.each([
+    ['6 minutes old', -360],
+    ['6 minutes in the future', 360],
+  ])('rejects a timestamp %s', async (_label, offset) => {
+    const res = await signed(emailCreated(), { timestamp: Math.floor(Date.now() / 1000) + offset });
+    expect(res.status).toBe(401);
+    expect((await json(res)).error.message).toMatch(/timestamp too (old|new)/);
+  });
+
+  it('accepts a timestamp 4 minutes old', async () => {
+    expect((await signed(emailCreated(), { timestamp: Math.floor(Date.now() / 1000) - 240 })).status).toBe(202);
+  });
+
+  it('accepts a rotated secret: two signatures, one of them ours', async () => {
+    const body = JSON.stringify(emailCreated());
+    const id = 'msg_rotation';
+    const ts = Math.floor(Date.now() / 1000);
+    const oldSecret = `whsec_${randomBytes(24).toString('base64')}`;
+    const res = await post(body, svixHeaders(TEST_CLERK_SECRET, body, { id, timestamp: ts, extraSignatures: [svixSignature(oldSecret, id, ts, body)] }));
+    expect(res.status).toBe(202);
+  });
+});
+
+describe('payloads', () => {
+  it('redacts the code from what it keeps, and keeps the clear content only for sending', async () => {
+    const event = emailCreated({ otp: '918273' });
+    const { message_id } = await json(await signed(event));
+    const message = await database.db.message.findUniqueOrThrow({ where: { id: message_id }, include: { content: true } });
+    expect(message.subject).toBe('[redacted] is your verification code');
+    expect(JSON.stringify(message.content!.redacted)).not.toContain('918273');
+    expect(message.content!.payload).toMatchObject({ channel: 'email', subject: '918273 is your verification code' });
+    expect(message.expiresAt).not.toBeNull();
+    expect(harness.logs.text()).not.toContain('918273');
+  });
+
+  it('delivers an unknown slug with Clerk\'s rendered content, not code-bearing', async () => {
+    const event = emailCreated({ data: { slug: 'brand_new_template', data: { app: { name: 'Acme' } }, subject: 'Welcome' } });
+    const res = await signed(event);
+    expect(res.status).toBe(202);
+    const message = await database.db.message.findUniqueOrThrow({ where: { id: (await json(res)).message_id } });
+    expect(message).toMatchObject({ template: 'brand_new_template', subject: 'Welcome', expiresAt: null });
+  });
+
+  it('records sms.created with the code redacted from the rendered text', async () => {
+    const event = smsCreated();
+    const res = await signed(event);
+    expect(res.status).toBe(202);
+    const message = await database.db.message.findUniqueOrThrow({ where: { id: (await json(res)).message_id }, include: { content: true } });
+    expect(message).toMatchObject({ channel: 'sms', recipient: '+447700900123', template: 'verification_code' });
+    expect(message.content!.redacted).toEqual({ channel: 'sms', body: 'Your Acme verification code is [redacted]' });
+  });
+
+  it('ignores messages Clerk delivers itself', async () => {
+    const event = emailCreated({ data: { delivered_by_clerk: true } });
+    const res = await signed(event);
+    expect(res.status).toBe(200);
+    expect(await json(res)).toEqual({ ignored: true, reason: 'delivered by Clerk' });
+    expect(await database.db.message.count({ where: { externalId: event.data.id } })).toBe(0);
+  });
+
+  it('ignores other event types', async () => {
+    const res = await signed({ type: 'user.created', object: 'event', data: { id: 'user_1' } });
+    expect(res.status).toBe(200);
+    expect(await json(res)).toEqual({ ignored: true, reason: 'event type user.created is not delivered by auth-relay' });
+  });
+
+  it('answers 422 to a signed body that is not JSON', async () => {
+    const body = '{"type": "email.created", ';
+    const res = await post(body, svixHeaders(TEST_CLERK_SECRET, body));
+    expect(res.status).toBe(422);
+    expect((await json(res)).error).toEqual({ code: 'invalid_request', message: 'Body is not valid JSON' });
+  });
+
+  it('answers 422 naming the field when a signed event is missing what we need', async () => {
+    const event = emailCreated();
+    delete (event.data as Partial<typeof event.data>).to_email_address;
+    const res = await signed(event);
+    expect(res.status).toBe(422);
+    expect((await json(res)).error.message).toMatch(/data\.to_email_address/);
+  });
+
+  it('answers 413 to a body over 256 KB, before anything else', async () => {
+    const event = emailCreated({ data: { body: 'x'.repeat(300 * 1024) } });
+    const res = await signed(event);
+    expect(res.status).toBe(413);
+    expect((await json(res)).error.code).toBe('payload_too_large');
+  });
+});
+
+describe('idempotency', () => {
+  it('records one message when the same webhook arrives 5 times at once', async () => {
+    const event = emailCreated();
+    const body = JSON.stringify(event);
+    const headers = svixHeaders(TEST_CLERK_SECRET, body, { id: 'msg_same' });
+    const responses = await Promise.all(Array.from({ length: 5 }, () => post(body, headers)));
+    const bodies = await Promise.all(responses.map(json));
+    const statuses = responses.map((r) => r.status).sort();
+    expect(statuses).toEqual([200, 200, 200, 200, 202]);
+    expect(new Set(bodies.map((b) => b.message_id)).size).toBe(1);
+    expect(await database.db.message.count({ where: { externalId: event.data.id } })).toBe(1);
+    const jobs = await harness.container.queues.send.getJobs(['wait']);
+    expect(jobs.filter((j) => j.data.messageId === bodies[0].message_id)).toHaveLength(1);
+  });
+
+  it('answers a later repeat with the same message id and its current status', async () => {
+    const event = emailCreated();
+    const first = await json(await signed(event));
+    const again = await signed(event);
+    expect(again.status).toBe(200);
+    expect(await json(again)).toEqual({ message_id: first.message_id, status: 'queued', duplicate: true });
+  });
+});
+
+describe('configuration', () => {
+  it('answers 503 saying what to set when no signing secret is configured', async () => {
+    const unconfigured = await startHarness(testConfig(database.url, { CLERK_WEBHOOK_SIGNING_SECRET: undefined }));
+    try {
+      const body = JSON.stringify(emailCreated());
+      const res = await unconfigured.request('/webhooks/clerk', { method: 'POST', headers: svixHeaders(TEST_CLERK_SECRET, body), body });
+      expect(res.status).toBe(503);
+      expect((await json(res)).error.message).toMatch(/CLERK_WEBHOOK_SIGNING_SECRET/);
+    } finally {
+      await unconfigured.close();
+    }
+  });
+});
+
+describe('admin token', () => {
+  it.each([
+    ['missing', undefined, 401],
+    ['wrong', 'Bearer not-the-token', 401],
+    ['right', `Bearer ${TEST_ADMIN_TOKEN}`, 200],
+  ])('%s token', async (_label, authorization, status) => {
+    const res = await harness.request('/api/messages', { headers: authorization ? { authorization } : {} });
+    expect(res.status).toBe(status);
+  });
+});

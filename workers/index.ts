@@ -1,0 +1,45 @@
+import type { Worker } from 'bullmq';
+import type { Container } from '../src/container';
+import { createWorkerConnection } from '../src/queue/queues';
+import { createMaintenanceWorker, scheduleMaintenance } from './maintenance-worker';
+import { createSendWorker } from './send-worker';
+
+export interface RunningWorkers {
+  workers: Worker[];
+  /** Stops taking jobs and waits for the running ones, at most `graceMs`, then abandons them to be retried. */
+  close(graceMs: number): Promise<void>;
+}
+
+export async function startWorkers(
+  container: Container,
+  tuning: { lockDuration?: number; stalledInterval?: number; concurrency?: number } = {},
+): Promise<RunningWorkers> {
+  const { config, log } = container;
+  const connection = createWorkerConnection(config.REDIS_URL);
+  connection.on('error', (err) => log.warn({ err: err.message }, 'worker redis connection error'));
+  const prefix = config.QUEUE_PREFIX;
+  const workers: Worker[] = [
+    createSendWorker({ connection, prefix, delivery: container.delivery, log, ...tuning }),
+    createMaintenanceWorker({ connection, prefix, sweeper: container.sweeper, log }),
+  ];
+  await scheduleMaintenance(container.queues);
+  log.info({ workers: workers.map((w) => w.name) }, 'workers started');
+
+  return {
+    workers,
+    async close(graceMs) {
+      let timer: NodeJS.Timeout | undefined;
+      const graceful = Promise.all(workers.map((w) => w.close()));
+      const timedOut = await Promise.race([
+        graceful.then(() => false),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), graceMs))),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) {
+        log.warn({ grace_ms: graceMs }, 'jobs still running at shutdown; they will be retried');
+        await Promise.all(workers.map((w) => w.close(true)));
+      }
+      connection.disconnect();
+    },
+  };
+}

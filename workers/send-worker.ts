@@ -1,0 +1,50 @@
+import { DelayedError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { DeliveryService } from '../src/delivery/delivery-service';
+import type { Logger } from '../src/lib/logger';
+import type { SendJobData } from '../src/queue/queues';
+
+export interface SendWorkerOptions {
+  connection: Redis;
+  prefix: string;
+  delivery: Pick<DeliveryService, 'processSend'>;
+  log: Logger;
+  concurrency?: number;
+  /** BullMQ lock: a job whose worker died is retried once this lapses (default 30 s). */
+  lockDuration?: number;
+  stalledInterval?: number;
+}
+
+/**
+ * Turns the delivery service's decisions into BullMQ moves: a retry becomes a delayed job (not a spent
+ * attempt), so provider back-off and Retry-After are honoured to the millisecond.
+ */
+export function createSendWorker(options: SendWorkerOptions): Worker<SendJobData> {
+  const { delivery, log } = options;
+  const worker = new Worker<SendJobData>(
+    'send',
+    async (job, token) => {
+      const outcome = await delivery.processSend(job.data);
+      if (outcome.kind === 'retry') {
+        await job.updateData({ ...job.data, ...outcome.state });
+        await job.moveToDelayed(Date.now() + outcome.delayMs, token);
+        throw new DelayedError();
+      }
+      return outcome.status;
+    },
+    {
+      connection: options.connection,
+      prefix: options.prefix,
+      concurrency: options.concurrency ?? 20,
+      ...(options.lockDuration ? { lockDuration: options.lockDuration } : {}),
+      ...(options.stalledInterval ? { stalledInterval: options.stalledInterval } : {}),
+      // A stalled job is re-run (the message's status, lease and the provider idempotency key keep that safe).
+      maxStalledCount: 3,
+    },
+  );
+  worker.on('error', (err) => log.warn({ err: err.message }, 'send worker error'));
+  worker.on('failed', (job, err) => {
+    if (job) log.error({ message_id: job.data.messageId, attempts: job.attemptsMade, err: err.message }, 'send job failed');
+  });
+  return worker;
+}
