@@ -30,6 +30,8 @@ export interface Container {
 
 export interface ContainerOverrides {
   providers?: ProviderChains;
+  /** Tests that kill workers shorten the send lease to match their short BullMQ lock. */
+  sendLeaseMs?: number;
 }
 
 export function buildContainer(config: Config, log: Logger, overrides: ContainerOverrides = {}): Container {
@@ -41,7 +43,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
   const providers = overrides.providers ?? createProviderChains({ config, db });
 
   const messages = createMessageService({ db, queues, log });
-  const delivery = createDeliveryService({ db, providers, config, log });
+  const delivery = createDeliveryService({ db, providers, config, log, leaseMs: overrides.sendLeaseMs });
   const sweeper = createSweeper({ db, queues, log });
   const messageLog = createMessageLog(db);
 

@@ -24,7 +24,7 @@ export function createSendWorker(options: SendWorkerOptions): Worker<SendJobData
   const worker = new Worker<SendJobData>(
     'send',
     async (job, token) => {
-      const outcome = await delivery.processSend(job.data);
+      const outcome = await delivery.processSend(job.data, new Date(job.timestamp));
       if (outcome.kind === 'retry') {
         await job.updateData({ ...job.data, ...outcome.state });
         await job.moveToDelayed(Date.now() + outcome.delayMs, token);

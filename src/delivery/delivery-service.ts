@@ -111,7 +111,8 @@ export function createDeliveryService(deps: DeliveryDeps) {
     };
   }
 
-  async function processSend(job: SendJobData): Promise<SendOutcome> {
+  /** `queuedAt` is when the queue accepted this job; it becomes the message's `queued` event. */
+  async function processSend(job: SendJobData, queuedAt?: Date): Promise<SendOutcome> {
     const message = await db.message.findUnique({ where: { id: job.messageId }, include: { content: true } });
     if (!message) {
       log.warn({ message_id: job.messageId }, 'send job for unknown message dropped');
@@ -138,6 +139,13 @@ export function createDeliveryService(deps: DeliveryDeps) {
       // Another worker is sending it right now; look again when its lease lapses.
       const wait = Math.max(500, (current.leaseUntil?.getTime() ?? started.getTime()) - started.getTime() + 100);
       return { kind: 'retry', delayMs: wait, state: { providerIndex: job.providerIndex ?? 0, providerAttempts: job.providerAttempts ?? 0 } };
+    }
+
+    if (queuedAt) {
+      await db.messageEvent.createMany({
+        data: [{ messageId: message.id, type: 'queued', occurredAt: queuedAt, dedupeKey: `queued:${message.id}:${queuedAt.getTime()}` }],
+        skipDuplicates: true,
+      });
     }
 
     const payload = message.content?.payload as MessagePayload | null | undefined;

@@ -55,13 +55,6 @@ export function createMessageService({ db, queues, log, now = () => new Date() }
     }
   }
 
-  async function recordQueued(messageId: string): Promise<void> {
-    const at = now();
-    await db.messageEvent
-      .create({ data: { messageId, type: 'queued', occurredAt: at } })
-      .catch((err: unknown) => log.warn({ message_id: messageId, err: String(err) }, 'could not record queued event'));
-  }
-
   async function accept(input: NewMessage): Promise<AcceptResult> {
     const id = newId('msg');
     const createdAt = now();
@@ -100,8 +93,9 @@ export function createMessageService({ db, queues, log, now = () => new Date() }
     if (inserted.length === 0) return acceptDuplicate(input);
 
     const messageLog = log.child({ message_id: id });
+    // The `queued` event is written by the worker from the job's own timestamp, keeping this path to one
+    // Postgres and one Redis round trip.
     await enqueue(id);
-    await recordQueued(id);
     messageLog.info({ source: input.source, channel, template: input.template }, 'message accepted');
     return { messageId: id, status: 'queued', duplicate: false };
   }

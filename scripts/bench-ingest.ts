@@ -1,0 +1,147 @@
+/**
+ * `npm run bench:ingest`: how fast the Clerk receiver accepts signed `email.created` webhooks (verify, one
+ * Postgres insert, one BullMQ add, 202), against a bare Express handler that only parses JSON, measured in the
+ * same run on the same machine. Both servers run in their own processes; autocannon runs in this one.
+ * Target: ratio ≥ 0.6 with p99 < 50 ms.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { Client } from 'pg';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+const PG = process.env.BENCH_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const SECRET = `whsec_${randomBytes(24).toString('base64')}`;
+const DB_NAME = `auth_relay_bench_${Date.now()}`;
+const PREFIX = `bench-${Date.now()}`;
+
+function event(): string {
+  const id = randomBytes(8).toString('hex');
+  return JSON.stringify({
+    type: 'email.created',
+    object: 'event',
+    instance_id: 'ins_bench',
+    timestamp: Date.now(),
+    data: {
+      object: 'email',
+      id: `ema_${id}`,
+      slug: 'verification_code',
+      from_email_name: 'notifications',
+      to_email_address: `user-${id}@example.com`,
+      user_id: `user_${id}`,
+      subject: '482913 is your verification code',
+      body: '<!DOCTYPE html><html><body><p>Your Acme verification code:</p><p><b>482913</b></p></body></html>',
+      body_plain: '482913 is your Acme verification code.',
+      delivered_by_clerk: false,
+      data: { otp_code: '482913', app: { name: 'Acme' } },
+    },
+  });
+}
+
+function signedRequest(): { body: string; headers: Record<string, string> } {
+  const body = event();
+  const id = `msg_${randomBytes(8).toString('hex')}`;
+  const ts = Math.floor(Date.now() / 1000);
+  const sig = createHmac('sha256', Buffer.from(SECRET.slice(6), 'base64')).update(`${id}.${ts}.${body}`).digest('base64');
+  return { body, headers: { 'content-type': 'application/json', 'svix-id': id, 'svix-timestamp': String(ts), 'svix-signature': `v1,${sig}` } };
+}
+
+/** Starts a server process (its logs are discarded, but still written) and waits until `readyUrl` answers. */
+async function startProcess(args: string[], env: Record<string, string>, readyUrl: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited with ${child.exitCode}`);
+    if (await fetch(readyUrl).then((r) => r.ok, () => false)) return child;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  child.kill();
+  throw new Error(`${readyUrl} did not answer within 30 s`);
+}
+
+const BARE_EXPRESS = `
+const express = require('express');
+const app = express();
+app.get('/healthz', (req, res) => res.json({ status: 'ok' }));
+app.post('/webhooks/clerk', express.json({ limit: '256kb' }), (req, res) => res.status(202).json({ ok: true, n: Object.keys(req.body).length }));
+const server = app.listen(Number(process.env.PORT));
+process.on('SIGTERM', () => server.close(() => process.exit(0)));
+`;
+
+interface Figures {
+  rps: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+}
+
+async function load(url: string): Promise<Figures> {
+  const result = await autocannon({
+    url,
+    method: 'POST',
+    connections: CONNECTIONS,
+    duration: SECONDS,
+    requests: [{ setupRequest: (req) => ({ ...req, ...signedRequest() }) }],
+  });
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors };
+}
+
+async function main(): Promise<void> {
+  const root = path.resolve(__dirname, '../..');
+  const basePort = 31_000 + Math.floor(Math.random() * 1000);
+  const bare = await startProcess(['-e', BARE_EXPRESS], { PORT: String(basePort), NODE_PATH: path.join(root, 'node_modules') }, `http://127.0.0.1:${basePort}/healthz`);
+  const relay = await startProcess(
+    [path.join(root, 'dist/src/main.js')],
+    {
+      ROLE: 'api',
+      PORT: String(basePort + 1),
+      DATABASE_URL: `${PG}/${DB_NAME}`,
+      REDIS_URL,
+      QUEUE_PREFIX: PREFIX,
+      // As in production: one JSON log line per request.
+      LOG_LEVEL: 'info',
+      CLERK_WEBHOOK_SIGNING_SECRET: SECRET,
+    },
+    `http://127.0.0.1:${basePort + 1}/healthz`,
+  ).catch(async (err) => {
+    bare.kill();
+    throw err;
+  });
+  try {
+    // Warm both up so JIT and connection pools are not measured.
+    await autocannon({ url: `http://127.0.0.1:${basePort}/webhooks/clerk`, method: 'POST', connections: 4, duration: 2, requests: [{ setupRequest: (r) => ({ ...r, ...signedRequest() }) }] });
+    await autocannon({ url: `http://127.0.0.1:${basePort + 1}/webhooks/clerk`, method: 'POST', connections: 4, duration: 2, requests: [{ setupRequest: (r) => ({ ...r, ...signedRequest() }) }] });
+
+    const baseline = await load(`http://127.0.0.1:${basePort}/webhooks/clerk`);
+    const receiver = await load(`http://127.0.0.1:${basePort + 1}/webhooks/clerk`);
+    const ratio = receiver.rps / baseline.rps;
+    const row = (name: string, f: Figures) =>
+      `${name.padEnd(26)} ${f.rps.toFixed(0).padStart(8)} req/s   p50 ${String(f.p50).padStart(4)} ms   p99 ${String(f.p99).padStart(4)} ms   non-2xx ${f.non2xx}   errors ${f.errors}`;
+    console.log(`\nbench:ingest — ${CONNECTIONS} connections, ${SECONDS} s each, autocannon in a separate process`);
+    console.log(row('bare express (JSON only)', baseline));
+    console.log(row('auth-relay /webhooks/clerk', receiver));
+    console.log(`ratio ${ratio.toFixed(2)} (target ≥ 0.60), receiver p99 ${receiver.p99} ms (target < 50 ms): ${ratio >= 0.6 && receiver.p99 < 50 ? 'MET' : 'NOT MET'}`);
+  } finally {
+    bare.kill('SIGTERM');
+    relay.kill('SIGTERM');
+    const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+    await new Queue('send', { connection, prefix: PREFIX }).obliterate({ force: true });
+    connection.disconnect();
+    const admin = new Client({ connectionString: `${PG}/postgres` });
+    await admin.connect();
+    await new Promise((r) => setTimeout(r, 500));
+    await admin.query(`DROP DATABASE IF EXISTS "${DB_NAME}" WITH (FORCE)`);
+    await admin.end();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

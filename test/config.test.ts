@@ -1,0 +1,57 @@
+import { ConfigError, parseConfig } from '../src/config/env';
+
+const issuesOf = (env: Record<string, string>): string[] => {
+  try {
+    parseConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.issues;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+};
+
+describe('config', () => {
+  it('runs with nothing set: local Postgres and Redis, outbox for both channels', () => {
+    const config = parseConfig({});
+    expect(config).toMatchObject({
+      PORT: 3000,
+      ROLE: 'all',
+      DATABASE_URL: 'postgresql://postgres:postgres@127.0.0.1:5432/auth_relay',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      QUEUE_PREFIX: 'auth-relay',
+      OTP_MAX_AGE_SECONDS: 600,
+      PROVIDER_ATTEMPTS: 3,
+      RETENTION_DAYS: 30,
+      BODY_RETENTION_DAYS: 7,
+      EMAIL_PROVIDERS: ['outbox'],
+      SMS_PROVIDERS: ['outbox'],
+      CLERK_API_URL: 'https://api.clerk.com',
+    });
+  });
+
+  it('treats empty values as unset', () => {
+    expect(parseConfig({ PORT: '', ADMIN_TOKEN: '' })).toMatchObject({ PORT: 3000, ADMIN_TOKEN: undefined });
+  });
+
+  it('defaults the email chain to the providers whose keys are set, resend first', () => {
+    expect(parseConfig({ AUTOSEND_API_KEY: 'as_1', RESEND_API_KEY: 're_1' }).EMAIL_PROVIDERS).toEqual(['resend', 'autosend']);
+    expect(parseConfig({ UNOSEND_API_KEY: 'un_1' }).SMS_PROVIDERS).toEqual(['unosend']);
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, /^PORT: /],
+    [{ DATABASE_URL: 'mysql://localhost/x' }, /^DATABASE_URL: must be a postgresql:\/\/ URL/],
+    [{ REDIS_URL: 'not a url' }, /^REDIS_URL: /],
+    [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL: /],
+    [{ ROLE: 'both' }, /^ROLE: /],
+    [{ OTP_MAX_AGE_SECONDS: '-1' }, /^OTP_MAX_AGE_SECONDS: /],
+    [{ ADMIN_TOKEN: 'short' }, /^ADMIN_TOKEN: must be at least 16 characters/],
+    [{ CLERK_WEBHOOK_SIGNING_SECRET: 'secret' }, /^CLERK_WEBHOOK_SIGNING_SECRET: must look like whsec_/],
+    [{ EMAIL_PROVIDERS: 'resend,sendgrid' }, /^EMAIL_PROVIDERS\.1: /],
+    [{ EMAIL_PROVIDERS: 'resend' }, /^EMAIL_PROVIDERS: "resend" is listed but RESEND_API_KEY is not set/],
+    [{ EMAIL_PROVIDERS: 'outbox,outbox' }, /^EMAIL_PROVIDERS: lists a provider twice/],
+    [{ NODE_ENV: 'production' }, /^EMAIL_PROVIDERS: the outbox provider sends nothing and is refused when NODE_ENV=production/],
+  ])('rejects %j naming the variable', (env, message) => {
+    expect(issuesOf(env as Record<string, string>)).toContainEqual(expect.stringMatching(message));
+  });
+});

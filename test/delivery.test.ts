@@ -1,0 +1,200 @@
+import { createDeliveryService } from '../src/delivery/delivery-service';
+import { createLogger } from '../src/lib/logger';
+import { createOutbox } from '../src/providers/outbox';
+import { ProviderError, type EmailProvider, type OutgoingEmail } from '../src/providers/types';
+import { emailCreated } from './helpers/clerk-events';
+import { TEST_ADMIN_TOKEN, TEST_CLERK_SECRET, testConfig } from './helpers/config';
+import { createTestDatabase, type TestDatabase } from './helpers/db';
+import { json, startHarness, type Harness } from './helpers/harness';
+import { svixHeaders } from './helpers/svix';
+import { waitFor } from './helpers/wait';
+
+let database: TestDatabase;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+afterAll(async () => {
+  await database.drop();
+});
+
+async function postClerk(harness: Harness, event: unknown): Promise<string> {
+  const body = JSON.stringify(event);
+  const res = await harness.request('/webhooks/clerk', { method: 'POST', headers: svixHeaders(TEST_CLERK_SECRET, body), body });
+  expect(res.status).toBe(202);
+  return (await json(res)).message_id;
+}
+
+const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
+
+/** A provider under the test's control; it stands in for the adapter interface, not for any SDK. */
+function scriptedProvider(name: string, script: Array<'ok' | ProviderError>): EmailProvider & { calls: OutgoingEmail[] } {
+  const calls: OutgoingEmail[] = [];
+  return {
+    name,
+    channel: 'email',
+    calls,
+    async send(message) {
+      calls.push(message);
+      const step = script[Math.min(calls.length - 1, script.length - 1)];
+      if (step instanceof ProviderError) throw step;
+      return { providerMessageId: `${name}-${calls.length}` };
+    },
+  };
+}
+
+describe('end to end through the outbox', () => {
+  let harness: Harness;
+  beforeAll(async () => {
+    harness = await startHarness(testConfig(database.url), { workers: true });
+  });
+  afterAll(async () => harness.close());
+
+  it('sends a signed email.created through outbox and shows it, with its timeline, in the API', async () => {
+    const event = emailCreated({ otp: '551177' });
+    const id = await postClerk(harness, event);
+    const message = await waitFor(async () => {
+      const m = await json(await harness.request(`/api/messages/${id}`, { headers: admin }));
+      return m.status === 'sent' ? m : null;
+    });
+    expect(message).toMatchObject({
+      id,
+      source: 'clerk',
+      external_id: event.data.id,
+      channel: 'email',
+      recipient: event.data.to_email_address,
+      provider: 'outbox',
+      provider_message_id: `outbox_${id}`,
+      status: 'sent',
+      attempts: 1,
+      subject: '[redacted] is your verification code',
+    });
+    expect(message.events.map((e: { type: string }) => e.type)).toEqual(['received', 'queued', 'sent']);
+    expect(message.events[2]).toMatchObject({ provider: 'outbox', detail: { provider_message_id: `outbox_${id}` } });
+
+    const outbox = await database.db.outboxMessage.findUniqueOrThrow({ where: { messageId: id } });
+    expect(outbox).toMatchObject({ to: event.data.to_email_address, subject: '551177 is your verification code' });
+    expect(outbox.headers).toEqual({ 'X-Entity-Ref-ID': id });
+    // Sent: the code no longer exists in clear outside the dev outbox.
+    const content = await database.db.messageContent.findUniqueOrThrow({ where: { messageId: id } });
+    expect(content.payload).toBeNull();
+    expect(harness.logs.text()).not.toContain('551177');
+  });
+
+  it('marks a code older than OTP_MAX_AGE_SECONDS expired instead of sending it late', async () => {
+    const event = { ...emailCreated(), timestamp: Date.now() - 11 * 60_000 };
+    const id = await postClerk(harness, event);
+    const message = await waitFor(() => database.db.message.findFirst({ where: { id, status: 'expired' } }));
+    expect(message.lastError).toMatch(/expired before it could be sent/);
+    expect(await database.db.outboxMessage.count({ where: { messageId: id } })).toBe(0);
+    expect((await database.db.messageContent.findUniqueOrThrow({ where: { messageId: id } })).payload).toBeNull();
+  });
+});
+
+describe('provider chain', () => {
+  const log = createLogger('silent');
+  const config = { PROVIDER_ATTEMPTS: 3, EMAIL_FROM: 'Acme <auth@acme.example>', EMAIL_FROM_DOMAIN: undefined, EMAIL_FROM_NAME: undefined };
+  let harness: Harness;
+  beforeAll(async () => {
+    harness = await startHarness(testConfig(database.url));
+  });
+  afterAll(async () => harness.close());
+
+  async function acceptedMessage(): Promise<string> {
+    return postClerk(harness, emailCreated());
+  }
+
+  it('retries a transient error after a delay, then sends with the same idempotency key', async () => {
+    const provider = scriptedProvider('primary', [new ProviderError('503 from provider', { class: 'transient', status: 503 }), 'ok']);
+    const delivery = createDeliveryService({ db: database.db, providers: { email: [provider], sms: [] }, config, log, random: () => 0 });
+    const id = await acceptedMessage();
+
+    const queuedAt = new Date();
+    const first = await delivery.processSend({ messageId: id }, queuedAt);
+    expect(first).toEqual({ kind: 'retry', delayMs: 500, state: { providerIndex: 0, providerAttempts: 1 } });
+    expect(await database.db.message.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: 'queued', lastError: 'primary: 503 from provider' });
+
+    // The delayed job runs again with the same queue timestamp: still one `queued` event.
+    expect(await delivery.processSend({ messageId: id, providerIndex: 0, providerAttempts: 1 }, queuedAt)).toEqual({ kind: 'finished', status: 'sent' });
+    expect(provider.calls.map((c) => c.idempotencyKey)).toEqual([`auth-message/${id}`, `auth-message/${id}`]);
+    const events = await database.db.messageEvent.findMany({ where: { messageId: id }, orderBy: { id: 'asc' } });
+    expect(events.map((e) => e.type)).toEqual(['received', 'queued', 'send_failed', 'sent']);
+    expect(events[2]!.detail).toMatchObject({ class: 'transient', status: 503, message: '503 from provider' });
+  });
+
+  it('waits at least as long as the provider asks (Retry-After)', async () => {
+    const provider = scriptedProvider('primary', [new ProviderError('rate limited', { class: 'transient', status: 429, retryAfterMs: 7_000 })]);
+    const delivery = createDeliveryService({ db: database.db, providers: { email: [provider], sms: [] }, config, log, random: () => 0 });
+    const outcome = await delivery.processSend({ messageId: await acceptedMessage() });
+    expect(outcome).toMatchObject({ kind: 'retry', delayMs: 7_000 });
+  });
+
+  it('fails over to the next provider after PROVIDER_ATTEMPTS transient failures', async () => {
+    const transient = new ProviderError('timeout', { class: 'transient' });
+    const primary = scriptedProvider('primary', [transient]);
+    const secondary = scriptedProvider('secondary', ['ok']);
+    const delivery = createDeliveryService({ db: database.db, providers: { email: [primary, secondary], sms: [] }, config, log, random: () => 0 });
+    const id = await acceptedMessage();
+    expect(await delivery.processSend({ messageId: id, providerIndex: 0, providerAttempts: 2 })).toEqual({ kind: 'finished', status: 'sent' });
+    expect(secondary.calls).toHaveLength(1);
+    const message = await database.db.message.findUniqueOrThrow({ where: { id }, include: { events: { orderBy: { id: 'asc' } } } });
+    expect(message).toMatchObject({ provider: 'secondary', providerMessageId: 'secondary-1', status: 'sent' });
+    expect(message.events.map((e) => [e.type, e.provider])).toEqual([
+      ['received', null],
+      ['send_failed', 'primary'],
+      ['failover', 'secondary'],
+      ['sent', 'secondary'],
+    ]);
+  });
+
+  it('fails over at once on a permanent error another provider could fix', async () => {
+    const primary = scriptedProvider('primary', [new ProviderError('invalid api key', { class: 'permanent', failover: true, status: 401 })]);
+    const secondary = scriptedProvider('secondary', ['ok']);
+    const delivery = createDeliveryService({ db: database.db, providers: { email: [primary, secondary], sms: [] }, config, log });
+    expect(await delivery.processSend({ messageId: await acceptedMessage() })).toEqual({ kind: 'finished', status: 'sent' });
+    expect([primary.calls.length, secondary.calls.length]).toEqual([1, 1]);
+  });
+
+  it('fails a message on a permanent error no provider can fix, with the reason', async () => {
+    const primary = scriptedProvider('primary', [new ProviderError('The to address is invalid', { class: 'permanent', status: 422 })]);
+    const secondary = scriptedProvider('secondary', ['ok']);
+    const delivery = createDeliveryService({ db: database.db, providers: { email: [primary, secondary], sms: [] }, config, log });
+    const id = await acceptedMessage();
+    expect(await delivery.processSend({ messageId: id })).toEqual({ kind: 'finished', status: 'failed' });
+    expect(secondary.calls).toHaveLength(0);
+    const message = await database.db.message.findUniqueOrThrow({ where: { id }, include: { content: true } });
+    expect(message).toMatchObject({ status: 'failed', lastError: 'primary: The to address is invalid' });
+    expect(message.content!.payload).toBeNull();
+  });
+
+  it('sends once when the same job runs twice at the same time', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const outbox = createOutbox(database.db).email;
+    const slow: EmailProvider & { calls: number } = {
+      name: 'outbox',
+      channel: 'email',
+      calls: 0,
+      async send(message) {
+        this.calls += 1;
+        await gate;
+        return outbox.send(message);
+      },
+    };
+    const delivery = createDeliveryService({ db: database.db, providers: { email: [slow], sms: [] }, config, log });
+    const id = await acceptedMessage();
+    const first = delivery.processSend({ messageId: id });
+    await waitFor(() => slow.calls === 1);
+    const second = await delivery.processSend({ messageId: id });
+    expect(second).toMatchObject({ kind: 'retry' });
+    release();
+    expect(await first).toEqual({ kind: 'finished', status: 'sent' });
+    expect(await delivery.processSend({ messageId: id })).toEqual({ kind: 'finished', status: 'sent' });
+    expect(slow.calls).toBe(1);
+  });
+
+  it('drops a job whose message does not exist', async () => {
+    const delivery = createDeliveryService({ db: database.db, providers: { email: [], sms: [] }, config, log });
+    expect(await delivery.processSend({ messageId: 'msg_missing' })).toEqual({ kind: 'finished', status: 'missing' });
+  });
+});

@@ -1,0 +1,151 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { createSweeper } from '../src/delivery/sweeper';
+import { createLogger } from '../src/lib/logger';
+import { emailCreated } from './helpers/clerk-events';
+import { TEST_CLERK_SECRET, testConfig } from './helpers/config';
+import { createTestDatabase, type TestDatabase } from './helpers/db';
+import { json, startHarness, type Harness } from './helpers/harness';
+import { PrivateRedis, randomPort } from './helpers/redis-server';
+import { svixHeaders } from './helpers/svix';
+import { waitFor } from './helpers/wait';
+
+let database: TestDatabase;
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+afterAll(async () => {
+  await database.drop();
+});
+
+function postClerk(harness: Harness, event: unknown): Promise<Response> {
+  const body = JSON.stringify(event);
+  return harness.request('/webhooks/clerk', { method: 'POST', headers: svixHeaders(TEST_CLERK_SECRET, body), body });
+}
+
+describe('Redis goes away', () => {
+  const redis = new PrivateRedis(randomPort());
+  let harness: Harness;
+
+  beforeAll(async () => {
+    await redis.start();
+    harness = await startHarness(testConfig(database.url, { REDIS_URL: redis.url }));
+  });
+  afterAll(async () => {
+    await harness.close();
+    await redis.stop();
+  });
+
+  it('answers 503 while Redis is down, and delivers every message exactly once when it is back', async () => {
+    const before = emailCreated();
+    const accepted = await postClerk(harness, before);
+    expect(accepted.status).toBe(202);
+    const beforeId = (await json(accepted)).message_id;
+
+    await redis.stop();
+    const during = emailCreated();
+    const refused = await postClerk(harness, during);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('5');
+    expect((await json(refused)).error.code).toBe('unavailable');
+    const recorded = await database.db.message.findFirstOrThrow({ where: { externalId: during.data.id } });
+    expect(recorded.status).toBe('queued');
+
+    // Back, but empty: the job of the message accepted before the outage is gone too.
+    await redis.start();
+    await waitFor(() => harness.container.redis.status === 'ready', { timeoutMs: 15_000 });
+    const sweeper = createSweeper({
+      db: database.db,
+      queues: harness.container.queues,
+      log: createLogger('silent'),
+      staleAfterMs: 0,
+    });
+    expect((await sweeper.sweep()).requeued).toBeGreaterThanOrEqual(2);
+
+    // Svix retries the refused webhook: it is the same message, not a second one.
+    const retried = await postClerk(harness, during);
+    expect(retried.status).toBe(200);
+    expect((await json(retried)).message_id).toBe(recorded.id);
+
+    const { startWorkers } = await import('../workers');
+    const workers = await startWorkers(harness.container);
+    try {
+      for (const id of [beforeId, recorded.id]) {
+        await waitFor(() => database.db.message.findFirst({ where: { id, status: 'sent' } }), { timeoutMs: 15_000 });
+      }
+      expect(await database.db.outboxMessage.count({ where: { messageId: { in: [beforeId, recorded.id] } } })).toBe(2);
+      // A second sweep finds nothing to do.
+      expect((await sweeper.sweep()).requeued).toBe(0);
+    } finally {
+      await workers.close(5_000);
+    }
+  });
+});
+
+describe('Postgres does not answer', () => {
+  it('answers 503 and queues nothing', async () => {
+    const harness = await startHarness(testConfig('postgresql://postgres@127.0.0.1:1/none'));
+    try {
+      const res = await postClerk(harness, emailCreated());
+      expect(res.status).toBe(503);
+      expect((await json(res)).error.message).toMatch(/Database unavailable/);
+      expect(await harness.container.queues.send.count()).toBe(0);
+      const ready = await harness.request('/readyz');
+      expect(ready.status).toBe(503);
+      expect(await json(ready)).toMatchObject({ checks: { postgres: 'down', redis: 'ok' } });
+    } finally {
+      await harness.close();
+    }
+  });
+});
+
+describe('a worker killed mid-send', () => {
+  let child: ChildProcess | undefined;
+  afterEach(() => child?.kill('SIGKILL'));
+
+  it('retries the job and the message is sent exactly once', async () => {
+    const config = testConfig(database.url);
+    const harness = await startHarness(config, { overrides: { sendLeaseMs: 1_500 } });
+    try {
+      child = spawn(process.execPath, [path.resolve(__dirname, '../dist/test/fixtures/killable-worker.js')], {
+        env: {
+          ...process.env,
+          NODE_OPTIONS: '',
+          DATABASE_URL: config.DATABASE_URL,
+          REDIS_URL: config.REDIS_URL,
+          QUEUE_PREFIX: config.QUEUE_PREFIX,
+          NODE_ENV: 'test',
+          LOG_LEVEL: 'silent',
+          TEST_LEASE_MS: '1500',
+          TEST_LOCK_MS: '1500',
+        },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const lines = createInterface({ input: child.stdout! });
+      const seen: string[] = [];
+      lines.on('line', (l) => seen.push(l));
+      await waitFor(() => seen.includes('ready'), { timeoutMs: 20_000 });
+
+      const res = await postClerk(harness, emailCreated());
+      const id = (await json(res)).message_id;
+      await waitFor(() => seen.includes(`stored ${id}`), { timeoutMs: 15_000 });
+      child.kill('SIGKILL');
+      expect((await database.db.message.findUniqueOrThrow({ where: { id } })).status).toBe('sending');
+
+      const { startWorkers } = await import('../workers');
+      const workers = await startWorkers(harness.container, { lockDuration: 1_500, stalledInterval: 1_000 });
+      try {
+        const sent = await waitFor(() => database.db.message.findFirst({ where: { id, status: 'sent' } }), { timeoutMs: 20_000 });
+        expect(sent.provider).toBe('outbox');
+        expect(await database.db.outboxMessage.count({ where: { messageId: id } })).toBe(1);
+        const events = await database.db.messageEvent.findMany({ where: { messageId: id, type: 'sent' } });
+        expect(events).toHaveLength(1);
+      } finally {
+        await workers.close(5_000);
+      }
+    } finally {
+      await harness.close();
+    }
+  });
+});

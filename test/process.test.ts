@@ -1,0 +1,112 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { emailCreated } from './helpers/clerk-events';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { TEST_ADMIN_TOKEN, TEST_CLERK_SECRET, TEST_REDIS_URL } from './helpers/config';
+import { createTestDatabase, type TestDatabase } from './helpers/db';
+import { randomPort } from './helpers/redis-server';
+import { svixHeaders } from './helpers/svix';
+import { waitFor } from './helpers/wait';
+
+/** The built service (`node dist/src/main.js`, what `npm start` runs) as a real process. */
+const MAIN = path.resolve(__dirname, '../dist/src/main.js');
+
+let database: TestDatabase;
+const prefix = `t-proc-${Date.now()}`;
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+afterAll(async () => {
+  // The processes scheduled maintenance jobs under this prefix in the shared Redis.
+  const connection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+  await Promise.all(['send', 'maintenance'].map((name) => new Queue(name, { connection, prefix }).obliterate({ force: true })));
+  connection.disconnect();
+  await database.drop();
+});
+
+interface Service {
+  child: ChildProcess;
+  port: number;
+  lines: string[];
+  stderr: string[];
+  exited: Promise<number | null>;
+}
+
+function startService(env: Record<string, string>): Service {
+  const port = randomPort();
+  const child = spawn(process.execPath, [MAIN], {
+    env: {
+      PATH: process.env.PATH!,
+      NODE_ENV: 'test',
+      PORT: String(port),
+      DATABASE_URL: database.url,
+      QUEUE_PREFIX: prefix,
+      REDIS_URL: TEST_REDIS_URL,
+      ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+      CLERK_WEBHOOK_SIGNING_SECRET: TEST_CLERK_SECRET,
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  const stderr: string[] = [];
+  createInterface({ input: child.stdout! }).on('line', (l) => lines.push(l));
+  createInterface({ input: child.stderr! }).on('line', (l) => stderr.push(l));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, port, lines, stderr, exited };
+}
+
+const logged = (service: Service, msg: string): boolean => service.lines.some((l) => JSON.parse(l).msg === msg);
+
+async function postClerk(port: number): Promise<string> {
+  const body = JSON.stringify(emailCreated());
+  const res = await fetch(`http://127.0.0.1:${port}/webhooks/clerk`, { method: 'POST', headers: svixHeaders(TEST_CLERK_SECRET, body), body });
+  expect(res.status).toBe(202);
+  return ((await res.json()) as { message_id: string }).message_id;
+}
+
+describe('the service process', () => {
+  it('ROLE=all serves, sends, and exits 0 on SIGTERM after closing everything', async () => {
+    const service = startService({});
+    try {
+      await waitFor(() => logged(service, 'auth-relay listening'), { timeoutMs: 20_000 });
+      const id = await postClerk(service.port);
+      await waitFor(() => database.db.message.findFirst({ where: { id, status: 'sent' } }));
+      service.child.kill('SIGTERM');
+      expect(await service.exited).toBe(0);
+      expect(logged(service, 'stopped')).toBe(true);
+    } finally {
+      service.child.kill('SIGKILL');
+    }
+  });
+
+  it('ROLE=api only receives; ROLE=worker only sends; both exit 0 on SIGINT', async () => {
+    const api = startService({ ROLE: 'api' });
+    let worker: Service | undefined;
+    try {
+      await waitFor(() => logged(api, 'auth-relay listening'), { timeoutMs: 20_000 });
+      const id = await postClerk(api.port);
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect((await database.db.message.findUniqueOrThrow({ where: { id } })).status).toBe('queued');
+
+      worker = startService({ ROLE: 'worker' });
+      await waitFor(() => database.db.message.findFirst({ where: { id, status: 'sent' } }), { timeoutMs: 20_000 });
+      await expect(fetch(`http://127.0.0.1:${worker.port}/healthz`)).rejects.toThrow();
+
+      api.child.kill('SIGINT');
+      worker.child.kill('SIGINT');
+      expect(await Promise.all([api.exited, worker.exited])).toEqual([0, 0]);
+    } finally {
+      api.child.kill('SIGKILL');
+      worker?.child.kill('SIGKILL');
+    }
+  });
+
+  it('refuses to start on a bad setting, naming the variable', async () => {
+    const service = startService({ PORT: 'eighty' });
+    expect(await service.exited).toBe(1);
+    expect(service.stderr.join('\n')).toMatch(/PORT: /);
+  });
+});
