@@ -179,6 +179,24 @@ describe('idempotency', () => {
     expect(jobs.filter((j) => j.data.messageId === bodies[0].message_id)).toHaveLength(1);
   });
 
+  it('records and queues each of 40 different webhooks arriving together, repeats among them once', async () => {
+    const events = Array.from({ length: 20 }, () => emailCreated());
+    // Each event twice, under different Svix ids, all in flight at once: they are written in shared groups.
+    const responses = await Promise.all([...events, ...events].map((e) => signed(e)));
+    expect(responses.filter((r) => r.status === 202)).toHaveLength(20);
+    expect(responses.filter((r) => r.status === 200)).toHaveLength(20);
+    const bodies = await Promise.all(responses.map(json));
+    const ids = new Set(bodies.map((b) => b.message_id));
+    expect(ids.size).toBe(20);
+    const rows = await database.db.message.findMany({ where: { id: { in: [...ids] } }, include: { content: true, events: true } });
+    expect(rows).toHaveLength(20);
+    for (const row of rows) {
+      expect(row.content).not.toBeNull();
+      expect(row.events.map((e) => e.type)).toEqual(['received']);
+      expect((await harness.container.queues.send.getJob(row.id))?.data).toEqual({ messageId: row.id });
+    }
+  });
+
   it('answers a later repeat with the same message id and its current status', async () => {
     const event = emailCreated();
     const first = await json(await signed(event));

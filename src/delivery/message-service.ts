@@ -1,4 +1,4 @@
-import type { Db } from '../db/prisma';
+import { Prisma, type Db } from '../db/prisma';
 import type { MessageSource, MessageStatus } from '../generated/prisma/enums';
 import { DependencyUnavailableError } from '../lib/errors';
 import { newId } from '../lib/ids';
@@ -40,12 +40,38 @@ export interface MessageServiceDeps {
 
 export type MessageService = ReturnType<typeof createMessageService>;
 
+/** Rows written by one statement; bounds the statement's size, not the wait (there is none). */
+const MAX_BATCH = 100;
+
+interface PendingAccept {
+  input: NewMessage;
+  row: {
+    id: string;
+    channel: 'email' | 'sms';
+    recipient: string;
+    domain: string | null;
+    subject: string | null;
+    expiresAt: Date | null;
+    createdAt: Date;
+    redacted: MessagePayload;
+  };
+  resolve(result: AcceptResult): void;
+  reject(err: unknown): void;
+}
+
 /**
- * Accepting a message: it is durable in Postgres (message, content and `received` event in one statement)
- * before its job is queued, and both happen before the caller acknowledges. If Redis is down the caller
- * answers 503; the row stays `queued` and the sweeper (or the sender's retry) queues it later.
+ * Accepting a message: it is durable in Postgres (message, content and `received` event) before its job is
+ * queued, and both happen before the caller acknowledges. If Redis is down the caller answers 503; the row
+ * stays `queued` and the sweeper (or the sender's retry) queues it later.
+ *
+ * Accepts that arrive while a write is in flight are written together by the next one (group commit): one
+ * INSERT statement and one queue round trip for the whole group. An accept that finds nothing in flight is
+ * written at once, so batching never adds latency; under load it is what keeps the receiver fast.
  */
 export function createMessageService({ db, queues, log, now = () => new Date() }: MessageServiceDeps) {
+  let waiting: PendingAccept[] = [];
+  let writing = false;
+
   async function enqueue(messageId: string): Promise<void> {
     try {
       await queues.send.add('send', { messageId }, { jobId: sendJobId(messageId) });
@@ -55,49 +81,102 @@ export function createMessageService({ db, queues, log, now = () => new Date() }
     }
   }
 
-  async function accept(input: NewMessage): Promise<AcceptResult> {
-    const id = newId('msg');
+  function prepare(input: NewMessage): PendingAccept['row'] {
     const createdAt = now();
     const channel = input.payload.channel;
     const { recipient, domain } = normalizeRecipient(channel, input.recipient);
     const redacted = redactPayload(input.payload, input.secrets, input.codeBearing);
     const issuedAt = input.issuedAt && input.issuedAt < createdAt ? input.issuedAt : createdAt;
-    const expiresAt = input.codeBearing ? new Date(issuedAt.getTime() + input.maxAgeSeconds * 1000) : null;
-    const subject = redacted.channel === 'email' ? redacted.subject : null;
+    return {
+      id: newId('msg'),
+      channel,
+      recipient,
+      domain,
+      subject: redacted.channel === 'email' ? redacted.subject : null,
+      expiresAt: input.codeBearing ? new Date(issuedAt.getTime() + input.maxAgeSeconds * 1000) : null,
+      createdAt,
+      redacted,
+    };
+  }
 
-    let inserted: { id: string }[];
+  /** One statement: each message with its content and first event, or none of it. Returns the ids inserted. */
+  async function insert(group: PendingAccept[]): Promise<Set<string>> {
+    const values = Prisma.join(
+      group.map(
+        ({ input, row }) => Prisma.sql`(
+          ${row.id}, ${input.source}, ${input.externalId ?? null}, ${row.channel}, ${input.template ?? null},
+          ${row.recipient}, ${row.domain}, ${input.userId ?? null}, ${row.subject}, ${row.expiresAt}::timestamptz,
+          ${row.createdAt}::timestamptz, ${JSON.stringify(input.payload)}::jsonb, ${JSON.stringify(row.redacted)}::jsonb,
+          ${JSON.stringify(input.receivedDetail ?? {})}::jsonb)`,
+      ),
+    );
+    const inserted = await db.$queryRaw<{ id: string }[]>`
+      WITH input (id, source, external_id, channel, template, recipient, recipient_domain, user_id, subject,
+                  expires_at, created_at, payload, redacted, detail) AS (VALUES ${values}),
+      m AS (
+        INSERT INTO messages (id, source, external_id, channel, template, recipient, recipient_domain, user_id,
+                              subject, expires_at, created_at, updated_at)
+        SELECT id, source::"MessageSource", external_id, channel::"Channel", template, recipient, recipient_domain,
+               user_id, subject, expires_at, created_at, created_at
+        FROM input
+        ON CONFLICT (source, external_id) DO NOTHING
+        RETURNING id
+      ), content AS (
+        INSERT INTO message_contents (message_id, payload, redacted, created_at)
+        SELECT i.id, i.payload, i.redacted, i.created_at FROM input i JOIN m ON m.id = i.id
+      ), event AS (
+        INSERT INTO message_events (message_id, type, occurred_at, detail)
+        SELECT i.id, 'received', i.created_at, i.detail FROM input i JOIN m ON m.id = i.id
+      )
+      SELECT id FROM m`;
+    return new Set(inserted.map((r) => r.id));
+  }
+
+  /** Writes and queues one group, settling every accept in it; never throws. */
+  async function write(group: PendingAccept[]): Promise<void> {
+    let inserted: Set<string>;
     try {
-      // One round trip on the hot path: message, content and first event land together or not at all.
-      inserted = await db.$queryRaw<{ id: string }[]>`
-        WITH m AS (
-          INSERT INTO messages (id, source, external_id, channel, template, recipient, recipient_domain, user_id,
-                                subject, expires_at, created_at, updated_at)
-          VALUES (${id}, ${input.source}::"MessageSource", ${input.externalId ?? null}, ${channel}::"Channel",
-                  ${input.template ?? null}, ${recipient}, ${domain}, ${input.userId ?? null}, ${subject},
-                  ${expiresAt}, ${createdAt}, ${createdAt})
-          ON CONFLICT (source, external_id) DO NOTHING
-          RETURNING id
-        ), content AS (
-          INSERT INTO message_contents (message_id, payload, redacted, created_at)
-          SELECT id, ${JSON.stringify(input.payload)}::jsonb, ${JSON.stringify(redacted)}::jsonb, ${createdAt} FROM m
-        ), event AS (
-          INSERT INTO message_events (message_id, type, occurred_at, detail)
-          SELECT id, 'received', ${createdAt}, ${JSON.stringify(input.receivedDetail ?? {})}::jsonb FROM m
-        )
-        SELECT id FROM m`;
+      inserted = await insert(group);
     } catch (err) {
-      log.error({ err: String(err) }, 'could not record message');
-      throw new DependencyUnavailableError('Database unavailable; retry later', err);
+      log.error({ err: String(err), count: group.length }, 'could not record messages');
+      for (const p of group) p.reject(new DependencyUnavailableError('Database unavailable; retry later', err));
+      return;
     }
+    const fresh = group.filter((p) => inserted.has(p.row.id));
+    for (const p of group.filter((p) => !inserted.has(p.row.id))) acceptDuplicate(p.input).then(p.resolve, p.reject);
+    if (fresh.length === 0) return;
+    try {
+      // The job id is the message id: adding a message twice (here, the sweeper, a retried webhook) is a no-op.
+      await queues.send.addBulk(fresh.map((p) => ({ name: 'send', data: { messageId: p.row.id }, opts: { jobId: sendJobId(p.row.id) } })));
+    } catch (err) {
+      log.warn({ err: String(err), message_ids: fresh.map((p) => p.row.id) }, 'could not queue messages; the sweeper will retry');
+      for (const p of fresh) p.reject(new DependencyUnavailableError('Queue unavailable; the message is recorded, retry later', err));
+      return;
+    }
+    for (const p of fresh) {
+      log.info({ message_id: p.row.id, source: p.input.source, channel: p.row.channel, template: p.input.template }, 'message accepted');
+      p.resolve({ messageId: p.row.id, status: 'queued', duplicate: false });
+    }
+  }
 
-    if (inserted.length === 0) return acceptDuplicate(input);
+  async function drain(): Promise<void> {
+    writing = true;
+    try {
+      while (waiting.length > 0) {
+        const group = waiting.slice(0, MAX_BATCH);
+        waiting = waiting.slice(MAX_BATCH);
+        await write(group);
+      }
+    } finally {
+      writing = false;
+    }
+  }
 
-    const messageLog = log.child({ message_id: id });
-    // The `queued` event is written by the worker from the job's own timestamp, keeping this path to one
-    // Postgres and one Redis round trip.
-    await enqueue(id);
-    messageLog.info({ source: input.source, channel, template: input.template }, 'message accepted');
-    return { messageId: id, status: 'queued', duplicate: false };
+  function accept(input: NewMessage): Promise<AcceptResult> {
+    return new Promise<AcceptResult>((resolve, reject) => {
+      waiting.push({ input, row: prepare(input), resolve, reject });
+      if (!writing) void drain();
+    });
   }
 
   async function acceptDuplicate(input: NewMessage): Promise<AcceptResult> {
