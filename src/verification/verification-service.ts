@@ -203,7 +203,12 @@ export function createVerificationService(deps: VerificationDeps) {
     });
     const row = counted[0];
     const matches = hashesMatch(hashCode(key, found.id, code), row?.codeHash ?? '');
-    if (!row) throw found.attempts >= found.maxAttempts ? new TooManyAttemptsError() : new InvalidCodeError();
+    if (!row) {
+      // Lost a race: another check used, burnt or exhausted it since we read it.
+      const current = await db.verification.findUnique({ where: { id: found.id }, select: { status: true, attempts: true, maxAttempts: true } });
+      const exhausted = current && (current.status === 'burnt' || (current.status === 'pending' && current.attempts >= current.maxAttempts));
+      throw exhausted ? new TooManyAttemptsError() : new InvalidCodeError();
+    }
 
     if (matches) {
       // Single use: only one of two racing correct checks flips it to verified.
