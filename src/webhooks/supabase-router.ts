@@ -42,9 +42,11 @@ const supabaseErrors: ErrorRequestHandler = (err, req, res, _next) => {
   sendJson(res, status, { error: { http_code: status, message: body.error.message } });
 };
 
-/** Exactly `application/json`: Express would add `; charset=utf-8` to a string body, and GoTrue is strict. */
+/** Exactly `application/json`: Express's own setters add `; charset=utf-8`, and GoTrue checks the type. */
 function sendJson(res: Response, status: number, body: unknown): void {
-  res.status(status).set('Content-Type', 'application/json').send(Buffer.from(JSON.stringify(body)));
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json');
+  res.end(JSON.stringify(body));
 }
 
 /**
