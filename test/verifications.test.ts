@@ -195,6 +195,9 @@ describe('checking', () => {
     await database.db.verification.update({ where: { id: body.verification_id }, data: { expiresAt: new Date(Date.now() - 1000) } });
     const res = await check({ verification_id: body.verification_id, code });
     expect(res).toEqual({ status: 422, body: { error: { code: 'invalid_code', message: expect.any(String) } } });
+    // The sweeper then drops even the HMAC of the expired code.
+    await harness.container.sweeper.sweep();
+    expect((await database.db.verification.findUniqueOrThrow({ where: { id: body.verification_id } })).codeHash).toBeNull();
   });
 
   it('burns the code after 5 wrong attempts, then refuses even the right one with 429', async () => {
