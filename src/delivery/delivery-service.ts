@@ -111,9 +111,11 @@ export function createDeliveryService(deps: DeliveryDeps) {
         maxAgeSeconds: message.expiresAt ? (message.expiresAt.getTime() - message.createdAt.getTime()) / 1000 : 0,
         receivedDetail: { fallback_for: message.id },
       });
-      await db.messageEvent.create({
-        data: { messageId: message.id, type: 'fallback', detail: { message_id: accepted.messageId, channel: fallback.payload.channel } },
-      });
+      if (!accepted.duplicate) {
+        await db.messageEvent.create({
+          data: { messageId: message.id, type: 'fallback', detail: { message_id: accepted.messageId, channel: fallback.payload.channel } },
+        });
+      }
     } catch (err) {
       // Recorded but not queued (Redis down) is picked up by the sweeper; anything else is logged and the SMS fails.
       log.warn({ message_id: message.id, err: String(err) }, 'could not accept the fallback message');
