@@ -9,6 +9,10 @@ import type { Logger } from './lib/logger';
 import { createProviderChains } from './providers';
 import type { ProviderChains } from './providers/types';
 import { createProducerConnection, createQueues, type Queues } from './queue/queues';
+import { createIdempotencyStore, type IdempotencyStore } from './api/idempotency';
+import { createTemplates, type Templates } from './templates/templates';
+import { createVerificationRateLimiter } from './verification/rate-limiter';
+import { createVerificationService, type VerificationService } from './verification/verification-service';
 
 /**
  * The composition root: the one place that builds config-dependent objects and wires them together.
@@ -25,6 +29,9 @@ export interface Container {
   messageLog: MessageLog;
   delivery: DeliveryService;
   sweeper: Sweeper;
+  templates: Templates;
+  idempotency: IdempotencyStore;
+  verifications: VerificationService;
   close(): Promise<void>;
 }
 
@@ -43,9 +50,22 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
   const providers = overrides.providers ?? createProviderChains({ config, db });
 
   const messages = createMessageService({ db, queues, log });
-  const delivery = createDeliveryService({ db, providers, config, log, leaseMs: overrides.sendLeaseMs });
+  const delivery = createDeliveryService({ db, providers, config, log, messages, leaseMs: overrides.sendLeaseMs });
   const sweeper = createSweeper({ db, queues, log });
   const messageLog = createMessageLog(db);
+  const templates = createTemplates({ dir: config.TEMPLATES_DIR, appName: config.APP_NAME ?? config.EMAIL_FROM_NAME ?? 'your account' });
+  const idempotency = createIdempotencyStore({ redis, prefix: config.QUEUE_PREFIX });
+  const verificationLimiter = createVerificationRateLimiter({
+    redis,
+    prefix: config.QUEUE_PREFIX,
+    limits: {
+      cooldownSeconds: config.VERIFICATION_RESEND_COOLDOWN_SECONDS,
+      perHour: config.VERIFICATION_LIMIT_PER_HOUR,
+      perDay: config.VERIFICATION_LIMIT_PER_DAY,
+      perIpHour: config.VERIFICATION_LIMIT_PER_IP_HOUR,
+    },
+  });
+  const verifications = createVerificationService({ db, messages, limiter: verificationLimiter, templates, config, log });
 
   return {
     config,
@@ -58,6 +78,9 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     messageLog,
     delivery,
     sweeper,
+    templates,
+    idempotency,
+    verifications,
     async close() {
       await queues.close().catch(() => undefined);
       redis.disconnect();

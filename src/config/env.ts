@@ -22,6 +22,23 @@ export type SmsProviderName = (typeof SMS_PROVIDER_NAMES)[number];
 
 const svixSecret = z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/, 'must look like whsec_<base64>');
 
+export const VERIFICATION_PURPOSES = [
+  'login',
+  '2fa',
+  'email_verification',
+  'phone_verification',
+  'magic_link',
+  'password_reset',
+] as const;
+export type VerificationPurpose = (typeof VERIFICATION_PURPOSES)[number];
+
+/** `login=300,password_reset=1800`: per-purpose code lifetimes in seconds, overriding the defaults. */
+const verificationExpiry = z
+  .string()
+  .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean).map((p) => p.split('=').map((x) => x.trim()) as [string, unknown]))
+  .pipe(z.array(z.tuple([z.enum(VERIFICATION_PURPOSES), z.coerce.number().int().min(30).max(86_400)])))
+  .transform((pairs) => Object.fromEntries(pairs) as Partial<Record<VerificationPurpose, number>>);
+
 const EnvSchema = z.object({
   NODE_ENV: withDefault(z.enum(['development', 'test', 'production']), 'development'),
   ROLE: withDefault(z.enum(['all', 'api', 'worker']), 'all'),
@@ -55,6 +72,7 @@ const EnvSchema = z.object({
   UNOSEND_API_URL: withDefault(z.url(), 'https://www.unosend.co/api/v1'),
 
   OTP_MAX_AGE_SECONDS: withDefault(positiveInt, 600),
+  SMS_OTP_MAX_AGE_SECONDS: withDefault(positiveInt, 300),
   PROVIDER_ATTEMPTS: withDefault(positiveInt, 3),
   ALERT_WEBHOOK_URL: optional(z.url()),
   RETENTION_DAYS: withDefault(positiveInt, 30),
@@ -62,7 +80,23 @@ const EnvSchema = z.object({
 
   API_KEYS: optional(z.string()),
   VERIFICATION_SECRET: optional(z.string().min(32, 'must be at least 32 characters')),
-  SUPABASE_HOOK_SECRET: optional(z.string()),
+  SUPABASE_HOOK_SECRET: optional(
+    z
+      .string()
+      .transform((s) => s.split(/\s+/).filter(Boolean))
+      .pipe(z.array(z.string().regex(/^v1,whsec_[A-Za-z0-9+/=]+$/, 'each secret must look like v1,whsec_<base64>')).min(1)),
+  ),
+
+  // Verification codes and the messages auth-relay renders itself (verification, Supabase hooks).
+  APP_NAME: optional(z.string().min(1)),
+  TEMPLATES_DIR: optional(z.string()),
+  VERIFICATION_CODE_LENGTH: withDefault(z.coerce.number().int().min(4).max(10), 6),
+  VERIFICATION_EXPIRY: optional(verificationExpiry),
+  VERIFICATION_MAX_ATTEMPTS: withDefault(positiveInt, 5),
+  VERIFICATION_RESEND_COOLDOWN_SECONDS: withDefault(z.coerce.number().int().min(0), 60),
+  VERIFICATION_LIMIT_PER_HOUR: withDefault(positiveInt, 3),
+  VERIFICATION_LIMIT_PER_DAY: withDefault(positiveInt, 10),
+  VERIFICATION_LIMIT_PER_IP_HOUR: withDefault(positiveInt, 20),
 });
 
 export type RawEnv = z.infer<typeof EnvSchema>;

@@ -16,6 +16,16 @@ export interface EmailContent {
 export interface SmsContent {
   channel: 'sms';
   body: string;
+  /** Sent instead if this SMS ends `failed` (e.g. a verification code by email); never part of the redacted copy. */
+  fallback?: FallbackMessage;
+}
+
+/** A message rendered up front and held in this one's clear payload, so it lives and dies with it. */
+export interface FallbackMessage {
+  recipient: string;
+  template: string | null;
+  payload: EmailContent;
+  secrets: string[];
 }
 
 export type MessagePayload = EmailContent | SmsContent;

@@ -1,6 +1,6 @@
 import type { Config } from '../config/env';
 import { Prisma, type Db } from '../db/prisma';
-import type { MessageStatus } from '../generated/prisma/enums';
+import type { MessageSource, MessageStatus } from '../generated/prisma/enums';
 import type { Logger } from '../lib/logger';
 import {
   ProviderError,
@@ -12,6 +12,7 @@ import {
 import type { SendJobData } from '../queue/queues';
 import type { EmailContent, MessagePayload } from './content';
 import { resolveFrom, resolveReplyTo } from './from-address';
+import type { MessageService } from './message-service';
 
 export const TERMINAL_STATUSES: readonly MessageStatus[] = [
   'sent',
@@ -33,6 +34,8 @@ export interface DeliveryDeps {
   providers: ProviderChains;
   config: Pick<Config, 'PROVIDER_ATTEMPTS' | 'EMAIL_FROM' | 'EMAIL_FROM_DOMAIN' | 'EMAIL_FROM_NAME'>;
   log: Logger;
+  /** Accepts a failed message's fallback (SMS code → email) as a message of its own. */
+  messages?: Pick<MessageService, 'accept'>;
   now?: () => Date;
   /** How long a worker holds a message while talking to providers (longer than one send run). */
   leaseMs?: number;
@@ -82,6 +85,41 @@ export function createDeliveryService(deps: DeliveryDeps) {
     ]);
     log.warn({ message_id: messageId, status, reason }, `message ${status}`);
     return { kind: 'finished', status };
+  }
+
+  /**
+   * Called before a failed message's clear payload is dropped: its fallback becomes a message of its own, with
+   * the same source and expiry. The external id makes a job that runs twice queue it once.
+   */
+  async function acceptFallback(
+    message: { id: string; source: MessageSource; createdAt: Date; expiresAt: Date | null },
+    payload: MessagePayload,
+  ): Promise<void> {
+    if (payload.channel !== 'sms' || !payload.fallback || !deps.messages) return;
+    if (message.expiresAt && now() >= message.expiresAt) return;
+    const { fallback } = payload;
+    try {
+      const accepted = await deps.messages.accept({
+        source: message.source,
+        externalId: `${message.id}:fallback`,
+        template: fallback.template,
+        recipient: fallback.recipient,
+        payload: fallback.payload,
+        secrets: fallback.secrets,
+        codeBearing: message.expiresAt !== null,
+        issuedAt: message.createdAt,
+        maxAgeSeconds: message.expiresAt ? (message.expiresAt.getTime() - message.createdAt.getTime()) / 1000 : 0,
+        receivedDetail: { fallback_for: message.id },
+      });
+      if (!accepted.duplicate) {
+        await db.messageEvent.create({
+          data: { messageId: message.id, type: 'fallback', detail: { message_id: accepted.messageId, channel: fallback.payload.channel } },
+        });
+      }
+    } catch (err) {
+      // Recorded but not queued (Redis down) is picked up by the sweeper; anything else is logged and the SMS fails.
+      log.warn({ message_id: message.id, err: String(err) }, 'could not accept the fallback message');
+    }
   }
 
   function buildOutgoing(
@@ -234,6 +272,7 @@ export function createDeliveryService(deps: DeliveryDeps) {
             // Waiting here would outlive the code: move on to the next provider now.
           }
         } else if (!error.failover) {
+          await acceptFallback(message, payload);
           return finish(message.id, 'failed', lastError, codeBearing);
         }
         index += 1;
@@ -245,6 +284,7 @@ export function createDeliveryService(deps: DeliveryDeps) {
         }
       }
     }
+    await acceptFallback(message, payload);
     return finish(message.id, 'failed', `every provider failed; last: ${lastError}`, codeBearing);
   }
 

@@ -62,7 +62,10 @@ export function createSweeper({ db, queues, log, now = () => new Date(), staleAf
       UPDATE message_contents c SET payload = NULL
       FROM messages m
       WHERE m.id = c.message_id AND c.payload IS NOT NULL AND m.expires_at < ${at}`;
-    return { requeued, purged };
+    // Nor their HMACs once no check can succeed (used, burnt and replaced codes lose theirs at once).
+    const expiredCodes = await db.$executeRaw`
+      UPDATE verifications SET code_hash = NULL WHERE code_hash IS NOT NULL AND expires_at < ${at}`;
+    return { requeued, purged: purged + expiredCodes };
   }
 
   return { sweep, requeue };

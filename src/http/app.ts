@@ -7,6 +7,13 @@ import type { MessageLog } from '../delivery/message-log';
 import type { MessageService } from '../delivery/message-service';
 import type { Logger } from '../lib/logger';
 import { clerkWebhookRouter } from '../webhooks/clerk-router';
+import { sendApiRouter } from '../api/send-router';
+import type { IdempotencyStore } from '../api/idempotency';
+import type { Templates } from '../templates/templates';
+import { verificationRouter } from '../verification/verification-router';
+import type { VerificationService } from '../verification/verification-service';
+import { supabaseHookRouter } from '../webhooks/supabase-router';
+import { requireApiKey } from './api-key-auth';
 import { requireAdminToken } from './admin-auth';
 import { requestContext } from './context';
 import { errorHandler, notFound } from './errors';
@@ -19,6 +26,9 @@ export interface AppDeps {
   redis: Redis;
   messages: MessageService;
   messageLog: MessageLog;
+  templates: Templates;
+  idempotency: IdempotencyStore;
+  verifications: VerificationService;
 }
 
 /** Routes only: each concern's router parses and validates, then calls its domain service. */
@@ -30,6 +40,8 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.use(healthRouter(deps));
   app.use(clerkWebhookRouter(deps));
+  app.use(supabaseHookRouter(deps));
+  app.use('/v1', requireApiKey(deps.config.API_KEYS), express.json({ limit: '256kb' }), sendApiRouter(deps), verificationRouter(deps));
   app.use('/api', requireAdminToken(deps.config.ADMIN_TOKEN), express.json({ limit: '100kb' }), messagesApiRouter(deps));
 
   app.use(notFound);

@@ -2,6 +2,7 @@ import type { Config } from '../config/env';
 import type { Db } from '../db/prisma';
 import { createOutbox } from './outbox';
 import type { EmailProvider, ProviderChains, SmsProvider } from './types';
+import { createUnosendProvider } from './unosend/unosend-provider';
 
 export interface ProviderFactoryDeps {
   config: Config;
@@ -23,6 +24,8 @@ export function createProviderChains({ config, db }: ProviderFactoryDeps): Provi
     switch (name) {
       case 'outbox':
         return outbox.sms;
+      case 'unosend':
+        return createUnosendProvider({ apiKey: config.UNOSEND_API_KEY!, apiUrl: config.UNOSEND_API_URL });
       default:
         throw new Error(`SMS_PROVIDERS: provider "${name}" is not available in this build`);
     }

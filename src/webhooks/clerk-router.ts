@@ -1,6 +1,7 @@
 import express, { Router } from 'express';
 import type { Config } from '../config/env';
 import type { MessageService } from '../delivery/message-service';
+import { otpMaxAgeSeconds } from '../delivery/otp-max-age';
 import { NotConfiguredError, ValidationError } from '../lib/errors';
 import { interpretClerkEvent } from './clerk-event';
 import { createSvixVerifier } from './svix';
@@ -22,7 +23,7 @@ export function clerkWebhookRouter({
   config,
   messages,
 }: {
-  config: Pick<Config, 'CLERK_WEBHOOK_SIGNING_SECRET' | 'OTP_MAX_AGE_SECONDS'>;
+  config: Pick<Config, 'CLERK_WEBHOOK_SIGNING_SECRET' | 'OTP_MAX_AGE_SECONDS' | 'SMS_OTP_MAX_AGE_SECONDS'>;
   messages: Pick<MessageService, 'accept'>;
 }): Router {
   const router = Router();
@@ -40,7 +41,8 @@ export function clerkWebhookRouter({
       res.status(200).json({ ignored: true, reason: outcome.reason });
       return;
     }
-    const result = await messages.accept({ ...outcome.message, maxAgeSeconds: config.OTP_MAX_AGE_SECONDS });
+    const maxAgeSeconds = otpMaxAgeSeconds(config, outcome.message.payload.channel);
+    const result = await messages.accept({ ...outcome.message, maxAgeSeconds });
     if (result.duplicate) {
       res.status(200).json({ message_id: result.messageId, status: result.status, duplicate: true });
       return;

@@ -1,0 +1,107 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { VERIFICATION_PURPOSES } from '../config/env';
+import { BUILTIN_TEMPLATES, type TemplateDefinition, type TemplatePart } from './builtin';
+
+export interface RenderedEmail {
+  subject: string;
+  html: string;
+  text: string;
+}
+
+export class TemplateError extends Error {}
+
+const PART_SUFFIXES: Record<string, TemplatePart> = {
+  '.subject.txt': 'subject',
+  '.sms.txt': 'sms',
+  '.html': 'html',
+  '.txt': 'text',
+};
+
+const PLACEHOLDER = /\{\{\s*([a-z_]+)\s*\}\}/g;
+
+/** `verification_<purpose>` files override the generic `verification` template for one purpose. */
+const KNOWN: Record<string, TemplateDefinition> = {
+  ...BUILTIN_TEMPLATES,
+  ...Object.fromEntries(VERIFICATION_PURPOSES.map((p) => [`verification_${p}`, { ...BUILTIN_TEMPLATES.verification!, parts: {} }])),
+};
+
+const escapeHtml = (s: string): string =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+
+function splitFileName(file: string): { name: string; part: TemplatePart } | undefined {
+  // Longest suffix first, so `x.subject.txt` is a subject and not the text part of `x.subject`.
+  for (const suffix of Object.keys(PART_SUFFIXES).sort((a, b) => b.length - a.length)) {
+    if (file.endsWith(suffix)) return { name: file.slice(0, -suffix.length), part: PART_SUFFIXES[suffix]! };
+  }
+  return undefined;
+}
+
+/** Reads TEMPLATES_DIR once at start-up; a misnamed file or an unknown placeholder stops the start with its name. */
+function loadOverrides(dir: string | undefined): Map<string, string> {
+  const overrides = new Map<string, string>();
+  if (!dir) return overrides;
+  if (!existsSync(dir)) throw new TemplateError(`TEMPLATES_DIR: ${dir} does not exist`);
+  for (const file of readdirSync(dir)) {
+    const parsed = splitFileName(file);
+    if (!parsed) continue;
+    const definition = KNOWN[parsed.name];
+    if (!definition) {
+      throw new TemplateError(`TEMPLATES_DIR: ${file} overrides no known template (known: ${Object.keys(KNOWN).join(', ')})`);
+    }
+    const source = readFileSync(path.join(dir, file), 'utf8');
+    for (const [, variable] of source.matchAll(PLACEHOLDER)) {
+      if (!definition.variables.includes(variable!)) {
+        throw new TemplateError(`TEMPLATES_DIR: ${file} uses {{${variable}}}; it may use ${definition.variables.map((v) => `{{${v}}}`).join(', ')}`);
+      }
+    }
+    overrides.set(`${parsed.name}${'\u0000'}${parsed.part}`, source);
+  }
+  return overrides;
+}
+
+export type Templates = ReturnType<typeof createTemplates>;
+
+export function createTemplates({ dir, appName }: { dir?: string; appName: string }) {
+  const overrides = loadOverrides(dir);
+
+  /** The first of `names` (most specific first) with this part, files before built-ins. */
+  function source(names: readonly string[], part: TemplatePart): string {
+    for (const name of names) {
+      const override = overrides.get(`${name}${'\u0000'}${part}`);
+      if (override !== undefined) return override;
+    }
+    for (const name of names) {
+      const builtin = BUILTIN_TEMPLATES[name]?.parts[part];
+      if (builtin !== undefined) return builtin;
+    }
+    throw new TemplateError(`no ${part} template among ${names.join(', ')}`);
+  }
+
+  function fill(template: string, vars: Record<string, string>, escape: boolean): string {
+    const values: Record<string, string> = { app_name: appName, ...vars };
+    return template.replace(PLACEHOLDER, (whole, name: string) => {
+      const value = values[name];
+      if (value === undefined) return whole;
+      return escape ? escapeHtml(value) : value;
+    });
+  }
+
+  return {
+    /** Whether a built-in template of this name exists (overrides only replace built-ins). */
+    has(name: string): boolean {
+      return name in BUILTIN_TEMPLATES;
+    },
+    email(names: readonly string[], vars: Record<string, string>): RenderedEmail {
+      return {
+        // A subject is one header line whatever a template file contains.
+        subject: fill(source(names, 'subject'), vars, false).replace(/\s*[\r\n]+\s*/g, ' ').trim(),
+        html: fill(source(names, 'html'), vars, true),
+        text: fill(source(names, 'text'), vars, false),
+      };
+    },
+    sms(names: readonly string[], vars: Record<string, string>): string {
+      return fill(source(names, 'sms'), vars, false).trim();
+    },
+  };
+}

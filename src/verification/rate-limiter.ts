@@ -1,0 +1,102 @@
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { DependencyUnavailableError, RateLimitedError } from '../lib/errors';
+
+/**
+ * Issuing limits for verification codes, in Redis so every instance shares them. One Lua script checks the
+ * resend cooldown and the per-recipient and per-IP windows and, only when all pass, counts the send: two
+ * instances racing for the same recipient cannot both slip under a limit.
+ */
+const ISSUE_SCRIPT = `
+local function remaining(key)
+  local ttl = redis.call('PTTL', key)
+  if ttl < 0 then return 1000 end
+  return ttl
+end
+local function over(key, limit)
+  return tonumber(redis.call('GET', key) or '0') >= tonumber(limit)
+end
+if tonumber(ARGV[1]) > 0 and redis.call('EXISTS', KEYS[1]) == 1 then return {'cooldown', remaining(KEYS[1])} end
+if over(KEYS[2], ARGV[2]) then return {'recipient_hour', remaining(KEYS[2])} end
+if over(KEYS[3], ARGV[3]) then return {'recipient_day', remaining(KEYS[3])} end
+if over(KEYS[4], ARGV[4]) then return {'ip_hour', remaining(KEYS[4])} end
+if tonumber(ARGV[1]) > 0 then redis.call('SET', KEYS[1], '1', 'PX', ARGV[1]) end
+local function count(key, windowMs)
+  if redis.call('INCR', key) == 1 then redis.call('PEXPIRE', key, windowMs) end
+end
+count(KEYS[2], 3600000)
+count(KEYS[3], 86400000)
+count(KEYS[4], 3600000)
+return {'ok', 0}
+`;
+
+/** Wrong guesses against a lookup that matches no verification, so an unknown recipient is burnt like a known one. */
+const MISS_SCRIPT = `
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n
+`;
+
+export interface IssueLimits {
+  cooldownSeconds: number;
+  perHour: number;
+  perDay: number;
+  perIpHour: number;
+}
+
+type IssueVerdict = 'ok' | 'cooldown' | 'recipient_hour' | 'recipient_day' | 'ip_hour';
+
+const MESSAGES: Record<Exclude<IssueVerdict, 'ok'>, [string, string]> = {
+  cooldown: ['resend_cooldown', 'A code was just sent to this recipient; wait before asking for another'],
+  recipient_hour: ['rate_limited', 'Too many codes sent to this recipient in the last hour'],
+  recipient_day: ['rate_limited', 'Too many codes sent to this recipient today'],
+  ip_hour: ['rate_limited', 'Too many codes requested from this IP address in the last hour'],
+};
+
+/** Keys never hold recipients or IPs in clear. */
+const digest = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 32);
+
+type LimiterRedis = Pick<Redis, 'eval'>;
+
+export type VerificationRateLimiter = ReturnType<typeof createVerificationRateLimiter>;
+
+export function createVerificationRateLimiter({ redis, prefix, limits }: { redis: LimiterRedis; prefix: string; limits: IssueLimits }) {
+  const key = (...parts: string[]): string => `${prefix}:verify:${parts.join(':')}`;
+
+  async function run<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw new DependencyUnavailableError('Redis unavailable; retry later', err);
+    }
+  }
+
+  return {
+    /** Throws RateLimitedError (429, retry_after) unless a code may be sent now; counts it when it may. */
+    async consumeIssue(recipient: string, ip: string): Promise<void> {
+      const r = digest(recipient);
+      const [verdict, remainingMs] = (await run(() =>
+        redis.eval(
+          ISSUE_SCRIPT,
+          4,
+          key('cooldown', r),
+          key('hour', r),
+          key('day', r),
+          key('ip', digest(ip)),
+          limits.cooldownSeconds * 1000,
+          limits.perHour,
+          limits.perDay,
+          limits.perIpHour,
+        ),
+      )) as [IssueVerdict, number];
+      if (verdict === 'ok') return;
+      const [code, message] = MESSAGES[verdict];
+      throw new RateLimitedError(message, Math.max(1, Math.ceil(remainingMs / 1000)), code);
+    },
+
+    /** Counts a wrong guess on a lookup with no verification behind it; returns how many so far. */
+    async countMiss(lookup: string, windowMs: number): Promise<number> {
+      return Number(await run(() => redis.eval(MISS_SCRIPT, 1, key('miss', digest(lookup)), windowMs)));
+    },
+  };
+}

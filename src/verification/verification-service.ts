@@ -1,0 +1,234 @@
+import type { Config, VerificationPurpose } from '../config/env';
+import type { Db } from '../db/prisma';
+import type { EmailContent, MessagePayload } from '../delivery/content';
+import { normalizeRecipient } from '../delivery/content';
+import type { MessageService } from '../delivery/message-service';
+import { AppError, NotConfiguredError } from '../lib/errors';
+import { newId } from '../lib/ids';
+import type { Logger } from '../lib/logger';
+import type { Templates } from '../templates/templates';
+import { generateCode, hashCode, hashesMatch } from './codes';
+import type { VerificationRateLimiter } from './rate-limiter';
+
+/** How long a code lives when VERIFICATION_EXPIRY does not say otherwise. */
+export const DEFAULT_EXPIRY_SECONDS: Record<VerificationPurpose, number> = {
+  login: 300,
+  '2fa': 300,
+  email_verification: 600,
+  phone_verification: 600,
+  magic_link: 600,
+  password_reset: 900,
+};
+
+const PURPOSE_LABELS: Record<VerificationPurpose, string> = {
+  login: 'sign-in',
+  '2fa': 'two-factor sign-in',
+  email_verification: 'email verification',
+  phone_verification: 'phone verification',
+  magic_link: 'sign-in',
+  password_reset: 'password reset',
+};
+
+export interface CreateVerificationInput {
+  channel: 'email' | 'sms';
+  to: string;
+  purpose: VerificationPurpose;
+  /** Where to send the code by email if the SMS fails. */
+  email?: string;
+  fallback: boolean;
+  clientIp: string;
+}
+
+export type CheckLookup = { verificationId: string } | { to: string; purpose: VerificationPurpose };
+
+export interface VerificationJson {
+  verification_id: string;
+  status: string;
+  channel: 'email' | 'sms';
+  to: string;
+  purpose: string;
+  expires_at: string;
+  message_id: string;
+}
+
+/** Wrong, expired, used, superseded or unknown all get this one answer, so a check reveals nothing. */
+export class InvalidCodeError extends AppError {
+  constructor() {
+    super(422, 'invalid_code', 'The code is wrong, has expired or was already used');
+  }
+}
+
+export class TooManyAttemptsError extends AppError {
+  constructor() {
+    super(429, 'too_many_attempts', 'Too many wrong codes: this code no longer works; request a new one');
+  }
+}
+
+export interface VerificationDeps {
+  db: Db;
+  messages: Pick<MessageService, 'accept'>;
+  limiter: VerificationRateLimiter;
+  templates: Templates;
+  config: Pick<
+    Config,
+    'VERIFICATION_SECRET' | 'VERIFICATION_CODE_LENGTH' | 'VERIFICATION_EXPIRY' | 'VERIFICATION_MAX_ATTEMPTS'
+  >;
+  log: Logger;
+  now?: () => Date;
+}
+
+export type VerificationService = ReturnType<typeof createVerificationService>;
+
+const recipientOf = (to: string): string => normalizeRecipient(to.includes('@') ? 'email' : 'sms', to).recipient;
+
+const lookupKey = (lookup: CheckLookup): string =>
+  'verificationId' in lookup ? `id:${lookup.verificationId}` : `to:${recipientOf(lookup.to)}:${lookup.purpose}`;
+
+export function createVerificationService(deps: VerificationDeps) {
+  const { db, messages, limiter, templates, config, log } = deps;
+  const now = deps.now ?? (() => new Date());
+  const expirySeconds = (purpose: VerificationPurpose): number => config.VERIFICATION_EXPIRY?.[purpose] ?? DEFAULT_EXPIRY_SECONDS[purpose];
+  // The longest a lookup can matter: misses are remembered that long.
+  const longestExpiryMs = Math.max(...Object.keys(DEFAULT_EXPIRY_SECONDS).map((p) => expirySeconds(p as VerificationPurpose))) * 1000;
+
+  function secret(): string {
+    if (!config.VERIFICATION_SECRET) {
+      throw new NotConfiguredError('Set VERIFICATION_SECRET (32+ random characters) to issue and check verification codes');
+    }
+    return config.VERIFICATION_SECRET;
+  }
+
+  function render(input: CreateVerificationInput, code: string, ttlSeconds: number): MessagePayload {
+    const names = [`verification_${input.purpose}`, 'verification'];
+    const vars = { code, expires_in_minutes: String(Math.round(ttlSeconds / 60)), purpose: PURPOSE_LABELS[input.purpose] };
+    const email = (): EmailContent => ({ channel: 'email', ...templates.email(names, vars) });
+    if (input.channel === 'email') return email();
+    const body = templates.sms(names, vars);
+    if (!input.fallback || !input.email) return { channel: 'sms', body };
+    return {
+      channel: 'sms',
+      body,
+      fallback: { recipient: input.email, template: `verification_${input.purpose}`, payload: email(), secrets: [code] },
+    };
+  }
+
+  async function create(input: CreateVerificationInput): Promise<VerificationJson> {
+    const key = secret();
+    const recipient = normalizeRecipient(input.channel, input.to).recipient;
+    await limiter.consumeIssue(`${input.channel}:${recipient}`, input.clientIp);
+
+    const id = newId('ver');
+    const code = generateCode(config.VERIFICATION_CODE_LENGTH);
+    const ttlSeconds = expirySeconds(input.purpose);
+    const createdAt = now();
+    const expiresAt = new Date(createdAt.getTime() + ttlSeconds * 1000);
+    // A new code replaces the previous one for this recipient and purpose: only the latest can be checked.
+    await db.$transaction([
+      db.verification.updateMany({
+        where: { recipient, purpose: input.purpose, status: 'pending' },
+        data: { status: 'superseded', codeHash: null },
+      }),
+      db.verification.create({
+        data: {
+          id,
+          channel: input.channel,
+          recipient,
+          purpose: input.purpose,
+          codeHash: hashCode(key, id, code),
+          maxAttempts: config.VERIFICATION_MAX_ATTEMPTS,
+          createdAt,
+          expiresAt,
+        },
+      }),
+    ]);
+
+    // The code in clear exists only in the message's payload, which the pipeline drops once it is sent,
+    // failed or expired (and the sweeper past expiry); the message expires with the code.
+    const accepted = await messages.accept({
+      source: 'verification',
+      externalId: id,
+      template: `verification_${input.purpose}`,
+      recipient,
+      payload: render(input, code, ttlSeconds),
+      secrets: [code],
+      codeBearing: true,
+      issuedAt: createdAt,
+      maxAgeSeconds: ttlSeconds,
+      receivedDetail: { verification_id: id, purpose: input.purpose },
+    });
+    await db.verification.update({ where: { id }, data: { messageId: accepted.messageId } });
+    log.info({ verification_id: id, message_id: accepted.messageId, channel: input.channel, purpose: input.purpose }, 'verification issued');
+    return {
+      verification_id: id,
+      status: 'pending',
+      channel: input.channel,
+      to: recipient,
+      purpose: input.purpose,
+      expires_at: expiresAt.toISOString(),
+      message_id: accepted.messageId,
+    };
+  }
+
+  async function findPending(lookup: CheckLookup) {
+    if ('verificationId' in lookup) return db.verification.findUnique({ where: { id: lookup.verificationId } });
+    return db.verification.findFirst({
+      where: { recipient: recipientOf(lookup.to), purpose: lookup.purpose },
+      orderBy: { createdAt: 'desc' },
+    });
+  }
+
+  /**
+   * Checks a code. Every failure is the same `invalid_code` answer, after the same work (an HMAC, a constant-
+   * time compare, one counted attempt), whether the verification exists or not; after the last allowed wrong
+   * attempt the answer is 429, for unknown lookups too.
+   */
+  async function check(lookup: CheckLookup, code: string): Promise<{ verified: true } & Omit<VerificationJson, 'status' | 'message_id' | 'expires_at'>> {
+    const key = secret();
+    const at = now();
+    const found = await findPending(lookup);
+
+    if (!found || found.status !== 'pending' || found.expiresAt <= at) {
+      hashesMatch(hashCode(key, found?.id ?? 'ver_unknown', code), hashCode(key, 'ver_unknown', ''));
+      if (found?.status === 'burnt') throw new TooManyAttemptsError();
+      const misses = await limiter.countMiss(lookupKey(lookup), longestExpiryMs);
+      if (misses >= config.VERIFICATION_MAX_ATTEMPTS) throw new TooManyAttemptsError();
+      throw new InvalidCodeError();
+    }
+
+    // Count the attempt first, atomically: parallel guesses cannot exceed the limit.
+    const counted = await db.verification.updateManyAndReturn({
+      where: { id: found.id, status: 'pending', expiresAt: { gt: at }, attempts: { lt: found.maxAttempts } },
+      data: { attempts: { increment: 1 } },
+      select: { codeHash: true, attempts: true, maxAttempts: true },
+    });
+    const row = counted[0];
+    const matches = hashesMatch(hashCode(key, found.id, code), row?.codeHash ?? '');
+    if (!row) {
+      // Lost a race: another check used, burnt or exhausted it since we read it.
+      const current = await db.verification.findUnique({ where: { id: found.id }, select: { status: true, attempts: true, maxAttempts: true } });
+      const exhausted = current && (current.status === 'burnt' || (current.status === 'pending' && current.attempts >= current.maxAttempts));
+      throw exhausted ? new TooManyAttemptsError() : new InvalidCodeError();
+    }
+
+    if (matches) {
+      // Single use: only one of two racing correct checks flips it to verified.
+      const used = await db.verification.updateMany({
+        where: { id: found.id, status: 'pending' },
+        data: { status: 'verified', verifiedAt: at, codeHash: null },
+      });
+      if (used.count === 1) {
+        log.info({ verification_id: found.id }, 'verification succeeded');
+        return { verified: true, verification_id: found.id, channel: found.channel, to: found.recipient, purpose: found.purpose };
+      }
+      throw new InvalidCodeError();
+    }
+    if (row.attempts >= row.maxAttempts) {
+      await db.verification.updateMany({ where: { id: found.id, status: 'pending' }, data: { status: 'burnt', codeHash: null } });
+      log.warn({ verification_id: found.id }, 'verification burnt after too many wrong codes');
+      throw new TooManyAttemptsError();
+    }
+    throw new InvalidCodeError();
+  }
+
+  return { create, check };
+}

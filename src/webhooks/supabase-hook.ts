@@ -1,0 +1,177 @@
+import { createHmac } from 'node:crypto';
+import { z } from 'zod';
+import type { MessagePayload } from '../delivery/content';
+import type { NewMessage } from '../delivery/message-service';
+import { ValidationError } from '../lib/errors';
+import type { Templates } from '../templates/templates';
+
+/**
+ * Supabase Auth's Send Email and Send SMS hooks (anchors.md §4), parsed tolerantly: GoTrue adds fields.
+ * Each payload becomes the messages to send (two for a secure email change).
+ */
+
+const User = z.looseObject({
+  id: z.string().min(1),
+  email: z.string().nullish(),
+  new_email: z.string().nullish(),
+  phone: z.string().nullish(),
+});
+
+const Metadata = z.looseObject({ uuid: z.string().min(1).optional() }).nullish();
+
+const text = z.string().nullish().transform((s) => s ?? '');
+
+const SendEmail = z.looseObject({
+  metadata: Metadata,
+  user: User,
+  email_data: z.looseObject({
+    token: text,
+    token_hash: text,
+    redirect_to: text,
+    email_action_type: z.string().min(1),
+    site_url: text,
+    token_new: text,
+    token_hash_new: text,
+    old_email: text,
+  }),
+});
+
+const SendSms = z.looseObject({
+  metadata: Metadata,
+  user: User,
+  sms: z.looseObject({ otp: z.string().min(1), sms_type: z.string().optional(), phone: z.string().optional() }),
+});
+
+const EMAIL = /^[^\s@]+@[^\s@]+$/;
+const E164 = /^\+[1-9]\d{6,14}$/;
+
+/** Actions whose email carries a link to GoTrue's /verify as well as the code. */
+const LINK_ACTIONS = new Set(['signup', 'invite', 'magiclink', 'recovery', 'email_change']);
+const CODE_ONLY_ACTIONS = new Set(['email', 'reauthentication']);
+
+export type SupabaseMessage = Omit<NewMessage, 'maxAgeSeconds'>;
+
+export interface SupabaseHookContext {
+  /** The verified `webhook-id` and `webhook-timestamp` (seconds). */
+  webhookId: string;
+  timestamp: number;
+  /** Keys the fallback dedupe hash, so a hash over a 6-digit code cannot be reversed by trying them all. */
+  dedupeKey: string;
+}
+
+function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown): T {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ValidationError(`Malformed Supabase hook payload: ${issues}`);
+  }
+  return result.data;
+}
+
+/** `{site_url}/auth/v1/verify?token={token_hash}&type={action}&redirect_to=…`, as Supabase documents it. */
+export function verifyLink(siteUrl: string, tokenHash: string, action: string, redirectTo: string): string {
+  const base = siteUrl.replace(/\/+$/, '').replace(/\/auth\/v1$/, '');
+  const query = new URLSearchParams({ token: tokenHash, type: action, redirect_to: redirectTo });
+  return `${base}/auth/v1/verify?${query.toString()}`;
+}
+
+/** metadata.uuid is one per logical event, stable across GoTrue's retries; older payloads lack it. */
+function dedupeBase(metadataUuid: string | undefined, ctx: SupabaseHookContext, parts: string[]): string {
+  if (metadataUuid) return `supabase:${metadataUuid}`;
+  return `supabase:h_${createHmac('sha256', ctx.dedupeKey).update(parts.join('\u0000')).digest('hex').slice(0, 40)}`;
+}
+
+/** Supabase stores phones without the leading `+`. */
+function toE164(phone: string): string {
+  const compact = phone.replace(/[\s()-]/g, '');
+  return compact.startsWith('+') ? compact : `+${compact}`;
+}
+
+export function interpretSupabaseHook(body: unknown, ctx: SupabaseHookContext, templates: Templates): SupabaseMessage[] {
+  const issuedAt = new Date(ctx.timestamp * 1000);
+  const receivedDetail = (hook: string, extra: Record<string, unknown> = {}) => ({ webhook_id: ctx.webhookId, hook, ...extra });
+
+  if (body && typeof body === 'object' && 'sms' in body) {
+    const event = parseOrThrow(SendSms, body);
+    const phone = toE164(event.sms.phone || event.user.phone || '');
+    if (!E164.test(phone)) throw new ValidationError('Malformed Supabase hook payload: no E.164 phone number in sms.phone or user.phone');
+    const payload: MessagePayload = { channel: 'sms', body: templates.sms(['supabase_sms'], { token: event.sms.otp }) };
+    return [
+      {
+        source: 'supabase',
+        externalId: dedupeBase(event.metadata?.uuid, ctx, [event.user.id, 'sms', phone, event.sms.otp]),
+        template: 'supabase_sms',
+        recipient: phone,
+        userId: event.user.id,
+        payload,
+        secrets: [event.sms.otp],
+        codeBearing: true,
+        issuedAt,
+        receivedDetail: receivedDetail('send_sms', { sms_type: event.sms.sms_type ?? null }),
+      },
+    ];
+  }
+
+  const event = parseOrThrow(SendEmail, body);
+  const data = event.email_data;
+  const action = data.email_action_type;
+  const user = event.user;
+  const base = dedupeBase(event.metadata?.uuid, ctx, [user.id, action, data.token_hash, data.token_hash_new]);
+
+  const message = (opts: {
+    suffix: string;
+    to: string | null | undefined;
+    template: string;
+    token: string;
+    tokenHash: string;
+  }): SupabaseMessage => {
+    if (!opts.to || !EMAIL.test(opts.to)) {
+      throw new ValidationError(`Malformed Supabase hook payload: no email address to send the ${action} email to`);
+    }
+    const link = opts.tokenHash && LINK_ACTIONS.has(action) ? verifyLink(data.site_url, opts.tokenHash, action, data.redirect_to) : '';
+    const rendered = templates.email([opts.template], {
+      token: opts.token,
+      link,
+      email: user.email ?? '',
+      new_email: user.new_email ?? user.email ?? '',
+    });
+    const secrets = [opts.token, opts.tokenHash, link].filter((s) => s.length > 0);
+    return {
+      source: 'supabase',
+      externalId: `${base}${opts.suffix}`,
+      template: opts.template,
+      recipient: opts.to,
+      userId: user.id,
+      payload: { channel: 'email', ...rendered },
+      secrets,
+      codeBearing: secrets.length > 0,
+      issuedAt,
+      receivedDetail: receivedDetail('send_email', { email_action_type: action }),
+    };
+  };
+
+  if (action === 'email_change') {
+    // Secure email change: both addresses confirm. The field names are swapped for historical reasons:
+    // the current address gets `token` with `token_hash_new`, the new address `token_new` with `token_hash`.
+    if (data.token_hash_new) {
+      return [
+        message({ suffix: ':current', to: user.email, template: 'supabase_email_change_current', token: data.token, tokenHash: data.token_hash_new }),
+        message({ suffix: ':new', to: user.new_email, template: 'supabase_email_change_new', token: data.token_new, tokenHash: data.token_hash }),
+      ];
+    }
+    return [message({ suffix: ':new', to: user.new_email, template: 'supabase_email_change_new', token: data.token, tokenHash: data.token_hash })];
+  }
+  if (LINK_ACTIONS.has(action) || CODE_ONLY_ACTIONS.has(action)) {
+    return [message({ suffix: '', to: user.email, template: `supabase_${action}`, token: data.token, tokenHash: data.token_hash })];
+  }
+  if (action.endsWith('_notification') && templates.has(`supabase_${action}`)) {
+    // The "email changed" notice belongs in the old mailbox: the new one is the one that just took over.
+    const to = action === 'email_changed_notification' && data.old_email ? data.old_email : user.email;
+    return [message({ suffix: '', to, template: `supabase_${action}`, token: '', tokenHash: '' })];
+  }
+  if (data.token) {
+    // An action GoTrue added after this was written: still deliver its code.
+    return [message({ suffix: '', to: user.email, template: 'supabase_email', token: data.token, tokenHash: data.token_hash })];
+  }
+  return [];
+}
