@@ -8,6 +8,7 @@ const withDefault = <T extends z.ZodType>(schema: T, fallback: z.input<T>) =>
   z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), schema.default(fallback as never));
 
 const positiveInt = z.coerce.number().int().positive();
+const percent = z.coerce.number().positive().max(100);
 
 const list = <T extends string>(values: readonly [T, ...T[]]) =>
   z
@@ -57,6 +58,13 @@ const EnvSchema = z.object({
   OTP_MAX_AGE_SECONDS: withDefault(positiveInt, 600),
   PROVIDER_ATTEMPTS: withDefault(positiveInt, 3),
   ALERT_WEBHOOK_URL: optional(z.url()),
+  // Deliverability: suppression expiry and the rate thresholds (percent of email sends).
+  HARD_BOUNCE_SUPPRESSION_DAYS: withDefault(positiveInt, 90),
+  ALERT_BOUNCE_WARN_PERCENT: withDefault(percent, 2),
+  ALERT_BOUNCE_PAGE_PERCENT: withDefault(percent, 4),
+  ALERT_COMPLAINT_WARN_PERCENT: withDefault(percent, 0.05),
+  ALERT_COMPLAINT_PAGE_PERCENT: withDefault(percent, 0.08),
+  ALERT_MIN_SENDS: withDefault(positiveInt, 100),
   RETENTION_DAYS: withDefault(positiveInt, 30),
   BODY_RETENTION_DAYS: withDefault(positiveInt, 7),
 
