@@ -123,6 +123,11 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
       }
     }
   }
+  for (const metric of ['BOUNCE', 'COMPLAINT'] as const) {
+    if (raw[`ALERT_${metric}_WARN_PERCENT`] >= raw[`ALERT_${metric}_PAGE_PERCENT`]) {
+      issues.push(`ALERT_${metric}_WARN_PERCENT: must be below ALERT_${metric}_PAGE_PERCENT`);
+    }
+  }
   if (issues.length > 0) throw new ConfigError(issues);
   return { ...raw, EMAIL_PROVIDERS: emailProviders, SMS_PROVIDERS: smsProviders };
 }
