@@ -40,7 +40,7 @@ const STATUS_FOR: Partial<Record<ProviderEventType, MessageStatus>> = {
   suppressed: 'suppressed',
 };
 
-/** Statuses a given status may replace: strictly earlier ones. */
+/** Statuses a given status may replace: strictly earlier ones (an expired message was never sent). */
 export function statusesBefore(status: MessageStatus): MessageStatus[] {
   return (Object.keys(STATUS_RANK) as MessageStatus[]).filter((s) => STATUS_RANK[s] < STATUS_RANK[status] && s !== 'expired');
 }
@@ -103,7 +103,7 @@ export function createProviderEvents({ db, queues, suppressions, log, now = () =
       detail: event.detail,
       raw: event.raw,
     };
-    const known = event.type === 'unknown';
+    const ignored = event.type === 'unknown';
     const id = newId('pev');
     let inserted: number;
     try {
@@ -118,7 +118,7 @@ export function createProviderEvents({ db, queues, suppressions, log, now = () =
             occurredAt: event.occurredAt,
             payload: stored as never,
             // An event type we do not act on is kept for the record and needs no job.
-            ...(known ? { processedAt: now(), outcome: 'ignored' } : {}),
+            ...(ignored ? { processedAt: now(), outcome: 'ignored' } : {}),
           },
         ],
         skipDuplicates: true,
@@ -128,7 +128,7 @@ export function createProviderEvents({ db, queues, suppressions, log, now = () =
     }
     const row =
       inserted === 1
-        ? { id, processedAt: known ? now() : null }
+        ? { id, processedAt: ignored ? now() : null }
         : await db.providerEvent.findUniqueOrThrow({
             where: { provider_eventId: { provider: event.provider, eventId: event.eventId } },
             select: { id: true, processedAt: true },
@@ -168,7 +168,7 @@ export function createProviderEvents({ db, queues, suppressions, log, now = () =
 
     const message = await findMessage(row.providerMessageId, stored.message_id);
     // Until our own `sent` write has landed, applying the event would be overwritten by it: wait for it.
-    if (!message || STATUS_RANK[message.status] === 0) {
+    if (!message || message.status === 'queued' || message.status === 'sending') {
       if (now().getTime() - row.receivedAt.getTime() > UNMATCHED_AFTER_MS) {
         eventLog.warn({ provider_message_id: row.providerMessageId }, 'provider event never matched a message; given up');
         await markProcessed(row.id, 'unmatched', message?.id ?? null);

@@ -93,7 +93,14 @@ export function createQueues(connection: Redis, prefix: string): Queues {
   const clerkWriteback = new Queue<ClerkWritebackJobData>('clerk-writeback', {
     connection,
     prefix,
-    defaultJobOptions: { attempts: 1, removeOnComplete: { age: 24 * 3600, count: 10_000 }, removeOnFail: { age: 7 * 24 * 3600 } },
+    // Clerk's own 429s and 5xx are retried by the write-back itself (bounded); these attempts cover our side
+    // (Postgres unreachable).
+    defaultJobOptions: {
+      attempts: 5,
+      backoff: { type: 'exponential', delay: 2_000 },
+      removeOnComplete: { age: 24 * 3600, count: 10_000 },
+      removeOnFail: { age: 7 * 24 * 3600 },
+    },
   });
   const all = (): Queue[] => [send, maintenance, providerEvents, clerkWriteback];
   return {
