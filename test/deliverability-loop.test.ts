@@ -228,10 +228,28 @@ describe('/api/suppressions', () => {
     expect((await json(await harness.request('/api/suppressions?channel=sms', { headers: admin }))).data[0]).toMatchObject({ recipient: '+447700900999' });
   });
 
+  it('stops suppressing once an entry has expired', async () => {
+    const address = newAddress();
+    const added = await harness.request('/api/suppressions', {
+      method: 'POST',
+      headers: admin,
+      body: JSON.stringify({ recipient: address, expires_at: new Date(Date.now() + 3_600_000).toISOString() }),
+    });
+    expect(added.status).toBe(201);
+    expect(await settled(await clerkEmail(address, null))).toMatchObject({ status: 'suppressed' });
+    await database.db.suppression.updateMany({ where: { recipient: address }, data: { expiresAt: new Date(Date.now() - 1_000) } });
+    expect(await settled(await clerkEmail(address, null))).toMatchObject({ status: 'sent' });
+    expect((await json(await harness.request(`/api/suppressions?search=${address}`, { headers: admin }))).data).toHaveLength(0);
+    expect((await json(await harness.request(`/api/suppressions?search=${address}&include_expired=true`, { headers: admin }))).data).toHaveLength(1);
+  });
+
   it('answers clear errors', async () => {
     const bad = await harness.request('/api/suppressions', { method: 'POST', headers: admin, body: JSON.stringify({ recipient: 'not-an-address' }) });
     expect(bad.status).toBe(422);
     expect((await json(bad)).error.message).toMatch(/email address/);
+    const past = await harness.request('/api/suppressions', { method: 'POST', headers: admin, body: JSON.stringify({ recipient: 'a@example.org', expires_at: '2020-01-01T00:00:00Z' }) });
+    expect(past.status).toBe(422);
+    expect((await json(past)).error.message).toMatch(/expires_at: must be in the future/);
     const unknown = await harness.request('/api/suppressions?recipient=nobody@example.org', { method: 'DELETE', headers: admin });
     expect(unknown.status).toBe(404);
     expect((await harness.request('/api/suppressions')).status).toBe(401);

@@ -278,3 +278,31 @@ describe('not configured', () => {
     }
   });
 });
+
+describe('events whose job was lost', () => {
+  it('are queued again by the maintenance pass and applied', async () => {
+    const message = await sentMessage(database.db);
+    // Stored, acknowledged, but its job never made it to Redis (e.g. Redis went away after the insert).
+    await database.db.providerEvent.create({
+      data: {
+        id: 'pev_lost_job',
+        provider: 'resend',
+        eventId: 'msg_lost_job',
+        type: 'delivered',
+        providerMessageId: message.providerMessageId,
+        occurredAt: new Date(),
+        receivedAt: new Date(Date.now() - 5 * 60_000),
+        payload: { provider_type: 'email.delivered', message_id: null, recipient: null, bounce: null, detail: {}, raw: {} },
+      },
+    });
+    expect(await harness.container.providerEvents.requeueStale()).toBeGreaterThanOrEqual(1);
+    expect((await eventsOf(message.id, 'delivered')).status).toBe('delivered');
+    expect(await database.db.providerEvent.findUniqueOrThrow({ where: { id: 'pev_lost_job' } })).toMatchObject({ outcome: 'applied' });
+  });
+
+  it('are marked unmatched at once when they carry nothing to join on', async () => {
+    const res = await post('/webhooks/resend', signedResend(resendEvent('email.delivered', { email_id: null }), { id: 'msg_no_join' }));
+    expect(res.status).toBe(200);
+    await waitFor(async () => (await database.db.providerEvent.findFirst({ where: { eventId: 'msg_no_join', outcome: 'unmatched' } })) !== null);
+  });
+});

@@ -16,7 +16,11 @@ const AddBody = z.strictObject({
   recipient: z.string().trim().min(3),
   channel: z.enum(Channel).default('email'),
   reason: z.string().trim().min(1).max(200).optional(),
-  expires_at: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 timestamp' }).transform((s) => new Date(s)).nullish(),
+  expires_at: z.iso
+    .datetime({ offset: true, error: 'must be an ISO 8601 timestamp' })
+    .transform((s) => new Date(s))
+    .refine((d) => d.getTime() > Date.now(), 'must be in the future')
+    .nullish(),
 });
 
 const ReleaseQuery = z.strictObject({

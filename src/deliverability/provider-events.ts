@@ -45,8 +45,13 @@ export function statusesBefore(status: MessageStatus): MessageStatus[] {
   return (Object.keys(STATUS_RANK) as MessageStatus[]).filter((s) => STATUS_RANK[s] < STATUS_RANK[status] && s !== 'expired');
 }
 
-/** After this long without finding its message, an event is recorded as unmatched and left alone. */
+/**
+ * After this long without finding its message, an event is recorded as unmatched and left alone. An event
+ * that carries our message id (tag) is ours for sure and waits long; one without it may be about mail sent
+ * by something else on the same provider account, so it gets an hour.
+ */
 export const UNMATCHED_AFTER_MS = 3 * 24 * 3600_000;
+export const UNTAGGED_UNMATCHED_AFTER_MS = 3600_000;
 /** An unprocessed event older than this has lost its job (Redis was down, retries ran out): queue it again. */
 const STALE_AFTER_MS = 60_000;
 
@@ -169,7 +174,9 @@ export function createProviderEvents({ db, queues, suppressions, log, now = () =
     const message = await findMessage(row.providerMessageId, stored.message_id);
     // Until our own `sent` write has landed, applying the event would be overwritten by it: wait for it.
     if (!message || message.status === 'queued' || message.status === 'sending') {
-      if (now().getTime() - row.receivedAt.getTime() > UNMATCHED_AFTER_MS) {
+      const patience = stored.message_id ? UNMATCHED_AFTER_MS : UNTAGGED_UNMATCHED_AFTER_MS;
+      const joinable = row.providerMessageId !== null || stored.message_id !== null;
+      if (!joinable || now().getTime() - row.receivedAt.getTime() > patience) {
         eventLog.warn({ provider_message_id: row.providerMessageId }, 'provider event never matched a message; given up');
         await markProcessed(row.id, 'unmatched', message?.id ?? null);
         return 'unmatched';
