@@ -24,7 +24,7 @@ export function createProviderEventsWorker(options: {
   worker.on('error', (err) => log.warn({ err: err.message }, 'provider-events worker error'));
   worker.on('failed', (job, err) => {
     if (!job) return;
-    const waiting = err instanceof MessageNotFoundYetError || err.name === 'MessageNotFoundYetError';
+    const waiting = err instanceof MessageNotFoundYetError;
     log[waiting ? 'info' : 'error'](
       { provider_event_id: job.data.providerEventId, attempts: job.attemptsMade, err: err.message },
       waiting ? 'provider event waits for its message' : 'provider event job failed',
