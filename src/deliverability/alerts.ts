@@ -66,7 +66,7 @@ export function createAlerts({ db, stats, config, log }: AlertsDeps) {
     return raw;
   }
 
-  function describe(metric: Metric, scopeName: string, from: AlertLevel, to: AlertLevel, rates: ScopeStatsJson['rates'], window: string): string {
+  function alertText(metric: Metric, scopeName: string, from: AlertLevel, to: AlertLevel, rates: ScopeStatsJson['rates'], window: string): string {
     const name = `${metric} rate`;
     const of = (r: RateJson) => pct((metric === 'bounce' ? r.bounce_rate : r.complaint_rate) ?? 0);
     const figures = `last ${window}: ${of(rates.window)} of ${rates.window.sent} sends; last ${rates.last_1000_sends.sent} sends: ${of(rates.last_1000_sends)}`;
@@ -113,7 +113,7 @@ export function createAlerts({ db, stats, config, log }: AlertsDeps) {
         const from = states.get(key) ?? 'ok';
         const to = levelFor(metric, measured.value, from);
         if (to === from) continue;
-        const text = describe(metric, scope.name, from, to, scope.rates, window);
+        const text = alertText(metric, scope.name, from, to, scope.rates, window);
         const posted = await post(text);
         if (posted) {
           await db.alertState.upsert({

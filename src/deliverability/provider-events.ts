@@ -222,7 +222,7 @@ export function createProviderEvents({ db, queues, suppressions, log, now = () =
       ]);
     } catch (err) {
       if ((err as { code?: string }).code !== 'P2002') throw err;
-      // Recorded by an earlier run of this job (or a replay under a new row): only the follow-ups remain.
+      // Recorded by an earlier run of this job that stopped before the end: only the follow-ups remain.
       outcome = 'duplicate';
     }
 
