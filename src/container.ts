@@ -1,3 +1,4 @@
+import { createClerkClient } from '@clerk/backend';
 import type { Redis } from 'ioredis';
 import type { Config } from './config/env';
 import { createPrisma, type Db } from './db/prisma';
@@ -5,6 +6,11 @@ import { createDeliveryService, type DeliveryService } from './delivery/delivery
 import { createMessageLog, type MessageLog } from './delivery/message-log';
 import { createMessageService, type MessageService } from './delivery/message-service';
 import { createSweeper, type Sweeper } from './delivery/sweeper';
+import { createAlerts, type Alerts } from './deliverability/alerts';
+import { createClerkWriteback, type ClerkWriteback } from './deliverability/clerk-writeback';
+import { createProviderEvents, type ProviderEvents } from './deliverability/provider-events';
+import { createStats, type Stats } from './deliverability/stats';
+import { createSuppressionService, type SuppressionService } from './deliverability/suppressions';
 import type { Logger } from './lib/logger';
 import { createProviderChains } from './providers';
 import type { ProviderChains } from './providers/types';
@@ -32,6 +38,11 @@ export interface Container {
   templates: Templates;
   idempotency: IdempotencyStore;
   verifications: VerificationService;
+  suppressions: SuppressionService;
+  providerEvents: ProviderEvents;
+  clerkWriteback: ClerkWriteback;
+  stats: Stats;
+  alerts: Alerts;
   close(): Promise<void>;
 }
 
@@ -50,7 +61,8 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
   const providers = overrides.providers ?? createProviderChains({ config, db });
 
   const messages = createMessageService({ db, queues, log });
-  const delivery = createDeliveryService({ db, providers, config, log, messages, leaseMs: overrides.sendLeaseMs });
+  const suppressions = createSuppressionService({ db, config, queues, log });
+  const delivery = createDeliveryService({ db, providers, suppressions, config, log, messages, leaseMs: overrides.sendLeaseMs });
   const sweeper = createSweeper({ db, queues, log });
   const messageLog = createMessageLog(db);
   const templates = createTemplates({ dir: config.TEMPLATES_DIR, appName: config.APP_NAME ?? config.EMAIL_FROM_NAME ?? 'your account' });
@@ -66,6 +78,13 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     },
   });
   const verifications = createVerificationService({ db, messages, limiter: verificationLimiter, templates, config, log });
+  const providerEvents = createProviderEvents({ db, queues, suppressions, log });
+  const clerk = config.CLERK_SECRET_KEY
+    ? createClerkClient({ secretKey: config.CLERK_SECRET_KEY, apiUrl: config.CLERK_API_URL }).users
+    : null;
+  const clerkWriteback = createClerkWriteback({ db, clerk, log });
+  const stats = createStats({ db });
+  const alerts = createAlerts({ db, stats, config, log });
 
   return {
     config,
@@ -81,6 +100,11 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     templates,
     idempotency,
     verifications,
+    suppressions,
+    providerEvents,
+    clerkWriteback,
+    stats,
+    alerts,
     async close() {
       await queues.close().catch(() => undefined);
       redis.disconnect();

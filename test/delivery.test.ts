@@ -1,4 +1,4 @@
-import { createDeliveryService } from '../src/delivery/delivery-service';
+import { createDeliveryService, type DeliveryDeps, type DeliveryService } from '../src/delivery/delivery-service';
 import { createLogger } from '../src/lib/logger';
 import { createOutbox } from '../src/providers/outbox';
 import { ProviderError, type EmailProvider, type OutgoingEmail } from '../src/providers/types';
@@ -100,13 +100,25 @@ describe('provider chain', () => {
   });
   afterAll(async () => harness.close());
 
+  /** The delivery service as the container builds it, with the test's providers. */
+  function deliveryWith(email: EmailProvider[], extra: Partial<DeliveryDeps> = {}): DeliveryService {
+    return createDeliveryService({
+      db: database.db,
+      providers: { email, sms: [] },
+      suppressions: harness.container.suppressions,
+      config,
+      log,
+      ...extra,
+    });
+  }
+
   async function acceptedMessage(): Promise<string> {
     return postClerk(harness, emailCreated());
   }
 
   it('retries a transient error after a delay, then sends with the same idempotency key', async () => {
     const provider = scriptedProvider('primary', [new ProviderError('503 from provider', { class: 'transient', status: 503 }), 'ok']);
-    const delivery = createDeliveryService({ db: database.db, providers: { email: [provider], sms: [] }, config, log, random: () => 0 });
+    const delivery = deliveryWith([provider], { random: () => 0 });
     const id = await acceptedMessage();
 
     const queuedAt = new Date();
@@ -124,7 +136,7 @@ describe('provider chain', () => {
 
   it('waits at least as long as the provider asks (Retry-After)', async () => {
     const provider = scriptedProvider('primary', [new ProviderError('rate limited', { class: 'transient', status: 429, retryAfterMs: 7_000 })]);
-    const delivery = createDeliveryService({ db: database.db, providers: { email: [provider], sms: [] }, config, log, random: () => 0 });
+    const delivery = deliveryWith([provider], { random: () => 0 });
     const outcome = await delivery.processSend({ messageId: await acceptedMessage() });
     expect(outcome).toMatchObject({ kind: 'retry', delayMs: 7_000 });
   });
@@ -133,7 +145,7 @@ describe('provider chain', () => {
     const transient = new ProviderError('timeout', { class: 'transient' });
     const primary = scriptedProvider('primary', [transient]);
     const secondary = scriptedProvider('secondary', ['ok']);
-    const delivery = createDeliveryService({ db: database.db, providers: { email: [primary, secondary], sms: [] }, config, log, random: () => 0 });
+    const delivery = deliveryWith([primary, secondary], { random: () => 0 });
     const id = await acceptedMessage();
     expect(await delivery.processSend({ messageId: id, providerIndex: 0, providerAttempts: 2 })).toEqual({ kind: 'finished', status: 'sent' });
     expect(secondary.calls).toHaveLength(1);
@@ -150,7 +162,7 @@ describe('provider chain', () => {
   it('fails over at once on a permanent error another provider could fix', async () => {
     const primary = scriptedProvider('primary', [new ProviderError('invalid api key', { class: 'permanent', failover: true, status: 401 })]);
     const secondary = scriptedProvider('secondary', ['ok']);
-    const delivery = createDeliveryService({ db: database.db, providers: { email: [primary, secondary], sms: [] }, config, log });
+    const delivery = deliveryWith([primary, secondary]);
     expect(await delivery.processSend({ messageId: await acceptedMessage() })).toEqual({ kind: 'finished', status: 'sent' });
     expect([primary.calls.length, secondary.calls.length]).toEqual([1, 1]);
   });
@@ -158,7 +170,7 @@ describe('provider chain', () => {
   it('fails a message on a permanent error no provider can fix, with the reason', async () => {
     const primary = scriptedProvider('primary', [new ProviderError('The to address is invalid', { class: 'permanent', status: 422 })]);
     const secondary = scriptedProvider('secondary', ['ok']);
-    const delivery = createDeliveryService({ db: database.db, providers: { email: [primary, secondary], sms: [] }, config, log });
+    const delivery = deliveryWith([primary, secondary]);
     const id = await acceptedMessage();
     expect(await delivery.processSend({ messageId: id })).toEqual({ kind: 'finished', status: 'failed' });
     expect(secondary.calls).toHaveLength(0);
@@ -181,7 +193,7 @@ describe('provider chain', () => {
         return outbox.send(message);
       },
     };
-    const delivery = createDeliveryService({ db: database.db, providers: { email: [slow], sms: [] }, config, log });
+    const delivery = deliveryWith([slow]);
     const id = await acceptedMessage();
     const first = delivery.processSend({ messageId: id });
     await waitFor(() => slow.calls === 1);
@@ -194,7 +206,7 @@ describe('provider chain', () => {
   });
 
   it('drops a job whose message does not exist', async () => {
-    const delivery = createDeliveryService({ db: database.db, providers: { email: [], sms: [] }, config, log });
+    const delivery = deliveryWith([]);
     expect(await delivery.processSend({ messageId: 'msg_missing' })).toEqual({ kind: 'finished', status: 'missing' });
   });
 });

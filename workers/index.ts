@@ -1,7 +1,9 @@
 import type { Worker } from 'bullmq';
 import type { Container } from '../src/container';
 import { createWorkerConnection } from '../src/queue/queues';
+import { createClerkWritebackWorker } from './clerk-writeback-worker';
 import { createMaintenanceWorker, scheduleMaintenance } from './maintenance-worker';
+import { createProviderEventsWorker } from './provider-events-worker';
 import { createSendWorker } from './send-worker';
 
 export interface RunningWorkers {
@@ -20,7 +22,16 @@ export async function startWorkers(
   const prefix = config.QUEUE_PREFIX;
   const workers: Worker[] = [
     createSendWorker({ connection, prefix, delivery: container.delivery, log, ...tuning }),
-    createMaintenanceWorker({ connection, prefix, sweeper: container.sweeper, log }),
+    createMaintenanceWorker({
+      connection,
+      prefix,
+      sweeper: container.sweeper,
+      providerEvents: container.providerEvents,
+      alerts: container.alerts,
+      log,
+    }),
+    createProviderEventsWorker({ connection, prefix, providerEvents: container.providerEvents, log }),
+    createClerkWritebackWorker({ connection, prefix, clerkWriteback: container.clerkWriteback, log }),
   ];
   await scheduleMaintenance(container.queues);
   log.info({ workers: workers.map((w) => w.name) }, 'workers started');

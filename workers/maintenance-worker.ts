@@ -1,10 +1,13 @@
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Sweeper } from '../src/delivery/sweeper';
+import type { Alerts } from '../src/deliverability/alerts';
+import type { ProviderEvents } from '../src/deliverability/provider-events';
 import type { Logger } from '../src/lib/logger';
 import type { MaintenanceJobData, Queues } from '../src/queue/queues';
 
 export const SWEEP_EVERY_MS = 30_000;
+export const DELIVERABILITY_EVERY_MS = 60_000;
 
 /**
  * Periodic housekeeping as BullMQ job schedulers, so it runs once per interval however many worker
@@ -12,15 +15,22 @@ export const SWEEP_EVERY_MS = 30_000;
  */
 export async function scheduleMaintenance(queues: Pick<Queues, 'maintenance'>): Promise<void> {
   await queues.maintenance.upsertJobScheduler('sweep', { every: SWEEP_EVERY_MS }, { name: 'sweep', data: { task: 'sweep' } });
+  await queues.maintenance.upsertJobScheduler(
+    'deliverability',
+    { every: DELIVERABILITY_EVERY_MS },
+    { name: 'deliverability', data: { task: 'deliverability' } },
+  );
 }
 
 export function createMaintenanceWorker(options: {
   connection: Redis;
   prefix: string;
   sweeper: Pick<Sweeper, 'sweep'>;
+  providerEvents: Pick<ProviderEvents, 'requeueStale'>;
+  alerts: Pick<Alerts, 'evaluate'>;
   log: Logger;
 }): Worker<MaintenanceJobData> {
-  const { sweeper, log } = options;
+  const { sweeper, providerEvents, alerts, log } = options;
   const worker = new Worker<MaintenanceJobData>(
     'maintenance',
     async (job) => {
@@ -29,6 +39,13 @@ export function createMaintenanceWorker(options: {
           const result = await sweeper.sweep();
           if (result.requeued > 0 || result.purged > 0) log.info(result, 'sweep finished');
           return result;
+        }
+        case 'deliverability': {
+          // Provider events whose job was lost or gave up waiting for their message, then the rate alerts.
+          const requeued = await providerEvents.requeueStale();
+          if (requeued > 0) log.info({ requeued }, 'provider events requeued');
+          const changes = await alerts.evaluate();
+          return { requeued, alerts: changes.map((c) => `${c.key}:${c.to}`) };
         }
       }
     },

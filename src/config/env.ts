@@ -8,6 +8,7 @@ const withDefault = <T extends z.ZodType>(schema: T, fallback: z.input<T>) =>
   z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), schema.default(fallback as never));
 
 const positiveInt = z.coerce.number().int().positive();
+const percent = z.coerce.number().positive().max(100);
 
 const list = <T extends string>(values: readonly [T, ...T[]]) =>
   z
@@ -75,6 +76,13 @@ const EnvSchema = z.object({
   SMS_OTP_MAX_AGE_SECONDS: withDefault(positiveInt, 300),
   PROVIDER_ATTEMPTS: withDefault(positiveInt, 3),
   ALERT_WEBHOOK_URL: optional(z.url()),
+  // Deliverability: suppression expiry and the rate thresholds (percent of email sends).
+  HARD_BOUNCE_SUPPRESSION_DAYS: withDefault(positiveInt, 90),
+  ALERT_BOUNCE_WARN_PERCENT: withDefault(percent, 2),
+  ALERT_BOUNCE_PAGE_PERCENT: withDefault(percent, 4),
+  ALERT_COMPLAINT_WARN_PERCENT: withDefault(percent, 0.05),
+  ALERT_COMPLAINT_PAGE_PERCENT: withDefault(percent, 0.08),
+  ALERT_MIN_SENDS: withDefault(positiveInt, 100),
   RETENTION_DAYS: withDefault(positiveInt, 30),
   BODY_RETENTION_DAYS: withDefault(positiveInt, 7),
 
@@ -147,6 +155,11 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
       if (name === 'outbox' && raw.NODE_ENV === 'production') {
         issues.push(`${variable}: the outbox provider sends nothing and is refused when NODE_ENV=production`);
       }
+    }
+  }
+  for (const metric of ['BOUNCE', 'COMPLAINT'] as const) {
+    if (raw[`ALERT_${metric}_WARN_PERCENT`] >= raw[`ALERT_${metric}_PAGE_PERCENT`]) {
+      issues.push(`ALERT_${metric}_WARN_PERCENT: must be below ALERT_${metric}_PAGE_PERCENT`);
     }
   }
   if (issues.length > 0) throw new ConfigError(issues);

@@ -1,5 +1,6 @@
 import type { Config } from '../config/env';
 import { Prisma, type Db } from '../db/prisma';
+import type { SuppressionService } from '../deliverability/suppressions';
 import type { MessageSource, MessageStatus } from '../generated/prisma/enums';
 import type { Logger } from '../lib/logger';
 import {
@@ -32,6 +33,8 @@ export type SendOutcome =
 export interface DeliveryDeps {
   db: Db;
   providers: ProviderChains;
+  /** A suppressed recipient (hard bounce, complaint, by hand) is never sent to. */
+  suppressions: Pick<SuppressionService, 'active'>;
   config: Pick<Config, 'PROVIDER_ATTEMPTS' | 'EMAIL_FROM' | 'EMAIL_FROM_DOMAIN' | 'EMAIL_FROM_NAME'>;
   log: Logger;
   /** Accepts a failed message's fallback (SMS code → email) as a message of its own. */
@@ -65,20 +68,21 @@ function toProviderError(err: unknown): ProviderError {
  * next: finished, or come back after a delay (the worker turns that into a delayed job).
  */
 export function createDeliveryService(deps: DeliveryDeps) {
-  const { db, providers, config, log } = deps;
+  const { db, providers, suppressions, config, log } = deps;
   const now = deps.now ?? (() => new Date());
   const leaseMs = deps.leaseMs ?? 45_000;
   const random = deps.random ?? Math.random;
 
   async function finish(
     messageId: string,
-    status: Extract<MessageStatus, 'failed' | 'expired'>,
+    status: Extract<MessageStatus, 'failed' | 'expired' | 'suppressed'>,
     reason: string,
     codeBearing: boolean,
+    detail: Record<string, string | null> = {},
   ): Promise<SendOutcome> {
     await db.$transaction([
       db.message.update({ where: { id: messageId }, data: { status, lastError: reason, leaseUntil: null } }),
-      db.messageEvent.create({ data: { messageId, type: status, detail: { reason } } }),
+      db.messageEvent.create({ data: { messageId, type: status, detail: { reason, ...detail } } }),
       ...(codeBearing
         ? [db.messageContent.updateMany({ where: { messageId }, data: { payload: Prisma.DbNull } })]
         : []),
@@ -183,6 +187,16 @@ export function createDeliveryService(deps: DeliveryDeps) {
       await db.messageEvent.createMany({
         data: [{ messageId: message.id, type: 'queued', occurredAt: queuedAt, dedupeKey: `queued:${message.id}:${queuedAt.getTime()}` }],
         skipDuplicates: true,
+      });
+    }
+
+    const suppression = await suppressions.active(message.channel, message.recipient);
+    if (suppression) {
+      return finish(message.id, 'suppressed', `recipient is suppressed (${suppression.reason})`, codeBearing, {
+        suppression_id: suppression.id,
+        suppression_reason: suppression.reason,
+        source_message_id: suppression.sourceMessageId,
+        expires_at: suppression.expiresAt?.toISOString() ?? null,
       });
     }
 

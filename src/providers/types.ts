@@ -88,3 +88,53 @@ export interface ProviderChains {
   email: EmailProvider[];
   sms: SmsProvider[];
 }
+
+/** Delivery events from every provider's webhook, in one vocabulary (see src/deliverability/provider-events.ts). */
+export type ProviderEventType =
+  | 'sent'
+  | 'delivered'
+  | 'delivery_delayed'
+  | 'bounced'
+  | 'complained'
+  | 'failed'
+  | 'suppressed'
+  | 'opened'
+  | 'clicked'
+  | 'unknown';
+
+export interface BounceDetail {
+  /** `hard` (permanent: suppress the address) or `soft` (transient or undetermined). */
+  kind: 'hard' | 'soft';
+  /** The provider's own words, e.g. Resend `Permanent` / `General`. */
+  type: string | null;
+  subType: string | null;
+  diagnostic: string | null;
+}
+
+export interface ProviderWebhookEvent {
+  provider: string;
+  /** The provider's id for this delivery, the same on its retries: the dedupe key. */
+  eventId: string;
+  /** The provider's event type as sent, e.g. `email.bounced`. */
+  providerType: string;
+  type: ProviderEventType;
+  occurredAt: Date;
+  /** The join to our message: the id the provider returned on send, and our id if it came back in tags. */
+  providerMessageId: string | null;
+  messageId: string | null;
+  recipient: string | null;
+  bounce?: BounceDetail;
+  /** The provider's reason where there is one (failure reason, suppression reason). */
+  detail: Record<string, unknown>;
+  /** The verified body, kept for the record, without anything secret (subjects carry codes). */
+  raw: unknown;
+}
+
+/**
+ * The webhook half of a provider adapter: verifies the signature over the raw body and turns the provider's
+ * event into ours. Throws UnauthorizedError on a bad signature and ValidationError on a malformed event.
+ */
+export interface ProviderWebhookParser {
+  readonly provider: string;
+  parseWebhook(rawBody: Buffer, headers: import('node:http').IncomingHttpHeaders): ProviderWebhookEvent;
+}

@@ -8,6 +8,8 @@ import { Redis } from 'ioredis';
 export interface QueuePayloads {
   send: SendJobData;
   maintenance: MaintenanceJobData;
+  'provider-events': ProviderEventJobData;
+  'clerk-writeback': ClerkWritebackJobData;
 }
 
 export type QueueName = keyof QueuePayloads;
@@ -19,7 +21,24 @@ export interface SendJobData {
   providerAttempts?: number;
 }
 
-export type MaintenanceJobData = { task: 'sweep' };
+export type MaintenanceJobData = { task: 'sweep' } | { task: 'deliverability' };
+
+/** Apply one stored provider webhook (provider_events.id) to its message. */
+export interface ProviderEventJobData {
+  providerEventId: string;
+}
+
+/** Tell Clerk whether a user's email address can receive mail (public_metadata.email_status). */
+export interface ClerkWritebackJobData {
+  emailStatus: 'undeliverable' | 'deliverable';
+  recipient: string;
+  /** The message behind it: its user_id finds the Clerk user, and its timeline records the outcome. */
+  messageId: string | null;
+  reason: string;
+  at: string;
+  /** Tries so far (429s and server errors), so the job gives up after a bound. */
+  tries?: number;
+}
 
 /** Redis for the HTTP path: fail fast when Redis is gone so the receiver answers 503 and Svix retries. */
 export function createProducerConnection(url: string): Redis {
@@ -41,9 +60,20 @@ const SEND_JOB_DEFAULTS: JobsOptions = {
   removeOnFail: { age: 7 * 24 * 3600 },
 };
 
+const PROVIDER_EVENT_JOB_DEFAULTS: JobsOptions = {
+  // An event can arrive before our own write of the provider's message id: retried with backoff
+  // (1 s, 2 s, 4 s … about 17 minutes in all); after that the maintenance job picks it up again.
+  attempts: 11,
+  backoff: { type: 'exponential', delay: 1_000 },
+  removeOnComplete: { age: 24 * 3600, count: 50_000 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
 export interface Queues {
   send: Queue<SendJobData>;
   maintenance: Queue<MaintenanceJobData>;
+  providerEvents: Queue<ProviderEventJobData>;
+  clerkWriteback: Queue<ClerkWritebackJobData>;
   all(): Queue[];
   close(): Promise<void>;
 }
@@ -55,10 +85,29 @@ export function createQueues(connection: Redis, prefix: string): Queues {
     prefix,
     defaultJobOptions: { removeOnComplete: { count: 100 }, removeOnFail: { count: 500 } },
   });
-  const all = (): Queue[] => [send, maintenance];
+  const providerEvents = new Queue<ProviderEventJobData>('provider-events', {
+    connection,
+    prefix,
+    defaultJobOptions: PROVIDER_EVENT_JOB_DEFAULTS,
+  });
+  const clerkWriteback = new Queue<ClerkWritebackJobData>('clerk-writeback', {
+    connection,
+    prefix,
+    // Clerk's own 429s and 5xx are retried by the write-back itself (bounded); these attempts cover our side
+    // (Postgres unreachable).
+    defaultJobOptions: {
+      attempts: 5,
+      backoff: { type: 'exponential', delay: 2_000 },
+      removeOnComplete: { age: 24 * 3600, count: 10_000 },
+      removeOnFail: { age: 7 * 24 * 3600 },
+    },
+  });
+  const all = (): Queue[] => [send, maintenance, providerEvents, clerkWriteback];
   return {
     send,
     maintenance,
+    providerEvents,
+    clerkWriteback,
     all,
     async close() {
       await Promise.all(all().map((q) => q.close()));
@@ -68,3 +117,6 @@ export function createQueues(connection: Redis, prefix: string): Queues {
 
 /** The job id of a message's send job: the message id itself, so adding it twice is a no-op. */
 export const sendJobId = (messageId: string): string => messageId;
+
+/** The job id of a stored provider event's job: its row id, so queueing it again is a no-op while it lives. */
+export const providerEventJobId = (providerEventId: string): string => providerEventId;

@@ -53,8 +53,7 @@ export async function startHarness(
         server.closeAllConnections();
       });
       await workers?.close(5_000);
-      await container.queues.send.obliterate({ force: true }).catch(() => undefined);
-      await container.queues.maintenance.obliterate({ force: true }).catch(() => undefined);
+      for (const queue of container.queues.all()) await queue.obliterate({ force: true }).catch(() => undefined);
       await container.close();
     },
   };

@@ -1,0 +1,133 @@
+import type { Config } from '../config/env';
+import type { Db } from '../db/prisma';
+import type { Logger } from '../lib/logger';
+import type { RateJson, ScopeStatsJson, Stats } from './stats';
+
+/**
+ * Bounce and complaint rate alerts, overall and per provider. Each (metric, scope) has a level (ok, warn,
+ * page) kept in `alert_states`; a post to ALERT_WEBHOOK_URL (Slack-compatible `{text}`) goes out only when the
+ * level changes, so a crossing is reported once and its recovery once. A level falls back only once the rate
+ * is clearly under its threshold (10 % margin), so a rate hovering at a threshold does not flap.
+ */
+
+export type AlertLevel = 'ok' | 'warn' | 'page';
+type Metric = 'bounce' | 'complaint';
+
+const RANK: Record<AlertLevel, number> = { ok: 0, warn: 1, page: 2 };
+const RECOVERY_MARGIN = 0.9;
+const POST_TIMEOUT_MS = 5_000;
+
+export interface AlertChange {
+  key: string;
+  from: AlertLevel;
+  to: AlertLevel;
+  value: number;
+  text: string;
+  posted: boolean;
+}
+
+export interface AlertsDeps {
+  db: Db;
+  stats: Pick<Stats, 'compute'>;
+  config: Pick<
+    Config,
+    | 'ALERT_WEBHOOK_URL'
+    | 'ALERT_BOUNCE_WARN_PERCENT'
+    | 'ALERT_BOUNCE_PAGE_PERCENT'
+    | 'ALERT_COMPLAINT_WARN_PERCENT'
+    | 'ALERT_COMPLAINT_PAGE_PERCENT'
+    | 'ALERT_MIN_SENDS'
+  >;
+  log: Logger;
+}
+
+export type Alerts = ReturnType<typeof createAlerts>;
+
+const pct = (fraction: number): string => `${(fraction * 100).toFixed(fraction < 0.01 ? 3 : 2).replace(/\.?0+$/, '')}%`;
+
+export function createAlerts({ db, stats, config, log }: AlertsDeps) {
+  const thresholds: Record<Metric, Record<Exclude<AlertLevel, 'ok'>, number>> = {
+    bounce: { warn: config.ALERT_BOUNCE_WARN_PERCENT / 100, page: config.ALERT_BOUNCE_PAGE_PERCENT / 100 },
+    complaint: { warn: config.ALERT_COMPLAINT_WARN_PERCENT / 100, page: config.ALERT_COMPLAINT_PAGE_PERCENT / 100 },
+  };
+
+  /** The worse of the window and last-1,000-sends rates that have enough sends to mean anything. */
+  function worstRate(metric: Metric, rates: ScopeStatsJson['rates']): { value: number; basis: RateJson[] } | null {
+    const eligible = [rates.window, rates.last_1000_sends].filter((r) => r.sent >= config.ALERT_MIN_SENDS);
+    if (eligible.length === 0) return null;
+    const value = Math.max(...eligible.map((r) => (metric === 'bounce' ? r.bounce_rate : r.complaint_rate) ?? 0));
+    return { value, basis: eligible };
+  }
+
+  function levelFor(metric: Metric, value: number, current: AlertLevel): AlertLevel {
+    const t = thresholds[metric];
+    const raw: AlertLevel = value >= t.page ? 'page' : value >= t.warn ? 'warn' : 'ok';
+    if (RANK[raw] < RANK[current] && current !== 'ok' && value >= t[current] * RECOVERY_MARGIN) return current;
+    return raw;
+  }
+
+  function alertText(metric: Metric, scopeName: string, from: AlertLevel, to: AlertLevel, rates: ScopeStatsJson['rates'], window: string): string {
+    const name = `${metric} rate`;
+    const of = (r: RateJson) => pct((metric === 'bounce' ? r.bounce_rate : r.complaint_rate) ?? 0);
+    const figures = `last ${window}: ${of(rates.window)} of ${rates.window.sent} sends; last ${rates.last_1000_sends.sent} sends: ${of(rates.last_1000_sends)}`;
+    if (to === 'ok') {
+      return `:white_check_mark: auth-relay: ${name} ${scopeName} recovered (below ${pct(thresholds[metric].warn)}). ${figures}.`;
+    }
+    const icon = to === 'page' ? ':rotating_light:' : ':warning:';
+    const verb = RANK[to] > RANK[from] ? 'crossed' : 'fell back under the page level but is still above';
+    return `${icon} auth-relay ${to.toUpperCase()}: ${name} ${scopeName} ${verb} ${pct(thresholds[metric][to])}. ${figures}.`;
+  }
+
+  async function post(text: string): Promise<boolean> {
+    if (!config.ALERT_WEBHOOK_URL) return true;
+    try {
+      const res = await fetch(config.ALERT_WEBHOOK_URL, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ text }),
+        signal: AbortSignal.timeout(POST_TIMEOUT_MS),
+      });
+      if (res.ok) return true;
+      log.warn({ status: res.status }, 'alert webhook refused the alert; will retry at the next evaluation');
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'alert webhook unreachable; will retry at the next evaluation');
+    }
+    return false;
+  }
+
+  /** Computes the rates and reports every level change; run periodically by the maintenance worker. */
+  async function evaluate(window = '24h'): Promise<AlertChange[]> {
+    const current = await stats.compute(window);
+    const scopes: { key: string; name: string; rates: ScopeStatsJson['rates'] }[] = [
+      { key: 'all', name: 'overall', rates: current.rates },
+      ...current.providers.map((p) => ({ key: `provider:${p.provider}`, name: `on ${p.provider}`, rates: p.rates })),
+    ];
+    const states = new Map((await db.alertState.findMany()).map((s) => [s.key, s.level as AlertLevel]));
+    const changes: AlertChange[] = [];
+    for (const scope of scopes) {
+      for (const metric of ['bounce', 'complaint'] as const) {
+        const measured = worstRate(metric, scope.rates);
+        // Too few sends to judge: keep whatever was last reported.
+        if (!measured) continue;
+        const key = `${metric}:${scope.key}`;
+        const from = states.get(key) ?? 'ok';
+        const to = levelFor(metric, measured.value, from);
+        if (to === from) continue;
+        const text = alertText(metric, scope.name, from, to, scope.rates, window);
+        const posted = await post(text);
+        if (posted) {
+          await db.alertState.upsert({
+            where: { key },
+            create: { key, level: to, value: measured.value },
+            update: { level: to, value: measured.value, changedAt: new Date() },
+          });
+        }
+        log[to === 'ok' ? 'info' : 'warn']({ alert: key, from, to, value: measured.value, posted }, 'deliverability alert');
+        changes.push({ key, from, to, value: measured.value, text, posted });
+      }
+    }
+    return changes;
+  }
+
+  return { evaluate };
+}

@@ -1,0 +1,273 @@
+import { createHash } from 'node:crypto';
+import type { Db } from '../db/prisma';
+import type { MessageStatus } from '../generated/prisma/enums';
+import { DependencyUnavailableError } from '../lib/errors';
+import { newId } from '../lib/ids';
+import type { Logger } from '../lib/logger';
+import type { BounceDetail, ProviderEventType, ProviderWebhookEvent } from '../providers/types';
+import { providerEventJobId, type Queues } from '../queue/queues';
+import { enqueueClerkWriteback } from './clerk-writeback';
+import type { SuppressionService } from './suppressions';
+
+/**
+ * Provider delivery events, in two steps. `receive` (on the webhook request) stores the verified event and
+ * queues it: nothing heavy before the 2xx. `apply` (a `provider-events` job) joins it to our message,
+ * records it on the timeline once, moves the status forward only, and on a hard bounce or a complaint
+ * suppresses the recipient and queues the Clerk write-back.
+ */
+
+/** How far each status is along a message's life. An event never moves a message back. */
+const STATUS_RANK: Record<MessageStatus, number> = {
+  queued: 0,
+  sending: 0,
+  expired: 0,
+  sent: 1,
+  delayed: 2,
+  failed: 3,
+  delivered: 4,
+  suppressed: 5,
+  bounced: 5,
+  complained: 6,
+};
+
+const STATUS_FOR: Partial<Record<ProviderEventType, MessageStatus>> = {
+  sent: 'sent',
+  delivered: 'delivered',
+  delivery_delayed: 'delayed',
+  bounced: 'bounced',
+  complained: 'complained',
+  failed: 'failed',
+  suppressed: 'suppressed',
+};
+
+/** Statuses a given status may replace: strictly earlier ones (an expired message was never sent). */
+export function statusesBefore(status: MessageStatus): MessageStatus[] {
+  return (Object.keys(STATUS_RANK) as MessageStatus[]).filter((s) => STATUS_RANK[s] < STATUS_RANK[status] && s !== 'expired');
+}
+
+/**
+ * After this long without finding its message, an event is recorded as unmatched and left alone. An event
+ * that carries our message id (tag) is ours for sure and waits long; one without it may be about mail sent
+ * by something else on the same provider account, so it gets an hour.
+ */
+export const UNMATCHED_AFTER_MS = 3 * 24 * 3600_000;
+export const UNTAGGED_UNMATCHED_AFTER_MS = 3600_000;
+/** An unprocessed event older than this has lost its job (Redis was down, retries ran out): queue it again. */
+const STALE_AFTER_MS = 60_000;
+
+interface StoredEvent {
+  provider_type: string;
+  message_id: string | null;
+  recipient: string | null;
+  bounce: BounceDetail | null;
+  detail: Record<string, unknown>;
+  raw: unknown;
+}
+
+/** Thrown by `apply` while the event's message is not (yet) known: the job retries with backoff. */
+export class MessageNotFoundYetError extends Error {}
+
+export type ApplyOutcome = 'applied' | 'duplicate' | 'unmatched' | 'already_processed';
+
+export interface ProviderEventsDeps {
+  db: Db;
+  queues: Pick<Queues, 'providerEvents' | 'clerkWriteback'>;
+  suppressions: Pick<SuppressionService, 'suppress'>;
+  log: Logger;
+  now?: () => Date;
+}
+
+export type ProviderEvents = ReturnType<typeof createProviderEvents>;
+
+const dedupeKey = (provider: string, eventId: string): string => `${provider}:${eventId}`;
+const shortHash = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 32);
+
+function describeFailure(type: ProviderEventType, stored: StoredEvent): string | null {
+  if (type === 'bounced' && stored.bounce) {
+    const what = [stored.bounce.type, stored.bounce.subType].filter(Boolean).join('/');
+    return `${stored.bounce.kind} bounce${what ? ` (${what})` : ''}${stored.bounce.diagnostic ? `: ${stored.bounce.diagnostic}` : ''}`;
+  }
+  if (type === 'complained') return 'the recipient marked the message as spam';
+  if (type === 'failed') return `provider could not send it${stored.detail.reason ? `: ${String(stored.detail.reason)}` : ''}`;
+  if (type === 'suppressed') return `provider suppressed it${stored.detail.reason ? `: ${String(stored.detail.reason)}` : ''}`;
+  return null;
+}
+
+export function createProviderEvents({ db, queues, suppressions, log, now = () => new Date() }: ProviderEventsDeps) {
+  async function enqueue(id: string): Promise<void> {
+    await queues.providerEvents.add('apply', { providerEventId: id }, { jobId: providerEventJobId(id) });
+  }
+
+  /** Stores the verified event (once per provider event id) and queues it. Answers before any heavy work. */
+  async function receive(event: ProviderWebhookEvent): Promise<{ id: string; duplicate: boolean }> {
+    const stored: StoredEvent = {
+      provider_type: event.providerType,
+      message_id: event.messageId,
+      recipient: event.recipient,
+      bounce: event.bounce ?? null,
+      detail: event.detail,
+      raw: event.raw,
+    };
+    const ignored = event.type === 'unknown';
+    const id = newId('pev');
+    let inserted: number;
+    try {
+      ({ count: inserted } = await db.providerEvent.createMany({
+        data: [
+          {
+            id,
+            provider: event.provider,
+            eventId: event.eventId,
+            type: event.type,
+            providerMessageId: event.providerMessageId,
+            occurredAt: event.occurredAt,
+            payload: stored as never,
+            // An event type we do not act on is kept for the record and needs no job.
+            ...(ignored ? { processedAt: now(), outcome: 'ignored' } : {}),
+          },
+        ],
+        skipDuplicates: true,
+      }));
+    } catch (err) {
+      throw new DependencyUnavailableError('Database unavailable; retry later', err);
+    }
+    const row =
+      inserted === 1
+        ? { id, processedAt: ignored ? now() : null }
+        : await db.providerEvent.findUniqueOrThrow({
+            where: { provider_eventId: { provider: event.provider, eventId: event.eventId } },
+            select: { id: true, processedAt: true },
+          });
+    // A repeat of an event not yet applied (its first delivery may have been answered 503) is queued again.
+    if (!row.processedAt) {
+      try {
+        await enqueue(row.id);
+      } catch (err) {
+        log.warn({ provider_event_id: row.id, err: String(err) }, 'could not queue provider event; maintenance will retry');
+        throw new DependencyUnavailableError('Queue unavailable; the event is recorded, retry later', err);
+      }
+    }
+    return { id: row.id, duplicate: inserted === 0 };
+  }
+
+  async function findMessage(providerMessageId: string | null, messageId: string | null) {
+    const select = { id: true, status: true, provider: true, channel: true, recipient: true } as const;
+    if (providerMessageId) {
+      const byProviderId = await db.message.findFirst({ where: { providerMessageId }, select });
+      if (byProviderId) return byProviderId;
+    }
+    if (messageId) return db.message.findUnique({ where: { id: messageId }, select });
+    return null;
+  }
+
+  async function markProcessed(id: string, outcome: ApplyOutcome, messageId: string | null): Promise<void> {
+    await db.providerEvent.update({ where: { id }, data: { processedAt: now(), outcome, messageId } });
+  }
+
+  async function apply(providerEventId: string): Promise<ApplyOutcome> {
+    const row = await db.providerEvent.findUnique({ where: { id: providerEventId } });
+    if (!row || row.processedAt) return 'already_processed';
+    const stored = row.payload as unknown as StoredEvent;
+    const type = row.type as ProviderEventType;
+    const eventLog = log.child({ provider: row.provider, provider_event_id: row.id, event_type: type });
+
+    const message = await findMessage(row.providerMessageId, stored.message_id);
+    // Until our own `sent` write has landed, applying the event would be overwritten by it: wait for it.
+    if (!message || message.status === 'queued' || message.status === 'sending') {
+      const patience = stored.message_id ? UNMATCHED_AFTER_MS : UNTAGGED_UNMATCHED_AFTER_MS;
+      const joinable = row.providerMessageId !== null || stored.message_id !== null;
+      if (!joinable || now().getTime() - row.receivedAt.getTime() > patience) {
+        eventLog.warn({ provider_message_id: row.providerMessageId }, 'provider event never matched a message; given up');
+        await markProcessed(row.id, 'unmatched', message?.id ?? null);
+        return 'unmatched';
+      }
+      throw new MessageNotFoundYetError(`no sent message for ${row.provider} event ${row.eventId} yet`);
+    }
+
+    // An event about another provider's attempt (after a failover) goes on the timeline but does not set status.
+    const newStatus = message.provider === row.provider ? STATUS_FOR[type] : undefined;
+    const failure = describeFailure(type, stored);
+    let outcome: ApplyOutcome = 'applied';
+    try {
+      await db.$transaction([
+        db.messageEvent.create({
+          data: {
+            messageId: message.id,
+            type,
+            provider: row.provider,
+            occurredAt: row.occurredAt,
+            dedupeKey: dedupeKey(row.provider, row.eventId),
+            detail: {
+              provider_type: stored.provider_type,
+              provider_event_id: row.eventId,
+              provider_message_id: row.providerMessageId,
+              ...(stored.bounce
+                ? { bounce_kind: stored.bounce.kind, bounce_type: stored.bounce.type, bounce_sub_type: stored.bounce.subType, diagnostic: stored.bounce.diagnostic }
+                : {}),
+              ...stored.detail,
+            } as never,
+          },
+        }),
+        ...(newStatus
+          ? [
+              db.message.updateMany({
+                where: { id: message.id, status: { in: statusesBefore(newStatus) } },
+                data: { status: newStatus, ...(failure ? { lastError: failure } : {}) },
+              }),
+            ]
+          : []),
+        ...(type === 'delivered' && newStatus
+          ? [db.message.updateMany({ where: { id: message.id, deliveredAt: null }, data: { deliveredAt: row.occurredAt } })]
+          : []),
+      ]);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'P2002') throw err;
+      // Recorded by an earlier run of this job that stopped before the end: only the follow-ups remain.
+      outcome = 'duplicate';
+    }
+
+    const undeliverable = (type === 'bounced' && stored.bounce?.kind === 'hard') || type === 'complained';
+    if (undeliverable && message.channel === 'email') {
+      const reason = type === 'complained' ? 'complaint' : 'hard_bounce';
+      await suppressions.suppress({
+        channel: 'email',
+        recipient: message.recipient,
+        reason,
+        sourceMessageId: message.id,
+        detail: { provider: row.provider, provider_event_id: row.eventId, ...(failure ? { description: failure } : {}) },
+      });
+      await enqueueClerkWriteback(
+        queues,
+        { emailStatus: 'undeliverable', recipient: message.recipient, messageId: message.id, reason, at: row.occurredAt.toISOString() },
+        `undeliverable-${shortHash(dedupeKey(row.provider, row.eventId))}`,
+      );
+    }
+    await markProcessed(row.id, outcome, message.id);
+    eventLog.info({ message_id: message.id, outcome, status: newStatus }, 'provider event applied');
+    return outcome;
+  }
+
+  /** Queues again every stored event still waiting after its job gave up or was lost. */
+  async function requeueStale(): Promise<number> {
+    const stale = await db.providerEvent.findMany({
+      where: { processedAt: null, receivedAt: { lt: new Date(now().getTime() - STALE_AFTER_MS) } },
+      select: { id: true },
+      orderBy: { receivedAt: 'asc' },
+      take: 500,
+    });
+    let requeued = 0;
+    for (const { id } of stale) {
+      const job = await queues.providerEvents.getJob(providerEventJobId(id));
+      const state = job ? await job.getState() : 'unknown';
+      if (state === 'failed') await job!.retry('failed');
+      else if (state === 'completed' || state === 'unknown') {
+        await job?.remove();
+        await enqueue(id);
+      } else continue;
+      requeued += 1;
+    }
+    return requeued;
+  }
+
+  return { receive, apply, requeueStale };
+}

@@ -1,0 +1,225 @@
+import type { Db } from '../db/prisma';
+import { MessageStatus } from '../generated/prisma/enums';
+import { ValidationError } from '../lib/errors';
+
+/**
+ * Deliverability numbers for `GET /api/stats` and the alerts: counts per status, hard-bounce and complaint
+ * rates over the window and over the last 1,000 email sends, and latency percentiles; overall, per provider
+ * and per recipient domain. Rates are fractions (0.02 = 2 %) of email messages a provider accepted; soft
+ * bounces and provider-side suppressions do not count toward the bounce rate (as SES counts it).
+ */
+
+export const LAST_SENDS = 1_000;
+/** The busiest recipient domains shown; the long tail adds noise, not signal. */
+const TOP_DOMAINS = 50;
+const MAX_WINDOW_MS = 31 * 86_400_000;
+
+export interface RateJson {
+  sent: number;
+  hard_bounces: number;
+  complaints: number;
+  bounce_rate: number | null;
+  complaint_rate: number | null;
+}
+
+export interface LatencyJson {
+  p50_ms: number | null;
+  p95_ms: number | null;
+}
+
+export interface ScopeStatsJson {
+  total: number;
+  counts: Record<MessageStatus, number>;
+  rates: { window: RateJson; last_1000_sends: RateJson };
+  latency: { accepted_to_sent: LatencyJson; sent_to_delivered: LatencyJson };
+}
+
+export interface StatsJson extends ScopeStatsJson {
+  window: string;
+  since: string;
+  until: string;
+  providers: (ScopeStatsJson & { provider: string })[];
+  recipient_domains: (ScopeStatsJson & { domain: string })[];
+}
+
+export function parseWindow(window: string): number {
+  const match = /^(\d{1,4})(m|h|d)$/.exec(window);
+  const ms = match ? Number(match[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 'm' | 'h' | 'd'] : NaN;
+  if (!(ms > 0) || ms > MAX_WINDOW_MS) throw new ValidationError('window: must look like 15m, 24h or 7d, at most 31d');
+  return ms;
+}
+
+interface CountRow {
+  provider: string | null;
+  recipient_domain: string | null;
+  g_provider: number;
+  g_domain: number;
+  status: MessageStatus;
+  n: number;
+}
+
+interface AggregateRow {
+  provider: string | null;
+  recipient_domain: string | null;
+  g_provider: number;
+  g_domain: number;
+  sent: number;
+  hard_bounces: number;
+  complaints: number;
+  sent_p50: number | null;
+  sent_p95: number | null;
+  delivered_p50: number | null;
+  delivered_p95: number | null;
+}
+
+interface LastSendsRow {
+  scope: 'all' | 'provider' | 'domain';
+  key: string | null;
+  sent: number;
+  hard_bounces: number;
+  complaints: number;
+}
+
+function rate(sent: number, hardBounces: number, complaints: number): RateJson {
+  return {
+    sent,
+    hard_bounces: hardBounces,
+    complaints,
+    bounce_rate: sent > 0 ? hardBounces / sent : null,
+    complaint_rate: sent > 0 ? complaints / sent : null,
+  };
+}
+
+const emptyCounts = (): Record<MessageStatus, number> =>
+  Object.fromEntries(Object.values(MessageStatus).map((s) => [s, 0])) as Record<MessageStatus, number>;
+
+const ms = (v: number | null): number | null => (v === null ? null : Math.round(Number(v)));
+
+export type Stats = ReturnType<typeof createStats>;
+
+export function createStats({ db, now = () => new Date() }: { db: Db; now?: () => Date }) {
+  async function compute(window = '24h'): Promise<StatsJson> {
+    const until = now();
+    const since = new Date(until.getTime() - parseWindow(window));
+
+    const [counts, aggregates, lastSends] = await Promise.all([
+      db.$queryRaw<CountRow[]>`
+        SELECT provider, recipient_domain, GROUPING(provider)::int AS g_provider, GROUPING(recipient_domain)::int AS g_domain,
+               status, count(*)::int AS n
+        FROM messages
+        WHERE created_at >= ${since} AND created_at < ${until}
+        GROUP BY GROUPING SETS ((status), (provider, status), (recipient_domain, status))`,
+      db.$queryRaw<AggregateRow[]>`
+        WITH w AS (
+          SELECT m.provider, m.recipient_domain, m.created_at, m.sent_at, m.delivered_at,
+                 (m.channel = 'email' AND m.sent_at IS NOT NULL) AS email_sent,
+                 EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = m.id AND e.type = 'bounced'
+                         AND e.detail->>'bounce_kind' = 'hard') AS hard_bounced,
+                 EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = m.id AND e.type = 'complained') AS complained
+          FROM messages m
+          WHERE m.created_at >= ${since} AND m.created_at < ${until}
+        )
+        SELECT provider, recipient_domain, GROUPING(provider)::int AS g_provider, GROUPING(recipient_domain)::int AS g_domain,
+               count(*) FILTER (WHERE email_sent)::int AS sent,
+               count(*) FILTER (WHERE email_sent AND hard_bounced)::int AS hard_bounces,
+               count(*) FILTER (WHERE email_sent AND complained)::int AS complaints,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - created_at) * 1000) AS sent_p50,
+               percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - created_at) * 1000) AS sent_p95,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM delivered_at - sent_at) * 1000) AS delivered_p50,
+               percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM delivered_at - sent_at) * 1000) AS delivered_p95
+        FROM w
+        GROUP BY GROUPING SETS ((), (provider), (recipient_domain))`,
+      db.$queryRaw<LastSendsRow[]>`
+        WITH s AS (
+          SELECT m.id, m.provider, m.recipient_domain,
+                 row_number() OVER (ORDER BY m.sent_at DESC) AS rn_all,
+                 row_number() OVER (PARTITION BY m.provider ORDER BY m.sent_at DESC) AS rn_provider,
+                 row_number() OVER (PARTITION BY m.recipient_domain ORDER BY m.sent_at DESC) AS rn_domain
+          FROM messages m
+          WHERE m.channel = 'email' AND m.sent_at IS NOT NULL AND m.sent_at < ${until}
+        ), f AS (
+          SELECT s.*,
+                 EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = s.id AND e.type = 'bounced'
+                         AND e.detail->>'bounce_kind' = 'hard') AS hard_bounced,
+                 EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = s.id AND e.type = 'complained') AS complained
+          FROM s
+          WHERE rn_all <= ${LAST_SENDS} OR rn_provider <= ${LAST_SENDS} OR rn_domain <= ${LAST_SENDS}
+        )
+        SELECT 'all' AS scope, NULL AS key, count(*) FILTER (WHERE rn_all <= ${LAST_SENDS})::int AS sent,
+               count(*) FILTER (WHERE rn_all <= ${LAST_SENDS} AND hard_bounced)::int AS hard_bounces,
+               count(*) FILTER (WHERE rn_all <= ${LAST_SENDS} AND complained)::int AS complaints
+        FROM f
+        UNION ALL
+        SELECT 'provider', provider, count(*) FILTER (WHERE rn_provider <= ${LAST_SENDS})::int,
+               count(*) FILTER (WHERE rn_provider <= ${LAST_SENDS} AND hard_bounced)::int,
+               count(*) FILTER (WHERE rn_provider <= ${LAST_SENDS} AND complained)::int
+        FROM f GROUP BY provider
+        UNION ALL
+        SELECT 'domain', recipient_domain, count(*) FILTER (WHERE rn_domain <= ${LAST_SENDS})::int,
+               count(*) FILTER (WHERE rn_domain <= ${LAST_SENDS} AND hard_bounced)::int,
+               count(*) FILTER (WHERE rn_domain <= ${LAST_SENDS} AND complained)::int
+        FROM f GROUP BY recipient_domain`,
+    ]);
+
+    const scopeKey = (g_provider: number, g_domain: number, provider: string | null, domain: string | null): string =>
+      g_provider === 0 ? `provider:${provider ?? ''}` : g_domain === 0 ? `domain:${domain ?? ''}` : 'all';
+
+    const scopes = new Map<string, ScopeStatsJson>();
+    const scope = (key: string): ScopeStatsJson => {
+      let s = scopes.get(key);
+      if (!s) {
+        s = {
+          total: 0,
+          counts: emptyCounts(),
+          rates: { window: rate(0, 0, 0), last_1000_sends: rate(0, 0, 0) },
+          latency: { accepted_to_sent: { p50_ms: null, p95_ms: null }, sent_to_delivered: { p50_ms: null, p95_ms: null } },
+        };
+        scopes.set(key, s);
+      }
+      return s;
+    };
+    for (const row of counts) {
+      const s = scope(scopeKey(row.g_provider, row.g_domain, row.provider, row.recipient_domain));
+      s.counts[row.status] = row.n;
+      s.total += row.n;
+    }
+    for (const row of aggregates) {
+      const s = scope(scopeKey(row.g_provider, row.g_domain, row.provider, row.recipient_domain));
+      s.rates.window = rate(row.sent, row.hard_bounces, row.complaints);
+      s.latency = {
+        accepted_to_sent: { p50_ms: ms(row.sent_p50), p95_ms: ms(row.sent_p95) },
+        sent_to_delivered: { p50_ms: ms(row.delivered_p50), p95_ms: ms(row.delivered_p95) },
+      };
+    }
+    for (const row of lastSends) {
+      // Only scopes with traffic in the window are listed; their last 1,000 sends may reach further back.
+      const key = row.scope === 'all' ? 'all' : `${row.scope}:${row.key ?? ''}`;
+      const s = scopes.get(key);
+      if (s) s.rates.last_1000_sends = rate(row.sent, row.hard_bounces, row.complaints);
+      else if (key === 'all') scope('all').rates.last_1000_sends = rate(row.sent, row.hard_bounces, row.complaints);
+    }
+
+    const byPrefix = (prefix: string) =>
+      [...scopes.entries()].filter(([k]) => k.startsWith(prefix)).map(([k, s]) => ({ name: k.slice(prefix.length), ...s }));
+    const providers = byPrefix('provider:')
+      .filter((p) => p.name !== '')
+      .map(({ name, ...s }) => ({ provider: name, ...s }))
+      .sort((a, b) => b.total - a.total);
+    const domains = byPrefix('domain:')
+      .filter((d) => d.name !== '')
+      .map(({ name, ...s }) => ({ domain: name, ...s }))
+      .sort((a, b) => b.total - a.total)
+      .slice(0, TOP_DOMAINS);
+
+    return {
+      window,
+      since: since.toISOString(),
+      until: until.toISOString(),
+      ...scope('all'),
+      providers,
+      recipient_domains: domains,
+    };
+  }
+
+  return { compute };
+}

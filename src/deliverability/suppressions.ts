@@ -1,0 +1,172 @@
+import { createHash } from 'node:crypto';
+import type { Config } from '../config/env';
+import type { Db } from '../db/prisma';
+import { normalizeRecipient } from '../delivery/content';
+import type { Prisma } from '../generated/prisma/client';
+import type { Channel } from '../generated/prisma/enums';
+import { newId } from '../lib/ids';
+import type { Logger } from '../lib/logger';
+import type { Queues } from '../queue/queues';
+import { enqueueClerkWriteback } from './clerk-writeback';
+
+/**
+ * The suppression list: recipients we must not send to, per channel. A complaint suppresses for good; a hard
+ * bounce for HARD_BOUNCE_SUPPRESSION_DAYS; an operator can add or release any entry.
+ */
+
+export type SuppressionReason = 'hard_bounce' | 'complaint' | 'manual';
+
+type SuppressionRow = Prisma.SuppressionGetPayload<object>;
+
+export interface SuppressionJson {
+  id: string;
+  channel: Channel;
+  recipient: string;
+  reason: string;
+  source_message_id: string | null;
+  detail: unknown;
+  created_at: string;
+  /** Null: until released by hand. */
+  expires_at: string | null;
+}
+
+export function toSuppressionJson(s: SuppressionRow): SuppressionJson {
+  return {
+    id: s.id,
+    channel: s.channel,
+    recipient: s.recipient,
+    reason: s.reason,
+    source_message_id: s.sourceMessageId,
+    detail: s.detail,
+    created_at: s.createdAt.toISOString(),
+    expires_at: s.expiresAt ? s.expiresAt.toISOString() : null,
+  };
+}
+
+export interface SuppressInput {
+  channel: Channel;
+  recipient: string;
+  reason: SuppressionReason;
+  sourceMessageId?: string | null;
+  detail?: Record<string, unknown>;
+  /** Overrides the reason's default expiry (undefined: the default; null: never). */
+  expiresAt?: Date | null;
+}
+
+export interface SuppressionListQuery {
+  search?: string;
+  channel?: Channel;
+  includeExpired?: boolean;
+  limit: number;
+  cursor?: string;
+}
+
+export class InvalidSuppressionCursorError extends Error {}
+
+const encodeCursor = (s: Pick<SuppressionRow, 'createdAt' | 'id'>): string =>
+  Buffer.from(`${s.createdAt.toISOString()}|${s.id}`).toString('base64url');
+
+function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+  const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  const createdAt = new Date(at ?? '');
+  if (!id || Number.isNaN(createdAt.getTime())) throw new InvalidSuppressionCursorError('cursor is not one this API returned');
+  return { createdAt, id };
+}
+
+export interface SuppressionDeps {
+  db: Db;
+  config: Pick<Config, 'HARD_BOUNCE_SUPPRESSION_DAYS'>;
+  queues: Pick<Queues, 'clerkWriteback'>;
+  log: Logger;
+  now?: () => Date;
+}
+
+export type SuppressionService = ReturnType<typeof createSuppressionService>;
+
+export function createSuppressionService({ db, config, queues, log, now = () => new Date() }: SuppressionDeps) {
+  function defaultExpiry(reason: SuppressionReason, at: Date): Date | null {
+    if (reason === 'hard_bounce') return new Date(at.getTime() + config.HARD_BOUNCE_SUPPRESSION_DAYS * 86_400_000);
+    return null;
+  }
+
+  /**
+   * Adds or lengthens a suppression; never shortens one (a complaint's "never" survives a later bounce), and
+   * an expired entry is replaced. Safe to repeat.
+   */
+  async function suppress(input: SuppressInput): Promise<SuppressionRow> {
+    const at = now();
+    const { recipient } = normalizeRecipient(input.channel, input.recipient);
+    const expiresAt = input.expiresAt === undefined ? defaultExpiry(input.reason, at) : input.expiresAt;
+    const detail = JSON.stringify(input.detail ?? {});
+    await db.$executeRaw`
+      INSERT INTO suppressions (id, channel, recipient, reason, source_message_id, detail, created_at, expires_at)
+      VALUES (${newId('sup')}, ${input.channel}::"Channel", ${recipient}, ${input.reason}, ${input.sourceMessageId ?? null},
+              ${detail}::jsonb, ${at}, ${expiresAt})
+      ON CONFLICT (channel, recipient) DO UPDATE
+        SET reason = EXCLUDED.reason, source_message_id = EXCLUDED.source_message_id, detail = EXCLUDED.detail,
+            created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+        WHERE suppressions.expires_at IS NOT NULL
+          AND (EXCLUDED.expires_at IS NULL OR EXCLUDED.expires_at > suppressions.expires_at)`;
+    const row = await db.suppression.findUniqueOrThrow({ where: { channel_recipient: { channel: input.channel, recipient } } });
+    log.info({ suppression_id: row.id, channel: row.channel, reason: row.reason, source_message_id: row.sourceMessageId }, 'recipient suppressed');
+    return row;
+  }
+
+  /** The suppression in force for a recipient, if any. */
+  async function active(channel: Channel, recipient: string): Promise<SuppressionRow | null> {
+    const normalized = normalizeRecipient(channel, recipient).recipient;
+    return db.suppression.findFirst({
+      where: { channel, recipient: normalized, OR: [{ expiresAt: null }, { expiresAt: { gt: now() } }] },
+    });
+  }
+
+  async function list(query: SuppressionListQuery): Promise<{ data: SuppressionJson[]; next_cursor: string | null }> {
+    const and: Prisma.SuppressionWhereInput[] = [];
+    if (query.channel) and.push({ channel: query.channel });
+    if (query.search) and.push({ recipient: { contains: query.search.trim().toLowerCase(), mode: 'insensitive' } });
+    if (!query.includeExpired) and.push({ OR: [{ expiresAt: null }, { expiresAt: { gt: now() } }] });
+    if (query.cursor) {
+      const c = decodeCursor(query.cursor);
+      and.push({ OR: [{ createdAt: { lt: c.createdAt } }, { createdAt: c.createdAt, id: { lt: c.id } }] });
+    }
+    const rows = await db.suppression.findMany({
+      where: { AND: and },
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      take: query.limit + 1,
+    });
+    const page = rows.slice(0, query.limit);
+    return {
+      data: page.map(toSuppressionJson),
+      next_cursor: rows.length > query.limit ? encodeCursor(page[page.length - 1]!) : null,
+    };
+  }
+
+  /**
+   * Removes the entry so the recipient can be sent to again, and tells Clerk the address is deliverable
+   * again when a bounce or complaint had marked it undeliverable there.
+   */
+  async function release(where: { id: string } | { channel: Channel; recipient: string }): Promise<SuppressionRow | null> {
+    const key =
+      'id' in where
+        ? { id: where.id }
+        : { channel_recipient: { channel: where.channel, recipient: normalizeRecipient(where.channel, where.recipient).recipient } };
+    const row = await db.suppression.delete({ where: key }).catch((err: { code?: string }) => {
+      if (err.code === 'P2025') return null;
+      throw err;
+    });
+    if (!row) return null;
+    log.info({ suppression_id: row.id, channel: row.channel, reason: row.reason }, 'suppression released');
+    if (row.channel === 'email' && row.reason !== 'manual') {
+      await enqueueClerkWriteback(queues, {
+        emailStatus: 'deliverable',
+        recipient: row.recipient,
+        messageId: row.sourceMessageId,
+        reason: 'released',
+        at: now().toISOString(),
+      }, `deliverable-${createHash('sha256').update(row.id).digest('hex').slice(0, 32)}`);
+    }
+    return row;
+  }
+
+  return { suppress, active, list, release };
+}

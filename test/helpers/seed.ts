@@ -1,0 +1,52 @@
+import type { Db } from '../../src/db/prisma';
+import { newId } from '../../src/lib/ids';
+
+export interface SeedOptions {
+  count: number;
+  provider?: string;
+  domain?: string;
+  channel?: 'email' | 'sms';
+  outcome?: 'delivered' | 'hard_bounce' | 'soft_bounce' | 'complaint' | 'queued';
+  /** When the messages were accepted (default: a minute ago). */
+  createdAt?: Date;
+  sendMs?: number;
+  deliverMs?: number;
+}
+
+/** Inserts messages (and their provider events) as the pipeline would have left them. */
+export async function seedMessages(db: Db, opts: SeedOptions): Promise<string[]> {
+  const createdAt = opts.createdAt ?? new Date(Date.now() - 60_000);
+  const sentAt = new Date(createdAt.getTime() + (opts.sendMs ?? 1_000));
+  const outcome = opts.outcome ?? 'delivered';
+  const domain = opts.domain ?? 'example.com';
+  const ids = Array.from({ length: opts.count }, () => newId('msg'));
+  const status = { delivered: 'delivered', hard_bounce: 'bounced', soft_bounce: 'bounced', complaint: 'complained', queued: 'queued' }[outcome];
+  const sent = outcome !== 'queued';
+  await db.message.createMany({
+    data: ids.map((id, i) => ({
+      id,
+      source: 'api' as const,
+      channel: opts.channel ?? 'email',
+      recipient: opts.channel === 'sms' ? `+1555000${String(i).padStart(4, '0')}` : `r${i}-${id.slice(-6).toLowerCase()}@${domain}`,
+      recipientDomain: opts.channel === 'sms' ? null : domain,
+      provider: sent ? (opts.provider ?? 'resend') : null,
+      providerMessageId: sent ? `pm_${id}` : null,
+      status: status as 'delivered',
+      createdAt,
+      sentAt: sent ? sentAt : null,
+      deliveredAt: outcome === 'delivered' || outcome === 'complaint' ? new Date(sentAt.getTime() + (opts.deliverMs ?? 2_000)) : null,
+    })),
+  });
+  const eventType = { hard_bounce: 'bounced', soft_bounce: 'bounced', complaint: 'complained', delivered: null, queued: null }[outcome];
+  if (eventType) {
+    await db.messageEvent.createMany({
+      data: ids.map((messageId) => ({
+        messageId,
+        type: eventType,
+        provider: opts.provider ?? 'resend',
+        detail: eventType === 'bounced' ? { bounce_kind: outcome === 'hard_bounce' ? 'hard' : 'soft' } : {},
+      })),
+    });
+  }
+  return ids;
+}

@@ -1,0 +1,37 @@
+import { DelayedError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { ClerkWriteback } from '../src/deliverability/clerk-writeback';
+import type { Logger } from '../src/lib/logger';
+import type { ClerkWritebackJobData } from '../src/queue/queues';
+
+/**
+ * Clerk write-backs. A 429 or a server error comes back as a delay (Clerk's Retry-After when it gives one)
+ * and the job is moved to delayed; the service counts the tries and gives up after its bound.
+ */
+export function createClerkWritebackWorker(options: {
+  connection: Redis;
+  prefix: string;
+  clerkWriteback: Pick<ClerkWriteback, 'process'>;
+  log: Logger;
+}): Worker<ClerkWritebackJobData> {
+  const { clerkWriteback, log } = options;
+  const worker = new Worker<ClerkWritebackJobData>(
+    'clerk-writeback',
+    async (job, token) => {
+      const outcome = await clerkWriteback.process(job.data);
+      if (outcome.kind === 'retry') {
+        await job.updateData({ ...job.data, tries: outcome.tries });
+        await job.moveToDelayed(Date.now() + outcome.delayMs, token);
+        throw new DelayedError();
+      }
+      return outcome.outcome;
+    },
+    // Clerk limits metadata updates to 10 per 10 s per user; a few at a time is plenty.
+    { connection: options.connection, prefix: options.prefix, concurrency: 5 },
+  );
+  worker.on('error', (err) => log.warn({ err: err.message }, 'clerk-writeback worker error'));
+  worker.on('failed', (job, err) => {
+    if (job) log.error({ message_id: job.data.messageId, err: err.message }, 'clerk write-back job failed');
+  });
+  return worker;
+}

@@ -1,0 +1,34 @@
+import { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { MessageNotFoundYetError, type ProviderEvents } from '../src/deliverability/provider-events';
+import type { Logger } from '../src/lib/logger';
+import type { ProviderEventJobData } from '../src/queue/queues';
+
+/**
+ * Applies stored provider events. An event for a message we cannot match yet (the webhook beat our own
+ * write of the provider's id) throws, and BullMQ retries it with the queue's exponential backoff.
+ */
+export function createProviderEventsWorker(options: {
+  connection: Redis;
+  prefix: string;
+  providerEvents: Pick<ProviderEvents, 'apply'>;
+  log: Logger;
+  concurrency?: number;
+}): Worker<ProviderEventJobData> {
+  const { providerEvents, log } = options;
+  const worker = new Worker<ProviderEventJobData>('provider-events', async (job) => providerEvents.apply(job.data.providerEventId), {
+    connection: options.connection,
+    prefix: options.prefix,
+    concurrency: options.concurrency ?? 10,
+  });
+  worker.on('error', (err) => log.warn({ err: err.message }, 'provider-events worker error'));
+  worker.on('failed', (job, err) => {
+    if (!job) return;
+    const waiting = err instanceof MessageNotFoundYetError;
+    log[waiting ? 'info' : 'error'](
+      { provider_event_id: job.data.providerEventId, attempts: job.attemptsMade, err: err.message },
+      waiting ? 'provider event waits for its message' : 'provider event job failed',
+    );
+  });
+  return worker;
+}
