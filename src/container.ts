@@ -4,8 +4,19 @@ import { createPrisma, type Db } from './db/prisma';
 import { createDeliveryService, type DeliveryService } from './delivery/delivery-service';
 import { createMessageLog, type MessageLog } from './delivery/message-log';
 import { createMessageService, type MessageService } from './delivery/message-service';
+import { createRetention, type Retention } from './delivery/retention';
+import { createMessageRetry, type MessageRetry } from './delivery/retry';
 import { createSweeper, type Sweeper } from './delivery/sweeper';
+import {
+  createLogStats,
+  createSuppressionTable,
+  unknownCircuitStates,
+  type CircuitStates,
+  type StatsSource,
+  type SuppressionStore,
+} from './dashboard/sources';
 import type { Logger } from './lib/logger';
+import { createMetrics, type Metrics } from './metrics/metrics';
 import { createProviderChains } from './providers';
 import type { ProviderChains } from './providers/types';
 import { createProducerConnection, createQueues, type Queues } from './queue/queues';
@@ -25,6 +36,13 @@ export interface Container {
   messageLog: MessageLog;
   delivery: DeliveryService;
   sweeper: Sweeper;
+  retry: MessageRetry;
+  retention: Retention;
+  metrics: Metrics;
+  /** Seams for the deliverability and provider services: stand-ins over the delivery log until they land. */
+  suppressions: SuppressionStore;
+  stats: StatsSource;
+  circuits: CircuitStates;
   close(): Promise<void>;
 }
 
@@ -40,10 +58,17 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
   for (const queue of queues.all()) queue.on('error', (err) => log.warn({ queue: queue.name, err: err.message }, 'queue error'));
   const providers = overrides.providers ?? createProviderChains({ config, db });
 
+  const suppressions = createSuppressionTable(db);
+  const stats = createLogStats(db);
+  const circuits = unknownCircuitStates(config);
+  const metrics = createMetrics({ db, queues, stats });
+
   const messages = createMessageService({ db, queues, log });
-  const delivery = createDeliveryService({ db, providers, config, log });
+  const delivery = createDeliveryService({ db, providers, config, log, metrics });
   const sweeper = createSweeper({ db, queues, log });
   const messageLog = createMessageLog(db);
+  const retry = createMessageRetry({ db, sweeper, log });
+  const retention = createRetention({ db, config, log });
 
   return {
     config,
@@ -56,6 +81,12 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     messageLog,
     delivery,
     sweeper,
+    retry,
+    retention,
+    metrics,
+    suppressions,
+    stats,
+    circuits,
     async close() {
       await queues.close().catch(() => undefined);
       redis.disconnect();

@@ -20,7 +20,7 @@ export async function startWorkers(
   const prefix = config.QUEUE_PREFIX;
   const workers: Worker[] = [
     createSendWorker({ connection, prefix, delivery: container.delivery, log, ...tuning }),
-    createMaintenanceWorker({ connection, prefix, sweeper: container.sweeper, log }),
+    createMaintenanceWorker({ connection, prefix, sweeper: container.sweeper, retention: container.retention, log }),
   ];
   await scheduleMaintenance(container.queues);
   log.info({ workers: workers.map((w) => w.name) }, 'workers started');

@@ -2,6 +2,7 @@ import type { Config } from '../config/env';
 import { Prisma, type Db } from '../db/prisma';
 import type { MessageStatus } from '../generated/prisma/enums';
 import type { Logger } from '../lib/logger';
+import type { Metrics } from '../metrics/metrics';
 import {
   ProviderError,
   type OutgoingEmail,
@@ -33,6 +34,7 @@ export interface DeliveryDeps {
   providers: ProviderChains;
   config: Pick<Config, 'PROVIDER_ATTEMPTS' | 'EMAIL_FROM' | 'EMAIL_FROM_DOMAIN' | 'EMAIL_FROM_NAME'>;
   log: Logger;
+  metrics: Pick<Metrics, 'sendAttempt'>;
   now?: () => Date;
   /** How long a worker holds a message while talking to providers (longer than one send run). */
   leaseMs?: number;
@@ -62,7 +64,7 @@ function toProviderError(err: unknown): ProviderError {
  * next: finished, or come back after a delay (the worker turns that into a delayed job).
  */
 export function createDeliveryService(deps: DeliveryDeps) {
-  const { db, providers, config, log } = deps;
+  const { db, providers, config, log, metrics } = deps;
   const now = deps.now ?? (() => new Date());
   const leaseMs = deps.leaseMs ?? 45_000;
   const random = deps.random ?? Math.random;
@@ -184,6 +186,7 @@ export function createDeliveryService(deps: DeliveryDeps) {
             },
           }),
         ]);
+        metrics.sendAttempt({ provider: provider.name, channel: message.channel, outcome: 'sent', acceptedToSentSeconds: (sentAt.getTime() - message.createdAt.getTime()) / 1000 });
         messageLog.info({ provider: provider.name, provider_message_id: result.providerMessageId }, 'message sent');
         return { kind: 'finished', status: 'sent' };
       } catch (err) {
@@ -209,6 +212,7 @@ export function createDeliveryService(deps: DeliveryDeps) {
             },
           }),
         ]);
+        metrics.sendAttempt({ provider: provider.name, channel: message.channel, outcome: error.class });
         messageLog.warn(
           { provider: provider.name, class: error.class, status: error.status, code: error.code, err: error.message },
           'send attempt failed',

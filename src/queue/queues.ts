@@ -19,7 +19,7 @@ export interface SendJobData {
   providerAttempts?: number;
 }
 
-export type MaintenanceJobData = { task: 'sweep' };
+export type MaintenanceJobData = { task: 'sweep' } | { task: 'retention' };
 
 /** Redis for the HTTP path: fail fast when Redis is gone so the receiver answers 503 and Svix retries. */
 export function createProducerConnection(url: string): Redis {

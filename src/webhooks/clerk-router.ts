@@ -37,11 +37,13 @@ export function clerkWebhookRouter({
     const outcome = interpretClerkEvent(parseJsonBody(body), svixId);
     if (outcome.kind === 'ignored') {
       req.log.info({ svix_id: svixId, reason: outcome.reason }, 'clerk event ignored');
+      res.locals.webhookOutcome = 'ignored';
       res.status(200).json({ ignored: true, reason: outcome.reason });
       return;
     }
     const result = await messages.accept({ ...outcome.message, maxAgeSeconds: config.OTP_MAX_AGE_SECONDS });
     if (result.duplicate) {
+      res.locals.webhookOutcome = 'duplicate';
       res.status(200).json({ message_id: result.messageId, status: result.status, duplicate: true });
       return;
     }
