@@ -105,7 +105,7 @@ export async function runRelay(argv: string[], io: RelayIo): Promise<number> {
   }
   const { values: opts, positionals } = parsed;
   const [command, ...args] = positionals;
-  if (opts.help || !command) {
+  if (opts.help || !command || command === 'help') {
     io.stdout.write(USAGE);
     return command || opts.help ? 0 : 2;
   }

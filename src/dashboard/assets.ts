@@ -32,7 +32,8 @@ header.top nav { display: flex; flex-wrap: wrap; gap: 4px 14px; flex: 1; }
 header.top nav a.active { font-weight: 600; color: var(--fg); }
 header.top form { margin: 0; }
 main { padding: 16px; max-width: 1280px; margin: 0 auto; }
-h1 { font-size: 20px; margin: 0 0 12px; } h2 { font-size: 16px; margin: 24px 0 8px; }
+h1 { font-size: 20px; margin: 0 0 12px; } h1.mono { font-size: 17px; word-break: break-all; }
+figure { margin: 0; } h2 { font-size: 16px; margin: 24px 0 8px; }
 .muted { color: var(--muted); } .small { font-size: 12px; }
 .notice { padding: 8px 12px; border-radius: 6px; border: 1px solid var(--line); background: var(--panel); margin-bottom: 12px; }
 .notice.error { border-color: var(--bad); color: var(--bad); }
@@ -56,6 +57,7 @@ td.nowrap { white-space: nowrap; }
 .st-queued, .st-sending { color: var(--info); } .st-sent { color: var(--accent); } .st-delivered { color: var(--ok); }
 .st-delayed { color: var(--warn); } .st-bounced, .st-complained, .st-failed { color: var(--bad); }
 .st-suppressed, .st-expired { color: var(--grey); }
+.st-send_failed, .st-failover { color: var(--warn); } .st-received, .st-retried { color: var(--muted); }
 .lvl-ok { color: var(--ok); } .lvl-warn { color: var(--warn); } .lvl-page { color: var(--bad); font-weight: 600; } .lvl-unknown { color: var(--grey); }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; margin: 0; }
 dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; word-break: break-all; }
