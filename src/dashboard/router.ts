@@ -200,7 +200,7 @@ export function dashboardRouter(deps: DashboardDeps): Router {
   // ---- pages ---------------------------------------------------------------------------------------------
   router.get('/dashboard', async (req, res) => {
     const q = MessagesQuery.parse(req.query);
-    const range = TIME_RANGES[q.range ?? '24h']![1];
+    const range = TIME_RANGES[q.range ?? 'all']![1];
     const at = now();
     const [page, facets] = await Promise.all([
       messageLog.list({

@@ -146,7 +146,7 @@ export function messagesPage(ctx: PageContext, v: MessageListView): string {
   ${select('channel', 'Channel', q.channel, [any('any channel'), ...Object.values(Channel).map((c): [string, string] => [c, c])])}
   ${select('provider', 'Provider', q.provider, [any('any provider'), ...v.providers.map((p): [string, string] => [p, p])])}
   ${select('template', 'Template', q.template, [any('any template'), ...v.templates.map((t): [string, string] => [t, t])])}
-  ${select('range', 'Time', q.range ?? '24h', Object.entries(TIME_RANGES).map(([k, [label]]): [string, string] => [k, label]))}
+  ${select('range', 'Time', q.range ?? 'all', Object.entries(TIME_RANGES).map(([k, [label]]): [string, string] => [k, label]))}
   <button type="submit" class="primary">Search</button>
 </form>`;
 
