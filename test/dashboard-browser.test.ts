@@ -95,6 +95,10 @@ it('walks the on-call path: log in, find a user, read the timeline, release a su
   expect(await page.locator('svg.chart').count()).toBe(3);
   await shot('overview');
 
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await shot('overview-dark');
+  await page.emulateMedia({ colorScheme: 'light' });
+
   await page.click('a:has-text("Suppressions")');
   await page.waitForURL(/\/dashboard\/suppressions$/);
   await shot('suppressions');

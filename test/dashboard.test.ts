@@ -101,6 +101,18 @@ describe('login', () => {
     expect(res.headers.get('location')).toBe('/dashboard');
   });
 
+  it('keeps sessions in Redis with an expiry, under a hash of the cookie', async () => {
+    const id = session.cookie.split('=')[1]!;
+    const keys = await harness.container.redis.keys(`${harness.container.config.QUEUE_PREFIX}:dashboard:session:*`);
+    expect(keys.length).toBeGreaterThan(0);
+    expect(keys.some((k) => k.includes(id))).toBe(false);
+    for (const key of keys) {
+      const ttl = await harness.container.redis.ttl(key);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(12 * 3600);
+    }
+  });
+
   it('ends the session on logout', async () => {
     const own = await logIn(harness);
     expect((await own.post('/dashboard/logout', {}, { csrf: null })).status).toBe(403);
@@ -175,6 +187,11 @@ describe('messages', () => {
     const page = await (await session.get(`/dashboard?q=${encodeURIComponent(term)}`)).text();
     expect(page).toContain(`/dashboard/messages/${sentId}`);
     expect(page).not.toContain('other@example.org');
+  });
+
+  it('offers the same search on the JSON API', async () => {
+    const res = await harness.request('/api/messages?q=ema_maria1', { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
+    expect((await json(res)).data.map((m: { id: string }) => m.id)).toEqual([sentId]);
   });
 
   it('finds a message by our id', async () => {

@@ -1,7 +1,11 @@
 import { createRetention } from '../src/delivery/retention';
 import { createLogger } from '../src/lib/logger';
+import { RETENTION_CRON } from '../workers/maintenance-worker';
+import { testConfig } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
+import { startHarness } from './helpers/harness';
 import { seedMessage } from './helpers/seed';
+import { waitFor } from './helpers/wait';
 
 let database: TestDatabase;
 
@@ -43,4 +47,21 @@ it('removes bodies after BODY_RETENTION_DAYS and messages after RETENTION_DAYS, 
   expect(await database.db.outboxMessage.count()).toBe(1);
 
   expect(await retention.run()).toEqual({ messages: 0, bodies: 0, outbox: 0 });
+});
+
+describe('the daily job', () => {
+  it('is scheduled once a day and runs retention on the maintenance worker', async () => {
+    const harness = await startHarness(testConfig(database.url, { RETENTION_DAYS: '30' }), { workers: true });
+    try {
+      const scheduler = await harness.container.queues.maintenance.getJobScheduler('retention');
+      expect(scheduler).toMatchObject({ pattern: RETENTION_CRON, tz: 'UTC' });
+
+      const old = await seedMessage(database.db, { createdAt: daysAgo(45) });
+      const job = await harness.container.queues.maintenance.add('retention', { task: 'retention' });
+      await waitFor(async () => (await job.getState()) === 'completed', { timeoutMs: 15_000 });
+      expect(await database.db.message.count({ where: { id: old } })).toBe(0);
+    } finally {
+      await harness.close();
+    }
+  });
 });

@@ -61,7 +61,7 @@ td.nowrap { white-space: nowrap; }
 .lvl-ok { color: var(--ok); } .lvl-warn { color: var(--warn); } .lvl-page { color: var(--bad); font-weight: 600; } .lvl-unknown { color: var(--grey); }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; margin: 0; }
 dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; word-break: break-all; }
-.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap: 16px; }
+.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(300px, 1fr)); gap: 16px; margin-bottom: 16px; }
 .card { border: 1px solid var(--line); border-radius: 6px; padding: 12px; background: var(--bg); }
 .card h2 { margin-top: 0; }
 .tiles { display: flex; flex-wrap: wrap; gap: 8px; }
@@ -73,7 +73,7 @@ dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; word-break: break-
 .login { max-width: 360px; margin: 10vh auto; }
 .login form { display: flex; flex-direction: column; gap: 8px; }
 svg.chart { width: 100%; height: auto; display: block; }
-svg.chart text { fill: var(--muted); font-size: 10px; }
+svg.chart text { fill: var(--muted); font-size: 12px; }
 svg.chart .grid { stroke: var(--line); stroke-width: 1; }
 svg.chart .series { fill: none; stroke-width: 2; }
 svg.chart .dot { stroke: none; }

@@ -7,9 +7,9 @@ export interface Series {
   values: (number | null)[];
 }
 
-const W = 640;
-const H = 200;
-const PAD = { left: 44, right: 8, top: 10, bottom: 22 };
+const W = 420;
+const H = 190;
+const PAD = { left: 40, right: 8, top: 10, bottom: 24 };
 
 /** 1, 2, 5 × 10ⁿ: a y-axis top that reads well. */
 function niceCeiling(max: number): number {
@@ -19,8 +19,11 @@ function niceCeiling(max: number): number {
   return 10 * magnitude;
 }
 
-const fmt = (n: number, unit: string): string =>
-  unit === 's' ? (n >= 10 ? `${Math.round(n)}s` : `${Math.round(n * 10) / 10}s`) : String(Math.round(n));
+function fmt(n: number, unit: string): string {
+  if (unit !== 's') return String(Math.round(n));
+  if (n >= 10) return `${Math.round(n)}s`;
+  return `${n >= 1 ? Math.round(n * 10) / 10 : Math.round(n * 100) / 100}s`;
+}
 
 /**
  * A server-side SVG line chart: no script, no inline style (colours come from classes, so the chart follows
@@ -29,7 +32,9 @@ const fmt = (n: number, unit: string): string =>
 export function lineChart(opts: { title: string; labels: string[]; series: Series[]; unit?: string }): SafeHtml {
   const unit = opts.unit ?? '';
   const n = opts.labels.length;
-  const max = niceCeiling(Math.max(0, ...opts.series.flatMap((s) => s.values.filter((v): v is number => v !== null))));
+  const highest = Math.max(0, ...opts.series.flatMap((s) => s.values.filter((v): v is number => v !== null)));
+  // Counts get whole-number grid lines (four steps of 1, 2, 5 × 10ⁿ); durations a round top.
+  const max = unit === 's' ? niceCeiling(highest) : 4 * Math.max(1, niceCeiling(highest / 4));
   const plotW = W - PAD.left - PAD.right;
   const plotH = H - PAD.top - PAD.bottom;
   const x = (i: number): number => PAD.left + (n <= 1 ? plotW / 2 : (i * plotW) / (n - 1));
@@ -41,7 +46,9 @@ export function lineChart(opts: { title: string; labels: string[]; series: Serie
       <text x="${PAD.left - 4}" y="${r(y(max * f) + 3)}" text-anchor="end">${fmt(max * f, unit)}</text>`,
   );
   const xLabels = opts.labels.map((label, i) =>
-    i % 6 === 0 || i === n - 1 ? html`<text x="${r(x(i))}" y="${H - 6}" text-anchor="middle">${label}</text>` : null,
+    i % 6 === 0 || i === n - 1
+      ? html`<text x="${r(x(i))}" y="${H - 6}" text-anchor="${i === 0 ? 'start' : i === n - 1 ? 'end' : 'middle'}">${label}</text>`
+      : null,
   );
   const lines = opts.series.map((s) => {
     // A gap (null: no data that hour) breaks the line rather than drawing a false zero.
