@@ -28,14 +28,15 @@ export const QUEUES_CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
+/** Pages are never cached (they carry the CSRF token and live data); content-hashed static files may be. */
 export function securityHeaders(csp: string): RequestHandler {
-  return (_req, res, next) => {
+  return (req, res, next) => {
     res.setHeader('Content-Security-Policy', csp);
     res.setHeader('X-Frame-Options', 'DENY');
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('Referrer-Policy', 'no-referrer');
     res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
-    res.setHeader('Cache-Control', 'no-store');
+    if (!req.path.includes('/static/')) res.setHeader('Cache-Control', 'no-store');
     next();
   };
 }
