@@ -27,7 +27,7 @@ export function queuesBoard(queues: Pick<Queues, 'all'>): Router {
       return adapter;
     }),
     serverAdapter,
-    options: { uiConfig: { boardTitle: 'auth-relay queues' } },
+    options: { uiConfig: { boardTitle: 'auth-relay queues', miscLinks: [{ text: 'Back to the dashboard', url: '/dashboard' }], hideDocsLink: true } },
   });
   return serverAdapter.getRouter() as Router;
 }
