@@ -235,14 +235,14 @@ export function dashboardRouter(deps: DashboardDeps): Router {
     res.redirect(303, `/dashboard/messages/${encodeURIComponent(id)}?notice=retried`);
   });
 
-  router.get('/dashboard/overview', async (_req, res) => {
+  router.get('/dashboard/overview', async (req, res) => {
     const [hourly, rates, queues, circuitStates] = await Promise.all([
       hourlyOverview(db, now()),
       stats.rates(24),
       queueSnapshot(deps.queues),
       circuits.states(),
     ]);
-    res.type('html').send(overviewPage(context(_req), { hourly, rates, queues, circuits: circuitStates }));
+    res.type('html').send(overviewPage(context(req), { hourly, rates, queues, circuits: circuitStates }));
   });
 
   router.get('/dashboard/suppressions', async (req, res) => {
