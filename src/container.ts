@@ -1,21 +1,30 @@
 import { createClerkClient } from '@clerk/backend';
 import type { Redis } from 'ioredis';
+import { createIdempotencyStore, type IdempotencyStore } from './api/idempotency';
 import type { Config } from './config/env';
+import {
+  createDeliverabilityRates,
+  unknownCircuitStates,
+  type CircuitStates,
+  type StatsSource,
+} from './dashboard/sources';
 import { createPrisma, type Db } from './db/prisma';
-import { createDeliveryService, type DeliveryService } from './delivery/delivery-service';
-import { createMessageLog, type MessageLog } from './delivery/message-log';
-import { createMessageService, type MessageService } from './delivery/message-service';
-import { createSweeper, type Sweeper } from './delivery/sweeper';
 import { createAlerts, type Alerts } from './deliverability/alerts';
 import { createClerkWriteback, type ClerkWriteback } from './deliverability/clerk-writeback';
 import { createProviderEvents, type ProviderEvents } from './deliverability/provider-events';
 import { createStats, type Stats } from './deliverability/stats';
 import { createSuppressionService, type SuppressionService } from './deliverability/suppressions';
+import { createDeliveryService, type DeliveryService } from './delivery/delivery-service';
+import { createMessageLog, type MessageLog } from './delivery/message-log';
+import { createMessageService, type MessageService } from './delivery/message-service';
+import { createRetention, type Retention } from './delivery/retention';
+import { createMessageRetry, type MessageRetry } from './delivery/retry';
+import { createSweeper, type Sweeper } from './delivery/sweeper';
 import type { Logger } from './lib/logger';
+import { createMetrics, type Metrics } from './metrics/metrics';
 import { createProviderChains } from './providers';
 import type { ProviderChains } from './providers/types';
 import { createProducerConnection, createQueues, type Queues } from './queue/queues';
-import { createIdempotencyStore, type IdempotencyStore } from './api/idempotency';
 import { createTemplates, type Templates } from './templates/templates';
 import { createVerificationRateLimiter } from './verification/rate-limiter';
 import { createVerificationService, type VerificationService } from './verification/verification-service';
@@ -31,18 +40,24 @@ export interface Container {
   redis: Redis;
   queues: Queues;
   providers: ProviderChains;
+  metrics: Metrics;
   messages: MessageService;
   messageLog: MessageLog;
   delivery: DeliveryService;
   sweeper: Sweeper;
-  templates: Templates;
-  idempotency: IdempotencyStore;
-  verifications: VerificationService;
+  retry: MessageRetry;
+  retention: Retention;
   suppressions: SuppressionService;
   providerEvents: ProviderEvents;
   clerkWriteback: ClerkWriteback;
   stats: Stats;
+  /** The stats as the overview page and the rate gauges read them. */
+  deliverability: StatsSource;
   alerts: Alerts;
+  circuits: CircuitStates;
+  templates: Templates;
+  idempotency: IdempotencyStore;
+  verifications: VerificationService;
   close(): Promise<void>;
 }
 
@@ -60,11 +75,37 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
   for (const queue of queues.all()) queue.on('error', (err) => log.warn({ queue: queue.name, err: err.message }, 'queue error'));
   const providers = overrides.providers ?? createProviderChains({ config, db });
 
+  // Delivery log and the send pipeline.
+  const stats = createStats({ db });
+  const deliverability = createDeliverabilityRates(stats, config);
+  const metrics = createMetrics({ db, queues, deliverability });
   const messages = createMessageService({ db, queues, log });
   const suppressions = createSuppressionService({ db, config, queues, log });
-  const delivery = createDeliveryService({ db, providers, suppressions, config, log, messages, leaseMs: overrides.sendLeaseMs });
+  const delivery = createDeliveryService({
+    db,
+    providers,
+    suppressions,
+    metrics,
+    messages,
+    config,
+    log,
+    leaseMs: overrides.sendLeaseMs,
+  });
   const sweeper = createSweeper({ db, queues, log });
   const messageLog = createMessageLog(db);
+  const retry = createMessageRetry({ db, sweeper, log });
+  const retention = createRetention({ db, config, log });
+
+  // Deliverability feedback: provider events, Clerk write-back, alerts.
+  const providerEvents = createProviderEvents({ db, queues, suppressions, log });
+  const clerk = config.CLERK_SECRET_KEY
+    ? createClerkClient({ secretKey: config.CLERK_SECRET_KEY, apiUrl: config.CLERK_API_URL }).users
+    : null;
+  const clerkWriteback = createClerkWriteback({ db, clerk, log });
+  const alerts = createAlerts({ db, stats, config, log });
+  const circuits = unknownCircuitStates(config);
+
+  // Apps that send their own messages and codes.
   const templates = createTemplates({ dir: config.TEMPLATES_DIR, appName: config.APP_NAME ?? config.EMAIL_FROM_NAME ?? 'your account' });
   const idempotency = createIdempotencyStore({ redis, prefix: config.QUEUE_PREFIX });
   const verificationLimiter = createVerificationRateLimiter({
@@ -78,13 +119,6 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     },
   });
   const verifications = createVerificationService({ db, messages, limiter: verificationLimiter, templates, config, log });
-  const providerEvents = createProviderEvents({ db, queues, suppressions, log });
-  const clerk = config.CLERK_SECRET_KEY
-    ? createClerkClient({ secretKey: config.CLERK_SECRET_KEY, apiUrl: config.CLERK_API_URL }).users
-    : null;
-  const clerkWriteback = createClerkWriteback({ db, clerk, log });
-  const stats = createStats({ db });
-  const alerts = createAlerts({ db, stats, config, log });
 
   return {
     config,
@@ -93,18 +127,23 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     redis,
     queues,
     providers,
+    metrics,
     messages,
     messageLog,
     delivery,
     sweeper,
-    templates,
-    idempotency,
-    verifications,
+    retry,
+    retention,
     suppressions,
     providerEvents,
     clerkWriteback,
     stats,
+    deliverability,
     alerts,
+    circuits,
+    templates,
+    idempotency,
+    verifications,
     async close() {
       await queues.close().catch(() => undefined);
       redis.disconnect();

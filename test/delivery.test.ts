@@ -106,6 +106,7 @@ describe('provider chain', () => {
       db: database.db,
       providers: { email, sms: [] },
       suppressions: harness.container.suppressions,
+      metrics: harness.container.metrics,
       config,
       log,
       ...extra,

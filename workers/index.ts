@@ -28,6 +28,7 @@ export async function startWorkers(
       sweeper: container.sweeper,
       providerEvents: container.providerEvents,
       alerts: container.alerts,
+      retention: container.retention,
       log,
     }),
     createProviderEventsWorker({ connection, prefix, providerEvents: container.providerEvents, log }),

@@ -1,5 +1,6 @@
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { Retention } from '../src/delivery/retention';
 import type { Sweeper } from '../src/delivery/sweeper';
 import type { Alerts } from '../src/deliverability/alerts';
 import type { ProviderEvents } from '../src/deliverability/provider-events';
@@ -8,6 +9,7 @@ import type { MaintenanceJobData, Queues } from '../src/queue/queues';
 
 export const SWEEP_EVERY_MS = 30_000;
 export const DELIVERABILITY_EVERY_MS = 60_000;
+export const RETENTION_CRON = '17 3 * * *';
 
 /**
  * Periodic housekeeping as BullMQ job schedulers, so it runs once per interval however many worker
@@ -20,6 +22,8 @@ export async function scheduleMaintenance(queues: Pick<Queues, 'maintenance'>): 
     { every: DELIVERABILITY_EVERY_MS },
     { name: 'deliverability', data: { task: 'deliverability' } },
   );
+  // Daily, at a quiet hour (UTC): deletes are batched, but there is no reason to do them at peak.
+  await queues.maintenance.upsertJobScheduler('retention', { pattern: RETENTION_CRON, tz: 'UTC' }, { name: 'retention', data: { task: 'retention' } });
 }
 
 export function createMaintenanceWorker(options: {
@@ -28,9 +32,10 @@ export function createMaintenanceWorker(options: {
   sweeper: Pick<Sweeper, 'sweep'>;
   providerEvents: Pick<ProviderEvents, 'requeueStale'>;
   alerts: Pick<Alerts, 'evaluate'>;
+  retention: Pick<Retention, 'run'>;
   log: Logger;
 }): Worker<MaintenanceJobData> {
-  const { sweeper, providerEvents, alerts, log } = options;
+  const { sweeper, providerEvents, alerts, retention, log } = options;
   const worker = new Worker<MaintenanceJobData>(
     'maintenance',
     async (job) => {
@@ -47,6 +52,8 @@ export function createMaintenanceWorker(options: {
           const changes = await alerts.evaluate();
           return { requeued, alerts: changes.map((c) => `${c.key}:${c.to}`) };
         }
+        case 'retention':
+          return retention.run();
       }
     },
     { connection: options.connection, prefix: options.prefix, concurrency: 1 },

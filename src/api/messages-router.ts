@@ -1,12 +1,14 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import type { MessageLog } from '../delivery/message-log';
+import type { MessageRetry } from '../delivery/retry';
 import { MessageStatus, Channel } from '../generated/prisma/enums';
 import { NotFoundError } from '../lib/errors';
 
 const timestamp = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 timestamp' }).transform((s) => new Date(s));
 
 export const MessageListQuery = z.strictObject({
+  q: z.string().min(1).max(320).optional(),
   recipient: z.string().min(1).optional(),
   status: z.enum(MessageStatus).optional(),
   provider: z.string().min(1).optional(),
@@ -19,16 +21,19 @@ export const MessageListQuery = z.strictObject({
   cursor: z.string().min(1).optional(),
 });
 
-export function messagesApiRouter({ messageLog }: { messageLog: MessageLog }): Router {
+export function messagesApiRouter({ messageLog, retry }: { messageLog: MessageLog; retry: MessageRetry }): Router {
   const router = Router();
   router.get('/messages', async (req, res) => {
     const q = MessageListQuery.parse(req.query);
-    res.json(await messageLog.list({ ...q, userId: q.user_id }));
+    res.json(await messageLog.list({ ...q, search: q.q, userId: q.user_id }));
   });
   router.get('/messages/:id', async (req, res) => {
     const message = await messageLog.get(req.params.id);
     if (!message) throw new NotFoundError(`No message ${req.params.id}`);
     res.json(message);
+  });
+  router.post('/messages/:id/retry', async (req, res) => {
+    res.status(202).json(await retry.retryMessage(req.params.id));
   });
   return router;
 }

@@ -3,6 +3,7 @@ import { Prisma, type Db } from '../db/prisma';
 import type { SuppressionService } from '../deliverability/suppressions';
 import type { MessageSource, MessageStatus } from '../generated/prisma/enums';
 import type { Logger } from '../lib/logger';
+import type { Metrics } from '../metrics/metrics';
 import {
   ProviderError,
   type OutgoingEmail,
@@ -37,6 +38,7 @@ export interface DeliveryDeps {
   suppressions: Pick<SuppressionService, 'active'>;
   config: Pick<Config, 'PROVIDER_ATTEMPTS' | 'EMAIL_FROM' | 'EMAIL_FROM_DOMAIN' | 'EMAIL_FROM_NAME'>;
   log: Logger;
+  metrics: Pick<Metrics, 'sendAttempt'>;
   /** Accepts a failed message's fallback (SMS code → email) as a message of its own. */
   messages?: Pick<MessageService, 'accept'>;
   now?: () => Date;
@@ -68,7 +70,7 @@ function toProviderError(err: unknown): ProviderError {
  * next: finished, or come back after a delay (the worker turns that into a delayed job).
  */
 export function createDeliveryService(deps: DeliveryDeps) {
-  const { db, providers, suppressions, config, log } = deps;
+  const { db, providers, suppressions, metrics, config, log } = deps;
   const now = deps.now ?? (() => new Date());
   const leaseMs = deps.leaseMs ?? 45_000;
   const random = deps.random ?? Math.random;
@@ -244,6 +246,7 @@ export function createDeliveryService(deps: DeliveryDeps) {
             },
           }),
         ]);
+        metrics.sendAttempt({ provider: provider.name, channel: message.channel, outcome: 'sent', acceptedToSentSeconds: (sentAt.getTime() - message.createdAt.getTime()) / 1000 });
         messageLog.info({ provider: provider.name, provider_message_id: result.providerMessageId }, 'message sent');
         return { kind: 'finished', status: 'sent' };
       } catch (err) {
@@ -269,6 +272,7 @@ export function createDeliveryService(deps: DeliveryDeps) {
             },
           }),
         ]);
+        metrics.sendAttempt({ provider: provider.name, channel: message.channel, outcome: error.class });
         messageLog.warn(
           { provider: provider.name, class: error.class, status: error.status, code: error.code, err: error.message },
           'send attempt failed',

@@ -1,6 +1,6 @@
 import type { Db } from '../db/prisma';
 import type { Prisma } from '../generated/prisma/client';
-import type { Channel, MessageStatus } from '../generated/prisma/enums';
+import { MessageSource, type Channel, type MessageStatus } from '../generated/prisma/enums';
 
 /** The read side of the delivery log, in the contract's JSON shape (snake_case). */
 
@@ -63,6 +63,8 @@ export function toEventJson(e: EventRow): EventJson {
 }
 
 export interface MessageFilters {
+  /** One box for whatever the engineer has: our id, the source's id (ema_…), the provider's id, a user id or a recipient. */
+  search?: string;
   recipient?: string;
   status?: MessageStatus;
   provider?: string;
@@ -88,6 +90,20 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   return { createdAt, id };
 }
 
+/** An exact match on any identifying column; each branch has an index, so Postgres ORs index scans. */
+function searchWhere(term: string): Prisma.MessageWhereInput {
+  return {
+    OR: [
+      { id: term },
+      { recipient: term.includes('@') ? term.toLowerCase() : term },
+      { userId: term },
+      { providerMessageId: term },
+      // Naming every source lets the (source, external_id) unique index serve a lookup by external id alone.
+      { source: { in: Object.values(MessageSource) }, externalId: term },
+    ],
+  };
+}
+
 export type MessageLog = ReturnType<typeof createMessageLog>;
 
 export function createMessageLog(db: Db) {
@@ -102,6 +118,7 @@ export function createMessageLog(db: Db) {
       createdAt: filters.since || filters.until ? { gte: filters.since, lt: filters.until } : undefined,
     };
     const and: Prisma.MessageWhereInput[] = [where];
+    if (filters.search?.trim()) and.push(searchWhere(filters.search.trim()));
     if (filters.cursor) {
       const c = decodeCursor(filters.cursor);
       and.push({ OR: [{ createdAt: { lt: c.createdAt } }, { createdAt: c.createdAt, id: { lt: c.id } }] });

@@ -21,7 +21,7 @@ export interface SendJobData {
   providerAttempts?: number;
 }
 
-export type MaintenanceJobData = { task: 'sweep' } | { task: 'deliverability' };
+export type MaintenanceJobData = { task: 'sweep' } | { task: 'deliverability' } | { task: 'retention' };
 
 /** Apply one stored provider webhook (provider_events.id) to its message. */
 export interface ProviderEventJobData {

@@ -38,12 +38,14 @@ export function clerkWebhookRouter({
     const outcome = interpretClerkEvent(parseJsonBody(body), svixId);
     if (outcome.kind === 'ignored') {
       req.log.info({ svix_id: svixId, reason: outcome.reason }, 'clerk event ignored');
+      res.locals.webhookOutcome = 'ignored';
       res.status(200).json({ ignored: true, reason: outcome.reason });
       return;
     }
     const maxAgeSeconds = otpMaxAgeSeconds(config, outcome.message.payload.channel);
     const result = await messages.accept({ ...outcome.message, maxAgeSeconds });
     if (result.duplicate) {
+      res.locals.webhookOutcome = 'duplicate';
       res.status(200).json({ message_id: result.messageId, status: result.status, duplicate: true });
       return;
     }

@@ -1,0 +1,363 @@
+/**
+ * `relay`: the on-call delivery log from a terminal. A thin client of auth-relay's admin JSON API.
+ *
+ *   npm run relay -- tail --status failed          (or, in the container: node dist/scripts/relay.js tail)
+ *
+ * RELAY_URL (default http://127.0.0.1:3000) and ADMIN_TOKEN come from the environment.
+ */
+import { parseArgs } from 'node:util';
+
+export interface RelayIo {
+  env: Record<string, string | undefined>;
+  stdout: { write(chunk: string): unknown; isTTY?: boolean };
+  stderr: { write(chunk: string): unknown };
+  /** Stops `tail`. */
+  signal?: AbortSignal;
+}
+
+const USAGE = `usage: relay <command> [options]
+
+commands:
+  tail [filters] [--lines N] [--interval S]   follow the delivery log live (new messages and status changes)
+  show <message id>                          one message with its timeline
+  stats [--window 24h]                       counts, rates and latency (GET /api/stats)
+  suppressions list [--search TEXT]          suppressed recipients
+  suppressions add <recipient> [--channel email|sms] [--reason TEXT]
+  suppressions release <recipient> [--channel email|sms]
+  retry <message id>                         send a failed or expired message again
+
+filters (tail): -q/--search TEXT (recipient, user id, ema_/sms_ id, provider id, msg_ id), --status,
+  --channel, --provider, --template, --recipient, --user-id
+options: --json (one JSON document, or one JSON line per message for tail)
+environment: RELAY_URL (default http://127.0.0.1:3000), ADMIN_TOKEN
+`;
+
+class CliError extends Error {}
+
+const STATUS_COLOURS: Record<string, number> = {
+  queued: 34, sending: 34, sent: 35, delivered: 32, delayed: 33,
+  bounced: 31, complained: 31, failed: 31, suppressed: 90, expired: 90,
+};
+
+interface Message {
+  id: string;
+  channel: string;
+  template: string | null;
+  recipient: string;
+  user_id: string | null;
+  provider: string | null;
+  provider_message_id: string | null;
+  external_id: string | null;
+  source: string;
+  status: string;
+  attempts: number;
+  subject: string | null;
+  last_error: string | null;
+  created_at: string;
+  sent_at: string | null;
+  delivered_at: string | null;
+  updated_at: string;
+  events?: { type: string; occurred_at: string; provider: string | null; detail: unknown }[];
+}
+
+function latency(m: Message): string {
+  if (!m.sent_at) return '-';
+  const ms = Date.parse(m.sent_at) - Date.parse(m.created_at);
+  return ms < 1000 ? `${ms}ms` : `${(ms / 1000).toFixed(1)}s`;
+}
+
+const time = (iso: string): string => iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+
+const messageRow = (m: Message): string[] => [
+  time(m.created_at), m.status, m.channel, m.recipient, m.template ?? '-', m.provider ?? '-', latency(m), m.id,
+];
+const MESSAGE_HEADER = ['CREATED', 'STATUS', 'CHANNEL', 'RECIPIENT', 'TEMPLATE', 'PROVIDER', 'TO SENT', 'ID'];
+
+export async function runRelay(argv: string[], io: RelayIo): Promise<number> {
+  const colour = Boolean(io.stdout.isTTY) && !io.env.NO_COLOR;
+  const out = (line = ''): void => void io.stdout.write(`${line}\n`);
+  const paint = (code: number | undefined, text: string): string => (colour && code ? `\x1b[${code}m${text}\x1b[0m` : text);
+
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+        search: { type: 'string', short: 'q' },
+        status: { type: 'string' },
+        channel: { type: 'string' },
+        provider: { type: 'string' },
+        template: { type: 'string' },
+        recipient: { type: 'string' },
+        'user-id': { type: 'string' },
+        lines: { type: 'string', default: '20' },
+        interval: { type: 'string', default: '2' },
+        window: { type: 'string', default: '24h' },
+        reason: { type: 'string', default: 'manual' },
+      },
+    });
+  } catch (err) {
+    io.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values: opts, positionals } = parsed;
+  const [command, ...args] = positionals;
+  if (opts.help || !command || command === 'help') {
+    io.stdout.write(USAGE);
+    return command || opts.help ? 0 : 2;
+  }
+
+  const baseUrl = (io.env.RELAY_URL ?? 'http://127.0.0.1:3000').replace(/\/+$/, '');
+  const token = io.env.ADMIN_TOKEN;
+
+  async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+    if (!token) throw new CliError('Set ADMIN_TOKEN to the token auth-relay was started with.');
+    let res: Response;
+    try {
+      res = await fetch(`${baseUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(body ? { 'content-type': 'application/json' } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+        signal: io.signal,
+      });
+    } catch (err) {
+      if (io.signal?.aborted) throw err;
+      throw new CliError(`Cannot reach auth-relay at ${baseUrl} (${(err as Error).cause ?? (err as Error).message}); set RELAY_URL.`);
+    }
+    const text = await res.text();
+    let data: unknown = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch {
+      throw new CliError(`${method} ${path}: answered ${res.status} with something that is not JSON`);
+    }
+    if (!res.ok) {
+      const error = (data as { error?: { code?: string; message?: string } } | null)?.error;
+      throw new CliError(`${method} ${path}: ${res.status} ${error?.code ?? ''}${error?.message ? `: ${error.message}` : ''}`.trim());
+    }
+    return data as T;
+  }
+
+  const json = (value: unknown): void => out(JSON.stringify(value, null, 2));
+
+  const filters = (): URLSearchParams => {
+    const q = new URLSearchParams();
+    const set = (key: string, value: string | undefined) => value && q.set(key, value);
+    set('q', opts.search);
+    set('status', opts.status);
+    set('channel', opts.channel);
+    set('provider', opts.provider);
+    set('template', opts.template);
+    set('recipient', opts.recipient);
+    set('user_id', opts['user-id']);
+    return q;
+  };
+
+  try {
+    switch (command) {
+      case 'tail':
+        await tail();
+        return 0;
+      case 'show': {
+        const id = required(args[0], 'show <message id>');
+        const m = await api<Message>('GET', `/api/messages/${encodeURIComponent(id)}`);
+        if (opts.json) json(m);
+        else showMessage(m);
+        return 0;
+      }
+      case 'retry': {
+        const id = required(args[0], 'retry <message id>');
+        const result = await api<{ id: string; status: string }>('POST', `/api/messages/${encodeURIComponent(id)}/retry`);
+        if (opts.json) json(result);
+        else out(`${result.id} ${paint(STATUS_COLOURS[result.status], result.status)}: queued again`);
+        return 0;
+      }
+      case 'stats': {
+        const stats = await api<Record<string, unknown>>('GET', `/api/stats?window=${encodeURIComponent(opts.window)}`);
+        if (opts.json) json(stats);
+        else renderObject(stats, '');
+        return 0;
+      }
+      case 'suppressions':
+        await suppressions(args);
+        return 0;
+      default:
+        throw new CliError(`unknown command "${command}"\n\n${USAGE}`);
+    }
+  } catch (err) {
+    if (io.signal?.aborted) return 0;
+    if (err instanceof CliError) {
+      io.stderr.write(`relay: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+
+  function required(value: string | undefined, usage: string): string {
+    if (!value) throw new CliError(`usage: relay ${usage}`);
+    return value;
+  }
+
+  // ---- output -------------------------------------------------------------------------------------------
+
+  /** Columns padded to their widest cell; the last column is not padded. */
+  function table(header: string[], rows: string[][], colourColumn?: number): void {
+    const visible = [header, ...rows];
+    const widths = header.map((_, i) => Math.max(...visible.map((r) => (r[i] ?? '').length)));
+    const line = (cells: string[], isHeader: boolean) =>
+      cells
+        .map((cell, i) => {
+          const padded = i === cells.length - 1 ? cell : cell.padEnd(widths[i]!);
+          return !isHeader && i === colourColumn ? paint(STATUS_COLOURS[cell], padded) : padded;
+        })
+        .join('  ')
+        .trimEnd();
+    out(paint(1, line(header, true)));
+    for (const r of rows) out(line(r, false));
+  }
+
+  function showMessage(m: Message): void {
+    const facts: [string, string | null | number][] = [
+      ['id', m.id], ['status', paint(STATUS_COLOURS[m.status], m.status)], ['recipient', m.recipient], ['channel', m.channel],
+      ['template', m.template], ['source', `${m.source}${m.external_id ? ` ${m.external_id}` : ''}`], ['user', m.user_id],
+      ['provider', m.provider ? `${m.provider}${m.provider_message_id ? ` ${m.provider_message_id}` : ''}` : null],
+      ['attempts', m.attempts], ['subject', m.subject], ['accepted', time(m.created_at)],
+      ['sent', m.sent_at ? `${time(m.sent_at)} (+${latency(m)})` : null], ['delivered', m.delivered_at ? time(m.delivered_at) : null],
+      ['last error', m.last_error],
+    ];
+    const width = Math.max(...facts.map(([k]) => k.length));
+    for (const [k, v] of facts) out(`${k.padEnd(width)}  ${v ?? '-'}`);
+    out();
+    table(
+      ['WHEN', 'EVENT', 'PROVIDER', 'DETAIL'],
+      (m.events ?? []).map((e) => [
+        time(e.occurred_at), e.type, e.provider ?? '-',
+        e.detail && Object.keys(e.detail as object).length ? JSON.stringify(e.detail) : '',
+      ]),
+      1,
+    );
+  }
+
+  /** Stats are rendered from whatever shape /api/stats returns: numbers as facts, lists of rows as tables. */
+  function renderObject(value: Record<string, unknown>, prefix: string): void {
+    const scalars = Object.entries(value).filter(([, v]) => v === null || typeof v !== 'object');
+    const width = Math.max(0, ...scalars.map(([k]) => (prefix + k).length));
+    for (const [k, v] of scalars) out(`${(prefix + k).padEnd(width)}  ${formatScalar(k, v)}`);
+    for (const [k, v] of Object.entries(value)) {
+      if (v === null || typeof v !== 'object') continue;
+      if (Array.isArray(v)) {
+        out();
+        out(paint(1, `${prefix}${k}`));
+        const rows = v.filter((r): r is Record<string, unknown> => Boolean(r) && typeof r === 'object');
+        const columns = [...new Set(rows.flatMap((r) => Object.keys(r).filter((c) => r[c] === null || typeof r[c] !== 'object')))];
+        if (rows.length) table(columns.map((c) => c.toUpperCase()), rows.map((r) => columns.map((c) => formatScalar(c, r[c]))));
+        else out('(none)');
+      } else {
+        out();
+        renderObject(v as Record<string, unknown>, `${prefix}${k}.`);
+      }
+    }
+  }
+
+  function formatScalar(key: string, v: unknown): string {
+    if (typeof v === 'number' && /rate/.test(key)) return `${(v * 100).toFixed(key.includes('complaint') ? 3 : 2)}%`;
+    if (typeof v === 'number' && !Number.isInteger(v)) return String(Math.round(v * 1000) / 1000);
+    return v === null || v === undefined ? '-' : String(v);
+  }
+
+  // ---- commands -----------------------------------------------------------------------------------------
+
+  async function tail(): Promise<void> {
+    const lines = Math.min(200, Math.max(1, Number(opts.lines) || 20));
+    const intervalMs = Math.max(0.2, Number(opts.interval) || 2) * 1000;
+    // Status changes are followed for messages this recent; older ones have settled.
+    const followMs = 15 * 60_000;
+    const seen = new Map<string, { status: string; createdAt: number }>();
+    // One line per new message and per status change, so a message can be followed to its outcome.
+    // A stream cannot be measured first: fixed column widths keep it aligned.
+    const widths = [20, 10, 7, 30, 18, 10, 7];
+    const cellsOf = (row: string[]) => row.map((cell, i) => (i < widths.length ? cell.padEnd(widths[i]!) : cell));
+    const print = (m: Message) => {
+      if (opts.json) return out(JSON.stringify(m));
+      const cells = cellsOf(messageRow(m)).map((cell, i) => (i === 1 ? paint(STATUS_COLOURS[m.status], cell) : cell));
+      const error = m.last_error && ['failed', 'bounced', 'expired'].includes(m.status) ? `  ${m.last_error}` : '';
+      out(cells.join('  ') + error);
+    };
+
+    const first = await api<{ data: Message[] }>('GET', `/api/messages?${new URLSearchParams([...filters(), ['limit', String(lines)]])}`);
+    if (!opts.json) out(paint(1, cellsOf(MESSAGE_HEADER).join('  ')));
+    for (const m of [...first.data].reverse()) {
+      seen.set(m.id, { status: m.status, createdAt: Date.parse(m.created_at) });
+      print(m);
+    }
+    while (!io.signal?.aborted) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, intervalMs);
+        io.signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+      });
+      if (io.signal?.aborted) return;
+      const since = new Date(Date.now() - followMs);
+      const page = await api<{ data: Message[] }>(
+        'GET',
+        `/api/messages?${new URLSearchParams([...filters(), ['since', since.toISOString()], ['limit', '200']])}`,
+      );
+      for (const m of [...page.data].reverse()) {
+        const before = seen.get(m.id);
+        if (before?.status === m.status) continue;
+        seen.set(m.id, { status: m.status, createdAt: Date.parse(m.created_at) });
+        print(m);
+      }
+      for (const [id, s] of seen) if (s.createdAt < since.getTime()) seen.delete(id);
+    }
+  }
+
+  async function suppressions(rest: string[]): Promise<void> {
+    const [action, recipient] = rest;
+    const channel = opts.channel ?? (recipient && !recipient.includes('@') ? 'sms' : 'email');
+    switch (action) {
+      case 'list': {
+        const q = new URLSearchParams();
+        if (opts.search) q.set('q', opts.search);
+        if (opts.channel) q.set('channel', opts.channel);
+        const result = await api<{ data: Record<string, string | null>[] }>('GET', `/api/suppressions${q.size ? `?${q}` : ''}`);
+        if (opts.json) return json(result);
+        if (!result.data.length) return out('No suppressed recipients.');
+        table(
+          ['RECIPIENT', 'CHANNEL', 'REASON', 'SINCE', 'UNTIL'],
+          result.data.map((s) => [s.recipient ?? '', s.channel ?? '', s.reason ?? '', s.created_at ? time(s.created_at) : '-', s.expires_at ? time(s.expires_at) : 'released by hand']),
+        );
+        return;
+      }
+      case 'add': {
+        const r = required(recipient, 'suppressions add <recipient> [--channel email|sms] [--reason TEXT]');
+        const result = await api<unknown>('POST', '/api/suppressions', { channel, recipient: r, reason: opts.reason });
+        return opts.json ? json(result) : out(`suppressed ${r} (${channel})`);
+      }
+      case 'release': {
+        const r = required(recipient, 'suppressions release <recipient> [--channel email|sms]');
+        const result = await api<unknown>('DELETE', `/api/suppressions?${new URLSearchParams({ channel, recipient: r })}`);
+        return opts.json ? json(result) : out(`released ${r} (${channel})`);
+      }
+      default:
+        throw new CliError('usage: relay suppressions list|add|release');
+    }
+  }
+}
+
+if (require.main === module) {
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  process.once('SIGTERM', () => controller.abort());
+  runRelay(process.argv.slice(2), { env: process.env, stdout: process.stdout, stderr: process.stderr, signal: controller.signal }).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`relay: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,77 @@
+import type { Db } from '../db/prisma';
+
+export const CHART_EVENT_TYPES = ['sent', 'delivered', 'bounced', 'complained', 'failed'] as const;
+export type ChartEventType = (typeof CHART_EVENT_TYPES)[number];
+
+export interface HourlyOverview {
+  /** Start of each hour, oldest first (24 of them, the last is the current hour). */
+  hours: Date[];
+  counts: Record<ChartEventType, number[]>;
+  acceptedToSent: { p50: (number | null)[]; p95: (number | null)[] };
+  sentToDelivered: { p50: (number | null)[]; p95: (number | null)[] };
+  /** Messages created in the window, by their current status. */
+  statuses: Record<string, number>;
+}
+
+const HOUR_MS = 3_600_000;
+
+/**
+ * The last 24 hours of the delivery log, by hour. Each query reads one index range: events by
+ * (type, occurred_at), messages by created_at.
+ */
+export async function hourlyOverview(db: Db, now: Date = new Date()): Promise<HourlyOverview> {
+  const firstHour = new Date(Math.floor(now.getTime() / HOUR_MS) * HOUR_MS - 23 * HOUR_MS);
+  const hours = Array.from({ length: 24 }, (_, i) => new Date(firstHour.getTime() + i * HOUR_MS));
+  const slot = (d: Date): number => Math.floor((d.getTime() - firstHour.getTime()) / HOUR_MS);
+  // Messages sent or delivered in the window were created at most an OTP lifetime or so before it.
+  const createdSince = new Date(firstHour.getTime() - 24 * HOUR_MS);
+
+  const [eventRows, sentRows, deliveredRows, statusRows] = await Promise.all([
+    db.$queryRaw<{ hour: Date; type: string; n: bigint }[]>`
+      SELECT date_trunc('hour', occurred_at) AS hour, type, count(*) AS n
+      FROM message_events
+      WHERE type = ANY(${[...CHART_EVENT_TYPES]}) AND occurred_at >= ${firstHour}
+      GROUP BY 1, 2`,
+    db.$queryRaw<{ hour: Date; p50: number; p95: number }[]>`
+      SELECT date_trunc('hour', sent_at) AS hour,
+             percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - created_at))::float8 AS p50,
+             percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - created_at))::float8 AS p95
+      FROM messages
+      WHERE created_at >= ${createdSince} AND sent_at >= ${firstHour}
+      GROUP BY 1`,
+    db.$queryRaw<{ hour: Date; p50: number; p95: number }[]>`
+      SELECT date_trunc('hour', delivered_at) AS hour,
+             percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM delivered_at - sent_at))::float8 AS p50,
+             percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM delivered_at - sent_at))::float8 AS p95
+      FROM messages
+      WHERE created_at >= ${createdSince} AND delivered_at >= ${firstHour} AND sent_at IS NOT NULL
+      GROUP BY 1`,
+    db.$queryRaw<{ status: string; n: bigint }[]>`
+      SELECT status::text AS status, count(*) AS n FROM messages WHERE created_at >= ${firstHour} GROUP BY 1`,
+  ]);
+
+  const counts = Object.fromEntries(CHART_EVENT_TYPES.map((t) => [t, new Array<number>(24).fill(0)])) as HourlyOverview['counts'];
+  for (const r of eventRows) {
+    const i = slot(r.hour);
+    if (i >= 0 && i < 24) counts[r.type as ChartEventType][i] = Number(r.n);
+  }
+  const percentiles = (rows: { hour: Date; p50: number; p95: number }[]) => {
+    const p50 = new Array<number | null>(24).fill(null);
+    const p95 = new Array<number | null>(24).fill(null);
+    for (const r of rows) {
+      const i = slot(r.hour);
+      if (i >= 0 && i < 24) {
+        p50[i] = r.p50;
+        p95[i] = r.p95;
+      }
+    }
+    return { p50, p95 };
+  };
+  return {
+    hours,
+    counts,
+    acceptedToSent: percentiles(sentRows),
+    sentToDelivered: percentiles(deliveredRows),
+    statuses: Object.fromEntries(statusRows.map((r) => [r.status, Number(r.n)])),
+  };
+}

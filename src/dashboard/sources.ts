@@ -1,0 +1,89 @@
+import type { Config } from '../config/env';
+import type { RateJson, Stats } from '../deliverability/stats';
+import type { SuppressionJson, SuppressionService } from '../deliverability/suppressions';
+
+/** What the dashboard and metrics read from deliverability (suppressions, rates) and providers (circuit states). */
+
+export type SuppressionEntry = SuppressionJson;
+
+export type SuppressionStore = Pick<SuppressionService, 'list' | 'suppress' | 'release'>;
+
+export interface RateRow {
+  /** A provider name or a recipient domain. */
+  key: string;
+  sent: number;
+  bounced: number;
+  complained: number;
+  bounce_rate: number;
+  complaint_rate: number;
+}
+
+export interface Thresholds {
+  bounce: { warn: number; page: number };
+  complaint: { warn: number; page: number };
+}
+
+export interface DeliverabilityRates {
+  window_hours: number;
+  thresholds: Thresholds;
+  overall: Omit<RateRow, 'key'>;
+  providers: RateRow[];
+  domains: RateRow[];
+}
+
+export interface StatsSource {
+  rates(windowHours: number): Promise<DeliverabilityRates>;
+}
+
+export type CircuitState = 'closed' | 'open' | 'half_open' | 'unknown';
+
+export interface CircuitStates {
+  states(): Promise<Record<string, CircuitState>>;
+}
+
+const rate = (value: number | null): number => value ?? 0;
+
+function toRateRow(key: string, r: RateJson): RateRow {
+  return {
+    key,
+    sent: r.sent,
+    bounced: r.hard_bounces,
+    complained: r.complaints,
+    bounce_rate: rate(r.bounce_rate),
+    complaint_rate: rate(r.complaint_rate),
+  };
+}
+
+/** The deliverability stats (src/deliverability/stats.ts) in the shape the overview and the rate gauges read. */
+export function createDeliverabilityRates(
+  stats: Pick<Stats, 'compute'>,
+  config: Pick<Config, 'ALERT_BOUNCE_WARN_PERCENT' | 'ALERT_BOUNCE_PAGE_PERCENT' | 'ALERT_COMPLAINT_WARN_PERCENT' | 'ALERT_COMPLAINT_PAGE_PERCENT'>,
+): StatsSource {
+  const thresholds: Thresholds = {
+    bounce: { warn: config.ALERT_BOUNCE_WARN_PERCENT / 100, page: config.ALERT_BOUNCE_PAGE_PERCENT / 100 },
+    complaint: { warn: config.ALERT_COMPLAINT_WARN_PERCENT / 100, page: config.ALERT_COMPLAINT_PAGE_PERCENT / 100 },
+  };
+  return {
+    async rates(windowHours) {
+      const s = await stats.compute(`${windowHours}h`);
+      const { key: _key, ...overall } = toRateRow('all', s.rates.window);
+      return {
+        window_hours: windowHours,
+        thresholds,
+        overall,
+        providers: s.providers.map((p) => toRateRow(p.provider, p.rates.window)),
+        domains: s.recipient_domains.map((d) => toRateRow(d.domain, d.rates.window)).slice(0, 20),
+      };
+    },
+  };
+}
+
+/** Until the provider circuit breaker is wired in, every configured provider's state is unknown. */
+export function unknownCircuitStates(config: Pick<Config, 'EMAIL_PROVIDERS' | 'SMS_PROVIDERS'>): CircuitStates {
+  return {
+    async states() {
+      const names = new Set<string>([...config.EMAIL_PROVIDERS, ...config.SMS_PROVIDERS]);
+      return Object.fromEntries([...names].map((n) => [n, 'unknown' as const]));
+    },
+  };
+}

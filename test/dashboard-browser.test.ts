@@ -1,0 +1,125 @@
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { emailCreated } from './helpers/clerk-events';
+import { TEST_ADMIN_TOKEN, TEST_CLERK_SECRET, testConfig } from './helpers/config';
+import { createTestDatabase, type TestDatabase } from './helpers/db';
+import { startHarness, type Harness } from './helpers/harness';
+import { seedMessage } from './helpers/seed';
+import { svixHeaders } from './helpers/svix';
+import { waitFor } from './helpers/wait';
+
+/** Screenshots of every page, kept by CI as artifacts. */
+const ARTIFACTS = join(__dirname, '..', 'test-artifacts');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+let database: TestDatabase;
+let harness: Harness;
+let context: BrowserContext;
+let page: Page;
+let profile: string;
+const cspViolations: string[] = [];
+
+beforeAll(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  database = await createTestDatabase();
+  harness = await startHarness(testConfig(database.url), { workers: true });
+  profile = mkdtempSync(join(tmpdir(), 'auth-relay-chromium-'));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1280, height: 900 },
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.on('console', (msg) => {
+    if (/Content Security Policy/i.test(msg.text()) && !page.url().includes('/dashboard/queues')) cspViolations.push(msg.text());
+  });
+  page.on('dialog', (dialog) => void dialog.accept());
+}, 60_000);
+
+afterAll(async () => {
+  await context?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+  await harness?.close();
+  await database?.drop();
+});
+
+const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `dashboard-${name}.png`), fullPage: true });
+
+it('walks the on-call path: log in, find a user, read the timeline, release a suppression', async () => {
+  const event = emailCreated({ to: 'browser-user@example.com' });
+  const body = JSON.stringify(event);
+  const accepted = await harness.request('/webhooks/clerk', { method: 'POST', headers: svixHeaders(TEST_CLERK_SECRET, body), body });
+  const { message_id } = (await accepted.json()) as { message_id: string };
+  await waitFor(async () => (await database.db.message.findUniqueOrThrow({ where: { id: message_id } })).status === 'sent');
+  for (let i = 0; i < 12; i++) {
+    await seedMessage(database.db, {
+      recipient: `someone${i}@${i % 3 ? 'gmail.com' : 'outlook.com'}`,
+      status: (['delivered', 'sent', 'bounced', 'failed'] as const)[i % 4],
+      createdAt: new Date(Date.now() - i * 20 * 60_000),
+      sentAt: new Date(Date.now() - i * 20 * 60_000 + 900),
+      events: [{ type: 'received' }, { type: 'sent', at: new Date(Date.now() - i * 20 * 60_000 + 900) }],
+    });
+  }
+  await harness.container.suppressions.suppress({ channel: 'email', recipient: 'blocked@example.com', reason: 'hard_bounce' });
+
+  await page.goto(`${harness.baseUrl}/dashboard`);
+  expect(page.url()).toContain('/dashboard/login');
+  await shot('login');
+  await page.fill('input[name=token]', TEST_ADMIN_TOKEN);
+  await page.click('button[type=submit]');
+  await page.waitForURL(`${harness.baseUrl}/dashboard`);
+  await shot('messages');
+
+  await page.fill('input[name=q]', 'browser-user@example.com');
+  await page.press('input[name=q]', 'Enter');
+  await page.waitForURL(/q=browser-user%40example\.com/);
+  const rows = page.locator('tbody tr');
+  expect(await rows.count()).toBe(1);
+  expect(await rows.first().textContent()).toContain('sent');
+
+  await page.click('a:has-text("browser-user@example.com")');
+  await page.waitForURL(`${harness.baseUrl}/dashboard/messages/${message_id}`);
+  const timeline = page.locator('h2:has-text("Timeline") + .table-wrap tbody tr');
+  expect(await timeline.locator('.badge').allTextContents()).toEqual(['received', 'queued', 'sent']);
+  // Sent through the development outbox, so the page shows the full message as it was sent.
+  expect(await page.textContent('main')).toContain('Stored in full by the development outbox provider');
+  // The client script replaced the UTC timestamps with the browser's local time.
+  expect(await page.getAttribute('time[data-local]', 'title')).toMatch(/Z$/);
+  await shot('message');
+
+  await page.click('a:has-text("Overview")');
+  await page.waitForURL(/\/dashboard\/overview$/);
+  expect(await page.locator('svg.chart').count()).toBe(3);
+  await shot('overview');
+
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await shot('overview-dark');
+  await page.emulateMedia({ colorScheme: 'light' });
+
+  await page.click('a:has-text("Suppressions")');
+  await page.waitForURL(/\/dashboard\/suppressions$/);
+  await shot('suppressions');
+  await page.click('button[aria-label="Release blocked@example.com"]');
+  await page.waitForURL(/notice=released/);
+  expect(await page.textContent('.notice')).toContain('Recipient released.');
+  expect(await database.db.suppression.count({ where: { recipient: 'blocked@example.com' } })).toBe(0);
+
+  await page.click('a:has-text("Queues")');
+  await page.waitForURL(/\/dashboard\/queues/);
+  await page.waitForSelector('text=send', { timeout: 15_000 });
+  await shot('queues');
+
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${harness.baseUrl}/dashboard`);
+  // A string, so it runs in the page (this file is compiled without the DOM's types).
+  const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
+  expect(overflow).toBeLessThanOrEqual(0);
+  await shot('messages-phone');
+  await page.goto(`${harness.baseUrl}/dashboard/messages/${message_id}`);
+  await shot('message-phone');
+
+  expect(cspViolations).toEqual([]);
+}, 90_000);

@@ -1,0 +1,391 @@
+import { emailCreated } from './helpers/clerk-events';
+import { TEST_ADMIN_TOKEN, TEST_CLERK_SECRET, testConfig } from './helpers/config';
+import { csrfFrom, form, logIn, setCookie, type DashboardSession } from './helpers/dashboard';
+import { createTestDatabase, type TestDatabase } from './helpers/db';
+import { json, startHarness, type Harness } from './helpers/harness';
+import { seedMessage } from './helpers/seed';
+import { svixHeaders } from './helpers/svix';
+import { waitFor } from './helpers/wait';
+import { ProviderError, type EmailProvider, type OutgoingEmail } from '../src/providers/types';
+
+let database: TestDatabase;
+let harness: Harness;
+let session: DashboardSession;
+
+/** An email provider that refuses while `failing` is set, then accepts. */
+const flaky = {
+  failing: false,
+  sent: [] as OutgoingEmail[],
+};
+const flakyProvider: EmailProvider = {
+  name: 'flaky',
+  channel: 'email',
+  async send(m) {
+    if (flaky.failing) throw new ProviderError('550 mailbox <b>unavailable</b>', { class: 'permanent', status: 422, raw: { error: '<script>alert(4)</script>' } });
+    flaky.sent.push(m);
+    return { providerMessageId: `flaky_${m.messageId}` };
+  },
+};
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  harness = await startHarness(testConfig(database.url), { workers: true, overrides: { providers: { email: [flakyProvider], sms: [] } } });
+  session = await logIn(harness);
+});
+
+afterAll(async () => {
+  await harness.close();
+  await database.drop();
+});
+
+async function postClerk(event: unknown): Promise<string> {
+  const body = JSON.stringify(event);
+  const res = await harness.request('/webhooks/clerk', { method: 'POST', headers: svixHeaders(TEST_CLERK_SECRET, body), body });
+  return (await json(res)).message_id;
+}
+
+const statusOf = async (id: string) => (await database.db.message.findUniqueOrThrow({ where: { id } })).status;
+
+describe('login', () => {
+  it('sends a visitor without a session to the login page', async () => {
+    const res = await harness.request('/dashboard/overview', { redirect: 'manual' });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe('/dashboard/login?next=%2Fdashboard%2Foverview');
+    const login = await harness.request(res.headers.get('location')!);
+    expect(login.status).toBe(200);
+    expect(await login.text()).toContain('name="token"');
+  });
+
+  it('refuses a wrong token and sets no session', async () => {
+    const page = await harness.request('/dashboard/login');
+    const res = await harness.request('/dashboard/login', {
+      ...form({ _csrf: csrfFrom(await page.text()), token: 'not-the-admin-token' }),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `relay_login_csrf=${setCookie(page, 'relay_login_csrf')}` },
+    });
+    expect(res.status).toBe(401);
+    expect(await res.text()).toContain('Wrong token.');
+    expect(setCookie(res, 'relay_session')).toBeUndefined();
+  });
+
+  it('refuses a login form without its CSRF token', async () => {
+    const res = await harness.request('/dashboard/login', form({ token: TEST_ADMIN_TOKEN }));
+    expect(res.status).toBe(403);
+    expect(setCookie(res, 'relay_session')).toBeUndefined();
+  });
+
+  it('sets an httpOnly, SameSite=Strict session cookie, Secure behind https', async () => {
+    const page = await harness.request('/dashboard/login', { headers: { 'x-forwarded-proto': 'https' } });
+    const res = await harness.request('/dashboard/login', {
+      ...form({ _csrf: csrfFrom(await page.text()), token: TEST_ADMIN_TOKEN, next: '/dashboard/suppressions' }),
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-forwarded-proto': 'https',
+        cookie: `relay_login_csrf=${setCookie(page, 'relay_login_csrf')}`,
+      },
+    });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe('/dashboard/suppressions');
+    const header = res.headers.getSetCookie().find((c) => c.startsWith('relay_session='))!;
+    expect(header).toMatch(/HttpOnly/);
+    expect(header).toMatch(/SameSite=Strict/);
+    expect(header).toMatch(/Secure/);
+    expect(header).toMatch(/Path=\/dashboard/);
+  });
+
+  it('does not redirect off the dashboard after login', async () => {
+    const page = await harness.request('/dashboard/login');
+    const res = await harness.request('/dashboard/login', {
+      ...form({ _csrf: csrfFrom(await page.text()), token: TEST_ADMIN_TOKEN, next: '//evil.example/' }),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `relay_login_csrf=${setCookie(page, 'relay_login_csrf')}` },
+    });
+    expect(res.headers.get('location')).toBe('/dashboard');
+  });
+
+  it('keeps sessions in Redis with an expiry, under a hash of the cookie', async () => {
+    const id = session.cookie.split('=')[1]!;
+    const keys = await harness.container.redis.keys(`${harness.container.config.QUEUE_PREFIX}:dashboard:session:*`);
+    expect(keys.length).toBeGreaterThan(0);
+    expect(keys.some((k) => k.includes(id))).toBe(false);
+    for (const key of keys) {
+      const ttl = await harness.container.redis.ttl(key);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(12 * 3600);
+    }
+  });
+
+  it('ends the session on logout', async () => {
+    const own = await logIn(harness);
+    expect((await own.post('/dashboard/logout', {}, { csrf: null })).status).toBe(403);
+    const res = await own.post('/dashboard/logout', {});
+    expect(res.status).toBe(303);
+    expect((await own.get('/dashboard')).status).toBe(303);
+  });
+
+  it('sends strict security headers on every page', async () => {
+    const res = await session.get('/dashboard');
+    const csp = res.headers.get('content-security-policy')!;
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("style-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(res.headers.get('x-frame-options')).toBe('DENY');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    const page = await res.text();
+    expect(page).not.toMatch(/<script>|<style>| style="/);
+  });
+
+  it('serves its stylesheet and script', async () => {
+    const page = await (await session.get('/dashboard')).text();
+    const css = page.match(/href="(\/dashboard\/assets\/[^"]+\.css)"/)![1]!;
+    const js = page.match(/src="(\/dashboard\/assets\/[^"]+\.js)"/)![1]!;
+    const cssRes = await harness.request(css);
+    expect(cssRes.headers.get('content-type')).toMatch(/^text\/css/);
+    expect(await cssRes.text()).toContain('prefers-color-scheme: dark');
+    expect((await harness.request(js)).headers.get('content-type')).toMatch(/^text\/javascript/);
+  });
+
+  it('answers 503 with what to set when ADMIN_TOKEN is not set', async () => {
+    const other = await startHarness(testConfig(database.url, { ADMIN_TOKEN: undefined }));
+    try {
+      const res = await other.request('/dashboard');
+      expect(res.status).toBe(503);
+      expect(await res.text()).toContain('ADMIN_TOKEN');
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+describe('messages', () => {
+  let sentId: string;
+  beforeAll(async () => {
+    sentId = await seedMessage(database.db, {
+      recipient: 'maria@example.com',
+      userId: 'user_maria',
+      externalId: 'ema_maria1',
+      providerMessageId: 're_0123',
+      createdAt: new Date(Date.now() - 5 * 60_000),
+      sentAt: new Date(Date.now() - 5 * 60_000 + 1_200),
+      headers: { 'X-Entity-Ref-ID': 'ref-maria' },
+      events: [
+        { type: 'received', at: new Date(Date.now() - 5 * 60_000) },
+        { type: 'queued', at: new Date(Date.now() - 5 * 60_000 + 10) },
+        { type: 'sent', at: new Date(Date.now() - 5 * 60_000 + 1_200), provider: 'resend', detail: { provider_message_id: 're_0123' } },
+        { type: 'delivered', at: new Date(Date.now() - 4 * 60_000), provider: 'resend', detail: { raw: '250 2.0.0 OK' } },
+      ],
+    });
+    await seedMessage(database.db, { recipient: 'other@example.org', status: 'bounced', template: 'reset_password_code' });
+  });
+
+  it.each([
+    ['recipient', 'MARIA@example.com'],
+    ['user id', 'user_maria'],
+    ['Clerk id', 'ema_maria1'],
+    ['provider message id', 're_0123'],
+  ])('finds a message by its %s', async (_what, term) => {
+    const page = await (await session.get(`/dashboard?q=${encodeURIComponent(term)}`)).text();
+    expect(page).toContain(`/dashboard/messages/${sentId}`);
+    expect(page).not.toContain('other@example.org');
+  });
+
+  it('offers the same search on the JSON API', async () => {
+    const res = await harness.request('/api/messages?q=ema_maria1', { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
+    expect((await json(res)).data.map((m: { id: string }) => m.id)).toEqual([sentId]);
+  });
+
+  it('finds a message by our id', async () => {
+    const page = await (await session.get(`/dashboard?q=${sentId}`)).text();
+    expect(page).toContain('maria@example.com');
+  });
+
+  it('filters by status and template and shows status, provider and latency', async () => {
+    const page = await (await session.get('/dashboard?status=bounced&template=reset_password_code')).text();
+    expect(page).toContain('other@example.org');
+    expect(page).not.toContain('maria@example.com');
+    const all = await (await session.get('/dashboard?q=maria%40example.com')).text();
+    expect(all).toContain('badge st-sent');
+    expect(all).toContain('1.2 s');
+  });
+
+  it('pages older messages with a cursor', async () => {
+    for (let i = 0; i < 55; i++) await seedMessage(database.db, { recipient: `bulk${i}@paging.example`, template: 'paging', createdAt: new Date(Date.now() - i * 1000) });
+    const first = await (await session.get('/dashboard?template=paging')).text();
+    const next = first.match(/href="([^"]+)" rel="next"/)![1]!.replace(/&amp;/g, '&');
+    expect(first).toContain('bulk0@paging.example');
+    expect(first).not.toContain('bulk54@paging.example');
+    const second = await (await session.get(next)).text();
+    expect(second).toContain('bulk54@paging.example');
+    expect(second).not.toContain('bulk0@paging.example');
+  });
+
+  it('shows the whole timeline, the headers we sent and the redacted content', async () => {
+    const res = await session.get(`/dashboard/messages/${sentId}`);
+    expect(res.status).toBe(200);
+    const page = await res.text();
+    const timeline = page.slice(page.indexOf('<h2>Timeline'));
+    const order = ['received', 'queued', 'sent', 'delivered'].map((t) => timeline.indexOf(`badge st-${t}">${t}`));
+    expect(order.every((i) => i > 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+    expect(page).toContain('250 2.0.0 OK');
+    expect(page).toContain('ref-maria');
+    expect(page).toContain('Your code is [redacted]');
+  });
+
+  it('answers 404 with a page for an unknown message', async () => {
+    const res = await session.get('/dashboard/messages/msg_nope');
+    expect(res.status).toBe(404);
+    expect(res.headers.get('content-type')).toMatch(/text\/html/);
+  });
+
+  it('escapes a hostile recipient and provider error everywhere', async () => {
+    const id = await seedMessage(database.db, {
+      recipient: '"<script>alert(1)</script>"@xss.example',
+      status: 'failed',
+      lastError: 'resend: <img src=x onerror=alert(2)>',
+      events: [{ type: 'send_failed', provider: 'resend', detail: { message: '</pre><script>alert(3)</script>' } }],
+    });
+    for (const path of ['/dashboard?q=' + encodeURIComponent('"<script>alert(1)</script>"@xss.example'), `/dashboard/messages/${id}`]) {
+      const page = await (await session.get(path)).text();
+      expect(page).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+      expect(page).toContain('&lt;img src=x onerror=alert(2)&gt;');
+      expect(page).not.toMatch(/<script>alert|<img src=x/);
+    }
+    expect(await (await session.get(`/dashboard/messages/${id}`)).text()).toContain('&lt;/pre&gt;&lt;script&gt;alert(3)');
+  });
+});
+
+describe('retry', () => {
+  it('sends a failed message again, with the CSRF token only', async () => {
+    flaky.failing = true;
+    const id = await postClerk(emailCreated({ data: { slug: 'welcome_notice', subject: 'Welcome', data: {} } }));
+    await waitFor(async () => (await statusOf(id)) === 'failed');
+    const detail = await (await session.get(`/dashboard/messages/${id}`)).text();
+    expect(detail).toContain('Retry now');
+    expect(detail).toContain('&lt;script&gt;alert(4)&lt;/script&gt;');
+    expect(detail).not.toContain('<script>alert');
+
+    flaky.failing = false;
+    expect((await session.post(`/dashboard/messages/${id}/retry`, {}, { csrf: null })).status).toBe(403);
+    expect((await session.post(`/dashboard/messages/${id}/retry`, {}, { csrf: 'forged' })).status).toBe(403);
+    expect(await statusOf(id)).toBe('failed');
+
+    const res = await session.post(`/dashboard/messages/${id}/retry`, {});
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe(`/dashboard/messages/${id}?notice=retried`);
+    await waitFor(async () => (await statusOf(id)) === 'sent');
+    const events = await database.db.messageEvent.findMany({ where: { messageId: id }, orderBy: { id: 'asc' } });
+    // Queued again by the retry: the new job's `queued` event follows `retried`.
+    expect(events.map((e) => e.type)).toEqual(['received', 'queued', 'send_failed', 'failed', 'retried', 'queued', 'sent']);
+    expect(flaky.sent.filter((m) => m.messageId === id)).toHaveLength(1);
+  });
+
+  it('is offered through the API for the CLI, and refused for a message that is not failed', async () => {
+    const id = await seedMessage(database.db, { status: 'delivered' });
+    const res = await harness.request(`/api/messages/${id}/retry`, { method: 'POST', headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
+    expect(res.status).toBe(409);
+    expect((await json(res)).error.code).toBe('not_retryable');
+    expect((await harness.request('/api/messages/msg_nope/retry', { method: 'POST', headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } })).status).toBe(404);
+  });
+
+  it('never sends an expired code late', async () => {
+    const id = await seedMessage(database.db, { status: 'expired', expiresAt: new Date(Date.now() - 1000), payload: { channel: 'email', subject: '1234' } });
+    const page = await (await session.get(`/dashboard/messages/${id}`)).text();
+    expect(page).not.toContain('Retry now');
+    expect(page).toContain('must request a new one');
+    expect((await session.post(`/dashboard/messages/${id}/retry`, {})).status).toBe(409);
+    expect(await statusOf(id)).toBe('expired');
+  });
+});
+
+describe('suppressions', () => {
+  it('adds, lists, searches and releases', async () => {
+    expect((await session.post('/dashboard/suppressions', { channel: 'email', recipient: 'Bouncy@Example.com', reason: 'hard bounce' }, { csrf: null })).status).toBe(403);
+    const added = await session.post('/dashboard/suppressions', { channel: 'email', recipient: 'Bouncy@Example.com', reason: 'hard bounce' });
+    expect(added.status).toBe(303);
+    expect(added.headers.get('location')).toBe('/dashboard/suppressions?notice=suppressed');
+    await session.post('/dashboard/suppressions', { channel: 'email', recipient: 'keep@example.com', reason: 'complaint' });
+
+    const list = await (await session.get('/dashboard/suppressions')).text();
+    expect(list).toContain('bouncy@example.com');
+    expect(list).toContain('keep@example.com');
+    const found = await (await session.get('/dashboard/suppressions?q=bouncy')).text();
+    expect(found).toContain('bouncy@example.com');
+    expect(found).not.toContain('keep@example.com');
+
+    expect((await session.post('/dashboard/suppressions/release', { channel: 'email', recipient: 'bouncy@example.com' }, { csrf: null })).status).toBe(403);
+    const released = await session.post('/dashboard/suppressions/release', { channel: 'email', recipient: 'bouncy@example.com' });
+    expect(released.headers.get('location')).toBe('/dashboard/suppressions?notice=released');
+    expect(await database.db.suppression.count({ where: { recipient: 'bouncy@example.com' } })).toBe(0);
+    expect(await database.db.suppression.count({ where: { recipient: 'keep@example.com' } })).toBe(1);
+  });
+
+  it('suppresses and releases a recipient from its message page', async () => {
+    const id = await seedMessage(database.db, { recipient: 'from-detail@example.com' });
+    const res = await session.post('/dashboard/suppressions', {
+      channel: 'email', recipient: 'from-detail@example.com', reason: 'manual', source_message_id: id, back: `/dashboard/messages/${id}`,
+    });
+    expect(res.headers.get('location')).toBe(`/dashboard/messages/${id}?notice=suppressed`);
+    const page = await (await session.get(`/dashboard/messages/${id}?notice=suppressed`)).text();
+    expect(page).toContain('Release recipient');
+    expect(page).toContain('Recipient suppressed');
+    await session.post('/dashboard/suppressions/release', { channel: 'email', recipient: 'from-detail@example.com', back: `/dashboard/messages/${id}` });
+    expect(await (await session.get(`/dashboard/messages/${id}`)).text()).toContain('Suppress recipient');
+  });
+
+  it('rejects a malformed form with a page, not a crash', async () => {
+    const res = await session.post('/dashboard/suppressions', { channel: 'pigeon', recipient: 'x@example.com' });
+    expect(res.status).toBe(422);
+    expect(await res.text()).toContain('channel');
+  });
+});
+
+describe('overview', () => {
+  it('charts the last 24 h and shows rates, queues and circuits', async () => {
+    const now = Date.now();
+    for (let i = 0; i < 10; i++) {
+      await seedMessage(database.db, {
+        recipient: `r${i}@gmail.com`,
+        provider: 'resend',
+        status: i < 1 ? 'bounced' : 'delivered',
+        createdAt: new Date(now - 2 * 3_600_000),
+        sentAt: new Date(now - 2 * 3_600_000 + 800),
+        deliveredAt: new Date(now - 2 * 3_600_000 + 3_000),
+        events: [{ type: 'sent', at: new Date(now - 2 * 3_600_000 + 800) }, { type: i < 1 ? 'bounced' : 'delivered', at: new Date(now - 2 * 3_600_000 + 3_000), detail: i < 1 ? { bounce_kind: 'hard' } : {} }],
+      });
+    }
+    const res = await session.get('/dashboard/overview');
+    expect(res.status).toBe(200);
+    const page = await res.text();
+    expect(page.match(/<svg class="chart"/g)).toHaveLength(3);
+    expect(page).toContain('Accepted → sent');
+    expect(page).toContain('gmail.com');
+    expect(page).toMatch(/lvl-page">10\.00 %/);
+    expect(page).toContain('<td>send</td>');
+    expect(page).toContain('unknown');
+    expect(page).toContain('kept 30 days');
+  });
+});
+
+describe('queues', () => {
+  it('mounts bull-board behind the login, with job data redacted', async () => {
+    expect((await harness.request('/dashboard/queues', { redirect: 'manual' })).status).toBe(303);
+    expect((await harness.request('/dashboard/queues/api/queues', { redirect: 'manual' })).status).toBe(303);
+    const ui = await session.get('/dashboard/queues');
+    expect(ui.status).toBe(200);
+    expect(await ui.text()).toContain('__UI_CONFIG__');
+    await harness.container.queues.send.add('send', { messageId: 'msg_board', secret: 'hunter2' } as never, { jobId: 'msg_board', delay: 60_000 });
+    const api = await json(await session.get('/dashboard/queues/api/queues?activeQueue=send&status=delayed&page=1'));
+    const text = JSON.stringify(api);
+    expect(text).toContain('msg_board');
+    expect(text).not.toContain('hunter2');
+  });
+
+  it('refuses a cross-origin change to the queues', async () => {
+    const res = await harness.request('/dashboard/queues/api/queues/send/clean/delayed', {
+      method: 'PUT',
+      headers: { cookie: session.cookie, origin: 'https://evil.example' },
+    });
+    expect(res.status).toBe(403);
+  });
+});

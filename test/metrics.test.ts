@@ -1,0 +1,159 @@
+import { emailCreated } from './helpers/clerk-events';
+import { TEST_CLERK_SECRET, testConfig } from './helpers/config';
+import { createTestDatabase, type TestDatabase } from './helpers/db';
+import { startHarness, type Harness } from './helpers/harness';
+import { seedMessage } from './helpers/seed';
+import { svixHeaders } from './helpers/svix';
+import { waitFor } from './helpers/wait';
+import { ProviderError, type EmailProvider } from '../src/providers/types';
+
+let database: TestDatabase;
+let harness: Harness;
+let failNext = 0;
+
+const provider: EmailProvider = {
+  name: 'fake',
+  channel: 'email',
+  async send(m) {
+    if (failNext > 0) {
+      failNext -= 1;
+      throw new ProviderError('503 try later', { class: 'transient', retryAfterMs: 10 });
+    }
+    return { providerMessageId: `fake_${m.messageId}` };
+  },
+};
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  harness = await startHarness(testConfig(database.url), { workers: true, overrides: { providers: { email: [provider], sms: [] } } });
+});
+
+afterAll(async () => {
+  await harness.close();
+  await database.drop();
+});
+
+type Sample = { name: string; labels: Record<string, string>; value: number };
+
+/**
+ * A strict reading of the Prometheus text format (0.0.4): every line is a HELP or TYPE comment or a sample
+ * `name{label="value",...} number` (NaN in any case, as Go's ParseFloat reads it); every sample's family
+ * was declared by a TYPE line before it.
+ */
+function parsePrometheus(text: string): Sample[] {
+  const samples: Sample[] = [];
+  const typed = new Map<string, string>();
+  const metricName = /[a-zA-Z_:][a-zA-Z0-9_:]*/.source;
+  const labelPair = `[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\\\\n]|\\\\[\\\\"n])*"`;
+  const sampleLine = new RegExp(`^(${metricName})(?:\\{((?:${labelPair})(?:,${labelPair})*)?,?\\})? (-?(?:\\d+(?:\\.\\d+)?(?:e[+-]?\\d+)?|[Nn]a[Nn]|\\+Inf|-Inf))$`);
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const help = line.match(new RegExp(`^# HELP (${metricName}) .*$`));
+    if (help) continue;
+    const type = line.match(new RegExp(`^# TYPE (${metricName}) (counter|gauge|histogram|summary|untyped)$`));
+    if (type) {
+      typed.set(type[1]!, type[2]!);
+      continue;
+    }
+    const sample = line.match(sampleLine);
+    if (!sample) throw new Error(`not Prometheus text: ${JSON.stringify(line)}`);
+    const name = sample[1]!;
+    const family = [...typed.keys()].find((f) => name === f || name.startsWith(`${f}_`));
+    if (!family) throw new Error(`sample before its TYPE: ${name}`);
+    const labels: Record<string, string> = {};
+    for (const m of (sample[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[m[1]!] = m[2]!;
+    samples.push({ name, labels, value: Number(sample[3]) });
+  }
+  return samples;
+}
+
+async function scrape(): Promise<Sample[]> {
+  const res = await harness.request('/metrics');
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+  return parsePrometheus(await res.text());
+}
+
+const value = (samples: Sample[], name: string, labels: Record<string, string> = {}): number =>
+  samples
+    .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+    .reduce((sum, s) => sum + s.value, 0);
+
+async function postClerk(event: unknown, headers?: Record<string, string>): Promise<Response> {
+  const body = JSON.stringify(event);
+  return harness.request('/webhooks/clerk', { method: 'POST', headers: headers ?? svixHeaders(TEST_CLERK_SECRET, body), body });
+}
+
+it('exports process metrics and every auth-relay family as valid Prometheus text', async () => {
+  const samples = await scrape();
+  const names = new Set(samples.map((s) => s.name));
+  expect(names).toContain('auth_relay_process_cpu_seconds_total');
+  expect(names).toContain('auth_relay_queue_jobs');
+  expect(names).toContain('auth_relay_queue_oldest_waiting_seconds');
+  const text = await (await harness.request('/metrics')).text();
+  for (const family of [
+    'auth_relay_webhooks_received_total',
+    'auth_relay_send_attempts_total',
+    'auth_relay_send_errors_total',
+    'auth_relay_accepted_to_sent_seconds',
+    'auth_relay_sent_to_delivered_seconds',
+    'auth_relay_messages',
+    'auth_relay_bounce_rate',
+    'auth_relay_complaint_rate',
+    'auth_relay_clerk_writebacks_total',
+  ]) {
+    expect(text).toContain(`# TYPE ${family} `);
+  }
+});
+
+it('counts webhooks, send attempts, errors and latency as traffic flows', async () => {
+  const before = await scrape();
+  failNext = 1;
+  const event = emailCreated();
+  const accepted = await postClerk(event);
+  expect(accepted.status).toBe(202);
+  const { message_id } = (await accepted.json()) as { message_id: string };
+  expect((await postClerk(event)).status).toBe(200);
+  expect((await postClerk({ type: 'user.created', data: {} })).status).toBe(200);
+  expect((await postClerk(emailCreated(), { 'content-type': 'application/json' })).status).toBe(401);
+
+  await waitFor(async () => (await database.db.message.findUniqueOrThrow({ where: { id: message_id } })).status === 'sent');
+  const after = await scrape();
+  const delta = (name: string, labels: Record<string, string>) => value(after, name, labels) - value(before, name, labels);
+
+  expect(delta('auth_relay_webhooks_received_total', { source: 'clerk', outcome: 'accepted' })).toBe(1);
+  expect(delta('auth_relay_webhooks_received_total', { source: 'clerk', outcome: 'duplicate' })).toBe(1);
+  expect(delta('auth_relay_webhooks_received_total', { source: 'clerk', outcome: 'ignored' })).toBe(1);
+  expect(delta('auth_relay_webhooks_received_total', { source: 'clerk', outcome: 'unauthorized' })).toBe(1);
+  expect(delta('auth_relay_send_attempts_total', { provider: 'fake', channel: 'email', outcome: 'transient' })).toBe(1);
+  expect(delta('auth_relay_send_attempts_total', { provider: 'fake', channel: 'email', outcome: 'sent' })).toBe(1);
+  expect(delta('auth_relay_send_errors_total', { provider: 'fake', class: 'transient' })).toBe(1);
+  expect(delta('auth_relay_accepted_to_sent_seconds_count', { provider: 'fake' })).toBe(1);
+  expect(value(after, 'auth_relay_messages', { status: 'sent', provider: 'fake', channel: 'email' })).toBeGreaterThanOrEqual(1);
+});
+
+it('reads bounce and complaint rates and queue depth when scraped', async () => {
+  for (let i = 0; i < 4; i++) {
+    await seedMessage(database.db, {
+      provider: 'ratesprov',
+      status: i === 0 ? 'bounced' : 'delivered',
+      sentAt: new Date(),
+      // The rates count hard bounces, as the provider events record them.
+      events: i === 0 ? [{ type: 'bounced', provider: 'ratesprov', detail: { bounce_kind: 'hard' } }] : [],
+    });
+  }
+  await harness.container.queues.send.add('send', { messageId: 'msg_waiting' }, { jobId: 'msg_waiting', delay: 60_000 });
+  const samples = await scrape();
+  expect(value(samples, 'auth_relay_bounce_rate', { provider: 'ratesprov' })).toBeCloseTo(0.25);
+  expect(value(samples, 'auth_relay_complaint_rate', { provider: 'ratesprov' })).toBe(0);
+  expect(value(samples, 'auth_relay_queue_jobs', { queue: 'send', state: 'delayed' })).toBeGreaterThanOrEqual(1);
+});
+
+it('counts Clerk write-backs and delivery latency reported by the deliverability side', async () => {
+  harness.container.metrics.clerkWriteBack('ok');
+  harness.container.metrics.delivered({ provider: 'fake', channel: 'email', sentToDeliveredSeconds: 2.5 });
+  const samples = await scrape();
+  expect(value(samples, 'auth_relay_clerk_writebacks_total', { outcome: 'ok' })).toBe(1);
+  expect(value(samples, 'auth_relay_sent_to_delivered_seconds_count', { provider: 'fake' })).toBe(1);
+  expect(value(samples, 'auth_relay_sent_to_delivered_seconds_bucket', { provider: 'fake', le: '3' })).toBe(1);
+});
