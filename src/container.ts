@@ -97,7 +97,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
   const retention = createRetention({ db, config, log });
 
   // Deliverability feedback: provider events, Clerk write-back, alerts.
-  const providerEvents = createProviderEvents({ db, queues, suppressions, log });
+  const providerEvents = createProviderEvents({ db, queues, suppressions, metrics, log });
   const clerk = config.CLERK_SECRET_KEY
     ? createClerkClient({ secretKey: config.CLERK_SECRET_KEY, apiUrl: config.CLERK_API_URL }).users
     : null;

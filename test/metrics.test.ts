@@ -2,6 +2,7 @@ import { emailCreated } from './helpers/clerk-events';
 import { TEST_CLERK_SECRET, testConfig } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { startHarness, type Harness } from './helpers/harness';
+import { resendEvent, sentMessage, signedResend, TEST_RESEND_WEBHOOK_SECRET } from './helpers/provider-webhooks';
 import { seedMessage } from './helpers/seed';
 import { svixHeaders } from './helpers/svix';
 import { waitFor } from './helpers/wait';
@@ -25,7 +26,10 @@ const provider: EmailProvider = {
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  harness = await startHarness(testConfig(database.url), { workers: true, overrides: { providers: { email: [provider], sms: [] } } });
+  harness = await startHarness(testConfig(database.url, { RESEND_WEBHOOK_SECRET: TEST_RESEND_WEBHOOK_SECRET }), {
+    workers: true,
+    overrides: { providers: { email: [provider], sms: [] } },
+  });
 });
 
 afterAll(async () => {
@@ -149,11 +153,21 @@ it('reads bounce and complaint rates and queue depth when scraped', async () => 
   expect(value(samples, 'auth_relay_queue_jobs', { queue: 'send', state: 'delayed' })).toBeGreaterThanOrEqual(1);
 });
 
-it('counts Clerk write-backs and delivery latency reported by the deliverability side', async () => {
-  harness.container.metrics.clerkWriteBack('ok');
-  harness.container.metrics.delivered({ provider: 'fake', channel: 'email', sentToDeliveredSeconds: 2.5 });
+it('observes sent→delivered and counts Clerk write-backs as provider events arrive', async () => {
+  const webhook = async (event: unknown) => {
+    const { body, headers } = signedResend(event);
+    expect((await harness.request('/webhooks/resend', { method: 'POST', headers, body })).status).toBe(200);
+  };
+  const delivered = await sentMessage(database.db, { sentAt: new Date(Date.now() - 2_500) });
+  await webhook(resendEvent('email.delivered', { email_id: delivered.providerMessageId }));
+  const bounced = await sentMessage(database.db);
+  await webhook(resendEvent('email.bounced', { email_id: bounced.providerMessageId, bounce: { type: 'Permanent', subType: 'General' } }));
+
+  // No CLERK_SECRET_KEY here: the write-back runs and is counted as skipped.
+  await waitFor(() => database.db.messageEvent.findFirst({ where: { messageId: bounced.id, type: 'clerk_writeback' } }));
   const samples = await scrape();
-  expect(value(samples, 'auth_relay_clerk_writebacks_total', { outcome: 'ok' })).toBe(1);
-  expect(value(samples, 'auth_relay_sent_to_delivered_seconds_count', { provider: 'fake' })).toBe(1);
-  expect(value(samples, 'auth_relay_sent_to_delivered_seconds_bucket', { provider: 'fake', le: '3' })).toBe(1);
+  expect(value(samples, 'auth_relay_sent_to_delivered_seconds_count', { provider: 'resend' })).toBe(1);
+  expect(value(samples, 'auth_relay_sent_to_delivered_seconds_bucket', { provider: 'resend', le: '1' })).toBe(0);
+  expect(value(samples, 'auth_relay_sent_to_delivered_seconds_bucket', { provider: 'resend', le: '5' })).toBe(1);
+  expect(value(samples, 'auth_relay_clerk_writebacks_total', { outcome: 'skipped' })).toBe(1);
 });

@@ -2,6 +2,7 @@ import { DelayedError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ClerkWriteback } from '../src/deliverability/clerk-writeback';
 import type { Logger } from '../src/lib/logger';
+import type { Metrics } from '../src/metrics/metrics';
 import type { ClerkWritebackJobData } from '../src/queue/queues';
 
 /**
@@ -12,13 +13,15 @@ export function createClerkWritebackWorker(options: {
   connection: Redis;
   prefix: string;
   clerkWriteback: Pick<ClerkWriteback, 'process'>;
+  metrics: Pick<Metrics, 'clerkWriteBack'>;
   log: Logger;
 }): Worker<ClerkWritebackJobData> {
-  const { clerkWriteback, log } = options;
+  const { clerkWriteback, metrics, log } = options;
   const worker = new Worker<ClerkWritebackJobData>(
     'clerk-writeback',
     async (job, token) => {
       const outcome = await clerkWriteback.process(job.data);
+      metrics.clerkWriteBack(outcome.kind === 'retry' ? 'retry' : outcome.outcome);
       if (outcome.kind === 'retry') {
         await job.updateData({ ...job.data, tries: outcome.tries });
         await job.moveToDelayed(Date.now() + outcome.delayMs, token);

@@ -32,7 +32,7 @@ export async function startWorkers(
       log,
     }),
     createProviderEventsWorker({ connection, prefix, providerEvents: container.providerEvents, log }),
-    createClerkWritebackWorker({ connection, prefix, clerkWriteback: container.clerkWriteback, log }),
+    createClerkWritebackWorker({ connection, prefix, clerkWriteback: container.clerkWriteback, metrics: container.metrics, log }),
   ];
   await scheduleMaintenance(container.queues);
   log.info({ workers: workers.map((w) => w.name) }, 'workers started');

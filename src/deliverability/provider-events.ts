@@ -4,6 +4,7 @@ import type { MessageStatus } from '../generated/prisma/enums';
 import { DependencyUnavailableError } from '../lib/errors';
 import { newId } from '../lib/ids';
 import type { Logger } from '../lib/logger';
+import type { Metrics } from '../metrics/metrics';
 import type { BounceDetail, ProviderEventType, ProviderWebhookEvent } from '../providers/types';
 import { providerEventJobId, type Queues } from '../queue/queues';
 import { enqueueClerkWriteback } from './clerk-writeback';
@@ -73,6 +74,7 @@ export interface ProviderEventsDeps {
   db: Db;
   queues: Pick<Queues, 'providerEvents' | 'clerkWriteback'>;
   suppressions: Pick<SuppressionService, 'suppress'>;
+  metrics: Pick<Metrics, 'delivered'>;
   log: Logger;
   now?: () => Date;
 }
@@ -93,7 +95,7 @@ function describeFailure(type: ProviderEventType, stored: StoredEvent): string |
   return null;
 }
 
-export function createProviderEvents({ db, queues, suppressions, log, now = () => new Date() }: ProviderEventsDeps) {
+export function createProviderEvents({ db, queues, suppressions, metrics, log, now = () => new Date() }: ProviderEventsDeps) {
   async function enqueue(id: string): Promise<void> {
     await queues.providerEvents.add('apply', { providerEventId: id }, { jobId: providerEventJobId(id) });
   }
@@ -151,7 +153,7 @@ export function createProviderEvents({ db, queues, suppressions, log, now = () =
   }
 
   async function findMessage(providerMessageId: string | null, messageId: string | null) {
-    const select = { id: true, status: true, provider: true, channel: true, recipient: true } as const;
+    const select = { id: true, status: true, provider: true, channel: true, recipient: true, sentAt: true } as const;
     if (providerMessageId) {
       const byProviderId = await db.message.findFirst({ where: { providerMessageId }, select });
       if (byProviderId) return byProviderId;
@@ -224,6 +226,14 @@ export function createProviderEvents({ db, queues, suppressions, log, now = () =
       if ((err as { code?: string }).code !== 'P2002') throw err;
       // Recorded by an earlier run of this job that stopped before the end: only the follow-ups remain.
       outcome = 'duplicate';
+    }
+
+    if (outcome === 'applied' && type === 'delivered' && newStatus && message.sentAt) {
+      metrics.delivered({
+        provider: row.provider,
+        channel: message.channel,
+        sentToDeliveredSeconds: Math.max(0, row.occurredAt.getTime() - message.sentAt.getTime()) / 1000,
+      });
     }
 
     const undeliverable = (type === 'bounced' && stored.bounce?.kind === 'hard') || type === 'complained';

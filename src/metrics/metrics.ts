@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Db } from '../db/prisma';
 import type { StatsSource } from '../dashboard/sources';
+import type { WritebackOutcome } from '../deliverability/clerk-writeback';
 import type { Queues } from '../queue/queues';
 
 export interface MetricsDeps {
@@ -97,7 +98,7 @@ export function createMetrics({ db, queues, deliverability }: MetricsDeps) {
   }
   const clerkWriteBacks = new Counter({
     name: 'auth_relay_clerk_writebacks_total',
-    help: 'Delivery outcomes written back to Clerk user metadata, by outcome (ok, error, skipped)',
+    help: 'Clerk metadata write-backs, by outcome (updated, retry, skipped, user_not_found, rejected, gave_up)',
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
@@ -164,7 +165,7 @@ export function createMetrics({ db, queues, deliverability }: MetricsDeps) {
     delivered(a: { provider: string; channel: string; sentToDeliveredSeconds: number }): void {
       sentToDelivered.observe({ provider: a.provider, channel: a.channel }, a.sentToDeliveredSeconds);
     },
-    clerkWriteBack(outcome: 'ok' | 'error' | 'skipped'): void {
+    clerkWriteBack(outcome: WritebackOutcome extends infer O ? (O extends { kind: 'done'; outcome: infer N } ? N : 'retry') : never): void {
       clerkWriteBacks.inc({ outcome });
     },
   };
