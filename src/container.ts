@@ -6,7 +6,8 @@ import { createMessageLog, type MessageLog } from './delivery/message-log';
 import { createMessageService, type MessageService } from './delivery/message-service';
 import { createSweeper, type Sweeper } from './delivery/sweeper';
 import type { Logger } from './lib/logger';
-import { createProviderChains } from './providers';
+import { createProviderChains, providerLimits } from './providers';
+import { createProviderHealth, type ProviderHealth } from './providers/provider-health';
 import type { ProviderChains } from './providers/types';
 import { createProducerConnection, createQueues, type Queues } from './queue/queues';
 
@@ -21,6 +22,7 @@ export interface Container {
   redis: Redis;
   queues: Queues;
   providers: ProviderChains;
+  providerHealth: ProviderHealth;
   messages: MessageService;
   messageLog: MessageLog;
   delivery: DeliveryService;
@@ -40,8 +42,20 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
   for (const queue of queues.all()) queue.on('error', (err) => log.warn({ queue: queue.name, err: err.message }, 'queue error'));
   const providers = overrides.providers ?? createProviderChains({ config, db });
 
+  const providerHealth = createProviderHealth({
+    redis,
+    prefix: config.QUEUE_PREFIX,
+    providers: [...new Set([...config.EMAIL_PROVIDERS, ...config.SMS_PROVIDERS])],
+    limits: providerLimits(config),
+    failureThreshold: config.PROVIDER_CIRCUIT_FAILURES,
+    openMs: config.PROVIDER_CIRCUIT_OPEN_SECONDS * 1000,
+    probeLeaseMs: config.PROVIDER_TIMEOUT_MS + 5_000,
+    maxWaitMs: 5_000,
+    log,
+  });
+
   const messages = createMessageService({ db, queues, log });
-  const delivery = createDeliveryService({ db, providers, config, log });
+  const delivery = createDeliveryService({ db, providers, health: providerHealth, config, log });
   const sweeper = createSweeper({ db, queues, log });
   const messageLog = createMessageLog(db);
 
@@ -52,6 +66,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     redis,
     queues,
     providers,
+    providerHealth,
     messages,
     messageLog,
     delivery,

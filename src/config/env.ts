@@ -56,6 +56,14 @@ const EnvSchema = z.object({
 
   OTP_MAX_AGE_SECONDS: withDefault(positiveInt, 600),
   PROVIDER_ATTEMPTS: withDefault(positiveInt, 3),
+  PROVIDER_TIMEOUT_MS: withDefault(positiveInt, 10_000),
+  PROVIDER_CIRCUIT_FAILURES: withDefault(positiveInt, 5),
+  PROVIDER_CIRCUIT_OPEN_SECONDS: withDefault(positiveInt, 30),
+  // Unset: follow the rate the provider reports in its ratelimit-* headers. Set: never exceed this either.
+  RESEND_MAX_PER_SECOND: optional(z.coerce.number().positive()),
+  RESEND_CONCURRENCY: withDefault(positiveInt, 10),
+  AUTOSEND_MAX_PER_SECOND: optional(z.coerce.number().positive()),
+  AUTOSEND_CONCURRENCY: withDefault(positiveInt, 10),
   ALERT_WEBHOOK_URL: optional(z.url()),
   RETENTION_DAYS: withDefault(positiveInt, 30),
   BODY_RETENTION_DAYS: withDefault(positiveInt, 7),

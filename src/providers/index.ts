@@ -1,6 +1,9 @@
 import type { Config } from '../config/env';
 import type { Db } from '../db/prisma';
+import { createAutosendProvider } from './autosend/autosend-provider';
 import { createOutbox } from './outbox';
+import type { ProviderLimits } from './provider-health';
+import { createResendProvider } from './resend/resend-provider';
 import type { EmailProvider, ProviderChains, SmsProvider } from './types';
 
 export interface ProviderFactoryDeps {
@@ -15,6 +18,18 @@ export function createProviderChains({ config, db }: ProviderFactoryDeps): Provi
     switch (name) {
       case 'outbox':
         return outbox.email;
+      case 'resend':
+        return createResendProvider({
+          apiKey: config.RESEND_API_KEY!,
+          baseUrl: config.RESEND_BASE_URL,
+          timeoutMs: config.PROVIDER_TIMEOUT_MS,
+        });
+      case 'autosend':
+        return createAutosendProvider({
+          apiKey: config.AUTOSEND_API_KEY!,
+          apiUrl: config.AUTOSEND_API_URL,
+          timeoutMs: config.PROVIDER_TIMEOUT_MS,
+        });
       default:
         throw new Error(`EMAIL_PROVIDERS: provider "${name}" is not available in this build`);
     }
@@ -28,4 +43,15 @@ export function createProviderChains({ config, db }: ProviderFactoryDeps): Provi
     }
   });
   return { email, sms };
+}
+
+/**
+ * Rate and concurrency per provider. Until a provider reports its limit in `ratelimit-*` headers we assume
+ * the lowest documented one: Resend 2/s per team (docs have said 2, 5 and 10), Autosend 2/s per key.
+ */
+export function providerLimits(config: Config): Record<string, ProviderLimits> {
+  return {
+    resend: { concurrency: config.RESEND_CONCURRENCY, maxPerSecond: config.RESEND_MAX_PER_SECOND, defaultPerSecond: 2 },
+    autosend: { concurrency: config.AUTOSEND_CONCURRENCY, maxPerSecond: config.AUTOSEND_MAX_PER_SECOND, defaultPerSecond: 2 },
+  };
 }

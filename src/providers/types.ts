@@ -26,10 +26,20 @@ export interface OutgoingSms {
   idempotencyKey: string;
 }
 
+/** What a provider's `ratelimit-*` headers said about its limit, so the sender can adapt to it. */
+export interface RateLimitInfo {
+  /** Requests allowed per second (`ratelimit-limit` over the `ratelimit-policy` window). */
+  perSecond?: number;
+  remaining?: number;
+  /** Until the window resets. */
+  resetMs?: number;
+}
+
 export interface SendResult {
   providerMessageId: string;
   /** The provider's answer, kept on the timeline. */
   detail?: Record<string, unknown>;
+  rateLimit?: RateLimitInfo;
 }
 
 export type ProviderErrorClass = 'transient' | 'permanent';
@@ -46,6 +56,7 @@ export interface ProviderErrorOptions {
   code?: string;
   /** The provider's raw answer, for the timeline. */
   raw?: unknown;
+  rateLimit?: RateLimitInfo;
 }
 
 export class ProviderError extends Error {
@@ -56,6 +67,7 @@ export class ProviderError extends Error {
   readonly status?: number | null;
   readonly code?: string;
   readonly raw?: unknown;
+  readonly rateLimit?: RateLimitInfo;
 
   constructor(message: string, options: ProviderErrorOptions) {
     super(message);
@@ -67,6 +79,7 @@ export class ProviderError extends Error {
     this.status = options.status;
     this.code = options.code;
     this.raw = options.raw;
+    this.rateLimit = options.rateLimit;
   }
 }
 
