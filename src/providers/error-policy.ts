@@ -69,17 +69,20 @@ export function parseRateLimit(headers: HeaderSource, now = Date.now()): RateLim
   return Object.keys(info).length > 0 ? info : undefined;
 }
 
-/** When the provider asked us to come back: Retry-After first, then the rate-limit reset, then a body field. */
+/**
+ * When the provider asked us to come back: the latest of Retry-After, the rate-limit window's reset, and a
+ * body field (Autosend documents `retryAfter`, Unosend `retry_after`, in seconds), so no hint is undercut.
+ */
 export function retryAfterMs(headers: HeaderSource, body: unknown, now = Date.now()): number | undefined {
-  const fromHeader = parseRetryAfter(header(headers, 'retry-after'), now);
-  if (fromHeader !== undefined) return fromHeader;
-  const fromReset = parseReset(header(headers, 'ratelimit-reset') ?? header(headers, 'x-ratelimit-reset'), now);
-  if (fromReset !== undefined) return fromReset;
-  // Autosend documents `retryAfter` and Unosend `retry_after` (seconds) in the 429 body.
   const record = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
   const nested = (typeof record.error === 'object' && record.error !== null ? record.error : {}) as Record<string, unknown>;
   const seconds = [record.retryAfter, record.retry_after, nested.retryAfter, nested.retry_after].find((v) => typeof v === 'number');
-  return typeof seconds === 'number' ? Math.round(seconds * 1000) : undefined;
+  const hints = [
+    parseRetryAfter(header(headers, 'retry-after'), now),
+    parseReset(header(headers, 'ratelimit-reset') ?? header(headers, 'x-ratelimit-reset'), now),
+    typeof seconds === 'number' ? Math.round(seconds * 1000) : undefined,
+  ].filter((ms): ms is number => ms !== undefined);
+  return hints.length > 0 ? Math.max(...hints) : undefined;
 }
 
 export interface FailedCall {
