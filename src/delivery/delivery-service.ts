@@ -242,6 +242,13 @@ export function createDeliveryService(deps: DeliveryDeps) {
           'send attempt failed',
         );
 
+        if (error.pending) {
+          // The provider already holds this message: ask it again for the answer (no attempt spent), and never
+          // another provider, which would send a second code.
+          const delayMs = retryDelayMs(1, error.retryAfterMs, random);
+          await db.message.update({ where: { id: message.id }, data: { status: 'queued', leaseUntil: null } });
+          return { kind: 'retry', delayMs, state: { providerIndex: index, providerAttempts: attemptsOnProvider } };
+        }
         if (error.class === 'transient') {
           attemptsOnProvider += 1;
           if (attemptsOnProvider < config.PROVIDER_ATTEMPTS) {

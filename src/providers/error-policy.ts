@@ -30,7 +30,9 @@ const AUTH_CODES = new Set([
 ]);
 const RATE_LIMIT_CODES = new Set(['rate_limit_exceeded', 'too_many_requests']);
 /** Retrying the same request later can succeed (Resend: "safe to retry later"). */
-const TRANSIENT_CODES = new Set(['concurrent_idempotent_requests', 'resource_locked', 'internal_server_error', 'service_unavailable']);
+const TRANSIENT_CODES = new Set(['resource_locked', 'internal_server_error', 'service_unavailable']);
+/** The first request with this idempotency key is still being processed: the message is on its way. */
+const PENDING_CODES = new Set(['concurrent_idempotent_requests']);
 
 /** A count of seconds, or an HTTP date (RFC 9110 Retry-After), as milliseconds from `now`. */
 export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
@@ -98,8 +100,9 @@ export interface FailedCall {
 }
 
 /**
- * transient (network, timeout, 5xx, rate limit, concurrent idempotent request): retry with backoff, the same
- * idempotency key, after Retry-After when given. A 429 rate limit is provider-wide.
+ * transient (network, timeout, 5xx, rate limit): retry with backoff, the same idempotency key, after
+ * Retry-After when given. A 429 rate limit is provider-wide. A concurrent request with our idempotency key
+ * is transient and `pending`: the provider has the message, only it may be asked again.
  * permanent + failover (auth, quota, sender refused): this provider cannot send it, another may.
  * permanent (validation, anything else 4xx): no provider will; fail the message with the reason.
  */
@@ -107,7 +110,7 @@ export function classifyFailure(call: FailedCall, now = Date.now()): ProviderErr
   const code = call.code?.toLowerCase();
   const rateLimit = parseRateLimit(call.headers, now);
   const base = { status: call.status, code: call.code, raw: call.body ?? null, rateLimit };
-  const transient = (message: string, extra: { providerWide?: boolean } = {}) =>
+  const transient = (message: string, extra: { providerWide?: boolean; pending?: boolean } = {}) =>
     new ProviderError(message, { ...base, class: 'transient', retryAfterMs: retryAfterMs(call.headers, call.body, now), ...extra });
 
   if (call.timedOut) return transient(call.message);
@@ -118,6 +121,7 @@ export function classifyFailure(call: FailedCall, now = Date.now()): ProviderErr
   if ((code && AUTH_CODES.has(code)) || call.status === 401) {
     return new ProviderError(`API key refused: ${call.message}`, { ...base, class: 'permanent', failover: true });
   }
+  if (code && PENDING_CODES.has(code)) return transient(`already in progress: ${call.message}`, { pending: true });
   if ((code && RATE_LIMIT_CODES.has(code)) || call.status === 429) {
     return transient(`rate limited: ${call.message}`, { providerWide: true });
   }

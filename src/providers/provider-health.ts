@@ -156,7 +156,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 function isProviderFailure(error: unknown): boolean {
   // Anything else thrown is an adapter bug or a lost connection: retried like a network error, counted like one.
   if (!(error instanceof ProviderError)) return true;
-  if (error.providerWide) return false;
+  if (error.providerWide || error.pending) return false;
   return error.class === 'transient' || error.failover;
 }
 

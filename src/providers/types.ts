@@ -52,6 +52,11 @@ export interface ProviderErrorOptions {
   retryAfterMs?: number;
   /** The whole provider is limited (429), not just this message. */
   providerWide?: boolean;
+  /**
+   * The provider already holds this message (same idempotency key still in flight): it will go out, so ask
+   * this provider again, never another one.
+   */
+  pending?: boolean;
   status?: number | null;
   code?: string;
   /** The provider's raw answer, for the timeline. */
@@ -64,6 +69,7 @@ export class ProviderError extends Error {
   readonly failover: boolean;
   readonly retryAfterMs?: number;
   readonly providerWide: boolean;
+  readonly pending: boolean;
   readonly status?: number | null;
   readonly code?: string;
   readonly raw?: unknown;
@@ -76,6 +82,7 @@ export class ProviderError extends Error {
     this.failover = options.failover ?? false;
     this.retryAfterMs = options.retryAfterMs;
     this.providerWide = options.providerWide ?? false;
+    this.pending = options.pending ?? false;
     this.status = options.status;
     this.code = options.code;
     this.raw = options.raw;
