@@ -91,6 +91,14 @@ export function createDeliveryService(deps: DeliveryDeps) {
     return { kind: 'finished', status };
   }
 
+  /**
+   * Hands the message back to the queue. Only while it is still ours to send: a worker whose lease had lapsed
+   * may have recorded it `sent` meanwhile, and that must not turn back into `queued`.
+   */
+  async function releaseForRetry(messageId: string): Promise<void> {
+    await db.message.updateMany({ where: { id: messageId, status: 'sending' }, data: { status: 'queued', leaseUntil: null } });
+  }
+
   function buildOutgoing(
     message: { id: string; recipient: string; template: string | null },
     payload: MessagePayload,
@@ -246,7 +254,7 @@ export function createDeliveryService(deps: DeliveryDeps) {
           // The provider already holds this message: ask it again for the answer (no attempt spent), and never
           // another provider, which would send a second code.
           const delayMs = retryDelayMs(1, error.retryAfterMs, random);
-          await db.message.update({ where: { id: message.id }, data: { status: 'queued', leaseUntil: null } });
+          await releaseForRetry(message.id);
           return { kind: 'retry', delayMs, state: { providerIndex: index, providerAttempts: attemptsOnProvider } };
         }
         if (error.class === 'transient') {
@@ -255,7 +263,7 @@ export function createDeliveryService(deps: DeliveryDeps) {
             const delayMs = retryDelayMs(attemptsOnProvider, error.retryAfterMs, random);
             const retryAt = now().getTime() + delayMs;
             if (!message.expiresAt || retryAt < message.expiresAt.getTime()) {
-              await db.message.update({ where: { id: message.id }, data: { status: 'queued', leaseUntil: null } });
+              await releaseForRetry(message.id);
               return { kind: 'retry', delayMs, state: { providerIndex: index, providerAttempts: attemptsOnProvider } };
             }
             // Waiting here would outlive the code: move on to the next provider now.
@@ -277,7 +285,7 @@ export function createDeliveryService(deps: DeliveryDeps) {
       // A code-bearing message comes back no later than its expiry, to be marked expired then.
       const untilExpiry = message.expiresAt ? message.expiresAt.getTime() - now().getTime() + 50 : Number.POSITIVE_INFINITY;
       const delayMs = Math.max(MIN_SKIP_DELAY_MS, Math.min(resume.delayMs, MAX_SKIP_DELAY_MS, untilExpiry));
-      await db.message.update({ where: { id: message.id }, data: { status: 'queued', leaseUntil: null } });
+      await releaseForRetry(message.id);
       return { kind: 'retry', delayMs, state: { providerIndex: resume.providerIndex, providerAttempts: resume.providerAttempts } };
     }
     return finish(message.id, 'failed', `every provider failed; last: ${lastError}`, codeBearing);

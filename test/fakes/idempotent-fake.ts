@@ -44,7 +44,7 @@ export const hexId = (bytes: number): string => randomBytes(bytes).toString('hex
 /**
  * A provider that keeps idempotency keys the way Resend documents it: a repeat of a key it has sent
  * answers the original id and sends nothing; a repeat while the first is still being answered gets 409
- * `concurrent_idempotent_requests`. An accepted message counts as sent even if the client gave up waiting.
+ * `concurrent_idempotent_requests`; the same key with another body gets 409 `invalid_idempotent_request`. An accepted message counts as sent even if the client gave up waiting.
  */
 export async function startIdempotentFake(dialect: ProviderDialect): Promise<IdempotentFake> {
   let fallback: Behaviour = { kind: 'ok' };
@@ -52,7 +52,7 @@ export async function startIdempotentFake(dialect: ProviderDialect): Promise<Ide
   let perSecond = 1000;
   let window = { second: 0, count: 0 };
   const deliveries: Delivery[] = [];
-  const byKey = new Map<string, { id: string; answeredAt: number }>();
+  const byKey = new Map<string, { id: string; answeredAt: number; body: string }>();
 
   const json = (status: number, body: unknown, headers: Record<string, string> = {}, delayMs?: number): FakeResponse => ({
     status,
@@ -86,6 +86,9 @@ export async function startIdempotentFake(dialect: ProviderDialect): Promise<Ide
     const key = req.headers['idempotency-key'];
     const latency = behaviour.latencyMs ?? 0;
     const seen = key ? byKey.get(key) : undefined;
+    if (seen && seen.body !== req.body) {
+      return json(409, dialect.error(409, 'invalid_idempotent_request', 'Same idempotency key used with a different payload'), limitHeaders);
+    }
     if (seen) {
       if (seen.answeredAt > req.receivedAt) {
         return json(409, dialect.error(409, 'concurrent_idempotent_requests', 'Same idempotency key still in progress'), limitHeaders);
@@ -94,7 +97,7 @@ export async function startIdempotentFake(dialect: ProviderDialect): Promise<Ide
     }
     const id = dialect.newId();
     deliveries.push({ id, idempotencyKey: key, request: req });
-    if (key) byKey.set(key, { id, answeredAt: req.receivedAt + latency });
+    if (key) byKey.set(key, { id, answeredAt: req.receivedAt + latency, body: req.body });
     return json(200, dialect.success(id, behaviour.legacy ?? false), limitHeaders, latency);
   });
 
