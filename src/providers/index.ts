@@ -46,12 +46,18 @@ export function createProviderChains({ config, db }: ProviderFactoryDeps): Provi
 }
 
 /**
- * Rate and concurrency per provider. Until a provider reports its limit in `ratelimit-*` headers we assume
- * the lowest documented one: Resend 2/s per team (docs have said 2, 5 and 10), Autosend 2/s per key.
+ * Rate and concurrency per provider. Until a provider reports its limit in `ratelimit-*` headers we go at
+ * the configured ceiling, or else the lowest documented limit: Resend 2/s per team (its docs have said 2, 5
+ * and 10), Autosend 2/s per key.
  */
 export function providerLimits(config: Config): Record<string, ProviderLimits> {
+  const limits = (maxPerSecond: number | undefined, concurrency: number): ProviderLimits => ({
+    concurrency,
+    maxPerSecond,
+    defaultPerSecond: maxPerSecond ?? 2,
+  });
   return {
-    resend: { concurrency: config.RESEND_CONCURRENCY, maxPerSecond: config.RESEND_MAX_PER_SECOND, defaultPerSecond: 2 },
-    autosend: { concurrency: config.AUTOSEND_CONCURRENCY, maxPerSecond: config.AUTOSEND_MAX_PER_SECOND, defaultPerSecond: 2 },
+    resend: limits(config.RESEND_MAX_PER_SECOND, config.RESEND_CONCURRENCY),
+    autosend: limits(config.AUTOSEND_MAX_PER_SECOND, config.AUTOSEND_CONCURRENCY),
   };
 }
