@@ -14,6 +14,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -189,6 +190,8 @@ async function main(): Promise<void> {
     const waits = [...steady].map(([id, at]) => resend.firstSeen.get(`auth-message/${id}`)! - at).sort((a, b) => a - b);
 
     console.log(`\nbench:deliver — fake Resend answering in ${PROVIDER_LATENCY_MS} ms, worker concurrency ${CONCURRENCY}, one API and one worker process`);
+    // Figures from a shared machine mean little without its load.
+    console.log(`machine     ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
     console.log(`throughput  ${MESSAGES} queued messages drained at ${rate.toFixed(0)} msg/s; ideal ${ideal.toFixed(0)} msg/s (concurrency / latency); ratio ${(rate / ideal).toFixed(2)}`);
     console.log(
       `latency     ${LATENCY_MESSAGES} messages at ${LATENCY_RATE}/s: webhook 202 → provider request p50 ${percentile(waits, 50).toFixed(1)} ms, p99 ${percentile(waits, 99).toFixed(1)} ms`,
