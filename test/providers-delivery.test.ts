@@ -272,7 +272,8 @@ describe('permanent failures', () => {
 
 describe('no message is sent twice', () => {
   it('when two workers run the same message at once', async () => {
-    const config = providerEnv();
+    // A generous timeout: this is about the lease, and a loaded test machine must not turn it into a retry.
+    const config = providerEnv({ PROVIDER_TIMEOUT_MS: '5000' });
     const [a, b] = [await startHarness(config), await startHarness(config)];
     try {
       resend.setDefault(resendAnswers.ok(200));
@@ -284,6 +285,28 @@ describe('no message is sent twice', () => {
       expect(outcomes.map((o) => o.kind).sort()).toEqual(['finished', 'retry']);
       expect(requestsFor(resend, id)).toHaveLength(1);
       expect(deliveriesFor(resend, id)).toHaveLength(1);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('when a worker stops mid-batch and another process takes over its jobs', async () => {
+    const config = providerEnv({ PROVIDER_TIMEOUT_MS: '5000' });
+    const workerTuning = { lockDuration: 1_000, stalledInterval: 500 };
+    const a = await startHarness(config, { workers: true, workerTuning });
+    const b = await startHarness(config, { workers: true, workerTuning });
+    try {
+      resend.setDefault(resendAnswers.ok(300));
+      const ids = await Promise.all(Array.from({ length: 20 }, () => accept(a)));
+      await waitFor(() => ids.some((id) => requestsFor(resend, id).length > 0));
+      // A stops without waiting for its jobs: they stall, and B's stalled-job check hands them to B.
+      await a.workers!.close(0);
+      const finals = await Promise.all(ids.map((id) => settled(id)));
+      const described = await Promise.all(
+        finals.map(async (m) => `${m.status}:${m.provider} ${m.status === 'sent' ? '' : JSON.stringify(await eventsOf(m.id))}`.trim()),
+      );
+      expect(described).toEqual(ids.map(() => 'sent:resend'));
+      expect(ids.map((id) => deliveriesFor(resend, id).length)).toEqual(ids.map(() => 1));
     } finally {
       await Promise.all([a.close(), b.close()]);
     }
