@@ -175,7 +175,7 @@ describe('retries', () => {
 
 describe('failover and the circuit', () => {
   it('fails over resend → autosend, skips resend while its circuit is open, and returns to it once it recovers', async () => {
-    await withHarness({ PROVIDER_CIRCUIT_FAILURES: '2', PROVIDER_CIRCUIT_OPEN_SECONDS: '2' }, async (h) => {
+    await withHarness({ PROVIDER_CIRCUIT_FAILURES: '2', PROVIDER_CIRCUIT_OPEN_SECONDS: '3' }, async (h) => {
       const resendState = async () => (await h.container.providerHealth.states()).find((s) => s.provider === 'resend')!;
       resend.setDefault(resendAnswers.serverError());
 
@@ -202,7 +202,7 @@ describe('failover and the circuit', () => {
 
       // Resend recovers; after the cool-down the next message is the probe, and it closes the circuit.
       resend.setDefault(resendAnswers.ok());
-      await waitFor(async () => (await resendState()).circuit === 'half_open', { timeoutMs: 5_000 });
+      await waitFor(async () => (await resendState()).circuit === 'half_open', { timeoutMs: 10_000 });
       const third = await accept(h);
       expect(await settled(third)).toMatchObject({ status: 'sent', provider: 'resend' });
       expect(requestsFor(autosend, third)).toHaveLength(0);
@@ -226,7 +226,7 @@ describe('failover and the circuit', () => {
   });
 
   it('retries later, without spending attempts, when every provider is unavailable', async () => {
-    await withHarness({ PROVIDER_CIRCUIT_FAILURES: '1', PROVIDER_CIRCUIT_OPEN_SECONDS: '2', PROVIDER_ATTEMPTS: '1' }, async (h) => {
+    await withHarness({ PROVIDER_CIRCUIT_FAILURES: '1', PROVIDER_CIRCUIT_OPEN_SECONDS: '3', PROVIDER_ATTEMPTS: '1' }, async (h) => {
       resend.setDefault(resendAnswers.serverError());
       autosend.setDefault(autosendAnswers.serverError());
       const first = await accept(h);
