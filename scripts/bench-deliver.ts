@@ -12,6 +12,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg } from 'node:os';
@@ -151,6 +152,17 @@ async function until(check: () => boolean, timeoutMs: number, what: string): Pro
   }
 }
 
+/** CPU time a process has used (user + system), from /proc on Linux; undefined elsewhere. */
+function cpuMs(pid: number | undefined): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // utime and stime are fields 14 and 15 of stat (11 and 12 after the command name), in clock ticks (100/s).
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
+}
+
 const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 
 async function main(): Promise<void> {
@@ -177,8 +189,12 @@ async function main(): Promise<void> {
 
     // 1. Throughput: a backlog, then one worker process drains it.
     const backlog = await post(webhookUrl, MESSAGES, { parallel: 16 });
-    children.push(await startProcess({ ...env, ROLE: 'worker', PORT: '0' }));
+    const worker = await startProcess({ ...env, ROLE: 'worker', PORT: '0' });
+    children.push(worker);
+    await until(() => resend.firstSeen.size >= 1, 60_000, 'the first provider request');
+    const cpuBefore = cpuMs(worker.pid);
     await until(() => resend.firstSeen.size >= MESSAGES, 300_000, `${MESSAGES} provider requests`);
+    const cpuAfter = cpuMs(worker.pid);
     const times = [...backlog.keys()].map((id) => resend.firstSeen.get(`auth-message/${id}`)!).sort((a, b) => a - b);
     const drainSeconds = (times.at(-1)! - times[0]!) / 1000;
     const rate = (MESSAGES - 1) / drainSeconds;
@@ -193,6 +209,10 @@ async function main(): Promise<void> {
     // Figures from a shared machine mean little without its load.
     console.log(`machine     ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
     console.log(`throughput  ${MESSAGES} queued messages drained at ${rate.toFixed(0)} msg/s; ideal ${ideal.toFixed(0)} msg/s (concurrency / latency); ratio ${(rate / ideal).toFixed(2)}`);
+    if (cpuBefore !== undefined && cpuAfter !== undefined) {
+      const perMessage = (cpuAfter - cpuBefore) / (MESSAGES - 1);
+      console.log(`worker CPU  ${perMessage.toFixed(1)} ms per message while draining (${((cpuAfter - cpuBefore) / 10 / drainSeconds).toFixed(0)}% of one core)`);
+    }
     console.log(
       `latency     ${LATENCY_MESSAGES} messages at ${LATENCY_RATE}/s: webhook 202 → provider request p50 ${percentile(waits, 50).toFixed(1)} ms, p99 ${percentile(waits, 99).toFixed(1)} ms`,
     );

@@ -111,14 +111,21 @@ describe('rate limits', () => {
     expect(third).toMatchObject({ ok: false, reason: 'saturated' });
   });
 
-  it('follows the rate the provider reports, under the configured ceiling', async () => {
-    const { clock, a } = setup({ limits: { resend: { defaultPerSecond: 2, maxPerSecond: 50 } } });
+  it('follows the rate the provider reports as soon as it reports it', async () => {
+    const { a } = setup({ limits: { resend: { defaultPerSecond: 2 } } });
+    // The first send goes at the guessed 2/s, so the next slot would be 500 ms away…
     await a.call('resend', (): Promise<SendResult> => Promise.resolve({ providerMessageId: 'x', rateLimit: { perSecond: 20, remaining: 19, resetMs: 1000 } }));
     expect((await a.states())[0]!.reported_per_second).toBe(20);
-    clock.now += 500;
-    // 20/s: 50 ms apart, so a second request fits in 200 ms of patience where 2/s (500 ms) would not.
+    // …but Resend says 20/s: sends 50 ms apart now fit in 200 ms of patience.
     expect(await a.call('resend', up)).toMatchObject({ ok: true });
     expect(await a.call('resend', up)).toMatchObject({ ok: true });
+  });
+
+  it('never goes above the configured ceiling, whatever the provider reports', async () => {
+    const { a } = setup({ limits: { resend: { defaultPerSecond: 4, maxPerSecond: 4 } } });
+    await a.call('resend', (): Promise<SendResult> => Promise.resolve({ providerMessageId: 'x', rateLimit: { perSecond: 20 } }));
+    // 4/s: the next slot is 250 ms away, beyond 200 ms of patience.
+    expect(await a.call('resend', up)).toMatchObject({ ok: false, reason: 'saturated' });
   });
 });
 

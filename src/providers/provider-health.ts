@@ -56,18 +56,32 @@ export interface ProviderState {
 
 export type ProviderHealth = ReturnType<typeof createProviderHealth>;
 
-/** How long a rate learned from headers is trusted without being seen again. */
-const LEARNED_RATE_TTL_MS = 10 * 60_000;
+/**
+ * How long a rate learned from headers is trusted without being seen again: an account's limit rarely
+ * changes, and every answer refreshes it, so a restart does not fall back to the cautious default.
+ */
+const LEARNED_RATE_TTL_MS = 24 * 3600_000;
 /** A 429 that names no Retry-After still pauses the provider briefly. */
 const DEFAULT_RATE_LIMIT_PAUSE_MS = 1_000;
 const KEY_TTL_MS = 24 * 3600_000;
 
+/** Requests per second now: the reported rate while fresh, else the default; never above the ceiling. 0 = unlimited. */
+const EFFECTIVE_RATE = `
+local function effectiveRate(key, now, default, ceiling)
+  local f = redis.call('HMGET', key, 'rate', 'rate_until')
+  local rate = default
+  if f[1] and (tonumber(f[2]) or 0) > now then rate = tonumber(f[1]) end
+  if ceiling > 0 and (rate <= 0 or rate > ceiling) then rate = ceiling end
+  return rate
+end
+`;
+
 // KEYS[1] provider hash. ARGV: now, defaultRate, ceiling (0 = none), maxWait, probeLease, keyTtl.
 // Returns {verdict, waitMs}: verdict 'ok' | 'probe' | 'circuit_open' | 'paused' | 'saturated'.
-const ACQUIRE = `
+const ACQUIRE = `${EFFECTIVE_RATE}
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
-local f = redis.call('HMGET', key, 'state', 'open_until', 'probe_until', 'paused_until', 'tat', 'rate', 'rate_until')
+local f = redis.call('HMGET', key, 'state', 'open_until', 'probe_until', 'paused_until', 'tat')
 local state = f[1] or 'closed'
 local probe = false
 if state == 'open' then
@@ -80,10 +94,7 @@ elseif state == 'half_open' then
   probe = true
 end
 local pausedUntil = tonumber(f[4]) or 0
-local rate = tonumber(ARGV[2])
-if f[6] and (tonumber(f[7]) or 0) > now then rate = tonumber(f[6]) end
-local ceiling = tonumber(ARGV[3])
-if ceiling > 0 and (rate <= 0 or rate > ceiling) then rate = ceiling end
+local rate = effectiveRate(key, now, tonumber(ARGV[2]), tonumber(ARGV[3]))
 local start = math.max(now, pausedUntil)
 if rate > 0 then start = math.max(start, tonumber(f[5]) or 0) end
 local wait = start - now
@@ -99,8 +110,8 @@ return {'ok', wait}
 `;
 
 // KEYS[1] provider hash. ARGV: now, healthy (1/0), threshold, openMs, pauseUntil (0 = none), learnedRate
-// (0 = none), learnedTtl, keyTtl. Returns the circuit transition, or ''.
-const REPORT = `
+// (0 = none), learnedTtl, keyTtl, defaultRate, ceiling. Returns the circuit transition, or ''.
+const REPORT = `${EFFECTIVE_RATE}
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
 local state = redis.call('HGET', key, 'state') or 'closed'
@@ -123,7 +134,15 @@ if pauseUntil > (tonumber(redis.call('HGET', key, 'paused_until')) or 0) then
   redis.call('HSET', key, 'paused_until', pauseUntil)
 end
 local learned = tonumber(ARGV[6])
-if learned > 0 then redis.call('HSET', key, 'rate', tostring(learned), 'rate_until', now + tonumber(ARGV[7])) end
+if learned > 0 then
+  local before = effectiveRate(key, now, tonumber(ARGV[9]), tonumber(ARGV[10]))
+  redis.call('HSET', key, 'rate', tostring(learned), 'rate_until', now + tonumber(ARGV[7]))
+  local after = effectiveRate(key, now, tonumber(ARGV[9]), tonumber(ARGV[10]))
+  -- Slots handed out at the slower, guessed rate must not hold back what the provider says it allows.
+  if before > 0 and (after <= 0 or after > before) and (tonumber(redis.call('HGET', key, 'tat')) or 0) > now then
+    redis.call('HSET', key, 'tat', tostring(now))
+  end
+end
 redis.call('PEXPIRE', key, ARGV[8])
 return transition
 `;
@@ -178,6 +197,7 @@ export function createProviderHealth(options: ProviderHealthOptions) {
     const at = now();
     const providerError = error instanceof ProviderError ? error : undefined;
     const rateLimit = rateLimitOnSuccess ?? providerError?.rateLimit;
+    const limits = options.limits[provider] ?? {};
     let pauseUntil = 0;
     if (providerError?.providerWide) pauseUntil = at + (providerError.retryAfterMs ?? DEFAULT_RATE_LIMIT_PAUSE_MS);
     else if (rateLimit?.remaining === 0 && rateLimit.resetMs !== undefined) pauseUntil = at + rateLimit.resetMs;
@@ -194,6 +214,8 @@ export function createProviderHealth(options: ProviderHealthOptions) {
         rateLimit?.perSecond ?? 0,
         LEARNED_RATE_TTL_MS,
         KEY_TTL_MS,
+        limits.defaultPerSecond ?? 0,
+        limits.maxPerSecond ?? 0,
       )) as string;
       if (transition === 'opened') {
         log.warn({ provider, open_ms: options.openMs }, `circuit opened: ${provider} is skipped until a probe succeeds`);
