@@ -4,7 +4,7 @@ import { createIdempotencyStore, type IdempotencyStore } from './api/idempotency
 import type { Config } from './config/env';
 import {
   createDeliverabilityRates,
-  unknownCircuitStates,
+  circuitStatesOf,
   type CircuitStates,
   type StatsSource,
 } from './dashboard/sources';
@@ -22,7 +22,8 @@ import { createMessageRetry, type MessageRetry } from './delivery/retry';
 import { createSweeper, type Sweeper } from './delivery/sweeper';
 import type { Logger } from './lib/logger';
 import { createMetrics, type Metrics } from './metrics/metrics';
-import { createProviderChains } from './providers';
+import { createProviderChains, providerLimits } from './providers';
+import { createProviderHealth, type ProviderHealth } from './providers/provider-health';
 import type { ProviderChains } from './providers/types';
 import { createProducerConnection, createQueues, type Queues } from './queue/queues';
 import { createTemplates, type Templates } from './templates/templates';
@@ -41,6 +42,7 @@ export interface Container {
   queues: Queues;
   providers: ProviderChains;
   metrics: Metrics;
+  providerHealth: ProviderHealth;
   messages: MessageService;
   messageLog: MessageLog;
   delivery: DeliveryService;
@@ -75,6 +77,18 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
   for (const queue of queues.all()) queue.on('error', (err) => log.warn({ queue: queue.name, err: err.message }, 'queue error'));
   const providers = overrides.providers ?? createProviderChains({ config, db });
 
+  const providerHealth = createProviderHealth({
+    redis,
+    prefix: config.QUEUE_PREFIX,
+    providers: [...new Set([...config.EMAIL_PROVIDERS, ...config.SMS_PROVIDERS])],
+    limits: providerLimits(config),
+    failureThreshold: config.PROVIDER_CIRCUIT_FAILURES,
+    openMs: config.PROVIDER_CIRCUIT_OPEN_SECONDS * 1000,
+    probeLeaseMs: config.PROVIDER_TIMEOUT_MS + 5_000,
+    maxWaitMs: 5_000,
+    log,
+  });
+
   // Delivery log and the send pipeline.
   const stats = createStats({ db });
   const deliverability = createDeliverabilityRates(stats, config);
@@ -85,6 +99,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     db,
     providers,
     suppressions,
+    health: providerHealth,
     metrics,
     messages,
     config,
@@ -103,7 +118,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     : null;
   const clerkWriteback = createClerkWriteback({ db, clerk, log });
   const alerts = createAlerts({ db, stats, config, log });
-  const circuits = unknownCircuitStates(config);
+  const circuits = circuitStatesOf(providerHealth);
 
   // Apps that send their own messages and codes.
   const templates = createTemplates({ dir: config.TEMPLATES_DIR, appName: config.APP_NAME ?? config.EMAIL_FROM_NAME ?? 'your account' });
@@ -128,6 +143,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     queues,
     providers,
     metrics,
+    providerHealth,
     messages,
     messageLog,
     delivery,

@@ -107,6 +107,7 @@ describe('provider chain', () => {
       providers: { email, sms: [] },
       suppressions: harness.container.suppressions,
       metrics: harness.container.metrics,
+      health: harness.container.providerHealth,
       config,
       log,
       ...extra,

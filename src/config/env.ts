@@ -75,6 +75,15 @@ const EnvSchema = z.object({
   OTP_MAX_AGE_SECONDS: withDefault(positiveInt, 600),
   SMS_OTP_MAX_AGE_SECONDS: withDefault(positiveInt, 300),
   PROVIDER_ATTEMPTS: withDefault(positiveInt, 3),
+  PROVIDER_TIMEOUT_MS: withDefault(positiveInt, 10_000),
+  PROVIDER_CIRCUIT_FAILURES: withDefault(positiveInt, 5),
+  PROVIDER_CIRCUIT_OPEN_SECONDS: withDefault(positiveInt, 30),
+  // Unset: follow the rate the provider reports in its ratelimit-* headers (2/s until it does). Set: start at
+  // this rate and never exceed it, whatever the headers say.
+  RESEND_MAX_PER_SECOND: optional(z.coerce.number().positive()),
+  RESEND_CONCURRENCY: withDefault(positiveInt, 10),
+  AUTOSEND_MAX_PER_SECOND: optional(z.coerce.number().positive()),
+  AUTOSEND_CONCURRENCY: withDefault(positiveInt, 10),
   ALERT_WEBHOOK_URL: optional(z.url()),
   // Deliverability: suppression expiry and the rate thresholds (percent of email sends).
   HARD_BOUNCE_SUPPRESSION_DAYS: withDefault(positiveInt, 90),

@@ -1,6 +1,7 @@
 import type { Config } from '../config/env';
 import type { RateJson, Stats } from '../deliverability/stats';
 import type { SuppressionJson, SuppressionService } from '../deliverability/suppressions';
+import type { ProviderHealth, ProviderState } from '../providers/provider-health';
 
 /** What the dashboard and metrics read from deliverability (suppressions, rates) and providers (circuit states). */
 
@@ -35,7 +36,7 @@ export interface StatsSource {
   rates(windowHours: number): Promise<DeliverabilityRates>;
 }
 
-export type CircuitState = 'closed' | 'open' | 'half_open' | 'unknown';
+export type CircuitState = ProviderState['circuit'];
 
 export interface CircuitStates {
   states(): Promise<Record<string, CircuitState>>;
@@ -78,12 +79,11 @@ export function createDeliverabilityRates(
   };
 }
 
-/** Until the provider circuit breaker is wired in, every configured provider's state is unknown. */
-export function unknownCircuitStates(config: Pick<Config, 'EMAIL_PROVIDERS' | 'SMS_PROVIDERS'>): CircuitStates {
+/** Each provider's circuit as the provider health gate (shared in Redis) sees it. */
+export function circuitStatesOf(health: Pick<ProviderHealth, 'states'>): CircuitStates {
   return {
     async states() {
-      const names = new Set<string>([...config.EMAIL_PROVIDERS, ...config.SMS_PROVIDERS]);
-      return Object.fromEntries([...names].map((n) => [n, 'unknown' as const]));
+      return Object.fromEntries((await health.states()).map((s) => [s.provider, s.circuit]));
     },
   };
 }

@@ -315,7 +315,7 @@ ${rateTable('By recipient domain', v.rates.domains, t)}
   <tbody>${queueRows}</tbody></table></div></section>
 <section class="card"><h2>Provider circuits</h2>${
       circuits.length
-        ? html`<dl class="facts">${circuits.map(([name, state]) => html`<dt>${name}</dt><dd class="lvl-${state === 'closed' ? 'ok' : state === 'open' ? 'page' : state === 'half_open' ? 'warn' : 'unknown'}">${state.replace('_', '-')}</dd>`)}</dl>`
+        ? html`<dl class="facts">${circuits.map(([name, state]) => html`<dt>${name}</dt><dd class="lvl-${state === 'closed' ? 'ok' : state === 'open' ? 'page' : 'warn'}">${state.replace('_', '-')}</dd>`)}</dl>`
         : html`<p class="muted">No providers configured.</p>`
     }</section>
 </div>`,

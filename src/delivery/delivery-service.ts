@@ -11,6 +11,7 @@ import {
   type Provider,
   type ProviderChains,
 } from '../providers/types';
+import type { ProviderHealth } from '../providers/provider-health';
 import type { SendJobData } from '../queue/queues';
 import type { EmailContent, MessagePayload } from './content';
 import { resolveFrom, resolveReplyTo } from './from-address';
@@ -36,6 +37,8 @@ export interface DeliveryDeps {
   providers: ProviderChains;
   /** A suppressed recipient (hard bounce, complaint, by hand) is never sent to. */
   suppressions: Pick<SuppressionService, 'active'>;
+  /** Circuit, pause and rate limit per provider, shared by every worker process. */
+  health: Pick<ProviderHealth, 'call'>;
   config: Pick<Config, 'PROVIDER_ATTEMPTS' | 'EMAIL_FROM' | 'EMAIL_FROM_DOMAIN' | 'EMAIL_FROM_NAME'>;
   log: Logger;
   metrics: Pick<Metrics, 'sendAttempt'>;
@@ -48,6 +51,10 @@ export interface DeliveryDeps {
 }
 
 export type DeliveryService = ReturnType<typeof createDeliveryService>;
+
+/** Bounds on how long a message waits when every provider is skipped (re-checked at least this often). */
+const MIN_SKIP_DELAY_MS = 200;
+const MAX_SKIP_DELAY_MS = 30_000;
 
 /** The idempotency key every provider sees for a message: the same on every retry, from every process. */
 export const idempotencyKeyFor = (messageId: string): string => `auth-message/${messageId}`;
@@ -70,7 +77,7 @@ function toProviderError(err: unknown): ProviderError {
  * next: finished, or come back after a delay (the worker turns that into a delayed job).
  */
 export function createDeliveryService(deps: DeliveryDeps) {
-  const { db, providers, suppressions, metrics, config, log } = deps;
+  const { db, providers, suppressions, health, metrics, config, log } = deps;
   const now = deps.now ?? (() => new Date());
   const leaseMs = deps.leaseMs ?? 45_000;
   const random = deps.random ?? Math.random;
@@ -91,6 +98,14 @@ export function createDeliveryService(deps: DeliveryDeps) {
     ]);
     log.warn({ message_id: messageId, status, reason }, `message ${status}`);
     return { kind: 'finished', status };
+  }
+
+  /**
+   * Hands the message back to the queue. Only while it is still ours to send: a worker whose lease had lapsed
+   * may have recorded it `sent` meanwhile, and that must not turn back into `queued`.
+   */
+  async function releaseForRetry(messageId: string): Promise<void> {
+    await db.message.updateMany({ where: { id: messageId, status: 'sending' }, data: { status: 'queued', leaseUntil: null } });
   }
 
   /**
@@ -211,10 +226,31 @@ export function createDeliveryService(deps: DeliveryDeps) {
     let index = job.providerIndex ?? 0;
     let attemptsOnProvider = job.providerAttempts ?? 0;
     let lastError = 'no provider configured for this channel';
+    // Where to pick up if every provider left is skipped (circuit open, paused, saturated): the first skipped.
+    let resume: { providerIndex: number; providerAttempts: number; delayMs: number } | undefined;
     while (index < chain.length) {
       const provider = chain[index]!;
       try {
-        const result = await (provider.send as (m: OutgoingEmail | OutgoingSms) => ReturnType<Provider['send']>)(outgoing);
+        const attempt = await health.call(provider.name, () =>
+          (provider.send as (m: OutgoingEmail | OutgoingSms) => ReturnType<Provider['send']>)(outgoing),
+        );
+        if (!attempt.ok) {
+          await db.messageEvent.create({
+            data: {
+              messageId: message.id,
+              type: 'provider_skipped',
+              provider: provider.name,
+              detail: { reason: attempt.reason, retry_in_ms: attempt.retryInMs },
+            },
+          });
+          messageLog.info({ provider: provider.name, reason: attempt.reason, retry_in_ms: attempt.retryInMs }, 'provider skipped');
+          if (!resume) resume = { providerIndex: index, providerAttempts: attemptsOnProvider, delayMs: attempt.retryInMs };
+          else resume.delayMs = Math.min(resume.delayMs, attempt.retryInMs);
+          index += 1;
+          attemptsOnProvider = 0;
+          continue;
+        }
+        const result = attempt.value;
         const sentAt = now();
         await db.$transaction([
           db.message.update({
@@ -278,13 +314,20 @@ export function createDeliveryService(deps: DeliveryDeps) {
           'send attempt failed',
         );
 
+        if (error.pending) {
+          // The provider already holds this message: ask it again for the answer (no attempt spent), and never
+          // another provider, which would send a second code.
+          const delayMs = retryDelayMs(1, error.retryAfterMs, random);
+          await releaseForRetry(message.id);
+          return { kind: 'retry', delayMs, state: { providerIndex: index, providerAttempts: attemptsOnProvider } };
+        }
         if (error.class === 'transient') {
           attemptsOnProvider += 1;
           if (attemptsOnProvider < config.PROVIDER_ATTEMPTS) {
             const delayMs = retryDelayMs(attemptsOnProvider, error.retryAfterMs, random);
             const retryAt = now().getTime() + delayMs;
             if (!message.expiresAt || retryAt < message.expiresAt.getTime()) {
-              await db.message.update({ where: { id: message.id }, data: { status: 'queued', leaseUntil: null } });
+              await releaseForRetry(message.id);
               return { kind: 'retry', delayMs, state: { providerIndex: index, providerAttempts: attemptsOnProvider } };
             }
             // Waiting here would outlive the code: move on to the next provider now.
@@ -301,6 +344,14 @@ export function createDeliveryService(deps: DeliveryDeps) {
           });
         }
       }
+    }
+    if (resume) {
+      // No provider can take it right now: come back when the first one may, without spending an attempt.
+      // A code-bearing message comes back no later than its expiry, to be marked expired then.
+      const untilExpiry = message.expiresAt ? message.expiresAt.getTime() - now().getTime() + 50 : Number.POSITIVE_INFINITY;
+      const delayMs = Math.max(MIN_SKIP_DELAY_MS, Math.min(resume.delayMs, MAX_SKIP_DELAY_MS, untilExpiry));
+      await releaseForRetry(message.id);
+      return { kind: 'retry', delayMs, state: { providerIndex: resume.providerIndex, providerAttempts: resume.providerAttempts } };
     }
     await acceptFallback(message, payload);
     return finish(message.id, 'failed', `every provider failed; last: ${lastError}`, codeBearing);

@@ -26,10 +26,20 @@ export interface OutgoingSms {
   idempotencyKey: string;
 }
 
+/** What a provider's `ratelimit-*` headers said about its limit, so the sender can adapt to it. */
+export interface RateLimitInfo {
+  /** Requests allowed per second (`ratelimit-limit` over the `ratelimit-policy` window). */
+  perSecond?: number;
+  remaining?: number;
+  /** Until the window resets. */
+  resetMs?: number;
+}
+
 export interface SendResult {
   providerMessageId: string;
   /** The provider's answer, kept on the timeline. */
   detail?: Record<string, unknown>;
+  rateLimit?: RateLimitInfo;
 }
 
 export type ProviderErrorClass = 'transient' | 'permanent';
@@ -42,10 +52,16 @@ export interface ProviderErrorOptions {
   retryAfterMs?: number;
   /** The whole provider is limited (429), not just this message. */
   providerWide?: boolean;
+  /**
+   * The provider already holds this message (same idempotency key still in flight): it will go out, so ask
+   * this provider again, never another one.
+   */
+  pending?: boolean;
   status?: number | null;
   code?: string;
   /** The provider's raw answer, for the timeline. */
   raw?: unknown;
+  rateLimit?: RateLimitInfo;
 }
 
 export class ProviderError extends Error {
@@ -53,9 +69,11 @@ export class ProviderError extends Error {
   readonly failover: boolean;
   readonly retryAfterMs?: number;
   readonly providerWide: boolean;
+  readonly pending: boolean;
   readonly status?: number | null;
   readonly code?: string;
   readonly raw?: unknown;
+  readonly rateLimit?: RateLimitInfo;
 
   constructor(message: string, options: ProviderErrorOptions) {
     super(message);
@@ -64,9 +82,11 @@ export class ProviderError extends Error {
     this.failover = options.failover ?? false;
     this.retryAfterMs = options.retryAfterMs;
     this.providerWide = options.providerWide ?? false;
+    this.pending = options.pending ?? false;
     this.status = options.status;
     this.code = options.code;
     this.raw = options.raw;
+    this.rateLimit = options.rateLimit;
   }
 }
 

@@ -1,0 +1,103 @@
+import { acceptedWithoutId, classifyFailure, missingFromError, parseRateLimit } from '../error-policy';
+import { ProviderError, type EmailProvider, type OutgoingEmail, type SendResult } from '../types';
+
+export interface AutosendProviderOptions {
+  apiKey: string;
+  /** AUTOSEND_API_URL, without the `/v1/...` path. */
+  apiUrl: string;
+  timeoutMs: number;
+}
+
+interface Mailbox {
+  email: string;
+  name?: string;
+}
+
+/** `Acme <auth@acme.com>`, `"Acme, Inc." <auth@acme.com>` or a bare address, as Autosend's `{email, name}`. */
+export function toMailbox(address: string): Mailbox {
+  const match = /^\s*(.*?)\s*<([^<>]+)>\s*$/.exec(address);
+  if (!match) return { email: address.trim() };
+  const name = match[1]!.replace(/^"(.*)"$/, '$1').replace(/\\(["\\])/g, '$1');
+  return name ? { email: match[2]!.trim(), name } : { email: match[2]!.trim() };
+}
+
+/** Both documented success bodies: `{success, data: {emailId, …}}` and the older bare `{emailId}`. */
+function emailIdOf(body: unknown): string | undefined {
+  if (typeof body !== 'object' || body === null) return undefined;
+  const record = body as { emailId?: unknown; data?: { emailId?: unknown } };
+  const id = record.data?.emailId ?? record.emailId;
+  return typeof id === 'string' && id !== '' ? id : undefined;
+}
+
+/**
+ * Autosend over plain fetch (its SDK retries 5xx and timeouts by itself without an idempotency key, which
+ * can send a code twice). One recipient per call; every retry is the delivery service's, with the same key.
+ * Autosend documents no custom MIME headers or tags, so X-Entity-Ref-ID cannot be sent through it.
+ */
+export function createAutosendProvider(options: AutosendProviderOptions): EmailProvider {
+  const endpoint = `${options.apiUrl.replace(/\/+$/, '')}/v1/mails/send`;
+
+  async function send(message: OutgoingEmail): Promise<SendResult> {
+    if (!message.from) throw missingFromError();
+    if (message.html === undefined && message.text === undefined) {
+      throw new ProviderError('the message has neither an HTML nor a text body', { class: 'permanent', code: 'empty_body' });
+    }
+    const payload = {
+      to: { email: message.to },
+      from: toMailbox(message.from),
+      subject: message.subject,
+      ...(message.html !== undefined ? { html: message.html } : {}),
+      ...(message.text !== undefined ? { text: message.text } : {}),
+      ...(message.replyTo ? { replyTo: toMailbox(message.replyTo) } : {}),
+    };
+
+    const signal = AbortSignal.timeout(options.timeoutMs);
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(endpoint, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${options.apiKey}`,
+          'content-type': 'application/json',
+          accept: 'application/json',
+          'idempotency-key': message.idempotencyKey,
+        },
+        body: JSON.stringify(payload),
+        signal,
+      });
+      text = await response.text();
+    } catch (err) {
+      const timedOut = signal.aborted;
+      throw classifyFailure({
+        status: null,
+        message: timedOut ? `no answer within ${options.timeoutMs} ms` : err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err),
+        timedOut,
+      });
+    }
+
+    let body: unknown;
+    try {
+      body = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    if (!response.ok || (body as { success?: unknown } | undefined)?.success === false) {
+      const error = (body as { error?: { code?: unknown; message?: unknown } | string; message?: unknown } | undefined)?.error;
+      const nested = typeof error === 'object' && error !== null ? error : undefined;
+      const message = nested?.message ?? (typeof error === 'string' ? error : undefined) ?? (body as { message?: unknown } | undefined)?.message;
+      throw classifyFailure({
+        status: response.status,
+        code: typeof nested?.code === 'string' ? nested.code : undefined,
+        message: typeof message === 'string' ? message : `HTTP ${response.status} ${response.statusText}`.trim(),
+        headers: response.headers,
+        body: body ?? text.slice(0, 500),
+      });
+    }
+    const emailId = emailIdOf(body);
+    if (!emailId) throw acceptedWithoutId('Autosend', body ?? text.slice(0, 500));
+    return { providerMessageId: emailId, rateLimit: parseRateLimit(response.headers) };
+  }
+
+  return { name: 'autosend', channel: 'email', send };
+}

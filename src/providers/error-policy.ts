@@ -1,0 +1,154 @@
+import { ProviderError, type RateLimitInfo } from './types';
+
+/**
+ * The one classification of provider failures, shared by every adapter, so "retry", "fail over" and "give
+ * up" mean the same thing whichever provider answered. Error names are matched case-insensitively: Resend
+ * sends `rate_limit_exceeded`, Autosend `VALIDATION_FAILED`.
+ */
+
+/** Any header source: a fetch `Headers`, or the plain (lower-cased) record the Resend SDK returns. */
+export type HeaderSource = Headers | Record<string, string> | null | undefined;
+
+const header = (headers: HeaderSource, name: string): string | undefined => {
+  if (!headers) return undefined;
+  if (headers instanceof Headers) return headers.get(name) ?? undefined;
+  return headers[name] ?? headers[name.toLowerCase()];
+};
+
+/** A quota is spent: waiting minutes will not help, another provider might. Resend answers these with 429. */
+const QUOTA_CODES = new Set(['daily_quota_exceeded', 'monthly_quota_exceeded', 'plan_upgrade_required', 'quota_exceeded']);
+/** Our key or account is refused: another provider (another key) can still send. */
+const AUTH_CODES = new Set([
+  'missing_api_key',
+  'invalid_api_key',
+  'restricted_api_key',
+  'suspended_api_key',
+  'api_key_expired',
+  'invalid_permission',
+  'insufficient_permissions',
+  'unauthorized',
+]);
+const RATE_LIMIT_CODES = new Set(['rate_limit_exceeded', 'too_many_requests']);
+/** Retrying the same request later can succeed (Resend: "safe to retry later"). */
+const TRANSIENT_CODES = new Set(['resource_locked', 'internal_server_error', 'service_unavailable']);
+/** The first request with this idempotency key is still being processed: the message is on its way. */
+const PENDING_CODES = new Set(['concurrent_idempotent_requests']);
+
+/** A count of seconds, or an HTTP date (RFC 9110 Retry-After), as milliseconds from `now`. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const trimmed = value.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
+  const at = Date.parse(trimmed);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/**
+ * A reset given as seconds to wait (IETF ratelimit headers, Resend) or as a unix time (Autosend's
+ * `X-RateLimit-Reset`, seconds or milliseconds): told apart by size.
+ */
+function parseReset(value: string | undefined, now: number): number | undefined {
+  if (value === undefined || !/^\d+(\.\d+)?$/.test(value.trim())) return undefined;
+  const n = Number(value);
+  if (n > 1e12) return Math.max(0, n - now);
+  if (n > 1e9) return Math.max(0, n * 1000 - now);
+  return Math.round(n * 1000);
+}
+
+/** The `ratelimit-*` (or `x-ratelimit-*`) headers of any answer, success or error. */
+export function parseRateLimit(headers: HeaderSource, now = Date.now()): RateLimitInfo | undefined {
+  const get = (name: string) => header(headers, `ratelimit-${name}`) ?? header(headers, `x-ratelimit-${name}`);
+  const limit = Number(get('limit'));
+  const remaining = get('remaining');
+  const resetMs = parseReset(get('reset'), now);
+  // `ratelimit-policy: 20;w=1` gives the window; without one, both providers document per-second limits.
+  const window = Number(/;\s*w=(\d+(?:\.\d+)?)/.exec(get('policy') ?? '')?.[1] ?? 1);
+  const info: RateLimitInfo = {
+    ...(Number.isFinite(limit) && limit > 0 && window > 0 ? { perSecond: limit / window } : {}),
+    ...(remaining !== undefined && /^\d+$/.test(remaining.trim()) ? { remaining: Number(remaining) } : {}),
+    ...(resetMs !== undefined ? { resetMs } : {}),
+  };
+  return Object.keys(info).length > 0 ? info : undefined;
+}
+
+/**
+ * When the provider asked us to come back: the latest of Retry-After, the rate-limit window's reset, and a
+ * body field (Autosend documents `retryAfter`, Unosend `retry_after`, in seconds), so no hint is undercut.
+ */
+export function retryAfterMs(headers: HeaderSource, body: unknown, now = Date.now()): number | undefined {
+  const record = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+  const nested = (typeof record.error === 'object' && record.error !== null ? record.error : {}) as Record<string, unknown>;
+  const seconds = [record.retryAfter, record.retry_after, nested.retryAfter, nested.retry_after].find((v) => typeof v === 'number');
+  const hints = [
+    parseRetryAfter(header(headers, 'retry-after'), now),
+    parseReset(header(headers, 'ratelimit-reset') ?? header(headers, 'x-ratelimit-reset'), now),
+    typeof seconds === 'number' ? Math.round(seconds * 1000) : undefined,
+  ].filter((ms): ms is number => ms !== undefined);
+  return hints.length > 0 ? Math.max(...hints) : undefined;
+}
+
+export interface FailedCall {
+  /** HTTP status; null when no answer came (network error, timeout). */
+  status: number | null;
+  /** The provider's error name or code. */
+  code?: string;
+  message: string;
+  timedOut?: boolean;
+  headers?: HeaderSource;
+  /** The provider's answer as received, for the timeline. */
+  body?: unknown;
+}
+
+/**
+ * transient (network, timeout, 5xx, rate limit): retry with backoff, the same idempotency key, after
+ * Retry-After when given. A 429 rate limit is provider-wide. A concurrent request with our idempotency key
+ * is transient and `pending`: the provider has the message, only it may be asked again.
+ * permanent + failover (auth, quota, sender refused): this provider cannot send it, another may.
+ * permanent (validation, anything else 4xx): no provider will; fail the message with the reason.
+ */
+export function classifyFailure(call: FailedCall, now = Date.now()): ProviderError {
+  const code = call.code?.toLowerCase();
+  const rateLimit = parseRateLimit(call.headers, now);
+  const base = { status: call.status, code: call.code, raw: call.body ?? null, rateLimit };
+  const transient = (message: string, extra: { providerWide?: boolean; pending?: boolean } = {}) =>
+    new ProviderError(message, { ...base, class: 'transient', retryAfterMs: retryAfterMs(call.headers, call.body, now), ...extra });
+
+  if (call.timedOut) return transient(call.message);
+  if (call.status === null) return transient(`network error: ${call.message}`);
+  if (code && QUOTA_CODES.has(code)) {
+    return new ProviderError(`quota exceeded: ${call.message}`, { ...base, class: 'permanent', failover: true });
+  }
+  if ((code && AUTH_CODES.has(code)) || call.status === 401) {
+    return new ProviderError(`API key refused: ${call.message}`, { ...base, class: 'permanent', failover: true });
+  }
+  if (code && PENDING_CODES.has(code)) return transient(`already in progress: ${call.message}`, { pending: true });
+  if ((code && RATE_LIMIT_CODES.has(code)) || call.status === 429) {
+    return transient(`rate limited: ${call.message}`, { providerWide: true });
+  }
+  if ((code && TRANSIENT_CODES.has(code)) || call.status >= 500 || call.status === 408) return transient(call.message);
+  // 402: payment required. 403: this provider refuses the sender (domain not verified here, key not allowed).
+  if (call.status === 402 || call.status === 403) {
+    return new ProviderError(call.message, { ...base, class: 'permanent', failover: true });
+  }
+  return new ProviderError(call.message, { ...base, class: 'permanent' });
+}
+
+/** The From a message cannot do without: a configuration problem no provider can fix. */
+export function missingFromError(): ProviderError {
+  return new ProviderError(
+    'no usable From address: set EMAIL_FROM (e.g. "Acme <auth@acme.com>") or EMAIL_FROM_DOMAIN',
+    { class: 'permanent', code: 'missing_from' },
+  );
+}
+
+/**
+ * A 2xx whose answer names no message id: the provider probably accepted it, so neither a retry nor another
+ * provider may send it again. Fails the message with the reason rather than risk a second code.
+ */
+export function acceptedWithoutId(provider: string, body: unknown): ProviderError {
+  return new ProviderError(`${provider} accepted the request but its answer carried no message id; not resent to avoid a duplicate`, {
+    class: 'permanent',
+    code: 'missing_message_id',
+    raw: body ?? null,
+  });
+}

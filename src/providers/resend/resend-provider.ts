@@ -1,0 +1,60 @@
+import { Resend } from 'resend';
+import { acceptedWithoutId, classifyFailure, missingFromError, parseRateLimit } from '../error-policy';
+import { ProviderError, type EmailProvider, type OutgoingEmail, type SendResult } from '../types';
+
+export interface ResendProviderOptions {
+  apiKey: string;
+  /** RESEND_BASE_URL; passed to the SDK per instance (it reads the variable itself only at import time). */
+  baseUrl: string;
+  /** A provider that does not answer costs at most this long. */
+  timeoutMs: number;
+}
+
+/**
+ * Resend through its SDK. The SDK never throws and never retries: it resolves `{data, error, headers}`, and
+ * a network failure or our timeout comes back as `application_error` with `statusCode: null`. Retries belong
+ * to the delivery service, with the same idempotency key, so Resend sends each message once.
+ */
+export function createResendProvider(options: ResendProviderOptions): EmailProvider {
+  const client = new Resend(options.apiKey, { baseUrl: options.baseUrl });
+
+  async function send(message: OutgoingEmail): Promise<SendResult> {
+    if (!message.from) throw missingFromError();
+    const body =
+      message.html !== undefined
+        ? { html: message.html, ...(message.text !== undefined ? { text: message.text } : {}) }
+        : message.text !== undefined
+          ? { text: message.text }
+          : undefined;
+    if (!body) throw new ProviderError('the message has neither an HTML nor a text body', { class: 'permanent', code: 'empty_body' });
+
+    const signal = AbortSignal.timeout(options.timeoutMs);
+    const { data, error, headers } = await client.emails.send(
+      {
+        from: message.from,
+        to: message.to,
+        subject: message.subject,
+        ...body,
+        headers: message.headers,
+        tags: message.tags,
+        ...(message.replyTo ? { replyTo: message.replyTo } : {}),
+      },
+      { idempotencyKey: message.idempotencyKey, signal },
+    );
+    if (error) {
+      const timedOut = signal.aborted;
+      throw classifyFailure({
+        status: error.statusCode,
+        code: error.name,
+        message: timedOut ? `no answer within ${options.timeoutMs} ms` : error.message,
+        timedOut,
+        headers,
+        body: error,
+      });
+    }
+    if (!data?.id) throw acceptedWithoutId('Resend', data);
+    return { providerMessageId: data.id, rateLimit: parseRateLimit(headers) };
+  }
+
+  return { name: 'resend', channel: 'email', send };
+}

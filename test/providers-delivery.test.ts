@@ -1,0 +1,342 @@
+import { emailCreated } from './helpers/clerk-events';
+import { TEST_ADMIN_TOKEN, TEST_CLERK_SECRET, testConfig } from './helpers/config';
+import { createTestDatabase, type TestDatabase } from './helpers/db';
+import { json, startHarness, type Harness } from './helpers/harness';
+import { svixHeaders } from './helpers/svix';
+import { waitFor } from './helpers/wait';
+import { autosendAnswers, FAKE_AUTOSEND_KEY, startFakeAutosend } from './fakes/fake-autosend';
+import { FAKE_RESEND_KEY, resendAnswers, startFakeResend } from './fakes/fake-resend';
+import type { IdempotentFake } from './fakes/idempotent-fake';
+import { TERMINAL_STATUSES } from '../src/delivery/delivery-service';
+
+let database: TestDatabase;
+let resend: IdempotentFake;
+let autosend: IdempotentFake;
+
+beforeAll(async () => {
+  [database, resend, autosend] = await Promise.all([createTestDatabase(), startFakeResend(), startFakeAutosend()]);
+});
+
+afterAll(async () => {
+  await Promise.all([resend.close(), autosend.close()]);
+  await database.drop();
+});
+
+beforeEach(() => {
+  resend.setDefault(resendAnswers.ok());
+  autosend.setDefault(autosendAnswers.ok());
+});
+
+/** Resend first, Autosend second, both on their fakes; short timeouts and two tries per provider. */
+const providerEnv = (env: Record<string, string | undefined> = {}) =>
+  testConfig(database.url, {
+    EMAIL_PROVIDERS: 'resend,autosend',
+    RESEND_API_KEY: FAKE_RESEND_KEY,
+    RESEND_BASE_URL: resend.url,
+    AUTOSEND_API_KEY: FAKE_AUTOSEND_KEY,
+    AUTOSEND_API_URL: autosend.url,
+    EMAIL_FROM_DOMAIN: 'acme.test',
+    PROVIDER_TIMEOUT_MS: '400',
+    PROVIDER_ATTEMPTS: '2',
+    RESEND_MAX_PER_SECOND: '100',
+    AUTOSEND_MAX_PER_SECOND: '100',
+    ...env,
+  });
+
+async function withHarness(env: Record<string, string | undefined>, body: (h: Harness) => Promise<void>): Promise<void> {
+  const harness = await startHarness(providerEnv(env), { workers: true });
+  try {
+    await body(harness);
+  } finally {
+    await harness.close();
+  }
+}
+
+async function accept(h: Harness, event = emailCreated()): Promise<string> {
+  const body = JSON.stringify(event);
+  const res = await h.request('/webhooks/clerk', { method: 'POST', headers: svixHeaders(TEST_CLERK_SECRET, body), body });
+  expect(res.status).toBe(202);
+  return (await json(res)).message_id;
+}
+
+const settled = (id: string, timeoutMs = 20_000) =>
+  waitFor(
+    async () => {
+      const m = await database.db.message.findUniqueOrThrow({ where: { id } });
+      return TERMINAL_STATUSES.includes(m.status) ? m : null;
+    },
+    { timeoutMs },
+  );
+
+const eventsOf = async (id: string) =>
+  (await database.db.messageEvent.findMany({ where: { messageId: id }, orderBy: { id: 'asc' } })).map((e) => ({
+    type: e.type,
+    provider: e.provider,
+    detail: e.detail as Record<string, unknown>,
+  }));
+
+const requestsFor = (fake: IdempotentFake, id: string) => fake.requests.filter((r) => r.headers['idempotency-key'] === `auth-message/${id}`);
+const deliveriesFor = (fake: IdempotentFake, id: string) => fake.deliveries.filter((d) => d.idempotencyKey === `auth-message/${id}`);
+
+describe('a signed Clerk webhook, end to end', () => {
+  it('becomes exactly one Resend request with the right From, headers, tags and idempotency key', async () => {
+    await withHarness({}, async (h) => {
+      const event = emailCreated({ otp: '730241' });
+      const id = await accept(h, event);
+      const message = await settled(id);
+      expect(message).toMatchObject({ status: 'sent', provider: 'resend', providerMessageId: deliveriesFor(resend, id)[0]!.id, lastError: null });
+
+      const requests = requestsFor(resend, id);
+      expect(requests).toHaveLength(1);
+      expect(requests[0]!.headers).toMatchObject({ authorization: `Bearer ${FAKE_RESEND_KEY}`, 'idempotency-key': `auth-message/${id}` });
+      expect(requests[0]!.json).toEqual({
+        from: 'Acme <notifications@acme.test>',
+        to: event.data.to_email_address,
+        subject: '730241 is your verification code',
+        html: event.data.body,
+        text: event.data.body_plain,
+        headers: { 'X-Entity-Ref-ID': id },
+        tags: [
+          { name: 'message_id', value: id },
+          { name: 'template', value: 'verification_code' },
+        ],
+      });
+      expect(requestsFor(autosend, id)).toHaveLength(0);
+      expect((await eventsOf(id)).map((e) => e.type)).toEqual(['received', 'queued', 'sent']);
+      // The code leaves in the request only: not in the logs, and the clear copy is gone once sent.
+      expect(h.logs.text()).not.toContain('730241');
+      expect((await database.db.messageContent.findUniqueOrThrow({ where: { messageId: id } })).payload).toBeNull();
+      // Resend's ratelimit-* headers are kept for every process to pace itself on.
+      expect((await h.container.providerHealth.states()).find((s) => s.provider === 'resend')).toMatchObject({
+        circuit: 'closed',
+        reported_per_second: 1000,
+      });
+    });
+  });
+});
+
+describe('retries', () => {
+  it('retries a timed-out send with the same idempotency key', async () => {
+    await withHarness({}, async (h) => {
+      resend.script(resendAnswers.hang());
+      const id = await accept(h);
+      expect(await settled(id)).toMatchObject({ status: 'sent', provider: 'resend', attempts: 2 });
+      const requests = requestsFor(resend, id);
+      expect(requests).toHaveLength(2);
+      expect(requests.map((r) => r.headers['idempotency-key'])).toEqual([`auth-message/${id}`, `auth-message/${id}`]);
+      const failed = (await eventsOf(id)).find((e) => e.type === 'send_failed')!;
+      expect(failed).toMatchObject({ provider: 'resend', detail: { class: 'transient', message: expect.stringMatching(/no answer within 400 ms/) } });
+    });
+  });
+
+  it('does not send again when the provider took the message but the answer came too late', async () => {
+    await withHarness({}, async (h) => {
+      // Resend accepts at once but answers after the timeout; the retry meets the same key still in flight
+      // (409), waits without failing over, and gets the original id.
+      resend.script(resendAnswers.ok(2_500));
+      const id = await accept(h);
+      const message = await settled(id);
+      expect(deliveriesFor(resend, id)).toHaveLength(1);
+      expect(message).toMatchObject({ status: 'sent', provider: 'resend', providerMessageId: deliveriesFor(resend, id)[0]!.id });
+      expect(requestsFor(autosend, id)).toHaveLength(0);
+    });
+  });
+
+  it('honours a 429 Retry-After before asking the same provider again', async () => {
+    await withHarness({}, async (h) => {
+      resend.script(resendAnswers.rateLimited(2));
+      const id = await accept(h);
+      expect(await settled(id)).toMatchObject({ status: 'sent', provider: 'resend' });
+      const [first, second] = requestsFor(resend, id);
+      expect(second!.receivedAt - first!.receivedAt).toBeGreaterThanOrEqual(1_950);
+      expect((await eventsOf(id)).find((e) => e.type === 'send_failed')!.detail).toMatchObject({ status: 429, code: 'rate_limit_exceeded' });
+    });
+  });
+
+  it('pauses only the rate-limited provider: other messages go through the next one meanwhile', async () => {
+    await withHarness({}, async (h) => {
+      resend.script(resendAnswers.rateLimited(30));
+      const limited = await accept(h);
+      await waitFor(() => requestsFor(resend, limited).length === 1);
+      await waitFor(async () => (await h.container.providerHealth.states()).find((s) => s.provider === 'resend')!.paused_until);
+
+      const other = await accept(h);
+      expect(await settled(other)).toMatchObject({ status: 'sent', provider: 'autosend' });
+      expect(requestsFor(resend, other)).toHaveLength(0);
+      expect((await eventsOf(other)).find((e) => e.type === 'provider_skipped')).toMatchObject({
+        provider: 'resend',
+        detail: { reason: 'paused' },
+      });
+      // The rate-limited message itself waits for Resend (Retry-After is well inside the code's lifetime).
+      expect(await database.db.message.findUniqueOrThrow({ where: { id: limited } })).toMatchObject({ status: 'queued' });
+    });
+  });
+});
+
+describe('failover and the circuit', () => {
+  it('fails over resend → autosend, skips resend while its circuit is open, and returns to it once it recovers', async () => {
+    await withHarness({ PROVIDER_CIRCUIT_FAILURES: '2', PROVIDER_CIRCUIT_OPEN_SECONDS: '3' }, async (h) => {
+      const resendState = async () => (await h.container.providerHealth.states()).find((s) => s.provider === 'resend')!;
+      resend.setDefault(resendAnswers.serverError());
+
+      const first = await accept(h);
+      expect(await settled(first)).toMatchObject({ status: 'sent', provider: 'autosend', attempts: 3 });
+      expect((await eventsOf(first)).map((e) => `${e.type}:${e.provider ?? ''}`)).toEqual([
+        'received:',
+        'queued:',
+        'send_failed:resend',
+        'send_failed:resend',
+        'failover:autosend',
+        'sent:autosend',
+      ]);
+      expect(await resendState()).toMatchObject({ circuit: 'open', consecutive_failures: 2 });
+
+      // While open, Resend is not asked at all: the message goes straight to Autosend.
+      const second = await accept(h);
+      expect(await settled(second)).toMatchObject({ status: 'sent', provider: 'autosend', attempts: 1 });
+      expect(requestsFor(resend, second)).toHaveLength(0);
+      expect((await eventsOf(second)).find((e) => e.type === 'provider_skipped')).toMatchObject({
+        provider: 'resend',
+        detail: { reason: 'circuit_open' },
+      });
+
+      // Resend recovers; after the cool-down the next message is the probe, and it closes the circuit.
+      resend.setDefault(resendAnswers.ok());
+      await waitFor(async () => (await resendState()).circuit === 'half_open', { timeoutMs: 10_000 });
+      const third = await accept(h);
+      expect(await settled(third)).toMatchObject({ status: 'sent', provider: 'resend' });
+      expect(requestsFor(autosend, third)).toHaveLength(0);
+      expect(await resendState()).toMatchObject({ circuit: 'closed', consecutive_failures: 0 });
+    });
+  });
+
+  it('fails over at once on a quota error (a 429 that is not a rate limit)', async () => {
+    await withHarness({}, async (h) => {
+      resend.script(resendAnswers.dailyQuota());
+      const id = await accept(h);
+      expect(await settled(id)).toMatchObject({ status: 'sent', provider: 'autosend' });
+      expect(requestsFor(resend, id)).toHaveLength(1);
+      expect((await eventsOf(id)).find((e) => e.type === 'send_failed')!.detail).toMatchObject({
+        class: 'permanent',
+        status: 429,
+        code: 'daily_quota_exceeded',
+        raw: { name: 'daily_quota_exceeded', statusCode: 429 },
+      });
+    });
+  });
+
+  it('retries later, without spending attempts, when every provider is unavailable', async () => {
+    await withHarness({ PROVIDER_CIRCUIT_FAILURES: '1', PROVIDER_CIRCUIT_OPEN_SECONDS: '3', PROVIDER_ATTEMPTS: '1' }, async (h) => {
+      resend.setDefault(resendAnswers.serverError());
+      autosend.setDefault(autosendAnswers.serverError());
+      const first = await accept(h);
+      expect(await settled(first)).toMatchObject({ status: 'failed' });
+
+      // Both circuits are open now: the next message waits instead of failing…
+      resend.setDefault(resendAnswers.ok());
+      autosend.setDefault(autosendAnswers.ok());
+      const second = await accept(h);
+      await waitFor(async () => (await eventsOf(second)).filter((e) => e.type === 'provider_skipped').length >= 2);
+      // …and goes out through Resend once its circuit lets a probe through.
+      expect(await settled(second)).toMatchObject({ status: 'sent', provider: 'resend', attempts: 1 });
+    });
+  });
+});
+
+describe('permanent failures', () => {
+  it('marks a message failed with the provider\'s reason, without trying another provider', async () => {
+    await withHarness({}, async (h) => {
+      resend.script(resendAnswers.validation());
+      const id = await accept(h);
+      expect(await settled(id)).toMatchObject({ status: 'failed', lastError: 'resend: Invalid `to` field.' });
+      expect(requestsFor(autosend, id)).toHaveLength(0);
+      const res = await h.request(`/api/messages/${id}`, { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
+      const body = await json(res);
+      expect(body.last_error).toBe('resend: Invalid `to` field.');
+      expect(body.events.map((e: { type: string }) => e.type)).toEqual(['received', 'queued', 'send_failed', 'failed']);
+    });
+  });
+
+  it('fails a message with no usable From with a clear reason, and keeps working', async () => {
+    await withHarness({ EMAIL_FROM_DOMAIN: undefined }, async (h) => {
+      const id = await accept(h);
+      const message = await settled(id);
+      expect(message.status).toBe('failed');
+      expect(message.lastError).toMatch(/^resend: no usable From address: set EMAIL_FROM .* or EMAIL_FROM_DOMAIN$/);
+      expect(requestsFor(resend, id)).toHaveLength(0);
+      expect(requestsFor(autosend, id)).toHaveLength(0);
+      expect(h.workers!.workers.every((w) => w.isRunning())).toBe(true);
+    });
+  });
+});
+
+describe('no message is sent twice', () => {
+  it('when two workers run the same message at once', async () => {
+    // A generous timeout: this is about the lease, and a loaded test machine must not turn it into a retry.
+    const config = providerEnv({ PROVIDER_TIMEOUT_MS: '5000' });
+    const [a, b] = [await startHarness(config), await startHarness(config)];
+    try {
+      resend.setDefault(resendAnswers.ok(200));
+      const id = await accept(a);
+      const outcomes = await Promise.all([
+        a.container.delivery.processSend({ messageId: id }),
+        b.container.delivery.processSend({ messageId: id }),
+      ]);
+      expect(outcomes.map((o) => o.kind).sort()).toEqual(['finished', 'retry']);
+      expect(requestsFor(resend, id)).toHaveLength(1);
+      expect(deliveriesFor(resend, id)).toHaveLength(1);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('when a worker stops mid-batch and another process takes over its jobs', async () => {
+    const config = providerEnv({ PROVIDER_TIMEOUT_MS: '5000' });
+    const workerTuning = { lockDuration: 1_000, stalledInterval: 500 };
+    const a = await startHarness(config, { workers: true, workerTuning });
+    const b = await startHarness(config, { workers: true, workerTuning });
+    try {
+      resend.setDefault(resendAnswers.ok(300));
+      const ids = await Promise.all(Array.from({ length: 20 }, () => accept(a)));
+      await waitFor(() => ids.some((id) => requestsFor(resend, id).length > 0));
+      // A stops without waiting for its jobs: they stall, and B's stalled-job check hands them to B.
+      await a.workers!.close(0);
+      const finals = await Promise.all(ids.map((id) => settled(id)));
+      const described = await Promise.all(
+        finals.map(async (m) => `${m.status}:${m.provider} ${m.status === 'sent' ? '' : JSON.stringify(await eventsOf(m.id))}`.trim()),
+      );
+      expect(described).toEqual(ids.map(() => 'sent:resend'));
+      expect(ids.map((id) => deliveriesFor(resend, id).length)).toEqual(ids.map(() => 1));
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('when a stuck worker\'s lease lapses mid-send and another worker takes the message over', async () => {
+    // One try per provider: anything but "wait for Resend" would fail over to Autosend at once.
+    const config = providerEnv({ PROVIDER_TIMEOUT_MS: '5000', PROVIDER_ATTEMPTS: '1' });
+    const [a, b] = [await startHarness(config), await startHarness(config)];
+    try {
+      resend.setDefault(resendAnswers.ok(1_500));
+      const id = await accept(a);
+      // Worker B sends; Resend takes the message at once but answers only after 1.5 s.
+      const stuck = b.container.delivery.processSend({ messageId: id });
+      await waitFor(() => requestsFor(resend, id).length === 1);
+      // B freezes past its lease (a long GC pause, a suspended VM); the job is handed to worker A.
+      await database.db.message.update({ where: { id }, data: { leaseUntil: new Date(Date.now() - 1) } });
+      const takeover = await a.container.delivery.processSend({ messageId: id });
+      // Same key, same body: Resend says the first request is still in progress. A waits; it does not fail over.
+      expect(takeover.kind).toBe('retry');
+      expect(requestsFor(autosend, id)).toHaveLength(0);
+      expect(await stuck).toEqual({ kind: 'finished', status: 'sent' });
+      expect(await a.container.delivery.processSend({ messageId: id })).toEqual({ kind: 'finished', status: 'sent' });
+      expect(deliveriesFor(resend, id)).toHaveLength(1);
+      expect(await database.db.message.findUniqueOrThrow({ where: { id } })).toMatchObject({
+        status: 'sent',
+        providerMessageId: deliveriesFor(resend, id)[0]!.id,
+      });
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+});

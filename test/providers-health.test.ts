@@ -1,0 +1,147 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { createLogger } from '../src/lib/logger';
+import { createProviderHealth, type ProviderHealthOptions } from '../src/providers/provider-health';
+import { ProviderError, type SendResult } from '../src/providers/types';
+import { TEST_REDIS_URL } from './helpers/config';
+
+let redis: Redis;
+beforeAll(() => {
+  redis = new Redis(TEST_REDIS_URL);
+});
+afterAll(() => redis.quit());
+
+/** Two "processes" (two health objects) on one Redis prefix, with a clock the test moves. */
+function setup(overrides: Partial<ProviderHealthOptions> = {}) {
+  const clock = { now: Date.now() };
+  const options: ProviderHealthOptions = {
+    redis,
+    prefix: `t-health-${randomBytes(4).toString('hex')}`,
+    providers: ['resend', 'autosend'],
+    limits: {},
+    failureThreshold: 3,
+    openMs: 10_000,
+    probeLeaseMs: 5_000,
+    maxWaitMs: 200,
+    log: createLogger('silent'),
+    now: () => clock.now,
+    ...overrides,
+  };
+  return { clock, a: createProviderHealth(options), b: createProviderHealth(options) };
+}
+
+const down = (): Promise<SendResult> => Promise.reject(new ProviderError('HTTP 503', { class: 'transient', status: 503 }));
+const up = (): Promise<SendResult> => Promise.resolve({ providerMessageId: 'x' });
+const outcome = (p: Promise<unknown>) => p.then((r) => r, (e: unknown) => (e instanceof Error ? e.message : e));
+
+describe('circuit breaker', () => {
+  it('opens after N consecutive failures across processes, lets one probe through after the cool-down, closes on success', async () => {
+    const { clock, a, b } = setup();
+    await outcome(a.call('resend', down));
+    await outcome(b.call('resend', down));
+    expect((await a.states())[0]).toMatchObject({ provider: 'resend', circuit: 'closed', consecutive_failures: 2 });
+    await outcome(a.call('resend', down));
+    expect((await b.states())[0]).toMatchObject({ circuit: 'open', consecutive_failures: 3 });
+
+    // Open: skipped without calling the provider, in every process; the other provider is unaffected.
+    const send = jest.fn(up);
+    expect(await b.call('resend', send)).toEqual({ ok: false, reason: 'circuit_open', retryInMs: 10_000 });
+    expect(send).not.toHaveBeenCalled();
+    expect(await b.call('autosend', up)).toMatchObject({ ok: true });
+
+    clock.now += 10_001;
+    expect((await a.states())[0]!.circuit).toBe('half_open');
+    // Half-open: exactly one probe; while it is out, the others are still skipped.
+    let finishProbe!: () => void;
+    const probe = a.call('resend', () => new Promise<SendResult>((resolve) => (finishProbe = () => resolve({ providerMessageId: 'p' }))));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await b.call('resend', up)).toMatchObject({ ok: false, reason: 'circuit_open' });
+    finishProbe();
+    expect(await probe).toMatchObject({ ok: true });
+    expect((await b.states())[0]).toMatchObject({ circuit: 'closed', consecutive_failures: 0, open_until: null });
+    expect(await b.call('resend', up)).toMatchObject({ ok: true });
+  });
+
+  it('re-opens when the probe fails', async () => {
+    const { clock, a } = setup({ failureThreshold: 1 });
+    await outcome(a.call('resend', down));
+    clock.now += 10_001;
+    expect(await outcome(a.call('resend', down))).toBe('HTTP 503');
+    expect((await a.states())[0]).toMatchObject({ circuit: 'open', open_until: new Date(clock.now + 10_000).toISOString() });
+  });
+
+  it('does not count per-message refusals or rate limits as the provider being down', async () => {
+    const { a } = setup({ failureThreshold: 1 });
+    await outcome(a.call('resend', (): Promise<SendResult> => Promise.reject(new ProviderError('invalid to', { class: 'permanent', status: 422 }))));
+    await outcome(a.call('resend', (): Promise<SendResult> => Promise.reject(new ProviderError('429', { class: 'transient', providerWide: true, retryAfterMs: 50 }))));
+    expect((await a.states())[0]!.circuit).toBe('closed');
+  });
+
+  it('counts a refused key or a spent quota (another provider could send)', async () => {
+    const { a } = setup({ failureThreshold: 1 });
+    await outcome(a.call('resend', (): Promise<SendResult> => Promise.reject(new ProviderError('quota', { class: 'permanent', failover: true, status: 429 }))));
+    expect((await a.states())[0]!.circuit).toBe('open');
+  });
+});
+
+describe('rate limits', () => {
+  it('pauses only the provider that answered 429, until its Retry-After', async () => {
+    const { clock, a, b } = setup();
+    await outcome(a.call('resend', (): Promise<SendResult> => Promise.reject(new ProviderError('429', { class: 'transient', providerWide: true, retryAfterMs: 3_000 }))));
+    expect(await b.call('resend', up)).toEqual({ ok: false, reason: 'paused', retryInMs: 3_000 });
+    expect(await b.call('autosend', up)).toMatchObject({ ok: true });
+    expect((await b.states())[0]!.paused_until).toBe(new Date(clock.now + 3_000).toISOString());
+    clock.now += 3_000;
+    expect(await b.call('resend', up)).toMatchObject({ ok: true });
+  });
+
+  it('pauses before a 429 when the provider says no requests remain in the window', async () => {
+    const { a } = setup();
+    await a.call('resend', (): Promise<SendResult> => Promise.resolve({ providerMessageId: 'x', rateLimit: { perSecond: 5, remaining: 0, resetMs: 900 } }));
+    expect(await a.call('resend', up)).toEqual({ ok: false, reason: 'paused', retryInMs: 900 });
+  });
+
+  it('spaces requests at the configured rate, shared across processes, and skips a provider too far behind', async () => {
+    const { a, b } = setup({ limits: { resend: { defaultPerSecond: 10 } }, maxWaitMs: 150 });
+    // 10/s: one slot every 100 ms; with 150 ms of patience the first two go (one at once, one after 100 ms)…
+    const [first, second] = await Promise.all([a.call('resend', up), b.call('resend', up)]);
+    expect([first.ok, second.ok]).toEqual([true, true]);
+    // …and a third, 200 ms behind, is told the provider is saturated.
+    const third = await a.call('resend', up);
+    expect(third).toMatchObject({ ok: false, reason: 'saturated' });
+  });
+
+  it('follows the rate the provider reports as soon as it reports it', async () => {
+    const { a } = setup({ limits: { resend: { defaultPerSecond: 2 } } });
+    // The first send goes at the guessed 2/s, so the next slot would be 500 ms away…
+    await a.call('resend', (): Promise<SendResult> => Promise.resolve({ providerMessageId: 'x', rateLimit: { perSecond: 20, remaining: 19, resetMs: 1000 } }));
+    expect((await a.states())[0]!.reported_per_second).toBe(20);
+    // …but Resend says 20/s: sends 50 ms apart now fit in 200 ms of patience.
+    expect(await a.call('resend', up)).toMatchObject({ ok: true });
+    expect(await a.call('resend', up)).toMatchObject({ ok: true });
+  });
+
+  it('never goes above the configured ceiling, whatever the provider reports', async () => {
+    const { a } = setup({ limits: { resend: { defaultPerSecond: 4, maxPerSecond: 4 } } });
+    await a.call('resend', (): Promise<SendResult> => Promise.resolve({ providerMessageId: 'x', rateLimit: { perSecond: 20 } }));
+    // 4/s: the next slot is 250 ms away, beyond 200 ms of patience.
+    expect(await a.call('resend', up)).toMatchObject({ ok: false, reason: 'saturated' });
+  });
+});
+
+describe('concurrency', () => {
+  it('holds at most N sends in flight per provider in a process', async () => {
+    const { a } = setup({ limits: { resend: { concurrency: 2 } } });
+    let inFlight = 0;
+    let peak = 0;
+    const send = async (): Promise<SendResult> => {
+      inFlight += 1;
+      peak = Math.max(peak, inFlight);
+      await new Promise((r) => setTimeout(r, 30));
+      inFlight -= 1;
+      return { providerMessageId: 'x' };
+    };
+    await Promise.all(Array.from({ length: 6 }, () => a.call('resend', send)));
+    expect(peak).toBe(2);
+  });
+});
