@@ -81,6 +81,23 @@ describe('end to end through the outbox', () => {
     expect(harness.logs.text()).not.toContain('551177');
   });
 
+  it('sends once when the same webhook arrives 5 times at once', async () => {
+    const event = emailCreated();
+    const body = JSON.stringify(event);
+    const headers = svixHeaders(TEST_CLERK_SECRET, body, { id: 'msg_five_times' });
+    const responses = await Promise.all(
+      Array.from({ length: 5 }, () => harness.request('/webhooks/clerk', { method: 'POST', headers, body })),
+    );
+    const ids = new Set((await Promise.all(responses.map(json))).map((b) => b.message_id));
+    expect(ids.size).toBe(1);
+    const [id] = [...ids] as string[];
+    await waitFor(() => database.db.message.findFirst({ where: { id, status: 'sent' } }));
+    // Give a second job, if there were one, time to run.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await database.db.outboxMessage.count({ where: { to: event.data.to_email_address } })).toBe(1);
+    expect(await database.db.messageEvent.count({ where: { messageId: id, type: 'sent' } })).toBe(1);
+  });
+
   it('marks a code older than OTP_MAX_AGE_SECONDS expired instead of sending it late', async () => {
     const event = { ...emailCreated(), timestamp: Date.now() - 11 * 60_000 };
     const id = await postClerk(harness, event);

@@ -8,7 +8,7 @@ import { createSendWorker } from './send-worker';
 
 export interface RunningWorkers {
   workers: Worker[];
-  /** Stops taking jobs and waits for the running ones, at most `graceMs`, then abandons them to be retried. */
+  /** Stops taking jobs and waits for the running ones, at most `graceMs`, then leaves them to be retried. */
   close(graceMs: number): Promise<void>;
 }
 
@@ -41,16 +41,15 @@ export async function startWorkers(
     workers,
     async close(graceMs) {
       let timer: NodeJS.Timeout | undefined;
-      const graceful = Promise.all(workers.map((w) => w.close()));
-      const timedOut = await Promise.race([
-        graceful.then(() => false),
-        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), graceMs))),
-      ]);
+      // BullMQ's close(force) cannot cut short a close already under way, so the bound is kept here: past it,
+      // the connection goes, the running jobs' locks lapse, and another worker retries them.
+      const graceful = Promise.all(workers.map((w) => w.close())).then(
+        () => true,
+        () => true,
+      );
+      const finished = await Promise.race([graceful, new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)))]);
       clearTimeout(timer);
-      if (timedOut) {
-        log.warn({ grace_ms: graceMs }, 'jobs still running at shutdown; they will be retried');
-        await Promise.all(workers.map((w) => w.close(true)));
-      }
+      if (!finished) log.warn({ grace_ms: graceMs }, 'jobs still running at shutdown; they will be retried by another worker');
       connection.disconnect();
     },
   };

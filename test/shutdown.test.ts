@@ -1,0 +1,70 @@
+import { createOutbox } from '../src/providers/outbox';
+import type { EmailProvider } from '../src/providers/types';
+import { emailCreated } from './helpers/clerk-events';
+import { TEST_CLERK_SECRET, testConfig } from './helpers/config';
+import { createTestDatabase, type TestDatabase } from './helpers/db';
+import { json, startHarness, type Harness } from './helpers/harness';
+import { svixHeaders } from './helpers/svix';
+import { waitFor } from './helpers/wait';
+
+/** What SIGTERM does to the workers (src/main.ts calls the same `close(grace)`), with a provider that takes its time. */
+
+let database: TestDatabase;
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+afterAll(async () => {
+  await database.drop();
+});
+
+function slowOutbox(ms: number): EmailProvider & { started: string[] } {
+  const outbox = createOutbox(database.db).email;
+  const started: string[] = [];
+  return {
+    ...outbox,
+    started,
+    async send(message) {
+      started.push(message.messageId);
+      await new Promise((r) => setTimeout(r, ms));
+      return outbox.send(message);
+    },
+  };
+}
+
+async function acceptOne(harness: Harness): Promise<string> {
+  const body = JSON.stringify(emailCreated());
+  const res = await harness.request('/webhooks/clerk', { method: 'POST', headers: svixHeaders(TEST_CLERK_SECRET, body), body });
+  return (await json(res)).message_id;
+}
+
+it('lets an in-flight send finish before the workers close', async () => {
+  const provider = slowOutbox(1_500);
+  const harness = await startHarness(testConfig(database.url), { workers: true, overrides: { providers: { email: [provider], sms: [] } } });
+  try {
+    const id = await acceptOne(harness);
+    await waitFor(() => provider.started.includes(id));
+    const closing = Date.now();
+    await harness.workers!.close(10_000);
+    expect(Date.now() - closing).toBeGreaterThan(1_000);
+    expect((await database.db.message.findUniqueOrThrow({ where: { id } })).status).toBe('sent');
+  } finally {
+    await harness.close();
+  }
+});
+
+it('stops waiting at the bound and leaves the unfinished send to be retried', async () => {
+  const provider = slowOutbox(5_000);
+  const harness = await startHarness(testConfig(database.url), { workers: true, overrides: { providers: { email: [provider], sms: [] } } });
+  try {
+    const id = await acceptOne(harness);
+    await waitFor(() => provider.started.includes(id));
+    const closing = Date.now();
+    await harness.workers!.close(500);
+    expect(Date.now() - closing).toBeLessThan(3_000);
+    // Not sent by this process; its job is still there for another worker (stalled, then retried).
+    expect((await database.db.message.findUniqueOrThrow({ where: { id } })).status).toBe('sending');
+    expect(await harness.container.queues.send.getJob(id)).toBeDefined();
+  } finally {
+    await harness.close();
+  }
+});
