@@ -86,7 +86,11 @@ export function interpretClerkEvent(body: unknown, svixId: string): ClerkEventOu
   const event = parseOrThrow(Envelope, body, 'event');
   if (event.data.delivered_by_clerk) return { kind: 'ignored', reason: 'delivered by Clerk' };
 
-  const receivedDetail = { svix_id: svixId, event_type: event.type, instance_id: event.instance_id ?? null };
+  const common = {
+    source: 'clerk' as const,
+    issuedAt: issuedAt(event.timestamp),
+    receivedDetail: { svix_id: svixId, event_type: event.type, instance_id: event.instance_id ?? null },
+  };
   if (event.type === 'email.created') {
     const data = parseOrThrow(EmailData, event.data, 'data');
     if (!data.body && !data.body_plain) throw new ValidationError('Malformed Clerk event: data.body and data.body_plain are both empty');
@@ -105,7 +109,7 @@ export function interpretClerkEvent(body: unknown, svixId: string): ClerkEventOu
     return {
       kind: 'deliver',
       message: {
-        source: 'clerk',
+        ...common,
         externalId: data.id,
         template,
         recipient: data.to_email_address,
@@ -113,8 +117,6 @@ export function interpretClerkEvent(body: unknown, svixId: string): ClerkEventOu
         payload,
         secrets: secretsIn(data.data, codeBearing),
         codeBearing,
-        issuedAt: issuedAt(event.timestamp),
-        receivedDetail,
       },
     };
   }
@@ -126,7 +128,7 @@ export function interpretClerkEvent(body: unknown, svixId: string): ClerkEventOu
   return {
     kind: 'deliver',
     message: {
-      source: 'clerk',
+      ...common,
       externalId: data.id,
       template,
       recipient: data.to_phone_number,
@@ -134,8 +136,6 @@ export function interpretClerkEvent(body: unknown, svixId: string): ClerkEventOu
       payload,
       secrets: secretsIn(data.data, codeBearing),
       codeBearing,
-      issuedAt: issuedAt(event.timestamp),
-      receivedDetail,
     },
   };
 }
