@@ -299,6 +299,45 @@ describe('limits', () => {
       expect((await issue({ channel: 'email', to: email(), purpose: 'login', client_ip: '198.51.100.8' }, b)).res.status).toBe(201);
     });
 
+    it('limits wrong codes per client IP over every recipient, on both instances; right codes cost nothing', async () => {
+      await start({ VERIFICATION_CHECK_LIMIT_PER_IP_HOUR: '3' });
+      const issued = await Promise.all([phone(), phone(), phone()].map((to) => issue({ channel: 'sms', to, purpose: 'login' })));
+      const [first, second, third] = await Promise.all(issued.map(async ({ body }) => ({ id: body.verification_id as string, to: body.to as string, code: await codeOf(body.message_id) })));
+      const ip = '203.0.113.9';
+
+      expect((await check({ verification_id: third!.id, code: third!.code, client_ip: ip }, a)).status).toBe(200);
+      const wrong = [
+        await check({ verification_id: first!.id, code: wrongCode(first!.code), client_ip: ip }, a),
+        await check({ to: second!.to, purpose: 'login', code: wrongCode(second!.code), client_ip: ip }, b),
+        await check({ to: phone(), purpose: 'login', code: '123456', client_ip: ip }, a),
+      ];
+      expect(wrong.map((r) => r.body.error.code)).toEqual(['invalid_code', 'invalid_code', 'invalid_code']);
+
+      const res = await postV1(b, '/verifications/check', { verification_id: first!.id, code: first!.code, client_ip: ip });
+      const blocked = await json(res);
+      expect(res.status).toBe(429);
+      expect(blocked.error).toMatchObject({ code: 'rate_limited', message: expect.stringMatching(/wrong codes from this IP/) });
+      expect(blocked.error.details.retry_after).toBeGreaterThan(3000);
+      expect(res.headers.get('retry-after')).toBe(String(blocked.error.details.retry_after));
+
+      // Another IP is not affected, and the blocked attempt did not use up the code.
+      expect((await check({ verification_id: first!.id, code: first!.code, client_ip: '203.0.113.10' }, a)).status).toBe(200);
+    });
+
+    it('does not limit checks without client_ip by the calling server, which stands for every user', async () => {
+      await start({ VERIFICATION_CHECK_LIMIT_PER_IP_HOUR: '2' });
+      const statuses = [];
+      for (const instance of [a, b, a, b]) statuses.push((await check({ to: phone(), purpose: 'login', code: '123456' }, instance)).status);
+      expect(statuses).toEqual([422, 422, 422, 422]);
+    });
+
+    it('validates client_ip on a check', async () => {
+      await start({});
+      const res = await check({ to: phone(), purpose: 'login', code: '123456', client_ip: 'not-an-ip' });
+      expect(res.status).toBe(422);
+      expect(res.body.error.message).toMatch(/IPv4 or IPv6/);
+    });
+
     it('checks a code issued by one instance on the other, and replaces it with the next one', async () => {
       await start({});
       const to = phone();

@@ -39,6 +39,8 @@ export interface CreateVerificationInput {
   clientIp: string;
 }
 
+export type CheckResult = { verified: true } & Omit<VerificationJson, 'status' | 'message_id' | 'expires_at'>;
+
 export type CheckLookup = { verificationId: string } | { to: string; purpose: VerificationPurpose };
 
 export interface VerificationJson {
@@ -180,9 +182,25 @@ export function createVerificationService(deps: VerificationDeps) {
   /**
    * Checks a code. Every failure is the same `invalid_code` answer, after the same work (an HMAC, a constant-
    * time compare, one counted attempt), whether the verification exists or not; after the last allowed wrong
-   * attempt the answer is 429, for unknown lookups too.
+   * attempt the answer is 429, for unknown lookups too. With the end user's IP, wrong codes are also limited
+   * per IP over every recipient, so one client cannot spread its guesses over many codes.
    */
-  async function check(lookup: CheckLookup, code: string): Promise<{ verified: true } & Omit<VerificationJson, 'status' | 'message_id' | 'expires_at'>> {
+  async function check(lookup: CheckLookup, code: string, clientIp?: string): Promise<CheckResult> {
+    if (clientIp === undefined) return checkCode(lookup, code);
+    await limiter.takeCheck(clientIp);
+    let wrongCode = false;
+    try {
+      return await checkCode(lookup, code);
+    } catch (err) {
+      wrongCode = err instanceof InvalidCodeError || err instanceof TooManyAttemptsError;
+      throw err;
+    } finally {
+      // Only wrong codes use up the IP's allowance; a slot not given back (Redis gone) costs one check at most.
+      if (!wrongCode) await limiter.returnCheck(clientIp).catch(() => undefined);
+    }
+  }
+
+  async function checkCode(lookup: CheckLookup, code: string): Promise<CheckResult> {
     const key = secret();
     const at = now();
     const found = await findPending(lookup);
