@@ -448,6 +448,56 @@ describe('SMS failure falls back to email', () => {
     expect(await database.db.message.count({ where: { externalId: `${body.message_id}:fallback` } })).toBe(0);
   });
 
+  /** The email a fallback sent for this SMS message, and the SMS message as it ended. */
+  async function fallbackOf(smsMessageId: string) {
+    const sms = await waitFor(async () => {
+      const m = await database.db.message.findUnique({ where: { id: smsMessageId }, include: { events: true } });
+      return m?.events.some((e) => e.type === 'fallback') ? m : undefined;
+    });
+    const fallbackId = (sms.events.find((e) => e.type === 'fallback')!.detail as { message_id: string }).message_id;
+    const mail = await waitFor(() => database.db.outboxMessage.findUnique({ where: { messageId: fallbackId } }), { timeoutMs: 15_000 });
+    return { sms, mail };
+  }
+
+  it('sends the code by email when the phone number is suppressed', async () => {
+    const to = phone();
+    await database.db.suppression.create({ data: { id: `sup_${counter}`, channel: 'sms', recipient: to, reason: 'manual' } });
+    const fallbackTo = email();
+    const { body } = await issue({ channel: 'sms', to, purpose: 'login', email: fallbackTo }, withWorkers);
+    const { sms, mail } = await fallbackOf(body.message_id);
+    expect(sms.status).toBe('suppressed');
+    expect(mail).toMatchObject({ channel: 'email', to: fallbackTo });
+    const code = mail.text!.match(/\b(\d{6})\b/)![1]!;
+    expect((await check({ verification_id: body.verification_id, code }, withWorkers)).status).toBe(200);
+  });
+
+  it('sends the code by email at once when every SMS provider is down (circuit open), not after it expires', async () => {
+    const fragile = await startHarness(
+      testConfig(database.url, {
+        ...baseEnv,
+        UNOSEND_API_KEY: FAKE_UNOSEND_KEY,
+        UNOSEND_API_URL: unosend.url,
+        SMS_PROVIDERS: 'unosend',
+        EMAIL_PROVIDERS: 'outbox',
+        PROVIDER_CIRCUIT_FAILURES: '1',
+        PROVIDER_CIRCUIT_OPEN_SECONDS: '600',
+      }),
+      { workers: true },
+    );
+    try {
+      unosend.failNext({ status: 503, body: { error: { code: 'internal_error', message: 'down' } } });
+      const fallbackTo = email();
+      const { body } = await issue({ channel: 'sms', to: phone(), purpose: 'login', email: fallbackTo }, fragile);
+      const { sms, mail } = await fallbackOf(body.message_id);
+      expect(sms.status).toBe('failed');
+      expect(sms.lastError).toMatch(/circuit open/);
+      expect(sms.events.map((e) => e.type)).toEqual(expect.arrayContaining(['send_failed', 'provider_skipped', 'fallback', 'failed']));
+      expect(mail).toMatchObject({ channel: 'email', to: fallbackTo });
+    } finally {
+      await fragile.close();
+    }
+  });
+
   it('sends no email when the SMS goes through', async () => {
     const { body } = await issue({ channel: 'sms', to: phone(), purpose: 'login', email: email() }, withWorkers);
     await waitFor(async () => (await database.db.message.findUnique({ where: { id: body.message_id } }))?.status === 'sent');
