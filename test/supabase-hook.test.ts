@@ -111,6 +111,18 @@ describe('Send Email hook', () => {
     expect(message!.outbox!.text).toContain(link('hash_new_only', 'email_change'));
   });
 
+  it('email_change with secure change off from a GoTrue that puts the new code in token_new', async () => {
+    const payload = sendEmailHook('email_change', {
+      user: { email: 'old3@example.com', new_email: 'new3@example.com' },
+      email_data: { token: '', token_new: '444444', token_hash: 'hash_new_only_3', token_hash_new: '' },
+    });
+    await expectOk(await signed(payload));
+    const [message] = await sentFor(payload.user.id);
+    expect(message!.outbox).toMatchObject({ to: 'new3@example.com' });
+    expect(message!.outbox!.text).toContain('444444');
+    expect(JSON.stringify(message!.content!.redacted)).not.toContain('444444');
+  });
+
   it.each([
     'password_changed_notification',
     'email_changed_notification',
@@ -144,7 +156,9 @@ describe('Send SMS hook', () => {
     expect(message!.outbox).toMatchObject({ to: '+447700900456', text: 'Your Acme code is 907215. Never share it.' });
     expect(JSON.stringify(message!.content!.redacted)).not.toContain('907215');
     // SMS codes get SMS_OTP_MAX_AGE_SECONDS (300 s by default).
-    expect(message!.expiresAt!.getTime() - message!.createdAt.getTime()).toBeLessThanOrEqual(300_000);
+    const lifetime = message!.expiresAt!.getTime() - message!.createdAt.getTime();
+    expect(lifetime).toBeLessThanOrEqual(300_000);
+    expect(lifetime).toBeGreaterThan(290_000);
     expect(harness.logs.text()).not.toContain('907215');
   });
 
