@@ -229,6 +229,23 @@ describe('checking', () => {
     expect((await check({ to, purpose: 'login', code: '000000' })).status).toBe(429);
   });
 
+  it('does not tell a burnt code from an unknown recipient once the code would have expired', async () => {
+    const to = phone();
+    const { body } = await issue({ channel: 'sms', to, purpose: 'login' });
+    const code = await codeOf(body.message_id);
+    for (let i = 0; i < 5; i++) await check({ to, purpose: 'login', code: wrongCode(code) });
+    expect((await check({ to, purpose: 'login', code })).status).toBe(429);
+    // The code's lifetime ends, and so does the memory of misses on the lookup.
+    await database.db.verification.update({ where: { id: body.verification_id }, data: { expiresAt: new Date(Date.now() - 1000) } });
+    const { redis, config } = harness.container;
+    const misses = await redis.keys(`${config.QUEUE_PREFIX}:verify:miss:*`);
+    if (misses.length > 0) await redis.del(...misses);
+    const burnt = await check({ to, purpose: 'login', code });
+    const unknown = await check({ to: phone(), purpose: 'login', code });
+    expect(burnt).toEqual(unknown);
+    expect(burnt.status).toBe(422);
+  });
+
   it('validates the check request', async () => {
     const res = await check({ code: '123456' });
     expect(res.status).toBe(422);

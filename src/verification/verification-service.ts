@@ -207,7 +207,9 @@ export function createVerificationService(deps: VerificationDeps) {
 
     if (!found || found.status !== 'pending' || found.expiresAt <= at) {
       hashesMatch(hashCode(key, found?.id ?? 'ver_unknown', code), hashCode(key, 'ver_unknown', ''));
-      if (found?.status === 'burnt') throw new TooManyAttemptsError();
+      // A burnt code answers 429 while it would have lived, as an unknown lookup does while its misses are
+      // remembered; after that both count misses afresh, so waiting does not tell the two apart.
+      if (found?.status === 'burnt' && found.expiresAt > at) throw new TooManyAttemptsError();
       const misses = await limiter.countMiss(lookupKey(lookup), longestExpiryMs);
       if (misses >= config.VERIFICATION_MAX_ATTEMPTS) throw new TooManyAttemptsError();
       throw new InvalidCodeError();
