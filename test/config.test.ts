@@ -63,6 +63,10 @@ describe('config', () => {
     [{ EMAIL_PROVIDERS: 'resend,sendgrid' }, /^EMAIL_PROVIDERS\.1: /],
     [{ EMAIL_PROVIDERS: 'resend' }, /^EMAIL_PROVIDERS: "resend" is listed but RESEND_API_KEY is not set/],
     [{ EMAIL_PROVIDERS: 'outbox,outbox' }, /^EMAIL_PROVIDERS: lists a provider twice/],
+    [{ VERIFICATION_EXPIRY: 'lunch=300' }, /^VERIFICATION_EXPIRY/],
+    [{ VERIFICATION_EXPIRY: 'login=5' }, /^VERIFICATION_EXPIRY/],
+    [{ VERIFICATION_CODE_LENGTH: '3' }, /^VERIFICATION_CODE_LENGTH: /],
+    [{ VERIFICATION_SECRET: 'short' }, /^VERIFICATION_SECRET: must be at least 32 characters/],
     [{ NODE_ENV: 'production' }, /^EMAIL_PROVIDERS: the outbox provider sends nothing and is refused when NODE_ENV=production/],
   ])('rejects %j naming the variable', (env, message) => {
     expect(issuesOf(env as Record<string, string>)).toContainEqual(expect.stringMatching(message));

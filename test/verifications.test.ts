@@ -108,6 +108,24 @@ describe('issuing', () => {
     expect((row.expiresAt.getTime() - row.createdAt.getTime()) / 1000).toBe(seconds);
   });
 
+  it('takes code lifetimes from VERIFICATION_EXPIRY and the length from VERIFICATION_CODE_LENGTH', async () => {
+    const custom = await startHarness(testConfig(database.url, { ...baseEnv, VERIFICATION_EXPIRY: 'login=120, password_reset=1800', VERIFICATION_CODE_LENGTH: '8' }));
+    try {
+      for (const [purpose, seconds] of [['login', 120], ['password_reset', 1800], ['2fa', 300]] as const) {
+        const { body } = await issue({ channel: 'sms', to: phone(), purpose }, custom);
+        const row = await database.db.verification.findUniqueOrThrow({ where: { id: body.verification_id } });
+        expect((row.expiresAt.getTime() - row.createdAt.getTime()) / 1000).toBe(seconds);
+        const message = await database.db.message.findUniqueOrThrow({ where: { id: body.message_id }, include: { content: true } });
+        expect(message.expiresAt).toEqual(row.expiresAt);
+        const text = (message.content!.payload as { body: string }).body;
+        expect(text).toMatch(/\b\d{8}\b/);
+        expect(text).toContain(`It expires in ${seconds / 60} min.`);
+      }
+    } finally {
+      await custom.close();
+    }
+  });
+
   it('validates the request', async () => {
     const cases: [Record<string, unknown>, RegExp][] = [
       [{ channel: 'sms', to: '07700900123', purpose: 'login' }, /to: must be an E\.164/],
