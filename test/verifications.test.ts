@@ -306,6 +306,15 @@ describe('limits', () => {
       expect(body.error.details.retry_after).toBeGreaterThan(3000);
     });
 
+    it('keeps the resend cooldown across both', async () => {
+      await start({ VERIFICATION_RESEND_COOLDOWN_SECONDS: '60' });
+      const to = email();
+      expect((await issue({ channel: 'email', to, purpose: 'login' }, a)).res.status).toBe(201);
+      const { res, body } = await issue({ channel: 'email', to, purpose: 'login' }, b);
+      expect(res.status).toBe(429);
+      expect(body.error.code).toBe('resend_cooldown');
+    });
+
     it('cannot be raced past the limit by parallel requests to both', async () => {
       await start({});
       const to = phone();
