@@ -3,9 +3,9 @@ import type { Redis } from 'ioredis';
 import { DependencyUnavailableError, RateLimitedError } from '../lib/errors';
 
 /**
- * Issuing limits for verification codes, in Redis so every instance shares them. One Lua script checks the
- * resend cooldown and the per-recipient and per-IP windows and, only when all pass, counts the send: two
- * instances racing for the same recipient cannot both slip under a limit.
+ * Limits on issuing and checking verification codes, in Redis so every instance shares them. Issuing: one Lua
+ * script checks the resend cooldown and the per-recipient and per-IP windows and, only when all pass, counts
+ * the send: two instances racing for the same recipient cannot both slip under a limit.
  */
 const ISSUE_SCRIPT = `
 local function remaining(key)
@@ -56,7 +56,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DECR', KEYS[1]) end
 return 1
 `;
 
-export interface IssueLimits {
+export interface VerificationLimits {
   cooldownSeconds: number;
   perHour: number;
   perDay: number;
@@ -81,7 +81,7 @@ type LimiterRedis = Pick<Redis, 'eval'>;
 
 export type VerificationRateLimiter = ReturnType<typeof createVerificationRateLimiter>;
 
-export function createVerificationRateLimiter({ redis, prefix, limits }: { redis: LimiterRedis; prefix: string; limits: IssueLimits }) {
+export function createVerificationRateLimiter({ redis, prefix, limits }: { redis: LimiterRedis; prefix: string; limits: VerificationLimits }) {
   const key = (...parts: string[]): string => `${prefix}:verify:${parts.join(':')}`;
 
   async function run<T>(fn: () => Promise<T>): Promise<T> {
