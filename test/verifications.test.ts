@@ -194,6 +194,14 @@ describe('checking', () => {
     expect((await check({ to: to.toUpperCase(), purpose: 'password_reset', code })).status).toBe(200);
   });
 
+  it('accepts a code and a phone number written the way people type them', async () => {
+    const to = phone();
+    const { body } = await issue({ channel: 'sms', to, purpose: 'login' });
+    const code = await codeOf(body.message_id);
+    const spaced = `${to.slice(0, 3)} ${to.slice(3, 7)} (${to.slice(7, 10)})-${to.slice(10)}`;
+    expect((await check({ to: spaced, purpose: 'login', code: ` ${code.slice(0, 3)} ${code.slice(3)}-` })).status).toBe(200);
+  });
+
   it('gives a wrong code and an unknown recipient the same answer', async () => {
     const to = phone();
     const { body } = await issue({ channel: 'sms', to, purpose: 'login' });
@@ -496,7 +504,9 @@ describe('SMS failure falls back to email', () => {
   async function fallbackOf(smsMessageId: string) {
     const sms = await waitFor(async () => {
       const m = await database.db.message.findUnique({ where: { id: smsMessageId }, include: { events: true } });
-      return m?.events.some((e) => e.type === 'fallback') ? m : undefined;
+      // The fallback is recorded just before the SMS message is finished.
+      const finished = m?.status === 'failed' || m?.status === 'suppressed';
+      return finished && m.events.some((e) => e.type === 'fallback') ? m : undefined;
     });
     const fallbackId = (sms.events.find((e) => e.type === 'fallback')!.detail as { message_id: string }).message_id;
     const mail = await waitFor(() => database.db.outboxMessage.findUnique({ where: { messageId: fallbackId } }), { timeoutMs: 15_000 });

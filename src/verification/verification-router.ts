@@ -55,7 +55,8 @@ export function verificationRouter({ verifications }: { verifications: Verificat
   router.post('/verifications/check', async (req, res) => {
     const input = CheckVerification.parse(req.body);
     const lookup = 'verification_id' in input ? { verificationId: input.verification_id } : { to: input.to, purpose: input.purpose };
-    res.json(await verifications.check(lookup, input.code.trim(), input.client_ip));
+    // Codes are digits; people paste them with the spaces or dashes they were grouped by.
+    res.json(await verifications.check(lookup, input.code.replace(/[\s-]/g, ''), input.client_ip));
   });
   return router;
 }
