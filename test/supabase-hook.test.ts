@@ -139,6 +139,22 @@ describe('Send Email hook', () => {
     expect(message!.outbox!.to).toBe(action === 'email_changed_notification' ? 'previous@example.com' : payload.user.email);
   });
 
+  it('still delivers the code of an action type GoTrue added later', async () => {
+    const payload = sendEmailHook('some_future_otp', { email_data: { token: '818283' } });
+    await expectOk(await signed(payload));
+    const [message] = await sentFor(payload.user.id);
+    expect(message).toMatchObject({ template: 'supabase_email', recipient: payload.user.email });
+    expect(message!.outbox!.text).toContain('818283');
+  });
+
+  it('acknowledges a notification it has no template for, and says so in the log', async () => {
+    const payload = sendEmailHook('passkey_added_notification', { email_data: { token: '', token_hash: '' } });
+    await expectOk(await signed(payload));
+    expect(await database.db.message.count({ where: { userId: payload.user.id } })).toBe(0);
+    await waitFor(() => harness.logs.text().includes('passkey_added_notification'));
+    expect(harness.logs.text()).toMatch(/"level":"warn"[^\n]*passkey_added_notification[^\n]*not delivered/);
+  });
+
   it('builds the link from a site_url that already ends in /auth/v1', async () => {
     const payload = sendEmailHook('magiclink', { email_data: { site_url: 'https://abcdefgh.supabase.co/auth/v1/' } });
     await expectOk(await signed(payload));
