@@ -131,6 +131,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
       perHour: config.VERIFICATION_LIMIT_PER_HOUR,
       perDay: config.VERIFICATION_LIMIT_PER_DAY,
       perIpHour: config.VERIFICATION_LIMIT_PER_IP_HOUR,
+      wrongChecksPerIpHour: config.VERIFICATION_CHECK_LIMIT_PER_IP_HOUR,
     },
   });
   const verifications = createVerificationService({ db, messages, limiter: verificationLimiter, templates, config, log });

@@ -112,6 +112,25 @@ describe('Idempotency-Key', () => {
     expect(await database.db.message.count({ where: { recipient: 'repeat@example.com' } })).toBe(1);
   });
 
+  it('sends one message when the retry finds nothing in Redis (a crash before the answer was stored)', async () => {
+    const key = `crash-${Date.now()}`;
+    const body = email({ to: 'crash@example.com' });
+    const first = await json(await postV1(harness, '/messages', body, { 'idempotency-key': key }));
+    // What a crash between recording the message and storing the answer leaves behind once the claim expires.
+    const { redis, config } = harness.container;
+    const stored = await redis.keys(`${config.QUEUE_PREFIX}:idempotency:*`);
+    expect(stored.length).toBeGreaterThan(0);
+    await redis.del(...stored);
+
+    const retry = await postV1(harness, '/messages', body, { 'idempotency-key': key });
+    expect(retry.status).toBe(202);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect((await json(retry)).message_id).toBe(first.message_id);
+    expect(await database.db.message.count({ where: { recipient: 'crash@example.com' } })).toBe(1);
+    const message = await database.db.message.findUniqueOrThrow({ where: { id: first.message_id } });
+    expect(message.externalId).toMatch(new RegExp(`^key_[0-9a-f]{12}:${key}$`));
+  });
+
   it('refuses the same key with another body with 409', async () => {
     const key = `order-${Date.now()}-b`;
     expect((await postV1(harness, '/messages', email({ subject: 'One' }), { 'idempotency-key': key })).status).toBe(202);

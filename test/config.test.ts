@@ -20,12 +20,25 @@ describe('config', () => {
       REDIS_URL: 'redis://127.0.0.1:6379',
       QUEUE_PREFIX: 'auth-relay',
       OTP_MAX_AGE_SECONDS: 600,
+      SMS_OTP_MAX_AGE_SECONDS: 300,
       PROVIDER_ATTEMPTS: 3,
       RETENTION_DAYS: 30,
       BODY_RETENTION_DAYS: 7,
       EMAIL_PROVIDERS: ['outbox'],
       SMS_PROVIDERS: ['outbox'],
       CLERK_API_URL: 'https://api.clerk.com',
+    });
+  });
+
+  it('defaults the verification limits to the issue: 6 digits, 5 attempts, 3 an hour, 10 a day, 60 s cooldown', () => {
+    expect(parseConfig({})).toMatchObject({
+      VERIFICATION_CODE_LENGTH: 6,
+      VERIFICATION_MAX_ATTEMPTS: 5,
+      VERIFICATION_LIMIT_PER_HOUR: 3,
+      VERIFICATION_LIMIT_PER_DAY: 10,
+      VERIFICATION_RESEND_COOLDOWN_SECONDS: 60,
+      VERIFICATION_LIMIT_PER_IP_HOUR: 20,
+      VERIFICATION_CHECK_LIMIT_PER_IP_HOUR: 30,
     });
   });
 
@@ -50,6 +63,10 @@ describe('config', () => {
     [{ EMAIL_PROVIDERS: 'resend,sendgrid' }, /^EMAIL_PROVIDERS\.1: /],
     [{ EMAIL_PROVIDERS: 'resend' }, /^EMAIL_PROVIDERS: "resend" is listed but RESEND_API_KEY is not set/],
     [{ EMAIL_PROVIDERS: 'outbox,outbox' }, /^EMAIL_PROVIDERS: lists a provider twice/],
+    [{ VERIFICATION_EXPIRY: 'lunch=300' }, /^VERIFICATION_EXPIRY/],
+    [{ VERIFICATION_EXPIRY: 'login=5' }, /^VERIFICATION_EXPIRY/],
+    [{ VERIFICATION_CODE_LENGTH: '3' }, /^VERIFICATION_CODE_LENGTH: /],
+    [{ VERIFICATION_SECRET: 'short' }, /^VERIFICATION_SECRET: must be at least 32 characters/],
     [{ NODE_ENV: 'production' }, /^EMAIL_PROVIDERS: the outbox provider sends nothing and is refused when NODE_ENV=production/],
   ])('rejects %j naming the variable', (env, message) => {
     expect(issuesOf(env as Record<string, string>)).toContainEqual(expect.stringMatching(message));

@@ -29,13 +29,21 @@ it('removes bodies after BODY_RETENTION_DAYS and messages after RETENTION_DAYS, 
   const expired: string[] = [];
   for (let i = 0; i < 3; i++) expired.push(await seedMessage(database.db, { createdAt: daysAgo(31 + i), events: [{ type: 'received' }, { type: 'sent' }] }));
 
+  const verification = (id: string, expiresAt: Date) =>
+    database.db.verification.create({
+      data: { id, channel: 'email', recipient: 'v@example.com', purpose: 'login', status: 'verified', maxAttempts: 5, createdAt: new Date(expiresAt.getTime() - 300_000), expiresAt },
+    });
+  for (let i = 0; i < 3; i++) await verification(`ver_old_${i}`, daysAgo(31 + i));
+  await verification('ver_recent', daysAgo(29));
+
   const retention = createRetention({
     db: database.db,
     config: { RETENTION_DAYS: 30, BODY_RETENTION_DAYS: 7 },
     log: createLogger('silent'),
     batchSize: 2,
   });
-  expect(await retention.run()).toEqual({ messages: 3, bodies: 5, outbox: 1 });
+  expect(await retention.run()).toEqual({ messages: 3, bodies: 5, outbox: 1, verifications: 3 });
+  expect((await database.db.verification.findMany({ select: { id: true } })).map((v) => v.id)).toEqual(['ver_recent']);
 
   expect(await database.db.message.count({ where: { id: { in: expired } } })).toBe(0);
   expect(await database.db.messageEvent.count({ where: { messageId: { in: expired } } })).toBe(0);
@@ -46,7 +54,7 @@ it('removes bodies after BODY_RETENTION_DAYS and messages after RETENTION_DAYS, 
   expect(await database.db.messageContent.count({ where: { messageId: fresh } })).toBe(1);
   expect(await database.db.outboxMessage.count()).toBe(1);
 
-  expect(await retention.run()).toEqual({ messages: 0, bodies: 0, outbox: 0 });
+  expect(await retention.run()).toEqual({ messages: 0, bodies: 0, outbox: 0, verifications: 0 });
 });
 
 describe('the daily job', () => {

@@ -111,6 +111,18 @@ describe('Send Email hook', () => {
     expect(message!.outbox!.text).toContain(link('hash_new_only', 'email_change'));
   });
 
+  it('email_change with secure change off from a GoTrue that puts the new code in token_new', async () => {
+    const payload = sendEmailHook('email_change', {
+      user: { email: 'old3@example.com', new_email: 'new3@example.com' },
+      email_data: { token: '', token_new: '444444', token_hash: 'hash_new_only_3', token_hash_new: '' },
+    });
+    await expectOk(await signed(payload));
+    const [message] = await sentFor(payload.user.id);
+    expect(message!.outbox).toMatchObject({ to: 'new3@example.com' });
+    expect(message!.outbox!.text).toContain('444444');
+    expect(JSON.stringify(message!.content!.redacted)).not.toContain('444444');
+  });
+
   it.each([
     'password_changed_notification',
     'email_changed_notification',
@@ -125,6 +137,22 @@ describe('Send Email hook', () => {
     const [message] = await sentFor(payload.user.id);
     expect(message).toMatchObject({ template: `supabase_${action}`, expiresAt: null });
     expect(message!.outbox!.to).toBe(action === 'email_changed_notification' ? 'previous@example.com' : payload.user.email);
+  });
+
+  it('still delivers the code of an action type GoTrue added later', async () => {
+    const payload = sendEmailHook('some_future_otp', { email_data: { token: '818283' } });
+    await expectOk(await signed(payload));
+    const [message] = await sentFor(payload.user.id);
+    expect(message).toMatchObject({ template: 'supabase_email', recipient: payload.user.email });
+    expect(message!.outbox!.text).toContain('818283');
+  });
+
+  it('acknowledges a notification it has no template for, and says so in the log', async () => {
+    const payload = sendEmailHook('passkey_added_notification', { email_data: { token: '', token_hash: '' } });
+    await expectOk(await signed(payload));
+    expect(await database.db.message.count({ where: { userId: payload.user.id } })).toBe(0);
+    await waitFor(() => harness.logs.text().includes('passkey_added_notification'));
+    expect(harness.logs.text()).toMatch(/"level":"warn"[^\n]*passkey_added_notification[^\n]*not delivered/);
   });
 
   it('builds the link from a site_url that already ends in /auth/v1', async () => {
@@ -144,7 +172,9 @@ describe('Send SMS hook', () => {
     expect(message!.outbox).toMatchObject({ to: '+447700900456', text: 'Your Acme code is 907215. Never share it.' });
     expect(JSON.stringify(message!.content!.redacted)).not.toContain('907215');
     // SMS codes get SMS_OTP_MAX_AGE_SECONDS (300 s by default).
-    expect(message!.expiresAt!.getTime() - message!.createdAt.getTime()).toBeLessThanOrEqual(300_000);
+    const lifetime = message!.expiresAt!.getTime() - message!.createdAt.getTime();
+    expect(lifetime).toBeLessThanOrEqual(300_000);
+    expect(lifetime).toBeGreaterThan(290_000);
     expect(harness.logs.text()).not.toContain('907215');
   });
 

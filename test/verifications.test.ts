@@ -108,6 +108,24 @@ describe('issuing', () => {
     expect((row.expiresAt.getTime() - row.createdAt.getTime()) / 1000).toBe(seconds);
   });
 
+  it('takes code lifetimes from VERIFICATION_EXPIRY and the length from VERIFICATION_CODE_LENGTH', async () => {
+    const custom = await startHarness(testConfig(database.url, { ...baseEnv, VERIFICATION_EXPIRY: 'login=120, password_reset=1800', VERIFICATION_CODE_LENGTH: '8' }));
+    try {
+      for (const [purpose, seconds] of [['login', 120], ['password_reset', 1800], ['2fa', 300]] as const) {
+        const { body } = await issue({ channel: 'sms', to: phone(), purpose }, custom);
+        const row = await database.db.verification.findUniqueOrThrow({ where: { id: body.verification_id } });
+        expect((row.expiresAt.getTime() - row.createdAt.getTime()) / 1000).toBe(seconds);
+        const message = await database.db.message.findUniqueOrThrow({ where: { id: body.message_id }, include: { content: true } });
+        expect(message.expiresAt).toEqual(row.expiresAt);
+        const text = (message.content!.payload as { body: string }).body;
+        expect(text).toMatch(/\b\d{8}\b/);
+        expect(text).toContain(`It expires in ${seconds / 60} min.`);
+      }
+    } finally {
+      await custom.close();
+    }
+  });
+
   it('validates the request', async () => {
     const cases: [Record<string, unknown>, RegExp][] = [
       [{ channel: 'sms', to: '07700900123', purpose: 'login' }, /to: must be an E\.164/],
@@ -176,6 +194,14 @@ describe('checking', () => {
     expect((await check({ to: to.toUpperCase(), purpose: 'password_reset', code })).status).toBe(200);
   });
 
+  it('accepts a code and a phone number written the way people type them', async () => {
+    const to = phone();
+    const { body } = await issue({ channel: 'sms', to, purpose: 'login' });
+    const code = await codeOf(body.message_id);
+    const spaced = `${to.slice(0, 3)} ${to.slice(3, 7)} (${to.slice(7, 10)})-${to.slice(10)}`;
+    expect((await check({ to: spaced, purpose: 'login', code: ` ${code.slice(0, 3)} ${code.slice(3)}-` })).status).toBe(200);
+  });
+
   it('gives a wrong code and an unknown recipient the same answer', async () => {
     const to = phone();
     const { body } = await issue({ channel: 'sms', to, purpose: 'login' });
@@ -229,6 +255,23 @@ describe('checking', () => {
     expect((await check({ to, purpose: 'login', code: '000000' })).status).toBe(429);
   });
 
+  it('does not tell a burnt code from an unknown recipient once the code would have expired', async () => {
+    const to = phone();
+    const { body } = await issue({ channel: 'sms', to, purpose: 'login' });
+    const code = await codeOf(body.message_id);
+    for (let i = 0; i < 5; i++) await check({ to, purpose: 'login', code: wrongCode(code) });
+    expect((await check({ to, purpose: 'login', code })).status).toBe(429);
+    // The code's lifetime ends, and so does the memory of misses on the lookup.
+    await database.db.verification.update({ where: { id: body.verification_id }, data: { expiresAt: new Date(Date.now() - 1000) } });
+    const { redis, config } = harness.container;
+    const misses = await redis.keys(`${config.QUEUE_PREFIX}:verify:miss:*`);
+    if (misses.length > 0) await redis.del(...misses);
+    const burnt = await check({ to, purpose: 'login', code });
+    const unknown = await check({ to: phone(), purpose: 'login', code });
+    expect(burnt).toEqual(unknown);
+    expect(burnt.status).toBe(422);
+  });
+
   it('validates the check request', async () => {
     const res = await check({ code: '123456' });
     expect(res.status).toBe(422);
@@ -271,6 +314,15 @@ describe('limits', () => {
       expect(body.error.details.retry_after).toBeGreaterThan(3000);
     });
 
+    it('keeps the resend cooldown across both', async () => {
+      await start({ VERIFICATION_RESEND_COOLDOWN_SECONDS: '60' });
+      const to = email();
+      expect((await issue({ channel: 'email', to, purpose: 'login' }, a)).res.status).toBe(201);
+      const { res, body } = await issue({ channel: 'email', to, purpose: 'login' }, b);
+      expect(res.status).toBe(429);
+      expect(body.error.code).toBe('resend_cooldown');
+    });
+
     it('cannot be raced past the limit by parallel requests to both', async () => {
       await start({});
       const to = phone();
@@ -297,6 +349,45 @@ describe('limits', () => {
       }
       expect(statuses).toEqual([201, 201, 429]);
       expect((await issue({ channel: 'email', to: email(), purpose: 'login', client_ip: '198.51.100.8' }, b)).res.status).toBe(201);
+    });
+
+    it('limits wrong codes per client IP over every recipient, on both instances; right codes cost nothing', async () => {
+      await start({ VERIFICATION_CHECK_LIMIT_PER_IP_HOUR: '3' });
+      const issued = await Promise.all([phone(), phone(), phone()].map((to) => issue({ channel: 'sms', to, purpose: 'login' })));
+      const [first, second, third] = await Promise.all(issued.map(async ({ body }) => ({ id: body.verification_id as string, to: body.to as string, code: await codeOf(body.message_id) })));
+      const ip = '203.0.113.9';
+
+      expect((await check({ verification_id: third!.id, code: third!.code, client_ip: ip }, a)).status).toBe(200);
+      const wrong = [
+        await check({ verification_id: first!.id, code: wrongCode(first!.code), client_ip: ip }, a),
+        await check({ to: second!.to, purpose: 'login', code: wrongCode(second!.code), client_ip: ip }, b),
+        await check({ to: phone(), purpose: 'login', code: '123456', client_ip: ip }, a),
+      ];
+      expect(wrong.map((r) => r.body.error.code)).toEqual(['invalid_code', 'invalid_code', 'invalid_code']);
+
+      const res = await postV1(b, '/verifications/check', { verification_id: first!.id, code: first!.code, client_ip: ip });
+      const blocked = await json(res);
+      expect(res.status).toBe(429);
+      expect(blocked.error).toMatchObject({ code: 'rate_limited', message: expect.stringMatching(/wrong codes from this IP/) });
+      expect(blocked.error.details.retry_after).toBeGreaterThan(3000);
+      expect(res.headers.get('retry-after')).toBe(String(blocked.error.details.retry_after));
+
+      // Another IP is not affected, and the blocked attempt did not use up the code.
+      expect((await check({ verification_id: first!.id, code: first!.code, client_ip: '203.0.113.10' }, a)).status).toBe(200);
+    });
+
+    it('does not limit checks without client_ip by the calling server, which stands for every user', async () => {
+      await start({ VERIFICATION_CHECK_LIMIT_PER_IP_HOUR: '2' });
+      const statuses = [];
+      for (const instance of [a, b, a, b]) statuses.push((await check({ to: phone(), purpose: 'login', code: '123456' }, instance)).status);
+      expect(statuses).toEqual([422, 422, 422, 422]);
+    });
+
+    it('validates client_ip on a check', async () => {
+      await start({});
+      const res = await check({ to: phone(), purpose: 'login', code: '123456', client_ip: 'not-an-ip' });
+      expect(res.status).toBe(422);
+      expect(res.body.error.message).toMatch(/IPv4 or IPv6/);
     });
 
     it('checks a code issued by one instance on the other, and replaces it with the next one', async () => {
@@ -407,6 +498,58 @@ describe('SMS failure falls back to email', () => {
     });
     expect(sms.events.map((e) => e.type)).not.toContain('fallback');
     expect(await database.db.message.count({ where: { externalId: `${body.message_id}:fallback` } })).toBe(0);
+  });
+
+  /** The email a fallback sent for this SMS message, and the SMS message as it ended. */
+  async function fallbackOf(smsMessageId: string) {
+    const sms = await waitFor(async () => {
+      const m = await database.db.message.findUnique({ where: { id: smsMessageId }, include: { events: true } });
+      // The fallback is recorded just before the SMS message is finished.
+      const finished = m?.status === 'failed' || m?.status === 'suppressed';
+      return finished && m.events.some((e) => e.type === 'fallback') ? m : undefined;
+    });
+    const fallbackId = (sms.events.find((e) => e.type === 'fallback')!.detail as { message_id: string }).message_id;
+    const mail = await waitFor(() => database.db.outboxMessage.findUnique({ where: { messageId: fallbackId } }), { timeoutMs: 15_000 });
+    return { sms, mail };
+  }
+
+  it('sends the code by email when the phone number is suppressed', async () => {
+    const to = phone();
+    await database.db.suppression.create({ data: { id: `sup_${counter}`, channel: 'sms', recipient: to, reason: 'manual' } });
+    const fallbackTo = email();
+    const { body } = await issue({ channel: 'sms', to, purpose: 'login', email: fallbackTo }, withWorkers);
+    const { sms, mail } = await fallbackOf(body.message_id);
+    expect(sms.status).toBe('suppressed');
+    expect(mail).toMatchObject({ channel: 'email', to: fallbackTo });
+    const code = mail.text!.match(/\b(\d{6})\b/)![1]!;
+    expect((await check({ verification_id: body.verification_id, code }, withWorkers)).status).toBe(200);
+  });
+
+  it('sends the code by email at once when every SMS provider is down (circuit open), not after it expires', async () => {
+    const fragile = await startHarness(
+      testConfig(database.url, {
+        ...baseEnv,
+        UNOSEND_API_KEY: FAKE_UNOSEND_KEY,
+        UNOSEND_API_URL: unosend.url,
+        SMS_PROVIDERS: 'unosend',
+        EMAIL_PROVIDERS: 'outbox',
+        PROVIDER_CIRCUIT_FAILURES: '1',
+        PROVIDER_CIRCUIT_OPEN_SECONDS: '600',
+      }),
+      { workers: true },
+    );
+    try {
+      unosend.failNext({ status: 503, body: { error: { code: 'internal_error', message: 'down' } } });
+      const fallbackTo = email();
+      const { body } = await issue({ channel: 'sms', to: phone(), purpose: 'login', email: fallbackTo }, fragile);
+      const { sms, mail } = await fallbackOf(body.message_id);
+      expect(sms.status).toBe('failed');
+      expect(sms.lastError).toMatch(/circuit open/);
+      expect(sms.events.map((e) => e.type)).toEqual(expect.arrayContaining(['send_failed', 'provider_skipped', 'fallback', 'failed']));
+      expect(mail).toMatchObject({ channel: 'email', to: fallbackTo });
+    } finally {
+      await fragile.close();
+    }
   });
 
   it('sends no email when the SMS goes through', async () => {

@@ -57,6 +57,7 @@ export function sendApiRouter({
   router.post('/messages', async (req, res) => {
     const input = SendMessageBody.parse(req.body);
     const idempotencyKey = req.get('idempotency-key');
+    let duplicate = false;
     const send = async (): Promise<StoredAnswer> => {
       const payload: MessagePayload =
         input.channel === 'sms'
@@ -64,6 +65,9 @@ export function sendApiRouter({
           : { channel: 'email', subject: input.subject, html: input.html, text: input.text, appName: config.APP_NAME };
       const result = await messages.accept({
         source: 'api',
+        // The database is the gate: a retry whose first answer never reached Redis (a crash in between, the
+        // claim expired) finds this message instead of recording a second one. Redis is the fast path.
+        externalId: idempotencyKey ? `${req.apiKeyId ?? 'none'}:${idempotencyKey}` : undefined,
         template: input.template ?? null,
         recipient: input.to,
         payload,
@@ -76,12 +80,13 @@ export function sendApiRouter({
           ...(input.metadata ? { metadata: input.metadata } : {}),
         },
       });
+      duplicate = result.duplicate;
       return { status: 202, body: { message_id: result.messageId, status: result.status } };
     };
     const answer = idempotencyKey
       ? await idempotency.once(req.apiKeyId ?? 'none', idempotencyKey, { route: 'messages', body: req.body }, send)
       : { ...(await send()), replayed: false };
-    if (answer.replayed) res.set('Idempotent-Replayed', 'true');
+    if (answer.replayed || duplicate) res.set('Idempotent-Replayed', 'true');
     res.status(answer.status).json(answer.body);
   });
   return router;

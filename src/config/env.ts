@@ -114,6 +114,7 @@ const EnvSchema = z.object({
   VERIFICATION_LIMIT_PER_HOUR: withDefault(positiveInt, 3),
   VERIFICATION_LIMIT_PER_DAY: withDefault(positiveInt, 10),
   VERIFICATION_LIMIT_PER_IP_HOUR: withDefault(positiveInt, 20),
+  VERIFICATION_CHECK_LIMIT_PER_IP_HOUR: withDefault(positiveInt, 30),
 });
 
 export type RawEnv = z.infer<typeof EnvSchema>;

@@ -209,6 +209,9 @@ export function createDeliveryService(deps: DeliveryDeps) {
 
     const suppression = await suppressions.active(message.channel, message.recipient);
     if (suppression) {
+      // The number cannot get the code; the email address it came with still can.
+      const held = message.content?.payload as MessagePayload | null | undefined;
+      if (held) await acceptFallback(message, held);
       return finish(message.id, 'suppressed', `recipient is suppressed (${suppression.reason})`, codeBearing, {
         suppression_id: suppression.id,
         suppression_reason: suppression.reason,
@@ -227,7 +230,7 @@ export function createDeliveryService(deps: DeliveryDeps) {
     let attemptsOnProvider = job.providerAttempts ?? 0;
     let lastError = 'no provider configured for this channel';
     // Where to pick up if every provider left is skipped (circuit open, paused, saturated): the first skipped.
-    let resume: { providerIndex: number; providerAttempts: number; delayMs: number } | undefined;
+    let resume: { providerIndex: number; providerAttempts: number; delayMs: number; allDown: boolean } | undefined;
     while (index < chain.length) {
       const provider = chain[index]!;
       try {
@@ -244,8 +247,12 @@ export function createDeliveryService(deps: DeliveryDeps) {
             },
           });
           messageLog.info({ provider: provider.name, reason: attempt.reason, retry_in_ms: attempt.retryInMs }, 'provider skipped');
-          if (!resume) resume = { providerIndex: index, providerAttempts: attemptsOnProvider, delayMs: attempt.retryInMs };
-          else resume.delayMs = Math.min(resume.delayMs, attempt.retryInMs);
+          const down = attempt.reason === 'circuit_open';
+          if (!resume) resume = { providerIndex: index, providerAttempts: attemptsOnProvider, delayMs: attempt.retryInMs, allDown: down };
+          else {
+            resume.delayMs = Math.min(resume.delayMs, attempt.retryInMs);
+            resume.allDown &&= down;
+          }
           index += 1;
           attemptsOnProvider = 0;
           continue;
@@ -344,6 +351,12 @@ export function createDeliveryService(deps: DeliveryDeps) {
           });
         }
       }
+    }
+    if (resume?.allDown && payload.channel === 'sms' && payload.fallback) {
+      // Every SMS provider is failing (circuits open): the code goes by email now rather than waiting, maybe
+      // past its expiry, for SMS to recover. Busy or paused providers are waited for.
+      await acceptFallback(message, payload);
+      return finish(message.id, 'failed', 'every SMS provider is unavailable (circuit open); falling back to email', codeBearing);
     }
     if (resume) {
       // No provider can take it right now: come back when the first one may, without spending an attempt.

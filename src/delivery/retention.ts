@@ -15,6 +15,7 @@ export interface RetentionResult {
   bodies: number;
   outbox: number;
   messages: number;
+  verifications: number;
 }
 
 export type Retention = ReturnType<typeof createRetention>;
@@ -23,8 +24,8 @@ const DAY_MS = 86_400_000;
 
 /**
  * The daily clean-up: message bodies (the redacted copy and headers, and the outbox's full messages) go after
- * BODY_RETENTION_DAYS; messages with their timelines after RETENTION_DAYS. Deletes run in batches until a
- * batch comes back short, each on the table's created_at index.
+ * BODY_RETENTION_DAYS; messages with their timelines, and verification codes' rows (recipient, purpose,
+ * outcome), after RETENTION_DAYS. Deletes run in batches until a batch comes back short, each on an index.
  */
 export function createRetention({ db, config, log, now = () => new Date(), batchSize = 1_000 }: RetentionDeps) {
   async function inBatches(deleteBatch: () => Promise<number>): Promise<number> {
@@ -56,7 +57,13 @@ export function createRetention({ db, config, log, now = () => new Date(), batch
         DELETE FROM outbox_messages WHERE message_id IN (
           SELECT message_id FROM outbox_messages WHERE created_at < ${bodyCutoff} ORDER BY created_at LIMIT ${batchSize})`,
     );
-    const result = { bodies, outbox, messages };
+    // A verification expires at most a day after it is issued: its expiry index stands in for created_at.
+    const verifications = await inBatches(
+      () => db.$executeRaw`
+        DELETE FROM verifications WHERE id IN (
+          SELECT id FROM verifications WHERE expires_at < ${messageCutoff} ORDER BY expires_at LIMIT ${batchSize})`,
+    );
+    const result = { bodies, outbox, messages, verifications };
     log.info({ ...result, body_retention_days: config.BODY_RETENTION_DAYS, retention_days: config.RETENTION_DAYS }, 'retention finished');
     return result;
   }

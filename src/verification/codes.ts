@@ -1,6 +1,6 @@
 import { createHmac, randomInt, timingSafeEqual } from 'node:crypto';
 
-/** A uniformly random numeric code from the CSPRNG (never Math.random), zero-padded. */
+/** A uniformly random numeric code from the CSPRNG, zero-padded. */
 export function generateCode(length: number): string {
   return randomInt(0, 10 ** length).toString().padStart(length, '0');
 }
@@ -14,15 +14,14 @@ export function hashCode(secret: string, verificationId: string, code: string): 
 }
 
 /**
- * Constant-time comparison of two code hashes. Both are 64 hex characters when well formed; anything else
- * (a truncated or missing hash) is compared against itself so the work done is the same, then refused.
+ * Constant-time comparison of two code hashes: the only place a code is checked. Both are 64 hex characters
+ * when well formed; a hash of another length is compared against itself so the work done is the same, then
+ * refused, and so is an empty stored hash (a used, burnt or expired code), even against an empty candidate.
  */
 export function hashesMatch(candidate: string, stored: string): boolean {
   const a = Buffer.from(candidate, 'utf8');
   const b = Buffer.from(stored, 'utf8');
-  if (a.length !== b.length) {
-    timingSafeEqual(a, a);
-    return false;
-  }
-  return timingSafeEqual(a, b);
+  const comparable = b.length > 0 && a.length === b.length;
+  const equal = timingSafeEqual(a, comparable ? b : a);
+  return comparable && equal;
 }

@@ -3,9 +3,9 @@ import type { Redis } from 'ioredis';
 import { DependencyUnavailableError, RateLimitedError } from '../lib/errors';
 
 /**
- * Issuing limits for verification codes, in Redis so every instance shares them. One Lua script checks the
- * resend cooldown and the per-recipient and per-IP windows and, only when all pass, counts the send: two
- * instances racing for the same recipient cannot both slip under a limit.
+ * Limits on issuing and checking verification codes, in Redis so every instance shares them. Issuing: one Lua
+ * script checks the resend cooldown and the per-recipient and per-IP windows and, only when all pass, counts
+ * the send: two instances racing for the same recipient cannot both slip under a limit.
  */
 const ISSUE_SCRIPT = `
 local function remaining(key)
@@ -37,11 +37,32 @@ if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n
 `;
 
-export interface IssueLimits {
+/**
+ * Wrong codes per client IP: a check first takes a slot (refused when none is left), and gives it back when
+ * the code was right, so parallel guesses cannot overshoot and a user who gets it right costs nothing.
+ */
+const CHECK_TAKE_SCRIPT = `
+if tonumber(redis.call('GET', KEYS[1]) or '0') >= tonumber(ARGV[1]) then
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl < 0 then ttl = 1000 end
+  return {'over', ttl}
+end
+if redis.call('INCR', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return {'ok', 0}
+`;
+
+const CHECK_RETURN_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DECR', KEYS[1]) end
+return 1
+`;
+
+export interface VerificationLimits {
   cooldownSeconds: number;
   perHour: number;
   perDay: number;
   perIpHour: number;
+  /** Wrong codes a client IP may submit per hour, over every recipient. */
+  wrongChecksPerIpHour: number;
 }
 
 type IssueVerdict = 'ok' | 'cooldown' | 'recipient_hour' | 'recipient_day' | 'ip_hour';
@@ -60,7 +81,7 @@ type LimiterRedis = Pick<Redis, 'eval'>;
 
 export type VerificationRateLimiter = ReturnType<typeof createVerificationRateLimiter>;
 
-export function createVerificationRateLimiter({ redis, prefix, limits }: { redis: LimiterRedis; prefix: string; limits: IssueLimits }) {
+export function createVerificationRateLimiter({ redis, prefix, limits }: { redis: LimiterRedis; prefix: string; limits: VerificationLimits }) {
   const key = (...parts: string[]): string => `${prefix}:verify:${parts.join(':')}`;
 
   async function run<T>(fn: () => Promise<T>): Promise<T> {
@@ -92,6 +113,23 @@ export function createVerificationRateLimiter({ redis, prefix, limits }: { redis
       if (verdict === 'ok') return;
       const [code, message] = MESSAGES[verdict];
       throw new RateLimitedError(message, Math.max(1, Math.ceil(remainingMs / 1000)), code);
+    },
+
+    /** Throws RateLimitedError (429, retry_after) when this IP has used up its wrong codes; else takes a slot. */
+    async takeCheck(ip: string): Promise<void> {
+      const [verdict, remainingMs] = (await run(() =>
+        redis.eval(CHECK_TAKE_SCRIPT, 1, key('check-ip', digest(ip)), limits.wrongChecksPerIpHour, 3_600_000),
+      )) as ['ok' | 'over', number];
+      if (verdict === 'ok') return;
+      throw new RateLimitedError(
+        'Too many wrong codes from this IP address in the last hour',
+        Math.max(1, Math.ceil(remainingMs / 1000)),
+      );
+    },
+
+    /** Gives back the slot of a check whose code was right. */
+    async returnCheck(ip: string): Promise<void> {
+      await run(() => redis.eval(CHECK_RETURN_SCRIPT, 1, key('check-ip', digest(ip))));
     },
 
     /** Counts a wrong guess on a lookup with no verification behind it; returns how many so far. */

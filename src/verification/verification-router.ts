@@ -26,14 +26,17 @@ const CreateVerification = z
     }),
   ]);
 
+const Code = z.string().min(1).max(32);
 const CheckVerification = z.union([
-  z.strictObject({ verification_id: z.string().min(1).max(64), code: z.string().min(1).max(32) }),
-  z.strictObject({ to: z.string().trim().min(1).max(320), purpose: Purpose, code: z.string().min(1).max(32) }),
+  z.strictObject({ verification_id: z.string().min(1).max(64), code: Code, client_ip: ClientIp.optional() }),
+  z.strictObject({ to: z.string().trim().min(1).max(320), purpose: Purpose, code: Code, client_ip: ClientIp.optional() }),
 ], { error: 'send verification_id and code, or to, purpose and code' });
 
 /**
  * `POST /v1/verifications` issues a code and sends it; `POST /v1/verifications/check` checks one.
- * `client_ip` is the end user's address as your server saw it; without it the per-IP limit counts the caller.
+ * `client_ip` is the end user's address as your server saw it. Issuing without it counts the caller against the
+ * per-IP limit; checking without it skips the per-IP limit on wrong codes, because the caller's address stands
+ * for every user of the app and one guesser would lock them all out (the per-code limit still applies).
  */
 export function verificationRouter({ verifications }: { verifications: VerificationService }): Router {
   const router = Router();
@@ -52,7 +55,8 @@ export function verificationRouter({ verifications }: { verifications: Verificat
   router.post('/verifications/check', async (req, res) => {
     const input = CheckVerification.parse(req.body);
     const lookup = 'verification_id' in input ? { verificationId: input.verification_id } : { to: input.to, purpose: input.purpose };
-    res.json(await verifications.check(lookup, input.code.trim()));
+    // Codes are digits; people paste them with the spaces or dashes they were grouped by.
+    res.json(await verifications.check(lookup, input.code.replace(/[\s-]/g, ''), input.client_ip));
   });
   return router;
 }

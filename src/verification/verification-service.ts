@@ -39,6 +39,8 @@ export interface CreateVerificationInput {
   clientIp: string;
 }
 
+export type CheckResult = { verified: true } & Omit<VerificationJson, 'status' | 'message_id' | 'expires_at'>;
+
 export type CheckLookup = { verificationId: string } | { to: string; purpose: VerificationPurpose };
 
 export interface VerificationJson {
@@ -79,7 +81,9 @@ export interface VerificationDeps {
 
 export type VerificationService = ReturnType<typeof createVerificationService>;
 
-const recipientOf = (to: string): string => normalizeRecipient(to.includes('@') ? 'email' : 'sms', to).recipient;
+/** A check may name the phone number as the user typed it (`+44 7700 900123`); codes were sent to its E.164 form. */
+const recipientOf = (to: string): string =>
+  to.includes('@') ? normalizeRecipient('email', to).recipient : to.replace(/[\s().-]/g, '');
 
 const lookupKey = (lookup: CheckLookup): string =>
   'verificationId' in lookup ? `id:${lookup.verificationId}` : `to:${recipientOf(lookup.to)}:${lookup.purpose}`;
@@ -180,16 +184,34 @@ export function createVerificationService(deps: VerificationDeps) {
   /**
    * Checks a code. Every failure is the same `invalid_code` answer, after the same work (an HMAC, a constant-
    * time compare, one counted attempt), whether the verification exists or not; after the last allowed wrong
-   * attempt the answer is 429, for unknown lookups too.
+   * attempt the answer is 429, for unknown lookups too. With the end user's IP, wrong codes are also limited
+   * per IP over every recipient, so one client cannot spread its guesses over many codes.
    */
-  async function check(lookup: CheckLookup, code: string): Promise<{ verified: true } & Omit<VerificationJson, 'status' | 'message_id' | 'expires_at'>> {
+  async function check(lookup: CheckLookup, code: string, clientIp?: string): Promise<CheckResult> {
+    if (clientIp === undefined) return checkCode(lookup, code);
+    await limiter.takeCheck(clientIp);
+    let wrongCode = false;
+    try {
+      return await checkCode(lookup, code);
+    } catch (err) {
+      wrongCode = err instanceof InvalidCodeError || err instanceof TooManyAttemptsError;
+      throw err;
+    } finally {
+      // Only wrong codes use up the IP's allowance; a slot not given back (Redis gone) costs one check at most.
+      if (!wrongCode) await limiter.returnCheck(clientIp).catch(() => undefined);
+    }
+  }
+
+  async function checkCode(lookup: CheckLookup, code: string): Promise<CheckResult> {
     const key = secret();
     const at = now();
     const found = await findPending(lookup);
 
     if (!found || found.status !== 'pending' || found.expiresAt <= at) {
       hashesMatch(hashCode(key, found?.id ?? 'ver_unknown', code), hashCode(key, 'ver_unknown', ''));
-      if (found?.status === 'burnt') throw new TooManyAttemptsError();
+      // A burnt code answers 429 while it would have lived, as an unknown lookup does while its misses are
+      // remembered; after that both count misses afresh, so waiting does not tell the two apart.
+      if (found?.status === 'burnt' && found.expiresAt > at) throw new TooManyAttemptsError();
       const misses = await limiter.countMiss(lookupKey(lookup), longestExpiryMs);
       if (misses >= config.VERIFICATION_MAX_ATTEMPTS) throw new TooManyAttemptsError();
       throw new InvalidCodeError();

@@ -159,7 +159,10 @@ export function interpretSupabaseHook(body: unknown, ctx: SupabaseHookContext, t
         message({ suffix: ':new', to: user.new_email, template: 'supabase_email_change_new', token: data.token_new, tokenHash: data.token_hash }),
       ];
     }
-    return [message({ suffix: ':new', to: user.new_email, template: 'supabase_email_change_new', token: data.token, tokenHash: data.token_hash })];
+    // Without secure change only the new address confirms. GoTrue puts its code in `token` (releases before
+    // that left `token` empty); should a payload carry it in `token_new` alone, that is the code to send.
+    const token = data.token || data.token_new;
+    return [message({ suffix: ':new', to: user.new_email, template: 'supabase_email_change_new', token, tokenHash: data.token_hash })];
   }
   if (LINK_ACTIONS.has(action) || CODE_ONLY_ACTIONS.has(action)) {
     return [message({ suffix: '', to: user.email, template: `supabase_${action}`, token: data.token, tokenHash: data.token_hash })];

@@ -70,8 +70,13 @@ export function supabaseHookRouter({
     if (!verifier) throw new NotConfiguredError('Set SUPABASE_HOOK_SECRET to the v1,whsec_… secret of your Supabase auth hook');
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const { id, timestamp } = verifier.verify(body, req.headers);
-    const toSend = interpretSupabaseHook(parseJsonBody(body), { webhookId: id, timestamp, dedupeKey: secrets[0]! }, templates);
-    if (toSend.length === 0) req.log.info({ webhook_id: id }, 'supabase hook with nothing to send');
+    const payload = parseJsonBody(body);
+    const toSend = interpretSupabaseHook(payload, { webhookId: id, timestamp, dedupeKey: secrets[0]! }, templates);
+    if (toSend.length === 0) {
+      // Acknowledged so the user's action goes through, but on-call should know an email was not sent.
+      const action = (payload as { email_data?: { email_action_type?: unknown } } | null)?.email_data?.email_action_type;
+      req.log.warn({ webhook_id: id, email_action_type: action ?? null }, 'supabase hook not delivered: no template for this email_action_type and no code in it');
+    }
     for (const message of toSend) {
       const result = await messages.accept({ ...message, maxAgeSeconds: otpMaxAgeSeconds(config, message.payload.channel) });
       req.log.info({ webhook_id: id, message_id: result.messageId, duplicate: result.duplicate }, 'supabase hook accepted');
