@@ -34,7 +34,13 @@ export async function sendCode(input: {
 }
 
 /** True only for the right, unexpired, unused code; auth-relay counts the attempts and burns the code after 5. */
-export async function checkCode(input: { to: string; purpose: Purpose; code: string }): Promise<boolean> {
-  const { status } = await call('/v1/verifications/check', input);
+export async function checkCode(input: { to: string; purpose: Purpose; code: string; clientIp?: string }): Promise<boolean> {
+  const { status } = await call('/v1/verifications/check', {
+    to: input.to,
+    purpose: input.purpose,
+    code: input.code,
+    // With the end user's IP, auth-relay also limits wrong codes per IP across every recipient.
+    ...(input.clientIp ? { client_ip: input.clientIp } : {}),
+  });
   return status === 200;
 }

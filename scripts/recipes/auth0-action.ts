@@ -13,5 +13,5 @@ export async function onExecutePostLogin(event: PostLoginEvent, api: PostLoginAp
 // The form posts back to /continue with the code as a signed session token field.
 export async function onContinuePostLogin(event: PostLoginEvent, api: PostLoginApi): Promise<void> {
   const { code } = api.redirect.validateToken({ secret: event.secrets.FORM_SECRET, tokenParameterName: 'code_token' });
-  if (!(await checkCode({ to: event.user.email!, purpose: '2fa', code: String(code) }))) api.access.deny('Wrong or expired code');
+  if (!(await checkCode({ to: event.user.email!, purpose: '2fa', code: String(code), clientIp: event.request.ip }))) api.access.deny('Wrong or expired code');
 }

@@ -10,7 +10,7 @@ export const sendPhoneCode = onCall<{ phone: string }>(async (request) => {
 
 export const checkPhoneCode = onCall<{ phone: string; code: string }>(async (request) => {
   if (!request.auth) throw new HttpsError('unauthenticated', 'Sign in first');
-  const verified = await checkCode({ to: request.data.phone, purpose: 'phone_verification', code: request.data.code });
+  const verified = await checkCode({ to: request.data.phone, purpose: 'phone_verification', code: request.data.code, clientIp: request.rawRequest.ip });
   if (!verified) throw new HttpsError('permission-denied', 'Wrong or expired code');
   return { verified: true };
 });

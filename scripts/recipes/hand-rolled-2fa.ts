@@ -12,6 +12,6 @@ twoFactor.post('/2fa/send', async (req, res) => {
 });
 
 twoFactor.post('/2fa/verify', async (req, res) => {
-  const verified = await checkCode({ to: String(req.body.phone), purpose: '2fa', code: String(req.body.code) });
+  const verified = await checkCode({ to: String(req.body.phone), purpose: '2fa', code: String(req.body.code), clientIp: req.ip });
   res.status(verified ? 204 : 401).end();
 });
