@@ -1,4 +1,4 @@
-import { acceptedWithoutId, classifyFailure, missingFromError, parseRateLimit } from '../error-policy';
+import { acceptedWithoutId, classifyFailure, describeFetchError, missingFromError, parseRateLimit } from '../error-policy';
 import { ProviderError, type EmailProvider, type OutgoingEmail, type SendResult } from '../types';
 
 export interface AutosendProviderOptions {
@@ -71,7 +71,7 @@ export function createAutosendProvider(options: AutosendProviderOptions): EmailP
       const timedOut = signal.aborted;
       throw classifyFailure({
         status: null,
-        message: timedOut ? `no answer within ${options.timeoutMs} ms` : err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err),
+        message: timedOut ? `no answer within ${options.timeoutMs} ms` : describeFetchError(err),
         timedOut,
       });
     }
