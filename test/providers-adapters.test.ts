@@ -188,6 +188,7 @@ describe('Autosend adapter', () => {
       html: '<p>123456</p>',
       text: '123456 is your code',
       replyTo: { email: 'support@acme.test' },
+      metadata: { message_id: 'msg_test1' },
     });
     expect(result.rateLimit?.perSecond).toBe(1000);
   });

@@ -140,6 +140,14 @@ export function classifyFailure(call: FailedCall, now = Date.now()): ProviderErr
   return new ProviderError(call.message, { ...base, class: 'permanent' });
 }
 
+/**
+ * An adapter asked to send without its API key. Configuration refuses a provider in a chain without its key;
+ * the adapter itself exists for its webhook too, so say what is missing rather than call the API.
+ */
+export function missingApiKeyError(variable: string): ProviderError {
+  return new ProviderError(`${variable} is not set`, { class: 'permanent', failover: true, code: 'not_configured' });
+}
+
 /** The From a message cannot do without: a configuration problem no provider can fix. */
 export function missingFromError(): ProviderError {
   return new ProviderError(

@@ -1,4 +1,4 @@
-import { classifyFailure, describeFetchError } from '../error-policy';
+import { classifyFailure, describeFetchError, missingApiKeyError } from '../error-policy';
 import { ProviderError, type OutgoingSms, type SendResult, type SmsProvider } from '../types';
 
 /**
@@ -14,7 +14,8 @@ export const E164 = /^\+[1-9]\d{6,14}$/;
 const MAX_BODY_CHARS = 1600;
 
 export interface UnosendOptions {
-  apiKey: string;
+  /** UNOSEND_API_KEY; config refuses `unosend` in SMS_PROVIDERS without it. */
+  apiKey?: string;
   apiUrl: string;
   /** A request that has not answered by then is abandoned and retried like a network error. */
   timeoutMs?: number;
@@ -43,6 +44,8 @@ export function createUnosendProvider(options: UnosendOptions): SmsProvider {
   const endpoint = `${options.apiUrl.replace(/\/+$/, '')}/sms`;
 
   async function send(message: OutgoingSms): Promise<SendResult> {
+    const { apiKey } = options;
+    if (!apiKey) throw missingApiKeyError('UNOSEND_API_KEY');
     if (!E164.test(message.to)) {
       throw new ProviderError(`"${message.to}" is not an E.164 phone number`, { class: 'permanent', code: 'invalid_recipient' });
     }
@@ -58,7 +61,7 @@ export function createUnosendProvider(options: UnosendOptions): SmsProvider {
     try {
       response = await fetch(endpoint, {
         method: 'POST',
-        headers: { authorization: `Bearer ${options.apiKey}`, 'content-type': 'application/json', accept: 'application/json' },
+        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', accept: 'application/json' },
         body: JSON.stringify({ to: message.to, body: message.body, metadata: { message_id: message.messageId } }),
         signal,
       });
