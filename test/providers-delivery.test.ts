@@ -140,7 +140,7 @@ describe('one adapter per provider, for sending and for its webhook', () => {
       const tags = Object.fromEntries(sent.tags.map((t) => [t.name, t.value]));
       const res = await post(h, '/webhooks/resend', signedResend(resendEvent('email.delivered', { email_id: 're_not_recorded', tags })));
       expect(res.status).toBe(200);
-      await waitFor(async () => (await statusOf(id)) === 'delivered');
+      await waitFor(async () => (await statusOf(id)) === 'delivered', { timeoutMs: 20_000 });
     });
   });
 
@@ -153,7 +153,7 @@ describe('one adapter per provider, for sending and for its webhook', () => {
       expect(metadata).toEqual({ message_id: id });
       const res = await post(h, '/webhooks/autosend', signedAutosend(autosendEvent('email.delivered', { emailId: 'as_not_recorded', metadata })));
       expect(res.status).toBe(200);
-      await waitFor(async () => (await statusOf(id)) === 'delivered');
+      await waitFor(async () => (await statusOf(id)) === 'delivered', { timeoutMs: 20_000 });
     });
   });
 
@@ -178,7 +178,7 @@ describe('one adapter per provider, for sending and for its webhook', () => {
         await database.db.message.update({ where: { id }, data: { provider: 'autosend', providerMessageId: 'as_earlier' } });
         const res = await post(h, '/webhooks/autosend', signedAutosend(autosendEvent('email.delivered', { emailId: 'as_earlier' })));
         expect(res.status).toBe(200);
-        await waitFor(async () => (await statusOf(id)) === 'delivered');
+        await waitFor(async () => (await statusOf(id)) === 'delivered', { timeoutMs: 20_000 });
       },
     );
   });
