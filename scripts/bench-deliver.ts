@@ -19,7 +19,6 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
-import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
 
@@ -233,8 +232,8 @@ async function main(): Promise<void> {
     await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
     resend.close();
     const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
-    for (const name of ['send', 'maintenance']) await new Queue(name, { connection, prefix: PREFIX }).obliterate({ force: true });
-    const leftovers = await connection.keys(`${PREFIX}:provider-health:*`);
+    // Everything the run left under its prefix: every queue (with the meta keys obliterate keeps) and provider health.
+    const leftovers = await connection.keys(`${PREFIX}:*`);
     if (leftovers.length > 0) await connection.del(...leftovers);
     connection.disconnect();
     const admin = new Client({ connectionString: `${PG}/postgres` });

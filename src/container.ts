@@ -22,9 +22,9 @@ import { createMessageRetry, type MessageRetry } from './delivery/retry';
 import { createSweeper, type Sweeper } from './delivery/sweeper';
 import type { Logger } from './lib/logger';
 import { createMetrics, type Metrics } from './metrics/metrics';
-import { createProviderChains, providerLimits } from './providers';
+import { createProviders, providerLimits } from './providers';
 import { createProviderHealth, type ProviderHealth } from './providers/provider-health';
-import type { ProviderChains } from './providers/types';
+import type { ProviderChains, WebhookProvider } from './providers/types';
 import { createProducerConnection, createQueues, type Queues } from './queue/queues';
 import { createTemplates, type Templates } from './templates/templates';
 import { createVerificationRateLimiter } from './verification/rate-limiter';
@@ -41,6 +41,8 @@ export interface Container {
   redis: Redis;
   queues: Queues;
   providers: ProviderChains;
+  /** The same adapters as in `providers`, for `/webhooks/<provider>`, including providers not in a chain. */
+  webhookProviders: WebhookProvider[];
   metrics: Metrics;
   providerHealth: ProviderHealth;
   messages: MessageService;
@@ -75,7 +77,9 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
   const queues = createQueues(redis, config.QUEUE_PREFIX);
   for (const queue of queues.all()) queue.on('error', (err) => log.warn({ queue: queue.name, err: err.message }, 'queue error'));
-  const providers = overrides.providers ?? createProviderChains({ config, db });
+  const adapters = createProviders({ config, db });
+  const providers = overrides.providers ?? adapters.chains;
+  const webhookProviders = adapters.webhooks;
 
   const providerHealth = createProviderHealth({
     redis,
@@ -143,6 +147,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     redis,
     queues,
     providers,
+    webhookProviders,
     metrics,
     providerHealth,
     messages,

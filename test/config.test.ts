@@ -42,6 +42,11 @@ describe('config', () => {
     });
   });
 
+  it('takes EMAIL_FROM as a bare address or with a display name', () => {
+    expect(parseConfig({ EMAIL_FROM: 'auth@acme.com' }).EMAIL_FROM).toBe('auth@acme.com');
+    expect(parseConfig({ EMAIL_FROM: ' "Acme, Inc." <auth@auth.acme.com> ' }).EMAIL_FROM).toBe('"Acme, Inc." <auth@auth.acme.com>');
+  });
+
   it('treats empty values as unset', () => {
     expect(parseConfig({ PORT: '', ADMIN_TOKEN: '' })).toMatchObject({ PORT: 3000, ADMIN_TOKEN: undefined });
   });
@@ -61,6 +66,7 @@ describe('config', () => {
     [{ ADMIN_TOKEN: 'short' }, /^ADMIN_TOKEN: must be at least 16 characters/],
     [{ CLERK_WEBHOOK_SIGNING_SECRET: 'secret' }, /^CLERK_WEBHOOK_SIGNING_SECRET: must look like whsec_/],
     [{ EMAIL_PROVIDERS: 'resend,sendgrid' }, /^EMAIL_PROVIDERS\.1: /],
+    [{ EMAIL_FROM: 'Acme auth@acme.com>' }, /^EMAIL_FROM: must look like auth@acme.com or "Acme <auth@acme.com>"/],
     [{ EMAIL_PROVIDERS: 'resend' }, /^EMAIL_PROVIDERS: "resend" is listed but RESEND_API_KEY is not set/],
     [{ EMAIL_PROVIDERS: 'outbox,outbox' }, /^EMAIL_PROVIDERS: lists a provider twice/],
     [{ VERIFICATION_EXPIRY: 'lunch=300' }, /^VERIFICATION_EXPIRY/],

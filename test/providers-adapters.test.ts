@@ -56,6 +56,18 @@ describe('error policy', () => {
     expect(parseRateLimit({ 'ratelimit-limit': '120', 'ratelimit-policy': '120;w=60' })?.perSecond).toBe(2);
   });
 
+  it('codes no answer as timeout or network_error, whatever the client called it', () => {
+    // The Resend SDK reports both as `application_error` with `statusCode: null`.
+    expect(classifyFailure({ status: null, code: 'application_error', message: 'no answer within 300 ms', timedOut: true })).toMatchObject({
+      class: 'transient',
+      code: 'timeout',
+    });
+    expect(classifyFailure({ status: null, code: 'application_error', message: 'Unable to fetch data' })).toMatchObject({
+      class: 'transient',
+      code: 'network_error',
+    });
+  });
+
   it.each([
     ['network error', { status: null, message: 'ECONNRESET' }, 'transient', false, false],
     ['timeout', { status: null, message: 'no answer', timedOut: true }, 'transient', false, false],
@@ -176,6 +188,7 @@ describe('Autosend adapter', () => {
       html: '<p>123456</p>',
       text: '123456 is your code',
       replyTo: { email: 'support@acme.test' },
+      metadata: { message_id: 'msg_test1' },
     });
     expect(result.rateLimit?.perSecond).toBe(1000);
   });

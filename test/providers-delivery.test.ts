@@ -3,6 +3,14 @@ import { TEST_ADMIN_TOKEN, TEST_CLERK_SECRET, testConfig } from './helpers/confi
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { json, startHarness, type Harness } from './helpers/harness';
 import { svixHeaders } from './helpers/svix';
+import {
+  autosendEvent,
+  resendEvent,
+  signedAutosend,
+  signedResend,
+  TEST_AUTOSEND_WEBHOOK_SECRET,
+  TEST_RESEND_WEBHOOK_SECRET,
+} from './helpers/provider-webhooks';
 import { waitFor } from './helpers/wait';
 import { autosendAnswers, FAKE_AUTOSEND_KEY, startFakeAutosend } from './fakes/fake-autosend';
 import { FAKE_RESEND_KEY, resendAnswers, startFakeResend } from './fakes/fake-resend';
@@ -112,6 +120,67 @@ describe('a signed Clerk webhook, end to end', () => {
         reported_per_second: 1000,
       });
     });
+  });
+});
+
+describe('one adapter per provider, for sending and for its webhook', () => {
+  const statusOf = async (id: string) => (await database.db.message.findUniqueOrThrow({ where: { id } })).status;
+  const post = (h: Harness, path: string, signed: { body: string; headers: Record<string, string> }) =>
+    h.request(path, { method: 'POST', headers: signed.headers, body: signed.body });
+
+  it('Resend: the adapter that sent the message parses its webhook, joined back by the tags it sent', async () => {
+    await withHarness({ RESEND_WEBHOOK_SECRET: TEST_RESEND_WEBHOOK_SECRET }, async (h) => {
+      const resendAdapter = h.container.webhookProviders.find((p) => p.name === 'resend');
+      expect(resendAdapter).toBe(h.container.providers.email[0]);
+
+      const id = await accept(h);
+      expect(await settled(id)).toMatchObject({ status: 'sent', provider: 'resend' });
+      // Resend echoes send-side tags on its webhooks as an object; its email id is unknown to us here.
+      const sent = requestsFor(resend, id)[0]!.json as { tags: { name: string; value: string }[] };
+      const tags = Object.fromEntries(sent.tags.map((t) => [t.name, t.value]));
+      const res = await post(h, '/webhooks/resend', signedResend(resendEvent('email.delivered', { email_id: 're_not_recorded', tags })));
+      expect(res.status).toBe(200);
+      await waitFor(async () => (await statusOf(id)) === 'delivered', { timeoutMs: 20_000 });
+    });
+  });
+
+  it('Autosend: sends our message id in metadata, and its webhook carrying it back joins the message', async () => {
+    await withHarness({ EMAIL_PROVIDERS: 'autosend', AUTOSEND_WEBHOOK_SECRET: TEST_AUTOSEND_WEBHOOK_SECRET }, async (h) => {
+      expect(h.container.webhookProviders.find((p) => p.name === 'autosend')).toBe(h.container.providers.email[0]);
+      const id = await accept(h);
+      expect(await settled(id)).toMatchObject({ status: 'sent', provider: 'autosend' });
+      const { metadata } = requestsFor(autosend, id)[0]!.json as { metadata: Record<string, string> };
+      expect(metadata).toEqual({ message_id: id });
+      const res = await post(h, '/webhooks/autosend', signedAutosend(autosendEvent('email.delivered', { emailId: 'as_not_recorded', metadata })));
+      expect(res.status).toBe(200);
+      await waitFor(async () => (await statusOf(id)) === 'delivered', { timeoutMs: 20_000 });
+    });
+  });
+
+  it('a provider sends without its webhook set up; its route answers 503 naming the secret to set', async () => {
+    await withHarness({ EMAIL_PROVIDERS: 'resend' }, async (h) => {
+      const id = await accept(h);
+      expect(await settled(id)).toMatchObject({ status: 'sent', provider: 'resend' });
+      const res = await h.request('/webhooks/resend', { method: 'POST', body: '{}' });
+      expect(res.status).toBe(503);
+      expect((await json(res)).error.message).toMatch(/RESEND_WEBHOOK_SECRET/);
+    });
+  });
+
+  it("a provider out of the send chain still receives the events of what it sent before", async () => {
+    await withHarness(
+      { EMAIL_PROVIDERS: 'resend', AUTOSEND_API_KEY: undefined, AUTOSEND_WEBHOOK_SECRET: TEST_AUTOSEND_WEBHOOK_SECRET },
+      async (h) => {
+        expect(h.container.providers.email.map((p) => p.name)).toEqual(['resend']);
+        const id = await accept(h);
+        await settled(id);
+        // Sent through Autosend before it was taken out of EMAIL_PROVIDERS.
+        await database.db.message.update({ where: { id }, data: { provider: 'autosend', providerMessageId: 'as_earlier' } });
+        const res = await post(h, '/webhooks/autosend', signedAutosend(autosendEvent('email.delivered', { emailId: 'as_earlier' })));
+        expect(res.status).toBe(200);
+        await waitFor(async () => (await statusOf(id)) === 'delivered', { timeoutMs: 20_000 });
+      },
+    );
   });
 });
 

@@ -5,7 +5,8 @@ import { json, startHarness, type Harness } from './helpers/harness';
 import { svixHeaders } from './helpers/svix';
 import { waitFor } from './helpers/wait';
 import { FAKE_UNOSEND_KEY, startFakeUnosend, type FakeUnosend } from './fakes/fake-unosend';
-import { createUnosendProvider, parseRetryAfter } from '../src/providers/unosend/unosend-provider';
+import { parseRetryAfter } from '../src/providers/error-policy';
+import { createUnosendProvider } from '../src/providers/unosend/unosend-provider';
 import { ProviderError } from '../src/providers/types';
 
 let database: TestDatabase;

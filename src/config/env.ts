@@ -21,6 +21,12 @@ export const SMS_PROVIDER_NAMES = ['unosend', 'outbox'] as const;
 export type EmailProviderName = (typeof EMAIL_PROVIDER_NAMES)[number];
 export type SmsProviderName = (typeof SMS_PROVIDER_NAMES)[number];
 
+/** `auth@acme.com` or `Acme <auth@acme.com>`: what every email provider accepts as From. */
+const mailbox = z
+  .string()
+  .trim()
+  .regex(/^(?:[^<>]*<[^\s<>@]+@[^\s<>@]+\.[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+\.[^\s<>@]+)$/, 'must look like auth@acme.com or "Acme <auth@acme.com>"');
+
 const svixSecret = z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/, 'must look like whsec_<base64>');
 
 export const VERIFICATION_PURPOSES = [
@@ -59,7 +65,7 @@ const EnvSchema = z.object({
 
   EMAIL_PROVIDERS: optional(list(EMAIL_PROVIDER_NAMES)),
   SMS_PROVIDERS: optional(list(SMS_PROVIDER_NAMES)),
-  EMAIL_FROM: optional(z.string()),
+  EMAIL_FROM: optional(mailbox),
   EMAIL_FROM_DOMAIN: optional(z.string().regex(/^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/, 'must be a domain like acme.com')),
   EMAIL_FROM_NAME: optional(z.string()),
 

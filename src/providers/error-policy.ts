@@ -35,8 +35,8 @@ const TRANSIENT_CODES = new Set(['resource_locked', 'internal_server_error', 'se
 const PENDING_CODES = new Set(['concurrent_idempotent_requests']);
 
 /** A count of seconds, or an HTTP date (RFC 9110 Retry-After), as milliseconds from `now`. */
-export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
-  if (value === undefined || value.trim() === '') return undefined;
+export function parseRetryAfter(value: string | null | undefined, now = Date.now()): number | undefined {
+  if (value === undefined || value === null || value.trim() === '') return undefined;
   const trimmed = value.trim();
   if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
   const at = Date.parse(trimmed);
@@ -99,9 +99,16 @@ export interface FailedCall {
   body?: unknown;
 }
 
+/** Why a request got no answer: undici hides the socket error (ECONNREFUSED, …) in `cause`. */
+export function describeFetchError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  return err.cause instanceof Error ? err.cause.message : err.message;
+}
+
 /**
  * transient (network, timeout, 5xx, rate limit): retry with backoff, the same idempotency key, after
- * Retry-After when given. A 429 rate limit is provider-wide. A concurrent request with our idempotency key
+ * Retry-After when given. A 429 rate limit is provider-wide (a provider's whole account, e.g. Unosend's).
+ * No answer is coded `timeout` or `network_error` whatever the client called it. A concurrent request with our idempotency key
  * is transient and `pending`: the provider has the message, only it may be asked again.
  * permanent + failover (auth, quota, sender refused): this provider cannot send it, another may.
  * permanent (validation, anything else 4xx): no provider will; fail the message with the reason.
@@ -110,11 +117,11 @@ export function classifyFailure(call: FailedCall, now = Date.now()): ProviderErr
   const code = call.code?.toLowerCase();
   const rateLimit = parseRateLimit(call.headers, now);
   const base = { status: call.status, code: call.code, raw: call.body ?? null, rateLimit };
-  const transient = (message: string, extra: { providerWide?: boolean; pending?: boolean } = {}) =>
+  const transient = (message: string, extra: { providerWide?: boolean; pending?: boolean; code?: string } = {}) =>
     new ProviderError(message, { ...base, class: 'transient', retryAfterMs: retryAfterMs(call.headers, call.body, now), ...extra });
 
-  if (call.timedOut) return transient(call.message);
-  if (call.status === null) return transient(`network error: ${call.message}`);
+  if (call.timedOut) return transient(call.message, { code: 'timeout' });
+  if (call.status === null) return transient(`network error: ${call.message}`, { code: 'network_error' });
   if (code && QUOTA_CODES.has(code)) {
     return new ProviderError(`quota exceeded: ${call.message}`, { ...base, class: 'permanent', failover: true });
   }
@@ -126,11 +133,19 @@ export function classifyFailure(call: FailedCall, now = Date.now()): ProviderErr
     return transient(`rate limited: ${call.message}`, { providerWide: true });
   }
   if ((code && TRANSIENT_CODES.has(code)) || call.status >= 500 || call.status === 408) return transient(call.message);
-  // 402: payment required. 403: this provider refuses the sender (domain not verified here, key not allowed).
+  // 402: payment required (Autosend's plan, an empty Unosend wallet). 403: this provider refuses the sender (domain not verified here, key not allowed).
   if (call.status === 402 || call.status === 403) {
     return new ProviderError(call.message, { ...base, class: 'permanent', failover: true });
   }
   return new ProviderError(call.message, { ...base, class: 'permanent' });
+}
+
+/**
+ * An adapter asked to send without its API key. Configuration refuses a provider in a chain without its key;
+ * the adapter itself exists for its webhook too, so say what is missing rather than call the API.
+ */
+export function missingApiKeyError(variable: string): ProviderError {
+  return new ProviderError(`${variable} is not set`, { class: 'permanent', failover: true, code: 'not_configured' });
 }
 
 /** The From a message cannot do without: a configuration problem no provider can fix. */

@@ -1,10 +1,10 @@
-import type { Config } from '../config/env';
+import type { Config, EmailProviderName, SmsProviderName } from '../config/env';
 import type { Db } from '../db/prisma';
 import { createAutosendProvider } from './autosend/autosend-provider';
 import { createOutbox } from './outbox';
 import type { ProviderLimits } from './provider-health';
 import { createResendProvider } from './resend/resend-provider';
-import type { EmailProvider, ProviderChains, SmsProvider } from './types';
+import type { EmailProvider, ProviderChains, SmsProvider, WebhookProvider } from './types';
 import { createUnosendProvider } from './unosend/unosend-provider';
 
 export interface ProviderFactoryDeps {
@@ -12,40 +12,43 @@ export interface ProviderFactoryDeps {
   db: Db;
 }
 
-/** Builds each channel's ordered failover chain from EMAIL_PROVIDERS / SMS_PROVIDERS. */
-export function createProviderChains({ config, db }: ProviderFactoryDeps): ProviderChains {
+export interface Providers {
+  /** Each channel's ordered failover chain, from EMAIL_PROVIDERS / SMS_PROVIDERS. */
+  chains: ProviderChains;
+  /**
+   * Every provider that reports delivery events, in a chain or not: a deployment may take a provider out of
+   * EMAIL_PROVIDERS and still receive the events of what it sent earlier, or send through one whose webhook
+   * it has not set up yet (its route then answers 503 naming the secret to set).
+   */
+  webhooks: WebhookProvider[];
+}
+
+/** Builds each provider's one adapter from config; the send chains and the webhook routes share them. */
+export function createProviders({ config, db }: ProviderFactoryDeps): Providers {
   const outbox = createOutbox(db);
-  const email = config.EMAIL_PROVIDERS.map((name): EmailProvider => {
-    switch (name) {
-      case 'outbox':
-        return outbox.email;
-      case 'resend':
-        return createResendProvider({
-          apiKey: config.RESEND_API_KEY!,
-          baseUrl: config.RESEND_BASE_URL,
-          timeoutMs: config.PROVIDER_TIMEOUT_MS,
-        });
-      case 'autosend':
-        return createAutosendProvider({
-          apiKey: config.AUTOSEND_API_KEY!,
-          apiUrl: config.AUTOSEND_API_URL,
-          timeoutMs: config.PROVIDER_TIMEOUT_MS,
-        });
-      default:
-        throw new Error(`EMAIL_PROVIDERS: provider "${name}" is not available in this build`);
-    }
+  const resend = createResendProvider({
+    apiKey: config.RESEND_API_KEY,
+    baseUrl: config.RESEND_BASE_URL,
+    timeoutMs: config.PROVIDER_TIMEOUT_MS,
+    webhookSecret: config.RESEND_WEBHOOK_SECRET,
   });
-  const sms = config.SMS_PROVIDERS.map((name): SmsProvider => {
-    switch (name) {
-      case 'outbox':
-        return outbox.sms;
-      case 'unosend':
-        return createUnosendProvider({ apiKey: config.UNOSEND_API_KEY!, apiUrl: config.UNOSEND_API_URL });
-      default:
-        throw new Error(`SMS_PROVIDERS: provider "${name}" is not available in this build`);
-    }
+  const autosend = createAutosendProvider({
+    apiKey: config.AUTOSEND_API_KEY,
+    apiUrl: config.AUTOSEND_API_URL,
+    timeoutMs: config.PROVIDER_TIMEOUT_MS,
+    webhookSecret: config.AUTOSEND_WEBHOOK_SECRET,
   });
-  return { email, sms };
+  const unosend = createUnosendProvider({
+    apiKey: config.UNOSEND_API_KEY,
+    apiUrl: config.UNOSEND_API_URL,
+    timeoutMs: config.PROVIDER_TIMEOUT_MS,
+  });
+  const email: Record<EmailProviderName, EmailProvider> = { resend, autosend, outbox: outbox.email };
+  const sms: Record<SmsProviderName, SmsProvider> = { unosend, outbox: outbox.sms };
+  return {
+    chains: { email: config.EMAIL_PROVIDERS.map((name) => email[name]), sms: config.SMS_PROVIDERS.map((name) => sms[name]) },
+    webhooks: [resend, autosend],
+  };
 }
 
 /**

@@ -1,8 +1,10 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Channel } from '../generated/prisma/enums';
 
 /**
- * One interface for every provider, Novu-style: `send` delivers one message, `parseWebhook` (where the
- * provider reports delivery events) turns its webhook into our normalized events.
+ * One adapter per provider behind one interface, Novu-style: `send` delivers one message, `parseWebhook`
+ * (where the provider reports delivery events) turns its webhook into our normalized events. Each adapter is
+ * built once, in the composition root, and serves both the send chains and the webhook routes.
  */
 export interface OutgoingEmail {
   messageId: string;
@@ -90,19 +92,22 @@ export class ProviderError extends Error {
   }
 }
 
-export interface EmailProvider {
+export interface EmailProvider extends Partial<WebhookParser> {
   readonly name: string;
   readonly channel: Extract<Channel, 'email'>;
   send(message: OutgoingEmail): Promise<SendResult>;
 }
 
-export interface SmsProvider {
+export interface SmsProvider extends Partial<WebhookParser> {
   readonly name: string;
   readonly channel: Extract<Channel, 'sms'>;
   send(message: OutgoingSms): Promise<SendResult>;
 }
 
 export type Provider = EmailProvider | SmsProvider;
+
+/** A provider that reports delivery events by webhook, received at `/webhooks/<name>`. */
+export type WebhookProvider = Provider & WebhookParser;
 
 export interface ProviderChains {
   email: EmailProvider[];
@@ -152,9 +157,9 @@ export interface ProviderWebhookEvent {
 
 /**
  * The webhook half of a provider adapter: verifies the signature over the raw body and turns the provider's
- * event into ours. Throws UnauthorizedError on a bad signature and ValidationError on a malformed event.
+ * event into ours. Throws UnauthorizedError on a bad signature, ValidationError on a malformed event and
+ * NotConfiguredError (503, naming the variable) when the provider's webhook secret is not set.
  */
-export interface ProviderWebhookParser {
-  readonly provider: string;
-  parseWebhook(rawBody: Buffer, headers: import('node:http').IncomingHttpHeaders): ProviderWebhookEvent;
+export interface WebhookParser {
+  parseWebhook(rawBody: Buffer, headers: IncomingHttpHeaders): ProviderWebhookEvent;
 }

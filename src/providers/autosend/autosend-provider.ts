@@ -1,11 +1,23 @@
-import { acceptedWithoutId, classifyFailure, missingFromError, parseRateLimit } from '../error-policy';
-import { ProviderError, type EmailProvider, type OutgoingEmail, type SendResult } from '../types';
+import { NotConfiguredError } from '../../lib/errors';
+import {
+  acceptedWithoutId,
+  classifyFailure,
+  describeFetchError,
+  missingApiKeyError,
+  missingFromError,
+  parseRateLimit,
+} from '../error-policy';
+import { ProviderError, type EmailProvider, type OutgoingEmail, type SendResult, type WebhookParser } from '../types';
+import { createAutosendWebhookParser } from './autosend-webhook';
 
 export interface AutosendProviderOptions {
-  apiKey: string;
+  /** AUTOSEND_API_KEY; unset where Autosend only reports events (not in EMAIL_PROVIDERS, or no longer). */
+  apiKey?: string;
   /** AUTOSEND_API_URL, without the `/v1/...` path. */
   apiUrl: string;
   timeoutMs: number;
+  /** AUTOSEND_WEBHOOK_SECRET; unset, `/webhooks/autosend` answers 503 saying to set it. */
+  webhookSecret?: string;
 }
 
 interface Mailbox {
@@ -30,14 +42,18 @@ function emailIdOf(body: unknown): string | undefined {
 }
 
 /**
- * Autosend over plain fetch (its SDK retries 5xx and timeouts by itself without an idempotency key, which
- * can send a code twice). One recipient per call; every retry is the delivery service's, with the same key.
- * Autosend documents no custom MIME headers or tags, so X-Entity-Ref-ID cannot be sent through it.
+ * Autosend: `send` over plain fetch (its SDK retries 5xx and timeouts by itself without an idempotency key,
+ * which can send a code twice), `parseWebhook` for its HMAC-signed delivery events. One recipient per call;
+ * every retry is the delivery service's, with the same key. Autosend documents no custom MIME headers or
+ * tags, so X-Entity-Ref-ID cannot be sent through it.
  */
-export function createAutosendProvider(options: AutosendProviderOptions): EmailProvider {
+export function createAutosendProvider(options: AutosendProviderOptions): EmailProvider & WebhookParser {
   const endpoint = `${options.apiUrl.replace(/\/+$/, '')}/v1/mails/send`;
+  const webhook = options.webhookSecret ? createAutosendWebhookParser(options.webhookSecret) : null;
 
   async function send(message: OutgoingEmail): Promise<SendResult> {
+    const { apiKey } = options;
+    if (!apiKey) throw missingApiKeyError('AUTOSEND_API_KEY');
     if (!message.from) throw missingFromError();
     if (message.html === undefined && message.text === undefined) {
       throw new ProviderError('the message has neither an HTML nor a text body', { class: 'permanent', code: 'empty_body' });
@@ -49,6 +65,8 @@ export function createAutosendProvider(options: AutosendProviderOptions): EmailP
       ...(message.html !== undefined ? { html: message.html } : {}),
       ...(message.text !== undefined ? { text: message.text } : {}),
       ...(message.replyTo ? { replyTo: toMailbox(message.replyTo) } : {}),
+      // Our id, for joining its webhooks back should they carry the metadata (its `emailId` is the main join).
+      metadata: { message_id: message.messageId },
     };
 
     const signal = AbortSignal.timeout(options.timeoutMs);
@@ -58,7 +76,7 @@ export function createAutosendProvider(options: AutosendProviderOptions): EmailP
       response = await fetch(endpoint, {
         method: 'POST',
         headers: {
-          authorization: `Bearer ${options.apiKey}`,
+          authorization: `Bearer ${apiKey}`,
           'content-type': 'application/json',
           accept: 'application/json',
           'idempotency-key': message.idempotencyKey,
@@ -71,7 +89,7 @@ export function createAutosendProvider(options: AutosendProviderOptions): EmailP
       const timedOut = signal.aborted;
       throw classifyFailure({
         status: null,
-        message: timedOut ? `no answer within ${options.timeoutMs} ms` : err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err),
+        message: timedOut ? `no answer within ${options.timeoutMs} ms` : describeFetchError(err),
         timedOut,
       });
     }
@@ -99,5 +117,10 @@ export function createAutosendProvider(options: AutosendProviderOptions): EmailP
     return { providerMessageId: emailId, rateLimit: parseRateLimit(response.headers) };
   }
 
-  return { name: 'autosend', channel: 'email', send };
+  const parseWebhook: WebhookParser['parseWebhook'] = (rawBody, headers) => {
+    if (!webhook) throw new NotConfiguredError('Set AUTOSEND_WEBHOOK_SECRET to the signing secret of your Autosend webhook');
+    return webhook.parseWebhook(rawBody, headers);
+  };
+
+  return { name: 'autosend', channel: 'email', send, parseWebhook };
 }

@@ -2,7 +2,7 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { z } from 'zod';
 import { UnauthorizedError, ValidationError } from '../../lib/errors';
-import type { BounceDetail, ProviderEventType, ProviderWebhookEvent, ProviderWebhookParser } from '../types';
+import type { BounceDetail, ProviderEventType, ProviderWebhookEvent, WebhookParser } from '../types';
 import { withoutSecrets } from '../webhook-redaction';
 
 /**
@@ -60,7 +60,7 @@ function bounceOf(data: z.infer<typeof EmailData>): BounceDetail {
   };
 }
 
-export function createAutosendWebhookParser(secret: string, now: () => Date = () => new Date()): ProviderWebhookParser {
+export function createAutosendWebhookParser(secret: string, now: () => Date = () => new Date()): WebhookParser {
   const key = Buffer.from(secret, 'utf8');
 
   function verify(rawBody: Buffer, headers: IncomingHttpHeaders): void {
@@ -74,7 +74,6 @@ export function createAutosendWebhookParser(secret: string, now: () => Date = ()
   }
 
   return {
-    provider: 'autosend',
     parseWebhook(rawBody, headers) {
       verify(rawBody, headers);
       let body: unknown;

@@ -1,24 +1,32 @@
 import { Resend } from 'resend';
-import { acceptedWithoutId, classifyFailure, missingFromError, parseRateLimit } from '../error-policy';
-import { ProviderError, type EmailProvider, type OutgoingEmail, type SendResult } from '../types';
+import { NotConfiguredError } from '../../lib/errors';
+import { acceptedWithoutId, classifyFailure, missingApiKeyError, missingFromError, parseRateLimit } from '../error-policy';
+import { ProviderError, type EmailProvider, type OutgoingEmail, type SendResult, type WebhookParser } from '../types';
+import { createResendWebhookParser } from './resend-webhook';
 
 export interface ResendProviderOptions {
-  apiKey: string;
+  /** RESEND_API_KEY; unset where Resend only reports events (not in EMAIL_PROVIDERS, or no longer). */
+  apiKey?: string;
   /** RESEND_BASE_URL; passed to the SDK per instance (it reads the variable itself only at import time). */
   baseUrl: string;
   /** A provider that does not answer costs at most this long. */
   timeoutMs: number;
+  /** RESEND_WEBHOOK_SECRET; unset, `/webhooks/resend` answers 503 saying to set it. */
+  webhookSecret?: string;
 }
 
 /**
- * Resend through its SDK. The SDK never throws and never retries: it resolves `{data, error, headers}`, and
- * a network failure or our timeout comes back as `application_error` with `statusCode: null`. Retries belong
- * to the delivery service, with the same idempotency key, so Resend sends each message once.
+ * Resend: `send` through its SDK, `parseWebhook` for its Svix-signed delivery events. The SDK never throws
+ * and never retries: it resolves `{data, error, headers}`, and a network failure or our timeout comes back as
+ * `application_error` with `statusCode: null`. Retries belong to the delivery service, with the same
+ * idempotency key, so Resend sends each message once.
  */
-export function createResendProvider(options: ResendProviderOptions): EmailProvider {
-  const client = new Resend(options.apiKey, { baseUrl: options.baseUrl });
+export function createResendProvider(options: ResendProviderOptions): EmailProvider & WebhookParser {
+  const client = options.apiKey ? new Resend(options.apiKey, { baseUrl: options.baseUrl }) : null;
+  const webhook = options.webhookSecret ? createResendWebhookParser(options.webhookSecret) : null;
 
   async function send(message: OutgoingEmail): Promise<SendResult> {
+    if (!client) throw missingApiKeyError('RESEND_API_KEY');
     if (!message.from) throw missingFromError();
     const body =
       message.html !== undefined
@@ -56,5 +64,10 @@ export function createResendProvider(options: ResendProviderOptions): EmailProvi
     return { providerMessageId: data.id, rateLimit: parseRateLimit(headers) };
   }
 
-  return { name: 'resend', channel: 'email', send };
+  const parseWebhook: WebhookParser['parseWebhook'] = (rawBody, headers) => {
+    if (!webhook) throw new NotConfiguredError('Set RESEND_WEBHOOK_SECRET to the whsec_… signing secret of your Resend webhook');
+    return webhook.parseWebhook(rawBody, headers);
+  };
+
+  return { name: 'resend', channel: 'email', send, parseWebhook };
 }

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ValidationError } from '../../lib/errors';
 import { createSvixVerifier } from '../../webhooks/svix';
 import { withoutSecrets } from '../webhook-redaction';
-import type { BounceDetail, ProviderEventType, ProviderWebhookEvent, ProviderWebhookParser } from '../types';
+import type { BounceDetail, ProviderEventType, ProviderWebhookEvent, WebhookParser } from '../types';
 
 /**
  * Resend's webhooks (providers.md §2): Svix-signed, `{type, created_at, data}`, joined to our message by
@@ -67,10 +67,9 @@ function bounceOf(bounce: NonNullable<z.infer<typeof EmailData>['bounce']>): Bou
   };
 }
 
-export function createResendWebhookParser(secret: string, now: () => Date = () => new Date()): ProviderWebhookParser {
+export function createResendWebhookParser(secret: string, now: () => Date = () => new Date()): WebhookParser {
   const verifier = createSvixVerifier(secret);
   return {
-    provider: 'resend',
     parseWebhook(rawBody, headers) {
       const { id } = verifier.verify(rawBody, headers);
       let body: unknown;
