@@ -57,7 +57,8 @@ td.nowrap { white-space: nowrap; }
 .st-queued, .st-sending { color: var(--info); } .st-sent { color: var(--accent); } .st-delivered { color: var(--ok); }
 .st-delayed { color: var(--warn); } .st-bounced, .st-complained, .st-failed { color: var(--bad); }
 .st-suppressed, .st-expired { color: var(--grey); }
-.st-send_failed, .st-failover { color: var(--warn); } .st-received, .st-retried { color: var(--muted); }
+.st-send_failed, .st-failover, .st-provider_skipped, .st-fallback { color: var(--warn); } .st-received, .st-retried { color: var(--muted); }
+.st-clerk_writeback { color: var(--accent); }
 .lvl-ok { color: var(--ok); } .lvl-warn { color: var(--warn); } .lvl-page { color: var(--bad); font-weight: 600; } .lvl-unknown { color: var(--grey); }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; margin: 0; }
 dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; word-break: break-all; }
