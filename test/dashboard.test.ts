@@ -323,8 +323,9 @@ describe('timeline', () => {
     expect(timeline).toMatch(/gave up after repeated errors<\/span> — HTTP 503: Service Unavailable/);
     expect(timeline).toContain('Retried by an admin (was failed)');
     expect(timeline).toContain('Not sent: the recipient is suppressed (hard_bounce), after <a class="mono" href="/dashboard/messages/msg_earlier">');
-    // The raw detail stays one click away.
-    expect(timeline).toContain('<summary class="muted">raw</summary>');
+    // The raw detail stays one click away, unfolded where it is the provider's answer.
+    expect(timeline).toContain('<details class="small" ><summary class="muted">raw</summary>');
+    expect(timeline).toMatch(/<details class="small" open><summary class="muted">raw<\/summary><pre>[^<]*upstream timeout/);
   });
 });
 
@@ -462,6 +463,31 @@ describe('overview', () => {
     const row = await providerRow();
     expect(row).toContain('<span class="lvl-page">circuit open</span>');
     expect(row).toMatch(new RegExp(`<td class="num lvl-page">${config.PROVIDER_CIRCUIT_FAILURES}</td>`));
+    const page = await (await session.get('/dashboard/overview')).text();
+    const alert = page.slice(page.indexOf('<h2>Needs attention'), page.indexOf('</section>', page.indexOf('<h2>Needs attention')));
+    expect(alert).toMatch(new RegExp(`<b>outbox</b>: circuit open after ${config.PROVIDER_CIRCUIT_FAILURES} failures in a row; messages go to the next provider, next probe in <time[^>]*>1[12] min</time>`));
+    // The bounced messages of the test above put the bounce rate over its page threshold.
+    expect(alert).toMatch(/<span class="lvl-page">bounce rate \d+\.\d\d %<\/span> for all providers over 24 h \(page threshold 4\.00 %\)/);
+  });
+
+  it('says when nothing needs attention, and since when messages have been failing', async () => {
+    const quiet = await createTestDatabase();
+    const other = await startHarness(testConfig(quiet.url));
+    try {
+      const own = await logIn(other);
+      expect(await (await own.get('/dashboard/overview')).text()).toContain('Nothing needs attention');
+      const hourStart = Math.floor(Date.now() / 3_600_000) * 3_600_000;
+      for (const at of [new Date(hourStart - 2 * 3_600_000 + 60_000), new Date(hourStart - 3_600_000 + 60_000), new Date()]) {
+        await seedMessage(quiet.db, { status: 'failed', createdAt: at, events: [{ type: 'failed', at }] });
+      }
+      const page = await (await own.get('/dashboard/overview')).text();
+      const since = String(new Date(hourStart - 2 * 3_600_000).getUTCHours()).padStart(2, '0');
+      expect(page).toContain(`1 failed this hour</a>, and some every hour since ${since}:00 UTC`);
+      expect(page).not.toContain('Nothing needs attention');
+    } finally {
+      await other.close();
+      await quiet.drop();
+    }
   });
 });
 

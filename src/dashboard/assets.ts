@@ -37,6 +37,8 @@ figure { margin: 0; } h2 { font-size: 16px; margin: 24px 0 8px; }
 .muted { color: var(--muted); } .small { font-size: 12px; }
 .notice { padding: 8px 12px; border-radius: 6px; border: 1px solid var(--line); background: var(--panel); margin-bottom: 12px; }
 .notice.error { border-color: var(--bad); color: var(--bad); }
+.notice.ok { border-color: var(--ok); color: var(--ok); }
+.card.attention { border-color: var(--bad); margin-bottom: 16px; } .attention ul { margin: 0; padding-left: 20px; }
 form.filters { display: flex; flex-wrap: wrap; gap: 8px; align-items: end; margin-bottom: 12px; }
 form.filters label { display: flex; flex-direction: column; font-size: 12px; color: var(--muted); gap: 2px; }
 form.filters .search { flex: 1 1 280px; }

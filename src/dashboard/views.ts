@@ -250,6 +250,9 @@ export function eventSummary(e: EventJson): SafeHtml | null {
   }
 }
 
+/** Events whose raw provider answer is what the reader came for: shown unfolded. */
+const RAW_SHOWN = new Set(['send_failed', 'bounced', 'complained']);
+
 function timeline(events: EventJson[]): SafeHtml {
   const start = events[0] ? Date.parse(events[0].occurred_at) : 0;
   return html`<div class="table-wrap"><table class="timeline">
@@ -260,7 +263,7 @@ function timeline(events: EventJson[]): SafeHtml {
     <td class="nowrap">${localTime(e.occurred_at)}</td>
     <td class="num">${duration(Date.parse(e.occurred_at) - start)}</td>
     <td class="nowrap">${html`<span class="badge st-${e.type}">${EVENT_LABELS[e.type] ?? e.type}</span>`}${e.provider ? html`<div class="small muted">${e.provider}</div>` : null}</td>
-    <td>${eventSummary(e)}${hasDetail ? html`<details class="small"><summary class="muted">raw</summary><pre>${json(e.detail)}</pre></details>` : null}</td>
+    <td>${eventSummary(e)}${hasDetail ? html`<details class="small" ${RAW_SHOWN.has(e.type) ? html`open` : null}><summary class="muted">raw</summary><pre>${json(e.detail)}</pre></details>` : null}</td>
   </tr>`;
   })}</tbody></table></div>`;
 }
@@ -369,6 +372,52 @@ function providerHealth(providers: ProviderState[], now: Date): SafeHtml {
   )}</tbody></table></div></section>`;
 }
 
+/** Queued work older than this means sending is behind. */
+const QUEUE_LAG_SECONDS = 30;
+
+/** The hour a run of hours with some `values` began, when the run reaches the current hour. */
+function runSince(values: number[], hours: Date[]): Date | null {
+  let i = values.length - 1;
+  if (!(values[i]! > 0)) return null;
+  while (i > 0 && values[i - 1]! > 0) i -= 1;
+  return hours[i]!;
+}
+
+const hourLabel = (d: Date): string => `${String(d.getUTCHours()).padStart(2, '0')}:00 UTC`;
+
+/** What is wrong right now, and since when: the first thing the overview answers. */
+function attention(v: OverviewView): SafeHtml {
+  const items: SafeHtml[] = [];
+  for (const p of v.providers) {
+    if (p.circuit === 'open') items.push(html`<b>${p.provider}</b>: circuit open after ${p.consecutive_failures} failures in a row; messages go to the next provider${p.open_until ? html`, next probe in ${until(p.open_until, v.now)}` : null}`);
+    else if (p.circuit === 'half_open') items.push(html`<b>${p.provider}</b>: recovering; the next send is a probe`);
+    else if (p.paused_until) items.push(html`<b>${p.provider}</b>: paused by its rate limit for ${until(p.paused_until, v.now)}`);
+  }
+  const t = v.rates.thresholds;
+  for (const [what, rows, threshold, field, digits] of [
+    ['bounce', [{ key: 'all providers', ...v.rates.overall }, ...v.rates.providers], t.bounce, 'bounce_rate', 2],
+    ['complaint', [{ key: 'all providers', ...v.rates.overall }, ...v.rates.providers], t.complaint, 'complaint_rate', 3],
+  ] as const) {
+    for (const r of rows) {
+      const lvl = level(r[field], threshold, r.sent);
+      if (lvl === 'warn' || lvl === 'page') {
+        items.push(html`<span class="lvl-${lvl}">${what} rate ${percent(r[field], digits)}</span> for ${r.key} over ${v.rates.window_hours} h (${lvl === 'page' ? 'page' : 'warn'} threshold ${percent(threshold[lvl], digits)})`);
+      }
+    }
+  }
+  for (const q of v.queues) {
+    if (q.oldestWaitingSeconds !== null && q.oldestWaitingSeconds > QUEUE_LAG_SECONDS) {
+      items.push(html`<b>${q.name}</b> queue behind: ${q.counts.waiting ?? 0} waiting, the oldest for ${duration(q.oldestWaitingSeconds * 1000)}`);
+    }
+  }
+  const failedSince = runSince(v.hourly.counts.failed, v.hourly.hours);
+  if (failedSince) {
+    items.push(html`<a href="/dashboard?status=failed&amp;range=24h">${v.hourly.counts.failed.at(-1)} failed this hour</a>, and some every hour since ${hourLabel(failedSince)}`);
+  }
+  if (!items.length) return html`<div class="notice ok" role="status">Nothing needs attention: every provider is in use, rates are under their thresholds, queues are keeping up and nothing failed this hour.</div>`;
+  return html`<section class="card attention" role="alert"><h2>Needs attention</h2><ul>${items.map((i) => html`<li>${i}</li>`)}</ul></section>`;
+}
+
 export function overviewPage(ctx: PageContext, v: OverviewView): string {
   const labels = v.hourly.hours.map((h) => `${String(h.getUTCHours()).padStart(2, '0')}:00`);
   const t = v.rates.thresholds;
@@ -386,6 +435,7 @@ export function overviewPage(ctx: PageContext, v: OverviewView): string {
     'overview',
     'Overview',
     html`<h1>Last 24 hours</h1>
+${attention(v)}
 <section class="card">
   <h2>Bounce and complaint rates <span class="muted small">(email, ${v.rates.window_hours} h)</span></h2>
   <p><span class="lvl-${level(o.bounce_rate, t.bounce, o.sent)}">Bounces ${percent(o.bounce_rate)}</span>
