@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Db } from '../db/prisma';
-import type { StatsSource } from '../dashboard/sources';
+import type { CircuitStates, StatsSource } from '../dashboard/sources';
 import type { WritebackOutcome } from '../deliverability/clerk-writeback';
 import type { Queues } from '../queue/queues';
 
@@ -8,6 +8,7 @@ export interface MetricsDeps {
   db: Db;
   queues: Pick<Queues, 'all'>;
   deliverability: StatsSource;
+  circuits: CircuitStates;
 }
 
 /** The window of the bounce and complaint rate gauges, as on the overview page. */
@@ -40,7 +41,7 @@ export const MESSAGE_GAUGE_WINDOW_HOURS = 24;
  * instances in one process (tests) do not share counters. Gauges that describe state (messages, queues) are
  * read from Postgres and Redis when Prometheus scrapes.
  */
-export function createMetrics({ db, queues, deliverability }: MetricsDeps) {
+export function createMetrics({ db, queues, deliverability, circuits }: MetricsDeps) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'auth_relay_' });
 
@@ -116,6 +117,41 @@ export function createMetrics({ db, queues, deliverability }: MetricsDeps) {
         GROUP BY 1, 2, 3`;
       this.reset();
       for (const r of rows) this.set({ status: r.status, provider: r.provider ?? 'none', channel: r.channel }, Number(r.n));
+    },
+  });
+
+  // Providers as the health gate sees them: an open circuit or a pause means messages skip that provider.
+  const readProviders = sharedRead(() => circuits.states());
+  new Gauge({
+    name: 'auth_relay_provider_circuit',
+    help: 'Provider circuit breaker state: 1 for the current state (closed, open, half_open), 0 for the others',
+    labelNames: ['provider', 'state'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const p of await readProviders()) {
+        for (const state of ['closed', 'open', 'half_open'] as const) this.set({ provider: p.provider, state }, p.circuit === state ? 1 : 0);
+      }
+    },
+  });
+  new Gauge({
+    name: 'auth_relay_provider_consecutive_failures',
+    help: 'Failed calls in a row to each provider (the circuit opens at PROVIDER_CIRCUIT_FAILURES)',
+    labelNames: ['provider'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const p of await readProviders()) this.set({ provider: p.provider }, p.consecutive_failures);
+    },
+  });
+  new Gauge({
+    name: 'auth_relay_provider_paused',
+    help: '1 while a provider is paused because it reported its rate limit reached, else 0',
+    labelNames: ['provider'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const p of await readProviders()) this.set({ provider: p.provider }, p.paused_until ? 1 : 0);
     },
   });
 
