@@ -47,7 +47,7 @@ export function layout(ctx: PageContext, active: NavItem | null, title: string, 
 ${ctx.notice ? html`<div class="notice ${ctx.notice.error ? 'error' : ''}" role="status">${ctx.notice.text}</div>` : null}
 ${content}
 </main>
-<footer>Messages and their timelines are kept ${ctx.retention.RETENTION_DAYS} days; message bodies (codes redacted) ${ctx.retention.BODY_RETENTION_DAYS} days. Codes themselves are dropped as soon as a message is sent, fails or expires.</footer>`,
+<footer>Messages, their timelines and the providers' delivery webhooks are kept ${ctx.retention.RETENTION_DAYS} days; message bodies (codes redacted) ${ctx.retention.BODY_RETENTION_DAYS} days. Codes themselves are dropped as soon as a message is sent, fails or expires.</footer>`,
   );
 }
 
@@ -196,6 +196,7 @@ const CLERK_OUTCOMES: Record<string, string> = {
   user_not_found: 'no Clerk user has this address',
   rejected: 'Clerk rejected it',
   gave_up: 'gave up after repeated errors',
+  superseded: 'not sent: the suppression list changed since',
 };
 
 const text = (v: unknown): string | null => (v === null || v === undefined || v === '' ? null : String(v));
