@@ -3,7 +3,7 @@
  *
  *   npm run relay -- tail --status failed          (or, in the container: node dist/scripts/relay.js tail)
  *
- * RELAY_URL (default http://127.0.0.1:3000) and ADMIN_TOKEN come from the environment.
+ * RELAY_URL (default http://127.0.0.1:$PORT, or :3000) and ADMIN_TOKEN come from the environment.
  */
 import { parseArgs } from 'node:util';
 
@@ -30,7 +30,7 @@ commands:
 filters (tail): -q/--search TEXT (recipient, user id, ema_/sms_ id, provider id, msg_ id), --status,
   --channel, --provider, --template, --recipient, --user-id
 options: --json (one JSON document, or one JSON line per message for tail)
-environment: RELAY_URL (default http://127.0.0.1:3000), ADMIN_TOKEN
+environment: RELAY_URL (default http://127.0.0.1:$PORT, PORT defaulting to 3000), ADMIN_TOKEN
 `;
 
 class CliError extends Error {}
@@ -149,7 +149,8 @@ export async function runRelay(argv: string[], io: RelayIo): Promise<number> {
     return command || opts.help ? 0 : 2;
   }
 
-  const baseUrl = (io.env.RELAY_URL ?? 'http://127.0.0.1:3000').replace(/\/+$/, '');
+  // In the container PORT is the server's own port, so the default finds it there too.
+  const baseUrl = (io.env.RELAY_URL ?? `http://127.0.0.1:${io.env.PORT ?? 3000}`).replace(/\/+$/, '');
   const token = io.env.ADMIN_TOKEN;
 
   /** The server's clock (whole seconds, from its Date header) at its last answer. */

@@ -99,6 +99,14 @@ it('says what is wrong without a token, with a wrong one, or with no server', as
   const unreachable = await relay(['show', 'msg_x'], { url: 'http://127.0.0.1:1' });
   expect(unreachable.code).toBe(1);
   expect(unreachable.stderr).toMatch(/Cannot reach auth-relay at http:\/\/127\.0\.0\.1:1/);
+  // Without RELAY_URL, the server's own PORT (as in its container).
+  const port = new URL(harness.baseUrl).port;
+  const byPort = await runRelay(['show', 'msg_x'], {
+    env: { PORT: port, ADMIN_TOKEN: TEST_ADMIN_TOKEN },
+    stdout: { write: () => undefined },
+    stderr: { write: (s: string) => void expect(s).toMatch(/404 not_found: No message msg_x/) },
+  });
+  expect(byPort).toBe(1);
   expect((await relay(['frobnicate'])).code).toBe(1);
   expect((await relay([])).code).toBe(2);
 });
