@@ -382,6 +382,8 @@ describe('suppressions', () => {
 
     const list = await (await session.get('/dashboard/suppressions')).text();
     expect(list).toContain('bouncy@example.com');
+    // What the operator wrote is shown with the entry.
+    expect(list).toContain('manual<div class="small muted">hard bounce</div>');
     expect(list).toContain('keep@example.com');
     const found = await (await session.get('/dashboard/suppressions?q=bouncy')).text();
     expect(found).toContain('bouncy@example.com');

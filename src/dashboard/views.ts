@@ -466,12 +466,15 @@ ${providerHealth(v.providers, v.now)}
 
 // ---- suppressions -------------------------------------------------------------------------------------------
 
+const noteOf = (s: SuppressionEntry): string | null =>
+  s.detail && typeof s.detail === 'object' && typeof (s.detail as { note?: unknown }).note === 'string' ? (s.detail as { note: string }).note : null;
+
 export function suppressionsPage(ctx: PageContext, v: { search: string; rows: SuppressionEntry[]; limit: number }): string {
   const csrf = html`<input type="hidden" name="_csrf" value="${ctx.csrf}">`;
   const rows = v.rows.map(
     (s) => html`<tr>
     <td><a href="/dashboard?q=${encodeURIComponent(s.recipient)}&amp;range=all">${s.recipient}</a></td>
-    <td>${s.channel}</td><td>${s.reason}</td>
+    <td>${s.channel}</td><td>${s.reason.replace('_', ' ')}${noteOf(s) ? html`<div class="small muted">${noteOf(s)}</div>` : null}${s.source_message_id ? html`<div class="small">after ${messageLink(s.source_message_id)}</div>` : null}</td>
     <td class="nowrap hide-narrow">${localTime(s.created_at)}</td>
     <td class="nowrap hide-narrow">${s.expires_at ? localTime(s.expires_at) : 'until released'}</td>
     <td><form method="post" action="/dashboard/suppressions/release" data-confirm="Release ${s.recipient}?">${csrf}
