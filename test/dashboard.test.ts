@@ -482,9 +482,12 @@ describe('overview', () => {
       for (const at of [new Date(hourStart - 2 * 3_600_000 + 60_000), new Date(hourStart - 3_600_000 + 60_000), new Date()]) {
         await seedMessage(quiet.db, { status: 'failed', createdAt: at, events: [{ type: 'failed', at }] });
       }
+      await seedMessage(quiet.db, { status: 'expired', events: [{ type: 'expired', at: new Date() }] });
       const page = await (await own.get('/dashboard/overview')).text();
       const since = String(new Date(hourStart - 2 * 3_600_000).getUTCHours()).padStart(2, '0');
       expect(page).toContain(`1 failed this hour</a>, and some every hour since ${since}:00 UTC`);
+      expect(page).toContain(`1 expired this hour</a>, and some every hour since ${String(new Date(hourStart).getUTCHours()).padStart(2, '0')}:00 UTC`);
+      expect(page).toContain('<span class="key c-expired">expired</span>');
       expect(page).not.toContain('Nothing needs attention');
     } finally {
       await other.close();
@@ -494,6 +497,13 @@ describe('overview', () => {
 });
 
 describe('queues', () => {
+  it('allows inline styles on bull-board alone, and never inline script', async () => {
+    const csp = (await session.get('/dashboard/queues')).headers.get('content-security-policy')!;
+    expect(csp).toContain("style-src 'self' 'unsafe-inline'");
+    expect(csp).toContain("script-src 'self';");
+    expect((await session.get('/dashboard/overview')).headers.get('content-security-policy')).not.toContain('unsafe-inline');
+  });
+
   it('mounts bull-board behind the login, with job data redacted', async () => {
     expect((await harness.request('/dashboard/queues', { redirect: 'manual' })).status).toBe(303);
     expect((await harness.request('/dashboard/queues/api/queues', { redirect: 'manual' })).status).toBe(303);

@@ -10,14 +10,14 @@ const CSS = `
   color-scheme: light dark;
   --bg: #ffffff; --fg: #1c2430; --muted: #5d6b7e; --line: #dfe4ea; --panel: #f6f8fa; --link: #0b5cad;
   --ok: #1a7f37; --info: #0969da; --warn: #9a6700; --bad: #cf222e; --grey: #6e7781; --accent: #8250df;
-  --s-sent: #0969da; --s-delivered: #1a7f37; --s-bounced: #cf222e; --s-complained: #bf3989; --s-failed: #9a6700;
+  --s-sent: #0969da; --s-delivered: #1a7f37; --s-bounced: #cf222e; --s-complained: #bf3989; --s-failed: #9a6700; --s-expired: #6e7781;
   --s-p50: #0969da; --s-p95: #cf222e;
 }
 @media (prefers-color-scheme: dark) {
   :root {
     --bg: #0d1117; --fg: #e6edf3; --muted: #8d96a0; --line: #30363d; --panel: #161b22; --link: #58a6ff;
     --ok: #3fb950; --info: #58a6ff; --warn: #d29922; --bad: #f85149; --grey: #8b949e; --accent: #bc8cff;
-    --s-sent: #58a6ff; --s-delivered: #3fb950; --s-bounced: #f85149; --s-complained: #f778ba; --s-failed: #d29922;
+    --s-sent: #58a6ff; --s-delivered: #3fb950; --s-bounced: #f85149; --s-complained: #f778ba; --s-failed: #d29922; --s-expired: #8b949e;
     --s-p50: #58a6ff; --s-p95: #f85149;
   }
 }
@@ -87,10 +87,11 @@ svg.chart .dot { stroke: none; }
 .c-bounced { color: var(--s-bounced); stroke: var(--s-bounced); fill: var(--s-bounced); }
 .c-complained { color: var(--s-complained); stroke: var(--s-complained); fill: var(--s-complained); }
 .c-failed { color: var(--s-failed); stroke: var(--s-failed); fill: var(--s-failed); }
+.c-expired { color: var(--s-expired); stroke: var(--s-expired); fill: var(--s-expired); }
 .c-p50 { color: var(--s-p50); stroke: var(--s-p50); fill: var(--s-p50); }
 .c-p95 { color: var(--s-p95); stroke: var(--s-p95); fill: var(--s-p95); }
 svg.chart .series.c-sent, svg.chart .series.c-delivered, svg.chart .series.c-bounced, svg.chart .series.c-complained,
-svg.chart .series.c-failed, svg.chart .series.c-p50, svg.chart .series.c-p95 { fill: none; }
+svg.chart .series.c-failed, svg.chart .series.c-expired, svg.chart .series.c-p50, svg.chart .series.c-p95 { fill: none; }
 footer { padding: 16px; color: var(--muted); font-size: 12px; text-align: center; }
 @media (max-width: 640px) {
   main { padding: 10px; }

@@ -411,11 +411,11 @@ function attention(v: OverviewView): SafeHtml {
       items.push(html`<b>${q.name}</b> queue behind: ${q.counts.waiting ?? 0} waiting, the oldest for ${duration(q.oldestWaitingSeconds * 1000)}`);
     }
   }
-  const failedSince = runSince(v.hourly.counts.failed, v.hourly.hours);
-  if (failedSince) {
-    items.push(html`<a href="/dashboard?status=failed&amp;range=24h">${v.hourly.counts.failed.at(-1)} failed this hour</a>, and some every hour since ${hourLabel(failedSince)}`);
+  for (const status of ['failed', 'expired'] as const) {
+    const since = runSince(v.hourly.counts[status], v.hourly.hours);
+    if (since) items.push(html`<a href="/dashboard?status=${status}&amp;range=24h">${v.hourly.counts[status].at(-1)} ${status} this hour</a>, and some every hour since ${hourLabel(since)}`);
   }
-  if (!items.length) return html`<div class="notice ok" role="status">Nothing needs attention: every provider is in use, rates are under their thresholds, queues are keeping up and nothing failed this hour.</div>`;
+  if (!items.length) return html`<div class="notice ok" role="status">Nothing needs attention: every provider is in use, rates are under their thresholds, queues are keeping up and nothing failed or expired this hour.</div>`;
   return html`<section class="card attention" role="alert"><h2>Needs attention</h2><ul>${items.map((i) => html`<li>${i}</li>`)}</ul></section>`;
 }
 
