@@ -109,6 +109,7 @@ it('exports process metrics and every auth-relay family as valid Prometheus text
     'auth_relay_provider_circuit',
     'auth_relay_provider_consecutive_failures',
     'auth_relay_provider_paused',
+    'auth_relay_provider_skips_total',
   ]) {
     expect(text).toContain(`# TYPE ${family} `);
   }
@@ -193,4 +194,17 @@ it('exports each provider circuit, its failures in a row and its rate-limit paus
   expect(value(open, 'auth_relay_provider_circuit', { provider: 'outbox', state: 'open' })).toBe(1);
   expect(value(open, 'auth_relay_provider_circuit', { provider: 'outbox', state: 'closed' })).toBe(0);
   expect(value(open, 'auth_relay_provider_consecutive_failures', { provider: 'outbox' })).toBe(config.PROVIDER_CIRCUIT_FAILURES);
+});
+
+it('counts sends that pass a provider by while its circuit is open', async () => {
+  const { config, providerHealth } = harness.container;
+  const down = new ProviderError('503 unavailable', { class: 'transient', status: 503 });
+  for (let i = 0; i < config.PROVIDER_CIRCUIT_FAILURES; i++) await providerHealth.call('fake', () => Promise.reject(down)).catch(() => undefined);
+  const before = await scrape();
+  const accepted = await postClerk(emailCreated());
+  const { message_id } = (await accepted.json()) as { message_id: string };
+  await waitFor(() => database.db.messageEvent.findFirst({ where: { messageId: message_id, type: 'provider_skipped' } }));
+  const after = await scrape();
+  const labels = { provider: 'fake', channel: 'email', reason: 'circuit_open' };
+  expect(value(after, 'auth_relay_provider_skips_total', labels) - value(before, 'auth_relay_provider_skips_total', labels)).toBe(1);
 });

@@ -63,6 +63,12 @@ export function createMetrics({ db, queues, deliverability, circuits }: MetricsD
     labelNames: ['provider', 'channel', 'class'] as const,
     registers: [registry],
   });
+  const providerSkips = new Counter({
+    name: 'auth_relay_provider_skips_total',
+    help: 'Sends that passed a provider by without calling it, by provider, channel and reason (circuit_open, paused, saturated)',
+    labelNames: ['provider', 'channel', 'reason'] as const,
+    registers: [registry],
+  });
   const acceptedToSent = new Histogram({
     name: 'auth_relay_accepted_to_sent_seconds',
     help: 'From accepting a message to a provider accepting it',
@@ -197,6 +203,9 @@ export function createMetrics({ db, queues, deliverability, circuits }: MetricsD
       } else {
         sendErrors.inc({ provider: a.provider, channel: a.channel, class: a.outcome });
       }
+    },
+    providerSkipped(a: { provider: string; channel: string; reason: string }): void {
+      providerSkips.inc(a);
     },
     delivered(a: { provider: string; channel: string; sentToDeliveredSeconds: number }): void {
       sentToDelivered.observe({ provider: a.provider, channel: a.channel }, a.sentToDeliveredSeconds);
