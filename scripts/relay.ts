@@ -3,7 +3,7 @@
  *
  *   npm run relay -- tail --status failed          (or, in the container: node dist/scripts/relay.js tail)
  *
- * RELAY_URL (default http://127.0.0.1:3000) and ADMIN_TOKEN come from the environment.
+ * RELAY_URL (default http://127.0.0.1:$PORT, or :3000) and ADMIN_TOKEN come from the environment.
  */
 import { parseArgs } from 'node:util';
 
@@ -21,7 +21,8 @@ commands:
   tail [filters] [--lines N] [--interval S]   follow the delivery log live (new messages and status changes)
   show <message id>                          one message with its timeline
   stats [--window 24h]                       counts, rates and latency (GET /api/stats)
-  suppressions list [--search TEXT]          suppressed recipients
+  suppressions list [--search TEXT] [--channel email|sms] [--lines N] [--cursor C]
+                                             suppressed recipients, newest first
   suppressions add <recipient> [--channel email|sms] [--reason TEXT]
   suppressions release <recipient> [--channel email|sms]
   retry <message id>                         send a failed or expired message again
@@ -29,10 +30,47 @@ commands:
 filters (tail): -q/--search TEXT (recipient, user id, ema_/sms_ id, provider id, msg_ id), --status,
   --channel, --provider, --template, --recipient, --user-id
 options: --json (one JSON document, or one JSON line per message for tail)
-environment: RELAY_URL (default http://127.0.0.1:3000), ADMIN_TOKEN
+environment: RELAY_URL (default http://127.0.0.1:$PORT, PORT defaulting to 3000), ADMIN_TOKEN
 `;
 
 class CliError extends Error {}
+
+/** The shape of GET /api/stats (src/deliverability/stats.ts). */
+interface RateJson {
+  sent: number;
+  hard_bounces: number;
+  complaints: number;
+  bounce_rate: number | null;
+  complaint_rate: number | null;
+}
+interface LatencyJson {
+  p50_ms: number | null;
+  p95_ms: number | null;
+}
+interface ScopeStats {
+  total: number;
+  counts: Record<string, number>;
+  rates: { window: RateJson; last_1000_sends: RateJson };
+  latency: { accepted_to_sent: LatencyJson; sent_to_delivered: LatencyJson };
+}
+interface StatsJson extends ScopeStats {
+  window: string;
+  since: string;
+  until: string;
+  providers: (ScopeStats & { provider: string })[];
+  recipient_domains: (ScopeStats & { domain: string })[];
+}
+
+interface Suppression {
+  id: string;
+  channel: string;
+  recipient: string;
+  reason: string;
+  source_message_id: string | null;
+  detail: { note?: string } | null;
+  created_at: string;
+  expires_at: string | null;
+}
 
 const STATUS_COLOURS: Record<string, number> = {
   queued: 34, sending: 34, sent: 35, delivered: 32, delayed: 33,
@@ -96,7 +134,8 @@ export async function runRelay(argv: string[], io: RelayIo): Promise<number> {
         lines: { type: 'string', default: '20' },
         interval: { type: 'string', default: '2' },
         window: { type: 'string', default: '24h' },
-        reason: { type: 'string', default: 'manual' },
+        reason: { type: 'string' },
+        cursor: { type: 'string' },
       },
     });
   } catch (err) {
@@ -110,8 +149,12 @@ export async function runRelay(argv: string[], io: RelayIo): Promise<number> {
     return command || opts.help ? 0 : 2;
   }
 
-  const baseUrl = (io.env.RELAY_URL ?? 'http://127.0.0.1:3000').replace(/\/+$/, '');
+  // In the container PORT is the server's own port, so the default finds it there too.
+  const baseUrl = (io.env.RELAY_URL ?? `http://127.0.0.1:${io.env.PORT ?? 3000}`).replace(/\/+$/, '');
   const token = io.env.ADMIN_TOKEN;
+
+  /** The server's clock (whole seconds, from its Date header) at its last answer. */
+  let serverTime = 0;
 
   async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
     if (!token) throw new CliError('Set ADMIN_TOKEN to the token auth-relay was started with.');
@@ -138,6 +181,7 @@ export async function runRelay(argv: string[], io: RelayIo): Promise<number> {
       const error = (data as { error?: { code?: string; message?: string } } | null)?.error;
       throw new CliError(`${method} ${path}: ${res.status} ${error?.code ?? ''}${error?.message ? `: ${error.message}` : ''}`.trim());
     }
+    serverTime = Date.parse(res.headers.get('date') ?? '') || Date.now();
     return data as T;
   }
 
@@ -176,9 +220,9 @@ export async function runRelay(argv: string[], io: RelayIo): Promise<number> {
         return 0;
       }
       case 'stats': {
-        const stats = await api<Record<string, unknown>>('GET', `/api/stats?window=${encodeURIComponent(opts.window)}`);
+        const stats = await api<StatsJson>('GET', `/api/stats?window=${encodeURIComponent(opts.window)}`);
         if (opts.json) json(stats);
-        else renderObject(stats, '');
+        else showStats(stats);
         return 0;
       }
       case 'suppressions':
@@ -241,31 +285,40 @@ export async function runRelay(argv: string[], io: RelayIo): Promise<number> {
     );
   }
 
-  /** Stats are rendered from whatever shape /api/stats returns: numbers as facts, lists of rows as tables. */
-  function renderObject(value: Record<string, unknown>, prefix: string): void {
-    const scalars = Object.entries(value).filter(([, v]) => v === null || typeof v !== 'object');
-    const width = Math.max(0, ...scalars.map(([k]) => (prefix + k).length));
-    for (const [k, v] of scalars) out(`${(prefix + k).padEnd(width)}  ${formatScalar(k, v)}`);
-    for (const [k, v] of Object.entries(value)) {
-      if (v === null || typeof v !== 'object') continue;
-      if (Array.isArray(v)) {
-        out();
-        out(paint(1, `${prefix}${k}`));
-        const rows = v.filter((r): r is Record<string, unknown> => Boolean(r) && typeof r === 'object');
-        const columns = [...new Set(rows.flatMap((r) => Object.keys(r).filter((c) => r[c] === null || typeof r[c] !== 'object')))];
-        if (rows.length) table(columns.map((c) => c.toUpperCase()), rows.map((r) => columns.map((c) => formatScalar(c, r[c]))));
-        else out('(none)');
-      } else {
-        out();
-        renderObject(v as Record<string, unknown>, `${prefix}${k}.`);
-      }
-    }
+  function ms(v: number | null): string {
+    if (v === null) return '-';
+    return v < 1000 ? `${v}ms` : `${(v / 1000).toFixed(1)}s`;
   }
 
-  function formatScalar(key: string, v: unknown): string {
-    if (typeof v === 'number' && /rate/.test(key)) return `${(v * 100).toFixed(key.includes('complaint') ? 3 : 2)}%`;
-    if (typeof v === 'number' && !Number.isInteger(v)) return String(Math.round(v * 1000) / 1000);
-    return v === null || v === undefined ? '-' : String(v);
+  function pct(v: number | null, digits: number): string {
+    return v === null ? '-' : `${(v * 100).toFixed(digits)}%`;
+  }
+
+  function showStats(s: StatsJson): void {
+    out(`window ${s.window}  (${time(s.since)} to ${time(s.until)})`);
+    out();
+    const counts = Object.entries(s.counts).filter(([, n]) => n > 0);
+    out(`messages  ${s.total}${counts.length ? `  (${counts.map(([status, n]) => `${paint(STATUS_COLOURS[status], status)} ${n}`).join(', ')})` : ''}`);
+    const r = s.rates.window;
+    const last = s.rates.last_1000_sends;
+    out(`email sent ${r.sent}: bounce rate ${pct(r.bounce_rate, 2)} (${r.hard_bounces} hard), complaint rate ${pct(r.complaint_rate, 3)} (${r.complaints})`);
+    out(`last ${last.sent} email sends: bounce rate ${pct(last.bounce_rate, 2)}, complaint rate ${pct(last.complaint_rate, 3)}`);
+    out(`latency   accepted→sent p50 ${ms(s.latency.accepted_to_sent.p50_ms)} p95 ${ms(s.latency.accepted_to_sent.p95_ms)}; ` +
+      `sent→delivered p50 ${ms(s.latency.sent_to_delivered.p50_ms)} p95 ${ms(s.latency.sent_to_delivered.p95_ms)}`);
+    const scopeRows = (rows: (ScopeStats & { name: string })[]) =>
+      rows.map((p) => [
+        p.name, String(p.total), String(p.counts.delivered ?? 0), String((p.counts.failed ?? 0) + (p.counts.expired ?? 0)),
+        String(p.rates.window.sent), pct(p.rates.window.bounce_rate, 2), pct(p.rates.window.complaint_rate, 3),
+        ms(p.latency.accepted_to_sent.p95_ms), ms(p.latency.sent_to_delivered.p95_ms),
+      ]);
+    const columns = ['TOTAL', 'DELIVERED', 'FAILED', 'EMAIL SENT', 'BOUNCE', 'COMPLAINT', 'TO SENT P95', 'TO DELIVERED P95'];
+    out();
+    if (s.providers.length) table(['PROVIDER', ...columns], scopeRows(s.providers.map((p) => ({ ...p, name: p.provider }))));
+    else out('no messages went to a provider in this window');
+    if (s.recipient_domains.length) {
+      out();
+      table(['DOMAIN', ...columns], scopeRows(s.recipient_domains.map((d) => ({ ...d, name: d.domain }))));
+    }
   }
 
   // ---- commands -----------------------------------------------------------------------------------------
@@ -273,9 +326,8 @@ export async function runRelay(argv: string[], io: RelayIo): Promise<number> {
   async function tail(): Promise<void> {
     const lines = Math.min(200, Math.max(1, Number(opts.lines) || 20));
     const intervalMs = Math.max(0.2, Number(opts.interval) || 2) * 1000;
-    // Status changes are followed for messages this recent; older ones have settled.
-    const followMs = 15 * 60_000;
-    const seen = new Map<string, { status: string; createdAt: number }>();
+    // The last status printed per message, kept while its change may still be read again (the overlap below).
+    const seen = new Map<string, { status: string; updatedAt: number }>();
     // One line per new message and per status change, so a message can be followed to its outcome.
     // A stream cannot be measured first: fixed column widths keep it aligned.
     const widths = [20, 10, 7, 30, 18, 10, 7];
@@ -286,31 +338,43 @@ export async function runRelay(argv: string[], io: RelayIo): Promise<number> {
       const error = m.last_error && ['failed', 'bounced', 'expired'].includes(m.status) ? `  ${m.last_error}` : '';
       out(cells.join('  ') + error);
     };
+    const remember = (m: Message) => seen.set(m.id, { status: m.status, updatedAt: Date.parse(m.updated_at) });
 
     const first = await api<{ data: Message[] }>('GET', `/api/messages?${new URLSearchParams([...filters(), ['limit', String(lines)]])}`);
     if (!opts.json) out(paint(1, cellsOf(MESSAGE_HEADER).join('  ')));
     for (const m of [...first.data].reverse()) {
-      seen.set(m.id, { status: m.status, createdAt: Date.parse(m.created_at) });
+      remember(m);
       print(m);
     }
+    // Changes are read in the order the server stamped them, from the server's clock (never this machine's),
+    // every page of them, so a busy minute or a bounce an hour after sending is not missed. Each poll reads
+    // OVERLAP_MS back: a transaction that commits late can carry an earlier updated_at than one already read.
+    const OVERLAP_MS = 5_000;
+    const startedAt = serverTime;
+    let watermark = startedAt;
     while (!io.signal?.aborted) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, intervalMs);
         io.signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
       });
       if (io.signal?.aborted) return;
-      const since = new Date(Date.now() - followMs);
-      const page = await api<{ data: Message[] }>(
-        'GET',
-        `/api/messages?${new URLSearchParams([...filters(), ['since', since.toISOString()], ['limit', '200']])}`,
-      );
-      for (const m of [...page.data].reverse()) {
-        const before = seen.get(m.id);
-        if (before?.status === m.status) continue;
-        seen.set(m.id, { status: m.status, createdAt: Date.parse(m.created_at) });
-        print(m);
-      }
-      for (const [id, s] of seen) if (s.createdAt < since.getTime()) seen.delete(id);
+      const from = new Date(watermark - OVERLAP_MS).toISOString();
+      let cursor: string | null = null;
+      do {
+        const query = filters();
+        query.set('updated_since', from);
+        query.set('limit', '200');
+        if (cursor) query.set('cursor', cursor);
+        const page: { data: Message[]; next_cursor: string | null } = await api('GET', `/api/messages?${query}`);
+        for (const m of page.data) {
+          watermark = Math.max(watermark, Date.parse(m.updated_at));
+          // Changes from before the start are the backlog, not news: only the first page of it is shown.
+          if (seen.get(m.id)?.status !== m.status && Date.parse(m.updated_at) >= startedAt) print(m);
+          remember(m);
+        }
+        cursor = page.next_cursor;
+      } while (cursor && !io.signal?.aborted);
+      for (const [id, s] of seen) if (s.updatedAt < watermark - 2 * OVERLAP_MS) seen.delete(id);
     }
   }
 
@@ -320,26 +384,32 @@ export async function runRelay(argv: string[], io: RelayIo): Promise<number> {
     switch (action) {
       case 'list': {
         const q = new URLSearchParams();
-        if (opts.search) q.set('q', opts.search);
+        if (opts.search) q.set('search', opts.search);
         if (opts.channel) q.set('channel', opts.channel);
-        const result = await api<{ data: Record<string, string | null>[] }>('GET', `/api/suppressions${q.size ? `?${q}` : ''}`);
+        q.set('limit', String(Math.min(200, Math.max(1, Number(opts.lines) || 50))));
+        if (opts.cursor) q.set('cursor', opts.cursor);
+        const result = await api<{ data: Suppression[]; next_cursor: string | null }>('GET', `/api/suppressions?${q}`);
         if (opts.json) return json(result);
-        if (!result.data.length) return out('No suppressed recipients.');
+        if (!result.data.length) return out(opts.search ? `No suppressed recipient matches "${opts.search}".` : 'No suppressed recipients.');
         table(
-          ['RECIPIENT', 'CHANNEL', 'REASON', 'SINCE', 'UNTIL'],
-          result.data.map((s) => [s.recipient ?? '', s.channel ?? '', s.reason ?? '', s.created_at ? time(s.created_at) : '-', s.expires_at ? time(s.expires_at) : 'released by hand']),
+          ['RECIPIENT', 'CHANNEL', 'REASON', 'SINCE', 'UNTIL', 'NOTE'],
+          result.data.map((s) => [
+            s.recipient, s.channel, s.reason, time(s.created_at), s.expires_at ? time(s.expires_at) : 'released by hand',
+            s.detail?.note ?? (s.source_message_id ? `after ${s.source_message_id}` : ''),
+          ]),
         );
+        if (result.next_cursor) out(`more: relay suppressions list${opts.search ? ` --search ${opts.search}` : ''} --cursor ${result.next_cursor}`);
         return;
       }
       case 'add': {
         const r = required(recipient, 'suppressions add <recipient> [--channel email|sms] [--reason TEXT]');
-        const result = await api<unknown>('POST', '/api/suppressions', { channel, recipient: r, reason: opts.reason });
-        return opts.json ? json(result) : out(`suppressed ${r} (${channel})`);
+        const result = await api<Suppression>('POST', '/api/suppressions', { channel, recipient: r, ...(opts.reason ? { reason: opts.reason } : {}) });
+        return opts.json ? json(result) : out(`suppressed ${result.recipient} (${result.channel}) ${result.expires_at ? `until ${time(result.expires_at)}` : 'until released'}`);
       }
       case 'release': {
         const r = required(recipient, 'suppressions release <recipient> [--channel email|sms]');
-        const result = await api<unknown>('DELETE', `/api/suppressions?${new URLSearchParams({ channel, recipient: r })}`);
-        return opts.json ? json(result) : out(`released ${r} (${channel})`);
+        const result = await api<{ released: boolean; suppression: Suppression }>('DELETE', `/api/suppressions?${new URLSearchParams({ channel, recipient: r })}`);
+        return opts.json ? json(result) : out(`released ${result.suppression.recipient} (${result.suppression.channel}; was ${result.suppression.reason})`);
       }
       default:
         throw new CliError('usage: relay suppressions list|add|release');

@@ -96,7 +96,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
   // Delivery log and the send pipeline.
   const stats = createStats({ db });
   const deliverability = createDeliverabilityRates(stats, config);
-  const metrics = createMetrics({ db, queues, deliverability });
+  const metrics = createMetrics({ db, queues, deliverability, circuits: circuitStatesOf(providerHealth) });
   const messages = createMessageService({ db, queues, log });
   const suppressions = createSuppressionService({ db, config, queues, log });
   const delivery = createDeliveryService({

@@ -6,7 +6,9 @@ import { json, startHarness, type Harness } from './helpers/harness';
 import { seedMessage } from './helpers/seed';
 import { svixHeaders } from './helpers/svix';
 import { waitFor } from './helpers/wait';
+import { createProviderHealth } from '../src/providers/provider-health';
 import { ProviderError, type EmailProvider, type OutgoingEmail } from '../src/providers/types';
+import { LOGIN_MAX_FAILURES } from '../src/dashboard/login-limiter';
 
 let database: TestDatabase;
 let harness: Harness;
@@ -119,6 +121,37 @@ describe('login', () => {
     const res = await own.post('/dashboard/logout', {});
     expect(res.status).toBe(303);
     expect((await own.get('/dashboard')).status).toBe(303);
+  });
+
+  it('refuses logins from an address after repeated wrong tokens, on every instance sharing the Redis prefix', async () => {
+    const prefix = `t-lockout-${Date.now()}`;
+    const a = await startHarness(testConfig(database.url, { QUEUE_PREFIX: prefix }));
+    const b = await startHarness(testConfig(database.url, { QUEUE_PREFIX: prefix }));
+    const attempt = async (h: Harness, token: string) => {
+      const page = await h.request('/dashboard/login');
+      return h.request('/dashboard/login', {
+        ...form({ _csrf: csrfFrom(await page.text()), token }),
+        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `relay_login_csrf=${setCookie(page, 'relay_login_csrf')}` },
+      });
+    };
+    try {
+      // A success clears earlier failures.
+      expect((await attempt(a, 'wrong-token-wrong-token')).status).toBe(401);
+      expect((await attempt(a, TEST_ADMIN_TOKEN)).status).toBe(303);
+      for (let i = 0; i < LOGIN_MAX_FAILURES; i++) expect((await attempt(i % 2 ? a : b, `wrong-token-${i}-wrong`)).status).toBe(401);
+      for (const h of [a, b]) {
+        const refused = await attempt(h, TEST_ADMIN_TOKEN);
+        expect(refused.status).toBe(429);
+        expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+        expect(await refused.text()).toMatch(/Too many failed logins from your address.*try again in 15 min/);
+        expect(setCookie(refused, 'relay_session')).toBeUndefined();
+      }
+      // A session opened before the lockout keeps working.
+      expect((await session.get('/dashboard')).status).toBe(200);
+    } finally {
+      await a.close();
+      await b.close();
+    }
   });
 
   it('sends strict security headers on every page', async () => {
@@ -255,6 +288,47 @@ describe('messages', () => {
   });
 });
 
+describe('timeline', () => {
+  it('says in words what each event means: failures, skips, failover, fallback, suppression, Clerk write-back', async () => {
+    const fallbackId = await seedMessage(database.db, { channel: 'sms', recipient: '+447700900111' });
+    const id = await seedMessage(database.db, {
+      recipient: 'timeline@example.com',
+      status: 'bounced',
+      events: [
+        { type: 'received' },
+        { type: 'queued' },
+        { type: 'provider_skipped', provider: 'resend', detail: { reason: 'circuit_open', retry_in_ms: 12_000 } },
+        { type: 'send_failed', provider: 'autosend', detail: { class: 'transient', status: 503, code: 'unavailable', message: 'upstream timeout', raw: { error: 'x' } } },
+        { type: 'failover', provider: 'outbox', detail: { from: 'autosend' } },
+        { type: 'sent', provider: 'outbox', detail: { provider_message_id: 'ob_1' } },
+        { type: 'bounced', provider: 'outbox', detail: { bounce_kind: 'hard', bounce_type: 'Permanent', diagnostic: '550 5.1.1 user unknown' } },
+        { type: 'fallback', detail: { message_id: fallbackId, channel: 'sms' } },
+        { type: 'clerk_writeback', provider: 'clerk', detail: { email_status: 'undeliverable', outcome: 'updated', user_ids: ['user_tl'] } },
+        { type: 'clerk_writeback', provider: 'clerk', detail: { email_status: 'undeliverable', outcome: 'gave_up', status: 503, tries: 8, error: 'Service Unavailable' } },
+        { type: 'retried', detail: { previous_status: 'failed', by: 'admin' } },
+        { type: 'suppressed', detail: { reason: 'recipient is suppressed (hard_bounce)', suppression_reason: 'hard_bounce', source_message_id: 'msg_earlier' } },
+      ],
+    });
+    const page = await (await session.get(`/dashboard/messages/${id}`)).text();
+    const timeline = page.slice(page.indexOf('<h2>Timeline'), page.indexOf('<h2>Headers'));
+    expect(timeline).toContain('badge st-provider_skipped">provider skipped');
+    expect(timeline).toContain('resend skipped: its circuit is open after repeated failures; free again in 12 s');
+    expect(timeline).toContain('error from autosend (503 unavailable): upstream timeout');
+    expect(timeline).toContain('Failing over from autosend to outbox');
+    expect(timeline).toContain('Accepted by outbox as <span class="mono">ob_1</span>');
+    expect(timeline).toContain('hard / Permanent bounce reported by outbox: 550 5.1.1 user unknown');
+    expect(timeline).toContain(`sent by sms as <a class="mono" href="/dashboard/messages/${fallbackId}">`);
+    expect(timeline).toContain('badge st-clerk_writeback">Clerk write-back');
+    expect(timeline).toMatch(/Clerk email_status = undeliverable: <span class="lvl-ok">user metadata updated<\/span> \(user_tl\)/);
+    expect(timeline).toMatch(/gave up after repeated errors<\/span> — HTTP 503: Service Unavailable/);
+    expect(timeline).toContain('Retried by an admin (was failed)');
+    expect(timeline).toContain('Not sent: the recipient is suppressed (hard_bounce), after <a class="mono" href="/dashboard/messages/msg_earlier">');
+    // The raw detail stays one click away, unfolded where it is the provider's answer.
+    expect(timeline).toContain('<details class="small" ><summary class="muted">raw</summary>');
+    expect(timeline).toMatch(/<details class="small" open><summary class="muted">raw<\/summary><pre>[^<]*upstream timeout/);
+  });
+});
+
 describe('retry', () => {
   it('sends a failed message again, with the CSRF token only', async () => {
     flaky.failing = true;
@@ -308,6 +382,8 @@ describe('suppressions', () => {
 
     const list = await (await session.get('/dashboard/suppressions')).text();
     expect(list).toContain('bouncy@example.com');
+    // What the operator wrote is shown with the entry.
+    expect(list).toContain('manual<div class="small muted">hard bounce</div>');
     expect(list).toContain('keep@example.com');
     const found = await (await session.get('/dashboard/suppressions?q=bouncy')).text();
     expect(found).toContain('bouncy@example.com');
@@ -365,9 +441,69 @@ describe('overview', () => {
     expect(page).toContain('unknown');
     expect(page).toContain('kept 30 days');
   });
+
+  it('shows each provider in use, paused by a rate limit, or with its circuit open, and its failures in a row', async () => {
+    const { config, redis, log } = harness.container;
+    let clock = Date.now();
+    const health = createProviderHealth({
+      redis, prefix: config.QUEUE_PREFIX, providers: ['outbox'], limits: {}, failureThreshold: config.PROVIDER_CIRCUIT_FAILURES,
+      openMs: 10 * 60_000, probeLeaseMs: 5_000, maxWaitMs: 0, log, now: () => clock,
+    });
+    const providerRow = async () => {
+      const page = await (await session.get('/dashboard/overview')).text();
+      return page.slice(page.indexOf('<h2>Providers'));
+    };
+    expect(await providerRow()).toMatch(/<td>outbox<\/td><td><span class="lvl-ok">in use<\/span><\/td>\s*<td class="num ">0<\/td>/);
+
+    const rateLimited = new ProviderError('429 too many requests', { class: 'transient', status: 429, providerWide: true, retryAfterMs: 120_000 });
+    await expect(health.call('outbox', () => Promise.reject(rateLimited))).rejects.toThrow('429');
+    expect(await providerRow()).toMatch(/lvl-warn">paused<\/span> <span class="small">\(rate limited; <time[^>]*>(1\d\d|\d) (s|min)<\/time> left\)/);
+
+    clock += 121_000;
+    const down = new ProviderError('503 unavailable', { class: 'transient', status: 503 });
+    for (let i = 0; i < config.PROVIDER_CIRCUIT_FAILURES; i++) await health.call('outbox', () => Promise.reject(down)).catch(() => undefined);
+    const row = await providerRow();
+    expect(row).toContain('<span class="lvl-page">circuit open</span>');
+    expect(row).toMatch(new RegExp(`<td class="num lvl-page">${config.PROVIDER_CIRCUIT_FAILURES}</td>`));
+    const page = await (await session.get('/dashboard/overview')).text();
+    const alert = page.slice(page.indexOf('<h2>Needs attention'), page.indexOf('</section>', page.indexOf('<h2>Needs attention')));
+    expect(alert).toMatch(new RegExp(`<b>outbox</b>: circuit open after ${config.PROVIDER_CIRCUIT_FAILURES} failures in a row; messages go to the next provider, next probe in <time[^>]*>1[12] min</time>`));
+    // The bounced messages of the test above put the bounce rate over its page threshold.
+    expect(alert).toMatch(/<span class="lvl-page">bounce rate \d+\.\d\d %<\/span> for all providers over 24 h \(page threshold 4\.00 %\)/);
+  });
+
+  it('says when nothing needs attention, and since when messages have been failing', async () => {
+    const quiet = await createTestDatabase();
+    const other = await startHarness(testConfig(quiet.url));
+    try {
+      const own = await logIn(other);
+      expect(await (await own.get('/dashboard/overview')).text()).toContain('Nothing needs attention');
+      const hourStart = Math.floor(Date.now() / 3_600_000) * 3_600_000;
+      for (const at of [new Date(hourStart - 2 * 3_600_000 + 60_000), new Date(hourStart - 3_600_000 + 60_000), new Date()]) {
+        await seedMessage(quiet.db, { status: 'failed', createdAt: at, events: [{ type: 'failed', at }] });
+      }
+      await seedMessage(quiet.db, { status: 'expired', events: [{ type: 'expired', at: new Date() }] });
+      const page = await (await own.get('/dashboard/overview')).text();
+      const since = String(new Date(hourStart - 2 * 3_600_000).getUTCHours()).padStart(2, '0');
+      expect(page).toContain(`1 failed this hour</a>, and some every hour since ${since}:00 UTC`);
+      expect(page).toContain(`1 expired this hour</a>, and some every hour since ${String(new Date(hourStart).getUTCHours()).padStart(2, '0')}:00 UTC`);
+      expect(page).toContain('<span class="key c-expired">expired</span>');
+      expect(page).not.toContain('Nothing needs attention');
+    } finally {
+      await other.close();
+      await quiet.drop();
+    }
+  });
 });
 
 describe('queues', () => {
+  it('allows inline styles on bull-board alone, and never inline script', async () => {
+    const csp = (await session.get('/dashboard/queues')).headers.get('content-security-policy')!;
+    expect(csp).toContain("style-src 'self' 'unsafe-inline'");
+    expect(csp).toContain("script-src 'self';");
+    expect((await session.get('/dashboard/overview')).headers.get('content-security-policy')).not.toContain('unsafe-inline');
+  });
+
   it('mounts bull-board behind the login, with job data redacted', async () => {
     expect((await harness.request('/dashboard/queues', { redirect: 'manual' })).status).toBe(303);
     expect((await harness.request('/dashboard/queues/api/queues', { redirect: 'manual' })).status).toBe(303);

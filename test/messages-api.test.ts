@@ -88,8 +88,36 @@ describe('GET /api/messages', () => {
     expect(seen).toEqual(all.map((m) => m.id));
   });
 
+  it('lists changes oldest first with updated_since, paging through ties', async () => {
+    // Later than every message's creation, so only the changes below are listed.
+    const at = new Date(Date.now() + 60_000);
+    const since = at;
+    const bulk = await database.db.message.findMany({ where: { template: 'bulk' }, orderBy: { id: 'asc' }, take: 12 });
+    // Half changed at one instant (ties on updated_at), the rest a moment later.
+    for (const [i, m] of bulk.entries()) {
+      await database.db.message.update({ where: { id: m.id }, data: { status: 'failed', updatedAt: new Date(at.getTime() + (i < 6 ? 0 : 5)) } });
+    }
+    const seen: { id: string; updated_at: string }[] = [];
+    let cursor: string | null = '';
+    while (cursor !== null) {
+      const { status, body }: { status: number; body: { data: { id: string; updated_at: string }[]; next_cursor: string | null } } = await get(
+        `?template=bulk&updated_since=${since.toISOString()}&limit=5${cursor ? `&cursor=${cursor}` : ''}`,
+      );
+      expect(status).toBe(200);
+      seen.push(...body.data);
+      cursor = body.next_cursor;
+    }
+    expect(seen.map((m) => m.id)).toEqual(bulk.map((m) => m.id));
+    expect(seen.map((m) => m.updated_at)).toEqual([...seen.map((m) => m.updated_at)].sort());
+    // A cursor from the newest-first listing does not page the changes.
+    const { body: newest } = await get('?template=bulk&limit=2');
+    const mixed = await get(`?template=bulk&updated_since=${since.toISOString()}&cursor=${newest.next_cursor}`);
+    expect(mixed.status).toBe(422);
+  });
+
   it.each([
     ['?limit=201', /limit: must be at most 200/],
+    ['?updated_since=now', /updated_since: must be an ISO 8601 timestamp/],
     ['?status=lost', /status: /],
     ['?since=yesterday', /since: must be an ISO 8601 timestamp/],
     ['?cursor=garbage', /cursor: /],

@@ -6,6 +6,7 @@ import { resendEvent, sentMessage, signedResend, TEST_RESEND_WEBHOOK_SECRET } fr
 import { seedMessage } from './helpers/seed';
 import { svixHeaders } from './helpers/svix';
 import { waitFor } from './helpers/wait';
+import { createProviderHealth } from '../src/providers/provider-health';
 import { ProviderError, type EmailProvider } from '../src/providers/types';
 
 let database: TestDatabase;
@@ -105,6 +106,10 @@ it('exports process metrics and every auth-relay family as valid Prometheus text
     'auth_relay_bounce_rate',
     'auth_relay_complaint_rate',
     'auth_relay_clerk_writebacks_total',
+    'auth_relay_provider_circuit',
+    'auth_relay_provider_consecutive_failures',
+    'auth_relay_provider_paused',
+    'auth_relay_provider_skips_total',
   ]) {
     expect(text).toContain(`# TYPE ${family} `);
   }
@@ -170,4 +175,36 @@ it('observes sent→delivered and counts Clerk write-backs as provider events ar
   expect(value(samples, 'auth_relay_sent_to_delivered_seconds_bucket', { provider: 'resend', le: '1' })).toBe(0);
   expect(value(samples, 'auth_relay_sent_to_delivered_seconds_bucket', { provider: 'resend', le: '5' })).toBe(1);
   expect(value(samples, 'auth_relay_clerk_writebacks_total', { outcome: 'skipped' })).toBe(1);
+});
+
+it('exports each provider circuit, its failures in a row and its rate-limit pause', async () => {
+  const { config, redis, log } = harness.container;
+  const health = createProviderHealth({
+    redis, prefix: config.QUEUE_PREFIX, providers: ['outbox'], limits: {}, failureThreshold: config.PROVIDER_CIRCUIT_FAILURES,
+    openMs: 60_000, probeLeaseMs: 5_000, maxWaitMs: 0, log,
+  });
+  const closed = await scrape();
+  expect(value(closed, 'auth_relay_provider_circuit', { provider: 'outbox', state: 'closed' })).toBe(1);
+  expect(value(closed, 'auth_relay_provider_circuit', { provider: 'outbox', state: 'open' })).toBe(0);
+  expect(value(closed, 'auth_relay_provider_paused', { provider: 'outbox' })).toBe(0);
+
+  const down = new ProviderError('503 unavailable', { class: 'transient', status: 503 });
+  for (let i = 0; i < config.PROVIDER_CIRCUIT_FAILURES; i++) await health.call('outbox', () => Promise.reject(down)).catch(() => undefined);
+  const open = await scrape();
+  expect(value(open, 'auth_relay_provider_circuit', { provider: 'outbox', state: 'open' })).toBe(1);
+  expect(value(open, 'auth_relay_provider_circuit', { provider: 'outbox', state: 'closed' })).toBe(0);
+  expect(value(open, 'auth_relay_provider_consecutive_failures', { provider: 'outbox' })).toBe(config.PROVIDER_CIRCUIT_FAILURES);
+});
+
+it('counts sends that pass a provider by while its circuit is open', async () => {
+  const { config, providerHealth } = harness.container;
+  const down = new ProviderError('503 unavailable', { class: 'transient', status: 503 });
+  for (let i = 0; i < config.PROVIDER_CIRCUIT_FAILURES; i++) await providerHealth.call('fake', () => Promise.reject(down)).catch(() => undefined);
+  const before = await scrape();
+  const accepted = await postClerk(emailCreated());
+  const { message_id } = (await accepted.json()) as { message_id: string };
+  await waitFor(() => database.db.messageEvent.findFirst({ where: { messageId: message_id, type: 'provider_skipped' } }));
+  const after = await scrape();
+  const labels = { provider: 'fake', channel: 'email', reason: 'circuit_open' };
+  expect(value(after, 'auth_relay_provider_skips_total', labels) - value(before, 'auth_relay_provider_skips_total', labels)).toBe(1);
 });

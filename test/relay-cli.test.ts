@@ -1,12 +1,9 @@
-import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { runRelay } from '../scripts/relay';
 import { emailCreated } from './helpers/clerk-events';
 import { TEST_ADMIN_TOKEN, TEST_CLERK_SECRET, testConfig } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
-import { startHarness, type Harness } from './helpers/harness';
-import { seedMessage } from './helpers/seed';
+import { json, startHarness, type Harness } from './helpers/harness';
+import { seedMessage, seedMessages } from './helpers/seed';
 import { svixHeaders } from './helpers/svix';
 import { waitFor } from './helpers/wait';
 
@@ -102,69 +99,110 @@ it('says what is wrong without a token, with a wrong one, or with no server', as
   const unreachable = await relay(['show', 'msg_x'], { url: 'http://127.0.0.1:1' });
   expect(unreachable.code).toBe(1);
   expect(unreachable.stderr).toMatch(/Cannot reach auth-relay at http:\/\/127\.0\.0\.1:1/);
+  // Without RELAY_URL, the server's own PORT (as in its container).
+  const port = new URL(harness.baseUrl).port;
+  const byPort = await runRelay(['show', 'msg_x'], {
+    env: { PORT: port, ADMIN_TOKEN: TEST_ADMIN_TOKEN },
+    stdout: { write: () => undefined },
+    stderr: { write: (s: string) => void expect(s).toMatch(/404 not_found: No message msg_x/) },
+  });
+  expect(byPort).toBe(1);
   expect((await relay(['frobnicate'])).code).toBe(1);
   expect((await relay([])).code).toBe(2);
 });
 
-describe('against the stats and suppressions API', () => {
-  // /api/stats and /api/suppressions belong to the deliverability service; a fake answers in their shapes.
-  let fake: Server;
-  let url: string;
-  const seen: { method: string; url: string; body: string; auth: string | undefined }[] = [];
-  const body = async (req: IncomingMessage) => {
-    let data = '';
-    for await (const chunk of req) data += chunk;
-    return data;
-  };
+it('follows status changes of older messages, every one of them however many change at once', async () => {
+  const hourAgo = new Date(Date.now() - 3_600_000);
+  const ids: string[] = [];
+  for (let i = 0; i < 230; i++) ids.push(await seedMessage(database.db, { recipient: `bulk${i}@tail-bulk.example`, template: 'tail_bulk', status: 'sent', createdAt: hourAgo, updatedAt: hourAgo }));
+  const controller = new AbortController();
+  let stdout = '';
+  const running = runRelay(['tail', '--template', 'tail_bulk', '--lines', '1', '--interval', '0.2'], {
+    env: { RELAY_URL: harness.baseUrl, ADMIN_TOKEN: TEST_ADMIN_TOKEN },
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: () => undefined },
+    signal: controller.signal,
+  });
+  await waitFor(() => stdout.split('\n').length >= 3);
+  // Changes from before the tail started are not replayed.
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  expect(stdout.trim().split('\n')).toHaveLength(2);
 
+  await database.db.message.updateMany({ where: { id: { in: ids } }, data: { status: 'bounced', lastError: 'hard bounce' } });
+  const bouncedLines = () => stdout.split('\n').filter((l) => /^\S+ \S+\s+bounced\s/.test(l));
+  await waitFor(() => bouncedLines().length === ids.length, { timeoutMs: 15_000 });
+  // Read again through the overlap, none is printed twice.
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  controller.abort();
+  expect(await running).toBe(0);
+  expect(bouncedLines()).toHaveLength(ids.length);
+  expect(new Set(bouncedLines().map((l) => l.split(/\s+/).at(-3))).size).toBe(ids.length);
+});
+
+describe('stats, against the real /api/stats', () => {
   beforeAll(async () => {
-    fake = createServer(async (req, res) => {
-      seen.push({ method: req.method!, url: req.url!, body: await body(req), auth: req.headers.authorization });
-      res.setHeader('content-type', 'application/json');
-      if (req.url!.startsWith('/api/stats')) {
-        res.end(JSON.stringify({
-          window: '24h',
-          counts: { sent: 120, delivered: 110, bounced: 3 },
-          bounce_rate: 0.025,
-          complaint_rate: 0.0004,
-          providers: [{ provider: 'resend', sent: 100, bounce_rate: 0.02 }, { provider: 'autosend', sent: 20, bounce_rate: 0.05 }],
-          domains: [],
-        }));
-      } else if (req.method === 'GET') {
-        res.end(JSON.stringify({ data: [{ id: 'sup_1', channel: 'email', recipient: 'gone@example.com', reason: 'hard_bounce', created_at: '2026-11-20T10:00:00.000Z', expires_at: null }] }));
-      } else {
-        res.statusCode = req.method === 'POST' ? 201 : 200;
-        res.end(JSON.stringify({ ok: true }));
-      }
-    }).listen(0);
-    await once(fake, 'listening');
-    url = `http://127.0.0.1:${(fake.address() as AddressInfo).port}`;
+    await seedMessages(database.db, { count: 18, provider: 'resend', domain: 'stats-cli.example', outcome: 'delivered', sendMs: 800, deliverMs: 2_000 });
+    await seedMessages(database.db, { count: 2, provider: 'resend', domain: 'stats-cli.example', outcome: 'hard_bounce' });
   });
 
-  afterAll(() => new Promise<void>((resolve) => fake.close(() => resolve())));
-
-  it('prints stats as facts and tables', async () => {
-    const { code, stdout } = await relay(['stats'], { url });
+  it('prints totals, rates, latency and a row per provider and recipient domain', async () => {
+    const { code, stdout, stderr } = await relay(['stats', '--window', '24h']);
+    expect(stderr).toBe('');
     expect(code).toBe(0);
-    expect(seen.at(-1)).toMatchObject({ method: 'GET', url: '/api/stats?window=24h', auth: `Bearer ${TEST_ADMIN_TOKEN}` });
-    expect(stdout).toMatch(/^bounce_rate\s+2\.50%$/m);
-    expect(stdout).toMatch(/^complaint_rate\s+0\.040%$/m);
-    expect(stdout).toMatch(/^counts\.delivered\s+110$/m);
-    expect(stdout).toMatch(/^PROVIDER\s+SENT\s+BOUNCE_RATE$/m);
-    expect(stdout).toMatch(/^autosend\s+20\s+5\.00%$/m);
-    expect(JSON.parse((await relay(['stats', '--json'], { url })).stdout).bounce_rate).toBe(0.025);
+    expect(stdout).toMatch(/^window 24h {2}\(\d{4}-\d\d-\d\d /m);
+    expect(stdout).toMatch(/^messages {2}\d+ {2}\(.*delivered \d+.*bounced \d+/m);
+    expect(stdout).toMatch(/^email sent \d+: bounce rate \d+\.\d\d% \(\d+ hard\), complaint rate \d+\.\d{3}% \(\d+\)$/m);
+    expect(stdout).toMatch(/^latency {3}accepted→sent p50 \S+ p95 \S+; sent→delivered p50 \S+ p95 \S+$/m);
+    expect(stdout).toMatch(/^PROVIDER\s+TOTAL\s+DELIVERED\s+FAILED\s+EMAIL SENT\s+BOUNCE\s+COMPLAINT\s+TO SENT P95\s+TO DELIVERED P95$/m);
+    expect(stdout).toMatch(/^DOMAIN\s+TOTAL/m);
+    // 2 hard bounces of 20 sends to this domain.
+    expect(stdout).toMatch(/^stats-cli\.example\s+20\s+18\s+0\s+20\s+10\.00%\s+0\.000%\s+1\.0s\s+2\.0s$/m);
+
+    const parsed = JSON.parse((await relay(['stats', '--json'])).stdout);
+    const api = await json(await harness.request('/api/stats?window=24h', { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } }));
+    expect(Object.keys(parsed).sort()).toEqual(Object.keys(api).sort());
+    expect(parsed.recipient_domains.find((d: { domain: string }) => d.domain === 'stats-cli.example').rates.window.hard_bounces).toBe(2);
   });
 
-  it('lists, adds and releases suppressions', async () => {
-    const list = await relay(['suppressions', 'list', '--search', 'gone'], { url });
-    expect(seen.at(-1)!.url).toBe('/api/suppressions?q=gone');
-    expect(list.stdout).toMatch(/^gone@example\.com\s+email\s+hard_bounce\s+2026-11-20 10:00:00Z\s+released by hand$/m);
+  it('passes the API\'s answer on for a bad window', async () => {
+    const { code, stderr } = await relay(['stats', '--window', 'forever']);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/422 invalid_request: window: must look like 15m, 24h or 7d/);
+  });
+});
 
-    expect((await relay(['suppressions', 'add', 'x@example.com', '--reason', 'support ticket 12'], { url })).code).toBe(0);
-    expect(seen.at(-1)).toMatchObject({ method: 'POST', url: '/api/suppressions' });
-    expect(JSON.parse(seen.at(-1)!.body)).toEqual({ channel: 'email', recipient: 'x@example.com', reason: 'support ticket 12' });
+describe('suppressions, against the real /api/suppressions', () => {
+  it('adds, lists, searches and releases', async () => {
+    const added = await relay(['suppressions', 'add', 'Gone@CLI.example', '--reason', 'support ticket 12']);
+    expect(added).toMatchObject({ code: 0, stdout: 'suppressed gone@cli.example (email) until released\n' });
+    expect((await relay(['suppressions', 'add', '+447700900123'])).stdout).toBe('suppressed +447700900123 (sms) until released\n');
+    await relay(['suppressions', 'add', 'other@elsewhere.example']);
 
-    expect((await relay(['suppressions', 'release', '+447700900123'], { url })).stdout).toBe('released +447700900123 (sms)\n');
-    expect(seen.at(-1)).toMatchObject({ method: 'DELETE', url: '/api/suppressions?channel=sms&recipient=%2B447700900123' });
+    const list = await relay(['suppressions', 'list', '--search', 'cli.example']);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(/^RECIPIENT\s+CHANNEL\s+REASON\s+SINCE\s+UNTIL\s+NOTE$/m);
+    expect(list.stdout).toMatch(/^gone@cli\.example\s+email\s+manual\s+\d{4}-\d\d-\d\d \S+\s+released by hand\s+support ticket 12$/m);
+    expect(list.stdout).not.toContain('other@elsewhere.example');
+    const sms = JSON.parse((await relay(['suppressions', 'list', '--channel', 'sms', '--json'])).stdout);
+    expect(sms.data.map((s: { recipient: string }) => s.recipient)).toEqual(['+447700900123']);
+
+    const paged = await relay(['suppressions', 'list', '--lines', '1']);
+    const more = paged.stdout.match(/^more: relay suppressions list --cursor (\S+)$/m);
+    expect(more).not.toBeNull();
+    expect((await relay(['suppressions', 'list', '--lines', '1', '--cursor', more![1]!])).code).toBe(0);
+
+    expect((await relay(['suppressions', 'release', 'gone@cli.example'])).stdout).toBe('released gone@cli.example (email; was manual)\n');
+    expect(await database.db.suppression.count({ where: { recipient: 'gone@cli.example' } })).toBe(0);
+    expect((await relay(['suppressions', 'release', '+447700900123'])).code).toBe(0);
+    expect(await database.db.suppression.count({ where: { recipient: '+447700900123' } })).toBe(0);
+  });
+
+  it('says why a suppression cannot be added or released', async () => {
+    const unknown = await relay(['suppressions', 'release', 'never@cli.example']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/404 not_found: never@cli\.example is not suppressed on email/);
+    const bad = await relay(['suppressions', 'add', 'not-a-phone', '--channel', 'sms']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/422 .*E\.164/);
   });
 });

@@ -36,14 +36,23 @@ it('removes bodies after BODY_RETENTION_DAYS and messages after RETENTION_DAYS, 
   for (let i = 0; i < 3; i++) await verification(`ver_old_${i}`, daysAgo(31 + i));
   await verification('ver_recent', daysAgo(29));
 
+  const providerEvent = (id: string, processedAt: Date | null) =>
+    database.db.providerEvent.create({
+      data: { id, provider: 'resend', eventId: id, type: 'email.delivered', occurredAt: daysAgo(40), payload: { to: ['someone@example.com'] }, receivedAt: daysAgo(40), processedAt },
+    });
+  await providerEvent('pev_old', daysAgo(31));
+  await providerEvent('pev_recent', daysAgo(2));
+  await providerEvent('pev_unprocessed', null);
+
   const retention = createRetention({
     db: database.db,
     config: { RETENTION_DAYS: 30, BODY_RETENTION_DAYS: 7 },
     log: createLogger('silent'),
     batchSize: 2,
   });
-  expect(await retention.run()).toEqual({ messages: 3, bodies: 5, outbox: 1, verifications: 3 });
+  expect(await retention.run()).toEqual({ messages: 3, bodies: 5, outbox: 1, verifications: 3, providerEvents: 1 });
   expect((await database.db.verification.findMany({ select: { id: true } })).map((v) => v.id)).toEqual(['ver_recent']);
+  expect((await database.db.providerEvent.findMany({ orderBy: { id: 'asc' } })).map((e) => e.id)).toEqual(['pev_recent', 'pev_unprocessed']);
 
   expect(await database.db.message.count({ where: { id: { in: expired } } })).toBe(0);
   expect(await database.db.messageEvent.count({ where: { messageId: { in: expired } } })).toBe(0);
@@ -54,7 +63,7 @@ it('removes bodies after BODY_RETENTION_DAYS and messages after RETENTION_DAYS, 
   expect(await database.db.messageContent.count({ where: { messageId: fresh } })).toBe(1);
   expect(await database.db.outboxMessage.count()).toBe(1);
 
-  expect(await retention.run()).toEqual({ messages: 0, bodies: 0, outbox: 0, verifications: 0 });
+  expect(await retention.run()).toEqual({ messages: 0, bodies: 0, outbox: 0, verifications: 0, providerEvents: 0 });
 });
 
 describe('the daily job', () => {

@@ -17,6 +17,7 @@ export const MessageListQuery = z.strictObject({
   user_id: z.string().min(1).optional(),
   since: timestamp.optional(),
   until: timestamp.optional(),
+  updated_since: timestamp.optional(),
   limit: z.coerce.number().int().min(1).max(200, 'must be at most 200').default(50),
   cursor: z.string().min(1).optional(),
 });
@@ -25,7 +26,7 @@ export function messagesApiRouter({ messageLog, retry }: { messageLog: MessageLo
   const router = Router();
   router.get('/messages', async (req, res) => {
     const q = MessageListQuery.parse(req.query);
-    res.json(await messageLog.list({ ...q, search: q.q, userId: q.user_id }));
+    res.json(await messageLog.list({ ...q, search: q.q, userId: q.user_id, updatedSince: q.updated_since }));
   });
   router.get('/messages/:id', async (req, res) => {
     const message = await messageLog.get(req.params.id);

@@ -10,14 +10,14 @@ const CSS = `
   color-scheme: light dark;
   --bg: #ffffff; --fg: #1c2430; --muted: #5d6b7e; --line: #dfe4ea; --panel: #f6f8fa; --link: #0b5cad;
   --ok: #1a7f37; --info: #0969da; --warn: #9a6700; --bad: #cf222e; --grey: #6e7781; --accent: #8250df;
-  --s-sent: #0969da; --s-delivered: #1a7f37; --s-bounced: #cf222e; --s-complained: #bf3989; --s-failed: #9a6700;
+  --s-sent: #0969da; --s-delivered: #1a7f37; --s-bounced: #cf222e; --s-complained: #bf3989; --s-failed: #9a6700; --s-expired: #6e7781;
   --s-p50: #0969da; --s-p95: #cf222e;
 }
 @media (prefers-color-scheme: dark) {
   :root {
     --bg: #0d1117; --fg: #e6edf3; --muted: #8d96a0; --line: #30363d; --panel: #161b22; --link: #58a6ff;
     --ok: #3fb950; --info: #58a6ff; --warn: #d29922; --bad: #f85149; --grey: #8b949e; --accent: #bc8cff;
-    --s-sent: #58a6ff; --s-delivered: #3fb950; --s-bounced: #f85149; --s-complained: #f778ba; --s-failed: #d29922;
+    --s-sent: #58a6ff; --s-delivered: #3fb950; --s-bounced: #f85149; --s-complained: #f778ba; --s-failed: #d29922; --s-expired: #8b949e;
     --s-p50: #58a6ff; --s-p95: #f85149;
   }
 }
@@ -37,6 +37,8 @@ figure { margin: 0; } h2 { font-size: 16px; margin: 24px 0 8px; }
 .muted { color: var(--muted); } .small { font-size: 12px; }
 .notice { padding: 8px 12px; border-radius: 6px; border: 1px solid var(--line); background: var(--panel); margin-bottom: 12px; }
 .notice.error { border-color: var(--bad); color: var(--bad); }
+.notice.ok { border-color: var(--ok); color: var(--ok); }
+.card.attention { border-color: var(--bad); margin-bottom: 16px; } .attention ul { margin: 0; padding-left: 20px; }
 form.filters { display: flex; flex-wrap: wrap; gap: 8px; align-items: end; margin-bottom: 12px; }
 form.filters label { display: flex; flex-direction: column; font-size: 12px; color: var(--muted); gap: 2px; }
 form.filters .search { flex: 1 1 280px; }
@@ -57,7 +59,8 @@ td.nowrap { white-space: nowrap; }
 .st-queued, .st-sending { color: var(--info); } .st-sent { color: var(--accent); } .st-delivered { color: var(--ok); }
 .st-delayed { color: var(--warn); } .st-bounced, .st-complained, .st-failed { color: var(--bad); }
 .st-suppressed, .st-expired { color: var(--grey); }
-.st-send_failed, .st-failover { color: var(--warn); } .st-received, .st-retried { color: var(--muted); }
+.st-send_failed, .st-failover, .st-provider_skipped, .st-fallback { color: var(--warn); } .st-received, .st-retried { color: var(--muted); }
+.st-clerk_writeback { color: var(--accent); }
 .lvl-ok { color: var(--ok); } .lvl-warn { color: var(--warn); } .lvl-page { color: var(--bad); font-weight: 600; } .lvl-unknown { color: var(--grey); }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; margin: 0; }
 dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; word-break: break-all; }
@@ -84,10 +87,11 @@ svg.chart .dot { stroke: none; }
 .c-bounced { color: var(--s-bounced); stroke: var(--s-bounced); fill: var(--s-bounced); }
 .c-complained { color: var(--s-complained); stroke: var(--s-complained); fill: var(--s-complained); }
 .c-failed { color: var(--s-failed); stroke: var(--s-failed); fill: var(--s-failed); }
+.c-expired { color: var(--s-expired); stroke: var(--s-expired); fill: var(--s-expired); }
 .c-p50 { color: var(--s-p50); stroke: var(--s-p50); fill: var(--s-p50); }
 .c-p95 { color: var(--s-p95); stroke: var(--s-p95); fill: var(--s-p95); }
 svg.chart .series.c-sent, svg.chart .series.c-delivered, svg.chart .series.c-bounced, svg.chart .series.c-complained,
-svg.chart .series.c-failed, svg.chart .series.c-p50, svg.chart .series.c-p95 { fill: none; }
+svg.chart .series.c-failed, svg.chart .series.c-expired, svg.chart .series.c-p50, svg.chart .series.c-p95 { fill: none; }
 footer { padding: 16px; color: var(--muted); font-size: 12px; text-align: center; }
 @media (max-width: 640px) {
   main { padding: 10px; }

@@ -1,6 +1,7 @@
 import type { Db } from '../db/prisma';
 
-export const CHART_EVENT_TYPES = ['sent', 'delivered', 'bounced', 'complained', 'failed'] as const;
+/** `expired`: codes that could not be sent in time, the first sign of a backlog or a provider outage. */
+export const CHART_EVENT_TYPES = ['sent', 'delivered', 'bounced', 'complained', 'failed', 'expired'] as const;
 export type ChartEventType = (typeof CHART_EVENT_TYPES)[number];
 
 export interface HourlyOverview {

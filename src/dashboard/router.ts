@@ -13,6 +13,7 @@ import { queueSnapshot } from '../metrics/metrics';
 import type { Queues } from '../queue/queues';
 import { ASSETS } from './assets';
 import { messageDetail } from './detail';
+import { createLoginLimiter, LOGIN_MAX_FAILURES } from './login-limiter';
 import { hourlyOverview } from './overview';
 import { queuesBoard, QUEUES_BASE_PATH } from './queues-board';
 import { DASHBOARD_CSP, QUEUES_CSP, securityHeaders } from './security';
@@ -105,6 +106,7 @@ export function dashboardRouter(deps: DashboardDeps): Router {
   const { config, db, messageLog, suppressions, deliverability, circuits } = deps;
   const now = deps.now ?? (() => new Date());
   const sessions = createSessions({ redis: deps.redis, prefix: config.QUEUE_PREFIX });
+  const loginLimiter = createLoginLimiter({ redis: deps.redis, prefix: config.QUEUE_PREFIX });
   const router = Router();
   const form = express.urlencoded({ extended: false, limit: '16kb' });
 
@@ -141,6 +143,14 @@ export function dashboardRouter(deps: DashboardDeps): Router {
   router.get('/dashboard/login', (req, res) => showLogin(req, res, 200));
 
   router.post('/dashboard/login', form, async (req, res) => {
+    const address = req.ip ?? 'unknown';
+    const waitSeconds = await loginLimiter.retryAfterSeconds(address);
+    if (waitSeconds > 0) {
+      req.log.warn({ address }, 'dashboard login refused: too many failed attempts');
+      res.setHeader('Retry-After', String(waitSeconds));
+      showLogin(req, res, 429, `Too many failed logins from your address (${LOGIN_MAX_FAILURES}); try again in ${Math.ceil(waitSeconds / 60)} min.`);
+      return;
+    }
     const cookies = parseCookies(req.get('cookie'));
     if (!csrfMatches(cookies[LOGIN_CSRF_COOKIE], req.body?._csrf)) {
       showLogin(req, res, 403, 'The form expired; please log in again.');
@@ -148,10 +158,12 @@ export function dashboardRouter(deps: DashboardDeps): Router {
     }
     const token = typeof req.body?.token === 'string' ? req.body.token : '';
     if (!token || !safeEqual(token, config.ADMIN_TOKEN!)) {
-      req.log.warn('dashboard login with a wrong token');
+      const failures = await loginLimiter.recordFailure(address);
+      req.log.warn({ address, failures }, 'dashboard login with a wrong token');
       showLogin(req, res, 401, 'Wrong token.');
       return;
     }
+    await loginLimiter.clear(address);
     const { id } = await sessions.create();
     res.clearCookie(LOGIN_CSRF_COOKIE, { path: '/dashboard' });
     cookie(res, req, SESSION_COOKIE, id, SESSION_TTL_SECONDS);
@@ -236,13 +248,14 @@ export function dashboardRouter(deps: DashboardDeps): Router {
   });
 
   router.get('/dashboard/overview', async (req, res) => {
-    const [hourly, rates, queues, circuitStates] = await Promise.all([
-      hourlyOverview(db, now()),
+    const at = now();
+    const [hourly, rates, queues, providers] = await Promise.all([
+      hourlyOverview(db, at),
       deliverability.rates(24),
       queueSnapshot(deps.queues),
       circuits.states(),
     ]);
-    res.type('html').send(overviewPage(context(req), { hourly, rates, queues, circuits: circuitStates }));
+    res.type('html').send(overviewPage(context(req), { hourly, rates, queues, providers, now: at }));
   });
 
   router.get('/dashboard/suppressions', async (req, res) => {

@@ -36,10 +36,10 @@ export interface StatsSource {
   rates(windowHours: number): Promise<DeliverabilityRates>;
 }
 
-export type CircuitState = ProviderState['circuit'];
+export type { ProviderState };
 
 export interface CircuitStates {
-  states(): Promise<Record<string, CircuitState>>;
+  states(): Promise<ProviderState[]>;
 }
 
 const rate = (value: number | null): number => value ?? 0;
@@ -79,11 +79,10 @@ export function createDeliverabilityRates(
   };
 }
 
-/** Each provider's circuit as the provider health gate (shared in Redis) sees it. */
+/**
+ * Each provider as the health gate (shared in Redis) sees it: circuit, consecutive failures, rate-limit pause,
+ * learned rate. A provider can be closed and still skipped (paused), so the overview shows all of it.
+ */
 export function circuitStatesOf(health: Pick<ProviderHealth, 'states'>): CircuitStates {
-  return {
-    async states() {
-      return Object.fromEntries((await health.states()).map((s) => [s.provider, s.circuit]));
-    },
-  };
+  return { states: () => health.states() };
 }

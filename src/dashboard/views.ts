@@ -7,7 +7,7 @@ import { lineChart } from './charts';
 import type { MessageDetail } from './detail';
 import { html, type SafeHtml } from './html';
 import { CHART_EVENT_TYPES, type HourlyOverview } from './overview';
-import type { CircuitState, DeliverabilityRates, RateRow, SuppressionEntry, Thresholds } from './sources';
+import type { DeliverabilityRates, ProviderState, RateRow, SuppressionEntry, Thresholds } from './sources';
 
 export type NavItem = 'messages' | 'overview' | 'suppressions' | 'queues';
 
@@ -47,7 +47,7 @@ export function layout(ctx: PageContext, active: NavItem | null, title: string, 
 ${ctx.notice ? html`<div class="notice ${ctx.notice.error ? 'error' : ''}" role="status">${ctx.notice.text}</div>` : null}
 ${content}
 </main>
-<footer>Messages and their timelines are kept ${ctx.retention.RETENTION_DAYS} days; message bodies (codes redacted) ${ctx.retention.BODY_RETENTION_DAYS} days. Codes themselves are dropped as soon as a message is sent, fails or expires.</footer>`,
+<footer>Messages, their timelines and the providers' delivery webhooks are kept ${ctx.retention.RETENTION_DAYS} days; message bodies (codes redacted) ${ctx.retention.BODY_RETENTION_DAYS} days. Codes themselves are dropped as soon as a message is sent, fails or expires.</footer>`,
   );
 }
 
@@ -178,19 +178,95 @@ export function messagesPage(ctx: PageContext, v: MessageListView): string {
 
 const json = (value: unknown): string => JSON.stringify(value, null, 2);
 
+const EVENT_LABELS: Record<string, string> = {
+  send_failed: 'send failed',
+  provider_skipped: 'provider skipped',
+  clerk_writeback: 'Clerk write-back',
+};
+
+const SKIP_REASONS: Record<string, string> = {
+  circuit_open: 'its circuit is open after repeated failures',
+  paused: 'it asked us to slow down (rate limit)',
+  saturated: 'no send slot free under its rate limit',
+};
+
+const CLERK_OUTCOMES: Record<string, string> = {
+  updated: 'user metadata updated',
+  skipped: 'skipped',
+  user_not_found: 'no Clerk user has this address',
+  rejected: 'Clerk rejected it',
+  gave_up: 'gave up after repeated errors',
+  superseded: 'not sent: the suppression list changed since',
+};
+
+const text = (v: unknown): string | null => (v === null || v === undefined || v === '' ? null : String(v));
+const messageLink = (id: unknown): SafeHtml | string =>
+  typeof id === 'string' && /^[A-Za-z0-9_-]+$/.test(id) ? html`<a class="mono" href="/dashboard/messages/${id}">${id}</a>` : String(id ?? '');
+
+/** One line saying what an event means, so the timeline reads without opening its JSON. */
+export function eventSummary(e: EventJson): SafeHtml | null {
+  const d = (e.detail && typeof e.detail === 'object' ? e.detail : {}) as Record<string, unknown>;
+  const provider = e.provider ?? text(d.provider) ?? 'the provider';
+  switch (e.type) {
+    case 'received':
+      return d.fallback_for ? html`Accepted as the fallback for ${messageLink(d.fallback_for)}` : html`Accepted`;
+    case 'queued':
+      return html`Queued for sending`;
+    case 'sent':
+      return html`Accepted by ${provider}${text(d.provider_message_id) ? html` as <span class="mono">${text(d.provider_message_id)}</span>` : null}`;
+    case 'send_failed': {
+      const answer = [text(d.status), text(d.code)].filter(Boolean).join(' ');
+      return html`<span class="lvl-warn">${text(d.class) ?? 'error'}</span> error from ${provider}${answer ? ` (${answer})` : ''}: ${text(d.message) ?? 'no message'}`;
+    }
+    case 'failover':
+      return html`Failing over from ${text(d.from) ?? '?'} to ${provider}`;
+    case 'provider_skipped':
+      return html`${provider} skipped: ${SKIP_REASONS[String(d.reason)] ?? text(d.reason) ?? '?'}${typeof d.retry_in_ms === 'number' ? `; free again in ${duration(d.retry_in_ms)}` : ''}`;
+    case 'fallback':
+      return html`Could not be delivered here; sent by ${text(d.channel) ?? 'the fallback channel'} as ${messageLink(d.message_id)}`;
+    case 'retried':
+      return html`Retried by an admin (was ${text(d.previous_status) ?? '?'})`;
+    case 'suppressed':
+      return html`Not sent: the recipient is suppressed (${text(d.suppression_reason) ?? text(d.reason) ?? '?'})${d.source_message_id ? html`, after ${messageLink(d.source_message_id)}` : null}${d.expires_at ? html` until ${localTime(String(d.expires_at))}` : null}`;
+    case 'failed':
+    case 'expired':
+      return text(d.reason) ? html`${text(d.reason)}` : text(d.description) ? html`${text(d.description)}` : null;
+    case 'bounced': {
+      const kind = [text(d.bounce_kind), text(d.bounce_type), text(d.bounce_sub_type)].filter(Boolean).join(' / ');
+      return html`${kind ? `${kind} bounce` : 'Bounced'} reported by ${provider}${text(d.diagnostic) ? `: ${text(d.diagnostic)}` : ''}`;
+    }
+    case 'delivered':
+    case 'complained':
+    case 'delayed':
+      return html`Reported by ${provider}${text(d.provider_type) ? html` (<span class="mono">${text(d.provider_type)}</span>)` : null}${text(d.description) ? `: ${text(d.description)}` : ''}`;
+    case 'clerk_writeback': {
+      const outcome = String(d.outcome ?? '');
+      const status = text(d.email_status) ? `email_status = ${text(d.email_status)}` : 'metadata';
+      const why = [text(d.status) && `HTTP ${text(d.status)}`, text(d.error) ?? text(d.reason)].filter(Boolean).join(': ');
+      const ok = outcome === 'updated';
+      return html`Clerk ${status}: <span class="${ok ? 'lvl-ok' : outcome === 'skipped' ? 'muted' : 'lvl-warn'}">${CLERK_OUTCOMES[outcome] ?? (outcome || '?')}</span>${Array.isArray(d.user_ids) ? ` (${d.user_ids.join(', ')})` : ''}${why ? ` — ${why}` : ''}`;
+    }
+    default:
+      return null;
+  }
+}
+
+/** Events whose raw provider answer is what the reader came for: shown unfolded. */
+const RAW_SHOWN = new Set(['send_failed', 'bounced', 'complained']);
+
 function timeline(events: EventJson[]): SafeHtml {
   const start = events[0] ? Date.parse(events[0].occurred_at) : 0;
-  return html`<div class="table-wrap"><table>
-  <thead><tr><th>When</th><th class="num">+</th><th>Event</th><th>Provider</th><th>Detail</th></tr></thead>
-  <tbody>${events.map(
-    (e) => html`<tr>
+  return html`<div class="table-wrap"><table class="timeline">
+  <thead><tr><th>When</th><th class="num">+</th><th>Event</th><th>What happened</th></tr></thead>
+  <tbody>${events.map((e) => {
+    const hasDetail = e.detail && Object.keys(e.detail as object).length > 0;
+    return html`<tr>
     <td class="nowrap">${localTime(e.occurred_at)}</td>
     <td class="num">${duration(Date.parse(e.occurred_at) - start)}</td>
-    <td>${statusBadge(e.type)}</td>
-    <td>${e.provider ?? ''}</td>
-    <td>${e.detail && Object.keys(e.detail as object).length ? html`<pre>${json(e.detail)}</pre>` : null}</td>
-  </tr>`,
-  )}</tbody></table></div>`;
+    <td class="nowrap">${html`<span class="badge st-${e.type}">${EVENT_LABELS[e.type] ?? e.type}</span>`}${e.provider ? html`<div class="small muted">${e.provider}</div>` : null}</td>
+    <td>${eventSummary(e)}${hasDetail ? html`<details class="small" ${RAW_SHOWN.has(e.type) ? html`open` : null}><summary class="muted">raw</summary><pre>${json(e.detail)}</pre></details>` : null}</td>
+  </tr>`;
+  })}</tbody></table></div>`;
 }
 
 function content(d: MessageDetail): SafeHtml {
@@ -259,7 +335,8 @@ export interface OverviewView {
   hourly: HourlyOverview;
   rates: DeliverabilityRates;
   queues: QueueSnapshot[];
-  circuits: Record<string, CircuitState>;
+  providers: ProviderState[];
+  now: Date;
 }
 
 function rateTable(title: string, rows: RateRow[], t: Thresholds): SafeHtml {
@@ -271,6 +348,75 @@ function rateTable(title: string, rows: RateRow[], t: Thresholds): SafeHtml {
       <td class="num lvl-${level(r.bounce_rate, t.bounce, r.sent)}">${percent(r.bounce_rate)} <span class="small">(${r.bounced})</span></td>
       <td class="num lvl-${level(r.complaint_rate, t.complaint, r.sent)}">${percent(r.complaint_rate, 3)} <span class="small">(${r.complained})</span></td></tr>`,
   )}</tbody></table></div></section>`;
+}
+
+const CIRCUIT_LEVEL: Record<ProviderState['circuit'], string> = { closed: 'ok', half_open: 'warn', open: 'page' };
+
+const until = (iso: string, now: Date): SafeHtml =>
+  html`<time datetime="${iso}" title="${iso}">${duration(Math.max(0, Date.parse(iso) - now.getTime()))}</time>`;
+
+/** Whether each provider is being used right now, and if not, why and until when. */
+function providerHealth(providers: ProviderState[], now: Date): SafeHtml {
+  if (!providers.length) return html`<section class="card"><h2>Providers</h2><p class="muted">No providers configured.</p></section>`;
+  const state = (p: ProviderState): SafeHtml => {
+    if (p.circuit === 'open') return html`<span class="lvl-page">circuit open</span> <span class="small">(skipped; probe in ${p.open_until ? until(p.open_until, now) : '–'})</span>`;
+    if (p.circuit === 'half_open') return html`<span class="lvl-warn">half-open</span> <span class="small">(next send is a probe)</span>`;
+    if (p.paused_until) return html`<span class="lvl-warn">paused</span> <span class="small">(rate limited; ${until(p.paused_until, now)} left)</span>`;
+    return html`<span class="lvl-ok">in use</span>`;
+  };
+  return html`<section class="card"><h2>Providers</h2><div class="table-wrap"><table>
+  <thead><tr><th>Provider</th><th>State</th><th class="num">Failures in a row</th><th class="num hide-narrow">Rate limit</th></tr></thead>
+  <tbody>${providers.map(
+    (p) => html`<tr><td>${p.provider}</td><td>${state(p)}</td>
+      <td class="num ${p.consecutive_failures > 0 ? `lvl-${CIRCUIT_LEVEL[p.circuit] === 'ok' ? 'warn' : CIRCUIT_LEVEL[p.circuit]}` : ''}">${p.consecutive_failures}</td>
+      <td class="num hide-narrow">${p.reported_per_second === null ? '–' : `${p.reported_per_second}/s`}</td></tr>`,
+  )}</tbody></table></div></section>`;
+}
+
+/** Queued work older than this means sending is behind. */
+const QUEUE_LAG_SECONDS = 30;
+
+/** The hour a run of hours with some `values` began, when the run reaches the current hour. */
+function runSince(values: number[], hours: Date[]): Date | null {
+  let i = values.length - 1;
+  if (!(values[i]! > 0)) return null;
+  while (i > 0 && values[i - 1]! > 0) i -= 1;
+  return hours[i]!;
+}
+
+const hourLabel = (d: Date): string => `${String(d.getUTCHours()).padStart(2, '0')}:00 UTC`;
+
+/** What is wrong right now, and since when: the first thing the overview answers. */
+function attention(v: OverviewView): SafeHtml {
+  const items: SafeHtml[] = [];
+  for (const p of v.providers) {
+    if (p.circuit === 'open') items.push(html`<b>${p.provider}</b>: circuit open after ${p.consecutive_failures} failures in a row; messages go to the next provider${p.open_until ? html`, next probe in ${until(p.open_until, v.now)}` : null}`);
+    else if (p.circuit === 'half_open') items.push(html`<b>${p.provider}</b>: recovering; the next send is a probe`);
+    else if (p.paused_until) items.push(html`<b>${p.provider}</b>: paused by its rate limit for ${until(p.paused_until, v.now)}`);
+  }
+  const t = v.rates.thresholds;
+  for (const [what, rows, threshold, field, digits] of [
+    ['bounce', [{ key: 'all providers', ...v.rates.overall }, ...v.rates.providers], t.bounce, 'bounce_rate', 2],
+    ['complaint', [{ key: 'all providers', ...v.rates.overall }, ...v.rates.providers], t.complaint, 'complaint_rate', 3],
+  ] as const) {
+    for (const r of rows) {
+      const lvl = level(r[field], threshold, r.sent);
+      if (lvl === 'warn' || lvl === 'page') {
+        items.push(html`<span class="lvl-${lvl}">${what} rate ${percent(r[field], digits)}</span> for ${r.key} over ${v.rates.window_hours} h (${lvl === 'page' ? 'page' : 'warn'} threshold ${percent(threshold[lvl], digits)})`);
+      }
+    }
+  }
+  for (const q of v.queues) {
+    if (q.oldestWaitingSeconds !== null && q.oldestWaitingSeconds > QUEUE_LAG_SECONDS) {
+      items.push(html`<b>${q.name}</b> queue behind: ${q.counts.waiting ?? 0} waiting, the oldest for ${duration(q.oldestWaitingSeconds * 1000)}`);
+    }
+  }
+  for (const status of ['failed', 'expired'] as const) {
+    const since = runSince(v.hourly.counts[status], v.hourly.hours);
+    if (since) items.push(html`<a href="/dashboard?status=${status}&amp;range=24h">${v.hourly.counts[status].at(-1)} ${status} this hour</a>, and some every hour since ${hourLabel(since)}`);
+  }
+  if (!items.length) return html`<div class="notice ok" role="status">Nothing needs attention: every provider is in use, rates are under their thresholds, queues are keeping up and nothing failed or expired this hour.</div>`;
+  return html`<section class="card attention" role="alert"><h2>Needs attention</h2><ul>${items.map((i) => html`<li>${i}</li>`)}</ul></section>`;
 }
 
 export function overviewPage(ctx: PageContext, v: OverviewView): string {
@@ -285,12 +431,12 @@ export function overviewPage(ctx: PageContext, v: OverviewView): string {
       <td class="num">${q.counts.delayed ?? 0}</td><td class="num">${q.counts.failed ?? 0}</td>
       <td class="num">${q.oldestWaitingSeconds === null ? '–' : duration(q.oldestWaitingSeconds * 1000)}</td></tr>`,
   );
-  const circuits = Object.entries(v.circuits);
   return layout(
     ctx,
     'overview',
     'Overview',
     html`<h1>Last 24 hours</h1>
+${attention(v)}
 <section class="card">
   <h2>Bounce and complaint rates <span class="muted small">(email, ${v.rates.window_hours} h)</span></h2>
   <p><span class="lvl-${level(o.bounce_rate, t.bounce, o.sent)}">Bounces ${percent(o.bounce_rate)}</span>
@@ -313,23 +459,22 @@ ${rateTable('By recipient domain', v.rates.domains, t)}
 <section class="card"><h2>Queues <a class="small" href="/dashboard/queues">details</a></h2><div class="table-wrap"><table>
   <thead><tr><th>Queue</th><th class="num">Waiting</th><th class="num">Active</th><th class="num">Delayed</th><th class="num">Failed</th><th class="num">Oldest waiting</th></tr></thead>
   <tbody>${queueRows}</tbody></table></div></section>
-<section class="card"><h2>Provider circuits</h2>${
-      circuits.length
-        ? html`<dl class="facts">${circuits.map(([name, state]) => html`<dt>${name}</dt><dd class="lvl-${state === 'closed' ? 'ok' : state === 'open' ? 'page' : 'warn'}">${state.replace('_', '-')}</dd>`)}</dl>`
-        : html`<p class="muted">No providers configured.</p>`
-    }</section>
+${providerHealth(v.providers, v.now)}
 </div>`,
   );
 }
 
 // ---- suppressions -------------------------------------------------------------------------------------------
 
+const noteOf = (s: SuppressionEntry): string | null =>
+  s.detail && typeof s.detail === 'object' && typeof (s.detail as { note?: unknown }).note === 'string' ? (s.detail as { note: string }).note : null;
+
 export function suppressionsPage(ctx: PageContext, v: { search: string; rows: SuppressionEntry[]; limit: number }): string {
   const csrf = html`<input type="hidden" name="_csrf" value="${ctx.csrf}">`;
   const rows = v.rows.map(
     (s) => html`<tr>
     <td><a href="/dashboard?q=${encodeURIComponent(s.recipient)}&amp;range=all">${s.recipient}</a></td>
-    <td>${s.channel}</td><td>${s.reason}</td>
+    <td>${s.channel}</td><td>${s.reason.replace('_', ' ')}${noteOf(s) ? html`<div class="small muted">${noteOf(s)}</div>` : null}${s.source_message_id ? html`<div class="small">after ${messageLink(s.source_message_id)}</div>` : null}</td>
     <td class="nowrap hide-narrow">${localTime(s.created_at)}</td>
     <td class="nowrap hide-narrow">${s.expires_at ? localTime(s.expires_at) : 'until released'}</td>
     <td><form method="post" action="/dashboard/suppressions/release" data-confirm="Release ${s.recipient}?">${csrf}

@@ -41,7 +41,7 @@ export interface DeliveryDeps {
   health: Pick<ProviderHealth, 'call'>;
   config: Pick<Config, 'PROVIDER_ATTEMPTS' | 'EMAIL_FROM' | 'EMAIL_FROM_DOMAIN' | 'EMAIL_FROM_NAME'>;
   log: Logger;
-  metrics: Pick<Metrics, 'sendAttempt'>;
+  metrics: Pick<Metrics, 'sendAttempt' | 'providerSkipped'>;
   /** Accepts a failed message's fallback (SMS code → email) as a message of its own. */
   messages?: Pick<MessageService, 'accept'>;
   now?: () => Date;
@@ -246,6 +246,7 @@ export function createDeliveryService(deps: DeliveryDeps) {
               detail: { reason: attempt.reason, retry_in_ms: attempt.retryInMs },
             },
           });
+          metrics.providerSkipped({ provider: provider.name, channel: message.channel, reason: attempt.reason });
           messageLog.info({ provider: provider.name, reason: attempt.reason, retry_in_ms: attempt.retryInMs }, 'provider skipped');
           const down = attempt.reason === 'circuit_open';
           if (!resume) resume = { providerIndex: index, providerAttempts: attemptsOnProvider, delayMs: attempt.retryInMs, allDown: down };

@@ -73,21 +73,26 @@ export interface MessageFilters {
   userId?: string;
   since?: Date;
   until?: Date;
+  /** Messages changed at or after this instant, oldest change first (to follow the log); else newest first. */
+  updatedSince?: Date;
   limit: number;
   cursor?: string;
 }
 
 export class InvalidCursorError extends Error {}
 
-function encodeCursor(m: Pick<MessageRow, 'createdAt' | 'id'>): string {
-  return Buffer.from(`${m.createdAt.toISOString()}|${m.id}`).toString('base64url');
+/** A position in one of the two orders: newest created first, or oldest change first (`u` marks the latter). */
+function encodeCursor(at: Date, id: string, byUpdate: boolean): string {
+  return Buffer.from(`${byUpdate ? 'u|' : ''}${at.toISOString()}|${id}`).toString('base64url');
 }
 
-function decodeCursor(cursor: string): { createdAt: Date; id: string } {
-  const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  const createdAt = new Date(at ?? '');
-  if (!id || Number.isNaN(createdAt.getTime())) throw new InvalidCursorError('cursor is not one this API returned');
-  return { createdAt, id };
+function decodeCursor(cursor: string, byUpdate: boolean): { at: Date; id: string } {
+  const parts = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  if ((parts[0] === 'u') !== byUpdate) throw new InvalidCursorError('cursor belongs to a listing with different parameters');
+  const [at, id] = byUpdate ? parts.slice(1) : parts;
+  const date = new Date(at ?? '');
+  if (!id || Number.isNaN(date.getTime())) throw new InvalidCursorError('cursor is not one this API returned');
+  return { at: date, id };
 }
 
 /** An exact match on any identifying column; each branch has an index, so Postgres ORs index scans. */
@@ -119,17 +124,24 @@ export function createMessageLog(db: Db) {
     };
     const and: Prisma.MessageWhereInput[] = [where];
     if (filters.search?.trim()) and.push(searchWhere(filters.search.trim()));
+    const byUpdate = filters.updatedSince !== undefined;
+    if (byUpdate) and.push({ updatedAt: { gte: filters.updatedSince } });
     if (filters.cursor) {
-      const c = decodeCursor(filters.cursor);
-      and.push({ OR: [{ createdAt: { lt: c.createdAt } }, { createdAt: c.createdAt, id: { lt: c.id } }] });
+      const c = decodeCursor(filters.cursor, byUpdate);
+      and.push(
+        byUpdate
+          ? { OR: [{ updatedAt: { gt: c.at } }, { updatedAt: c.at, id: { gt: c.id } }] }
+          : { OR: [{ createdAt: { lt: c.at } }, { createdAt: c.at, id: { lt: c.id } }] },
+      );
     }
     const rows = await db.message.findMany({
       where: { AND: and },
-      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      orderBy: byUpdate ? [{ updatedAt: 'asc' }, { id: 'asc' }] : [{ createdAt: 'desc' }, { id: 'desc' }],
       take: filters.limit + 1,
     });
     const page = rows.slice(0, filters.limit);
-    const next = rows.length > filters.limit ? encodeCursor(page[page.length - 1]!) : null;
+    const last = page[page.length - 1];
+    const next = rows.length > filters.limit && last ? encodeCursor(byUpdate ? last.updatedAt : last.createdAt, last.id, byUpdate) : null;
     return { data: page.map(toMessageJson), next_cursor: next };
   }
 

@@ -16,6 +16,7 @@ export interface RetentionResult {
   outbox: number;
   messages: number;
   verifications: number;
+  providerEvents: number;
 }
 
 export type Retention = ReturnType<typeof createRetention>;
@@ -24,8 +25,9 @@ const DAY_MS = 86_400_000;
 
 /**
  * The daily clean-up: message bodies (the redacted copy and headers, and the outbox's full messages) go after
- * BODY_RETENTION_DAYS; messages with their timelines, and verification codes' rows (recipient, purpose,
- * outcome), after RETENTION_DAYS. Deletes run in batches until a batch comes back short, each on an index.
+ * BODY_RETENTION_DAYS; messages with their timelines after RETENTION_DAYS, and so do verification codes' rows
+ * (recipient, purpose, outcome) and the raw provider webhooks that were applied (they carry recipient
+ * addresses). Deletes run in batches until a batch comes back short, each on an index of the table.
  */
 export function createRetention({ db, config, log, now = () => new Date(), batchSize = 1_000 }: RetentionDeps) {
   async function inBatches(deleteBatch: () => Promise<number>): Promise<number> {
@@ -63,8 +65,17 @@ export function createRetention({ db, config, log, now = () => new Date(), batch
         DELETE FROM verifications WHERE id IN (
           SELECT id FROM verifications WHERE expires_at < ${messageCutoff} ORDER BY expires_at LIMIT ${batchSize})`,
     );
-    const result = { bodies, outbox, messages, verifications };
-    log.info({ ...result, body_retention_days: config.BODY_RETENTION_DAYS, retention_days: config.RETENTION_DAYS }, 'retention finished');
+    // Unprocessed ones are left alone: they are still waiting to be applied (or to be given up on).
+    const providerEvents = await inBatches(
+      () => db.$executeRaw`
+        DELETE FROM provider_events WHERE id IN (
+          SELECT id FROM provider_events WHERE processed_at < ${messageCutoff} ORDER BY processed_at LIMIT ${batchSize})`,
+    );
+    const result = { bodies, outbox, messages, verifications, providerEvents };
+    log.info(
+      { bodies, outbox, messages, verifications, provider_events: providerEvents, body_retention_days: config.BODY_RETENTION_DAYS, retention_days: config.RETENTION_DAYS },
+      'retention finished',
+    );
     return result;
   }
 

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Db } from '../db/prisma';
-import type { StatsSource } from '../dashboard/sources';
+import type { CircuitStates, StatsSource } from '../dashboard/sources';
 import type { WritebackOutcome } from '../deliverability/clerk-writeback';
 import type { Queues } from '../queue/queues';
 
@@ -8,6 +8,7 @@ export interface MetricsDeps {
   db: Db;
   queues: Pick<Queues, 'all'>;
   deliverability: StatsSource;
+  circuits: CircuitStates;
 }
 
 /** The window of the bounce and complaint rate gauges, as on the overview page. */
@@ -40,7 +41,7 @@ export const MESSAGE_GAUGE_WINDOW_HOURS = 24;
  * instances in one process (tests) do not share counters. Gauges that describe state (messages, queues) are
  * read from Postgres and Redis when Prometheus scrapes.
  */
-export function createMetrics({ db, queues, deliverability }: MetricsDeps) {
+export function createMetrics({ db, queues, deliverability, circuits }: MetricsDeps) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'auth_relay_' });
 
@@ -60,6 +61,12 @@ export function createMetrics({ db, queues, deliverability }: MetricsDeps) {
     name: 'auth_relay_send_errors_total',
     help: 'Failed provider calls, by provider, channel and error class (transient, permanent)',
     labelNames: ['provider', 'channel', 'class'] as const,
+    registers: [registry],
+  });
+  const providerSkips = new Counter({
+    name: 'auth_relay_provider_skips_total',
+    help: 'Sends that passed a provider by without calling it, by provider, channel and reason (circuit_open, paused, saturated)',
+    labelNames: ['provider', 'channel', 'reason'] as const,
     registers: [registry],
   });
   const acceptedToSent = new Histogram({
@@ -119,6 +126,41 @@ export function createMetrics({ db, queues, deliverability }: MetricsDeps) {
     },
   });
 
+  // Providers as the health gate sees them: an open circuit or a pause means messages skip that provider.
+  const readProviders = sharedRead(() => circuits.states());
+  new Gauge({
+    name: 'auth_relay_provider_circuit',
+    help: 'Provider circuit breaker state: 1 for the current state (closed, open, half_open), 0 for the others',
+    labelNames: ['provider', 'state'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const p of await readProviders()) {
+        for (const state of ['closed', 'open', 'half_open'] as const) this.set({ provider: p.provider, state }, p.circuit === state ? 1 : 0);
+      }
+    },
+  });
+  new Gauge({
+    name: 'auth_relay_provider_consecutive_failures',
+    help: 'Failed calls in a row to each provider (the circuit opens at PROVIDER_CIRCUIT_FAILURES)',
+    labelNames: ['provider'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const p of await readProviders()) this.set({ provider: p.provider }, p.consecutive_failures);
+    },
+  });
+  new Gauge({
+    name: 'auth_relay_provider_paused',
+    help: '1 while a provider is paused because it reported its rate limit reached, else 0',
+    labelNames: ['provider'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const p of await readProviders()) this.set({ provider: p.provider }, p.paused_until ? 1 : 0);
+    },
+  });
+
   const readQueues = sharedRead(() => queueSnapshot(queues));
   new Gauge({
     name: 'auth_relay_queue_jobs',
@@ -161,6 +203,9 @@ export function createMetrics({ db, queues, deliverability }: MetricsDeps) {
       } else {
         sendErrors.inc({ provider: a.provider, channel: a.channel, class: a.outcome });
       }
+    },
+    providerSkipped(a: { provider: string; channel: string; reason: string }): void {
+      providerSkips.inc(a);
     },
     delivered(a: { provider: string; channel: string; sentToDeliveredSeconds: number }): void {
       sentToDelivered.observe({ provider: a.provider, channel: a.channel }, a.sentToDeliveredSeconds);
