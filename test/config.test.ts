@@ -47,6 +47,13 @@ describe('config', () => {
     expect(parseConfig({ EMAIL_FROM: ' "Acme, Inc." <auth@auth.acme.com> ' }).EMAIL_FROM).toBe('"Acme, Inc." <auth@auth.acme.com>');
   });
 
+  it('reads TRUST_PROXY as Express takes it', () => {
+    expect(parseConfig({ TRUST_PROXY: 'true' }).TRUST_PROXY).toBe(true);
+    expect(parseConfig({ TRUST_PROXY: '1' }).TRUST_PROXY).toBe(1);
+    expect(parseConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).TRUST_PROXY).toBe('10.0.0.0/8, 127.0.0.1');
+    expect(parseConfig({}).TRUST_PROXY).toBeUndefined();
+  });
+
   it('treats empty values as unset', () => {
     expect(parseConfig({ PORT: '', ADMIN_TOKEN: '' })).toMatchObject({ PORT: 3000, ADMIN_TOKEN: undefined });
   });
@@ -62,6 +69,7 @@ describe('config', () => {
     [{ REDIS_URL: 'not a url' }, /^REDIS_URL: /],
     [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL: /],
     [{ ROLE: 'both' }, /^ROLE: /],
+    [{ TRUST_PROXY: 'everyone' }, /^TRUST_PROXY: must be true, a hop count, or addresses\/subnets/],
     [{ OTP_MAX_AGE_SECONDS: '-1' }, /^OTP_MAX_AGE_SECONDS: /],
     [{ ADMIN_TOKEN: 'short' }, /^ADMIN_TOKEN: must be at least 16 characters/],
     [{ CLERK_WEBHOOK_SIGNING_SECRET: 'secret' }, /^CLERK_WEBHOOK_SIGNING_SECRET: must look like whsec_/],

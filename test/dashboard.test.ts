@@ -154,6 +154,29 @@ describe('login', () => {
     }
   });
 
+  it('behind a proxy (TRUST_PROXY), counts failed logins per client, not per proxy', async () => {
+    const proxied = await startHarness(testConfig(database.url, { TRUST_PROXY: 'loopback' }));
+    const attempt = async (clientIp: string, token: string) => {
+      const page = await proxied.request('/dashboard/login', { headers: { 'x-forwarded-for': clientIp } });
+      return proxied.request('/dashboard/login', {
+        ...form({ _csrf: csrfFrom(await page.text()), token }),
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          'x-forwarded-for': clientIp,
+          cookie: `relay_login_csrf=${setCookie(page, 'relay_login_csrf')}`,
+        },
+      });
+    };
+    try {
+      for (let i = 0; i < LOGIN_MAX_FAILURES; i++) expect((await attempt('203.0.113.7', `wrong-token-${i}-wrong`)).status).toBe(401);
+      expect((await attempt('203.0.113.7', TEST_ADMIN_TOKEN)).status).toBe(429);
+      // Another client behind the same proxy is not locked out.
+      expect((await attempt('198.51.100.9', TEST_ADMIN_TOKEN)).status).toBe(303);
+    } finally {
+      await proxied.close();
+    }
+  });
+
   it('sends strict security headers on every page', async () => {
     const res = await session.get('/dashboard');
     const csp = res.headers.get('content-security-policy')!;

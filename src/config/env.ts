@@ -58,6 +58,14 @@ const EnvSchema = z.object({
   QUEUE_PREFIX: withDefault(z.string().regex(/^[A-Za-z0-9_{}-]+$/, 'letters, digits, _ - { } only'), 'auth-relay'),
   LOG_LEVEL: withDefault(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
   ADMIN_TOKEN: optional(z.string().min(16, 'must be at least 16 characters')),
+  // Behind a load balancer, which X-Forwarded-For hops to believe (Express's `trust proxy`): `true`, a hop
+  // count, or addresses/subnets. Unset, the socket's address is the client's (per-IP limits see the proxy).
+  TRUST_PROXY: optional(
+    z
+      .string()
+      .regex(/^(true|false|\d+|[0-9A-Fa-f.:/, ]+|loopback|linklocal|uniquelocal)$/, 'must be true, a hop count, or addresses/subnets')
+      .transform((v): boolean | number | string => (v === 'true' ? true : v === 'false' ? false : /^\d+$/.test(v) ? Number(v) : v)),
+  ),
 
   CLERK_WEBHOOK_SIGNING_SECRET: optional(svixSecret),
   CLERK_SECRET_KEY: optional(z.string()),
