@@ -1,0 +1,5 @@
+-- CreateIndex
+CREATE INDEX "messages_provider_sent_at_idx" ON "messages"("provider", "sent_at");
+
+-- CreateIndex
+CREATE INDEX "messages_recipient_domain_sent_at_idx" ON "messages"("recipient_domain", "sent_at");
