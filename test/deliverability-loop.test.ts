@@ -170,9 +170,54 @@ it('releasing a suppression tells Clerk the address is deliverable and sends aga
   expect(await settled(await clerkEmail(address, user.id))).toMatchObject({ status: 'sent' });
 });
 
+it('a hard-bounce suppression that runs out tells Clerk the address is deliverable again, once', async () => {
+  const address = newAddress();
+  const user = clerk.addUser(`user_${randomBytes(4).toString('hex')}`, [address]);
+  const message = await settled(await clerkEmail(address, user.id));
+  await providerWebhook('email.bounced', message.providerMessageId!, { bounce: { type: 'Permanent' } });
+  await waitFor(() => clerk.users.get(user.id)!.publicMetadata.email_status === 'undeliverable', { timeoutMs: 20_000 });
+
+  await database.db.suppression.updateMany({ where: { recipient: address }, data: { expiresAt: new Date(Date.now() - 1_000) } });
+  expect(await harness.container.suppressions.handleExpired()).toBeGreaterThanOrEqual(1);
+  await waitFor(() => clerk.users.get(user.id)!.publicMetadata.email_status === 'deliverable', { timeoutMs: 20_000 });
+  expect(clerk.users.get(user.id)!.publicMetadata.auth_relay).toMatchObject({ email_status: 'deliverable', reason: 'expired' });
+  const entry = await database.db.suppression.findFirstOrThrow({ where: { recipient: address } });
+  expect(entry.expiryHandledAt).not.toBeNull();
+  // Handled once: the next pass finds nothing for this address.
+  expect(await harness.container.suppressions.handleExpired()).toBe(0);
+
+  // A new hard bounce renews the same entry, and its later expiry is announced again.
+  const next = await settled(await clerkEmail(address, user.id));
+  await providerWebhook('email.bounced', next.providerMessageId!, { bounce: { type: 'Permanent' } });
+  await waitFor(() => clerk.users.get(user.id)!.publicMetadata.email_status === 'undeliverable', { timeoutMs: 20_000 });
+  expect(await database.db.suppression.findFirstOrThrow({ where: { recipient: address } })).toMatchObject({ expiryHandledAt: null });
+});
+
+it('a write-back the suppression list no longer agrees with is not sent (jobs out of order)', async () => {
+  const address = newAddress();
+  const user = clerk.addUser(`user_${randomBytes(4).toString('hex')}`, [address]);
+  const message = await settled(await clerkEmail(address, user.id));
+  const writeback = createClerkWriteback({
+    db: database.db,
+    clerk: {
+      getUserList: async () => { throw new Error('must not be called'); },
+      updateUserMetadata: async () => { throw new Error('must not be called'); },
+    } as never,
+    suppressions: harness.container.suppressions,
+    log: harness.container.log,
+  });
+  const job = { recipient: address, messageId: message.id, reason: 'released', at: new Date().toISOString() };
+  await harness.container.suppressions.suppress({ channel: 'email', recipient: address, reason: 'hard_bounce', sourceMessageId: message.id });
+  // A "deliverable" from an earlier release, delayed by a 429, must not undo the newer bounce.
+  expect(await writeback.process({ ...job, emailStatus: 'deliverable' })).toEqual({ kind: 'done', outcome: 'superseded' });
+  await harness.container.suppressions.release({ channel: 'email', recipient: address });
+  expect(await writeback.process({ ...job, emailStatus: 'undeliverable', reason: 'hard_bounce' })).toEqual({ kind: 'done', outcome: 'superseded' });
+  expect(clerk.users.get(user.id)!.publicMetadata.email_status).not.toBe('undeliverable');
+});
+
 it('without CLERK_SECRET_KEY the write-back is skipped and says so on the timeline', async () => {
   const message = await settled(await clerkEmail(newAddress(), 'user_x'));
-  const writeback = createClerkWriteback({ db: database.db, clerk: null, log: harness.container.log });
+  const writeback = createClerkWriteback({ db: database.db, clerk: null, suppressions: harness.container.suppressions, log: harness.container.log });
   const outcome = await writeback.process({ emailStatus: 'undeliverable', recipient: message.recipient, messageId: message.id, reason: 'hard_bounce', at: new Date().toISOString() });
   expect(outcome).toEqual({ kind: 'done', outcome: 'skipped' });
   expect(await writebackOutcome(message.id)).toMatchObject({ outcome: 'skipped', reason: 'CLERK_SECRET_KEY is not set' });
@@ -186,7 +231,14 @@ it('gives up on a Clerk that keeps failing, after a bounded number of tries', as
       throw new ClerkAPIResponseError('Service Unavailable', { data: [], status: 503 });
     },
   };
-  const writeback = createClerkWriteback({ db: database.db, clerk: failing as never, log: harness.container.log, maxTries: 3 });
+  await harness.container.suppressions.suppress({ channel: 'email', recipient: message.recipient, reason: 'hard_bounce', sourceMessageId: message.id });
+  const writeback = createClerkWriteback({
+    db: database.db,
+    clerk: failing as never,
+    suppressions: harness.container.suppressions,
+    log: harness.container.log,
+    maxTries: 3,
+  });
   const job = { emailStatus: 'undeliverable' as const, recipient: message.recipient, messageId: message.id, reason: 'hard_bounce', at: new Date().toISOString() };
   const first = await writeback.process(job);
   expect(first).toMatchObject({ kind: 'retry', tries: 1 });

@@ -104,7 +104,7 @@ export function createSuppressionService({ db, config, queues, log, now = () => 
               ${detail}::jsonb, ${at}, ${expiresAt})
       ON CONFLICT (channel, recipient) DO UPDATE
         SET reason = EXCLUDED.reason, source_message_id = EXCLUDED.source_message_id, detail = EXCLUDED.detail,
-            created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+            created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at, expiry_handled_at = NULL
         WHERE suppressions.expires_at IS NOT NULL
           AND (EXCLUDED.expires_at IS NULL OR EXCLUDED.expires_at > suppressions.expires_at)`;
     const row = await db.suppression.findUniqueOrThrow({ where: { channel_recipient: { channel: input.channel, recipient } } });
@@ -141,6 +141,18 @@ export function createSuppressionService({ db, config, queues, log, now = () => 
     };
   }
 
+  /** Tells Clerk the address is deliverable again, if a bounce or complaint had marked it undeliverable there. */
+  async function announceDeliverable(row: SuppressionRow, reason: 'released' | 'expired'): Promise<void> {
+    if (row.channel !== 'email' || row.reason === 'manual') return;
+    // created_at changes whenever the entry is renewed, so a later release or expiry of the same row is a new job.
+    const jobKey = createHash('sha256').update(`${row.id}|${row.createdAt.toISOString()}|${reason}`).digest('hex').slice(0, 32);
+    await enqueueClerkWriteback(
+      queues,
+      { emailStatus: 'deliverable', recipient: row.recipient, messageId: row.sourceMessageId, reason, at: now().toISOString() },
+      `deliverable-${jobKey}`,
+    );
+  }
+
   /**
    * Removes the entry so the recipient can be sent to again, and tells Clerk the address is deliverable
    * again when a bounce or complaint had marked it undeliverable there.
@@ -156,17 +168,29 @@ export function createSuppressionService({ db, config, queues, log, now = () => 
     });
     if (!row) return null;
     log.info({ suppression_id: row.id, channel: row.channel, reason: row.reason }, 'suppression released');
-    if (row.channel === 'email' && row.reason !== 'manual') {
-      await enqueueClerkWriteback(queues, {
-        emailStatus: 'deliverable',
-        recipient: row.recipient,
-        messageId: row.sourceMessageId,
-        reason: 'released',
-        at: now().toISOString(),
-      }, `deliverable-${createHash('sha256').update(row.id).digest('hex').slice(0, 32)}`);
-    }
+    await announceDeliverable(row, 'released');
     return row;
   }
 
-  return { suppress, active, list, release };
+  /**
+   * Entries that have run out (hard bounces after HARD_BOUNCE_SUPPRESSION_DAYS) stop suppressing on their own;
+   * this tells Clerk about each once, as a release would. Run periodically by the maintenance worker. The rows
+   * stay, listed with `include_expired=true`.
+   */
+  async function handleExpired(batch = 500): Promise<number> {
+    const due = await db.suppression.findMany({
+      where: { expiresAt: { lte: now() }, expiryHandledAt: null },
+      orderBy: { expiresAt: 'asc' },
+      take: batch,
+    });
+    for (const row of due) {
+      await announceDeliverable(row, 'expired');
+      // Unless it was renewed meanwhile (a new bounce resets created_at and the expiry).
+      await db.suppression.updateMany({ where: { id: row.id, createdAt: row.createdAt }, data: { expiryHandledAt: now() } });
+    }
+    if (due.length > 0) log.info({ expired: due.length }, 'expired suppressions handled');
+    return due.length;
+  }
+
+  return { suppress, active, list, release, handleExpired };
 }
