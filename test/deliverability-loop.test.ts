@@ -274,6 +274,20 @@ describe('/api/suppressions', () => {
     expect((await json(await harness.request(`/api/suppressions?search=${tag}`, { headers: admin }))).data).toHaveLength(2);
   });
 
+  it('finds one recipient exactly, and releases with a JSON body too', async () => {
+    const address = newAddress();
+    const added = await harness.request('/api/suppressions', { method: 'POST', headers: admin, body: JSON.stringify({ recipient: address }) });
+    expect(added.status).toBe(201);
+    const exact = await json(await harness.request(`/api/suppressions?recipient=${encodeURIComponent(address.toUpperCase())}`, { headers: admin }));
+    expect(exact.data.map((s: { recipient: string }) => s.recipient)).toEqual([address]);
+    const prefix = address.slice(0, 10);
+    expect((await json(await harness.request(`/api/suppressions?recipient=${prefix}`, { headers: admin }))).data).toEqual([]);
+
+    const released = await harness.request('/api/suppressions', { method: 'DELETE', headers: admin, body: JSON.stringify({ recipient: address }) });
+    expect(released.status).toBe(200);
+    expect(await json(released)).toMatchObject({ released: true, suppression: { recipient: address, channel: 'email' } });
+  });
+
   it('suppresses SMS numbers per channel', async () => {
     const res = await harness.request('/api/suppressions', { method: 'POST', headers: admin, body: JSON.stringify({ recipient: '+447700900999', channel: 'sms' }) });
     expect(res.status).toBe(201);

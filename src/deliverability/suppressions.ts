@@ -54,6 +54,7 @@ export interface SuppressInput {
 }
 
 export interface SuppressionListQuery {
+  recipient?: string;
   search?: string;
   channel?: Channel;
   includeExpired?: boolean;
@@ -123,6 +124,10 @@ export function createSuppressionService({ db, config, queues, log, now = () => 
   async function list(query: SuppressionListQuery): Promise<{ data: SuppressionJson[]; next_cursor: string | null }> {
     const and: Prisma.SuppressionWhereInput[] = [];
     if (query.channel) and.push({ channel: query.channel });
+    if (query.recipient) {
+      const channels = query.channel ? [query.channel] : (['email', 'sms'] as const);
+      and.push({ OR: channels.map((channel) => ({ channel, recipient: normalizeRecipient(channel, query.recipient!).recipient })) });
+    }
     if (query.search) and.push({ recipient: { contains: query.search.trim().toLowerCase(), mode: 'insensitive' } });
     if (!query.includeExpired) and.push({ OR: [{ expiresAt: null }, { expiresAt: { gt: now() } }] });
     if (query.cursor) {
