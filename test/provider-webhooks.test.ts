@@ -177,6 +177,16 @@ describe('status only moves forward', () => {
     expect(after.events.map((e) => e.type).filter((t) => t !== 'clerk_writeback')).toEqual(['delivered', 'bounced']);
   });
 
+  it('a soft bounce after delivered is recorded, and the message stays delivered', async () => {
+    const message = await sentMessage(database.db);
+    await post('/webhooks/resend', signedResend(resendEvent('email.delivered', { email_id: message.providerMessageId }, at(5))));
+    await eventsOf(message.id, 'delivered');
+    await post('/webhooks/resend', signedResend(resendEvent('email.bounced', { email_id: message.providerMessageId, bounce: { type: 'Transient', subType: 'MailboxFull' } }, at(1))));
+    const after = await eventsOf(message.id, 'bounced');
+    expect(after.status).toBe('delivered');
+    expect(await database.db.suppression.count({ where: { recipient: message.recipient } })).toBe(0);
+  });
+
   it('a delay never overwrites delivered, bounced or complained', async () => {
     for (const [type, extra, status] of [
       ['email.delivered', {}, 'delivered'],

@@ -201,6 +201,13 @@ export function createProviderEvents({ db, queues, suppressions, metrics, log, n
     // An event about another provider's attempt (after a failover) goes on the timeline but does not set status.
     const newStatus = message.provider === row.provider ? STATUS_FOR[type] : undefined;
     const failure = describeFailure(type, stored);
+    // A soft bounce reported after delivery (an asynchronous "mailbox full") is recorded, but the message was
+    // delivered and stays so; a hard bounce after delivery does move it on.
+    const replaceable = !newStatus
+      ? []
+      : type === 'bounced' && stored.bounce?.kind !== 'hard'
+        ? statusesBefore('delivered')
+        : statusesBefore(newStatus);
     let outcome: ApplyOutcome = 'applied';
     try {
       await db.$transaction([
@@ -225,7 +232,7 @@ export function createProviderEvents({ db, queues, suppressions, metrics, log, n
         ...(newStatus
           ? [
               db.message.updateMany({
-                where: { id: message.id, status: { in: statusesBefore(newStatus) } },
+                where: { id: message.id, status: { in: replaceable } },
                 data: { status: newStatus, ...(failure ? { lastError: failure } : {}) },
               }),
             ]
