@@ -41,3 +41,9 @@ it('takes the newest 1,000 email sends of each scope, however far back they reac
   expect(wide.rates.window).toMatchObject({ sent: 1_020, hard_bounces: 10, complaints: 4 });
   expect(wide.providers.find((p) => p.provider === 'resend')!.rates.last_1000_sends).toMatchObject({ sent: 1_000, hard_bounces: 0 });
 });
+
+it('skips the last-1,000 rates for readers that show only the window (dashboard, /metrics)', async () => {
+  const s = await createStats({ db: database.db }).compute('24h', { lastSends: false });
+  expect(s.rates.window).toMatchObject({ sent: 1_006 });
+  expect(s.rates.last_1000_sends).toEqual({ sent: 0, hard_bounces: 0, complaints: 0, bounce_rate: null, complaint_rate: null });
+});

@@ -105,39 +105,47 @@ export function createStats({ db, now = () => new Date() }: { db: Db; now?: () =
    * planner overestimates the per-row EXISTS and would spend more compiling than executing.
    */
   async function lastSendsRates(until: Date, providers: string[], domains: string[]): Promise<LastSendsRow[]> {
-    return db.$transaction(async (tx) => {
-      await tx.$executeRaw`SET LOCAL jit = off`;
-      return tx.$queryRaw<LastSendsRow[]>`
-        WITH last AS (
-          SELECT 'all' AS scope, NULL::text AS key, l.id FROM (
-            SELECT m.id FROM messages m
-            WHERE m.channel = 'email' AND m.sent_at < ${until}
-            ORDER BY m.sent_at DESC LIMIT ${LAST_SENDS}
-          ) l
-          UNION ALL
-          SELECT 'provider', k, l.id FROM unnest(${providers}::text[]) k CROSS JOIN LATERAL (
-            SELECT m.id FROM messages m
-            WHERE m.provider = k AND m.channel = 'email' AND m.sent_at < ${until}
-            ORDER BY m.sent_at DESC LIMIT ${LAST_SENDS}
-          ) l
-          UNION ALL
-          SELECT 'domain', k, l.id FROM unnest(${domains}::text[]) k CROSS JOIN LATERAL (
-            SELECT m.id FROM messages m
-            WHERE m.recipient_domain = k AND m.channel = 'email' AND m.sent_at < ${until}
-            ORDER BY m.sent_at DESC LIMIT ${LAST_SENDS}
-          ) l
-        )
-        SELECT scope, key, count(*)::int AS sent,
-               count(*) FILTER (WHERE EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = last.id AND e.type = 'bounced'
-                                              AND e.detail->>'bounce_kind' = 'hard'))::int AS hard_bounces,
-               count(*) FILTER (WHERE EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = last.id
-                                              AND e.type = 'complained'))::int AS complaints
-        FROM last
-        GROUP BY scope, key`;
-    });
+    return db.$transaction(
+      async (tx) => {
+        await tx.$executeRaw`SET LOCAL jit = off`;
+        return tx.$queryRaw<LastSendsRow[]>`
+          WITH last AS (
+            SELECT 'all' AS scope, NULL::text AS key, l.id FROM (
+              SELECT m.id FROM messages m
+              WHERE m.channel = 'email' AND m.sent_at < ${until}
+              ORDER BY m.sent_at DESC LIMIT ${LAST_SENDS}
+            ) l
+            UNION ALL
+            SELECT 'provider', k, l.id FROM unnest(${providers}::text[]) k CROSS JOIN LATERAL (
+              SELECT m.id FROM messages m
+              WHERE m.provider = k AND m.channel = 'email' AND m.sent_at < ${until}
+              ORDER BY m.sent_at DESC LIMIT ${LAST_SENDS}
+            ) l
+            UNION ALL
+            SELECT 'domain', k, l.id FROM unnest(${domains}::text[]) k CROSS JOIN LATERAL (
+              SELECT m.id FROM messages m
+              WHERE m.recipient_domain = k AND m.channel = 'email' AND m.sent_at < ${until}
+              ORDER BY m.sent_at DESC LIMIT ${LAST_SENDS}
+            ) l
+          )
+          SELECT scope, key, count(*)::int AS sent,
+                 count(*) FILTER (WHERE EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = last.id AND e.type = 'bounced'
+                                                AND e.detail->>'bounce_kind' = 'hard'))::int AS hard_bounces,
+                 count(*) FILTER (WHERE EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = last.id
+                                                AND e.type = 'complained'))::int AS complaints
+          FROM last
+          GROUP BY scope, key`;
+      },
+      // Bounded work, but on a busy shared database it may take longer than the 5 s interactive default.
+      { timeout: 30_000 },
+    );
   }
 
-  async function compute(window = '24h'): Promise<StatsJson> {
+  /**
+   * `lastSends: false` skips the last-1,000-sends rates (left at zero sends, null rates) for readers that show
+   * only the window: the dashboard and /metrics read this on every page load and scrape.
+   */
+  async function compute(window = '24h', { lastSends: withLastSends = true }: { lastSends?: boolean } = {}): Promise<StatsJson> {
     const until = now();
     const since = new Date(until.getTime() - parseWindow(window));
 
@@ -206,7 +214,7 @@ export function createStats({ db, now = () => new Date() }: { db: Db; now?: () =
       .sort(([, a], [, b]) => b.total - a.total)
       .slice(0, TOP_DOMAINS)
       .map(([k]) => k.slice('domain:'.length));
-    const lastSends = await lastSendsRates(until, providerNames, domainNames);
+    const lastSends = withLastSends ? await lastSendsRates(until, providerNames, domainNames) : [];
     for (const row of lastSends) {
       // Only scopes with traffic in the window are listed; their last 1,000 sends may reach further back.
       const key = row.scope === 'all' ? 'all' : `${row.scope}:${row.key ?? ''}`;
