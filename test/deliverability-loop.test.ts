@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ClerkAPIResponseError } from '@clerk/backend/errors';
 import { createClerkWriteback } from '../src/deliverability/clerk-writeback';
+import { createSuppressionService } from '../src/deliverability/suppressions';
 import type { EmailProvider, OutgoingEmail } from '../src/providers/types';
 import { emailCreated } from './helpers/clerk-events';
 import { TEST_ADMIN_TOKEN, TEST_CLERK_SECRET, testConfig } from './helpers/config';
@@ -191,6 +192,33 @@ it('a hard-bounce suppression that runs out tells Clerk the address is deliverab
   await providerWebhook('email.bounced', next.providerMessageId!, { bounce: { type: 'Permanent' } });
   await waitFor(() => clerk.users.get(user.id)!.publicMetadata.email_status === 'undeliverable', { timeoutMs: 20_000 });
   expect(await database.db.suppression.findFirstOrThrow({ where: { recipient: address } })).toMatchObject({ expiryHandledAt: null });
+});
+
+it('a release stands when the Clerk job cannot be queued, and maintenance tells Clerk later', async () => {
+  const address = newAddress();
+  const user = clerk.addUser(`user_${randomBytes(4).toString('hex')}`, [address]);
+  const message = await settled(await clerkEmail(address, user.id));
+  await providerWebhook('email.complained', message.providerMessageId!);
+  await waitFor(() => clerk.users.get(user.id)!.publicMetadata.email_status === 'undeliverable', { timeoutMs: 20_000 });
+
+  const redisDown = createSuppressionService({
+    db: database.db,
+    config: harness.container.config,
+    queues: { clerkWriteback: { add: async () => { throw new Error('Connection is closed.'); } } } as never,
+    log: harness.container.log,
+  });
+  const released = await redisDown.release({ channel: 'email', recipient: address });
+  expect(released).toMatchObject({ recipient: address, reason: 'complaint', detail: { released_at: expect.any(String) } });
+  expect(await harness.container.suppressions.active('email', address)).toBeNull();
+  // Released twice is not found the second time.
+  expect(await redisDown.release({ channel: 'email', recipient: address })).toBeNull();
+
+  expect(await harness.container.suppressions.handleExpired()).toBeGreaterThanOrEqual(1);
+  await waitFor(() => clerk.users.get(user.id)!.publicMetadata.email_status === 'deliverable', { timeoutMs: 20_000 });
+  expect(clerk.users.get(user.id)!.publicMetadata.auth_relay).toMatchObject({ reason: 'released' });
+  // The ended entry is the record of the release.
+  const listed = await json(await harness.request(`/api/suppressions?recipient=${encodeURIComponent(address)}&include_expired=true`, { headers: admin }));
+  expect(listed.data).toEqual([expect.objectContaining({ reason: 'complaint', detail: expect.objectContaining({ released_at: expect.any(String) }) })]);
 });
 
 it('a write-back the suppression list no longer agrees with is not sent (jobs out of order)', async () => {

@@ -159,28 +159,42 @@ export function createSuppressionService({ db, config, queues, log, now = () => 
   }
 
   /**
-   * Removes the entry so the recipient can be sent to again, and tells Clerk the address is deliverable
-   * again when a bounce or complaint had marked it undeliverable there.
+   * Ends the entry now so the recipient can be sent to again, and tells Clerk the address is deliverable again
+   * when a bounce or complaint had marked it undeliverable there. The entry stays, ended, as the record of the
+   * release (`include_expired=true`); if the Clerk job cannot be queued (Redis down), the release still stands
+   * and the maintenance pass announces it, as it does an expiry.
    */
   async function release(where: { id: string } | { channel: Channel; recipient: string }): Promise<SuppressionRow | null> {
+    const at = now();
     const key =
       'id' in where
         ? { id: where.id }
-        : { channel_recipient: { channel: where.channel, recipient: normalizeRecipient(where.channel, where.recipient).recipient } };
-    const row = await db.suppression.delete({ where: key }).catch((err: { code?: string }) => {
-      if (err.code === 'P2025') return null;
-      throw err;
-    });
+        : { channel: where.channel, recipient: normalizeRecipient(where.channel, where.recipient).recipient };
+    const inForce: Prisma.SuppressionWhereInput = { OR: [{ expiresAt: null }, { expiresAt: { gt: at } }] };
+    const row = await db.suppression.findFirst({ where: { AND: [key, inForce] } });
     if (!row) return null;
+    const detail = { ...(row.detail as Record<string, unknown>), released_at: at.toISOString() };
+    const { count } = await db.suppression.updateMany({
+      where: { AND: [{ id: row.id, createdAt: row.createdAt }, inForce] },
+      data: { expiresAt: at, expiryHandledAt: null, detail },
+    });
+    // Released (or renewed) by someone else in between.
+    if (count === 0) return null;
+    const released = { ...row, expiresAt: at, expiryHandledAt: null, detail };
     log.info({ suppression_id: row.id, channel: row.channel, reason: row.reason }, 'suppression released');
-    await announceDeliverable(row, 'released');
-    return row;
+    try {
+      await announceDeliverable(released, 'released');
+      await db.suppression.updateMany({ where: { id: row.id, createdAt: row.createdAt }, data: { expiryHandledAt: now() } });
+    } catch (err) {
+      log.warn({ suppression_id: row.id, err: String(err) }, 'could not queue the Clerk write-back of a release; maintenance will retry');
+    }
+    return released;
   }
 
   /**
    * Entries that have run out (hard bounces after HARD_BOUNCE_SUPPRESSION_DAYS) stop suppressing on their own;
-   * this tells Clerk about each once, as a release would. Run periodically by the maintenance worker. The rows
-   * stay, listed with `include_expired=true`.
+   * this tells Clerk about each once, as a release would (and finishes releases whose write-back could not be
+   * queued). Run periodically by the maintenance worker. The rows stay, listed with `include_expired=true`.
    */
   async function handleExpired(batch = 500): Promise<number> {
     const due = await db.suppression.findMany({
@@ -189,7 +203,8 @@ export function createSuppressionService({ db, config, queues, log, now = () => 
       take: batch,
     });
     for (const row of due) {
-      await announceDeliverable(row, 'expired');
+      const released = typeof (row.detail as Record<string, unknown> | null)?.released_at === 'string';
+      await announceDeliverable(row, released ? 'released' : 'expired');
       // Unless it was renewed meanwhile (a new bounce resets created_at and the expiry).
       await db.suppression.updateMany({ where: { id: row.id, createdAt: row.createdAt }, data: { expiryHandledAt: now() } });
     }
