@@ -194,6 +194,21 @@ it('a hard-bounce suppression that runs out tells Clerk the address is deliverab
   expect(await database.db.suppression.findFirstOrThrow({ where: { recipient: address } })).toMatchObject({ expiryHandledAt: null });
 });
 
+it('blocking a bounced address for good by hand keeps the bounce, so its release still tells Clerk', async () => {
+  const address = newAddress();
+  const user = clerk.addUser(`user_${randomBytes(4).toString('hex')}`, [address]);
+  const message = await settled(await clerkEmail(address, user.id));
+  await providerWebhook('email.bounced', message.providerMessageId!, { bounce: { type: 'Permanent' } });
+  await waitFor(() => clerk.users.get(user.id)!.publicMetadata.email_status === 'undeliverable', { timeoutMs: 20_000 });
+
+  const added = await harness.request('/api/suppressions', { method: 'POST', headers: admin, body: JSON.stringify({ recipient: address, reason: 'support ticket 42' }) });
+  expect(await json(added)).toMatchObject({ reason: 'hard_bounce', source_message_id: message.id, expires_at: null, detail: { note: 'support ticket 42', provider: 'resend' } });
+
+  const res = await harness.request(`/api/suppressions?recipient=${encodeURIComponent(address)}`, { method: 'DELETE', headers: admin });
+  expect(res.status).toBe(200);
+  await waitFor(() => clerk.users.get(user.id)!.publicMetadata.email_status === 'deliverable', { timeoutMs: 20_000 });
+});
+
 it('a release stands when the Clerk job cannot be queued, and maintenance tells Clerk later', async () => {
   const address = newAddress();
   const user = clerk.addUser(`user_${randomBytes(4).toString('hex')}`, [address]);

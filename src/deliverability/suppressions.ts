@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Config } from '../config/env';
 import type { Db } from '../db/prisma';
 import { normalizeRecipient } from '../delivery/content';
-import type { Prisma } from '../generated/prisma/client';
+import { Prisma } from '../generated/prisma/client';
 import type { Channel } from '../generated/prisma/enums';
 import { newId } from '../lib/ids';
 import type { Logger } from '../lib/logger';
@@ -99,12 +99,17 @@ export function createSuppressionService({ db, config, queues, log, now = () => 
     const { recipient } = normalizeRecipient(input.channel, input.recipient);
     const expiresAt = input.expiresAt === undefined ? defaultExpiry(input.reason, at) : input.expiresAt;
     const detail = JSON.stringify(input.detail ?? {});
+    // Lengthening a bounce or complaint entry by hand keeps its reason: Clerk was told "undeliverable" because of
+    // it, and its release must tell Clerk "deliverable" again.
+    const manualOverInForce = Prisma.sql`EXCLUDED.reason = 'manual' AND suppressions.expires_at > ${at}`;
     await db.$executeRaw`
       INSERT INTO suppressions (id, channel, recipient, reason, source_message_id, detail, created_at, expires_at)
       VALUES (${newId('sup')}, ${input.channel}::"Channel", ${recipient}, ${input.reason}, ${input.sourceMessageId ?? null},
               ${detail}::jsonb, ${at}, ${expiresAt})
       ON CONFLICT (channel, recipient) DO UPDATE
-        SET reason = EXCLUDED.reason, source_message_id = EXCLUDED.source_message_id, detail = EXCLUDED.detail,
+        SET reason = CASE WHEN ${manualOverInForce} THEN suppressions.reason ELSE EXCLUDED.reason END,
+            source_message_id = CASE WHEN ${manualOverInForce} THEN suppressions.source_message_id ELSE EXCLUDED.source_message_id END,
+            detail = CASE WHEN ${manualOverInForce} THEN suppressions.detail || EXCLUDED.detail ELSE EXCLUDED.detail END,
             created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at, expiry_handled_at = NULL
         WHERE suppressions.expires_at IS NOT NULL
           AND (EXCLUDED.expires_at IS NULL OR EXCLUDED.expires_at > suppressions.expires_at)`;
