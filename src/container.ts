@@ -120,7 +120,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
   const clerk = config.CLERK_SECRET_KEY
     ? createClerkClient({ secretKey: config.CLERK_SECRET_KEY, apiUrl: config.CLERK_API_URL }).users
     : null;
-  const clerkWriteback = createClerkWriteback({ db, clerk, log });
+  const clerkWriteback = createClerkWriteback({ db, clerk, suppressions, log });
   const alerts = createAlerts({ db, stats, config, log });
   const circuits = circuitStatesOf(providerHealth);
 

@@ -23,45 +23,50 @@ afterAll(async () => {
 const posts = (): string[] => slack.requests.map((r) => r.json.text as string);
 const evaluate = () => harness.container.alerts.evaluate();
 
-it('posts a crossing once, an escalation once and the recovery once, per scope', async () => {
+it('posts a crossing once, an escalation once and the recovery once, per scope, one post per evaluation', async () => {
   const db = database.db;
   await seedMessages(db, { count: 97, outcome: 'delivered' });
   await seedMessages(db, { count: 1, outcome: 'hard_bounce' });
   expect(await evaluate()).toEqual([]);
   expect(posts()).toHaveLength(0);
 
-  // 3 of 100 sends bounced hard: over the 2 % warning level, overall and on Resend.
+  // 3 of 100 sends bounced hard: over the 2 % warning level, overall, on Resend and to example.com: one post.
   await seedMessages(db, { count: 2, outcome: 'hard_bounce' });
   const warned = await evaluate();
   expect(warned.map((c) => [c.key, c.from, c.to])).toEqual([
     ['bounce:all', 'ok', 'warn'],
     ['bounce:provider:resend', 'ok', 'warn'],
+    ['bounce:domain:example.com', 'ok', 'warn'],
   ]);
-  expect(posts()).toHaveLength(2);
-  expect(posts()[0]).toMatch(/WARN: bounce rate overall crossed 2%.*3% of 100 sends/);
+  expect(posts()).toHaveLength(1);
+  const [overall, onResend, toDomain] = posts()[0]!.split('\n');
+  expect(overall).toMatch(/WARN: bounce rate overall crossed 2%.*3% of 100 sends/);
+  expect(onResend).toMatch(/WARN: bounce rate on resend crossed 2%/);
+  expect(toDomain).toMatch(/WARN: bounce rate to example.com crossed 2%/);
   expect(slack.requests[0]!.headers['content-type']).toBe('application/json');
 
   // Evaluated again and again with nothing new: silence.
   await evaluate();
   await evaluate();
-  expect(posts()).toHaveLength(2);
+  expect(posts()).toHaveLength(1);
 
   // 6 of 103: page.
   await seedMessages(db, { count: 3, outcome: 'hard_bounce' });
-  expect((await evaluate()).map((c) => c.to)).toEqual(['page', 'page']);
-  expect(posts()[2]).toMatch(/PAGE: bounce rate overall crossed 4%/);
+  expect((await evaluate()).map((c) => c.to)).toEqual(['page', 'page', 'page']);
+  expect(posts()[1]).toMatch(/PAGE: bounce rate overall crossed 4%/);
   await evaluate();
-  expect(posts()).toHaveLength(4);
+  expect(posts()).toHaveLength(2);
 
   // Plenty of good sends: 6 of 403 is 1.5 %, clearly under 2 %.
   await seedMessages(db, { count: 300, outcome: 'delivered' });
   expect((await evaluate()).map((c) => [c.key, c.from, c.to])).toEqual([
     ['bounce:all', 'page', 'ok'],
     ['bounce:provider:resend', 'page', 'ok'],
+    ['bounce:domain:example.com', 'page', 'ok'],
   ]);
-  expect(posts()[4]).toMatch(/bounce rate overall recovered/);
+  expect(posts()[2]).toMatch(/bounce rate overall recovered/);
   await evaluate();
-  expect(posts()).toHaveLength(6);
+  expect(posts()).toHaveLength(3);
   expect(await database.db.alertState.findUniqueOrThrow({ where: { key: 'bounce:all' } })).toMatchObject({ level: 'ok' });
 });
 
@@ -74,13 +79,14 @@ it('does not flap around a threshold, and retries a post the webhook refused', a
   expect(refused.map((c) => [c.key, c.to, c.posted])).toEqual([
     ['complaint:all', 'page', false],
     ['complaint:provider:resend', 'page', false],
+    ['complaint:domain:example.com', 'page', false],
   ]);
   slack.setHandler(() => ({ status: 200, body: 'ok' }));
   const before = slack.requests.length;
-  expect((await evaluate()).map((c) => c.posted)).toEqual([true, true]);
-  expect(slack.requests.length - before).toBe(2);
+  expect((await evaluate()).map((c) => c.posted)).toEqual([true, true, true]);
+  expect(slack.requests.length - before).toBe(1);
   await evaluate();
-  expect(slack.requests.length - before).toBe(2);
+  expect(slack.requests.length - before).toBe(1);
 
   // 1 of 1,306 (0.077 %) is under the 0.08 % page level but within its 10 % margin: still paging, no post.
   await seedMessages(db, { count: 901, outcome: 'delivered' });
@@ -90,6 +96,7 @@ it('does not flap around a threshold, and retries a post the webhook refused', a
   expect((await evaluate()).map((c) => [c.key, c.from, c.to])).toEqual([
     ['complaint:all', 'page', 'warn'],
     ['complaint:provider:resend', 'page', 'warn'],
+    ['complaint:domain:example.com', 'page', 'warn'],
   ]);
   expect(posts().at(-1)).toMatch(/WARN: complaint rate on resend fell back under the page level but is still above 0.05%/);
 });
@@ -104,6 +111,31 @@ it('stays quiet below the minimum volume', async () => {
     expect(slack.requests.length).toBe(before);
   } finally {
     await quiet.close();
+    await fresh.drop();
+  }
+});
+
+it('closes, once, an open alert whose scope has no sends left in the window', async () => {
+  const fresh = await createTestDatabase();
+  const hook = await startFakeServer(() => ({ status: 200, body: 'ok' }));
+  const isolated = await startHarness(testConfig(fresh.url, { ALERT_WEBHOOK_URL: hook.url, ALERT_MIN_SENDS: '50' }));
+  try {
+    const daysAgo = (d: number) => new Date(Date.now() - d * 86_400_000);
+    // Autosend bounced a lot two days ago, then was taken out of the chain: nothing on it in the last 24 h.
+    await seedMessages(fresh.db, { count: 90, provider: 'autosend', outcome: 'delivered', createdAt: daysAgo(2) });
+    await seedMessages(fresh.db, { count: 10, provider: 'autosend', outcome: 'hard_bounce', createdAt: daysAgo(2) });
+    expect((await isolated.container.alerts.evaluate('3d')).map((c) => [c.key, c.to])).toContainEqual(['bounce:provider:autosend', 'page']);
+    await seedMessages(fresh.db, { count: 200, provider: 'resend', domain: 'example.org', outcome: 'delivered' });
+
+    const closed = await isolated.container.alerts.evaluate('24h');
+    expect(closed.map((c) => [c.key, c.from, c.to])).toContainEqual(['bounce:provider:autosend', 'page', 'ok']);
+    expect(hook.requests.at(-1)!.json.text).toMatch(/bounce rate on autosend: no sends in the last 24h; alert closed/);
+    const posted = hook.requests.length;
+    expect(await isolated.container.alerts.evaluate('24h')).toEqual([]);
+    expect(hook.requests.length).toBe(posted);
+  } finally {
+    await isolated.close();
+    await hook.close();
     await fresh.drop();
   }
 });

@@ -105,7 +105,7 @@ it('walks the on-call path: log in, find a user, read the timeline, release a su
   await page.click('button[aria-label="Release blocked@example.com"]');
   await page.waitForURL(/notice=released/);
   expect(await page.textContent('.notice')).toContain('Recipient released.');
-  expect(await database.db.suppression.count({ where: { recipient: 'blocked@example.com' } })).toBe(0);
+  expect(await harness.container.suppressions.active('email', 'blocked@example.com')).toBeNull();
 
   await page.click('a:has-text("Queues")');
   await page.waitForURL(/\/dashboard\/queues/);

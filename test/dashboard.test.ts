@@ -415,8 +415,11 @@ describe('suppressions', () => {
     expect((await session.post('/dashboard/suppressions/release', { channel: 'email', recipient: 'bouncy@example.com' }, { csrf: null })).status).toBe(403);
     const released = await session.post('/dashboard/suppressions/release', { channel: 'email', recipient: 'bouncy@example.com' });
     expect(released.headers.get('location')).toBe('/dashboard/suppressions?notice=released');
-    expect(await database.db.suppression.count({ where: { recipient: 'bouncy@example.com' } })).toBe(0);
-    expect(await database.db.suppression.count({ where: { recipient: 'keep@example.com' } })).toBe(1);
+    // A released entry no longer suppresses; it stays, ended, as the record of the release.
+    const inForce = { OR: [{ expiresAt: null }, { expiresAt: { gt: new Date() } }] };
+    expect(await database.db.suppression.count({ where: { recipient: 'bouncy@example.com', ...inForce } })).toBe(0);
+    expect(await database.db.suppression.count({ where: { recipient: 'keep@example.com', ...inForce } })).toBe(1);
+    expect(await (await session.get('/dashboard/suppressions')).text()).not.toContain('bouncy@example.com');
   });
 
   it('suppresses and releases a recipient from its message page', async () => {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ClerkAPIResponseError } from '@clerk/backend/errors';
 import { createClerkWriteback } from '../src/deliverability/clerk-writeback';
+import { createSuppressionService } from '../src/deliverability/suppressions';
 import type { EmailProvider, OutgoingEmail } from '../src/providers/types';
 import { emailCreated } from './helpers/clerk-events';
 import { TEST_ADMIN_TOKEN, TEST_CLERK_SECRET, testConfig } from './helpers/config';
@@ -170,9 +171,96 @@ it('releasing a suppression tells Clerk the address is deliverable and sends aga
   expect(await settled(await clerkEmail(address, user.id))).toMatchObject({ status: 'sent' });
 });
 
+it('a hard-bounce suppression that runs out tells Clerk the address is deliverable again, once', async () => {
+  const address = newAddress();
+  const user = clerk.addUser(`user_${randomBytes(4).toString('hex')}`, [address]);
+  const message = await settled(await clerkEmail(address, user.id));
+  await providerWebhook('email.bounced', message.providerMessageId!, { bounce: { type: 'Permanent' } });
+  await waitFor(() => clerk.users.get(user.id)!.publicMetadata.email_status === 'undeliverable', { timeoutMs: 20_000 });
+
+  await database.db.suppression.updateMany({ where: { recipient: address }, data: { expiresAt: new Date(Date.now() - 1_000) } });
+  expect(await harness.container.suppressions.handleExpired()).toBeGreaterThanOrEqual(1);
+  await waitFor(() => clerk.users.get(user.id)!.publicMetadata.email_status === 'deliverable', { timeoutMs: 20_000 });
+  expect(clerk.users.get(user.id)!.publicMetadata.auth_relay).toMatchObject({ email_status: 'deliverable', reason: 'expired' });
+  const entry = await database.db.suppression.findFirstOrThrow({ where: { recipient: address } });
+  expect(entry.expiryHandledAt).not.toBeNull();
+  // Handled once: the next pass finds nothing for this address.
+  expect(await harness.container.suppressions.handleExpired()).toBe(0);
+
+  // A new hard bounce renews the same entry, and its later expiry is announced again.
+  const next = await settled(await clerkEmail(address, user.id));
+  await providerWebhook('email.bounced', next.providerMessageId!, { bounce: { type: 'Permanent' } });
+  await waitFor(() => clerk.users.get(user.id)!.publicMetadata.email_status === 'undeliverable', { timeoutMs: 20_000 });
+  expect(await database.db.suppression.findFirstOrThrow({ where: { recipient: address } })).toMatchObject({ expiryHandledAt: null });
+});
+
+it('blocking a bounced address for good by hand keeps the bounce, so its release still tells Clerk', async () => {
+  const address = newAddress();
+  const user = clerk.addUser(`user_${randomBytes(4).toString('hex')}`, [address]);
+  const message = await settled(await clerkEmail(address, user.id));
+  await providerWebhook('email.bounced', message.providerMessageId!, { bounce: { type: 'Permanent' } });
+  await waitFor(() => clerk.users.get(user.id)!.publicMetadata.email_status === 'undeliverable', { timeoutMs: 20_000 });
+
+  const added = await harness.request('/api/suppressions', { method: 'POST', headers: admin, body: JSON.stringify({ recipient: address, reason: 'support ticket 42' }) });
+  expect(await json(added)).toMatchObject({ reason: 'hard_bounce', source_message_id: message.id, expires_at: null, detail: { note: 'support ticket 42', provider: 'resend' } });
+
+  const res = await harness.request(`/api/suppressions?recipient=${encodeURIComponent(address)}`, { method: 'DELETE', headers: admin });
+  expect(res.status).toBe(200);
+  await waitFor(() => clerk.users.get(user.id)!.publicMetadata.email_status === 'deliverable', { timeoutMs: 20_000 });
+});
+
+it('a release stands when the Clerk job cannot be queued, and maintenance tells Clerk later', async () => {
+  const address = newAddress();
+  const user = clerk.addUser(`user_${randomBytes(4).toString('hex')}`, [address]);
+  const message = await settled(await clerkEmail(address, user.id));
+  await providerWebhook('email.complained', message.providerMessageId!);
+  await waitFor(() => clerk.users.get(user.id)!.publicMetadata.email_status === 'undeliverable', { timeoutMs: 20_000 });
+
+  const redisDown = createSuppressionService({
+    db: database.db,
+    config: harness.container.config,
+    queues: { clerkWriteback: { add: async () => { throw new Error('Connection is closed.'); } } } as never,
+    log: harness.container.log,
+  });
+  const released = await redisDown.release({ channel: 'email', recipient: address });
+  expect(released).toMatchObject({ recipient: address, reason: 'complaint', detail: { released_at: expect.any(String) } });
+  expect(await harness.container.suppressions.active('email', address)).toBeNull();
+  // Released twice is not found the second time.
+  expect(await redisDown.release({ channel: 'email', recipient: address })).toBeNull();
+
+  expect(await harness.container.suppressions.handleExpired()).toBeGreaterThanOrEqual(1);
+  await waitFor(() => clerk.users.get(user.id)!.publicMetadata.email_status === 'deliverable', { timeoutMs: 20_000 });
+  expect(clerk.users.get(user.id)!.publicMetadata.auth_relay).toMatchObject({ reason: 'released' });
+  // The ended entry is the record of the release.
+  const listed = await json(await harness.request(`/api/suppressions?recipient=${encodeURIComponent(address)}&include_expired=true`, { headers: admin }));
+  expect(listed.data).toEqual([expect.objectContaining({ reason: 'complaint', detail: expect.objectContaining({ released_at: expect.any(String) }) })]);
+});
+
+it('a write-back the suppression list no longer agrees with is not sent (jobs out of order)', async () => {
+  const address = newAddress();
+  const user = clerk.addUser(`user_${randomBytes(4).toString('hex')}`, [address]);
+  const message = await settled(await clerkEmail(address, user.id));
+  const writeback = createClerkWriteback({
+    db: database.db,
+    clerk: {
+      getUserList: async () => { throw new Error('must not be called'); },
+      updateUserMetadata: async () => { throw new Error('must not be called'); },
+    } as never,
+    suppressions: harness.container.suppressions,
+    log: harness.container.log,
+  });
+  const job = { recipient: address, messageId: message.id, reason: 'released', at: new Date().toISOString() };
+  await harness.container.suppressions.suppress({ channel: 'email', recipient: address, reason: 'hard_bounce', sourceMessageId: message.id });
+  // A "deliverable" from an earlier release, delayed by a 429, must not undo the newer bounce.
+  expect(await writeback.process({ ...job, emailStatus: 'deliverable' })).toEqual({ kind: 'done', outcome: 'superseded' });
+  await harness.container.suppressions.release({ channel: 'email', recipient: address });
+  expect(await writeback.process({ ...job, emailStatus: 'undeliverable', reason: 'hard_bounce' })).toEqual({ kind: 'done', outcome: 'superseded' });
+  expect(clerk.users.get(user.id)!.publicMetadata.email_status).not.toBe('undeliverable');
+});
+
 it('without CLERK_SECRET_KEY the write-back is skipped and says so on the timeline', async () => {
   const message = await settled(await clerkEmail(newAddress(), 'user_x'));
-  const writeback = createClerkWriteback({ db: database.db, clerk: null, log: harness.container.log });
+  const writeback = createClerkWriteback({ db: database.db, clerk: null, suppressions: harness.container.suppressions, log: harness.container.log });
   const outcome = await writeback.process({ emailStatus: 'undeliverable', recipient: message.recipient, messageId: message.id, reason: 'hard_bounce', at: new Date().toISOString() });
   expect(outcome).toEqual({ kind: 'done', outcome: 'skipped' });
   expect(await writebackOutcome(message.id)).toMatchObject({ outcome: 'skipped', reason: 'CLERK_SECRET_KEY is not set' });
@@ -186,7 +274,14 @@ it('gives up on a Clerk that keeps failing, after a bounded number of tries', as
       throw new ClerkAPIResponseError('Service Unavailable', { data: [], status: 503 });
     },
   };
-  const writeback = createClerkWriteback({ db: database.db, clerk: failing as never, log: harness.container.log, maxTries: 3 });
+  await harness.container.suppressions.suppress({ channel: 'email', recipient: message.recipient, reason: 'hard_bounce', sourceMessageId: message.id });
+  const writeback = createClerkWriteback({
+    db: database.db,
+    clerk: failing as never,
+    suppressions: harness.container.suppressions,
+    log: harness.container.log,
+    maxTries: 3,
+  });
   const job = { emailStatus: 'undeliverable' as const, recipient: message.recipient, messageId: message.id, reason: 'hard_bounce', at: new Date().toISOString() };
   const first = await writeback.process(job);
   expect(first).toMatchObject({ kind: 'retry', tries: 1 });
@@ -220,6 +315,20 @@ describe('/api/suppressions', () => {
     const released = await harness.request(`/api/suppressions/${page2.data[0].id}`, { method: 'DELETE', headers: admin });
     expect(released.status).toBe(200);
     expect((await json(await harness.request(`/api/suppressions?search=${tag}`, { headers: admin }))).data).toHaveLength(2);
+  });
+
+  it('finds one recipient exactly, and releases with a JSON body too', async () => {
+    const address = newAddress();
+    const added = await harness.request('/api/suppressions', { method: 'POST', headers: admin, body: JSON.stringify({ recipient: address }) });
+    expect(added.status).toBe(201);
+    const exact = await json(await harness.request(`/api/suppressions?recipient=${encodeURIComponent(address.toUpperCase())}`, { headers: admin }));
+    expect(exact.data.map((s: { recipient: string }) => s.recipient)).toEqual([address]);
+    const prefix = address.slice(0, 10);
+    expect((await json(await harness.request(`/api/suppressions?recipient=${prefix}`, { headers: admin }))).data).toEqual([]);
+
+    const released = await harness.request('/api/suppressions', { method: 'DELETE', headers: admin, body: JSON.stringify({ recipient: address }) });
+    expect(released.status).toBe(200);
+    expect(await json(released)).toMatchObject({ released: true, suppression: { recipient: address, channel: 'email' } });
   });
 
   it('suppresses SMS numbers per channel', async () => {

@@ -1,5 +1,6 @@
 import { Resend } from 'resend';
 import { diagnose, DoctorError, formatReport, setup, type DnsResolver } from '../src/deliverability/doctor';
+import { runDoctor, type DoctorCliDeps } from '../src/deliverability/doctor-cli';
 import { startFakeServer, type FakeServer } from './fakes/fake-http-server';
 
 /** DNS answers from a table: `TXT name` → records. Anything absent answers ENOTFOUND, like a real resolver. */
@@ -66,6 +67,50 @@ describe('DNS only', () => {
   });
 });
 
+/** Runs the CLI as `npm run doctor -- …` would, capturing what it prints. */
+async function cli(argv: string[], deps: Partial<DoctorCliDeps> & Pick<DoctorCliDeps, 'resolver'>) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runDoctor(argv, { print: (l) => out.push(l), printError: (l) => err.push(l), ...deps });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+describe('npm run doctor: exit codes and output', () => {
+  it('exits 0 for a good domain and 1 for a broken one, printing what to publish', async () => {
+    const good = await cli(['good.example'], { resolver: fakeResolver(goodZone('good.example')) });
+    expect(good).toMatchObject({ code: 0, err: '' });
+    expect(good.out).toMatch(/\[ok  \] DKIM/);
+    expect(good.out).toMatch(/Everything required is in place/);
+
+    const broken = await cli(['broken.example'], { resolver: fakeResolver({ 'TXT _dmarc.broken.example': ['v=DMARC1; p=reject'] }) });
+    expect(broken.code).toBe(1);
+    expect(broken.out).toMatch(/\[FAIL\] DKIM/);
+    expect(broken.out).toContain('TXT   send.broken.example  "v=spf1 include:amazonses.com ~all"');
+    expect(broken.out).toMatch(/Something required is missing/);
+  });
+
+  it('exits 3, not 1, when DNS could not answer but nothing was found missing', async () => {
+    const zone = { ...goodZone('flaky.example'), 'TXT _dmarc.flaky.example': new Error('queryTxt ETIMEOUT _dmarc.flaky.example') };
+    const flaky = await cli(['flaky.example'], { resolver: fakeResolver(zone) });
+    expect(flaky.code).toBe(3);
+    expect(flaky.out).toMatch(/could not be checked/);
+  });
+
+  it.each([
+    [[], /which domain/],
+    [['not a domain'], /is not a domain name/],
+    [['a.example', 'b.example'], /one domain at a time/],
+    [['a.example', '--verbose'], /unknown option --verbose/],
+    [['a.example', '--timeout', 'soon'], /--timeout needs a number/],
+    [['a.example', '--setup'], /set RESEND_API_KEY/],
+  ])('exits 2 on misuse: %j', async (argv, message) => {
+    const run = await cli(argv, { resolver: fakeResolver({}) });
+    expect(run.code).toBe(2);
+    expect(run.err).toMatch(message);
+    expect(run.out).toBe('');
+  });
+});
+
 describe('with the Resend domains API', () => {
   let resendApi: FakeServer;
   let domains: { id: string; name: string; status: string; region: string; records: unknown[] }[];
@@ -126,6 +171,27 @@ describe('with the Resend domains API', () => {
 
   it('says so when the domain is not in Resend', async () => {
     await expect(diagnose({ domain: 'unknown.example', resolver: fakeResolver({}), resend: client() })).rejects.toThrow(/not a Resend domain/);
+    const run = await cli(['unknown.example'], { resolver: fakeResolver({}), resend: client() });
+    expect(run.code).toBe(1);
+    expect(run.err).toMatch(/not a Resend domain of this API key; add it with --setup/);
+  });
+
+  it('exits 3 when the Resend API refuses the key', async () => {
+    const run = await cli(['good.example'], { resolver: fakeResolver({}), resend: new Resend('re_wrong', { baseUrl: resendApi.url }).domains });
+    expect(run.code).toBe(3);
+    expect(run.err).toMatch(/Resend domains.list failed/);
+  });
+
+  it('--setup through the CLI exits 0 once Resend verifies the domain', async () => {
+    getsUntilVerified = 2;
+    const run = await cli(['cli.example', '--setup', '--timeout', '60'], {
+      resolver: fakeResolver(goodZone('cli.example', 'eu-west-1')),
+      resend: client(),
+      setupPollMs: 1,
+    });
+    expect(run.code).toBe(0);
+    expect(run.out).toMatch(/Created cli.example in Resend/);
+    expect(run.out).toMatch(/Everything required is in place/);
   });
 
   it('--setup creates the domain, prints the records and polls until verified', async () => {

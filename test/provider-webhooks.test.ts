@@ -73,11 +73,15 @@ describe('Resend webhooks', () => {
     if (type === 'email.failed') expect(after.lastError).toMatch(/reached_daily_quota/);
 
     const suppression = await database.db.suppression.findFirst({ where: { recipient: message.recipient } });
-    const hard = type === 'email.complained' || (data as { bounce?: { type: string } }).bounce?.type === 'Permanent';
+    // Resend's own suppression list holds addresses that bounced or complained before: ours follows it.
+    const hard = type === 'email.complained' || type === 'email.suppressed' || (data as { bounce?: { type: string } }).bounce?.type === 'Permanent';
     if (hard) {
       expect(suppression).toMatchObject({ channel: 'email', sourceMessageId: message.id });
       if (type === 'email.complained') expect(suppression).toMatchObject({ reason: 'complaint', expiresAt: null });
-      else {
+      else if (type === 'email.suppressed') {
+        expect(suppression).toMatchObject({ reason: 'hard_bounce', detail: { provider: 'resend', provider_suppression: 'previous_bounce' } });
+        expect(after.lastError).toMatch(/provider suppressed it: previous_bounce/);
+      } else {
         expect(suppression!.reason).toBe('hard_bounce');
         expect(event.detail).toMatchObject({ bounce_kind: 'hard', bounce_type: 'Permanent', bounce_sub_type: 'General', diagnostic: 'smtp; 550 5.1.1 user unknown' });
         expect(after.lastError).toMatch(/hard bounce \(Permanent\/General\): smtp; 550 5.1.1 user unknown/);
@@ -88,6 +92,16 @@ describe('Resend webhooks', () => {
     } else {
       expect(suppression).toBeNull();
     }
+  });
+
+  it('a Resend suppression for a previous complaint suppresses the address for good', async () => {
+    const message = await sentMessage(database.db);
+    const suppressed = { type: 'OnAccountSuppressionList', message: 'on list', reason: 'previous_complaint' };
+    const res = await post('/webhooks/resend', signedResend(resendEvent('email.suppressed', { email_id: message.providerMessageId, suppressed })));
+    expect(res.status).toBe(200);
+    await eventsOf(message.id, 'suppressed');
+    const suppression = await waitFor(() => database.db.suppression.findFirst({ where: { recipient: message.recipient } }), { timeoutMs: 15_000 });
+    expect(suppression).toMatchObject({ reason: 'complaint', expiresAt: null, sourceMessageId: message.id });
   });
 
   it('keeps neither the subject (it carries the code) nor clicked links in the stored event', async () => {
@@ -161,6 +175,16 @@ describe('status only moves forward', () => {
     const after = await eventsOf(message.id, 'bounced');
     expect(after.status).toBe('bounced');
     expect(after.events.map((e) => e.type).filter((t) => t !== 'clerk_writeback')).toEqual(['delivered', 'bounced']);
+  });
+
+  it('a soft bounce after delivered is recorded, and the message stays delivered', async () => {
+    const message = await sentMessage(database.db);
+    await post('/webhooks/resend', signedResend(resendEvent('email.delivered', { email_id: message.providerMessageId }, at(5))));
+    await eventsOf(message.id, 'delivered');
+    await post('/webhooks/resend', signedResend(resendEvent('email.bounced', { email_id: message.providerMessageId, bounce: { type: 'Transient', subType: 'MailboxFull' } }, at(1))));
+    const after = await eventsOf(message.id, 'bounced');
+    expect(after.status).toBe('delivered');
+    expect(await database.db.suppression.count({ where: { recipient: message.recipient } })).toBe(0);
   });
 
   it('a delay never overwrites delivered, bounced or complained', async () => {

@@ -28,6 +28,7 @@ export async function startWorkers(
       sweeper: container.sweeper,
       providerEvents: container.providerEvents,
       alerts: container.alerts,
+      suppressions: container.suppressions,
       retention: container.retention,
       log,
     }),

@@ -4,6 +4,7 @@ import type { Retention } from '../src/delivery/retention';
 import type { Sweeper } from '../src/delivery/sweeper';
 import type { Alerts } from '../src/deliverability/alerts';
 import type { ProviderEvents } from '../src/deliverability/provider-events';
+import type { SuppressionService } from '../src/deliverability/suppressions';
 import type { Logger } from '../src/lib/logger';
 import type { MaintenanceJobData, Queues } from '../src/queue/queues';
 
@@ -32,10 +33,11 @@ export function createMaintenanceWorker(options: {
   sweeper: Pick<Sweeper, 'sweep'>;
   providerEvents: Pick<ProviderEvents, 'requeueStale'>;
   alerts: Pick<Alerts, 'evaluate'>;
+  suppressions: Pick<SuppressionService, 'handleExpired'>;
   retention: Pick<Retention, 'run'>;
   log: Logger;
 }): Worker<MaintenanceJobData> {
-  const { sweeper, providerEvents, alerts, retention, log } = options;
+  const { sweeper, providerEvents, alerts, suppressions, retention, log } = options;
   const worker = new Worker<MaintenanceJobData>(
     'maintenance',
     async (job) => {
@@ -46,11 +48,13 @@ export function createMaintenanceWorker(options: {
           return result;
         }
         case 'deliverability': {
-          // Provider events whose job was lost or gave up waiting for their message, then the rate alerts.
+          // Provider events whose job was lost or gave up waiting for their message, suppressions that ran
+          // out, then the rate alerts.
           const requeued = await providerEvents.requeueStale();
           if (requeued > 0) log.info({ requeued }, 'provider events requeued');
+          const expiredSuppressions = await suppressions.handleExpired();
           const changes = await alerts.evaluate();
-          return { requeued, alerts: changes.map((c) => `${c.key}:${c.to}`) };
+          return { requeued, expiredSuppressions, alerts: changes.map((c) => `${c.key}:${c.to}`) };
         }
         case 'retention':
           return retention.run();

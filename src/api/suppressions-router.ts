@@ -5,6 +5,8 @@ import { Channel } from '../generated/prisma/enums';
 import { NotFoundError, ValidationError } from '../lib/errors';
 
 const ListQuery = z.strictObject({
+  // Exactly this address or number (normalized like everywhere else); `search` matches a part of it.
+  recipient: z.string().trim().min(3).optional(),
   search: z.string().min(1).optional(),
   channel: z.enum(Channel).optional(),
   include_expired: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
@@ -34,7 +36,16 @@ export function suppressionsApiRouter({ suppressions }: { suppressions: Pick<Sup
   router.get('/suppressions', async (req, res) => {
     const q = ListQuery.parse(req.query);
     try {
-      res.json(await suppressions.list({ search: q.search, channel: q.channel, includeExpired: q.include_expired, limit: q.limit, cursor: q.cursor }));
+      res.json(
+        await suppressions.list({
+          recipient: q.recipient,
+          search: q.search,
+          channel: q.channel,
+          includeExpired: q.include_expired,
+          limit: q.limit,
+          cursor: q.cursor,
+        }),
+      );
     } catch (err) {
       if (err instanceof InvalidSuppressionCursorError) throw new ValidationError(`cursor: ${err.message}`);
       throw err;
@@ -55,9 +66,9 @@ export function suppressionsApiRouter({ suppressions }: { suppressions: Pick<Sup
     res.status(201).json(toSuppressionJson(row));
   });
 
-  // Release by recipient (`?recipient=…&channel=email`) or by the entry's id.
+  // Release by recipient (`?recipient=…&channel=email`, or the same as a JSON body) or by the entry's id.
   router.delete('/suppressions', async (req, res) => {
-    const q = ReleaseQuery.parse(req.query);
+    const q = ReleaseQuery.parse(Object.keys(req.query).length > 0 ? req.query : (req.body ?? {}));
     const row = await suppressions.release({ channel: q.channel, recipient: q.recipient });
     if (!row) throw new NotFoundError(`${q.recipient} is not suppressed on ${q.channel}`);
     res.json({ released: true, suppression: toSuppressionJson(row) });

@@ -66,7 +66,7 @@ export function createDeliverabilityRates(
   };
   return {
     async rates(windowHours) {
-      const s = await stats.compute(`${windowHours}h`);
+      const s = await stats.compute(`${windowHours}h`, { lastSends: false });
       const { key: _key, ...overall } = toRateRow('all', s.rates.window);
       return {
         window_hours: windowHours,

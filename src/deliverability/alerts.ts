@@ -4,10 +4,13 @@ import type { Logger } from '../lib/logger';
 import type { RateJson, ScopeStatsJson, Stats } from './stats';
 
 /**
- * Bounce and complaint rate alerts, overall and per provider. Each (metric, scope) has a level (ok, warn,
- * page) kept in `alert_states`; a post to ALERT_WEBHOOK_URL (Slack-compatible `{text}`) goes out only when the
- * level changes, so a crossing is reported once and its recovery once. A level falls back only once the rate
- * is clearly under its threshold (10 % margin), so a rate hovering at a threshold does not flap.
+ * Bounce and complaint rate alerts, overall, per provider and per recipient domain. Each (metric, scope) has a
+ * level (ok, warn, page) kept in `alert_states`; ALERT_WEBHOOK_URL (Slack-compatible `{text}`) hears only of
+ * level changes, so a crossing is reported once and its recovery once, and all the changes one evaluation
+ * finds go out as one post (one incident often crosses overall, on its provider and at a domain at once). A
+ * level falls back only once the rate is clearly under its threshold (10 % margin), so a rate hovering at a
+ * threshold does not flap. An open alert whose scope has no sends left in the window (a provider taken out
+ * of the chain) is closed, and said so, rather than left open for good.
  */
 
 export type AlertLevel = 'ok' | 'warn' | 'page';
@@ -95,38 +98,50 @@ export function createAlerts({ db, stats, config, log }: AlertsDeps) {
     return false;
   }
 
-  /** Computes the rates and reports every level change; run periodically by the maintenance worker. */
+  /** Computes the rates and reports every level change in one post; run periodically by the maintenance worker. */
   async function evaluate(window = '24h'): Promise<AlertChange[]> {
     const current = await stats.compute(window);
     const scopes: { key: string; name: string; rates: ScopeStatsJson['rates'] }[] = [
       { key: 'all', name: 'overall', rates: current.rates },
       ...current.providers.map((p) => ({ key: `provider:${p.provider}`, name: `on ${p.provider}`, rates: p.rates })),
+      ...current.recipient_domains.map((d) => ({ key: `domain:${d.domain}`, name: `to ${d.domain}`, rates: d.rates })),
     ];
     const states = new Map((await db.alertState.findMany()).map((s) => [s.key, s.level as AlertLevel]));
-    const changes: AlertChange[] = [];
+    const changes: Omit<AlertChange, 'posted'>[] = [];
+    const measuredKeys = new Set<string>();
     for (const scope of scopes) {
       for (const metric of ['bounce', 'complaint'] as const) {
+        const key = `${metric}:${scope.key}`;
+        measuredKeys.add(key);
         const measured = worstRate(metric, scope.rates);
         // Too few sends to judge: keep whatever was last reported.
         if (!measured) continue;
-        const key = `${metric}:${scope.key}`;
         const from = states.get(key) ?? 'ok';
         const to = levelFor(metric, measured.value, from);
         if (to === from) continue;
-        const text = alertText(metric, scope.name, from, to, scope.rates, window);
-        const posted = await post(text);
-        if (posted) {
-          await db.alertState.upsert({
-            where: { key },
-            create: { key, level: to, value: measured.value },
-            update: { level: to, value: measured.value, changedAt: new Date() },
-          });
-        }
-        log[to === 'ok' ? 'info' : 'warn']({ alert: key, from, to, value: measured.value, posted }, 'deliverability alert');
-        changes.push({ key, from, to, value: measured.value, text, posted });
+        changes.push({ key, from, to, value: measured.value, text: alertText(metric, scope.name, from, to, scope.rates, window) });
       }
     }
-    return changes;
+    for (const [key, from] of states) {
+      if (from === 'ok' || measuredKeys.has(key)) continue;
+      const [metric, ...scopeParts] = key.split(':');
+      const scope = scopeParts.join(':').replace(/^provider:/, 'on ').replace(/^domain:/, 'to ');
+      changes.push({ key, from, to: 'ok', value: 0, text: `:white_check_mark: auth-relay: ${metric} rate ${scope}: no sends in the last ${window}; alert closed.` });
+    }
+    if (changes.length === 0) return [];
+
+    const posted = await post(changes.map((c) => c.text).join('\n'));
+    if (posted) {
+      await db.$transaction(
+        changes.map(({ key, to, value }) =>
+          db.alertState.upsert({ where: { key }, create: { key, level: to, value }, update: { level: to, value, changedAt: new Date() } }),
+        ),
+      );
+    }
+    for (const c of changes) {
+      log[c.to === 'ok' ? 'info' : 'warn']({ alert: c.key, from: c.from, to: c.to, value: c.value, posted }, 'deliverability alert');
+    }
+    return changes.map((c) => ({ ...c, posted }));
   }
 
   return { evaluate };

@@ -3,6 +3,7 @@ import { isClerkAPIResponseError, type ClerkAPIResponseError } from '@clerk/back
 import type { Db } from '../db/prisma';
 import type { Logger } from '../lib/logger';
 import type { ClerkWritebackJobData, Queues } from '../queue/queues';
+import type { SuppressionService } from './suppressions';
 
 /**
  * Writes an address's deliverability back to the Clerk user (clerk.md §5), so the app can ask the user for
@@ -16,7 +17,7 @@ export const CLERK_WRITEBACK_MAX_TRIES = 6;
 const MAX_BACKOFF_MS = 5 * 60_000;
 
 export type WritebackOutcome =
-  | { kind: 'done'; outcome: 'updated' | 'skipped' | 'user_not_found' | 'rejected' | 'gave_up' }
+  | { kind: 'done'; outcome: 'updated' | 'skipped' | 'superseded' | 'user_not_found' | 'rejected' | 'gave_up' }
   | { kind: 'retry'; delayMs: number; tries: number };
 
 // The SDK throws ClerkAPIResponseError for every non-2xx, and for network failures with no status.
@@ -35,13 +36,15 @@ export interface ClerkWritebackDeps {
   db: Db;
   /** Null when CLERK_SECRET_KEY is not set: write-backs are skipped and say so. */
   clerk: ClerkUsers | null;
+  /** Read when the job runs: a write-back the suppression list no longer agrees with is not sent. */
+  suppressions: Pick<SuppressionService, 'active'>;
   log: Logger;
   maxTries?: number;
 }
 
 export type ClerkWriteback = ReturnType<typeof createClerkWriteback>;
 
-export function createClerkWriteback({ db, clerk, log, maxTries = CLERK_WRITEBACK_MAX_TRIES }: ClerkWritebackDeps) {
+export function createClerkWriteback({ db, clerk, suppressions, log, maxTries = CLERK_WRITEBACK_MAX_TRIES }: ClerkWritebackDeps) {
   async function record(job: ClerkWritebackJobData, detail: Record<string, unknown>): Promise<void> {
     if (!job.messageId) return;
     // The message may have aged out of the log; the outcome is still logged.
@@ -72,6 +75,13 @@ export function createClerkWriteback({ db, clerk, log, maxTries = CLERK_WRITEBAC
       jobLog.info('CLERK_SECRET_KEY is not set; Clerk write-back skipped');
       await record(job, { outcome: 'skipped', reason: 'CLERK_SECRET_KEY is not set' });
       return { kind: 'done', outcome: 'skipped' };
+    }
+    // Jobs can run out of order (a 429 delays one, a new bounce queues another): write only what is still true.
+    const suppressed = (await suppressions.active('email', job.recipient)) !== null;
+    if (suppressed !== (job.emailStatus === 'undeliverable')) {
+      jobLog.info('the suppression list changed since this write-back was queued; not sent');
+      await record(job, { outcome: 'superseded', reason: suppressed ? 'the address is suppressed again' : 'the suppression was released or expired' });
+      return { kind: 'done', outcome: 'superseded' };
     }
     let userId: string | undefined;
     try {

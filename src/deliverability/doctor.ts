@@ -42,7 +42,15 @@ export interface DoctorReport {
   ok: boolean;
 }
 
-export class DoctorError extends Error {}
+export class DoctorError extends Error {
+  /** True when the error itself means something required is missing (the domain is not in Resend). */
+  constructor(
+    message: string,
+    readonly missing = false,
+  ) {
+    super(message);
+  }
+}
 
 const DNS_ABSENT = new Set(['ENOTFOUND', 'ENODATA', 'NXDOMAIN']);
 const clean = (s: string): string => s.trim().toLowerCase().replace(/\.$/, '');
@@ -179,7 +187,7 @@ export async function diagnose({ domain: input, resolver, resend }: DiagnoseOpti
   let resendInfo: DoctorReport['resend'] = null;
   if (resend) {
     const found = await findResendDomain(resend, domain);
-    if (!found) throw new DoctorError(`${domain} is not a Resend domain of this API key; add it with --setup`);
+    if (!found) throw new DoctorError(`${domain} is not a Resend domain of this API key; add it with --setup`, true);
     const details = await resendCall('domains.get', resend.get(found.id));
     resendInfo = { id: details.id, status: details.status, region: details.region };
     expected = recordsFromResend(domain, details.records);
@@ -241,6 +249,15 @@ export function formatReport(report: DoctorReport): string {
   if (report.resend && report.resend.status !== 'verified') {
     lines.push('', `Resend has not verified the domain yet (${report.resend.status}); it rechecks DNS for up to 72 h.`);
   }
-  lines.push('', report.ok ? 'Everything required is in place.' : 'Something required is missing (see above).');
+  const required = report.checks.filter((c) => c.required);
+  const missing = required.some((c) => c.status === 'missing' || c.status === 'mismatch') || (report.resend !== null && report.resend.status !== 'verified');
+  lines.push(
+    '',
+    report.ok
+      ? 'Everything required is in place.'
+      : missing
+        ? 'Something required is missing (see above).'
+        : 'Some required records could not be checked (DNS lookup failed); run the doctor again.',
+  );
   return lines.join('\n');
 }

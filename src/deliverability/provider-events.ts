@@ -8,13 +8,13 @@ import type { Metrics } from '../metrics/metrics';
 import type { BounceDetail, ProviderEventType, ProviderWebhookEvent } from '../providers/types';
 import { providerEventJobId, type Queues } from '../queue/queues';
 import { enqueueClerkWriteback } from './clerk-writeback';
-import type { SuppressionService } from './suppressions';
+import type { SuppressionReason, SuppressionService } from './suppressions';
 
 /**
  * Provider delivery events, in two steps. `receive` (on the webhook request) stores the verified event and
  * queues it: nothing heavy before the 2xx. `apply` (a `provider-events` job) joins it to our message,
- * records it on the timeline once, moves the status forward only, and on a hard bounce or a complaint
- * suppresses the recipient and queues the Clerk write-back.
+ * records it on the timeline once, moves the status forward only, and on a hard bounce, a complaint or the
+ * provider's own suppression suppresses the recipient and queues the Clerk write-back.
  */
 
 /** How far each status is along a message's life. An event never moves a message back. */
@@ -92,6 +92,18 @@ function describeFailure(type: ProviderEventType, stored: StoredEvent): string |
   if (type === 'complained') return 'the recipient marked the message as spam';
   if (type === 'failed') return `provider could not send it${stored.detail.reason ? `: ${String(stored.detail.reason)}` : ''}`;
   if (type === 'suppressed') return `provider suppressed it${stored.detail.reason ? `: ${String(stored.detail.reason)}` : ''}`;
+  return null;
+}
+
+/**
+ * Whether the event says the address cannot take mail: a hard bounce, a complaint, or the provider's own
+ * suppression list (Resend `email.suppressed`: it saw a bounce or complaint earlier, team-wide). Suppressing
+ * it here too keeps the failover provider from being sent to it and lets Clerk know.
+ */
+function suppressionReason(type: ProviderEventType, stored: StoredEvent): SuppressionReason | null {
+  if (type === 'complained') return 'complaint';
+  if (type === 'bounced' && stored.bounce?.kind === 'hard') return 'hard_bounce';
+  if (type === 'suppressed') return stored.detail.reason === 'previous_complaint' ? 'complaint' : 'hard_bounce';
   return null;
 }
 
@@ -189,6 +201,13 @@ export function createProviderEvents({ db, queues, suppressions, metrics, log, n
     // An event about another provider's attempt (after a failover) goes on the timeline but does not set status.
     const newStatus = message.provider === row.provider ? STATUS_FOR[type] : undefined;
     const failure = describeFailure(type, stored);
+    // A soft bounce reported after delivery (an asynchronous "mailbox full") is recorded, but the message was
+    // delivered and stays so; a hard bounce after delivery does move it on.
+    const replaceable = !newStatus
+      ? []
+      : type === 'bounced' && stored.bounce?.kind !== 'hard'
+        ? statusesBefore('delivered')
+        : statusesBefore(newStatus);
     let outcome: ApplyOutcome = 'applied';
     try {
       await db.$transaction([
@@ -213,7 +232,7 @@ export function createProviderEvents({ db, queues, suppressions, metrics, log, n
         ...(newStatus
           ? [
               db.message.updateMany({
-                where: { id: message.id, status: { in: statusesBefore(newStatus) } },
+                where: { id: message.id, status: { in: replaceable } },
                 data: { status: newStatus, ...(failure ? { lastError: failure } : {}) },
               }),
             ]
@@ -236,15 +255,19 @@ export function createProviderEvents({ db, queues, suppressions, metrics, log, n
       });
     }
 
-    const undeliverable = (type === 'bounced' && stored.bounce?.kind === 'hard') || type === 'complained';
-    if (undeliverable && message.channel === 'email') {
-      const reason = type === 'complained' ? 'complaint' : 'hard_bounce';
+    const reason = suppressionReason(type, stored);
+    if (reason && message.channel === 'email') {
       await suppressions.suppress({
         channel: 'email',
         recipient: message.recipient,
         reason,
         sourceMessageId: message.id,
-        detail: { provider: row.provider, provider_event_id: row.eventId, ...(failure ? { description: failure } : {}) },
+        detail: {
+          provider: row.provider,
+          provider_event_id: row.eventId,
+          ...(type === 'suppressed' ? { provider_suppression: stored.detail.reason ?? null } : {}),
+          ...(failure ? { description: failure } : {}),
+        },
       });
       await enqueueClerkWriteback(
         queues,

@@ -98,11 +98,58 @@ const ms = (v: number | null): number | null => (v === null ? null : Math.round(
 export type Stats = ReturnType<typeof createStats>;
 
 export function createStats({ db, now = () => new Date() }: { db: Db; now?: () => Date }) {
-  async function compute(window = '24h'): Promise<StatsJson> {
+  /**
+   * The rates over the last 1,000 email sends overall, per provider and per listed domain. Each scope reads
+   * its newest sends backwards along an index ((provider|recipient_domain, sent_at)) and stops at 1,000, so the
+   * cost is bounded by the number of scopes, not by how many messages the retention keeps. JIT is off: the
+   * planner overestimates the per-row EXISTS and would spend more compiling than executing.
+   */
+  async function lastSendsRates(until: Date, providers: string[], domains: string[]): Promise<LastSendsRow[]> {
+    return db.$transaction(
+      async (tx) => {
+        await tx.$executeRaw`SET LOCAL jit = off`;
+        return tx.$queryRaw<LastSendsRow[]>`
+          WITH last AS (
+            SELECT 'all' AS scope, NULL::text AS key, l.id FROM (
+              SELECT m.id FROM messages m
+              WHERE m.channel = 'email' AND m.sent_at < ${until}
+              ORDER BY m.sent_at DESC LIMIT ${LAST_SENDS}
+            ) l
+            UNION ALL
+            SELECT 'provider', k, l.id FROM unnest(${providers}::text[]) k CROSS JOIN LATERAL (
+              SELECT m.id FROM messages m
+              WHERE m.provider = k AND m.channel = 'email' AND m.sent_at < ${until}
+              ORDER BY m.sent_at DESC LIMIT ${LAST_SENDS}
+            ) l
+            UNION ALL
+            SELECT 'domain', k, l.id FROM unnest(${domains}::text[]) k CROSS JOIN LATERAL (
+              SELECT m.id FROM messages m
+              WHERE m.recipient_domain = k AND m.channel = 'email' AND m.sent_at < ${until}
+              ORDER BY m.sent_at DESC LIMIT ${LAST_SENDS}
+            ) l
+          )
+          SELECT scope, key, count(*)::int AS sent,
+                 count(*) FILTER (WHERE EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = last.id AND e.type = 'bounced'
+                                                AND e.detail->>'bounce_kind' = 'hard'))::int AS hard_bounces,
+                 count(*) FILTER (WHERE EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = last.id
+                                                AND e.type = 'complained'))::int AS complaints
+          FROM last
+          GROUP BY scope, key`;
+      },
+      // Bounded work, but on a busy shared database it may take longer than the 5 s interactive default.
+      { timeout: 30_000 },
+    );
+  }
+
+  /**
+   * `lastSends: false` skips the last-1,000-sends rates (left at zero sends, null rates) for readers that show
+   * only the window: the dashboard and /metrics read this on every page load and scrape.
+   */
+  async function compute(window = '24h', { lastSends: withLastSends = true }: { lastSends?: boolean } = {}): Promise<StatsJson> {
     const until = now();
     const since = new Date(until.getTime() - parseWindow(window));
 
-    const [counts, aggregates, lastSends] = await Promise.all([
+    const [counts, aggregates] = await Promise.all([
       db.$queryRaw<CountRow[]>`
         SELECT provider, recipient_domain, GROUPING(provider)::int AS g_provider, GROUPING(recipient_domain)::int AS g_domain,
                status, count(*)::int AS n
@@ -129,36 +176,6 @@ export function createStats({ db, now = () => new Date() }: { db: Db; now?: () =
                percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM delivered_at - sent_at) * 1000) AS delivered_p95
         FROM w
         GROUP BY GROUPING SETS ((), (provider), (recipient_domain))`,
-      db.$queryRaw<LastSendsRow[]>`
-        WITH s AS (
-          SELECT m.id, m.provider, m.recipient_domain,
-                 row_number() OVER (ORDER BY m.sent_at DESC) AS rn_all,
-                 row_number() OVER (PARTITION BY m.provider ORDER BY m.sent_at DESC) AS rn_provider,
-                 row_number() OVER (PARTITION BY m.recipient_domain ORDER BY m.sent_at DESC) AS rn_domain
-          FROM messages m
-          WHERE m.channel = 'email' AND m.sent_at IS NOT NULL AND m.sent_at < ${until}
-        ), f AS (
-          SELECT s.*,
-                 EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = s.id AND e.type = 'bounced'
-                         AND e.detail->>'bounce_kind' = 'hard') AS hard_bounced,
-                 EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = s.id AND e.type = 'complained') AS complained
-          FROM s
-          WHERE rn_all <= ${LAST_SENDS} OR rn_provider <= ${LAST_SENDS} OR rn_domain <= ${LAST_SENDS}
-        )
-        SELECT 'all' AS scope, NULL AS key, count(*) FILTER (WHERE rn_all <= ${LAST_SENDS})::int AS sent,
-               count(*) FILTER (WHERE rn_all <= ${LAST_SENDS} AND hard_bounced)::int AS hard_bounces,
-               count(*) FILTER (WHERE rn_all <= ${LAST_SENDS} AND complained)::int AS complaints
-        FROM f
-        UNION ALL
-        SELECT 'provider', provider, count(*) FILTER (WHERE rn_provider <= ${LAST_SENDS})::int,
-               count(*) FILTER (WHERE rn_provider <= ${LAST_SENDS} AND hard_bounced)::int,
-               count(*) FILTER (WHERE rn_provider <= ${LAST_SENDS} AND complained)::int
-        FROM f GROUP BY provider
-        UNION ALL
-        SELECT 'domain', recipient_domain, count(*) FILTER (WHERE rn_domain <= ${LAST_SENDS})::int,
-               count(*) FILTER (WHERE rn_domain <= ${LAST_SENDS} AND hard_bounced)::int,
-               count(*) FILTER (WHERE rn_domain <= ${LAST_SENDS} AND complained)::int
-        FROM f GROUP BY recipient_domain`,
     ]);
 
     const scopeKey = (g_provider: number, g_domain: number, provider: string | null, domain: string | null): string =>
@@ -191,6 +208,13 @@ export function createStats({ db, now = () => new Date() }: { db: Db; now?: () =
         sent_to_delivered: { p50_ms: ms(row.delivered_p50), p95_ms: ms(row.delivered_p95) },
       };
     }
+    const providerNames = [...scopes.keys()].filter((k) => k.startsWith('provider:') && k !== 'provider:').map((k) => k.slice('provider:'.length));
+    const domainNames = [...scopes.entries()]
+      .filter(([k]) => k.startsWith('domain:') && k !== 'domain:')
+      .sort(([, a], [, b]) => b.total - a.total)
+      .slice(0, TOP_DOMAINS)
+      .map(([k]) => k.slice('domain:'.length));
+    const lastSends = withLastSends ? await lastSendsRates(until, providerNames, domainNames) : [];
     for (const row of lastSends) {
       // Only scopes with traffic in the window are listed; their last 1,000 sends may reach further back.
       const key = row.scope === 'all' ? 'all' : `${row.scope}:${row.key ?? ''}`;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Config } from '../config/env';
 import type { Db } from '../db/prisma';
 import { normalizeRecipient } from '../delivery/content';
-import type { Prisma } from '../generated/prisma/client';
+import { Prisma } from '../generated/prisma/client';
 import type { Channel } from '../generated/prisma/enums';
 import { newId } from '../lib/ids';
 import type { Logger } from '../lib/logger';
@@ -54,6 +54,7 @@ export interface SuppressInput {
 }
 
 export interface SuppressionListQuery {
+  recipient?: string;
   search?: string;
   channel?: Channel;
   includeExpired?: boolean;
@@ -98,13 +99,18 @@ export function createSuppressionService({ db, config, queues, log, now = () => 
     const { recipient } = normalizeRecipient(input.channel, input.recipient);
     const expiresAt = input.expiresAt === undefined ? defaultExpiry(input.reason, at) : input.expiresAt;
     const detail = JSON.stringify(input.detail ?? {});
+    // Lengthening a bounce or complaint entry by hand keeps its reason: Clerk was told "undeliverable" because of
+    // it, and its release must tell Clerk "deliverable" again.
+    const manualOverInForce = Prisma.sql`EXCLUDED.reason = 'manual' AND suppressions.expires_at > ${at}`;
     await db.$executeRaw`
       INSERT INTO suppressions (id, channel, recipient, reason, source_message_id, detail, created_at, expires_at)
       VALUES (${newId('sup')}, ${input.channel}::"Channel", ${recipient}, ${input.reason}, ${input.sourceMessageId ?? null},
               ${detail}::jsonb, ${at}, ${expiresAt})
       ON CONFLICT (channel, recipient) DO UPDATE
-        SET reason = EXCLUDED.reason, source_message_id = EXCLUDED.source_message_id, detail = EXCLUDED.detail,
-            created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+        SET reason = CASE WHEN ${manualOverInForce} THEN suppressions.reason ELSE EXCLUDED.reason END,
+            source_message_id = CASE WHEN ${manualOverInForce} THEN suppressions.source_message_id ELSE EXCLUDED.source_message_id END,
+            detail = CASE WHEN ${manualOverInForce} THEN suppressions.detail || EXCLUDED.detail ELSE EXCLUDED.detail END,
+            created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at, expiry_handled_at = NULL
         WHERE suppressions.expires_at IS NOT NULL
           AND (EXCLUDED.expires_at IS NULL OR EXCLUDED.expires_at > suppressions.expires_at)`;
     const row = await db.suppression.findUniqueOrThrow({ where: { channel_recipient: { channel: input.channel, recipient } } });
@@ -123,6 +129,10 @@ export function createSuppressionService({ db, config, queues, log, now = () => 
   async function list(query: SuppressionListQuery): Promise<{ data: SuppressionJson[]; next_cursor: string | null }> {
     const and: Prisma.SuppressionWhereInput[] = [];
     if (query.channel) and.push({ channel: query.channel });
+    if (query.recipient) {
+      const channels = query.channel ? [query.channel] : (['email', 'sms'] as const);
+      and.push({ OR: channels.map((channel) => ({ channel, recipient: normalizeRecipient(channel, query.recipient!).recipient })) });
+    }
     if (query.search) and.push({ recipient: { contains: query.search.trim().toLowerCase(), mode: 'insensitive' } });
     if (!query.includeExpired) and.push({ OR: [{ expiresAt: null }, { expiresAt: { gt: now() } }] });
     if (query.cursor) {
@@ -141,32 +151,71 @@ export function createSuppressionService({ db, config, queues, log, now = () => 
     };
   }
 
+  /** Tells Clerk the address is deliverable again, if a bounce or complaint had marked it undeliverable there. */
+  async function announceDeliverable(row: SuppressionRow, reason: 'released' | 'expired'): Promise<void> {
+    if (row.channel !== 'email' || row.reason === 'manual') return;
+    // created_at changes whenever the entry is renewed, so a later release or expiry of the same row is a new job.
+    const jobKey = createHash('sha256').update(`${row.id}|${row.createdAt.toISOString()}|${reason}`).digest('hex').slice(0, 32);
+    await enqueueClerkWriteback(
+      queues,
+      { emailStatus: 'deliverable', recipient: row.recipient, messageId: row.sourceMessageId, reason, at: now().toISOString() },
+      `deliverable-${jobKey}`,
+    );
+  }
+
   /**
-   * Removes the entry so the recipient can be sent to again, and tells Clerk the address is deliverable
-   * again when a bounce or complaint had marked it undeliverable there.
+   * Ends the entry now so the recipient can be sent to again, and tells Clerk the address is deliverable again
+   * when a bounce or complaint had marked it undeliverable there. The entry stays, ended, as the record of the
+   * release (`include_expired=true`); if the Clerk job cannot be queued (Redis down), the release still stands
+   * and the maintenance pass announces it, as it does an expiry.
    */
   async function release(where: { id: string } | { channel: Channel; recipient: string }): Promise<SuppressionRow | null> {
+    const at = now();
     const key =
       'id' in where
         ? { id: where.id }
-        : { channel_recipient: { channel: where.channel, recipient: normalizeRecipient(where.channel, where.recipient).recipient } };
-    const row = await db.suppression.delete({ where: key }).catch((err: { code?: string }) => {
-      if (err.code === 'P2025') return null;
-      throw err;
-    });
+        : { channel: where.channel, recipient: normalizeRecipient(where.channel, where.recipient).recipient };
+    const inForce: Prisma.SuppressionWhereInput = { OR: [{ expiresAt: null }, { expiresAt: { gt: at } }] };
+    const row = await db.suppression.findFirst({ where: { AND: [key, inForce] } });
     if (!row) return null;
+    const detail = { ...(row.detail as Record<string, unknown>), released_at: at.toISOString() };
+    const { count } = await db.suppression.updateMany({
+      where: { AND: [{ id: row.id, createdAt: row.createdAt }, inForce] },
+      data: { expiresAt: at, expiryHandledAt: null, detail },
+    });
+    // Released (or renewed) by someone else in between.
+    if (count === 0) return null;
+    const released = { ...row, expiresAt: at, expiryHandledAt: null, detail };
     log.info({ suppression_id: row.id, channel: row.channel, reason: row.reason }, 'suppression released');
-    if (row.channel === 'email' && row.reason !== 'manual') {
-      await enqueueClerkWriteback(queues, {
-        emailStatus: 'deliverable',
-        recipient: row.recipient,
-        messageId: row.sourceMessageId,
-        reason: 'released',
-        at: now().toISOString(),
-      }, `deliverable-${createHash('sha256').update(row.id).digest('hex').slice(0, 32)}`);
+    try {
+      await announceDeliverable(released, 'released');
+      await db.suppression.updateMany({ where: { id: row.id, createdAt: row.createdAt }, data: { expiryHandledAt: now() } });
+    } catch (err) {
+      log.warn({ suppression_id: row.id, err: String(err) }, 'could not queue the Clerk write-back of a release; maintenance will retry');
     }
-    return row;
+    return released;
   }
 
-  return { suppress, active, list, release };
+  /**
+   * Entries that have run out (hard bounces after HARD_BOUNCE_SUPPRESSION_DAYS) stop suppressing on their own;
+   * this tells Clerk about each once, as a release would (and finishes releases whose write-back could not be
+   * queued). Run periodically by the maintenance worker. The rows stay, listed with `include_expired=true`.
+   */
+  async function handleExpired(batch = 500): Promise<number> {
+    const due = await db.suppression.findMany({
+      where: { expiresAt: { lte: now() }, expiryHandledAt: null },
+      orderBy: { expiresAt: 'asc' },
+      take: batch,
+    });
+    for (const row of due) {
+      const released = typeof (row.detail as Record<string, unknown> | null)?.released_at === 'string';
+      await announceDeliverable(row, released ? 'released' : 'expired');
+      // Unless it was renewed meanwhile (a new bounce resets created_at and the expiry).
+      await db.suppression.updateMany({ where: { id: row.id, createdAt: row.createdAt }, data: { expiryHandledAt: now() } });
+    }
+    if (due.length > 0) log.info({ expired: due.length }, 'expired suppressions handled');
+    return due.length;
+  }
+
+  return { suppress, active, list, release, handleExpired };
 }

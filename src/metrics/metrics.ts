@@ -105,7 +105,7 @@ export function createMetrics({ db, queues, deliverability, circuits }: MetricsD
   }
   const clerkWriteBacks = new Counter({
     name: 'auth_relay_clerk_writebacks_total',
-    help: 'Clerk metadata write-backs, by outcome (updated, retry, skipped, user_not_found, rejected, gave_up)',
+    help: 'Clerk metadata write-backs, by outcome (updated, retry, skipped, superseded, user_not_found, rejected, gave_up)',
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
