@@ -241,6 +241,26 @@ describe('Autosend webhooks', () => {
     }
   });
 
+  // Autosend does not document its bounce fields: every spelling is read, and none can make a bounce refused.
+  it.each([
+    [{ bounce_type: 'permanent' }, 'hard', null],
+    [{ bounce: { type: 'Permanent', diagnosticCode: ['smtp; 550 5.1.1 user unknown'] } }, 'hard', 'smtp; 550 5.1.1 user unknown'],
+    [{ diagnosticCode: '550 5.1.1 no such user' }, 'hard', '550 5.1.1 no such user'],
+    [{ diagnostic_code: '552 5.2.2 mailbox full' }, 'soft', '552 5.2.2 mailbox full'],
+    [{ bounce: { kind: 'Soft Bounce', smtpResponse: 421 } }, 'soft', null],
+    [{}, 'soft', null],
+  ])('reads the bounce %j as %s', async (bounce, kind, diagnostic) => {
+    const message = await sentMessage(database.db, { provider: 'autosend', providerMessageId: `as_${Math.random().toString(16).slice(2)}` });
+    const res = await post('/webhooks/autosend', signedAutosend(autosendEvent('email.bounced', { ...bounce, emailId: message.providerMessageId })));
+    expect(res.status).toBe(200);
+    const after = await eventsOf(message.id, 'bounced');
+    const detail = after.events.find((e) => e.type === 'bounced')!.detail as Record<string, unknown>;
+    expect(detail.bounce_kind).toBe(kind);
+    if (diagnostic) expect(detail.diagnostic).toBe(diagnostic);
+    const suppression = await database.db.suppression.findFirst({ where: { recipient: message.recipient } });
+    expect(suppression === null).toBe(kind === 'soft');
+  });
+
   it('accepts the hmac-sha256= prefixed signature form', async () => {
     const message = await sentMessage(database.db, { provider: 'autosend', providerMessageId: 'as_prefixed' });
     const res = await post('/webhooks/autosend', signedAutosend(autosendEvent('email.delivered', { emailId: 'as_prefixed' }), { prefix: true }));

@@ -192,9 +192,10 @@ describe('suppressions, against the real /api/suppressions', () => {
     expect((await relay(['suppressions', 'list', '--lines', '1', '--cursor', more![1]!])).code).toBe(0);
 
     expect((await relay(['suppressions', 'release', 'gone@cli.example'])).stdout).toBe('released gone@cli.example (email; was manual)\n');
-    expect(await database.db.suppression.count({ where: { recipient: 'gone@cli.example' } })).toBe(0);
+    // A released entry no longer suppresses; it stays, ended, as the record of the release.
+    expect(await harness.container.suppressions.active('email', 'gone@cli.example')).toBeNull();
     expect((await relay(['suppressions', 'release', '+447700900123'])).code).toBe(0);
-    expect(await database.db.suppression.count({ where: { recipient: '+447700900123' } })).toBe(0);
+    expect(await harness.container.suppressions.active('sms', '+447700900123')).toBeNull();
   });
 
   it('says why a suppression cannot be added or released', async () => {

@@ -31,18 +31,12 @@ const Envelope = z.looseObject({
   data: z.looseObject({}).optional(),
 });
 
-const text = z.string().nullish();
-
+// Only what joins the event to a message is typed; the bounce fields are read leniently (bounceOf), since a
+// refused bounce is a lost bounce: Autosend gives up after three retries.
 const EmailData = z.looseObject({
-  emailId: text,
+  emailId: z.string().nullish(),
   to: z.union([z.looseObject({ email: z.string() }), z.string()]).nullish(),
   metadata: z.record(z.string(), z.unknown()).nullish(),
-  // Autosend does not document the bounce field names (providers.md §6.2): read the likely spellings.
-  bounceType: text,
-  bounceSubType: text,
-  bounce: z.looseObject({ type: text, subType: text, message: text, reason: text, diagnosticCode: text }).nullish(),
-  reason: text,
-  diagnosticCode: text,
 });
 
 const header = (headers: IncomingHttpHeaders, name: string): string | undefined => {
@@ -50,14 +44,39 @@ const header = (headers: IncomingHttpHeaders, name: string): string | undefined 
   return Array.isArray(value) ? value[0] : value;
 };
 
-function bounceOf(data: z.infer<typeof EmailData>): BounceDetail {
-  const type = data.bounceType ?? data.bounce?.type ?? null;
-  return {
-    kind: type?.toLowerCase() === 'permanent' || type?.toLowerCase() === 'hard' ? 'hard' : 'soft',
-    type,
-    subType: data.bounceSubType ?? data.bounce?.subType ?? null,
-    diagnostic: data.diagnosticCode ?? data.bounce?.diagnosticCode ?? data.bounce?.message ?? data.bounce?.reason ?? data.reason ?? null,
-  };
+const HARD_TYPES = new Set(['permanent', 'hard', 'hardbounce']);
+const SOFT_TYPES = new Set(['transient', 'soft', 'softbounce', 'temporary', 'undetermined']);
+/**
+ * Without a bounce type, only "this address does not exist or cannot receive" justifies suppressing it and
+ * telling Clerk: RFC 3463 5.1.1 (no such user), 5.1.2 (bad domain), 5.1.3 (bad address), 5.1.10 (null MX),
+ * 5.2.1 (mailbox disabled). A full mailbox (5.2.2) or a policy block (5.7.x) is not.
+ */
+const HARD_STATUS = /\b5\.(1\.(1|2|3|10)|2\.1)\b/;
+
+function textOf(value: unknown): string | null {
+  if (typeof value === 'string') return value.trim() || null;
+  if (typeof value === 'number') return String(value);
+  if (Array.isArray(value)) return textOf(value.filter((v) => typeof v === 'string').join('; '));
+  return null;
+}
+
+const firstText = (...values: unknown[]): string | null => values.map(textOf).find((v) => v !== null) ?? null;
+
+/** Autosend does not document its bounce fields (providers.md §6.2): read every likely spelling. */
+function bounceOf(data: Record<string, unknown>): BounceDetail {
+  const b = (typeof data.bounce === 'object' && data.bounce !== null ? data.bounce : {}) as Record<string, unknown>;
+  const type = firstText(data.bounceType, data.bounce_type, b.type, b.bounceType, b.bounce_type, b.kind);
+  const subType = firstText(data.bounceSubType, data.bounceSubtype, data.bounce_sub_type, b.subType, b.subtype, b.sub_type);
+  const diagnostic = firstText(
+    data.diagnosticCode, data.diagnostic_code, b.diagnosticCode, b.diagnostic_code,
+    data.smtpResponse, b.smtpResponse, b.message, b.reason, data.reason, data.error,
+  );
+  const normalized = type?.toLowerCase().replace(/[\s_-]/g, '');
+  const kind =
+    normalized && HARD_TYPES.has(normalized) ? 'hard'
+    : normalized && SOFT_TYPES.has(normalized) ? 'soft'
+    : HARD_STATUS.test(diagnostic ?? '') ? 'hard' : 'soft';
+  return { kind, type, subType, diagnostic };
 }
 
 export function createAutosendWebhookParser(secret: string, now: () => Date = () => new Date()): WebhookParser {
@@ -113,7 +132,7 @@ export function createAutosendWebhookParser(secret: string, now: () => Date = ()
         recipient: recipient?.toLowerCase() ?? null,
         detail: {},
       };
-      if (type === 'bounced') event.bounce = bounceOf(data);
+      if (type === 'bounced') event.bounce = bounceOf(data as Record<string, unknown>);
       return event;
     },
   };
