@@ -35,7 +35,10 @@ beforeEach(() => {
   autosend.setDefault(autosendAnswers.ok());
 });
 
-/** Resend first, Autosend second, both on their fakes; short timeouts and two tries per provider. */
+/**
+ * Resend first, Autosend second, both on their fakes; two tries per provider. The timeout is generous so a
+ * loaded machine never turns a slow answer into a retry; the tests about timeouts shorten it.
+ */
 const providerEnv = (env: Record<string, string | undefined> = {}) =>
   testConfig(database.url, {
     EMAIL_PROVIDERS: 'resend,autosend',
@@ -44,7 +47,7 @@ const providerEnv = (env: Record<string, string | undefined> = {}) =>
     AUTOSEND_API_KEY: FAKE_AUTOSEND_KEY,
     AUTOSEND_API_URL: autosend.url,
     EMAIL_FROM_DOMAIN: 'acme.test',
-    PROVIDER_TIMEOUT_MS: '400',
+    PROVIDER_TIMEOUT_MS: '2000',
     PROVIDER_ATTEMPTS: '2',
     RESEND_MAX_PER_SECOND: '100',
     AUTOSEND_MAX_PER_SECOND: '100',
@@ -184,9 +187,32 @@ describe('one adapter per provider, for sending and for its webhook', () => {
   });
 });
 
+describe('an admin retry', () => {
+  it('sends again under a new idempotency key, which the provider does not answer from its first send', async () => {
+    await withHarness({}, async (h) => {
+      const id = await accept(h, emailCreated({ data: { slug: 'invitation', data: { app: { name: 'Acme' } }, subject: 'Join Acme' } }));
+      const first = await settled(id);
+      expect(deliveriesFor(resend, id)).toHaveLength(1);
+      // Resend took it, then reported it failed (say, its daily quota ran out before it went out).
+      await database.db.message.update({ where: { id }, data: { status: 'failed', lastError: 'resend: reached_daily_quota' } });
+
+      const res = await h.request(`/api/messages/${id}/retry`, { method: 'POST', headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
+      expect(res.status).toBe(202);
+      const again = await waitFor(async () => {
+        const m = await database.db.message.findUniqueOrThrow({ where: { id } });
+        return m.status === 'sent' ? m : null;
+      });
+      const retryDeliveries = resend.deliveries.filter((d) => d.idempotencyKey === `auth-message/${id}/retry-1`);
+      expect(retryDeliveries).toHaveLength(1);
+      expect(again.providerMessageId).toBe(retryDeliveries[0]!.id);
+      expect(again.providerMessageId).not.toBe(first.providerMessageId);
+    });
+  });
+});
+
 describe('retries', () => {
   it('retries a timed-out send with the same idempotency key', async () => {
-    await withHarness({}, async (h) => {
+    await withHarness({ PROVIDER_TIMEOUT_MS: '400' }, async (h) => {
       resend.script(resendAnswers.hang());
       const id = await accept(h);
       expect(await settled(id)).toMatchObject({ status: 'sent', provider: 'resend', attempts: 2 });
@@ -199,7 +225,7 @@ describe('retries', () => {
   });
 
   it('does not send again when the provider took the message but the answer came too late', async () => {
-    await withHarness({}, async (h) => {
+    await withHarness({ PROVIDER_TIMEOUT_MS: '400' }, async (h) => {
       // Resend accepts at once but answers after the timeout; the retry meets the same key still in flight
       // (409), waits without failing over, and gets the original id.
       resend.script(resendAnswers.ok(2_500));

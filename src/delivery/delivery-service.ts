@@ -57,7 +57,8 @@ const MIN_SKIP_DELAY_MS = 200;
 const MAX_SKIP_DELAY_MS = 30_000;
 
 /** The idempotency key every provider sees for a message: the same on every retry, from every process. */
-export const idempotencyKeyFor = (messageId: string): string => `auth-message/${messageId}`;
+export const idempotencyKeyFor = (messageId: string, generation = 0): string =>
+  generation === 0 ? `auth-message/${messageId}` : `auth-message/${messageId}/retry-${generation}`;
 
 /** Exponential backoff with full jitter (1 s, 3 s, 9 s … capped at 30 s), never sooner than the provider asked. */
 export function retryDelayMs(attempt: number, retryAfterMs: number | undefined, random: () => number): number {
@@ -144,10 +145,11 @@ export function createDeliveryService(deps: DeliveryDeps) {
   }
 
   function buildOutgoing(
-    message: { id: string; recipient: string; template: string | null },
+    message: { id: string; recipient: string; template: string | null; sendGeneration: number },
     payload: MessagePayload,
   ): OutgoingEmail | OutgoingSms {
-    const idempotencyKey = idempotencyKeyFor(message.id);
+    // Stable across automatic retries; an admin retry starts a new generation, which the provider sends anew.
+    const idempotencyKey = idempotencyKeyFor(message.id, message.sendGeneration);
     if (payload.channel === 'sms') {
       return { messageId: message.id, to: message.recipient, body: payload.body, idempotencyKey };
     }

@@ -72,9 +72,9 @@ export function createMessageService({ db, queues, log, now = () => new Date() }
   let waiting: PendingAccept[] = [];
   let writing = false;
 
-  async function enqueue(messageId: string): Promise<void> {
+  async function enqueue(messageId: string, generation = 0): Promise<void> {
     try {
-      await queues.send.add('send', { messageId }, { jobId: sendJobId(messageId) });
+      await queues.send.add('send', { messageId }, { jobId: sendJobId(messageId, generation) });
     } catch (err) {
       log.warn({ message_id: messageId, err: String(err) }, 'could not queue message; the sweeper will retry');
       throw new DependencyUnavailableError('Queue unavailable; the message is recorded, retry later', err);
@@ -183,14 +183,14 @@ export function createMessageService({ db, queues, log, now = () => new Date() }
     const existing = await db.message
       .findUnique({
         where: { source_externalId: { source: input.source, externalId: input.externalId! } },
-        select: { id: true, status: true },
+        select: { id: true, status: true, sendGeneration: true },
       })
       .catch((err: unknown) => {
         throw new DependencyUnavailableError('Database unavailable; retry later', err);
       });
     if (!existing) throw new DependencyUnavailableError('Message vanished while being deduplicated; retry');
     // The first delivery may have been answered 503 because Redis was down: queue it now (a no-op if queued).
-    if (existing.status === 'queued') await enqueue(existing.id);
+    if (existing.status === 'queued') await enqueue(existing.id, existing.sendGeneration);
     log.info({ message_id: existing.id, external_id: input.externalId }, 'duplicate message ignored');
     return { messageId: existing.id, status: existing.status, duplicate: true };
   }

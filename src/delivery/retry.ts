@@ -46,20 +46,22 @@ export function createMessageRetry({ db, sweeper, log, now = () => new Date() }:
     );
     if (refusal) throw new ConflictError(refusal, 'not_retryable');
 
-    const claimed = await db.$transaction(async (tx) => {
+    // A new send generation: the provider sees a new idempotency key (the old one would only replay its first
+    // answer and send nothing), and the message gets a fresh job starting from the first provider.
+    const generation = await db.$transaction(async (tx) => {
       const { count } = await tx.message.updateMany({
         where: { id, status: message.status },
-        data: { status: 'queued', leaseUntil: null, updatedAt: at },
+        data: { status: 'queued', leaseUntil: null, updatedAt: at, sendGeneration: { increment: 1 } },
       });
-      if (count === 1) {
-        await tx.messageEvent.create({
-          data: { messageId: id, type: 'retried', occurredAt: at, detail: { previous_status: message.status, by: 'admin' } },
-        });
-      }
-      return count === 1;
+      if (count !== 1) return null;
+      const { sendGeneration } = await tx.message.findUniqueOrThrow({ where: { id }, select: { sendGeneration: true } });
+      await tx.messageEvent.create({
+        data: { messageId: id, type: 'retried', occurredAt: at, detail: { previous_status: message.status, by: 'admin', generation: sendGeneration } },
+      });
+      return sendGeneration;
     });
-    if (!claimed) throw new ConflictError('the message changed while it was being retried; look again', 'not_retryable');
-    await sweeper.requeue(id);
+    if (generation === null) throw new ConflictError('the message changed while it was being retried; look again', 'not_retryable');
+    await sweeper.requeue(id, generation);
     log.info({ message_id: id, previous_status: message.status }, 'message retried by an admin');
     return { id, status: 'queued' };
   }

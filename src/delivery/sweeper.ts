@@ -20,8 +20,9 @@ export type Sweeper = ReturnType<typeof createSweeper>;
  */
 export function createSweeper({ db, queues, log, now = () => new Date(), staleAfterMs = 60_000 }: SweeperDeps) {
   /** Queue a message's send job again whatever became of the previous one. */
-  async function requeue(messageId: string): Promise<'added' | 'retried' | 'alive'> {
-    const job = await queues.send.getJob(sendJobId(messageId));
+  async function requeue(messageId: string, generation = 0): Promise<'added' | 'retried' | 'alive'> {
+    const jobId = sendJobId(messageId, generation);
+    const job = await queues.send.getJob(jobId);
     if (job) {
       const state = await job.getState();
       if (state === 'failed') {
@@ -31,7 +32,7 @@ export function createSweeper({ db, queues, log, now = () => new Date(), staleAf
       if (state !== 'completed' && state !== 'unknown') return 'alive';
       await job.remove();
     }
-    await queues.send.add('send', { messageId }, { jobId: sendJobId(messageId) });
+    await queues.send.add('send', { messageId }, { jobId });
     return 'added';
   }
 
@@ -43,13 +44,13 @@ export function createSweeper({ db, queues, log, now = () => new Date(), staleAf
         updatedAt: { lt: new Date(at.getTime() - staleAfterMs) },
         OR: [{ leaseUntil: null }, { leaseUntil: { lt: at } }],
       },
-      select: { id: true },
+      select: { id: true, sendGeneration: true },
       orderBy: { updatedAt: 'asc' },
       take: 500,
     });
     let requeued = 0;
-    for (const { id } of stale) {
-      const result = await requeue(id);
+    for (const { id, sendGeneration } of stale) {
+      const result = await requeue(id, sendGeneration);
       if (result !== 'alive') {
         requeued += 1;
         log.warn({ message_id: id, result }, 'requeued a message that had lost its job');

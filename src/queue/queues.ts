@@ -115,8 +115,12 @@ export function createQueues(connection: Redis, prefix: string): Queues {
   };
 }
 
-/** The job id of a message's send job: the message id itself, so adding it twice is a no-op. */
-export const sendJobId = (messageId: string): string => messageId;
+/**
+ * The job id of a message's send job: the message id itself, so adding it twice is a no-op; an admin retry
+ * (a new send generation) gets a job of its own.
+ */
+export const sendJobId = (messageId: string, generation = 0): string =>
+  generation === 0 ? messageId : `${messageId}-retry-${generation}`;
 
 /** The job id of a stored provider event's job: its row id, so queueing it again is a no-op while it lives. */
 export const providerEventJobId = (providerEventId: string): string => providerEventId;
