@@ -110,6 +110,36 @@ describe('payloads', () => {
     expect(harness.logs.text()).not.toContain('918273');
   });
 
+  it('redacts a magic link wherever it appears: as is, HTML-escaped and inside another URL', async () => {
+    const link = 'https://accounts.acme.example/v1/verify?redirect_url=https%3A%2F%2Facme.example&token=eyJhbGciOiJSUzI1NiJ9.SECRET';
+    const event = emailCreated({
+      data: {
+        slug: 'magic_link_sign_in',
+        subject: 'Sign in to Acme',
+        body: `<a href="${link.replace(/&/g, '&amp;')}">Sign in</a> or <a href="https://safe.example/go?to=${encodeURIComponent(link)}">here</a>`,
+        body_plain: `Sign in: ${link}`,
+        data: { magic_link: link, app: { name: 'Acme' } },
+      },
+    });
+    const res = await signed(event);
+    expect(res.status).toBe(202);
+    const content = await database.db.messageContent.findUniqueOrThrow({ where: { messageId: (await json(res)).message_id } });
+    expect(JSON.stringify(content.redacted)).not.toMatch(/SECRET/);
+    expect(content.redacted).toMatchObject({ text: 'Sign in: [redacted]' });
+  });
+
+  it('treats an invitation link as a secret too, though the message carries no code', async () => {
+    const ticket = 'https://accounts.acme.example/sign-up?__clerk_ticket=ticket_SECRET123';
+    const event = emailCreated({
+      data: { slug: 'invitation', subject: 'You are invited', body: `<a href="${ticket}">Accept</a>`, body_plain: `Accept: ${ticket}`, data: { action_url: ticket } },
+    });
+    const res = await signed(event);
+    const message = await database.db.message.findUniqueOrThrow({ where: { id: (await json(res)).message_id }, include: { content: true } });
+    expect(message.expiresAt).toBeNull();
+    expect(JSON.stringify(message.content!.redacted)).not.toContain('ticket_SECRET123');
+    expect(message.content!.payload).toMatchObject({ text: `Accept: ${ticket}` });
+  });
+
   it('delivers an unknown slug with Clerk\'s rendered content, not code-bearing', async () => {
     const event = emailCreated({ data: { slug: 'brand_new_template', data: { app: { name: 'Acme' } }, subject: 'Welcome' } });
     const res = await signed(event);

@@ -1,10 +1,17 @@
 export const REDACTED = '[redacted]';
 
-/** Replaces every occurrence of the known secrets (codes, magic links) in a text. */
+const escapeHtml = (s: string): string =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+
+/**
+ * Replaces every occurrence of the known secrets (codes, sign-in and invitation links) in a text, also as
+ * they appear inside HTML (`&` as `&amp;`) and inside another URL (percent-encoded).
+ */
 export function redactSecrets(text: string, secrets: readonly string[]): string {
   let out = text;
   for (const secret of secrets) {
-    if (secret.length >= 4) out = out.split(secret).join(REDACTED);
+    if (secret.length < 4) continue;
+    for (const form of new Set([secret, escapeHtml(secret), encodeURIComponent(secret)])) out = out.split(form).join(REDACTED);
   }
   return out;
 }

@@ -51,6 +51,7 @@ const CODE_BEARING_SLUGS = new Set([
   'magic_link_user_profile',
 ]);
 
+/** Sign-in links and invitation tickets: bearer credentials, kept out of the log whether or not a code is. */
 const LINK_KEYS = ['magic_link', 'action_url'];
 
 export type ClerkEventOutcome = { kind: 'ignored'; reason: string } | { kind: 'deliver'; message: Omit<NewMessage, 'maxAgeSeconds'> };
@@ -70,11 +71,11 @@ function issuedAt(timestamp: number | undefined): Date | undefined {
   return new Date(timestamp < 1e12 ? timestamp * 1000 : timestamp);
 }
 
-function secretsIn(data: Record<string, unknown> | null | undefined, codeBearing: boolean): string[] {
+function secretsIn(data: Record<string, unknown> | null | undefined): string[] {
   if (!data) return [];
   const secrets: string[] = [];
   if (typeof data.otp_code === 'string') secrets.push(data.otp_code);
-  if (codeBearing) for (const key of LINK_KEYS) if (typeof data[key] === 'string') secrets.push(data[key] as string);
+  for (const key of LINK_KEYS) if (typeof data[key] === 'string') secrets.push(data[key] as string);
   return secrets;
 }
 
@@ -115,7 +116,7 @@ export function interpretClerkEvent(body: unknown, svixId: string): ClerkEventOu
         recipient: data.to_email_address,
         userId: data.user_id ?? null,
         payload,
-        secrets: secretsIn(data.data, codeBearing),
+        secrets: secretsIn(data.data),
         codeBearing,
       },
     };
@@ -134,7 +135,7 @@ export function interpretClerkEvent(body: unknown, svixId: string): ClerkEventOu
       recipient: data.to_phone_number,
       userId: data.user_id ?? null,
       payload,
-      secrets: secretsIn(data.data, codeBearing),
+      secrets: secretsIn(data.data),
       codeBearing,
     },
   };
