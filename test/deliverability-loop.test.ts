@@ -317,6 +317,23 @@ describe('/api/suppressions', () => {
     expect((await json(await harness.request(`/api/suppressions?search=${tag}`, { headers: admin }))).data).toHaveLength(2);
   });
 
+  it('stores a phone number as messages do, however it was typed, and refuses what could never match', async () => {
+    const added = await harness.request('/api/suppressions', {
+      method: 'POST',
+      headers: admin,
+      body: JSON.stringify({ recipient: '+44 (7700) 900-124', channel: 'sms' }),
+    });
+    expect(added.status).toBe(201);
+    expect((await json(added)).recipient).toBe('+447700900124');
+    expect(await harness.container.suppressions.active('sms', '+447700900124')).not.toBeNull();
+
+    for (const [recipient, channel] of [['07700 900124', 'sms'], ['maria@', 'email'], ['maria at example.org', 'email']]) {
+      const res = await harness.request('/api/suppressions', { method: 'POST', headers: admin, body: JSON.stringify({ recipient, channel }) });
+      expect(res.status).toBe(422);
+      expect((await json(res)).error.message).toMatch(/^recipient: must be/);
+    }
+  });
+
   it('finds one recipient exactly, and releases with a JSON body too', async () => {
     const address = newAddress();
     const added = await harness.request('/api/suppressions', { method: 'POST', headers: admin, body: JSON.stringify({ recipient: address }) });

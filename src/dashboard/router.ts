@@ -8,7 +8,7 @@ import type { MessageRetry } from '../delivery/retry';
 import { Channel, MessageStatus } from '../generated/prisma/enums';
 import { safeEqual } from '../http/admin-auth';
 import { toHttpError } from '../http/errors';
-import { ForbiddenError, NotFoundError, ValidationError } from '../lib/errors';
+import { ForbiddenError, NotFoundError } from '../lib/errors';
 import { queueSnapshot } from '../metrics/metrics';
 import type { Queues } from '../queue/queues';
 import { ASSETS } from './assets';
@@ -266,7 +266,6 @@ export function dashboardRouter(deps: DashboardDeps): Router {
 
   post('/dashboard/suppressions', async (req, res) => {
     const input = SuppressionForm.parse(req.body);
-    if (input.channel === 'email' && !input.recipient.includes('@')) throw new ValidationError('An email recipient needs an @');
     await suppressions.suppress({
       channel: input.channel,
       recipient: input.recipient,

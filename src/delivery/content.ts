@@ -44,9 +44,17 @@ export function redactPayload(payload: MessagePayload, secrets: readonly string[
   return { ...payload, subject: redact(payload.subject)!, html: redact(payload.html), text: redact(payload.text) };
 }
 
+/** A recipient, once normalized, is one of these. */
+export const EMAIL_ADDRESS = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+export const E164_NUMBER = /^\+[1-9]\d{6,14}$/;
+
+/**
+ * The one form a recipient is stored, searched and suppressed in: email lower-cased (with its domain, for
+ * per-domain stats), phone numbers without the spaces, dashes and brackets people write them with.
+ */
 export function normalizeRecipient(channel: 'email' | 'sms', recipient: string): { recipient: string; domain: string | null } {
   const trimmed = recipient.trim();
-  if (channel === 'sms') return { recipient: trimmed, domain: null };
+  if (channel === 'sms') return { recipient: trimmed.replace(/[\s().-]/g, ''), domain: null };
   const lower = trimmed.toLowerCase();
   const at = lower.lastIndexOf('@');
   return { recipient: lower, domain: at > 0 ? lower.slice(at + 1) : null };
