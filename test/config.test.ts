@@ -1,4 +1,5 @@
 import { ConfigError, parseConfig } from '../src/config/env';
+import { otpMaxAgeSeconds } from '../src/delivery/otp-max-age';
 
 const issuesOf = (env: Record<string, string>): string[] => {
   try {
@@ -20,7 +21,6 @@ describe('config', () => {
       REDIS_URL: 'redis://127.0.0.1:6379',
       QUEUE_PREFIX: 'auth-relay',
       OTP_MAX_AGE_SECONDS: 600,
-      SMS_OTP_MAX_AGE_SECONDS: 300,
       PROVIDER_ATTEMPTS: 3,
       RETENTION_DAYS: 30,
       BODY_RETENTION_DAYS: 7,
@@ -52,6 +52,14 @@ describe('config', () => {
     expect(parseConfig({ TRUST_PROXY: '1' }).TRUST_PROXY).toBe(1);
     expect(parseConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).TRUST_PROXY).toBe('10.0.0.0/8, 127.0.0.1');
     expect(parseConfig({}).TRUST_PROXY).toBeUndefined();
+  });
+
+  it('gives SMS codes 5 minutes unless told otherwise, and never longer than OTP_MAX_AGE_SECONDS', () => {
+    expect(otpMaxAgeSeconds(parseConfig({}), 'sms')).toBe(300);
+    expect(otpMaxAgeSeconds(parseConfig({}), 'email')).toBe(600);
+    expect(otpMaxAgeSeconds(parseConfig({ OTP_MAX_AGE_SECONDS: '120' }), 'sms')).toBe(120);
+    expect(otpMaxAgeSeconds(parseConfig({ OTP_MAX_AGE_SECONDS: '900' }), 'sms')).toBe(300);
+    expect(otpMaxAgeSeconds(parseConfig({ OTP_MAX_AGE_SECONDS: '120', SMS_OTP_MAX_AGE_SECONDS: '240' }), 'sms')).toBe(240);
   });
 
   it('treats empty values as unset', () => {

@@ -182,7 +182,7 @@ describe('Send SMS hook', () => {
     const payload = sendSmsHook({ phone: '' });
     const res = await signed(payload);
     expect(res.status).toBe(422);
-    expect(await json(res)).toEqual({ error: { http_code: 422, message: expect.stringMatching(/phone/) } });
+    expect(await json(res)).toEqual({ error: { code: 'invalid_request', http_code: 422, message: expect.stringMatching(/phone/) } });
   });
 });
 
@@ -191,7 +191,7 @@ describe('signature', () => {
     const res = await signed(sendEmailHook('signup'), undefined, newSupabaseSecret());
     expect(res.status).toBe(401);
     expect(res.headers.get('content-type')).toBe('application/json');
-    expect(await json(res)).toEqual({ error: { http_code: 401, message: expect.stringMatching(/signature/i) } });
+    expect(await json(res)).toEqual({ error: { code: 'invalid_signature', http_code: 401, message: expect.stringMatching(/signature/i) } });
   });
 
   it('rejects a tampered body', async () => {
@@ -225,7 +225,7 @@ describe('signature', () => {
       const body = JSON.stringify(sendEmailHook('signup'));
       const res = await off.request('/webhooks/supabase', { method: 'POST', headers: standardWebhookHeaders(secret, body), body });
       expect(res.status).toBe(503);
-      expect((await json(res)).error).toEqual({ http_code: 503, message: expect.stringMatching(/SUPABASE_HOOK_SECRET/) });
+      expect((await json(res)).error).toEqual({ code: 'not_configured', http_code: 503, message: expect.stringMatching(/SUPABASE_HOOK_SECRET/) });
     } finally {
       await off.close();
     }

@@ -87,7 +87,8 @@ const EnvSchema = z.object({
   UNOSEND_API_URL: withDefault(z.url(), 'https://www.unosend.co/api/v1'),
 
   OTP_MAX_AGE_SECONDS: withDefault(positiveInt, 600),
-  SMS_OTP_MAX_AGE_SECONDS: withDefault(positiveInt, 300),
+  // Unset: 5 minutes, or OTP_MAX_AGE_SECONDS if that is shorter (otp-max-age.ts).
+  SMS_OTP_MAX_AGE_SECONDS: optional(positiveInt),
   PROVIDER_ATTEMPTS: withDefault(positiveInt, 3),
   PROVIDER_TIMEOUT_MS: withDefault(positiveInt, 10_000),
   PROVIDER_CIRCUIT_FAILURES: withDefault(positiveInt, 5),

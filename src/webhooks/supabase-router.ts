@@ -31,7 +31,7 @@ function createStandardWebhooksVerifier(secrets: string[]): SvixVerifier {
 }
 
 /**
- * Errors in the shape GoTrue reads (`{"error":{"http_code","message"}}`); 429/503 keep their Retry-After, the
+ * Errors in the shape GoTrue reads (`{"error":{"http_code","message"}}`, with our `code` beside them); 429/503 keep their Retry-After, the
  * only case in which GoTrue retries.
  */
 const supabaseErrors: ErrorRequestHandler = (err, req, res, _next) => {
@@ -39,7 +39,7 @@ const supabaseErrors: ErrorRequestHandler = (err, req, res, _next) => {
   if (status >= 500) req.log.error({ err }, 'supabase hook failed');
   if (res.headersSent) return;
   if (headers) res.set(headers);
-  sendJson(res, status, { error: { http_code: status, message: body.error.message } });
+  sendJson(res, status, { error: { code: body.error.code, http_code: status, message: body.error.message } });
 };
 
 /** Exactly `application/json`: Express's own setters add `; charset=utf-8`, and GoTrue checks the type. */
