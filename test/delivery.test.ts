@@ -92,8 +92,11 @@ describe('end to end through the outbox', () => {
     expect(ids.size).toBe(1);
     const [id] = [...ids] as string[];
     await waitFor(() => database.db.message.findFirst({ where: { id, status: 'sent' } }));
-    // Give a second job, if there were one, time to run.
-    await new Promise((r) => setTimeout(r, 500));
+    // Every job the five deliveries could have queued has run.
+    await waitFor(async () => {
+      const counts = await harness.container.queues.send.getJobCounts('wait', 'active', 'delayed', 'prioritized');
+      return Object.values(counts).every((n) => n === 0);
+    });
     expect(await database.db.outboxMessage.count({ where: { to: event.data.to_email_address } })).toBe(1);
     expect(await database.db.messageEvent.count({ where: { messageId: id, type: 'sent' } })).toBe(1);
   });

@@ -4,6 +4,7 @@ import { createLogger } from '../src/lib/logger';
 import { createProviderHealth, type ProviderHealthOptions } from '../src/providers/provider-health';
 import { ProviderError, type SendResult } from '../src/providers/types';
 import { TEST_REDIS_URL } from './helpers/config';
+import { waitFor } from './helpers/wait';
 
 let redis: Redis;
 beforeAll(() => {
@@ -54,7 +55,8 @@ describe('circuit breaker', () => {
     // Half-open: exactly one probe; while it is out, the others are still skipped.
     let finishProbe!: () => void;
     const probe = a.call('resend', () => new Promise<SendResult>((resolve) => (finishProbe = () => resolve({ providerMessageId: 'p' }))));
-    await new Promise((r) => setTimeout(r, 50));
+    // The probe is out once its send has started.
+    await waitFor(() => finishProbe !== undefined);
     expect(await b.call('resend', up)).toMatchObject({ ok: false, reason: 'circuit_open' });
     finishProbe();
     expect(await probe).toMatchObject({ ok: true });
