@@ -177,6 +177,22 @@ describe('login', () => {
     }
   });
 
+  it('ends every session when ADMIN_TOKEN changes', async () => {
+    const prefix = `t-rotate-${Date.now()}`;
+    const before = await startHarness(testConfig(database.url, { QUEUE_PREFIX: prefix }));
+    const after = await startHarness(testConfig(database.url, { QUEUE_PREFIX: prefix, ADMIN_TOKEN: 'a-brand-new-admin-token-42' }));
+    try {
+      const opened = await logIn(before);
+      const page = (h: Harness) => h.request('/dashboard', { headers: { cookie: opened.cookie }, redirect: 'manual' });
+      expect((await page(before)).status).toBe(200);
+      // Same Redis, new token (a leaked one replaced): the old session is gone.
+      expect((await page(after)).status).toBe(303);
+    } finally {
+      await before.close();
+      await after.close();
+    }
+  });
+
   it('sends strict security headers on every page', async () => {
     const res = await session.get('/dashboard');
     const csp = res.headers.get('content-security-policy')!;

@@ -105,7 +105,7 @@ type Handler = (req: Request, res: Response) => Promise<void> | void;
 export function dashboardRouter(deps: DashboardDeps): Router {
   const { config, db, messageLog, suppressions, deliverability, circuits } = deps;
   const now = deps.now ?? (() => new Date());
-  const sessions = createSessions({ redis: deps.redis, prefix: config.QUEUE_PREFIX });
+  const sessions = createSessions({ redis: deps.redis, prefix: config.QUEUE_PREFIX, adminToken: config.ADMIN_TOKEN ?? '' });
   const loginLimiter = createLoginLimiter({ redis: deps.redis, prefix: config.QUEUE_PREFIX });
   const router = Router();
   const form = express.urlencoded({ extended: false, limit: '16kb' });

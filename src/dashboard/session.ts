@@ -15,12 +15,17 @@ export type Sessions = ReturnType<typeof createSessions>;
 
 const token = (): string => randomBytes(32).toString('base64url');
 
+const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
+
 /**
  * Dashboard sessions live in Redis under a hash of their id (a leaked Redis dump holds no usable cookie) and
- * expire on their own; logging out deletes them. Each session carries its CSRF token.
+ * expire on their own; logging out deletes them. Each session carries its CSRF token. Sessions belong to the
+ * ADMIN_TOKEN they were opened with: changing a leaked token ends every session opened with it.
  */
-export function createSessions({ redis, prefix, ttlSeconds = SESSION_TTL_SECONDS }: { redis: Redis; prefix: string; ttlSeconds?: number }) {
-  const key = (id: string): string => `${prefix}:dashboard:session:${createHash('sha256').update(id).digest('hex')}`;
+export function createSessions({ redis, prefix, adminToken }: { redis: Redis; prefix: string; adminToken: string }) {
+  const namespace = `${prefix}:dashboard:session:${sha256(adminToken).slice(0, 16)}`;
+  const key = (id: string): string => `${namespace}:${sha256(id)}`;
+  const ttlSeconds = SESSION_TTL_SECONDS;
 
   return {
     async create(): Promise<{ id: string; session: Session }> {
