@@ -182,7 +182,9 @@ export async function runRelay(argv: string[], io: RelayIo): Promise<number> {
       throw new CliError(`${method} ${path}: ${res.status} ${error?.code ?? ''}${error?.message ? `: ${error.message}` : ''}`.trim());
     }
     serverTime = Date.parse(res.headers.get('date') ?? '') || Date.now();
-    return data as T;
+    // Subjects, provider errors and event details are other people's text: on a terminal, their escape
+    // sequences would be obeyed. JSON output escapes them already.
+    return (opts.json ? data : withoutControlCharacters(data)) as T;
   }
 
   const json = (value: unknown): void => out(JSON.stringify(value, null, 2));
@@ -430,4 +432,14 @@ if (require.main === module) {
       process.exitCode = 1;
     },
   );
+}
+
+/** Every string in an API answer with control characters (ESC, BEL, newlines …) shown as `?`. */
+function withoutControlCharacters(value: unknown): unknown {
+  if (typeof value === 'string') return value.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+  if (Array.isArray(value)) return value.map(withoutControlCharacters);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withoutControlCharacters(v)]));
+  }
+  return value;
 }

@@ -55,6 +55,14 @@ it('shows a message with its timeline, as text and as JSON', async () => {
   expect(parsed.events.map((e: { type: string }) => e.type)).toEqual(['received', 'queued', 'sent']);
 });
 
+it('does not pass other people\'s escape sequences to the terminal', async () => {
+  const id = await seedMessage(database.db, { status: 'failed', lastError: 'resend: \x1b]0;pwned\x07\x1b[2J boom' });
+  const { stdout } = await relay(['show', id], { tty: true });
+  expect(stdout).toMatch(/resend: \?\]0;pwned\?\?\[2J boom/);
+  expect(stdout).not.toContain('\x1b]');
+  expect(stdout).not.toContain('\x1b[2J');
+});
+
 it('colours statuses only on a terminal', async () => {
   const id = await seedMessage(database.db, { status: 'failed' });
   expect((await relay(['show', id], { tty: true })).stdout).toContain('\x1b[31mfailed\x1b[0m');
