@@ -128,6 +128,7 @@ describe('provider chain', () => {
       suppressions: harness.container.suppressions,
       metrics: harness.container.metrics,
       health: harness.container.providerHealth,
+      messages: harness.container.messages,
       config,
       log,
       ...extra,

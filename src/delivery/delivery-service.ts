@@ -43,7 +43,7 @@ export interface DeliveryDeps {
   log: Logger;
   metrics: Pick<Metrics, 'sendAttempt' | 'providerSkipped'>;
   /** Accepts a failed message's fallback (SMS code → email) as a message of its own. */
-  messages?: Pick<MessageService, 'accept'>;
+  messages: Pick<MessageService, 'accept'>;
   now?: () => Date;
   /** How long a worker holds a message while talking to providers (longer than one send run). */
   leaseMs?: number;
@@ -117,7 +117,7 @@ export function createDeliveryService(deps: DeliveryDeps) {
     message: { id: string; source: MessageSource; createdAt: Date; expiresAt: Date | null },
     payload: MessagePayload,
   ): Promise<void> {
-    if (payload.channel !== 'sms' || !payload.fallback || !deps.messages) return;
+    if (payload.channel !== 'sms' || !payload.fallback) return;
     if (message.expiresAt && now() >= message.expiresAt) return;
     const { fallback } = payload;
     try {
