@@ -22,6 +22,8 @@ export interface RateRow {
 export interface Thresholds {
   bounce: { warn: number; page: number };
   complaint: { warn: number; page: number };
+  /** Below this many sends a rate is not judged, as the alerts do not judge it (ALERT_MIN_SENDS). */
+  minSends: number;
 }
 
 export interface DeliverabilityRates {
@@ -58,11 +60,15 @@ function toRateRow(key: string, r: RateJson): RateRow {
 /** The deliverability stats (src/deliverability/stats.ts) in the shape the overview and the rate gauges read. */
 export function createDeliverabilityRates(
   stats: Pick<Stats, 'compute'>,
-  config: Pick<Config, 'ALERT_BOUNCE_WARN_PERCENT' | 'ALERT_BOUNCE_PAGE_PERCENT' | 'ALERT_COMPLAINT_WARN_PERCENT' | 'ALERT_COMPLAINT_PAGE_PERCENT'>,
+  config: Pick<
+    Config,
+    'ALERT_BOUNCE_WARN_PERCENT' | 'ALERT_BOUNCE_PAGE_PERCENT' | 'ALERT_COMPLAINT_WARN_PERCENT' | 'ALERT_COMPLAINT_PAGE_PERCENT' | 'ALERT_MIN_SENDS'
+  >,
 ): StatsSource {
   const thresholds: Thresholds = {
     bounce: { warn: config.ALERT_BOUNCE_WARN_PERCENT / 100, page: config.ALERT_BOUNCE_PAGE_PERCENT / 100 },
     complaint: { warn: config.ALERT_COMPLAINT_WARN_PERCENT / 100, page: config.ALERT_COMPLAINT_PAGE_PERCENT / 100 },
+    minSends: config.ALERT_MIN_SENDS,
   };
   return {
     async rates(windowHours) {

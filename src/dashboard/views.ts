@@ -107,8 +107,9 @@ function latency(m: MessageJson): string {
 
 const percent = (v: number, digits = 2): string => `${(v * 100).toFixed(digits)} %`;
 
-function level(value: number, t: { warn: number; page: number }, sent: number): 'ok' | 'warn' | 'page' | 'unknown' {
-  if (sent === 0) return 'unknown';
+/** A rate's level as the alerts judge it: not at all below ALERT_MIN_SENDS (one bounce in three sends is noise). */
+function level(value: number, t: { warn: number; page: number }, sent: number, minSends: number): 'ok' | 'warn' | 'page' | 'unknown' {
+  if (sent === 0 || sent < minSends) return 'unknown';
   return value >= t.page ? 'page' : value >= t.warn ? 'warn' : 'ok';
 }
 
@@ -345,8 +346,8 @@ function rateTable(title: string, rows: RateRow[], t: Thresholds): SafeHtml {
   <thead><tr><th></th><th class="num">Sent</th><th class="num">Bounce rate</th><th class="num">Complaint rate</th></tr></thead>
   <tbody>${rows.map(
     (r) => html`<tr><td>${r.key}</td><td class="num">${r.sent}</td>
-      <td class="num lvl-${level(r.bounce_rate, t.bounce, r.sent)}">${percent(r.bounce_rate)} <span class="small">(${r.bounced})</span></td>
-      <td class="num lvl-${level(r.complaint_rate, t.complaint, r.sent)}">${percent(r.complaint_rate, 3)} <span class="small">(${r.complained})</span></td></tr>`,
+      <td class="num lvl-${level(r.bounce_rate, t.bounce, r.sent, t.minSends)}">${percent(r.bounce_rate)} <span class="small">(${r.bounced})</span></td>
+      <td class="num lvl-${level(r.complaint_rate, t.complaint, r.sent, t.minSends)}">${percent(r.complaint_rate, 3)} <span class="small">(${r.complained})</span></td></tr>`,
   )}</tbody></table></div></section>`;
 }
 
@@ -400,7 +401,7 @@ function attention(v: OverviewView): SafeHtml {
     ['complaint', [{ key: 'all providers', ...v.rates.overall }, ...v.rates.providers], t.complaint, 'complaint_rate', 3],
   ] as const) {
     for (const r of rows) {
-      const lvl = level(r[field], threshold, r.sent);
+      const lvl = level(r[field], threshold, r.sent, t.minSends);
       if (lvl === 'warn' || lvl === 'page') {
         items.push(html`<span class="lvl-${lvl}">${what} rate ${percent(r[field], digits)}</span> for ${r.key} over ${v.rates.window_hours} h (${lvl === 'page' ? 'page' : 'warn'} threshold ${percent(threshold[lvl], digits)})`);
       }
@@ -439,9 +440,9 @@ export function overviewPage(ctx: PageContext, v: OverviewView): string {
 ${attention(v)}
 <section class="card">
   <h2>Bounce and complaint rates <span class="muted small">(email, ${v.rates.window_hours} h)</span></h2>
-  <p><span class="lvl-${level(o.bounce_rate, t.bounce, o.sent)}">Bounces ${percent(o.bounce_rate)}</span>
+  <p><span class="lvl-${level(o.bounce_rate, t.bounce, o.sent, t.minSends)}">Bounces ${percent(o.bounce_rate)}</span>
      <span class="muted small">warn ${percent(t.bounce.warn)}, page ${percent(t.bounce.page)}</span>
-     · <span class="lvl-${level(o.complaint_rate, t.complaint, o.sent)}">Complaints ${percent(o.complaint_rate, 3)}</span>
+     · <span class="lvl-${level(o.complaint_rate, t.complaint, o.sent, t.minSends)}">Complaints ${percent(o.complaint_rate, 3)}</span>
      <span class="muted small">warn ${percent(t.complaint.warn, 3)}, page ${percent(t.complaint.page, 3)}</span>
      · <span class="muted">${o.sent} sent</span></p>
 </section>
