@@ -3,6 +3,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { createSweeper } from '../src/delivery/sweeper';
 import { createLogger } from '../src/lib/logger';
+import { postV1, TEST_API_KEY } from './helpers/api';
 import { emailCreated } from './helpers/clerk-events';
 import { TEST_CLERK_SECRET, testConfig } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
@@ -77,6 +78,42 @@ describe('Redis goes away', () => {
       expect(await database.db.outboxMessage.count({ where: { messageId: { in: [beforeId, recorded.id] } } })).toBe(2);
       // A second sweep finds nothing to do.
       expect((await sweeper.sweep()).requeued).toBe(0);
+    } finally {
+      await workers.close(5_000);
+    }
+  });
+});
+
+describe('Redis goes away under the send API', () => {
+  const redis = new PrivateRedis(randomPort());
+  let harness: Harness;
+
+  beforeAll(async () => {
+    await redis.start();
+    harness = await startHarness(testConfig(database.url, { REDIS_URL: redis.url, API_KEYS: TEST_API_KEY, EMAIL_FROM: 'Acme <auth@acme.example>' }));
+  });
+  afterAll(async () => {
+    await harness.close();
+    await redis.stop();
+  });
+
+  it('acknowledges a message it has recorded, so the app does not send it again, and delivers it once Redis is back', async () => {
+    await redis.stop();
+    // An app that got a 503 here would send again, and the user would get two.
+    const res = await postV1(harness, '/messages', { channel: 'email', to: 'ops@example.com', subject: 'Hello', text: 'Hi' });
+    expect(res.status).toBe(202);
+    const { message_id } = await json(res);
+    expect(await database.db.message.findUniqueOrThrow({ where: { id: message_id } })).toMatchObject({ status: 'queued' });
+
+    await redis.start();
+    await waitFor(() => harness.container.redis.status === 'ready', { timeoutMs: 15_000 });
+    const sweeper = createSweeper({ db: database.db, queues: harness.container.queues, log: createLogger('silent'), staleAfterMs: 0 });
+    await sweeper.sweep();
+    const { startWorkers } = await import('../workers');
+    const workers = await startWorkers(harness.container);
+    try {
+      await waitFor(() => database.db.message.findFirst({ where: { id: message_id, status: 'sent' } }), { timeoutMs: 15_000 });
+      expect(await database.db.outboxMessage.count({ where: { messageId: message_id } })).toBe(1);
     } finally {
       await workers.close(5_000);
     }

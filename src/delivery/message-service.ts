@@ -29,6 +29,11 @@ export interface AcceptResult {
   messageId: string;
   status: MessageStatus;
   duplicate: boolean;
+  /**
+   * False when the message is recorded but Redis did not take its job: the sweeper queues it within a minute.
+   * The caller decides whether that is an acknowledgement (an API answer) or a 503 (a sender that retries).
+   */
+  queued: boolean;
 }
 
 export interface MessageServiceDeps {
@@ -72,12 +77,13 @@ export function createMessageService({ db, queues, log, now = () => new Date() }
   let waiting: PendingAccept[] = [];
   let writing = false;
 
-  async function enqueue(messageId: string, generation = 0): Promise<void> {
+  async function enqueue(messageId: string, generation = 0): Promise<boolean> {
     try {
       await queues.send.add('send', { messageId }, { jobId: sendJobId(messageId, generation) });
+      return true;
     } catch (err) {
-      log.warn({ message_id: messageId, err: String(err) }, 'could not queue message; the sweeper will retry');
-      throw new DependencyUnavailableError('Queue unavailable; the message is recorded, retry later', err);
+      log.warn({ message_id: messageId, err: String(err) }, 'could not queue message; the sweeper will queue it');
+      return false;
     }
   }
 
@@ -149,13 +155,13 @@ export function createMessageService({ db, queues, log, now = () => new Date() }
       // The job id is the message id: adding a message twice (here, the sweeper, a retried webhook) is a no-op.
       await queues.send.addBulk(fresh.map((p) => ({ name: 'send', data: { messageId: p.row.id }, opts: { jobId: sendJobId(p.row.id) } })));
     } catch (err) {
-      log.warn({ err: String(err), message_ids: fresh.map((p) => p.row.id) }, 'could not queue messages; the sweeper will retry');
-      for (const p of fresh) p.reject(new DependencyUnavailableError('Queue unavailable; the message is recorded, retry later', err));
+      log.warn({ err: String(err), message_ids: fresh.map((p) => p.row.id) }, 'could not queue messages; the sweeper will queue them');
+      for (const p of fresh) p.resolve({ messageId: p.row.id, status: 'queued', duplicate: false, queued: false });
       return;
     }
     for (const p of fresh) {
       log.info({ message_id: p.row.id, source: p.input.source, channel: p.row.channel, template: p.input.template }, 'message accepted');
-      p.resolve({ messageId: p.row.id, status: 'queued', duplicate: false });
+      p.resolve({ messageId: p.row.id, status: 'queued', duplicate: false, queued: true });
     }
   }
 
@@ -190,10 +196,10 @@ export function createMessageService({ db, queues, log, now = () => new Date() }
       });
     if (!existing) throw new DependencyUnavailableError('Message vanished while being deduplicated; retry');
     // The first delivery may have been answered 503 because Redis was down: queue it now (a no-op if queued).
-    if (existing.status === 'queued') await enqueue(existing.id, existing.sendGeneration);
+    const queued = existing.status === 'queued' ? await enqueue(existing.id, existing.sendGeneration) : true;
     log.info({ message_id: existing.id, external_id: input.externalId }, 'duplicate message ignored');
-    return { messageId: existing.id, status: existing.status, duplicate: true };
+    return { messageId: existing.id, status: existing.status, duplicate: true, queued };
   }
 
-  return { accept, enqueue };
+  return { accept };
 }

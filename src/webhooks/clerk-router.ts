@@ -2,7 +2,7 @@ import express, { Router } from 'express';
 import type { Config } from '../config/env';
 import type { MessageService } from '../delivery/message-service';
 import { otpMaxAgeSeconds } from '../delivery/otp-max-age';
-import { NotConfiguredError, ValidationError } from '../lib/errors';
+import { DependencyUnavailableError, NotConfiguredError, ValidationError } from '../lib/errors';
 import { interpretClerkEvent } from './clerk-event';
 import { createSvixVerifier } from './svix';
 
@@ -44,6 +44,8 @@ export function clerkWebhookRouter({
     }
     const maxAgeSeconds = otpMaxAgeSeconds(config, outcome.message.payload.channel);
     const result = await messages.accept({ ...outcome.message, maxAgeSeconds });
+    // Recorded but not queued (Redis down): a 503 makes Svix deliver it again, and the repeat queues it.
+    if (!result.queued) throw new DependencyUnavailableError('Queue unavailable; the message is recorded, retry later');
     if (result.duplicate) {
       res.locals.webhookOutcome = 'duplicate';
       res.status(200).json({ message_id: result.messageId, status: result.status, duplicate: true });
