@@ -4,8 +4,6 @@ import { createIdempotencyStore, type IdempotencyStore } from './api/idempotency
 import type { Config } from './config/env';
 import {
   createDeliverabilityRates,
-  circuitStatesOf,
-  type CircuitStates,
   type StatsSource,
 } from './dashboard/sources';
 import { createPrisma, type Db } from './db/prisma';
@@ -58,7 +56,6 @@ export interface Container {
   /** The stats as the overview page and the rate gauges read them. */
   deliverability: StatsSource;
   alerts: Alerts;
-  circuits: CircuitStates;
   templates: Templates;
   idempotency: IdempotencyStore;
   verifications: VerificationService;
@@ -96,7 +93,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
   // Delivery log and the send pipeline.
   const stats = createStats({ db });
   const deliverability = createDeliverabilityRates(stats, config);
-  const metrics = createMetrics({ db, queues, deliverability, circuits: circuitStatesOf(providerHealth) });
+  const metrics = createMetrics({ db, queues, deliverability, providerHealth });
   const messages = createMessageService({ db, queues, log });
   const suppressions = createSuppressionService({ db, config, queues, log });
   const delivery = createDeliveryService({
@@ -122,7 +119,6 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     : null;
   const clerkWriteback = createClerkWriteback({ db, clerk, suppressions, log });
   const alerts = createAlerts({ db, stats, config, log });
-  const circuits = circuitStatesOf(providerHealth);
 
   // Apps that send their own messages and codes.
   const templates = createTemplates({ dir: config.TEMPLATES_DIR, appName: config.APP_NAME ?? config.EMAIL_FROM_NAME ?? 'your account' });
@@ -162,7 +158,6 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     stats,
     deliverability,
     alerts,
-    circuits,
     templates,
     idempotency,
     verifications,

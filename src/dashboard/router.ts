@@ -18,7 +18,8 @@ import { hourlyOverview } from './overview';
 import { queuesBoard, QUEUES_BASE_PATH } from './queues-board';
 import { DASHBOARD_CSP, QUEUES_CSP, securityHeaders } from './security';
 import { createSessions, csrfMatches, LOGIN_CSRF_COOKIE, parseCookies, SESSION_COOKIE, SESSION_TTL_SECONDS, type Session } from './session';
-import type { CircuitStates, StatsSource, SuppressionStore } from './sources';
+import type { ProviderHealth } from '../providers/provider-health';
+import type { StatsSource, SuppressionStore } from './sources';
 import {
   errorPage,
   loginPage,
@@ -40,7 +41,7 @@ export interface DashboardDeps {
   retry: MessageRetry;
   suppressions: SuppressionStore;
   deliverability: StatsSource;
-  circuits: CircuitStates;
+  providerHealth: Pick<ProviderHealth, 'states'>;
   now?: () => Date;
 }
 
@@ -103,7 +104,7 @@ type Handler = (req: Request, res: Response) => Promise<void> | void;
 
 /** The on-call web UI: server-rendered pages behind a login with ADMIN_TOKEN. */
 export function dashboardRouter(deps: DashboardDeps): Router {
-  const { config, db, messageLog, suppressions, deliverability, circuits } = deps;
+  const { config, db, messageLog, suppressions, deliverability, providerHealth } = deps;
   const now = deps.now ?? (() => new Date());
   const sessions = createSessions({ redis: deps.redis, prefix: config.QUEUE_PREFIX, adminToken: config.ADMIN_TOKEN ?? '' });
   const loginLimiter = createLoginLimiter({ redis: deps.redis, prefix: config.QUEUE_PREFIX });
@@ -253,7 +254,7 @@ export function dashboardRouter(deps: DashboardDeps): Router {
       hourlyOverview(db, at),
       deliverability.rates(24),
       queueSnapshot(deps.queues),
-      circuits.states(),
+      providerHealth.states(),
     ]);
     res.type('html').send(overviewPage(context(req), { hourly, rates, queues, providers, now: at }));
   });

@@ -1,7 +1,7 @@
 import type { Config } from '../config/env';
 import type { RateJson, Stats } from '../deliverability/stats';
 import type { SuppressionJson, SuppressionService } from '../deliverability/suppressions';
-import type { ProviderHealth, ProviderState } from '../providers/provider-health';
+import type { ProviderState } from '../providers/provider-health';
 
 /** What the dashboard and metrics read from deliverability (suppressions, rates) and providers (circuit states). */
 
@@ -38,11 +38,8 @@ export interface StatsSource {
   rates(windowHours: number): Promise<DeliverabilityRates>;
 }
 
+/** Each provider as the health gate (shared in Redis) sees it: circuit, failures in a row, pause, learned rate. */
 export type { ProviderState };
-
-export interface CircuitStates {
-  states(): Promise<ProviderState[]>;
-}
 
 const rate = (value: number | null): number => value ?? 0;
 
@@ -83,12 +80,4 @@ export function createDeliverabilityRates(
       };
     },
   };
-}
-
-/**
- * Each provider as the health gate (shared in Redis) sees it: circuit, consecutive failures, rate-limit pause,
- * learned rate. A provider can be closed and still skipped (paused), so the overview shows all of it.
- */
-export function circuitStatesOf(health: Pick<ProviderHealth, 'states'>): CircuitStates {
-  return { states: () => health.states() };
 }

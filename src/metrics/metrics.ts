@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Db } from '../db/prisma';
-import type { CircuitStates, StatsSource } from '../dashboard/sources';
+import type { StatsSource } from '../dashboard/sources';
+import type { ProviderHealth } from '../providers/provider-health';
 import type { WritebackOutcome } from '../deliverability/clerk-writeback';
 import type { Queues } from '../queue/queues';
 
@@ -8,7 +9,7 @@ export interface MetricsDeps {
   db: Db;
   queues: Pick<Queues, 'all'>;
   deliverability: StatsSource;
-  circuits: CircuitStates;
+  providerHealth: Pick<ProviderHealth, 'states'>;
 }
 
 /** The window of the bounce and complaint rate gauges, as on the overview page. */
@@ -41,7 +42,7 @@ export const MESSAGE_GAUGE_WINDOW_HOURS = 24;
  * instances in one process (tests) do not share counters. Gauges that describe state (messages, queues) are
  * read from Postgres and Redis when Prometheus scrapes.
  */
-export function createMetrics({ db, queues, deliverability, circuits }: MetricsDeps) {
+export function createMetrics({ db, queues, deliverability, providerHealth }: MetricsDeps) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'auth_relay_' });
 
@@ -127,7 +128,7 @@ export function createMetrics({ db, queues, deliverability, circuits }: MetricsD
   });
 
   // Providers as the health gate sees them: an open circuit or a pause means messages skip that provider.
-  const readProviders = sharedRead(() => circuits.states());
+  const readProviders = sharedRead(() => providerHealth.states());
   new Gauge({
     name: 'auth_relay_provider_circuit',
     help: 'Provider circuit breaker state: 1 for the current state (closed, open, half_open), 0 for the others',
