@@ -18,6 +18,7 @@ import { hourlyOverview } from './overview';
 import { queuesBoard, QUEUES_BASE_PATH } from './queues-board';
 import { DASHBOARD_CSP, QUEUES_CSP, securityHeaders } from './security';
 import { createSessions, csrfMatches, LOGIN_CSRF_COOKIE, parseCookies, SESSION_COOKIE, SESSION_TTL_SECONDS, type Session } from './session';
+import { toSuppressionJson } from '../deliverability/suppressions';
 import type { ProviderHealth } from '../providers/provider-health';
 import type { StatsSource, SuppressionStore } from './sources';
 import {
@@ -237,8 +238,8 @@ export function dashboardRouter(deps: DashboardDeps): Router {
     const id = String(req.params.id);
     const detail = await messageDetail(db, id, now());
     if (!detail) throw new NotFoundError(`No message ${id}; it may be older than RETENTION_DAYS (${config.RETENTION_DAYS} days).`);
-    const matches = await suppressions.list({ search: detail.message.recipient, channel: detail.message.channel, limit: 20 });
-    const suppressed = matches.data.find((s) => s.recipient === detail.message.recipient) ?? null;
+    const active = await suppressions.active(detail.message.channel, detail.message.recipient);
+    const suppressed = active ? toSuppressionJson(active) : null;
     res.type('html').send(messageDetailPage(context(req, typeof req.query.notice === 'string' ? req.query.notice : undefined), detail, suppressed, now()));
   });
 

@@ -7,7 +7,7 @@ import type { ProviderState } from '../providers/provider-health';
 
 export type SuppressionEntry = SuppressionJson;
 
-export type SuppressionStore = Pick<SuppressionService, 'list' | 'suppress' | 'release'>;
+export type SuppressionStore = Pick<SuppressionService, 'active' | 'list' | 'suppress' | 'release'>;
 
 export interface RateRow {
   /** A provider name or a recipient domain. */
