@@ -13,7 +13,7 @@
  *     (provider request received − 202 received).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,6 +21,7 @@ import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
+import { signedClerkWebhook } from './bench-clerk-webhook';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 2000);
 const LATENCY_MESSAGES = Number(process.env.BENCH_LATENCY_MESSAGES ?? 300);
@@ -35,33 +36,6 @@ const SECRET = `whsec_${randomBytes(24).toString('base64')}`;
 const RESEND_KEY = 're_bench_0123456789';
 const DB_NAME = `auth_relay_bench_${Date.now()}`;
 const PREFIX = `bench-${Date.now()}`;
-
-function signedWebhook(): { body: string; headers: Record<string, string> } {
-  const id = randomBytes(8).toString('hex');
-  const body = JSON.stringify({
-    type: 'email.created',
-    object: 'event',
-    instance_id: 'ins_bench',
-    timestamp: Date.now(),
-    data: {
-      object: 'email',
-      id: `ema_${id}`,
-      slug: 'verification_code',
-      from_email_name: 'notifications',
-      to_email_address: `user-${id}@example.com`,
-      user_id: `user_${id}`,
-      subject: '482913 is your verification code',
-      body: '<!DOCTYPE html><html><body><p>Your Acme verification code:</p><p><b>482913</b></p></body></html>',
-      body_plain: '482913 is your Acme verification code.',
-      delivered_by_clerk: false,
-      data: { otp_code: '482913', app: { name: 'Acme' } },
-    },
-  });
-  const svixId = `msg_${randomBytes(8).toString('hex')}`;
-  const ts = Math.floor(Date.now() / 1000);
-  const sig = createHmac('sha256', Buffer.from(SECRET.slice(6), 'base64')).update(`${svixId}.${ts}.${body}`).digest('base64');
-  return { body, headers: { 'content-type': 'application/json', 'svix-id': svixId, 'svix-timestamp': String(ts), 'svix-signature': `v1,${sig}` } };
-}
 
 /** Resend's `POST /emails`, answering in a fixed 50 ms, noting when each idempotency key first arrived. */
 async function startFakeResend(): Promise<{ url: string; firstSeen: Map<string, number>; requests: () => number; close(): void }> {
@@ -117,7 +91,7 @@ async function startProcess(env: Record<string, string>, readyUrl?: string): Pro
 async function post(url: string, count: number, pace: { parallel: number } | { perSecond: number }): Promise<Map<string, number>> {
   const accepted = new Map<string, number>();
   const one = async () => {
-    const { body, headers } = signedWebhook();
+    const { body, headers } = signedClerkWebhook(SECRET);
     const res = await fetch(url, { method: 'POST', headers, body });
     const at = performance.now();
     if (res.status !== 202) throw new Error(`webhook answered ${res.status}: ${await res.text()}`);

@@ -5,12 +5,13 @@
  * Target: ratio ≥ 0.6 with p99 < 50 ms.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
+import { signedClerkWebhook } from './bench-clerk-webhook';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
@@ -19,37 +20,6 @@ const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const SECRET = `whsec_${randomBytes(24).toString('base64')}`;
 const DB_NAME = `auth_relay_bench_${Date.now()}`;
 const PREFIX = `bench-${Date.now()}`;
-
-function event(): string {
-  const id = randomBytes(8).toString('hex');
-  return JSON.stringify({
-    type: 'email.created',
-    object: 'event',
-    instance_id: 'ins_bench',
-    timestamp: Date.now(),
-    data: {
-      object: 'email',
-      id: `ema_${id}`,
-      slug: 'verification_code',
-      from_email_name: 'notifications',
-      to_email_address: `user-${id}@example.com`,
-      user_id: `user_${id}`,
-      subject: '482913 is your verification code',
-      body: '<!DOCTYPE html><html><body><p>Your Acme verification code:</p><p><b>482913</b></p></body></html>',
-      body_plain: '482913 is your Acme verification code.',
-      delivered_by_clerk: false,
-      data: { otp_code: '482913', app: { name: 'Acme' } },
-    },
-  });
-}
-
-function signedRequest(): { body: string; headers: Record<string, string> } {
-  const body = event();
-  const id = `msg_${randomBytes(8).toString('hex')}`;
-  const ts = Math.floor(Date.now() / 1000);
-  const sig = createHmac('sha256', Buffer.from(SECRET.slice(6), 'base64')).update(`${id}.${ts}.${body}`).digest('base64');
-  return { body, headers: { 'content-type': 'application/json', 'svix-id': id, 'svix-timestamp': String(ts), 'svix-signature': `v1,${sig}` } };
-}
 
 /** Starts a server process (its logs are discarded, but still written) and waits until `readyUrl` answers. */
 async function startProcess(args: string[], env: Record<string, string>, readyUrl: string): Promise<ChildProcess> {
@@ -87,7 +57,7 @@ async function load(url: string): Promise<Figures> {
     method: 'POST',
     connections: CONNECTIONS,
     duration: SECONDS,
-    requests: [{ setupRequest: (req) => ({ ...req, ...signedRequest() }) }],
+    requests: [{ setupRequest: (req) => ({ ...req, ...signedClerkWebhook(SECRET) }) }],
   });
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors };
 }
@@ -115,8 +85,8 @@ async function main(): Promise<void> {
   });
   try {
     // Warm both up so JIT and connection pools are not measured.
-    await autocannon({ url: `http://127.0.0.1:${basePort}/webhooks/clerk`, method: 'POST', connections: 4, duration: 2, requests: [{ setupRequest: (r) => ({ ...r, ...signedRequest() }) }] });
-    await autocannon({ url: `http://127.0.0.1:${basePort + 1}/webhooks/clerk`, method: 'POST', connections: 4, duration: 2, requests: [{ setupRequest: (r) => ({ ...r, ...signedRequest() }) }] });
+    await autocannon({ url: `http://127.0.0.1:${basePort}/webhooks/clerk`, method: 'POST', connections: 4, duration: 2, requests: [{ setupRequest: (r) => ({ ...r, ...signedClerkWebhook(SECRET) }) }] });
+    await autocannon({ url: `http://127.0.0.1:${basePort + 1}/webhooks/clerk`, method: 'POST', connections: 4, duration: 2, requests: [{ setupRequest: (r) => ({ ...r, ...signedClerkWebhook(SECRET) }) }] });
 
     const baseline = await load(`http://127.0.0.1:${basePort}/webhooks/clerk`);
     const receiver = await load(`http://127.0.0.1:${basePort + 1}/webhooks/clerk`);

@@ -6,6 +6,7 @@
  * RELAY_URL (default http://127.0.0.1:$PORT, or :3000) and ADMIN_TOKEN come from the environment.
  */
 import { parseArgs } from 'node:util';
+import type { EventJson, MessageJson } from '../src/delivery/message-log';
 
 export interface RelayIo {
   env: Record<string, string | undefined>;
@@ -77,26 +78,8 @@ const STATUS_COLOURS: Record<string, number> = {
   bounced: 31, complained: 31, failed: 31, suppressed: 90, expired: 90,
 };
 
-interface Message {
-  id: string;
-  channel: string;
-  template: string | null;
-  recipient: string;
-  user_id: string | null;
-  provider: string | null;
-  provider_message_id: string | null;
-  external_id: string | null;
-  source: string;
-  status: string;
-  attempts: number;
-  subject: string | null;
-  last_error: string | null;
-  created_at: string;
-  sent_at: string | null;
-  delivered_at: string | null;
-  updated_at: string;
-  events?: { type: string; occurred_at: string; provider: string | null; detail: unknown }[];
-}
+/** The API's shapes (src/delivery/message-log.ts): the CLI is a client of the same JSON. */
+type Message = MessageJson & { events?: EventJson[] };
 
 function latency(m: Message): string {
   if (!m.sent_at) return '-';
