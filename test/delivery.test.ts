@@ -228,6 +228,24 @@ describe('provider chain', () => {
     expect(slow.calls).toBe(1);
   });
 
+  it('does not overwrite a result another run recorded while this one was sending', async () => {
+    const id = await acceptedMessage();
+    // This run's lease lapses mid-send (a stalled event loop); another run sends the message and records it.
+    const provider: EmailProvider = {
+      name: 'primary',
+      channel: 'email',
+      async send() {
+        await database.db.message.update({ where: { id }, data: { status: 'sent', provider: 'secondary', providerMessageId: 'other-run-1' } });
+        return { providerMessageId: 'stale-run-1' };
+      },
+    };
+    await expect(deliveryWith([provider]).processSend({ messageId: id })).rejects.toThrow();
+    expect(await database.db.message.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: 'sent', providerMessageId: 'other-run-1' });
+    expect(await database.db.messageEvent.count({ where: { messageId: id, type: 'sent' } })).toBe(0);
+    // The job's retry finds the message settled and does nothing.
+    expect(await deliveryWith([provider]).processSend({ messageId: id })).toEqual({ kind: 'finished', status: 'sent' });
+  });
+
   it('drops a job whose message does not exist', async () => {
     const delivery = deliveryWith([]);
     expect(await delivery.processSend({ messageId: 'msg_missing' })).toEqual({ kind: 'finished', status: 'missing' });

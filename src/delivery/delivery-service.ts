@@ -10,12 +10,16 @@ import {
   type OutgoingSms,
   type Provider,
   type ProviderChains,
+  type SendResult,
 } from '../providers/types';
-import type { ProviderHealth } from '../providers/provider-health';
+import type { GateResult, ProviderHealth } from '../providers/provider-health';
 import type { SendJobData } from '../queue/queues';
 import type { EmailContent, MessagePayload } from './content';
 import { resolveFrom, resolveReplyTo } from './from-address';
 import type { MessageService } from './message-service';
+
+/** The statuses a send run may still change; anything else another run (or a provider event) has settled. */
+const IN_FLIGHT: MessageStatus[] = ['queued', 'sending'];
 
 export const TERMINAL_STATUSES: readonly MessageStatus[] = [
   'sent',
@@ -91,7 +95,9 @@ export function createDeliveryService(deps: DeliveryDeps) {
     detail: Record<string, string | null> = {},
   ): Promise<SendOutcome> {
     await db.$transaction([
-      db.message.update({ where: { id: messageId }, data: { status, lastError: reason, leaseUntil: null } }),
+      // Only from a status still in our hands: a run whose lease lapsed must not undo another run's result.
+      // If another run got there first, this throws, the job is retried and finds the message settled.
+      db.message.update({ where: { id: messageId, status: { in: IN_FLIGHT } }, data: { status, lastError: reason, leaseUntil: null } }),
       db.messageEvent.create({ data: { messageId, type: status, detail: { reason, ...detail } } }),
       ...(codeBearing
         ? [db.messageContent.updateMany({ where: { messageId }, data: { payload: Prisma.DbNull } })]
@@ -235,66 +241,11 @@ export function createDeliveryService(deps: DeliveryDeps) {
     let resume: { providerIndex: number; providerAttempts: number; delayMs: number; allDown: boolean } | undefined;
     while (index < chain.length) {
       const provider = chain[index]!;
+      let attempt: GateResult<SendResult>;
       try {
-        const attempt = await health.call(provider.name, () =>
+        attempt = await health.call(provider.name, () =>
           (provider.send as (m: OutgoingEmail | OutgoingSms) => ReturnType<Provider['send']>)(outgoing),
         );
-        if (!attempt.ok) {
-          await db.messageEvent.create({
-            data: {
-              messageId: message.id,
-              type: 'provider_skipped',
-              provider: provider.name,
-              detail: { reason: attempt.reason, retry_in_ms: attempt.retryInMs },
-            },
-          });
-          metrics.providerSkipped({ provider: provider.name, channel: message.channel, reason: attempt.reason });
-          messageLog.info({ provider: provider.name, reason: attempt.reason, retry_in_ms: attempt.retryInMs }, 'provider skipped');
-          const down = attempt.reason === 'circuit_open';
-          if (!resume) resume = { providerIndex: index, providerAttempts: attemptsOnProvider, delayMs: attempt.retryInMs, allDown: down };
-          else {
-            resume.delayMs = Math.min(resume.delayMs, attempt.retryInMs);
-            resume.allDown &&= down;
-          }
-          index += 1;
-          attemptsOnProvider = 0;
-          continue;
-        }
-        const result = attempt.value;
-        const sentAt = now();
-        await db.$transaction([
-          db.message.update({
-            where: { id: message.id },
-            data: {
-              status: 'sent',
-              provider: provider.name,
-              providerMessageId: result.providerMessageId,
-              sentAt,
-              lastError: null,
-              leaseUntil: null,
-              attempts: { increment: 1 },
-            },
-          }),
-          db.messageEvent.create({
-            data: {
-              messageId: message.id,
-              type: 'sent',
-              provider: provider.name,
-              occurredAt: sentAt,
-              detail: { provider_message_id: result.providerMessageId, ...result.detail },
-            },
-          }),
-          db.messageContent.update({
-            where: { messageId: message.id },
-            data: {
-              headers: 'headers' in outgoing ? outgoing.headers : undefined,
-              ...(codeBearing ? { payload: Prisma.DbNull } : {}),
-            },
-          }),
-        ]);
-        metrics.sendAttempt({ provider: provider.name, channel: message.channel, outcome: 'sent', acceptedToSentSeconds: (sentAt.getTime() - message.createdAt.getTime()) / 1000 });
-        messageLog.info({ provider: provider.name, provider_message_id: result.providerMessageId }, 'message sent');
-        return { kind: 'finished', status: 'sent' };
       } catch (err) {
         const error = toProviderError(err);
         lastError = `${provider.name}: ${error.message}`;
@@ -353,7 +304,67 @@ export function createDeliveryService(deps: DeliveryDeps) {
             data: { messageId: message.id, type: 'failover', provider: chain[index]!.name, detail: { from: provider.name } },
           });
         }
+        continue;
       }
+      if (!attempt.ok) {
+        await db.messageEvent.create({
+          data: {
+            messageId: message.id,
+            type: 'provider_skipped',
+            provider: provider.name,
+            detail: { reason: attempt.reason, retry_in_ms: attempt.retryInMs },
+          },
+        });
+        metrics.providerSkipped({ provider: provider.name, channel: message.channel, reason: attempt.reason });
+        messageLog.info({ provider: provider.name, reason: attempt.reason, retry_in_ms: attempt.retryInMs }, 'provider skipped');
+        const down = attempt.reason === 'circuit_open';
+        if (!resume) resume = { providerIndex: index, providerAttempts: attemptsOnProvider, delayMs: attempt.retryInMs, allDown: down };
+        else {
+          resume.delayMs = Math.min(resume.delayMs, attempt.retryInMs);
+          resume.allDown &&= down;
+        }
+        index += 1;
+        attemptsOnProvider = 0;
+        continue;
+      }
+      // Outside the try: failing to record the provider's answer is our failure, not the provider's; it must
+      // not count as a failed attempt (which could send again). It fails the job, which is retried.
+      const result = attempt.value;
+      const sentAt = now();
+      await db.$transaction([
+        db.message.update({
+          // As in finish(): a stale run cannot overwrite a message another run has already settled.
+          where: { id: message.id, status: { in: IN_FLIGHT } },
+          data: {
+            status: 'sent',
+            provider: provider.name,
+            providerMessageId: result.providerMessageId,
+            sentAt,
+            lastError: null,
+            leaseUntil: null,
+            attempts: { increment: 1 },
+          },
+        }),
+        db.messageEvent.create({
+          data: {
+            messageId: message.id,
+            type: 'sent',
+            provider: provider.name,
+            occurredAt: sentAt,
+            detail: { provider_message_id: result.providerMessageId, ...result.detail },
+          },
+        }),
+        db.messageContent.update({
+          where: { messageId: message.id },
+          data: {
+            headers: 'headers' in outgoing ? outgoing.headers : undefined,
+            ...(codeBearing ? { payload: Prisma.DbNull } : {}),
+          },
+        }),
+      ]);
+      metrics.sendAttempt({ provider: provider.name, channel: message.channel, outcome: 'sent', acceptedToSentSeconds: (sentAt.getTime() - message.createdAt.getTime()) / 1000 });
+      messageLog.info({ provider: provider.name, provider_message_id: result.providerMessageId }, 'message sent');
+      return { kind: 'finished', status: 'sent' };
     }
     if (resume?.allDown && payload.channel === 'sms' && payload.fallback) {
       // Every SMS provider is failing (circuits open): the code goes by email now rather than waiting, maybe
