@@ -1,23 +1,12 @@
-import express, { Router } from 'express';
+import { Router } from 'express';
 import type { Config } from '../config/env';
 import type { MessageService } from '../delivery/message-service';
 import { otpMaxAgeSeconds } from '../delivery/otp-max-age';
-import { DependencyUnavailableError, NotConfiguredError, ValidationError } from '../lib/errors';
+import { DependencyUnavailableError, NotConfiguredError } from '../lib/errors';
+import { parseJsonBody } from '../lib/json';
+import { bodyOf, rawBody } from './body';
 import { interpretClerkEvent } from './clerk-event';
 import { createSvixVerifier } from './svix';
-
-export const WEBHOOK_BODY_LIMIT = '256kb';
-
-/** Raw bytes whatever the Content-Type: signatures are over the exact body. */
-export const rawBody = express.raw({ type: () => true, limit: WEBHOOK_BODY_LIMIT });
-
-export function parseJsonBody(raw: Buffer): unknown {
-  try {
-    return JSON.parse(raw.toString('utf8'));
-  } catch {
-    throw new ValidationError('Body is not valid JSON');
-  }
-}
 
 export function clerkWebhookRouter({
   config,
@@ -33,7 +22,7 @@ export function clerkWebhookRouter({
     if (!verifier) {
       throw new NotConfiguredError('Set CLERK_WEBHOOK_SIGNING_SECRET to the whsec_… signing secret of your Clerk webhook endpoint');
     }
-    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const body = bodyOf(req);
     const { id: svixId } = verifier.verify(body, req.headers);
     const outcome = interpretClerkEvent(parseJsonBody(body), svixId);
     if (outcome.kind === 'ignored') {

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import type { ProviderEvents } from '../deliverability/provider-events';
 import type { WebhookProvider } from '../providers/types';
-import { rawBody } from './clerk-router';
+import { bodyOf, rawBody } from './body';
 
 /**
  * `POST /webhooks/<provider>` (resend, autosend): the provider's adapter verifies and parses, then the event is
@@ -19,7 +19,7 @@ export function providerWebhookRouter({
   const router = Router();
   for (const provider of webhookProviders) {
     router.post(`/webhooks/${provider.name}`, rawBody, async (req, res) => {
-      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const body = bodyOf(req);
       const event = provider.parseWebhook(body, req.headers);
       const { id, duplicate } = await providerEvents.receive(event);
       req.log.info(

@@ -5,7 +5,8 @@ import { otpMaxAgeSeconds } from '../delivery/otp-max-age';
 import { toHttpError } from '../http/errors';
 import { NotConfiguredError } from '../lib/errors';
 import type { Templates } from '../templates/templates';
-import { parseJsonBody, rawBody } from './clerk-router';
+import { parseJsonBody } from '../lib/json';
+import { bodyOf, rawBody } from './body';
 import { interpretSupabaseHook } from './supabase-hook';
 import { createSvixVerifier, type SvixVerifier } from './svix';
 
@@ -68,7 +69,7 @@ export function supabaseHookRouter({
 
   router.post('/webhooks/supabase', rawBody, async (req, res) => {
     if (!verifier) throw new NotConfiguredError('Set SUPABASE_HOOK_SECRET to the v1,whsec_… secret of your Supabase auth hook');
-    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const body = bodyOf(req);
     const { id, timestamp } = verifier.verify(body, req.headers);
     const payload = parseJsonBody(body);
     const toSend = interpretSupabaseHook(payload, { webhookId: id, timestamp, dedupeKey: secrets[0]! }, templates);

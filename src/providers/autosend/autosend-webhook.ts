@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { UnauthorizedError, ValidationError } from '../../lib/errors';
 import type { BounceDetail, ProviderEventType, ProviderWebhookEvent, WebhookParser } from '../types';
 import { withoutSecrets } from '../webhook-redaction';
+import { parseJsonBody } from '../../lib/json';
 
 /**
  * Autosend's webhooks (providers.md §6.2): `X-Webhook-Signature` is the hex HMAC-SHA256 of the raw body
@@ -95,12 +96,7 @@ export function createAutosendWebhookParser(secret: string, now: () => Date = ()
   return {
     parseWebhook(rawBody, headers) {
       verify(rawBody, headers);
-      let body: unknown;
-      try {
-        body = JSON.parse(rawBody.toString('utf8'));
-      } catch {
-        throw new ValidationError('Body is not valid JSON');
-      }
+      const body = parseJsonBody(rawBody);
       const envelope = Envelope.safeParse(body);
       if (!envelope.success) throw new ValidationError('Malformed Autosend event: needs `type` and `createdAt`');
       const occurredAt = new Date(envelope.data.createdAt);

@@ -3,6 +3,7 @@ import { ValidationError } from '../../lib/errors';
 import { createSvixVerifier } from '../../webhooks/svix';
 import { withoutSecrets } from '../webhook-redaction';
 import type { BounceDetail, ProviderEventType, ProviderWebhookEvent, WebhookParser } from '../types';
+import { parseJsonBody } from '../../lib/json';
 
 /**
  * Resend's webhooks (providers.md §2): Svix-signed, `{type, created_at, data}`, joined to our message by
@@ -72,12 +73,7 @@ export function createResendWebhookParser(secret: string, now: () => Date = () =
   return {
     parseWebhook(rawBody, headers) {
       const { id } = verifier.verify(rawBody, headers);
-      let body: unknown;
-      try {
-        body = JSON.parse(rawBody.toString('utf8'));
-      } catch {
-        throw new ValidationError('Body is not valid JSON');
-      }
+      const body = parseJsonBody(rawBody);
       const envelope = Envelope.safeParse(body);
       if (!envelope.success) throw new ValidationError('Malformed Resend event: needs a `type`');
       const { type: providerType, created_at } = envelope.data;
