@@ -6,7 +6,7 @@ import { newId } from '../lib/ids';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../metrics/metrics';
 import type { BounceDetail, ProviderEventType, ProviderWebhookEvent } from '../providers/types';
-import { providerEventJobId, type Queues } from '../queue/queues';
+import { providerEventJobId, requeueJob, type Queues } from '../queue/queues';
 import { enqueueClerkWriteback } from './clerk-writeback';
 import type { SuppressionReason, SuppressionService } from './suppressions';
 
@@ -290,14 +290,8 @@ export function createProviderEvents({ db, queues, suppressions, metrics, log, n
     });
     let requeued = 0;
     for (const { id } of stale) {
-      const job = await queues.providerEvents.getJob(providerEventJobId(id));
-      const state = job ? await job.getState() : 'unknown';
-      if (state === 'failed') await job!.retry('failed');
-      else if (state === 'completed' || state === 'unknown') {
-        await job?.remove();
-        await enqueue(id);
-      } else continue;
-      requeued += 1;
+      const result = await requeueJob(queues.providerEvents, providerEventJobId(id), () => enqueue(id));
+      if (result !== 'alive') requeued += 1;
     }
     return requeued;
   }

@@ -1,6 +1,6 @@
 import type { Db } from '../db/prisma';
 import type { Logger } from '../lib/logger';
-import { sendJobId, type Queues } from '../queue/queues';
+import { requeueJob, sendJobId, type Queues } from '../queue/queues';
 
 export interface SweeperDeps {
   db: Db;
@@ -22,18 +22,7 @@ export function createSweeper({ db, queues, log, now = () => new Date(), staleAf
   /** Queue a message's send job again whatever became of the previous one. */
   async function requeue(messageId: string, generation = 0): Promise<'added' | 'retried' | 'alive'> {
     const jobId = sendJobId(messageId, generation);
-    const job = await queues.send.getJob(jobId);
-    if (job) {
-      const state = await job.getState();
-      if (state === 'failed') {
-        await job.retry('failed');
-        return 'retried';
-      }
-      if (state !== 'completed' && state !== 'unknown') return 'alive';
-      await job.remove();
-    }
-    await queues.send.add('send', { messageId }, { jobId });
-    return 'added';
+    return requeueJob(queues.send, jobId, () => queues.send.add('send', { messageId }, { jobId }));
   }
 
   async function sweep(): Promise<{ requeued: number; purged: number }> {

@@ -124,3 +124,22 @@ export const sendJobId = (messageId: string, generation = 0): string =>
 
 /** The job id of a stored provider event's job: its row id, so queueing it again is a no-op while it lives. */
 export const providerEventJobId = (providerEventId: string): string => providerEventId;
+
+/**
+ * Queue a job again whatever became of the previous one with its id: a failed one is retried, a finished or
+ * vanished one is added afresh, a live one (waiting, delayed, active) is left alone.
+ */
+export async function requeueJob<T>(queue: Queue<T>, jobId: string, add: () => Promise<unknown>): Promise<'added' | 'retried' | 'alive'> {
+  const job = await queue.getJob(jobId);
+  if (job) {
+    const state = await job.getState();
+    if (state === 'failed') {
+      await job.retry('failed');
+      return 'retried';
+    }
+    if (state !== 'completed' && state !== 'unknown') return 'alive';
+    await job.remove();
+  }
+  await add();
+  return 'added';
+}
