@@ -334,6 +334,15 @@ describe('/api/suppressions', () => {
     }
   });
 
+  it('answers 422 to a cursor it did not hand out', async () => {
+    // Not base64 of a position, and a position in another ordering (the message log's oldest-change-first).
+    for (const cursor of ['garbage', Buffer.from('u|2026-01-01T00:00:00.000Z|x').toString('base64url')]) {
+      const res = await harness.request(`/api/suppressions?cursor=${cursor}`, { headers: admin });
+      expect(res.status).toBe(422);
+      expect((await json(res)).error).toMatchObject({ code: 'invalid_request', message: expect.stringMatching(/^cursor: /) });
+    }
+  });
+
   it('finds one recipient exactly, and releases with a JSON body too', async () => {
     const address = newAddress();
     const added = await harness.request('/api/suppressions', { method: 'POST', headers: admin, body: JSON.stringify({ recipient: address }) });

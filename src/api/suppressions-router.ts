@@ -1,8 +1,8 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { InvalidSuppressionCursorError, toSuppressionJson, type SuppressionService } from '../deliverability/suppressions';
+import { toSuppressionJson, type SuppressionService } from '../deliverability/suppressions';
 import { Channel } from '../generated/prisma/enums';
-import { NotFoundError, ValidationError } from '../lib/errors';
+import { NotFoundError } from '../lib/errors';
 
 const ListQuery = z.strictObject({
   // Exactly this address or number (normalized like everywhere else); `search` matches a part of it.
@@ -35,21 +35,16 @@ export function suppressionsApiRouter({ suppressions }: { suppressions: Pick<Sup
 
   router.get('/suppressions', async (req, res) => {
     const q = ListQuery.parse(req.query);
-    try {
-      res.json(
-        await suppressions.list({
-          recipient: q.recipient,
-          search: q.search,
-          channel: q.channel,
-          includeExpired: q.include_expired,
-          limit: q.limit,
-          cursor: q.cursor,
-        }),
-      );
-    } catch (err) {
-      if (err instanceof InvalidSuppressionCursorError) throw new ValidationError(`cursor: ${err.message}`);
-      throw err;
-    }
+    res.json(
+      await suppressions.list({
+        recipient: q.recipient,
+        search: q.search,
+        channel: q.channel,
+        includeExpired: q.include_expired,
+        limit: q.limit,
+        cursor: q.cursor,
+      }),
+    );
   });
 
   router.post('/suppressions', async (req, res) => {

@@ -5,6 +5,7 @@ import { E164_NUMBER, EMAIL_ADDRESS, normalizeRecipient } from '../delivery/cont
 import { Prisma } from '../generated/prisma/client';
 import type { Channel } from '../generated/prisma/enums';
 import { ValidationError } from '../lib/errors';
+import { decodeCursor, encodeCursor } from '../lib/cursor';
 import { newId } from '../lib/ids';
 import type { Logger } from '../lib/logger';
 import type { Queues } from '../queue/queues';
@@ -63,17 +64,6 @@ export interface SuppressionListQuery {
   cursor?: string;
 }
 
-export class InvalidSuppressionCursorError extends Error {}
-
-const encodeCursor = (s: Pick<SuppressionRow, 'createdAt' | 'id'>): string =>
-  Buffer.from(`${s.createdAt.toISOString()}|${s.id}`).toString('base64url');
-
-function decodeCursor(cursor: string): { createdAt: Date; id: string } {
-  const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  const createdAt = new Date(at ?? '');
-  if (!id || Number.isNaN(createdAt.getTime())) throw new InvalidSuppressionCursorError('cursor is not one this API returned');
-  return { createdAt, id };
-}
 
 export interface SuppressionDeps {
   db: Db;
@@ -142,7 +132,7 @@ export function createSuppressionService({ db, config, queues, log, now = () => 
     if (!query.includeExpired) and.push({ OR: [{ expiresAt: null }, { expiresAt: { gt: now() } }] });
     if (query.cursor) {
       const c = decodeCursor(query.cursor);
-      and.push({ OR: [{ createdAt: { lt: c.createdAt } }, { createdAt: c.createdAt, id: { lt: c.id } }] });
+      and.push({ OR: [{ createdAt: { lt: c.at } }, { createdAt: c.at, id: { lt: c.id } }] });
     }
     const rows = await db.suppression.findMany({
       where: { AND: and },
@@ -152,7 +142,7 @@ export function createSuppressionService({ db, config, queues, log, now = () => 
     const page = rows.slice(0, query.limit);
     return {
       data: page.map(toSuppressionJson),
-      next_cursor: rows.length > query.limit ? encodeCursor(page[page.length - 1]!) : null,
+      next_cursor: rows.length > query.limit ? encodeCursor(page[page.length - 1]!.createdAt, page[page.length - 1]!.id) : null,
     };
   }
 

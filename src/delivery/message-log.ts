@@ -1,6 +1,7 @@
 import type { Db } from '../db/prisma';
 import type { Prisma } from '../generated/prisma/client';
 import { MessageSource, type Channel, type MessageStatus } from '../generated/prisma/enums';
+import { decodeCursor, encodeCursor } from '../lib/cursor';
 
 /** The read side of the delivery log, in the contract's JSON shape (snake_case). */
 
@@ -79,21 +80,8 @@ export interface MessageFilters {
   cursor?: string;
 }
 
-export class InvalidCursorError extends Error {}
-
-/** A position in one of the two orders: newest created first, or oldest change first (`u` marks the latter). */
-function encodeCursor(at: Date, id: string, byUpdate: boolean): string {
-  return Buffer.from(`${byUpdate ? 'u|' : ''}${at.toISOString()}|${id}`).toString('base64url');
-}
-
-function decodeCursor(cursor: string, byUpdate: boolean): { at: Date; id: string } {
-  const parts = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  if ((parts[0] === 'u') !== byUpdate) throw new InvalidCursorError('cursor belongs to a listing with different parameters');
-  const [at, id] = byUpdate ? parts.slice(1) : parts;
-  const date = new Date(at ?? '');
-  if (!id || Number.isNaN(date.getTime())) throw new InvalidCursorError('cursor is not one this API returned');
-  return { at: date, id };
-}
+/** The log's two orders: newest created first, or (`updated_since`) oldest change first. */
+const BY_UPDATE = 'u';
 
 /** An exact match on any identifying column; each branch has an index, so Postgres ORs index scans. */
 function searchWhere(term: string): Prisma.MessageWhereInput {
@@ -127,7 +115,7 @@ export function createMessageLog(db: Db) {
     const byUpdate = filters.updatedSince !== undefined;
     if (byUpdate) and.push({ updatedAt: { gte: filters.updatedSince } });
     if (filters.cursor) {
-      const c = decodeCursor(filters.cursor, byUpdate);
+      const c = decodeCursor(filters.cursor, byUpdate ? BY_UPDATE : '');
       and.push(
         byUpdate
           ? { OR: [{ updatedAt: { gt: c.at } }, { updatedAt: c.at, id: { gt: c.id } }] }
@@ -141,7 +129,7 @@ export function createMessageLog(db: Db) {
     });
     const page = rows.slice(0, filters.limit);
     const last = page[page.length - 1];
-    const next = rows.length > filters.limit && last ? encodeCursor(byUpdate ? last.updatedAt : last.createdAt, last.id, byUpdate) : null;
+    const next = rows.length > filters.limit && last ? encodeCursor(byUpdate ? last.updatedAt : last.createdAt, last.id, byUpdate ? BY_UPDATE : '') : null;
     return { data: page.map(toMessageJson), next_cursor: next };
   }
 

@@ -1,6 +1,5 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ZodError } from 'zod';
-import { InvalidCursorError } from '../delivery/message-log';
 import { AppError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 
@@ -29,9 +28,6 @@ export function toHttpError(err: unknown): { status: number; body: HttpErrorBody
   if (err instanceof ZodError) {
     const message = err.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
     return { status: 422, body: { error: { code: 'invalid_request', message } } };
-  }
-  if (err instanceof InvalidCursorError) {
-    return { status: 422, body: { error: { code: 'invalid_request', message: `cursor: ${err.message}` } } };
   }
   const type = (err as { type?: string } | null)?.type;
   const known = type ? BODY_PARSER_ERRORS[type] : undefined;
