@@ -95,7 +95,7 @@ describe('Unosend adapter against the fake API', () => {
   });
 
   it('a wrong key is a permanent error another provider can fix', async () => {
-    const wrongKey = createUnosendProvider({ apiKey: 'un_wrong', apiUrl: unosend.url });
+    const wrongKey = createUnosendProvider({ apiKey: 'un_wrong', apiUrl: unosend.url, timeoutMs: 500 });
     expect(await sendError(wrongKey)).toMatchObject({ class: 'permanent', failover: true, code: 'invalid_api_key' });
   });
 
@@ -105,7 +105,7 @@ describe('Unosend adapter against the fake API', () => {
   });
 
   it('treats an unreachable API as transient', async () => {
-    const down = createUnosendProvider({ apiKey: FAKE_UNOSEND_KEY, apiUrl: 'http://127.0.0.1:9' });
+    const down = createUnosendProvider({ apiKey: FAKE_UNOSEND_KEY, apiUrl: 'http://127.0.0.1:9', timeoutMs: 500 });
     expect(await sendError(down)).toMatchObject({ class: 'transient', code: 'network_error' });
   });
 

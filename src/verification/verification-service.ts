@@ -82,8 +82,7 @@ export interface VerificationDeps {
 export type VerificationService = ReturnType<typeof createVerificationService>;
 
 /** A check may name the phone number as the user typed it (`+44 7700 900123`); codes were sent to its E.164 form. */
-const recipientOf = (to: string): string =>
-  to.includes('@') ? normalizeRecipient('email', to).recipient : to.replace(/[\s().-]/g, '');
+const recipientOf = (to: string): string => normalizeRecipient(to.includes('@') ? 'email' : 'sms', to).recipient;
 
 const lookupKey = (lookup: CheckLookup): string =>
   'verificationId' in lookup ? `id:${lookup.verificationId}` : `to:${recipientOf(lookup.to)}:${lookup.purpose}`;

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { z } from 'zod';
-import type { MessagePayload } from '../delivery/content';
+import { E164_NUMBER, type MessagePayload } from '../delivery/content';
 import type { NewMessage } from '../delivery/message-service';
 import { ValidationError } from '../lib/errors';
 import type { Templates } from '../templates/templates';
@@ -43,7 +43,6 @@ const SendSms = z.looseObject({
 });
 
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
-const E164 = /^\+[1-9]\d{6,14}$/;
 
 /** Actions whose email carries a link to GoTrue's /verify as well as the code. */
 const LINK_ACTIONS = new Set(['signup', 'invite', 'magiclink', 'recovery', 'email_change']);
@@ -94,7 +93,7 @@ export function interpretSupabaseHook(body: unknown, ctx: SupabaseHookContext, t
   if (body && typeof body === 'object' && 'sms' in body) {
     const event = parseOrThrow(SendSms, body);
     const phone = toE164(event.sms.phone || event.user.phone || '');
-    if (!E164.test(phone)) throw new ValidationError('Malformed Supabase hook payload: no E.164 phone number in sms.phone or user.phone');
+    if (!E164_NUMBER.test(phone)) throw new ValidationError('Malformed Supabase hook payload: no E.164 phone number in sms.phone or user.phone');
     const payload: MessagePayload = { channel: 'sms', body: templates.sms(['supabase_sms'], { token: event.sms.otp }) };
     return [
       {

@@ -1,3 +1,4 @@
+import { E164_NUMBER } from '../../delivery/content';
 import { classifyFailure, describeFetchError, missingApiKeyError } from '../error-policy';
 import { ProviderError, type OutgoingSms, type SendResult, type SmsProvider } from '../types';
 
@@ -8,7 +9,6 @@ import { ProviderError, type OutgoingSms, type SendResult, type SmsProvider } fr
  * account's (bad key, empty wallet, key scope), so another provider may still deliver.
  */
 
-export const E164 = /^\+[1-9]\d{6,14}$/;
 
 /** Unosend splits longer bodies into segments up to this many characters in all. */
 const MAX_BODY_CHARS = 1600;
@@ -17,8 +17,8 @@ export interface UnosendOptions {
   /** UNOSEND_API_KEY; config refuses `unosend` in SMS_PROVIDERS without it. */
   apiKey?: string;
   apiUrl: string;
-  /** A request that has not answered by then is abandoned and retried like a network error. */
-  timeoutMs?: number;
+  /** PROVIDER_TIMEOUT_MS: a request that has not answered by then is abandoned and retried like a network error. */
+  timeoutMs: number;
 }
 
 interface UnosendSmsEntry {
@@ -40,13 +40,13 @@ function firstEntry(body: unknown): UnosendSmsEntry | undefined {
 }
 
 export function createUnosendProvider(options: UnosendOptions): SmsProvider {
-  const timeoutMs = options.timeoutMs ?? 10_000;
+  const { timeoutMs } = options;
   const endpoint = `${options.apiUrl.replace(/\/+$/, '')}/sms`;
 
   async function send(message: OutgoingSms): Promise<SendResult> {
     const { apiKey } = options;
     if (!apiKey) throw missingApiKeyError('UNOSEND_API_KEY');
-    if (!E164.test(message.to)) {
+    if (!E164_NUMBER.test(message.to)) {
       throw new ProviderError(`"${message.to}" is not an E.164 phone number`, { class: 'permanent', code: 'invalid_recipient' });
     }
     if (message.body.length > MAX_BODY_CHARS) {
