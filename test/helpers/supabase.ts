@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { svixSignature } from './svix';
+import { svixHeaders, type SignOptions } from './svix';
 
 /** As Supabase shows a hook secret: `v1,whsec_<base64>`. */
 export const newSupabaseSecret = (): string => `v1,whsec_${randomBytes(32).toString('base64')}`;
@@ -8,12 +8,9 @@ export const newSupabaseSecret = (): string => `v1,whsec_${randomBytes(32).toStr
 export function standardWebhookHeaders(
   secret: string,
   body: string,
-  opts: { id?: string; timestamp?: number; extraSignatures?: string[] } = {},
+  opts: Omit<SignOptions, 'headerPrefix'> = {},
 ): Record<string, string> {
-  const id = opts.id ?? `msg_${randomBytes(8).toString('hex')}`;
-  const timestamp = opts.timestamp ?? Math.floor(Date.now() / 1000);
-  const signature = [...(opts.extraSignatures ?? []), svixSignature(secret.replace(/^v1,/, ''), id, timestamp, body)].join(' ');
-  return { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signature };
+  return svixHeaders(secret.replace(/^v1,/, ''), body, { ...opts, headerPrefix: 'webhook' });
 }
 
 const user = (overrides: Record<string, unknown> = {}) => ({

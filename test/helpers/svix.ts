@@ -6,18 +6,23 @@ export function svixSignature(secret: string, id: string, timestamp: number, bod
   return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
 }
 
-export function svixHeaders(
-  secret: string,
-  body: string,
-  opts: { id?: string; timestamp?: number; extraSignatures?: string[] } = {},
-): Record<string, string> {
+export interface SignOptions {
+  id?: string;
+  timestamp?: number;
+  extraSignatures?: string[];
+  /** `svix` as Clerk and Resend send them, `webhook` (Standard Webhooks) as Supabase does. */
+  headerPrefix?: 'svix' | 'webhook';
+}
+
+export function svixHeaders(secret: string, body: string, opts: SignOptions = {}): Record<string, string> {
   const id = opts.id ?? `msg_${randomBytes(8).toString('hex')}`;
   const timestamp = opts.timestamp ?? Math.floor(Date.now() / 1000);
   const signature = [...(opts.extraSignatures ?? []), svixSignature(secret, id, timestamp, body)].join(' ');
+  const prefix = opts.headerPrefix ?? 'svix';
   return {
     'content-type': 'application/json',
-    'svix-id': id,
-    'svix-timestamp': String(timestamp),
-    'svix-signature': signature,
+    [`${prefix}-id`]: id,
+    [`${prefix}-timestamp`]: String(timestamp),
+    [`${prefix}-signature`]: signature,
   };
 }
