@@ -186,6 +186,17 @@ describe('payloads', () => {
     expect((await json(res)).error.message).toMatch(/data\.to_email_address/);
   });
 
+  it('answers 422 to text Postgres cannot store (a NUL character), without failing the webhooks written with it', async () => {
+    const poisoned = emailCreated({ data: { subject: 'Your code\u0000' } });
+    const others = Array.from({ length: 6 }, () => emailCreated());
+    // In flight together, so the good ones share a write with the bad one if it gets that far.
+    const [bad, ...good] = await Promise.all([poisoned, ...others].map((e) => signed(e)));
+    expect(bad!.status).toBe(422);
+    expect((await json(bad!)).error.message).toMatch(/NUL/);
+    expect(good.map((r) => r.status)).toEqual(others.map(() => 202));
+    expect(await database.db.message.count({ where: { externalId: poisoned.data.id } })).toBe(0);
+  });
+
   it('answers 413 to a body over 256 KB, before anything else', async () => {
     const event = emailCreated({ data: { body: 'x'.repeat(300 * 1024) } });
     const res = await signed(event);

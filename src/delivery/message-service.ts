@@ -1,6 +1,6 @@
 import { Prisma, type Db } from '../db/prisma';
 import type { MessageSource, MessageStatus } from '../generated/prisma/enums';
-import { DependencyUnavailableError } from '../lib/errors';
+import { DependencyUnavailableError, ValidationError } from '../lib/errors';
 import { newId } from '../lib/ids';
 import type { Logger } from '../lib/logger';
 import { sendJobId, type Queues } from '../queue/queues';
@@ -48,6 +48,40 @@ export type MessageService = ReturnType<typeof createMessageService>;
 /** Rows written by one statement; bounds the statement's size, not the wait (there is none). */
 const MAX_BATCH = 100;
 
+/**
+ * The same statement text for every group, whose only parameter is the group as a JSON array: the driver
+ * binds one value however large the group, and Postgres sees one statement shape.
+ */
+const insertAccepted = (rowsJson: string) => Prisma.sql`
+  WITH input AS (
+    SELECT * FROM jsonb_to_recordset(${rowsJson}::jsonb) AS i(
+      id text, source text, external_id text, channel text, template text, recipient text, recipient_domain text,
+      user_id text, subject text, expires_at timestamptz, created_at timestamptz, payload jsonb, redacted jsonb,
+      detail jsonb)
+  ), m AS (
+    INSERT INTO messages (id, source, external_id, channel, template, recipient, recipient_domain, user_id,
+                          subject, expires_at, created_at, updated_at)
+    SELECT id, source::"MessageSource", external_id, channel::"Channel", template, recipient, recipient_domain,
+           user_id, subject, expires_at, created_at, created_at
+    FROM input
+    ON CONFLICT (source, external_id) DO NOTHING
+    RETURNING id
+  ), content AS (
+    INSERT INTO message_contents (message_id, payload, redacted, created_at)
+    SELECT i.id, i.payload, i.redacted, i.created_at FROM input i JOIN m ON m.id = i.id
+  ), event AS (
+    INSERT INTO message_events (message_id, type, occurred_at, detail)
+    SELECT i.id, 'received', i.created_at, i.detail FROM input i JOIN m ON m.id = i.id
+  )
+  SELECT id FROM m`;
+
+/** Postgres text and jsonb cannot hold U+0000. */
+function holdsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\0');
+  if (typeof value === 'object' && value !== null) return Object.values(value).some(holdsNul);
+  return false;
+}
+
 interface PendingAccept {
   input: NewMessage;
   row: {
@@ -69,9 +103,10 @@ interface PendingAccept {
  * queued, and both happen before the caller acknowledges. If Redis is down the caller answers 503; the row
  * stays `queued` and the sweeper (or the sender's retry) queues it later.
  *
- * Accepts that arrive while a write is in flight are written together by the next one (group commit): one
- * INSERT statement and one queue round trip for the whole group. An accept that finds nothing in flight is
- * written at once, so batching never adds latency; under load it is what keeps the receiver fast.
+ * Accepts that arrive while an INSERT is in flight are written together by the next one (group commit): one
+ * INSERT statement and one queue round trip for the whole group, and a group's queue round trip overlaps the
+ * next group's INSERT. An accept that finds nothing in flight is written at once, so batching never adds
+ * latency; under load it is what keeps the receiver fast.
  */
 export function createMessageService({ db, queues, log, now = () => new Date() }: MessageServiceDeps) {
   let waiting: PendingAccept[] = [];
@@ -107,59 +142,51 @@ export function createMessageService({ db, queues, log, now = () => new Date() }
 
   /** One statement: each message with its content and first event, or none of it. Returns the ids inserted. */
   async function insert(group: PendingAccept[]): Promise<Set<string>> {
-    const values = Prisma.join(
-      group.map(
-        ({ input, row }) => Prisma.sql`(
-          ${row.id}, ${input.source}, ${input.externalId ?? null}, ${row.channel}, ${input.template ?? null},
-          ${row.recipient}, ${row.domain}, ${input.userId ?? null}, ${row.subject}, ${row.expiresAt}::timestamptz,
-          ${row.createdAt}::timestamptz, ${JSON.stringify(input.payload)}::jsonb, ${JSON.stringify(row.redacted)}::jsonb,
-          ${JSON.stringify(input.receivedDetail ?? {})}::jsonb)`,
-      ),
-    );
-    const inserted = await db.$queryRaw<{ id: string }[]>`
-      WITH input (id, source, external_id, channel, template, recipient, recipient_domain, user_id, subject,
-                  expires_at, created_at, payload, redacted, detail) AS (VALUES ${values}),
-      m AS (
-        INSERT INTO messages (id, source, external_id, channel, template, recipient, recipient_domain, user_id,
-                              subject, expires_at, created_at, updated_at)
-        SELECT id, source::"MessageSource", external_id, channel::"Channel", template, recipient, recipient_domain,
-               user_id, subject, expires_at, created_at, created_at
-        FROM input
-        ON CONFLICT (source, external_id) DO NOTHING
-        RETURNING id
-      ), content AS (
-        INSERT INTO message_contents (message_id, payload, redacted, created_at)
-        SELECT i.id, i.payload, i.redacted, i.created_at FROM input i JOIN m ON m.id = i.id
-      ), event AS (
-        INSERT INTO message_events (message_id, type, occurred_at, detail)
-        SELECT i.id, 'received', i.created_at, i.detail FROM input i JOIN m ON m.id = i.id
-      )
-      SELECT id FROM m`;
+    const rows = group.map(({ input, row }) => ({
+      id: row.id,
+      source: input.source,
+      external_id: input.externalId ?? null,
+      channel: row.channel,
+      template: input.template ?? null,
+      recipient: row.recipient,
+      recipient_domain: row.domain,
+      user_id: input.userId ?? null,
+      subject: row.subject,
+      expires_at: row.expiresAt,
+      created_at: row.createdAt,
+      payload: input.payload,
+      redacted: row.redacted,
+      detail: input.receivedDetail ?? {},
+    }));
+    const inserted = await db.$queryRaw<{ id: string }[]>(insertAccepted(JSON.stringify(rows)));
     return new Set(inserted.map((r) => r.id));
   }
 
-  /** Writes and queues one group, settling every accept in it; never throws. */
-  async function write(group: PendingAccept[]): Promise<void> {
+  /** Records one group, settling every accept in it except those now recorded and still to be queued. */
+  async function record(group: PendingAccept[]): Promise<PendingAccept[]> {
     let inserted: Set<string>;
     try {
       inserted = await insert(group);
     } catch (err) {
       log.error({ err: String(err), count: group.length }, 'could not record messages');
       for (const p of group) p.reject(new DependencyUnavailableError('Database unavailable; retry later', err));
-      return;
+      return [];
     }
-    const fresh = group.filter((p) => inserted.has(p.row.id));
     for (const p of group.filter((p) => !inserted.has(p.row.id))) acceptDuplicate(p.input).then(p.resolve, p.reject);
-    if (fresh.length === 0) return;
+    return group.filter((p) => inserted.has(p.row.id));
+  }
+
+  /** Queues recorded messages and settles their accepts; never throws. */
+  async function enqueueRecorded(recorded: PendingAccept[]): Promise<void> {
     try {
       // The job id is the message id: adding a message twice (here, the sweeper, a retried webhook) is a no-op.
-      await queues.send.addBulk(fresh.map((p) => ({ name: 'send', data: { messageId: p.row.id }, opts: { jobId: sendJobId(p.row.id) } })));
+      await queues.send.addBulk(recorded.map((p) => ({ name: 'send', data: { messageId: p.row.id }, opts: { jobId: sendJobId(p.row.id) } })));
     } catch (err) {
-      log.warn({ err: String(err), message_ids: fresh.map((p) => p.row.id) }, 'could not queue messages; the sweeper will queue them');
-      for (const p of fresh) p.resolve({ messageId: p.row.id, status: 'queued', duplicate: false, queued: false });
+      log.warn({ err: String(err), message_ids: recorded.map((p) => p.row.id) }, 'could not queue messages; the sweeper will queue them');
+      for (const p of recorded) p.resolve({ messageId: p.row.id, status: 'queued', duplicate: false, queued: false });
       return;
     }
-    for (const p of fresh) {
+    for (const p of recorded) {
       log.info({ message_id: p.row.id, source: p.input.source, channel: p.row.channel, template: p.input.template }, 'message accepted');
       p.resolve({ messageId: p.row.id, status: 'queued', duplicate: false, queued: true });
     }
@@ -169,9 +196,9 @@ export function createMessageService({ db, queues, log, now = () => new Date() }
     writing = true;
     try {
       while (waiting.length > 0) {
-        const group = waiting.slice(0, MAX_BATCH);
-        waiting = waiting.slice(MAX_BATCH);
-        await write(group);
+        const recorded = await record(waiting.splice(0, MAX_BATCH));
+        // Not awaited: the next group's INSERT overlaps this group's round trip to Redis.
+        if (recorded.length > 0) void enqueueRecorded(recorded);
       }
     } finally {
       writing = false;
@@ -180,6 +207,8 @@ export function createMessageService({ db, queues, log, now = () => new Date() }
 
   function accept(input: NewMessage): Promise<AcceptResult> {
     return new Promise<AcceptResult>((resolve, reject) => {
+      // Refused here, alone: in the group's INSERT it would fail every message written with it.
+      if (holdsNul(input)) throw new ValidationError('The message contains a NUL character (U+0000), which cannot be stored');
       waiting.push({ input, row: prepare(input), resolve, reject });
       if (!writing) void drain();
     });
