@@ -1,8 +1,11 @@
 /**
  * `npm run bench:ingest`: how fast the Clerk receiver accepts signed `email.created` webhooks (verify, one
  * Postgres insert, one BullMQ add, 202), against a bare Express handler that only parses JSON, measured in the
- * same run on the same machine. Both servers run in their own processes; autocannon runs in this one.
- * Target: ratio ≥ 0.6 with p99 < 50 ms.
+ * same run on the same machine. Target: ratio ≥ 0.6 with p99 < 50 ms.
+ *
+ * A third server, the minimal durable receiver (bench-ingest-floor.ts), shows how much of the gap is the
+ * durable write and queueing any correct receiver must do before its 2xx, and how much is auth-relay's own.
+ * Each server runs in its own process; autocannon runs in this one.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -83,25 +86,37 @@ async function main(): Promise<void> {
     bare.kill();
     throw err;
   });
+  // After the relay, whose migrate created the database it shares.
+  const floor = await startProcess(
+    [path.join(root, 'dist/scripts/bench-ingest-floor.js')],
+    { PORT: String(basePort + 2), DATABASE_URL: `${PG}/${DB_NAME}`, REDIS_URL, QUEUE_PREFIX: `${PREFIX}-floor`, CLERK_WEBHOOK_SIGNING_SECRET: SECRET },
+    `http://127.0.0.1:${basePort + 2}/healthz`,
+  ).catch(async (err) => {
+    bare.kill();
+    relay.kill();
+    throw err;
+  });
   try {
-    // Warm both up so JIT and connection pools are not measured.
-    await autocannon({ url: `http://127.0.0.1:${basePort}/webhooks/clerk`, method: 'POST', connections: 4, duration: 2, requests: [{ setupRequest: (r) => ({ ...r, ...signedClerkWebhook(SECRET) }) }] });
-    await autocannon({ url: `http://127.0.0.1:${basePort + 1}/webhooks/clerk`, method: 'POST', connections: 4, duration: 2, requests: [{ setupRequest: (r) => ({ ...r, ...signedClerkWebhook(SECRET) }) }] });
+    const urls = [basePort, basePort + 2, basePort + 1].map((port) => `http://127.0.0.1:${port}/webhooks/clerk`);
+    // Warm each up so JIT and connection pools are not measured.
+    for (const url of urls) await autocannon({ url, method: 'POST', connections: 4, duration: 2, requests: [{ setupRequest: (r) => ({ ...r, ...signedClerkWebhook(SECRET) }) }] });
 
-    const baseline = await load(`http://127.0.0.1:${basePort}/webhooks/clerk`);
-    const receiver = await load(`http://127.0.0.1:${basePort + 1}/webhooks/clerk`);
+    const [baseline, floor, receiver] = [await load(urls[0]!), await load(urls[1]!), await load(urls[2]!)];
     const ratio = receiver.rps / baseline.rps;
     const row = (name: string, f: Figures) =>
-      `${name.padEnd(26)} ${f.rps.toFixed(0).padStart(8)} req/s   p50 ${String(f.p50).padStart(4)} ms   p99 ${String(f.p99).padStart(4)} ms   non-2xx ${f.non2xx}   errors ${f.errors}`;
+      `${name.padEnd(30)} ${f.rps.toFixed(0).padStart(8)} req/s   p50 ${String(f.p50).padStart(4)} ms   p99 ${String(f.p99).padStart(4)} ms   non-2xx ${f.non2xx}   errors ${f.errors}`;
     console.log(`\nbench:ingest — ${CONNECTIONS} connections, ${SECONDS} s each, autocannon in a separate process`);
     console.log(row('bare express (JSON only)', baseline));
+    console.log(row('minimal durable receiver', floor));
     console.log(row('auth-relay /webhooks/clerk', receiver));
+    console.log(`minimal durable receiver / bare express ${(floor.rps / baseline.rps).toFixed(2)}; auth-relay / minimal durable receiver ${(receiver.rps / floor.rps).toFixed(2)}`);
     console.log(`ratio ${ratio.toFixed(2)} (target ≥ 0.60), receiver p99 ${receiver.p99} ms (target < 50 ms): ${ratio >= 0.6 && receiver.p99 < 50 ? 'MET' : 'NOT MET'}`);
   } finally {
     bare.kill('SIGTERM');
+    floor.kill('SIGTERM');
     relay.kill('SIGTERM');
     const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
-    await new Queue('send', { connection, prefix: PREFIX }).obliterate({ force: true });
+    for (const prefix of [PREFIX, `${PREFIX}-floor`]) await new Queue('send', { connection, prefix }).obliterate({ force: true });
     connection.disconnect();
     const admin = new Client({ connectionString: `${PG}/postgres` });
     await admin.connect();
