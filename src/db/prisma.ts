@@ -4,8 +4,38 @@ import { PrismaClient } from '../generated/prisma/client';
 export type Db = PrismaClient;
 export { Prisma } from '../generated/prisma/client';
 
+/**
+ * How many distinct statement texts a client names. pg keeps a named statement for the life of the
+ * connection, so the names are bounded; our queries have far fewer shapes than this, and any past the bound
+ * run unnamed. (Prisma's own engine kept 100 per connection.)
+ */
+export const NAMED_STATEMENTS = 200;
+
+/**
+ * A named statement is parsed and planned once per connection instead of on every execution, which is most
+ * of what Postgres spends on the receiver's group INSERT. The same text always gets the same name, so pg
+ * reuses it on every connection of the pool.
+ */
+function statementNames(): (query: { sql: string }) => string {
+  const names = new Map<string, string>();
+  return ({ sql }) => {
+    let name = names.get(sql);
+    if (name === undefined && names.size < NAMED_STATEMENTS) names.set(sql, (name = `relay_${names.size}`));
+    // '' is the protocol's unnamed statement: parsed and planned for this execution only.
+    return name ?? '';
+  };
+}
+
+/**
+ * `?pgbouncer=true` is Prisma's flag for a pooler in transaction mode (PgBouncer before 1.21, Supavisor's
+ * transaction port), which hands a session's named statements to other clients: with it, nothing is named.
+ */
 export function createPrisma(databaseUrl: string, poolSize = 10): Db {
+  const behindPooler = new URL(databaseUrl).searchParams.get('pgbouncer') === 'true';
   return new PrismaClient({
-    adapter: new PrismaPg({ connectionString: databaseUrl, max: poolSize, connectionTimeoutMillis: 5_000 }),
+    adapter: new PrismaPg(
+      { connectionString: databaseUrl, max: poolSize, connectionTimeoutMillis: 5_000 },
+      behindPooler ? {} : { statementNameGenerator: statementNames() },
+    ),
   });
 }
