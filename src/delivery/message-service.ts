@@ -109,7 +109,7 @@ interface PendingAccept {
  * latency; under load it is what keeps the receiver fast.
  */
 export function createMessageService({ db, queues, log, now = () => new Date() }: MessageServiceDeps) {
-  let waiting: PendingAccept[] = [];
+  const waiting: PendingAccept[] = [];
   let writing = false;
 
   async function enqueue(messageId: string, generation = 0): Promise<boolean> {
