@@ -73,6 +73,8 @@ describe('sending', () => {
     const log = await json(await harness.request(`/api/messages/${body.message_id}`, { headers: { authorization: 'Bearer test-admin-token-0123456789' } }));
     expect(log).toMatchObject({ source: 'api', channel: 'email', template: 'welcome', status: 'sent' });
     expect(log.events.find((e: { type: string }) => e.type === 'received').detail).toMatchObject({ metadata: { account: 'acc_1' } });
+    const requestLine = harness.logs.lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'request' && l.message_id === body.message_id);
+    expect(requestLine).toMatchObject({ path: '/v1/messages', status: 202, req_id: expect.any(String) });
   });
 
   it('sends an SMS', async () => {

@@ -51,6 +51,19 @@ describe('signature', () => {
     expect(job?.data).toEqual({ messageId: body.message_id });
   });
 
+  it('logs one request line carrying the request id and the message id, first receipt and repeat alike', async () => {
+    const event = emailCreated();
+    const body = JSON.stringify(event);
+    const requestLines = (requestId: string) =>
+      harness.logs.lines.map((l) => JSON.parse(l)).filter((l) => l.req_id === requestId && l.msg === 'request');
+    const first = await post(body, { ...svixHeaders(TEST_CLERK_SECRET, body), 'x-request-id': 'req-first' });
+    const again = await post(body, { ...svixHeaders(TEST_CLERK_SECRET, body), 'x-request-id': 'req-again' });
+    const { message_id } = await json(first);
+    await json(again);
+    expect(requestLines('req-first')).toEqual([expect.objectContaining({ path: '/webhooks/clerk', status: 202, message_id })]);
+    expect(requestLines('req-again')).toEqual([expect.objectContaining({ status: 200, message_id })]);
+  });
+
   it('rejects a signature made with another secret', async () => {
     const body = JSON.stringify(emailCreated());
     const other = `whsec_${randomBytes(24).toString('base64')}`;

@@ -87,6 +87,7 @@ export function sendApiRouter({
       ? await idempotency.once(req.apiKeyId ?? 'none', idempotencyKey, { route: 'messages', body: req.body }, send)
       : { ...(await send()), replayed: false };
     if (answer.replayed || duplicate) res.set('Idempotent-Replayed', 'true');
+    res.locals.messageId = (answer.body as { message_id?: string }).message_id;
     res.status(answer.status).json(answer.body);
   });
   return router;

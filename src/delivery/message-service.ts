@@ -186,10 +186,8 @@ export function createMessageService({ db, queues, log, now = () => new Date() }
       for (const p of recorded) p.resolve({ messageId: p.row.id, status: 'queued', duplicate: false, queued: false });
       return;
     }
-    for (const p of recorded) {
-      log.info({ message_id: p.row.id, source: p.input.source, channel: p.row.channel, template: p.input.template }, 'message accepted');
-      p.resolve({ messageId: p.row.id, status: 'queued', duplicate: false, queued: true });
-    }
+    // Logged by the caller, which knows the request (or the job) it came from.
+    for (const p of recorded) p.resolve({ messageId: p.row.id, status: 'queued', duplicate: false, queued: true });
   }
 
   async function drain(): Promise<void> {

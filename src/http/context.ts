@@ -7,6 +7,10 @@ declare module 'express-serve-static-core' {
     id: string;
     log: Logger;
   }
+  interface Locals {
+    /** The message a request recorded or found, for its request log line. */
+    messageId?: string;
+  }
 }
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
@@ -22,8 +26,12 @@ export function requestContext(log: Logger): RequestHandler {
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const level = res.statusCode >= 500 ? 'error' : 'info';
-      // The path only: query strings may carry recipients.
-      req.log[level]({ method: req.method, path: req.originalUrl.split('?')[0], status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
+      // The path only: query strings may carry recipients. A handler that accepted a message names it in
+      // `res.locals.messageId`, so this one line ties the request to the message's timeline.
+      req.log[level](
+        { method: req.method, path: req.originalUrl.split('?')[0], status: res.statusCode, ms: Math.round(ms * 10) / 10, message_id: res.locals.messageId },
+        'request',
+      );
     });
     next();
   };

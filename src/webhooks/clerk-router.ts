@@ -33,6 +33,7 @@ export function clerkWebhookRouter({
     }
     const maxAgeSeconds = otpMaxAgeSeconds(config, outcome.message.payload.channel);
     const result = await messages.accept({ ...outcome.message, maxAgeSeconds });
+    res.locals.messageId = result.messageId;
     // Recorded but not queued (Redis down): a 503 makes Svix deliver it again, and the repeat queues it.
     if (!result.queued) throw new DependencyUnavailableError('Queue unavailable; the message is recorded, retry later');
     if (result.duplicate) {
