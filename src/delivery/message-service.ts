@@ -67,8 +67,8 @@ const insertAccepted = (rowsJson: string) => Prisma.sql`
     ON CONFLICT (source, external_id) DO NOTHING
     RETURNING id
   ), content AS (
-    INSERT INTO message_contents (message_id, payload, redacted, created_at)
-    SELECT i.id, i.payload, i.redacted, i.created_at FROM input i JOIN m ON m.id = i.id
+    INSERT INTO message_contents (message_id, payload, redacted, expires_at, created_at)
+    SELECT i.id, i.payload, i.redacted, i.expires_at, i.created_at FROM input i JOIN m ON m.id = i.id
   ), event AS (
     INSERT INTO message_events (message_id, type, occurred_at, detail)
     SELECT i.id, 'received', i.created_at, i.detail FROM input i JOIN m ON m.id = i.id

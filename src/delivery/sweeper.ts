@@ -49,9 +49,7 @@ export function createSweeper({ db, queues, log, now = () => new Date(), staleAf
     }
     // Codes are never kept in clear past their lifetime, whatever state the message ended in.
     const purged = await db.$executeRaw`
-      UPDATE message_contents c SET payload = NULL
-      FROM messages m
-      WHERE m.id = c.message_id AND c.payload IS NOT NULL AND m.expires_at < ${at}`;
+      UPDATE message_contents SET payload = NULL WHERE payload IS NOT NULL AND expires_at < ${at}`;
     // Nor their HMACs once no check can succeed (used, burnt and replaced codes lose theirs at once).
     const expiredCodes = await db.$executeRaw`
       UPDATE verifications SET code_hash = NULL WHERE code_hash IS NOT NULL AND expires_at < ${at}`;
