@@ -17,20 +17,27 @@ afterAll(async () => {
   await database.drop();
 });
 
-function slowOutbox(ms: number): EmailProvider & { started: string[]; finished: string[] } {
+function slowOutbox(ms: number): EmailProvider & { started: string[]; finished: string[]; abandon(): void } {
   const outbox = createOutbox(database.db).email;
   const started: string[] = [];
   const finished: string[] = [];
+  const pending: { timer: NodeJS.Timeout; fail(err: Error): void }[] = [];
   return {
     ...outbox,
     started,
     finished,
     async send(message) {
       started.push(message.messageId);
-      // Unref'd: a send abandoned by the bound must not keep the test process alive.
-      await new Promise((r) => setTimeout(r, ms).unref());
+      await new Promise((resolve, reject) => pending.push({ timer: setTimeout(resolve, ms), fail: reject }));
       finished.push(message.messageId);
       return outbox.send(message);
+    },
+    /** Fails a send left behind now, while the database is there, rather than 30 s later into a dropped one. */
+    abandon() {
+      for (const { timer, fail } of pending) {
+        clearTimeout(timer);
+        fail(new Error('abandoned by the test'));
+      }
     },
   };
 }
@@ -69,6 +76,7 @@ it('stops waiting at the bound and leaves the unfinished send to be retried', as
     expect((await database.db.message.findUniqueOrThrow({ where: { id } })).status).toBe('sending');
     expect(await harness.container.queues.send.getJob(id)).toBeDefined();
   } finally {
+    provider.abandon();
     await harness.close();
   }
 });
