@@ -162,4 +162,12 @@ describe('Idempotency-Key', () => {
     expect((await postV1(harness, '/messages', email({ to: 'nobody' }), { 'idempotency-key': key })).status).toBe(422);
     expect((await postV1(harness, '/messages', email(), { 'idempotency-key': key })).status).toBe(202);
   });
+
+  it('answers 422 to a NUL character, which Postgres cannot store, and records nothing', async () => {
+    const before = await database.db.message.count();
+    const res = await postV1(harness, '/messages', email({ html: '<p>Hello\u0000</p>' }));
+    expect(res.status).toBe(422);
+    expect((await json(res)).error.message).toMatch(/NUL/);
+    expect(await database.db.message.count()).toBe(before);
+  });
 });

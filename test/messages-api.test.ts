@@ -160,6 +160,21 @@ describe('GET /api/messages/:id', () => {
     ]);
   });
 
+  it.each([
+    ['a filter', 'GET', '/api/messages?recipient=a%00b@example.com', undefined],
+    ['a search', 'GET', '/api/messages?q=user%00', undefined],
+    ['an id', 'GET', '/api/messages/msg_%00', undefined],
+    ['a JSON body', 'POST', '/api/suppressions', { channel: 'email', recipient: 'a\u0000@example.com' }],
+  ])('answers 422, not a database error, to a NUL character in %s', async (_label, method, path, body) => {
+    const res = await harness.request(path, {
+      method,
+      headers: { ...admin, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    expect(res.status).toBe(422);
+    expect(await json(res)).toEqual({ error: { code: 'invalid_request', message: 'The request contains a NUL character (U+0000)' } });
+  });
+
   it('answers 404 for an unknown id', async () => {
     const res = await harness.request('/api/messages/msg_nope', { headers: admin });
     expect(res.status).toBe(404);

@@ -94,6 +94,17 @@ describe('Resend webhooks', () => {
     }
   });
 
+  it('records and applies a bounce whose text holds U+0000, which Postgres cannot store (kept as U+FFFD)', async () => {
+    const message = await sentMessage(database.db);
+    const bounce = { type: 'Permanent', subType: 'General', message: 'no such user', diagnosticCode: ['smtp; 550 5.1.1 user\u0000unknown'] };
+    const res = await post('/webhooks/resend', signedResend(resendEvent('email.bounced', { email_id: message.providerMessageId, to: [message.recipient], bounce })));
+    expect(res.status).toBe(200);
+    const after = await eventsOf(message.id, 'bounced');
+    expect(after.status).toBe('bounced');
+    expect(after.events.find((e) => e.type === 'bounced')!.detail).toMatchObject({ diagnostic: 'smtp; 550 5.1.1 user\uFFFDunknown' });
+    expect(await database.db.suppression.findFirst({ where: { recipient: message.recipient } })).toMatchObject({ reason: 'hard_bounce' });
+  });
+
   it('a Resend suppression for a previous complaint suppresses the address for good', async () => {
     const message = await sentMessage(database.db);
     const suppressed = { type: 'OnAccountSuppressionList', message: 'on list', reason: 'previous_complaint' };

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { withoutNul } from '../db/nul';
 import type { Db } from '../db/prisma';
 import type { MessageStatus } from '../generated/prisma/enums';
 import { DependencyUnavailableError } from '../lib/errors';
@@ -113,7 +114,9 @@ export function createProviderEvents({ db, queues, suppressions, metrics, log, n
   }
 
   /** Stores the verified event (once per provider event id) and queues it. Answers before any heavy work. */
-  async function receive(event: ProviderWebhookEvent): Promise<{ id: string; duplicate: boolean }> {
+  async function receive(received: ProviderWebhookEvent): Promise<{ id: string; duplicate: boolean }> {
+    // A provider retries what it cannot deliver: an event Postgres would refuse must still be recorded.
+    const event = withoutNul(received);
     const stored: StoredEvent = {
       provider_type: event.providerType,
       message_id: event.messageId,

@@ -1,3 +1,4 @@
+import { holdsNul } from '../db/nul';
 import { Prisma, type Db } from '../db/prisma';
 import type { MessageSource, MessageStatus } from '../generated/prisma/enums';
 import { DependencyUnavailableError, ValidationError } from '../lib/errors';
@@ -74,13 +75,6 @@ const insertAccepted = (rowsJson: string) => Prisma.sql`
     SELECT i.id, 'received', i.created_at, i.detail FROM input i JOIN m ON m.id = i.id
   )
   SELECT id FROM m`;
-
-/** Postgres text and jsonb cannot hold U+0000. */
-function holdsNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\0');
-  if (typeof value === 'object' && value !== null) return Object.values(value).some(holdsNul);
-  return false;
-}
 
 interface PendingAccept {
   input: NewMessage;
