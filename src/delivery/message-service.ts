@@ -76,18 +76,27 @@ const insertAccepted = (rowsJson: string) => Prisma.sql`
   )
   SELECT id FROM m`;
 
+/** A message as the group INSERT reads it: the columns of `insertAccepted`'s recordset. */
+interface AcceptedRow {
+  id: string;
+  source: MessageSource;
+  external_id: string | null;
+  channel: 'email' | 'sms';
+  template: string | null;
+  recipient: string;
+  recipient_domain: string | null;
+  user_id: string | null;
+  subject: string | null;
+  expires_at: Date | null;
+  created_at: Date;
+  payload: MessagePayload;
+  redacted: MessagePayload;
+  detail: Record<string, unknown>;
+}
+
 interface PendingAccept {
   input: NewMessage;
-  row: {
-    id: string;
-    channel: 'email' | 'sms';
-    recipient: string;
-    domain: string | null;
-    subject: string | null;
-    expiresAt: Date | null;
-    createdAt: Date;
-    redacted: MessagePayload;
-  };
+  row: AcceptedRow;
   resolve(result: AcceptResult): void;
   reject(err: unknown): void;
 }
@@ -116,7 +125,7 @@ export function createMessageService({ db, queues, log, now = () => new Date() }
     }
   }
 
-  function prepare(input: NewMessage): PendingAccept['row'] {
+  function prepare(input: NewMessage): AcceptedRow {
     const createdAt = now();
     const channel = input.payload.channel;
     const { recipient, domain } = normalizeRecipient(channel, input.recipient);
@@ -124,35 +133,25 @@ export function createMessageService({ db, queues, log, now = () => new Date() }
     const issuedAt = input.issuedAt && input.issuedAt < createdAt ? input.issuedAt : createdAt;
     return {
       id: newId('msg'),
+      source: input.source,
+      external_id: input.externalId ?? null,
       channel,
+      template: input.template ?? null,
       recipient,
-      domain,
+      recipient_domain: domain,
+      user_id: input.userId ?? null,
       subject: redacted.channel === 'email' ? redacted.subject : null,
-      expiresAt: input.codeBearing ? new Date(issuedAt.getTime() + input.maxAgeSeconds * 1000) : null,
-      createdAt,
+      expires_at: input.codeBearing ? new Date(issuedAt.getTime() + input.maxAgeSeconds * 1000) : null,
+      created_at: createdAt,
+      payload: input.payload,
       redacted,
+      detail: input.receivedDetail ?? {},
     };
   }
 
   /** One statement: each message with its content and first event, or none of it. Returns the ids inserted. */
   async function insert(group: PendingAccept[]): Promise<Set<string>> {
-    const rows = group.map(({ input, row }) => ({
-      id: row.id,
-      source: input.source,
-      external_id: input.externalId ?? null,
-      channel: row.channel,
-      template: input.template ?? null,
-      recipient: row.recipient,
-      recipient_domain: row.domain,
-      user_id: input.userId ?? null,
-      subject: row.subject,
-      expires_at: row.expiresAt,
-      created_at: row.createdAt,
-      payload: input.payload,
-      redacted: row.redacted,
-      detail: input.receivedDetail ?? {},
-    }));
-    const inserted = await db.$queryRaw<{ id: string }[]>(insertAccepted(JSON.stringify(rows)));
+    const inserted = await db.$queryRaw<{ id: string }[]>(insertAccepted(JSON.stringify(group.map((p) => p.row))));
     return new Set(inserted.map((r) => r.id));
   }
 
