@@ -6,6 +6,8 @@
  * RELAY_URL (default http://127.0.0.1:$PORT, or :3000) and ADMIN_TOKEN come from the environment.
  */
 import { parseArgs } from 'node:util';
+import type { ScopeStatsJson, StatsJson } from '../src/deliverability/stats';
+import type { SuppressionJson } from '../src/deliverability/suppressions';
 import type { EventJson, MessageJson } from '../src/delivery/message-log';
 
 export interface RelayIo {
@@ -36,42 +38,8 @@ environment: RELAY_URL (default http://127.0.0.1:$PORT, PORT defaulting to 3000)
 
 class CliError extends Error {}
 
-/** The shape of GET /api/stats (src/deliverability/stats.ts). */
-interface RateJson {
-  sent: number;
-  hard_bounces: number;
-  complaints: number;
-  bounce_rate: number | null;
-  complaint_rate: number | null;
-}
-interface LatencyJson {
-  p50_ms: number | null;
-  p95_ms: number | null;
-}
-interface ScopeStats {
-  total: number;
-  counts: Record<string, number>;
-  rates: { window: RateJson; last_1000_sends: RateJson };
-  latency: { accepted_to_sent: LatencyJson; sent_to_delivered: LatencyJson };
-}
-interface StatsJson extends ScopeStats {
-  window: string;
-  since: string;
-  until: string;
-  providers: (ScopeStats & { provider: string })[];
-  recipient_domains: (ScopeStats & { domain: string })[];
-}
-
-interface Suppression {
-  id: string;
-  channel: string;
-  recipient: string;
-  reason: string;
-  source_message_id: string | null;
-  detail: { note?: string } | null;
-  created_at: string;
-  expires_at: string | null;
-}
+/** The API's suppression shape; the CLI also reads the note an operator left when adding one. */
+type Suppression = SuppressionJson & { detail: { note?: string } | null };
 
 const STATUS_COLOURS: Record<string, number> = {
   queued: 34, sending: 34, sent: 35, delivered: 32, delayed: 33,
@@ -81,11 +49,12 @@ const STATUS_COLOURS: Record<string, number> = {
 /** The API's shapes (src/delivery/message-log.ts): the CLI is a client of the same JSON. */
 type Message = MessageJson & { events?: EventJson[] };
 
-function latency(m: Message): string {
-  if (!m.sent_at) return '-';
-  const ms = Date.parse(m.sent_at) - Date.parse(m.created_at);
-  return ms < 1000 ? `${ms}ms` : `${(ms / 1000).toFixed(1)}s`;
+function ms(v: number | null): string {
+  if (v === null) return '-';
+  return v < 1000 ? `${v}ms` : `${(v / 1000).toFixed(1)}s`;
 }
+
+const latency = (m: Message): string => (m.sent_at ? ms(Date.parse(m.sent_at) - Date.parse(m.created_at)) : '-');
 
 const time = (iso: string): string => iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
 
@@ -270,11 +239,6 @@ export async function runRelay(argv: string[], io: RelayIo): Promise<number> {
     );
   }
 
-  function ms(v: number | null): string {
-    if (v === null) return '-';
-    return v < 1000 ? `${v}ms` : `${(v / 1000).toFixed(1)}s`;
-  }
-
   function pct(v: number | null, digits: number): string {
     return v === null ? '-' : `${(v * 100).toFixed(digits)}%`;
   }
@@ -290,7 +254,7 @@ export async function runRelay(argv: string[], io: RelayIo): Promise<number> {
     out(`last ${last.sent} email sends: bounce rate ${pct(last.bounce_rate, 2)}, complaint rate ${pct(last.complaint_rate, 3)}`);
     out(`latency   accepted→sent p50 ${ms(s.latency.accepted_to_sent.p50_ms)} p95 ${ms(s.latency.accepted_to_sent.p95_ms)}; ` +
       `sent→delivered p50 ${ms(s.latency.sent_to_delivered.p50_ms)} p95 ${ms(s.latency.sent_to_delivered.p95_ms)}`);
-    const scopeRows = (rows: (ScopeStats & { name: string })[]) =>
+    const scopeRows = (rows: (ScopeStatsJson & { name: string })[]) =>
       rows.map((p) => [
         p.name, String(p.total), String(p.counts.delivered ?? 0), String((p.counts.failed ?? 0) + (p.counts.expired ?? 0)),
         String(p.rates.window.sent), pct(p.rates.window.bounce_rate, 2), pct(p.rates.window.complaint_rate, 3),
