@@ -2,8 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { emailCreated } from './helpers/clerk-events';
-import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { createQueues } from '../src/queue/queues';
 import { TEST_ADMIN_TOKEN, TEST_CLERK_SECRET, TEST_REDIS_URL } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { randomPort } from './helpers/redis-server';
@@ -21,7 +21,7 @@ beforeAll(async () => {
 afterAll(async () => {
   // The processes scheduled maintenance jobs under this prefix in the shared Redis.
   const connection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
-  await Promise.all(['send', 'maintenance'].map((name) => new Queue(name, { connection, prefix }).obliterate({ force: true })));
+  await Promise.all(createQueues(connection, prefix).all().map((queue) => queue.obliterate({ force: true })));
   connection.disconnect();
   await database.drop();
 });

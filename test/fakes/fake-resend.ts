@@ -34,7 +34,6 @@ export const resendAnswers = {
   }),
   dailyQuota: (): Behaviour => ({ kind: 'error', status: 429, code: 'daily_quota_exceeded', message: 'You have reached your daily email sending quota.' }),
   validation: (): Behaviour => ({ kind: 'error', status: 422, code: 'validation_error', message: 'Invalid `to` field.' }),
-  invalidKey: (): Behaviour => ({ kind: 'error', status: 403, code: 'invalid_api_key', message: 'API key is invalid' }),
   hang: (): Behaviour => ({ kind: 'hang' }),
   ok: (latencyMs?: number): Behaviour => ({ kind: 'ok', latencyMs }),
 };

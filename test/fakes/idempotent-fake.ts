@@ -23,8 +23,6 @@ export interface IdempotentFake {
   setDefault(behaviour: Behaviour): void;
   /** One behaviour per coming request, in order, before falling back to the default. */
   script(...behaviours: Behaviour[]): void;
-  /** Requests per second before answering 429 `rate_limit_exceeded`, as the real API would (default 1000). */
-  setRateLimit(perSecond: number): void;
   close(): Promise<void>;
 }
 
@@ -41,6 +39,9 @@ export interface ProviderDialect {
 
 export const hexId = (bytes: number): string => randomBytes(bytes).toString('hex');
 
+/** Requests per second before answering 429 `rate_limit_exceeded`, as the real API would. */
+const PER_SECOND = 1000;
+
 /**
  * A provider that keeps idempotency keys the way Resend documents it: a repeat of a key it has sent
  * answers the original id and sends nothing; a repeat while the first is still being answered gets 409
@@ -49,7 +50,6 @@ export const hexId = (bytes: number): string => randomBytes(bytes).toString('hex
 export async function startIdempotentFake(dialect: ProviderDialect): Promise<IdempotentFake> {
   let fallback: Behaviour = { kind: 'ok' };
   const script: Behaviour[] = [];
-  let perSecond = 1000;
   let window = { second: 0, count: 0 };
   const deliveries: Delivery[] = [];
   const byKey = new Map<string, { id: string; answeredAt: number; body: string }>();
@@ -69,9 +69,9 @@ export async function startIdempotentFake(dialect: ProviderDialect): Promise<Ide
     const second = Math.floor(req.receivedAt / 1000);
     if (window.second !== second) window = { second, count: 0 };
     window.count += 1;
-    const remaining = Math.max(0, perSecond - window.count);
-    const limitHeaders = dialect.rateLimitHeaders(perSecond, remaining, 1);
-    if (window.count > perSecond) {
+    const remaining = Math.max(0, PER_SECOND - window.count);
+    const limitHeaders = dialect.rateLimitHeaders(PER_SECOND, remaining, 1);
+    if (window.count > PER_SECOND) {
       return json(429, dialect.error(429, 'rate_limit_exceeded', 'Too many requests'), { ...limitHeaders, 'retry-after': '1' });
     }
 
@@ -110,9 +110,6 @@ export async function startIdempotentFake(dialect: ProviderDialect): Promise<Ide
     },
     script(...behaviours) {
       script.push(...behaviours);
-    },
-    setRateLimit(limit) {
-      perSecond = limit;
     },
     close: () => server.close(),
   };
