@@ -19,7 +19,7 @@ import { resolveFrom, resolveReplyTo } from './from-address';
 import type { MessageService } from './message-service';
 
 /** The statuses a send run may still change; anything else another run (or a provider event) has settled. */
-const IN_FLIGHT: MessageStatus[] = ['queued', 'sending'];
+export const IN_FLIGHT: MessageStatus[] = ['queued', 'sending'];
 
 export const TERMINAL_STATUSES: readonly MessageStatus[] = [
   'sent',
@@ -195,7 +195,7 @@ export function createDeliveryService(deps: DeliveryDeps) {
     const claimed = await db.message.updateMany({
       where: {
         id: message.id,
-        status: { in: ['queued', 'sending'] },
+        status: { in: IN_FLIGHT },
         OR: [{ leaseUntil: null }, { leaseUntil: { lt: started } }],
       },
       data: { status: 'sending', leaseUntil: new Date(started.getTime() + leaseMs), updatedAt: started },

@@ -1,6 +1,7 @@
 import type { Db } from '../db/prisma';
 import type { Logger } from '../lib/logger';
 import { requeueJob, sendJobId, type Queues } from '../queue/queues';
+import { IN_FLIGHT } from './delivery-service';
 
 export interface SweeperDeps {
   db: Db;
@@ -29,7 +30,7 @@ export function createSweeper({ db, queues, log, now = () => new Date(), staleAf
     const at = now();
     const stale = await db.message.findMany({
       where: {
-        status: { in: ['queued', 'sending'] },
+        status: { in: IN_FLIGHT },
         updatedAt: { lt: new Date(at.getTime() - staleAfterMs) },
         OR: [{ leaseUntil: null }, { leaseUntil: { lt: at } }],
       },
@@ -45,7 +46,7 @@ export function createSweeper({ db, queues, log, now = () => new Date(), staleAf
         log.warn({ message_id: id, result }, 'requeued a message that had lost its job');
       }
       // Touch it so the next sweep does not pick it again before the worker has had a chance.
-      await db.message.updateMany({ where: { id, status: { in: ['queued', 'sending'] } }, data: { updatedAt: at } });
+      await db.message.updateMany({ where: { id, status: { in: IN_FLIGHT } }, data: { updatedAt: at } });
     }
     // Codes are never kept in clear past their lifetime, whatever state the message ended in.
     const purged = await db.$executeRaw`

@@ -1,6 +1,7 @@
 export const REDACTED = '[redacted]';
 
-const escapeHtml = (s: string): string =>
+/** As templates write a value into HTML, so a secret is also found in its escaped form. */
+export const escapeHtml = (s: string): string =>
   s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 
 /**

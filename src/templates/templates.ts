@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { VERIFICATION_PURPOSES } from '../config/env';
+import { escapeHtml } from '../lib/redact';
 import { BUILTIN_TEMPLATES, type TemplateDefinition, type TemplatePart } from './builtin';
 
 export interface RenderedEmail {
@@ -25,9 +26,6 @@ const KNOWN: Record<string, TemplateDefinition> = {
   ...BUILTIN_TEMPLATES,
   ...Object.fromEntries(VERIFICATION_PURPOSES.map((p) => [`verification_${p}`, { ...BUILTIN_TEMPLATES.verification!, parts: {} }])),
 };
-
-const escapeHtml = (s: string): string =>
-  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 
 function splitFileName(file: string): { name: string; part: TemplatePart } | undefined {
   // Longest suffix first, so `x.subject.txt` is a subject and not the text part of `x.subject`.

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { EmailContent, SmsContent } from '../delivery/content';
+import { E164_NUMBER, type EmailContent, type SmsContent } from '../delivery/content';
 import type { NewMessage } from '../delivery/message-service';
 import { ValidationError } from '../lib/errors';
 
@@ -36,7 +36,7 @@ const EmailData = z.looseObject({
 const SmsData = z.looseObject({
   id: z.string().min(1),
   slug: z.string().nullish(),
-  to_phone_number: z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 phone number'),
+  to_phone_number: z.string().regex(E164_NUMBER, 'must be an E.164 phone number'),
   user_id: z.string().nullish(),
   message: z.string().min(1),
   data: TemplateData,
