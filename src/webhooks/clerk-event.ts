@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { E164_NUMBER, type EmailContent, type SmsContent } from '../delivery/content';
 import type { NewMessage } from '../delivery/message-service';
 import { ValidationError } from '../lib/errors';
+import { parseOrThrow } from '../lib/json';
 
 /**
  * Clerk's `email.created` / `sms.created` (see clerk.md): parsed tolerantly, since Clerk adds fields and
@@ -56,14 +57,7 @@ const LINK_KEYS = ['magic_link', 'action_url'];
 
 export type ClerkEventOutcome = { kind: 'ignored'; reason: string } | { kind: 'deliver'; message: Omit<NewMessage, 'maxAgeSeconds'> };
 
-function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
-  const result = schema.safeParse(value);
-  if (!result.success) {
-    const issues = result.error.issues.map((i) => `${[what, ...i.path].join('.')}: ${i.message}`).join('; ');
-    throw new ValidationError(`Malformed Clerk event: ${issues}`);
-  }
-  return result.data;
-}
+const parseClerk = <T>(schema: z.ZodType<T>, value: unknown, at: string): T => parseOrThrow(schema, value, 'Malformed Clerk event', at);
 
 /** Clerk documents `timestamp` in ms but its examples use seconds; accept both. */
 function issuedAt(timestamp: number | undefined): Date | undefined {
@@ -80,11 +74,11 @@ function secretsIn(data: Record<string, unknown> | null | undefined): string[] {
 }
 
 export function interpretClerkEvent(body: unknown, svixId: string): ClerkEventOutcome {
-  const envelope = parseOrThrow(EventType, body, 'event');
+  const envelope = parseClerk(EventType, body, 'event');
   if (envelope.type !== 'email.created' && envelope.type !== 'sms.created') {
     return { kind: 'ignored', reason: `event type ${envelope.type} is not delivered by auth-relay` };
   }
-  const event = parseOrThrow(Envelope, body, 'event');
+  const event = parseClerk(Envelope, body, 'event');
   if (event.data.delivered_by_clerk) return { kind: 'ignored', reason: 'delivered by Clerk' };
 
   const common = {
@@ -93,7 +87,7 @@ export function interpretClerkEvent(body: unknown, svixId: string): ClerkEventOu
     receivedDetail: { svix_id: svixId, event_type: event.type, instance_id: event.instance_id ?? null },
   };
   if (event.type === 'email.created') {
-    const data = parseOrThrow(EmailData, event.data, 'data');
+    const data = parseClerk(EmailData, event.data, 'data');
     if (!data.body && !data.body_plain) throw new ValidationError('Malformed Clerk event: data.body and data.body_plain are both empty');
     const template = data.slug ?? null;
     const codeBearing = (template !== null && CODE_BEARING_SLUGS.has(template)) || typeof data.data?.otp_code === 'string';
@@ -122,7 +116,7 @@ export function interpretClerkEvent(body: unknown, svixId: string): ClerkEventOu
     };
   }
 
-  const data = parseOrThrow(SmsData, event.data, 'data');
+  const data = parseClerk(SmsData, event.data, 'data');
   const template = data.slug ?? null;
   const codeBearing = template === 'verification_code' || typeof data.data?.otp_code === 'string';
   const payload: SmsContent = { channel: 'sms', body: data.message };

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { E164_NUMBER, type MessagePayload } from '../delivery/content';
 import type { NewMessage } from '../delivery/message-service';
 import { ValidationError } from '../lib/errors';
+import { parseOrThrow } from '../lib/json';
 import type { Templates } from '../templates/templates';
 
 /**
@@ -58,15 +59,6 @@ export interface SupabaseHookContext {
   dedupeKey: string;
 }
 
-function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown): T {
-  const result = schema.safeParse(value);
-  if (!result.success) {
-    const issues = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new ValidationError(`Malformed Supabase hook payload: ${issues}`);
-  }
-  return result.data;
-}
-
 /** `{site_url}/auth/v1/verify?token={token_hash}&type={action}&redirect_to=…`, as Supabase documents it. */
 export function verifyLink(siteUrl: string, tokenHash: string, action: string, redirectTo: string): string {
   const base = siteUrl.replace(/\/+$/, '').replace(/\/auth\/v1$/, '');
@@ -91,7 +83,7 @@ export function interpretSupabaseHook(body: unknown, ctx: SupabaseHookContext, t
   const receivedDetail = (hook: string, extra: Record<string, unknown> = {}) => ({ webhook_id: ctx.webhookId, hook, ...extra });
 
   if (body && typeof body === 'object' && 'sms' in body) {
-    const event = parseOrThrow(SendSms, body);
+    const event = parseOrThrow(SendSms, body, 'Malformed Supabase hook payload');
     const phone = toE164(event.sms.phone || event.user.phone || '');
     if (!E164_NUMBER.test(phone)) throw new ValidationError('Malformed Supabase hook payload: no E.164 phone number in sms.phone or user.phone');
     const payload: MessagePayload = { channel: 'sms', body: templates.sms(['supabase_sms'], { token: event.sms.otp }) };
@@ -111,7 +103,7 @@ export function interpretSupabaseHook(body: unknown, ctx: SupabaseHookContext, t
     ];
   }
 
-  const event = parseOrThrow(SendEmail, body);
+  const event = parseOrThrow(SendEmail, body, 'Malformed Supabase hook payload');
   const data = event.email_data;
   const action = data.email_action_type;
   const user = event.user;

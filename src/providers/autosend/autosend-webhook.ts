@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { UnauthorizedError, ValidationError } from '../../lib/errors';
 import type { BounceDetail, ProviderEventType, ProviderWebhookEvent, WebhookParser } from '../types';
 import { withoutSecrets } from '../webhook-redaction';
-import { parseJsonBody } from '../../lib/json';
+import { parseJsonBody, parseOrThrow } from '../../lib/json';
 
 /**
  * Autosend's webhooks (providers.md §6.2): `X-Webhook-Signature` is the hex HMAC-SHA256 of the raw body
@@ -112,12 +112,7 @@ export function createAutosendWebhookParser(secret: string, now: () => Date = ()
       const base = { provider: 'autosend', eventId, providerType, occurredAt, raw: withoutSecrets(body) };
       if (type === 'unknown') return { ...base, type, providerMessageId: null, messageId: null, recipient: null, detail: {} };
 
-      const parsed = EmailData.safeParse(envelope.data.data ?? {});
-      if (!parsed.success) {
-        const issues = parsed.error.issues.map((i) => `data.${i.path.join('.')}: ${i.message}`).join('; ');
-        throw new ValidationError(`Malformed Autosend event: ${issues}`);
-      }
-      const data = parsed.data;
+      const data = parseOrThrow(EmailData, envelope.data.data ?? {}, 'Malformed Autosend event', 'data');
       const recipient = typeof data.to === 'string' ? data.to : data.to?.email;
       const messageId = data.metadata?.message_id;
       const event: ProviderWebhookEvent = {

@@ -3,7 +3,7 @@ import { ValidationError } from '../../lib/errors';
 import { createSvixVerifier } from '../../webhooks/svix';
 import { withoutSecrets } from '../webhook-redaction';
 import type { BounceDetail, ProviderEventType, ProviderWebhookEvent, WebhookParser } from '../types';
-import { parseJsonBody } from '../../lib/json';
+import { parseJsonBody, parseOrThrow } from '../../lib/json';
 
 /**
  * Resend's webhooks (providers.md §2): Svix-signed, `{type, created_at, data}`, joined to our message by
@@ -84,12 +84,7 @@ export function createResendWebhookParser(secret: string, now: () => Date = () =
         return { ...base, type, providerMessageId: null, messageId: null, recipient: null, detail: {} };
       }
 
-      const parsed = EmailData.safeParse(envelope.data.data ?? {});
-      if (!parsed.success) {
-        const issues = parsed.error.issues.map((i) => `data.${i.path.join('.')}: ${i.message}`).join('; ');
-        throw new ValidationError(`Malformed Resend event: ${issues}`);
-      }
-      const data = parsed.data;
+      const data = parseOrThrow(EmailData, envelope.data.data ?? {}, 'Malformed Resend event', 'data');
       const event: ProviderWebhookEvent = {
         ...base,
         type,
