@@ -13,7 +13,7 @@ import { supabaseHookRouter } from '../webhooks/supabase-router';
 import { requireAdminToken } from './admin-auth';
 import { requireApiKey } from './api-key-auth';
 import { requestContext } from './context';
-import { refuseNul } from './refuse-nul';
+import { refuseNulInBody, refuseNulInUrl } from './refuse-nul';
 import { errorHandler, notFound } from './errors';
 import { healthRouter } from './health';
 
@@ -26,8 +26,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.set('query parser', 'simple');
   if (deps.config.TRUST_PROXY !== undefined) app.set('trust proxy', deps.config.TRUST_PROXY);
   app.use(requestContext(deps.log));
-  // Here for the path and query string; again after each body parser below for the body.
-  app.use(refuseNul);
+  app.use(refuseNulInUrl);
 
   app.use(healthRouter(deps));
   app.use(metricsRouter(deps.metrics));
@@ -39,14 +38,14 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(providerWebhookRouter(deps));
 
   // Apps sending through auth-relay (API keys).
-  app.use('/v1', requireApiKey(deps.config.API_KEYS), express.json({ limit: '256kb' }), refuseNul, sendApiRouter(deps), verificationRouter(deps));
+  app.use('/v1', requireApiKey(deps.config.API_KEYS), express.json({ limit: '256kb' }), refuseNulInBody, sendApiRouter(deps), verificationRouter(deps));
 
   // The on-call side (ADMIN_TOKEN): JSON API and dashboard.
   app.use(
     '/api',
     requireAdminToken(deps.config.ADMIN_TOKEN),
     express.json({ limit: '100kb' }),
-    refuseNul,
+    refuseNulInBody,
     messagesApiRouter(deps),
     suppressionsApiRouter(deps),
     statsApiRouter(deps),
