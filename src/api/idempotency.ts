@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { ConflictError, DependencyUnavailableError, ValidationError } from '../lib/errors';
+import { ConflictError, ValidationError, viaRedis } from '../lib/errors';
 
 /**
  * `Idempotency-Key` for the /v1 API, kept in Redis (shared by every instance) for 24 h: the first request with
@@ -35,14 +35,6 @@ export function createIdempotencyStore({
   ttlSeconds?: number;
   claimSeconds?: number;
 }) {
-  async function run<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      throw new DependencyUnavailableError('Redis unavailable; retry later', err);
-    }
-  }
-
   /**
    * Runs `handle` once per (scope, key, body). `scope` separates API keys; `body` is what the request asks for.
    * Returns the answer to give, and whether it is a replay.
@@ -57,9 +49,9 @@ export function createIdempotencyStore({
     const redisKey = `${prefix}:idempotency:${scope}:${sha256(key)}`;
     const fingerprint = sha256(JSON.stringify(body));
 
-    const claimed = await run(() => redis.set(redisKey, JSON.stringify({ fingerprint } satisfies Entry), 'EX', claimSeconds, 'NX'));
+    const claimed = await viaRedis(() => redis.set(redisKey, JSON.stringify({ fingerprint } satisfies Entry), 'EX', claimSeconds, 'NX'));
     if (claimed !== 'OK') {
-      const raw = await run(() => redis.get(redisKey));
+      const raw = await viaRedis(() => redis.get(redisKey));
       // Expired between the two commands: rare enough to ask the client to retry.
       if (!raw) throw new ConflictError('This Idempotency-Key is being released; retry', 'idempotency_key_in_use');
       const entry = JSON.parse(raw) as Entry;
@@ -80,7 +72,7 @@ export function createIdempotencyStore({
       await redis.del(redisKey).catch(() => undefined);
       throw err;
     }
-    await run(() => redis.set(redisKey, JSON.stringify({ fingerprint, answer } satisfies Entry), 'EX', ttlSeconds));
+    await viaRedis(() => redis.set(redisKey, JSON.stringify({ fingerprint, answer } satisfies Entry), 'EX', ttlSeconds));
     return { ...answer, replayed: false };
   }
 

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import { withoutNul } from '../db/nul';
 import type { Db } from '../db/prisma';
 import type { MessageStatus } from '../generated/prisma/enums';
 import { DependencyUnavailableError } from '../lib/errors';
-import { newId } from '../lib/ids';
+import { newId, shortHash } from '../lib/ids';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../metrics/metrics';
 import type { BounceDetail, ProviderEventType, ProviderWebhookEvent } from '../providers/types';
@@ -83,7 +82,6 @@ export interface ProviderEventsDeps {
 export type ProviderEvents = ReturnType<typeof createProviderEvents>;
 
 const dedupeKey = (provider: string, eventId: string): string => `${provider}:${eventId}`;
-const shortHash = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 32);
 
 function describeFailure(type: ProviderEventType, stored: StoredEvent): string | null {
   if (type === 'bounced' && stored.bounce) {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Config } from '../config/env';
 import type { Db } from '../db/prisma';
 import { E164_NUMBER, EMAIL_ADDRESS, normalizeRecipient } from '../delivery/content';
@@ -6,7 +5,7 @@ import { Prisma } from '../generated/prisma/client';
 import type { Channel } from '../generated/prisma/enums';
 import { ValidationError } from '../lib/errors';
 import { decodeCursor, encodeCursor } from '../lib/cursor';
-import { newId } from '../lib/ids';
+import { newId, shortHash } from '../lib/ids';
 import type { Logger } from '../lib/logger';
 import type { Queues } from '../queue/queues';
 import { enqueueClerkWriteback } from './clerk-writeback';
@@ -150,7 +149,7 @@ export function createSuppressionService({ db, config, queues, log, now = () => 
   async function announceDeliverable(row: SuppressionRow, reason: 'released' | 'expired'): Promise<void> {
     if (row.channel !== 'email' || row.reason === 'manual') return;
     // created_at changes whenever the entry is renewed, so a later release or expiry of the same row is a new job.
-    const jobKey = createHash('sha256').update(`${row.id}|${row.createdAt.toISOString()}|${reason}`).digest('hex').slice(0, 32);
+    const jobKey = shortHash(`${row.id}|${row.createdAt.toISOString()}|${reason}`);
     await enqueueClerkWriteback(
       queues,
       { emailStatus: 'deliverable', recipient: row.recipient, messageId: row.sourceMessageId, reason, at: now().toISOString() },

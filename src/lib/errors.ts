@@ -65,3 +65,12 @@ export class DependencyUnavailableError extends AppError {
     this.cause = cause;
   }
 }
+
+/** A Redis call whose failure the caller answers with 503, so the client retries. */
+export async function viaRedis<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw new DependencyUnavailableError('Redis unavailable; retry later', err);
+  }
+}

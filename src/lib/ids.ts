@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
@@ -18,3 +18,6 @@ export function newId(prefix: string, now = Date.now()): string {
   for (let i = 0; i < 16; i++) random += CROCKFORD[bytes[i]! % 32];
   return `${prefix}_${time}${random}`;
 }
+
+/** A stable 128-bit hex digest: for keys and ids that must not show what they were made from. */
+export const shortHash = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 32);

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { DependencyUnavailableError, RateLimitedError } from '../lib/errors';
+import { RateLimitedError, viaRedis } from '../lib/errors';
+import { shortHash } from '../lib/ids';
 
 /**
  * Limits on issuing and checking verification codes, in Redis so every instance shares them. Issuing: one Lua
@@ -74,36 +74,27 @@ const MESSAGES: Record<Exclude<IssueVerdict, 'ok'>, [string, string]> = {
   ip_hour: ['rate_limited', 'Too many codes requested from this IP address in the last hour'],
 };
 
-/** Keys never hold recipients or IPs in clear. */
-const digest = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 32);
 
 type LimiterRedis = Pick<Redis, 'eval'>;
 
 export type VerificationRateLimiter = ReturnType<typeof createVerificationRateLimiter>;
 
 export function createVerificationRateLimiter({ redis, prefix, limits }: { redis: LimiterRedis; prefix: string; limits: VerificationLimits }) {
+  // Recipients and IPs go into keys hashed, never in clear.
   const key = (...parts: string[]): string => `${prefix}:verify:${parts.join(':')}`;
-
-  async function run<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      throw new DependencyUnavailableError('Redis unavailable; retry later', err);
-    }
-  }
 
   return {
     /** Throws RateLimitedError (429, retry_after) unless a code may be sent now; counts it when it may. */
     async consumeIssue(recipient: string, ip: string): Promise<void> {
-      const r = digest(recipient);
-      const [verdict, remainingMs] = (await run(() =>
+      const r = shortHash(recipient);
+      const [verdict, remainingMs] = (await viaRedis(() =>
         redis.eval(
           ISSUE_SCRIPT,
           4,
           key('cooldown', r),
           key('hour', r),
           key('day', r),
-          key('ip', digest(ip)),
+          key('ip', shortHash(ip)),
           limits.cooldownSeconds * 1000,
           limits.perHour,
           limits.perDay,
@@ -117,8 +108,8 @@ export function createVerificationRateLimiter({ redis, prefix, limits }: { redis
 
     /** Throws RateLimitedError (429, retry_after) when this IP has used up its wrong codes; else takes a slot. */
     async takeCheck(ip: string): Promise<void> {
-      const [verdict, remainingMs] = (await run(() =>
-        redis.eval(CHECK_TAKE_SCRIPT, 1, key('check-ip', digest(ip)), limits.wrongChecksPerIpHour, 3_600_000),
+      const [verdict, remainingMs] = (await viaRedis(() =>
+        redis.eval(CHECK_TAKE_SCRIPT, 1, key('check-ip', shortHash(ip)), limits.wrongChecksPerIpHour, 3_600_000),
       )) as ['ok' | 'over', number];
       if (verdict === 'ok') return;
       throw new RateLimitedError(
@@ -129,12 +120,12 @@ export function createVerificationRateLimiter({ redis, prefix, limits }: { redis
 
     /** Gives back the slot of a check whose code was right. */
     async returnCheck(ip: string): Promise<void> {
-      await run(() => redis.eval(CHECK_RETURN_SCRIPT, 1, key('check-ip', digest(ip))));
+      await viaRedis(() => redis.eval(CHECK_RETURN_SCRIPT, 1, key('check-ip', shortHash(ip))));
     },
 
     /** Counts a wrong guess on a lookup with no verification behind it; returns how many so far. */
     async countMiss(lookup: string, windowMs: number): Promise<number> {
-      return Number(await run(() => redis.eval(MISS_SCRIPT, 1, key('miss', digest(lookup)), windowMs)));
+      return Number(await viaRedis(() => redis.eval(MISS_SCRIPT, 1, key('miss', shortHash(lookup)), windowMs)));
     },
   };
 }
