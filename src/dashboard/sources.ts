@@ -1,4 +1,5 @@
 import type { Config } from '../config/env';
+import { alertThresholds, type AlertThresholds } from '../deliverability/alerts';
 import type { RateJson, Stats } from '../deliverability/stats';
 import type { SuppressionJson, SuppressionService } from '../deliverability/suppressions';
 import type { ProviderState } from '../providers/provider-health';
@@ -19,9 +20,7 @@ export interface RateRow {
   complaint_rate: number;
 }
 
-export interface Thresholds {
-  bounce: { warn: number; page: number };
-  complaint: { warn: number; page: number };
+export interface Thresholds extends AlertThresholds {
   /** Below this many sends a rate is not judged, as the alerts do not judge it (ALERT_MIN_SENDS). */
   minSends: number;
 }
@@ -62,11 +61,7 @@ export function createDeliverabilityRates(
     'ALERT_BOUNCE_WARN_PERCENT' | 'ALERT_BOUNCE_PAGE_PERCENT' | 'ALERT_COMPLAINT_WARN_PERCENT' | 'ALERT_COMPLAINT_PAGE_PERCENT' | 'ALERT_MIN_SENDS'
   >,
 ): StatsSource {
-  const thresholds: Thresholds = {
-    bounce: { warn: config.ALERT_BOUNCE_WARN_PERCENT / 100, page: config.ALERT_BOUNCE_PAGE_PERCENT / 100 },
-    complaint: { warn: config.ALERT_COMPLAINT_WARN_PERCENT / 100, page: config.ALERT_COMPLAINT_PAGE_PERCENT / 100 },
-    minSends: config.ALERT_MIN_SENDS,
-  };
+  const thresholds: Thresholds = { ...alertThresholds(config), minSends: config.ALERT_MIN_SENDS };
   return {
     async rates(windowHours) {
       const s = await stats.compute(`${windowHours}h`, { lastSends: false });

@@ -1,4 +1,5 @@
 import type { Config } from '../config/env';
+import { rateLevel } from '../deliverability/alerts';
 import type { EventJson, MessageJson } from '../delivery/message-log';
 import { Channel, MessageStatus } from '../generated/prisma/enums';
 import type { QueueSnapshot } from '../metrics/metrics';
@@ -110,7 +111,7 @@ const percent = (v: number, digits = 2): string => `${(v * 100).toFixed(digits)}
 /** A rate's level as the alerts judge it: not at all below ALERT_MIN_SENDS (one bounce in three sends is noise). */
 function level(value: number, t: { warn: number; page: number }, sent: number, minSends: number): 'ok' | 'warn' | 'page' | 'unknown' {
   if (sent === 0 || sent < minSends) return 'unknown';
-  return value >= t.page ? 'page' : value >= t.warn ? 'warn' : 'ok';
+  return rateLevel(value, t);
 }
 
 // ---- messages -----------------------------------------------------------------------------------------------

@@ -46,32 +46,45 @@ export interface AlertsDeps {
 
 export type Alerts = ReturnType<typeof createAlerts>;
 
+type ThresholdConfig = Pick<
+  Config,
+  'ALERT_BOUNCE_WARN_PERCENT' | 'ALERT_BOUNCE_PAGE_PERCENT' | 'ALERT_COMPLAINT_WARN_PERCENT' | 'ALERT_COMPLAINT_PAGE_PERCENT'
+>;
+
+export type AlertThresholds = Record<Metric, Record<Exclude<AlertLevel, 'ok'>, number>>;
+
+/** The ALERT_* percentages as fractions of sends, as the stats report rates. */
+export const alertThresholds = (config: ThresholdConfig): AlertThresholds => ({
+  bounce: { warn: config.ALERT_BOUNCE_WARN_PERCENT / 100, page: config.ALERT_BOUNCE_PAGE_PERCENT / 100 },
+  complaint: { warn: config.ALERT_COMPLAINT_WARN_PERCENT / 100, page: config.ALERT_COMPLAINT_PAGE_PERCENT / 100 },
+});
+
+/** A rate's level against its thresholds, before the alerts' recovery margin. */
+export const rateLevel = (value: number, t: AlertThresholds[Metric]): AlertLevel => (value >= t.page ? 'page' : value >= t.warn ? 'warn' : 'ok');
+
+const rateOf = (metric: Metric, r: RateJson): number => (metric === 'bounce' ? r.bounce_rate : r.complaint_rate) ?? 0;
+
 const pct = (fraction: number): string => `${(fraction * 100).toFixed(fraction < 0.01 ? 3 : 2).replace(/\.?0+$/, '')}%`;
 
 export function createAlerts({ db, stats, config, log }: AlertsDeps) {
-  const thresholds: Record<Metric, Record<Exclude<AlertLevel, 'ok'>, number>> = {
-    bounce: { warn: config.ALERT_BOUNCE_WARN_PERCENT / 100, page: config.ALERT_BOUNCE_PAGE_PERCENT / 100 },
-    complaint: { warn: config.ALERT_COMPLAINT_WARN_PERCENT / 100, page: config.ALERT_COMPLAINT_PAGE_PERCENT / 100 },
-  };
+  const thresholds = alertThresholds(config);
 
   /** The worse of the window and last-1,000-sends rates that have enough sends to mean anything. */
-  function worstRate(metric: Metric, rates: ScopeStatsJson['rates']): { value: number; basis: RateJson[] } | null {
+  function worstRate(metric: Metric, rates: ScopeStatsJson['rates']): number | null {
     const eligible = [rates.window, rates.last_1000_sends].filter((r) => r.sent >= config.ALERT_MIN_SENDS);
-    if (eligible.length === 0) return null;
-    const value = Math.max(...eligible.map((r) => (metric === 'bounce' ? r.bounce_rate : r.complaint_rate) ?? 0));
-    return { value, basis: eligible };
+    return eligible.length === 0 ? null : Math.max(...eligible.map((r) => rateOf(metric, r)));
   }
 
   function levelFor(metric: Metric, value: number, current: AlertLevel): AlertLevel {
     const t = thresholds[metric];
-    const raw: AlertLevel = value >= t.page ? 'page' : value >= t.warn ? 'warn' : 'ok';
+    const raw = rateLevel(value, t);
     if (RANK[raw] < RANK[current] && current !== 'ok' && value >= t[current] * RECOVERY_MARGIN) return current;
     return raw;
   }
 
   function alertText(metric: Metric, scopeName: string, from: AlertLevel, to: AlertLevel, rates: ScopeStatsJson['rates'], window: string): string {
     const name = `${metric} rate`;
-    const of = (r: RateJson) => pct((metric === 'bounce' ? r.bounce_rate : r.complaint_rate) ?? 0);
+    const of = (r: RateJson) => pct(rateOf(metric, r));
     const figures = `last ${window}: ${of(rates.window)} of ${rates.window.sent} sends; last ${rates.last_1000_sends.sent} sends: ${of(rates.last_1000_sends)}`;
     if (to === 'ok') {
       return `:white_check_mark: auth-relay: ${name} ${scopeName} recovered (below ${pct(thresholds[metric].warn)}). ${figures}.`;
@@ -113,13 +126,13 @@ export function createAlerts({ db, stats, config, log }: AlertsDeps) {
       for (const metric of ['bounce', 'complaint'] as const) {
         const key = `${metric}:${scope.key}`;
         measuredKeys.add(key);
-        const measured = worstRate(metric, scope.rates);
+        const value = worstRate(metric, scope.rates);
         // Too few sends to judge: keep whatever was last reported.
-        if (!measured) continue;
+        if (value === null) continue;
         const from = states.get(key) ?? 'ok';
-        const to = levelFor(metric, measured.value, from);
+        const to = levelFor(metric, value, from);
         if (to === from) continue;
-        changes.push({ key, from, to, value: measured.value, text: alertText(metric, scope.name, from, to, scope.rates, window) });
+        changes.push({ key, from, to, value, text: alertText(metric, scope.name, from, to, scope.rates, window) });
       }
     }
     for (const [key, from] of states) {
