@@ -10,7 +10,7 @@ import { safeEqual } from '../http/admin-auth';
 import { toHttpError } from '../http/errors';
 import { refuseNulInBody } from '../http/refuse-nul';
 import { ForbiddenError, NotFoundError } from '../lib/errors';
-import { queueSnapshot } from '../metrics/metrics';
+import { queueSnapshot, RATE_WINDOW_HOURS } from '../metrics/metrics';
 import type { Queues } from '../queue/queues';
 import { ASSETS } from './assets';
 import { messageDetail } from './detail';
@@ -121,7 +121,9 @@ export function dashboardRouter(deps: DashboardDeps): Router {
     });
   }
 
-  router.use('/dashboard', (req, res, next) => securityHeaders(req.path.startsWith('/queues') ? QUEUES_CSP : DASHBOARD_CSP)(req, res, next));
+  const dashboardHeaders = securityHeaders(DASHBOARD_CSP);
+  const queuesHeaders = securityHeaders(QUEUES_CSP);
+  router.use('/dashboard', (req, res, next) => (req.path.startsWith('/queues') ? queuesHeaders : dashboardHeaders)(req, res, next));
   router.use('/dashboard', (_req, res, next) => {
     if (!config.ADMIN_TOKEN) {
       res.status(503).type('html').send(notConfiguredPage());
@@ -254,7 +256,7 @@ export function dashboardRouter(deps: DashboardDeps): Router {
     const at = now();
     const [hourly, rates, queues, providers] = await Promise.all([
       hourlyOverview(db, at),
-      deliverability.rates(24),
+      deliverability.rates(RATE_WINDOW_HOURS),
       queueSnapshot(deps.queues),
       providerHealth.states(),
     ]);

@@ -4,7 +4,7 @@ import type { MessageSource, MessageStatus } from '../generated/prisma/enums';
 import { DependencyUnavailableError, ValidationError } from '../lib/errors';
 import { newId } from '../lib/ids';
 import type { Logger } from '../lib/logger';
-import { sendJobId, type Queues } from '../queue/queues';
+import { sendJob, type Queues } from '../queue/queues';
 import { normalizeRecipient, redactPayload, type MessagePayload } from './content';
 
 export interface NewMessage {
@@ -117,7 +117,8 @@ export function createMessageService({ db, queues, log, now = () => new Date() }
 
   async function enqueue(messageId: string, generation = 0): Promise<boolean> {
     try {
-      await queues.send.add('send', { messageId }, { jobId: sendJobId(messageId, generation) });
+      const job = sendJob(messageId, generation);
+      await queues.send.add(job.name, job.data, job.opts);
       return true;
     } catch (err) {
       log.warn({ message_id: messageId, err: String(err) }, 'could not queue message; the sweeper will queue it');
@@ -173,7 +174,7 @@ export function createMessageService({ db, queues, log, now = () => new Date() }
   async function enqueueRecorded(recorded: PendingAccept[]): Promise<void> {
     try {
       // The job id is the message id: adding a message twice (here, the sweeper, a retried webhook) is a no-op.
-      await queues.send.addBulk(recorded.map((p) => ({ name: 'send', data: { messageId: p.row.id }, opts: { jobId: sendJobId(p.row.id) } })));
+      await queues.send.addBulk(recorded.map((p) => sendJob(p.row.id)));
     } catch (err) {
       log.warn({ err: String(err), message_ids: recorded.map((p) => p.row.id) }, 'could not queue messages; the sweeper will queue them');
       for (const p of recorded) p.resolve({ messageId: p.row.id, status: 'queued', duplicate: false, queued: false });

@@ -1,6 +1,6 @@
 import type { Db } from '../db/prisma';
 import type { Logger } from '../lib/logger';
-import { requeueJob, sendJobId, type Queues } from '../queue/queues';
+import { requeueJob, sendJob, type Queues } from '../queue/queues';
 import { IN_FLIGHT } from './delivery-service';
 
 export interface SweeperDeps {
@@ -22,8 +22,8 @@ export type Sweeper = ReturnType<typeof createSweeper>;
 export function createSweeper({ db, queues, log, now = () => new Date(), staleAfterMs = 60_000 }: SweeperDeps) {
   /** Queue a message's send job again whatever became of the previous one. */
   async function requeue(messageId: string, generation = 0): Promise<'added' | 'retried' | 'alive'> {
-    const jobId = sendJobId(messageId, generation);
-    return requeueJob(queues.send, jobId, () => queues.send.add('send', { messageId }, { jobId }));
+    const job = sendJob(messageId, generation);
+    return requeueJob(queues.send, job.opts.jobId, () => queues.send.add(job.name, job.data, job.opts));
   }
 
   async function sweep(): Promise<{ requeued: number; purged: number }> {

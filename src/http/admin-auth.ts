@@ -2,11 +2,11 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import { NotConfiguredError, UnauthorizedError } from '../lib/errors';
 
-const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+export const sha256 = (s: string): Buffer => createHash('sha256').update(s).digest();
 
 /** Compares in constant time whatever the lengths (both sides are hashed to 32 bytes first). */
 export function safeEqual(a: string, b: string): boolean {
-  return timingSafeEqual(digest(a), digest(b));
+  return timingSafeEqual(sha256(a), sha256(b));
 }
 
 export function bearerToken(header: string | undefined): string | undefined {

@@ -1,7 +1,7 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import { NotConfiguredError, UnauthorizedError } from '../lib/errors';
-import { bearerToken } from './admin-auth';
+import { bearerToken, sha256 } from './admin-auth';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -9,8 +9,6 @@ declare module 'express-serve-static-core' {
     apiKeyId?: string;
   }
 }
-
-const sha256 = (s: string): Buffer => createHash('sha256').update(s).digest();
 
 /**
  * `/v1/*`: `Authorization: Bearer <key>` against API_KEYS. Only SHA-256 hashes of the keys are kept in memory;

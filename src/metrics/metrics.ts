@@ -211,7 +211,7 @@ export function createMetrics({ db, queues, deliverability, providerHealth }: Me
     delivered(a: { provider: string; channel: string; sentToDeliveredSeconds: number }): void {
       sentToDelivered.observe({ provider: a.provider, channel: a.channel }, a.sentToDeliveredSeconds);
     },
-    clerkWriteBack(outcome: WritebackOutcome extends infer O ? (O extends { kind: 'done'; outcome: infer N } ? N : 'retry') : never): void {
+    clerkWriteBack(outcome: Extract<WritebackOutcome, { kind: 'done' }>['outcome'] | 'retry'): void {
       clerkWriteBacks.inc({ outcome });
     },
   };

@@ -1,3 +1,5 @@
+import { REDACTED } from '../lib/redact';
+
 /**
  * What we keep of a provider webhook body: everything but the subject (it carries the code) and clicked links
  * (a magic link is a credential).
@@ -7,5 +9,5 @@ export function withoutSecrets(body: unknown): unknown {
   const { data, ...rest } = body as { data?: Record<string, unknown> };
   if (!data || typeof data !== 'object') return body;
   const { subject: _subject, click, ...kept } = data;
-  return { ...rest, data: click && typeof click === 'object' ? { ...kept, click: { ...click, link: '[redacted]' } } : kept };
+  return { ...rest, data: click && typeof click === 'object' ? { ...kept, click: { ...click, link: REDACTED } } : kept };
 }

@@ -1,18 +1,10 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 
-/**
- * Every queue and the payload of its jobs, in one place. Job data is stored in clear in Redis, so payloads
- * carry ids only: message content stays in Postgres.
+/*
+ * The payload of each queue's jobs. Job data is stored in clear in Redis, so payloads carry ids only:
+ * message content stays in Postgres.
  */
-export interface QueuePayloads {
-  send: SendJobData;
-  maintenance: MaintenanceJobData;
-  'provider-events': ProviderEventJobData;
-  'clerk-writeback': ClerkWritebackJobData;
-}
-
-export type QueueName = keyof QueuePayloads;
 
 export interface SendJobData {
   messageId: string;
@@ -119,8 +111,12 @@ export function createQueues(connection: Redis, prefix: string): Queues {
  * The job id of a message's send job: the message id itself, so adding it twice is a no-op; an admin retry
  * (a new send generation) gets a job of its own.
  */
-export const sendJobId = (messageId: string, generation = 0): string =>
+const sendJobId = (messageId: string, generation = 0): string =>
   generation === 0 ? messageId : `${messageId}-retry-${generation}`;
+
+/** A message's send job, in the shape `add` and `addBulk` take. */
+export const sendJob = (messageId: string, generation = 0) =>
+  ({ name: 'send', data: { messageId } satisfies SendJobData, opts: { jobId: sendJobId(messageId, generation) } }) as const;
 
 /** The job id of a stored provider event's job: its row id, so queueing it again is a no-op while it lives. */
 export const providerEventJobId = (providerEventId: string): string => providerEventId;
