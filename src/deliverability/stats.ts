@@ -208,32 +208,24 @@ export function createStats({ db, now = () => new Date() }: { db: Db; now?: () =
         sent_to_delivered: { p50_ms: ms(row.delivered_p50), p95_ms: ms(row.delivered_p95) },
       };
     }
-    const providerNames = [...scopes.keys()].filter((k) => k.startsWith('provider:') && k !== 'provider:').map((k) => k.slice('provider:'.length));
-    const domainNames = [...scopes.entries()]
-      .filter(([k]) => k.startsWith('domain:') && k !== 'domain:')
-      .sort(([, a], [, b]) => b.total - a.total)
-      .slice(0, TOP_DOMAINS)
-      .map(([k]) => k.slice('domain:'.length));
-    const lastSends = withLastSends ? await lastSendsRates(until, providerNames, domainNames) : [];
+    // The named scopes under a prefix (a message without a provider or domain has none), busiest first.
+    const named = (prefix: string) =>
+      [...scopes.entries()]
+        .filter(([k]) => k.startsWith(prefix) && k !== prefix)
+        .map(([k, s]) => [k.slice(prefix.length), s] as const)
+        .sort(([, a], [, b]) => b.total - a.total);
+    const providerScopes = named('provider:');
+    const domainScopes = named('domain:').slice(0, TOP_DOMAINS);
+    const lastSends = withLastSends
+      ? await lastSendsRates(until, providerScopes.map(([name]) => name), domainScopes.map(([name]) => name))
+      : [];
     for (const row of lastSends) {
       // Only scopes with traffic in the window are listed; their last 1,000 sends may reach further back.
-      const key = row.scope === 'all' ? 'all' : `${row.scope}:${row.key ?? ''}`;
-      const s = scopes.get(key);
+      const s = row.scope === 'all' ? scope('all') : scopes.get(`${row.scope}:${row.key ?? ''}`);
       if (s) s.rates.last_1000_sends = rate(row.sent, row.hard_bounces, row.complaints);
-      else if (key === 'all') scope('all').rates.last_1000_sends = rate(row.sent, row.hard_bounces, row.complaints);
     }
-
-    const byPrefix = (prefix: string) =>
-      [...scopes.entries()].filter(([k]) => k.startsWith(prefix)).map(([k, s]) => ({ name: k.slice(prefix.length), ...s }));
-    const providers = byPrefix('provider:')
-      .filter((p) => p.name !== '')
-      .map(({ name, ...s }) => ({ provider: name, ...s }))
-      .sort((a, b) => b.total - a.total);
-    const domains = byPrefix('domain:')
-      .filter((d) => d.name !== '')
-      .map(({ name, ...s }) => ({ domain: name, ...s }))
-      .sort((a, b) => b.total - a.total)
-      .slice(0, TOP_DOMAINS);
+    const providers = providerScopes.map(([provider, s]) => ({ provider, ...s }));
+    const domains = domainScopes.map(([domain, s]) => ({ domain, ...s }));
 
     return {
       window,
