@@ -74,6 +74,9 @@ export interface SuppressionDeps {
 
 export type SuppressionService = ReturnType<typeof createSuppressionService>;
 
+/** Entries still suppressing at `at`: no expiry, or one still ahead. */
+const inForceAt = (at: Date): Prisma.SuppressionWhereInput => ({ OR: [{ expiresAt: null }, { expiresAt: { gt: at } }] });
+
 export function createSuppressionService({ db, config, queues, log, now = () => new Date() }: SuppressionDeps) {
   function defaultExpiry(reason: SuppressionReason, at: Date): Date | null {
     if (reason === 'hard_bounce') return new Date(at.getTime() + config.HARD_BOUNCE_SUPPRESSION_DAYS * 86_400_000);
@@ -116,7 +119,7 @@ export function createSuppressionService({ db, config, queues, log, now = () => 
   async function active(channel: Channel, recipient: string): Promise<SuppressionRow | null> {
     const normalized = normalizeRecipient(channel, recipient).recipient;
     return db.suppression.findFirst({
-      where: { channel, recipient: normalized, OR: [{ expiresAt: null }, { expiresAt: { gt: now() } }] },
+      where: { channel, recipient: normalized, ...inForceAt(now()) },
     });
   }
 
@@ -128,7 +131,7 @@ export function createSuppressionService({ db, config, queues, log, now = () => 
       and.push({ OR: channels.map((channel) => ({ channel, recipient: normalizeRecipient(channel, query.recipient!).recipient })) });
     }
     if (query.search) and.push({ recipient: { contains: query.search.trim().toLowerCase(), mode: 'insensitive' } });
-    if (!query.includeExpired) and.push({ OR: [{ expiresAt: null }, { expiresAt: { gt: now() } }] });
+    if (!query.includeExpired) and.push(inForceAt(now()));
     if (query.cursor) {
       const c = decodeCursor(query.cursor);
       and.push({ OR: [{ createdAt: { lt: c.at } }, { createdAt: c.at, id: { lt: c.id } }] });
@@ -145,16 +148,21 @@ export function createSuppressionService({ db, config, queues, log, now = () => 
     };
   }
 
-  /** Tells Clerk the address is deliverable again, if a bounce or complaint had marked it undeliverable there. */
-  async function announceDeliverable(row: SuppressionRow, reason: 'released' | 'expired'): Promise<void> {
-    if (row.channel !== 'email' || row.reason === 'manual') return;
-    // created_at changes whenever the entry is renewed, so a later release or expiry of the same row is a new job.
-    const jobKey = shortHash(`${row.id}|${row.createdAt.toISOString()}|${reason}`);
-    await enqueueClerkWriteback(
-      queues,
-      { emailStatus: 'deliverable', recipient: row.recipient, messageId: row.sourceMessageId, reason, at: now().toISOString() },
-      `deliverable-${jobKey}`,
-    );
+  /**
+   * Tells Clerk the address is deliverable again, if a bounce or complaint had marked it undeliverable there,
+   * then marks the ending handled, unless the entry was renewed meanwhile (a renewal resets created_at).
+   */
+  async function handleEnding(row: SuppressionRow, reason: 'released' | 'expired'): Promise<void> {
+    if (row.channel === 'email' && row.reason !== 'manual') {
+      // created_at changes whenever the entry is renewed, so a later release or expiry of the same row is a new job.
+      const jobKey = shortHash(`${row.id}|${row.createdAt.toISOString()}|${reason}`);
+      await enqueueClerkWriteback(
+        queues,
+        { emailStatus: 'deliverable', recipient: row.recipient, messageId: row.sourceMessageId, reason, at: now().toISOString() },
+        `deliverable-${jobKey}`,
+      );
+    }
+    await db.suppression.updateMany({ where: { id: row.id, createdAt: row.createdAt }, data: { expiryHandledAt: now() } });
   }
 
   /**
@@ -169,7 +177,7 @@ export function createSuppressionService({ db, config, queues, log, now = () => 
       'id' in where
         ? { id: where.id }
         : { channel: where.channel, recipient: normalizeRecipient(where.channel, where.recipient).recipient };
-    const inForce: Prisma.SuppressionWhereInput = { OR: [{ expiresAt: null }, { expiresAt: { gt: at } }] };
+    const inForce = inForceAt(at);
     const row = await db.suppression.findFirst({ where: { AND: [key, inForce] } });
     if (!row) return null;
     const detail = { ...(row.detail as Record<string, unknown>), released_at: at.toISOString() };
@@ -182,8 +190,7 @@ export function createSuppressionService({ db, config, queues, log, now = () => 
     const released = { ...row, expiresAt: at, expiryHandledAt: null, detail };
     log.info({ suppression_id: row.id, channel: row.channel, reason: row.reason }, 'suppression released');
     try {
-      await announceDeliverable(released, 'released');
-      await db.suppression.updateMany({ where: { id: row.id, createdAt: row.createdAt }, data: { expiryHandledAt: now() } });
+      await handleEnding(released, 'released');
     } catch (err) {
       log.warn({ suppression_id: row.id, err: String(err) }, 'could not queue the Clerk write-back of a release; maintenance will retry');
     }
@@ -203,9 +210,7 @@ export function createSuppressionService({ db, config, queues, log, now = () => 
     });
     for (const row of due) {
       const released = typeof (row.detail as Record<string, unknown> | null)?.released_at === 'string';
-      await announceDeliverable(row, released ? 'released' : 'expired');
-      // Unless it was renewed meanwhile (a new bounce resets created_at and the expiry).
-      await db.suppression.updateMany({ where: { id: row.id, createdAt: row.createdAt }, data: { expiryHandledAt: now() } });
+      await handleEnding(row, released ? 'released' : 'expired');
     }
     if (due.length > 0) log.info({ expired: due.length }, 'expired suppressions handled');
     return due.length;
