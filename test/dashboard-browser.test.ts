@@ -2,12 +2,11 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { emailCreated } from './helpers/clerk-events';
-import { TEST_ADMIN_TOKEN, TEST_CLERK_SECRET, testConfig } from './helpers/config';
+import { acceptClerkEvent, emailCreated } from './helpers/clerk-events';
+import { TEST_ADMIN_TOKEN, testConfig } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { startHarness, type Harness } from './helpers/harness';
 import { seedMessage } from './helpers/seed';
-import { svixHeaders } from './helpers/svix';
 import { waitFor } from './helpers/wait';
 
 /** Screenshots of every page, kept by CI as artifacts. */
@@ -50,9 +49,7 @@ const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `dashboar
 
 it('walks the on-call path: log in, find a user, read the timeline, release a suppression', async () => {
   const event = emailCreated({ to: 'browser-user@example.com' });
-  const body = JSON.stringify(event);
-  const accepted = await harness.request('/webhooks/clerk', { method: 'POST', headers: svixHeaders(TEST_CLERK_SECRET, body), body });
-  const { message_id } = (await accepted.json()) as { message_id: string };
+  const message_id = await acceptClerkEvent(harness.request, event);
   await waitFor(async () => (await database.db.message.findUniqueOrThrow({ where: { id: message_id } })).status === 'sent');
   for (let i = 0; i < 12; i++) {
     await seedMessage(database.db, {

@@ -1,10 +1,9 @@
-import { emailCreated } from './helpers/clerk-events';
-import { TEST_ADMIN_TOKEN, TEST_CLERK_SECRET, testConfig } from './helpers/config';
+import { acceptClerkEvent, emailCreated } from './helpers/clerk-events';
+import { TEST_ADMIN_TOKEN, testConfig } from './helpers/config';
 import { csrfFrom, form, logIn, setCookie, type DashboardSession } from './helpers/dashboard';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { json, startHarness, type Harness } from './helpers/harness';
 import { seedMessage } from './helpers/seed';
-import { svixHeaders } from './helpers/svix';
 import { waitFor } from './helpers/wait';
 import { createProviderHealth } from '../src/providers/provider-health';
 import { ProviderError, type EmailProvider, type OutgoingEmail } from '../src/providers/types';
@@ -44,11 +43,7 @@ afterAll(async () => {
   await database.drop();
 });
 
-async function postClerk(event: unknown): Promise<string> {
-  const body = JSON.stringify(event);
-  const res = await harness.request('/webhooks/clerk', { method: 'POST', headers: svixHeaders(TEST_CLERK_SECRET, body), body });
-  return (await json(res)).message_id;
-}
+const postClerk = (event: unknown): Promise<string> => acceptClerkEvent(harness.request, event);
 
 const statusOf = async (id: string) => (await database.db.message.findUniqueOrThrow({ where: { id } })).status;
 

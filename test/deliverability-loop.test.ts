@@ -3,12 +3,11 @@ import { ClerkAPIResponseError } from '@clerk/backend/errors';
 import { createClerkWriteback } from '../src/deliverability/clerk-writeback';
 import { createSuppressionService } from '../src/deliverability/suppressions';
 import type { EmailProvider, OutgoingEmail } from '../src/providers/types';
-import { emailCreated } from './helpers/clerk-events';
-import { TEST_ADMIN_TOKEN, TEST_CLERK_SECRET, testConfig } from './helpers/config';
+import { acceptClerkEvent, emailCreated } from './helpers/clerk-events';
+import { TEST_ADMIN_TOKEN, testConfig } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { json, startHarness, type Harness } from './helpers/harness';
 import { resendEvent, signedResend, TEST_RESEND_WEBHOOK_SECRET } from './helpers/provider-webhooks';
-import { svixHeaders } from './helpers/svix';
 import { waitFor } from './helpers/wait';
 import { FAKE_CLERK_SECRET_KEY, startFakeClerk, type FakeClerk } from './fakes/fake-clerk';
 
@@ -55,10 +54,7 @@ const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'ap
 const newAddress = () => `person-${randomBytes(5).toString('hex')}@example.org`;
 
 async function clerkEmail(to: string, userId: string | null): Promise<string> {
-  const body = JSON.stringify(emailCreated({ to, data: { user_id: userId } }));
-  const res = await harness.request('/webhooks/clerk', { method: 'POST', headers: svixHeaders(TEST_CLERK_SECRET, body), body });
-  expect(res.status).toBe(202);
-  return (await json(res)).message_id;
+  return acceptClerkEvent(harness.request, emailCreated({ to, data: { user_id: userId } }));
 }
 
 const settled = (id: string, statuses: string[] = ['sent', 'suppressed', 'failed']) =>

@@ -2,7 +2,7 @@ import { createDeliveryService, type DeliveryDeps, type DeliveryService } from '
 import { createLogger } from '../src/lib/logger';
 import { createOutbox } from '../src/providers/outbox';
 import { ProviderError, type EmailProvider, type OutgoingEmail } from '../src/providers/types';
-import { emailCreated } from './helpers/clerk-events';
+import { acceptClerkEvent, emailCreated } from './helpers/clerk-events';
 import { TEST_ADMIN_TOKEN, TEST_CLERK_SECRET, testConfig } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { json, startHarness, type Harness } from './helpers/harness';
@@ -18,12 +18,7 @@ afterAll(async () => {
   await database.drop();
 });
 
-async function postClerk(harness: Harness, event: unknown): Promise<string> {
-  const body = JSON.stringify(event);
-  const res = await harness.request('/webhooks/clerk', { method: 'POST', headers: svixHeaders(TEST_CLERK_SECRET, body), body });
-  expect(res.status).toBe(202);
-  return (await json(res)).message_id;
-}
+const postClerk = (harness: Harness, event: unknown): Promise<string> => acceptClerkEvent(harness.request, event);
 
 const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 

@@ -4,12 +4,11 @@ import { createInterface } from 'node:readline';
 import { createSweeper } from '../src/delivery/sweeper';
 import { createLogger } from '../src/lib/logger';
 import { postV1, TEST_API_KEY } from './helpers/api';
-import { emailCreated } from './helpers/clerk-events';
-import { TEST_CLERK_SECRET, testConfig } from './helpers/config';
+import { emailCreated, postClerkEvent } from './helpers/clerk-events';
+import { testConfig } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { json, startHarness, type Harness } from './helpers/harness';
 import { PrivateRedis, randomPort } from './helpers/redis-server';
-import { svixHeaders } from './helpers/svix';
 import { waitFor } from './helpers/wait';
 
 let database: TestDatabase;
@@ -20,10 +19,7 @@ afterAll(async () => {
   await database.drop();
 });
 
-function postClerk(harness: Harness, event: unknown): Promise<Response> {
-  const body = JSON.stringify(event);
-  return harness.request('/webhooks/clerk', { method: 'POST', headers: svixHeaders(TEST_CLERK_SECRET, body), body });
-}
+const postClerk = (harness: Harness, event: unknown): Promise<Response> => postClerkEvent(harness.request, event);
 
 describe('Redis goes away', () => {
   const redis = new PrivateRedis(randomPort());

@@ -1,13 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { emailCreated } from './helpers/clerk-events';
+import { acceptClerkEvent, emailCreated } from './helpers/clerk-events';
 import { Redis } from 'ioredis';
 import { createQueues } from '../src/queue/queues';
 import { TEST_ADMIN_TOKEN, TEST_CLERK_SECRET, TEST_REDIS_URL } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { randomPort } from './helpers/redis-server';
-import { svixHeaders } from './helpers/svix';
 import { waitFor } from './helpers/wait';
 
 /** The built service (`node dist/src/main.js`, what `npm start` runs) as a real process. */
@@ -61,10 +60,7 @@ function startService(env: Record<string, string>): Service {
 const logged = (service: Service, msg: string): boolean => service.lines.some((l) => JSON.parse(l).msg === msg);
 
 async function postClerk(port: number): Promise<string> {
-  const body = JSON.stringify(emailCreated());
-  const res = await fetch(`http://127.0.0.1:${port}/webhooks/clerk`, { method: 'POST', headers: svixHeaders(TEST_CLERK_SECRET, body), body });
-  expect(res.status).toBe(202);
-  return ((await res.json()) as { message_id: string }).message_id;
+  return acceptClerkEvent((path, init) => fetch(`http://127.0.0.1:${port}${path}`, init), emailCreated());
 }
 
 describe('the service process', () => {

@@ -1,8 +1,7 @@
-import { emailCreated } from './helpers/clerk-events';
-import { TEST_ADMIN_TOKEN, TEST_CLERK_SECRET, testConfig } from './helpers/config';
+import { acceptClerkEvent, emailCreated } from './helpers/clerk-events';
+import { TEST_ADMIN_TOKEN, testConfig } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { json, startHarness, type Harness } from './helpers/harness';
-import { svixHeaders } from './helpers/svix';
 import {
   autosendEvent,
   resendEvent,
@@ -63,12 +62,7 @@ async function withHarness(env: Record<string, string | undefined>, body: (h: Ha
   }
 }
 
-async function accept(h: Harness, event = emailCreated()): Promise<string> {
-  const body = JSON.stringify(event);
-  const res = await h.request('/webhooks/clerk', { method: 'POST', headers: svixHeaders(TEST_CLERK_SECRET, body), body });
-  expect(res.status).toBe(202);
-  return (await json(res)).message_id;
-}
+const accept = (h: Harness, event = emailCreated()): Promise<string> => acceptClerkEvent(h.request, event);
 
 const settled = (id: string, timeoutMs = 20_000) =>
   waitFor(

@@ -1,10 +1,9 @@
 import { runRelay } from '../scripts/relay';
-import { emailCreated } from './helpers/clerk-events';
-import { TEST_ADMIN_TOKEN, TEST_CLERK_SECRET, testConfig } from './helpers/config';
+import { acceptClerkEvent, emailCreated } from './helpers/clerk-events';
+import { TEST_ADMIN_TOKEN, testConfig } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { json, startHarness, type Harness } from './helpers/harness';
 import { seedMessage, seedMessages } from './helpers/seed';
-import { svixHeaders } from './helpers/svix';
 import { waitFor } from './helpers/wait';
 
 let database: TestDatabase;
@@ -32,11 +31,7 @@ async function relay(args: string[], opts: { url?: string; token?: string | null
   return { code, stdout, stderr };
 }
 
-async function postClerk(event: unknown): Promise<string> {
-  const body = JSON.stringify(event);
-  const res = await harness.request('/webhooks/clerk', { method: 'POST', headers: svixHeaders(TEST_CLERK_SECRET, body), body });
-  return ((await res.json()) as { message_id: string }).message_id;
-}
+const postClerk = (event: unknown): Promise<string> => acceptClerkEvent(harness.request, event);
 
 it('shows a message with its timeline, as text and as JSON', async () => {
   const id = await postClerk(emailCreated({ to: 'cli-show@example.com' }));

@@ -1,10 +1,9 @@
 import { createOutbox } from '../src/providers/outbox';
 import type { EmailProvider } from '../src/providers/types';
-import { emailCreated } from './helpers/clerk-events';
-import { TEST_CLERK_SECRET, testConfig } from './helpers/config';
+import { acceptClerkEvent, emailCreated } from './helpers/clerk-events';
+import { testConfig } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
-import { json, startHarness, type Harness } from './helpers/harness';
-import { svixHeaders } from './helpers/svix';
+import { startHarness, type Harness } from './helpers/harness';
 import { waitFor } from './helpers/wait';
 
 /** What SIGTERM does to the workers (src/main.ts calls the same `close(grace)`), with a provider that takes its time. */
@@ -42,11 +41,7 @@ function slowOutbox(ms: number): EmailProvider & { started: string[]; finished: 
   };
 }
 
-async function acceptOne(harness: Harness): Promise<string> {
-  const body = JSON.stringify(emailCreated());
-  const res = await harness.request('/webhooks/clerk', { method: 'POST', headers: svixHeaders(TEST_CLERK_SECRET, body), body });
-  return (await json(res)).message_id;
-}
+const acceptOne = (harness: Harness): Promise<string> => acceptClerkEvent(harness.request, emailCreated());
 
 it('lets an in-flight send finish before the workers close', async () => {
   const provider = slowOutbox(1_500);

@@ -1,4 +1,4 @@
-import { smsCreated } from './helpers/clerk-events';
+import { postClerkEvent, smsCreated } from './helpers/clerk-events';
 import { TEST_CLERK_SECRET, testConfig } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { json, startHarness, type Harness } from './helpers/harness';
@@ -158,8 +158,7 @@ describe('Clerk sms.created through Unosend', () => {
   it('retries after a 429 and sends once', async () => {
     unosend.failNext({ status: 429, headers: { 'retry-after': '1' }, body: { error: { code: 'rate_limit_exceeded', message: 'Slow down' } } });
     const event = smsCreated();
-    const body = JSON.stringify(event);
-    const res = await harness.request('/webhooks/clerk', { method: 'POST', headers: svixHeaders(TEST_CLERK_SECRET, body), body });
+    const res = await postClerkEvent(harness.request, event);
     const { message_id } = await json(res);
     const sent = await waitFor(
       async () => {

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { TEST_CLERK_SECRET } from './config';
+import { svixHeaders } from './svix';
 
 const rid = (): string => randomBytes(6).toString('hex');
 
@@ -58,4 +60,19 @@ export function smsCreated(overrides: { data?: Record<string, unknown> } = {}) {
       ...overrides.data,
     },
   };
+}
+
+type Request = (path: string, init: RequestInit) => Promise<Response>;
+
+/** Posts a Clerk event to a running auth-relay (a harness's `request`, or fetch on its base URL), signed with the test secret. */
+export function postClerkEvent(request: Request, event: unknown): Promise<Response> {
+  const body = JSON.stringify(event);
+  return request('/webhooks/clerk', { method: 'POST', headers: svixHeaders(TEST_CLERK_SECRET, body), body });
+}
+
+/** Posts a new Clerk event, expects it accepted (202) and returns the id of the message it recorded. */
+export async function acceptClerkEvent(request: Request, event: unknown): Promise<string> {
+  const res = await postClerkEvent(request, event);
+  expect(res.status).toBe(202);
+  return ((await res.json()) as { message_id: string }).message_id;
 }
