@@ -1,9 +1,9 @@
-import { DelayedError, Worker } from 'bullmq';
+import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ClerkWriteback } from '../src/deliverability/clerk-writeback';
 import type { Logger } from '../src/lib/logger';
 import type { Metrics } from '../src/metrics/metrics';
-import type { ClerkWritebackJobData } from '../src/queue/queues';
+import { runAgainLater, type ClerkWritebackJobData } from '../src/queue/queues';
 
 /**
  * Clerk write-backs. A 429 or a server error comes back as a delay (Clerk's Retry-After when it gives one)
@@ -22,11 +22,7 @@ export function createClerkWritebackWorker(options: {
     async (job, token) => {
       const outcome = await clerkWriteback.process(job.data);
       metrics.clerkWriteBack(outcome.kind === 'retry' ? 'retry' : outcome.outcome);
-      if (outcome.kind === 'retry') {
-        await job.updateData({ ...job.data, tries: outcome.tries });
-        await job.moveToDelayed(Date.now() + outcome.delayMs, token);
-        throw new DelayedError();
-      }
+      if (outcome.kind === 'retry') return runAgainLater(job, token, { ...job.data, tries: outcome.tries }, outcome.delayMs);
       return outcome.outcome;
     },
     // Clerk limits metadata updates to 10 per 10 s per user; a few at a time is plenty.

@@ -1,8 +1,8 @@
-import { DelayedError, Worker } from 'bullmq';
+import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { DeliveryService } from '../src/delivery/delivery-service';
 import type { Logger } from '../src/lib/logger';
-import type { SendJobData } from '../src/queue/queues';
+import { runAgainLater, type SendJobData } from '../src/queue/queues';
 
 export interface SendWorkerOptions {
   connection: Redis;
@@ -25,11 +25,7 @@ export function createSendWorker(options: SendWorkerOptions): Worker<SendJobData
     'send',
     async (job, token) => {
       const outcome = await delivery.processSend(job.data, new Date(job.timestamp));
-      if (outcome.kind === 'retry') {
-        await job.updateData({ ...job.data, ...outcome.state });
-        await job.moveToDelayed(Date.now() + outcome.delayMs, token);
-        throw new DelayedError();
-      }
+      if (outcome.kind === 'retry') return runAgainLater(job, token, { ...job.data, ...outcome.state }, outcome.delayMs);
       return outcome.status;
     },
     {

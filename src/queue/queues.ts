@@ -1,4 +1,4 @@
-import { Queue, type JobsOptions } from 'bullmq';
+import { DelayedError, Queue, type Job, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 
 /*
@@ -138,4 +138,14 @@ export async function requeueJob<T>(queue: Queue<T>, jobId: string, add: () => P
   }
   await add();
   return 'added';
+}
+
+/**
+ * From inside a worker: runs the job again with `data` after `delayMs`, without spending one of its attempts
+ * (BullMQ's delayed-job pattern), so a provider's Retry-After is kept to the millisecond.
+ */
+export async function runAgainLater<T>(job: Job<T>, token: string | undefined, data: T, delayMs: number): Promise<never> {
+  await job.updateData(data);
+  await job.moveToDelayed(Date.now() + delayMs, token);
+  throw new DelayedError();
 }
