@@ -121,7 +121,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
   const alerts = createAlerts({ db, stats, config, log });
 
   // Apps that send their own messages and codes.
-  const templates = createTemplates({ dir: config.TEMPLATES_DIR, appName: config.APP_NAME ?? config.EMAIL_FROM_NAME ?? 'your account' });
+  const templates = createTemplates({ dir: config.TEMPLATES_DIR, appName: config.APP_NAME ?? config.EMAIL_FROM_NAME });
   const idempotency = createIdempotencyStore({ redis, prefix: config.QUEUE_PREFIX });
   const verificationLimiter = createVerificationRateLimiter({
     redis,

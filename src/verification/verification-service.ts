@@ -6,7 +6,7 @@ import type { MessageService } from '../delivery/message-service';
 import { AppError, NotConfiguredError } from '../lib/errors';
 import { newId } from '../lib/ids';
 import type { Logger } from '../lib/logger';
-import type { Templates } from '../templates/templates';
+import { spokenDuration, type Templates } from '../templates/templates';
 import { generateCode, hashCode, hashesMatch } from './codes';
 import type { VerificationRateLimiter } from './rate-limiter';
 
@@ -103,7 +103,12 @@ export function createVerificationService(deps: VerificationDeps) {
 
   function render(input: CreateVerificationInput, code: string, ttlSeconds: number): MessagePayload {
     const names = [`verification_${input.purpose}`, 'verification'];
-    const vars = { code, expires_in_minutes: String(Math.round(ttlSeconds / 60)), purpose: PURPOSE_LABELS[input.purpose] };
+    const vars = {
+      code,
+      expires_in: spokenDuration(ttlSeconds),
+      expires_in_minutes: String(Math.round(ttlSeconds / 60)),
+      purpose: PURPOSE_LABELS[input.purpose],
+    };
     const email = (): EmailContent => ({ channel: 'email', ...templates.email(names, vars) });
     if (input.channel === 'email') return email();
     const body = templates.sms(names, vars);
