@@ -353,14 +353,14 @@ describe('timeline', () => {
     expect(timeline).toContain('resend skipped: its circuit is open after repeated failures; free again in 12 s');
     expect(timeline).toContain('error from autosend (503 unavailable): upstream timeout');
     expect(timeline).toContain('Failing over from autosend to outbox');
-    expect(timeline).toContain('Accepted by outbox as <span class="mono">ob_1</span>');
+    expect(timeline).toContain('Sent: accepted by outbox as <span class="mono">ob_1</span>');
     expect(timeline).toContain('hard / Permanent bounce reported by outbox: 550 5.1.1 user unknown');
     expect(timeline).toContain(`sent by sms as <a class="mono" href="/dashboard/messages/${fallbackId}">`);
     expect(timeline).toContain('badge st-clerk_writeback">Clerk write-back');
     expect(timeline).toMatch(/Clerk email_status = undeliverable: <span class="lvl-ok">user metadata updated<\/span> \(user_tl\)/);
     expect(timeline).toMatch(/gave up after repeated errors<\/span> — HTTP 503: Service Unavailable/);
     expect(timeline).toContain('Retried by an admin (was failed)');
-    expect(timeline).toContain('Not sent: the recipient is suppressed (hard_bounce), after <a class="mono" href="/dashboard/messages/msg_earlier">');
+    expect(timeline).toContain('Not sent: the recipient is suppressed (hard bounce), after <a class="mono" href="/dashboard/messages/msg_earlier">');
     // The raw detail stays one click away, unfolded where it is the provider's answer.
     expect(timeline).toContain('<details class="small" ><summary class="muted">raw</summary>');
     expect(timeline).toMatch(/<details class="small" open><summary class="muted">raw<\/summary><pre>[^<]*upstream timeout/);
@@ -490,8 +490,11 @@ describe('overview', () => {
     expect(page).toContain('gmail.com');
     expect(page).toMatch(/lvl-page">10\.00 %/);
     // Two sends, one bounced, is not a 50 % bounce rate worth paging for: below ALERT_MIN_SENDS it is not judged.
-    const tiny = page.slice(page.indexOf('<td>tiny.example</td>'), page.indexOf('</tr>', page.indexOf('<td>tiny.example</td>')));
+    const tiny = page.slice(page.indexOf('<td>tiny.example'), page.indexOf('</tr>', page.indexOf('<td>tiny.example')));
     expect(tiny).toContain('lvl-unknown');
+    // …and the page says so, rather than leaving a grey 50 % to look like a failure.
+    expect(tiny).toContain('not judged: 2 of the 5 sends needed');
+    expect(page).toContain('Grey rates are not judged: a scope needs 5 sends in the window (<code>ALERT_MIN_SENDS</code>)');
     expect(tiny).not.toContain('lvl-page');
     expect(page).toContain('<td>send</td>');
     expect(page).toContain('unknown');

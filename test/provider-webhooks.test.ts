@@ -79,8 +79,11 @@ describe('Resend webhooks', () => {
       expect(suppression).toMatchObject({ channel: 'email', sourceMessageId: message.id });
       if (type === 'email.complained') expect(suppression).toMatchObject({ reason: 'complaint', expiresAt: null });
       else if (type === 'email.suppressed') {
-        expect(suppression).toMatchObject({ reason: 'hard_bounce', detail: { provider: 'resend', provider_suppression: 'previous_bounce' } });
-        expect(after.lastError).toMatch(/provider suppressed it: previous_bounce/);
+        expect(suppression).toMatchObject({
+          reason: 'hard_bounce',
+          detail: { provider: 'resend', provider_suppression: { suppression_type: 'OnAccountSuppressionList', message: 'on list', reason: 'previous_bounce' } },
+        });
+        expect(after.lastError).toBe("not sent: the address is on resend's suppression list (OnAccountSuppressionList): on list");
       } else {
         expect(suppression!.reason).toBe('hard_bounce');
         expect(event.detail).toMatchObject({ bounce_kind: 'hard', bounce_type: 'Permanent', bounce_sub_type: 'General', diagnostic: 'smtp; 550 5.1.1 user unknown' });

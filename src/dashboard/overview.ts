@@ -32,18 +32,20 @@ export async function hourlyOverview(db: Db, now: Date = new Date()): Promise<Ho
       SELECT date_trunc('hour', occurred_at) AS hour, type, count(*) AS n
       FROM message_events
       WHERE type = ANY(${[...CHART_EVENT_TYPES]}) AND occurred_at >= ${firstHour}
+        -- A provider's own "sent" webhook confirms our send; counting it too would show every send twice.
+        AND NOT (type = 'sent' AND detail ? 'provider_event_id')
       GROUP BY 1, 2`,
     db.$queryRaw<{ hour: Date; p50: number; p95: number }[]>`
       SELECT date_trunc('hour', sent_at) AS hour,
-             percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - created_at))::float8 AS p50,
-             percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - created_at))::float8 AS p95
+             percentile_cont(0.5) WITHIN GROUP (ORDER BY greatest(extract(epoch FROM sent_at - created_at), 0))::float8 AS p50,
+             percentile_cont(0.95) WITHIN GROUP (ORDER BY greatest(extract(epoch FROM sent_at - created_at), 0))::float8 AS p95
       FROM messages
       WHERE created_at >= ${createdSince} AND sent_at >= ${firstHour}
       GROUP BY 1`,
     db.$queryRaw<{ hour: Date; p50: number; p95: number }[]>`
       SELECT date_trunc('hour', delivered_at) AS hour,
-             percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM delivered_at - sent_at))::float8 AS p50,
-             percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM delivered_at - sent_at))::float8 AS p95
+             percentile_cont(0.5) WITHIN GROUP (ORDER BY greatest(extract(epoch FROM delivered_at - sent_at), 0))::float8 AS p50,
+             percentile_cont(0.95) WITHIN GROUP (ORDER BY greatest(extract(epoch FROM delivered_at - sent_at), 0))::float8 AS p95
       FROM messages
       WHERE created_at >= ${createdSince} AND delivered_at >= ${firstHour} AND sent_at IS NOT NULL
       GROUP BY 1`,

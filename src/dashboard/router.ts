@@ -25,7 +25,6 @@ import type { StatsSource, SuppressionStore } from './sources';
 import {
   errorPage,
   loginPage,
-  messageDetailPage,
   messagesPage,
   notConfiguredPage,
   overviewPage,
@@ -33,6 +32,7 @@ import {
   TIME_RANGES,
   type PageContext,
 } from './views';
+import { messageDetailPage } from './message-page';
 
 export interface DashboardDeps {
   config: Pick<Config, 'ADMIN_TOKEN' | 'QUEUE_PREFIX' | 'RETENTION_DAYS' | 'BODY_RETENTION_DAYS'>;

@@ -12,10 +12,11 @@ import { enqueueClerkWriteback } from './clerk-writeback';
 
 /**
  * The suppression list: recipients we must not send to, per channel. A complaint suppresses for good; a hard
- * bounce for HARD_BOUNCE_SUPPRESSION_DAYS; an operator can add or release any entry.
+ * bounce, or the provider's own suppression list (reason unknown), for HARD_BOUNCE_SUPPRESSION_DAYS; an
+ * operator can add or release any entry.
  */
 
-export type SuppressionReason = 'hard_bounce' | 'complaint' | 'manual';
+export type SuppressionReason = 'hard_bounce' | 'complaint' | 'provider_suppression' | 'manual';
 
 type SuppressionRow = Prisma.SuppressionGetPayload<object>;
 
@@ -79,7 +80,7 @@ const inForceAt = (at: Date): Prisma.SuppressionWhereInput => ({ OR: [{ expiresA
 
 export function createSuppressionService({ db, config, queues, log, now = () => new Date() }: SuppressionDeps) {
   function defaultExpiry(reason: SuppressionReason, at: Date): Date | null {
-    if (reason === 'hard_bounce') return new Date(at.getTime() + config.HARD_BOUNCE_SUPPRESSION_DAYS * 86_400_000);
+    if (reason === 'hard_bounce' || reason === 'provider_suppression') return new Date(at.getTime() + config.HARD_BOUNCE_SUPPRESSION_DAYS * 86_400_000);
     return null;
   }
 
