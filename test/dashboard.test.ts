@@ -493,7 +493,7 @@ describe('overview', () => {
     const tiny = page.slice(page.indexOf('<td>tiny.example'), page.indexOf('</tr>', page.indexOf('<td>tiny.example')));
     expect(tiny).toContain('lvl-unknown');
     // …and the page says so, rather than leaving a grey 50 % to look like a failure.
-    expect(tiny).toContain('not judged: 2 of the 5 sends needed');
+    expect(tiny).toContain('not judged (2 of 5 sends)');
     expect(page).toContain('Grey rates are not judged: a scope needs 5 sends in the window (<code>ALERT_MIN_SENDS</code>)');
     expect(tiny).not.toContain('lvl-page');
     expect(page).toContain('<td>send</td>');
@@ -568,7 +568,11 @@ describe('queues', () => {
     expect((await harness.request('/dashboard/queues/api/queues', { redirect: 'manual' })).status).toBe(303);
     const ui = await session.get('/dashboard/queues');
     expect(ui.status).toBe(200);
-    expect(await ui.text()).toContain('__UI_CONFIG__');
+    const board = await ui.text();
+    expect(board).toContain('__UI_CONFIG__');
+    // Nothing the CSP would refuse (bull-board links Google Fonts), and a way back to the dashboard.
+    expect(board).not.toMatch(/fonts\.googleapis|https?:\/\//);
+    expect(board).toMatch(/<a href="\/dashboard" id="back-to-dashboard"[^>]*>← auth-relay dashboard<\/a>/);
     await harness.container.queues.send.add('send', { messageId: 'msg_board', secret: 'hunter2' } as never, { jobId: 'msg_board', delay: 60_000 });
     const api = await json(await session.get('/dashboard/queues/api/queues?activeQueue=send&status=delayed&page=1'));
     const text = JSON.stringify(api);

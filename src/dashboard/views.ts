@@ -190,7 +190,7 @@ export interface OverviewView {
 
 /** Why a rate is grey: it is not judged, not failing. */
 const notJudged = (sent: number, t: Thresholds): SafeHtml | null =>
-  sent < t.minSends ? html` <span class="small muted not-judged">not judged: ${sent} of the ${t.minSends} sends needed</span>` : null;
+  sent < t.minSends ? html` <span class="small muted not-judged">not judged (${sent} of ${t.minSends} sends)</span>` : null;
 
 function rateTable(title: string, rows: RateRow[], t: Thresholds): SafeHtml {
   if (!rows.length) return html`<section class="card"><h2>${title}</h2><p class="muted">Nothing sent by email in the window.</p></section>`;
