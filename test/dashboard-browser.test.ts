@@ -56,7 +56,7 @@ const overflow = () => page.evaluate<number>('document.documentElement.scrollWid
 /** Every "What happened" cell of the timeline, as [left, right] in CSS pixels. */
 const whatCells = () =>
   page.evaluate<[number, number][]>(
-    "[...document.querySelectorAll('table.timeline td.what')].map((td) => { const r = td.getBoundingClientRect(); return [r.left, r.right]; })",
+    "[...document.querySelectorAll('table.timeline tbody td:last-child')].map((td) => { const r = td.getBoundingClientRect(); return [r.left, r.right]; })",
   );
 
 it('walks the on-call path: log in, find a user, read the timeline, release a suppression', async () => {
