@@ -38,6 +38,8 @@ const messageWithEvents = (id: string) =>
 /** Waits until the message's timeline has `count` events of `type`. */
 const eventsOf = async (id: string, type: string, count = 1) => {
   await waitFor(async () => (await database.db.messageEvent.count({ where: { messageId: id, type } })) >= count, { timeoutMs: 15_000 });
+  // The suppression and the Clerk write-back follow the timeline write: wait until the job has finished them.
+  await waitFor(async () => (await database.db.providerEvent.count({ where: { messageId: id, processedAt: { not: null } } })) >= count, { timeoutMs: 15_000 });
   // Read after the event's transaction is visible: an include loads the message and its events in two queries.
   return messageWithEvents(id);
 };
