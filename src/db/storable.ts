@@ -35,7 +35,8 @@ export function unstorable(value: unknown, path = '', depth = 0): string | null 
   }
   if (typeof value === 'number') return Number.isFinite(value) ? null : at('is not a finite number');
   if (!Array.isArray(value) && !isPlainObject(value)) return null;
-  if (depth >= MAX_JSON_DEPTH) return at(`is nested deeper than ${MAX_JSON_DEPTH} levels`);
+  // Without the path: it would be 64 keys long.
+  if (depth >= MAX_JSON_DEPTH) return `a value is nested deeper than ${MAX_JSON_DEPTH} levels`;
   for (const [key, item] of Object.entries(value)) {
     const keyProblem = charProblem(key);
     const inner = path ? `${path}.${key}` : key;
