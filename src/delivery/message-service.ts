@@ -192,7 +192,7 @@ export function createMessageService({ db, queues, log, now = () => new Date() }
         return [...(await record(group.slice(0, half))), ...(await record(group.slice(half)))];
       }
       if (isDataError(err)) {
-        log.warn({ err: String(err), source: group[0]!.input.source, external_id: group[0]!.input.externalId ?? null }, 'message refused by the database');
+        log.warn({ err: databaseMessage(err), source: group[0]!.input.source, external_id: group[0]!.input.externalId ?? null }, 'message refused by the database');
         group[0]!.reject(new ValidationError('The message holds a value the database cannot store', { database_error: databaseMessage(err) }));
         return [];
       }
