@@ -65,6 +65,22 @@ interface StoredEvent {
   raw: unknown;
 }
 
+/**
+ * A provider retries what it cannot deliver, so an event Postgres would refuse must still be recorded: text it
+ * cannot hold becomes U+FFFD, an id too long for its index is kept as its hash (the event id, still the same
+ * on every retry) or not at all (a provider message id that long is none we stored), a time it cannot hold is
+ * the time of receipt. The raw body keeps what was sent.
+ */
+function storableEvent(received: ProviderWebhookEvent, receivedAt: Date): ProviderWebhookEvent {
+  const event = toStorable(received);
+  return {
+    ...event,
+    eventId: event.eventId.length > MAX_KEY_CHARS ? `sha256:${shortHash(event.eventId)}` : event.eventId,
+    providerMessageId: event.providerMessageId && event.providerMessageId.length > MAX_KEY_CHARS ? null : event.providerMessageId,
+    occurredAt: isStorableDate(event.occurredAt) ? event.occurredAt : receivedAt,
+  };
+}
+
 /** Thrown by `apply` while the event's message is not (yet) known: the job retries with backoff. */
 export class MessageNotFoundYetError extends Error {}
 
@@ -82,22 +98,6 @@ export interface ProviderEventsDeps {
 export type ProviderEvents = ReturnType<typeof createProviderEvents>;
 
 const dedupeKey = (provider: string, eventId: string): string => `${provider}:${eventId}`;
-
-/**
- * A provider retries what it cannot deliver, so an event Postgres would refuse must still be recorded: text it
- * cannot hold becomes U+FFFD, an id too long for its index is kept as its hash (the event id, still the same
- * on every retry) or not at all (a provider message id that long is none we stored), a time it cannot hold is
- * the time of receipt. The raw body keeps what was sent.
- */
-function storableEvent(received: ProviderWebhookEvent, receivedAt: Date): ProviderWebhookEvent {
-  const event = toStorable(received);
-  return {
-    ...event,
-    eventId: event.eventId.length > MAX_KEY_CHARS ? `sha256:${shortHash(event.eventId)}` : event.eventId,
-    providerMessageId: event.providerMessageId && event.providerMessageId.length > MAX_KEY_CHARS ? null : event.providerMessageId,
-    occurredAt: isStorableDate(event.occurredAt) ? event.occurredAt : receivedAt,
-  };
-}
 
 function describeFailure(type: ProviderEventType, stored: StoredEvent): string | null {
   if (type === 'bounced' && stored.bounce) {
