@@ -261,7 +261,7 @@ describe('dedupe', () => {
     await expectOk(await signed(payload));
     await expectOk(await signed(payload));
     const [message] = await sentFor(payload.user.id);
-    expect(message!.externalId).toMatch(/^supabase:h_[0-9a-f]{40}$/);
+    expect(message!.externalId).toMatch(/^supabase:h_[0-9a-f]{32}$/);
     expect(await database.db.message.count({ where: { userId: payload.user.id } })).toBe(1);
   });
 

@@ -8,7 +8,7 @@ import type { MessageRetry } from '../delivery/retry';
 import { Channel, MessageStatus } from '../generated/prisma/enums';
 import { safeEqual } from '../http/admin-auth';
 import { toHttpError } from '../http/errors';
-import { refuseNulInBody } from '../http/refuse-nul';
+import { refuseUnstorableInBody } from '../http/refuse-unstorable';
 import { ForbiddenError, NotFoundError } from '../lib/errors';
 import { queueSnapshot, RATE_WINDOW_HOURS } from '../metrics/metrics';
 import type { Queues } from '../queue/queues';
@@ -192,7 +192,7 @@ export function dashboardRouter(deps: DashboardDeps): Router {
 
   /** Every state-changing form carries the session's CSRF token. */
   const post = (path: string, handler: Handler): void => {
-    router.post(path, form, refuseNulInBody, (req, _res, next) => {
+    router.post(path, form, refuseUnstorableInBody, (req, _res, next) => {
       if (!csrfMatches(req.dashboardSession!.csrf, req.body?._csrf)) throw new ForbiddenError('Missing or wrong CSRF token; reload the page and try again', 'csrf_failed');
       next();
     }, handler);

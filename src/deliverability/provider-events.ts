@@ -1,4 +1,4 @@
-import { withoutNul } from '../db/nul';
+import { isStorableDate, MAX_KEY_CHARS, toStorable } from '../db/storable';
 import type { Db } from '../db/prisma';
 import type { MessageStatus } from '../generated/prisma/enums';
 import { DependencyUnavailableError } from '../lib/errors';
@@ -65,6 +65,22 @@ interface StoredEvent {
   raw: unknown;
 }
 
+/**
+ * A provider retries what it cannot deliver, so an event Postgres would refuse must still be recorded: text it
+ * cannot hold becomes U+FFFD, an id too long for its index is kept as its hash (the event id, still the same
+ * on every retry) or not at all (a provider message id that long is none we stored), a time it cannot hold is
+ * the time of receipt. The raw body keeps what was sent.
+ */
+function storableEvent(received: ProviderWebhookEvent, receivedAt: Date): ProviderWebhookEvent {
+  const event = toStorable(received);
+  return {
+    ...event,
+    eventId: event.eventId.length > MAX_KEY_CHARS ? `sha256:${shortHash(event.eventId)}` : event.eventId,
+    providerMessageId: event.providerMessageId && event.providerMessageId.length > MAX_KEY_CHARS ? null : event.providerMessageId,
+    occurredAt: isStorableDate(event.occurredAt) ? event.occurredAt : receivedAt,
+  };
+}
+
 /** Thrown by `apply` while the event's message is not (yet) known: the job retries with backoff. */
 export class MessageNotFoundYetError extends Error {}
 
@@ -129,8 +145,7 @@ export function createProviderEvents({ db, queues, suppressions, metrics, log, n
 
   /** Stores the verified event (once per provider event id) and queues it. Answers before any heavy work. */
   async function receive(received: ProviderWebhookEvent): Promise<{ id: string; duplicate: boolean }> {
-    // A provider retries what it cannot deliver: an event Postgres would refuse must still be recorded.
-    const event = withoutNul(received);
+    const event = storableEvent(received, now());
     const stored: StoredEvent = {
       provider_type: event.providerType,
       message_id: event.messageId,

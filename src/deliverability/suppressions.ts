@@ -1,12 +1,12 @@
 import type { Config } from '../config/env';
 import type { Db } from '../db/prisma';
-import { E164_NUMBER, EMAIL_ADDRESS, normalizeRecipient } from '../delivery/content';
 import { Prisma } from '../generated/prisma/client';
 import type { Channel } from '../generated/prisma/enums';
 import { ValidationError } from '../lib/errors';
 import { decodeCursor, encodeCursor } from '../lib/cursor';
 import { newId, shortHash } from '../lib/ids';
 import type { Logger } from '../lib/logger';
+import { isRecipient, normalizeRecipient, RECIPIENT_EXPECTED } from '../lib/recipient';
 import type { Queues } from '../queue/queues';
 import { enqueueClerkWriteback } from './clerk-writeback';
 
@@ -92,9 +92,7 @@ export function createSuppressionService({ db, config, queues, log, now = () => 
     const at = now();
     const { recipient } = normalizeRecipient(input.channel, input.recipient);
     // Every way in (API, dashboard, CLI, provider events) lands here: a malformed address would never match.
-    if (!(input.channel === 'email' ? EMAIL_ADDRESS : E164_NUMBER).test(recipient)) {
-      throw new ValidationError(`recipient: must be ${input.channel === 'email' ? 'an email address' : 'an E.164 phone number, e.g. +447700900123'}`);
-    }
+    if (!isRecipient(input.channel, recipient)) throw new ValidationError(`recipient: ${RECIPIENT_EXPECTED[input.channel]}`);
     const expiresAt = input.expiresAt === undefined ? defaultExpiry(input.reason, at) : input.expiresAt;
     const detail = JSON.stringify(input.detail ?? {});
     // Lengthening a bounce or complaint entry by hand keeps its reason: Clerk was told "undeliverable" because of

@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ZodError } from 'zod';
+import { databaseMessage, isDataError } from '../db/storable';
 import { AppError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 
@@ -17,6 +18,12 @@ const BODY_PARSER_ERRORS: Record<string, [number, string, string]> = {
   'request.size.invalid': [400, 'invalid_request', 'Request size did not match Content-Length'],
 };
 
+/** A body that does not decompress: zlib's or brotli's error, passed on by body-parser as a 400 without a `type`. */
+const isUndecodableBody = (err: unknown): boolean => {
+  const e = err as { status?: unknown; type?: unknown; errno?: unknown } | null;
+  return e?.status === 400 && e.type === undefined && typeof e.errno === 'number';
+};
+
 export function toHttpError(err: unknown): { status: number; body: HttpErrorBody; headers?: Record<string, string> } {
   if (err instanceof AppError) {
     return {
@@ -32,6 +39,13 @@ export function toHttpError(err: unknown): { status: number; body: HttpErrorBody
   const type = (err as { type?: string } | null)?.type;
   const known = type ? BODY_PARSER_ERRORS[type] : undefined;
   if (known) return { status: known[0], body: { error: { code: known[1], message: known[2] } } };
+  // What the intake checks did not foresee: still the request's value, not the database being away.
+  if (isDataError(err)) {
+    return { status: 422, body: { error: { code: 'invalid_request', message: `The request holds a value the database refused: ${databaseMessage(err)}` } } };
+  }
+  if (isUndecodableBody(err)) {
+    return { status: 400, body: { error: { code: 'invalid_encoding', message: 'Request body does not decode as its Content-Encoding says' } } };
+  }
   return { status: 500, body: { error: { code: 'internal_error', message: 'Something went wrong' } } };
 }
 
@@ -40,6 +54,7 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const { status, body, headers } = toHttpError(err);
     if (status >= 500) (req.log ?? log).error({ err }, 'request failed');
+    else if (isDataError(err)) (req.log ?? log).warn({ err: databaseMessage(err) }, 'request refused by the database');
     if (res.headersSent) return;
     if (headers) res.set(headers);
     res.status(status).json(body);

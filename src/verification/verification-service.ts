@@ -1,10 +1,10 @@
 import type { Config, VerificationPurpose } from '../config/env';
 import type { Db } from '../db/prisma';
 import type { EmailContent, MessagePayload } from '../delivery/content';
-import { normalizeRecipient } from '../delivery/content';
 import type { MessageService } from '../delivery/message-service';
 import { AppError, NotConfiguredError } from '../lib/errors';
 import { newId } from '../lib/ids';
+import { normalizeAnyRecipient, normalizeRecipient } from '../lib/recipient';
 import type { Logger } from '../lib/logger';
 import { spokenDuration, type Templates } from '../templates/templates';
 import { generateCode, hashCode, hashesMatch } from './codes';
@@ -81,11 +81,8 @@ export interface VerificationDeps {
 
 export type VerificationService = ReturnType<typeof createVerificationService>;
 
-/** A check may name the phone number as the user typed it (`+44 7700 900123`); codes were sent to its E.164 form. */
-const recipientOf = (to: string): string => normalizeRecipient(to.includes('@') ? 'email' : 'sms', to).recipient;
-
 const lookupKey = (lookup: CheckLookup): string =>
-  'verificationId' in lookup ? `id:${lookup.verificationId}` : `to:${recipientOf(lookup.to)}:${lookup.purpose}`;
+  'verificationId' in lookup ? `id:${lookup.verificationId}` : `to:${normalizeAnyRecipient(lookup.to)}:${lookup.purpose}`;
 
 export function createVerificationService(deps: VerificationDeps) {
   const { db, messages, limiter, templates, config, log } = deps;
@@ -180,7 +177,7 @@ export function createVerificationService(deps: VerificationDeps) {
   async function findPending(lookup: CheckLookup) {
     if ('verificationId' in lookup) return db.verification.findUnique({ where: { id: lookup.verificationId } });
     return db.verification.findFirst({
-      where: { recipient: recipientOf(lookup.to), purpose: lookup.purpose },
+      where: { recipient: normalizeAnyRecipient(lookup.to), purpose: lookup.purpose },
       orderBy: { createdAt: 'desc' },
     });
   }

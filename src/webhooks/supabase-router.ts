@@ -72,7 +72,7 @@ export function supabaseHookRouter({
     const body = bodyOf(req);
     const { id, timestamp } = verifier.verify(body, req.headers);
     const payload = parseJsonBody(body);
-    const toSend = interpretSupabaseHook(payload, { webhookId: id, timestamp, dedupeKey: secrets[0]! }, templates);
+    const toSend = interpretSupabaseHook(payload, { webhookId: id, timestamp }, templates);
     if (toSend.length === 0) {
       // Acknowledged so the user's action goes through, but on-call should know an email was not sent.
       const action = (payload as { email_data?: { email_action_type?: unknown } } | null)?.email_data?.email_action_type;
