@@ -58,13 +58,16 @@ const EnvSchema = z.object({
   QUEUE_PREFIX: withDefault(z.string().regex(/^[A-Za-z0-9_{}-]+$/, 'letters, digits, _ - { } only'), 'auth-relay'),
   LOG_LEVEL: withDefault(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
   ADMIN_TOKEN: optional(z.string().min(16, 'must be at least 16 characters')),
-  // Behind a load balancer, which X-Forwarded-For hops to believe (Express's `trust proxy`): `true`, a hop
-  // count, or addresses/subnets. Unset, the socket's address is the client's (per-IP limits see the proxy).
+  // Behind a load balancer, which X-Forwarded-For hops to believe (Express's `trust proxy`): a hop count, or
+  // the proxies' addresses/subnets; the client is the right-most address not trusted. Unset, the socket's
+  // address is the client's (per-IP limits see the proxy). `true` is refused: it believes the left-most
+  // entry, which the client writes itself, so a client rotating it escapes every per-IP limit.
   TRUST_PROXY: optional(
     z
       .string()
-      .regex(/^(true|false|\d+|[0-9A-Fa-f.:/, ]+|loopback|linklocal|uniquelocal)$/, 'must be true, a hop count, or addresses/subnets')
-      .transform((v): boolean | number | string => (v === 'true' ? true : v === 'false' ? false : /^\d+$/.test(v) ? Number(v) : v)),
+      .regex(/^(true|false|\d+|[0-9A-Fa-f.:/, ]+|loopback|linklocal|uniquelocal)$/, "must be a hop count or the proxies' addresses/subnets")
+      .refine((v) => v !== 'true', '`true` trusts whatever address the client claims; set the number of proxies in front (e.g. 1) or their addresses/subnets')
+      .transform((v): false | number | string => (v === 'false' ? false : /^\d+$/.test(v) ? Number(v) : v)),
   ),
 
   CLERK_WEBHOOK_SIGNING_SECRET: optional(svixSecret),
