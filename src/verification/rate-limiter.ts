@@ -31,7 +31,7 @@ count(KEYS[4], 3600000)
 return {'ok', 0}
 `;
 
-/** Wrong guesses against a lookup that matches no verification, so an unknown recipient is burnt like a known one. */
+/** Wrong guesses on one lookup (an id, or a recipient and purpose), whatever it matches, so every lookup is burnt alike. */
 const MISS_SCRIPT = `
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
@@ -57,7 +57,7 @@ const MESSAGES: Record<Exclude<IssueVerdict, 'ok'>, [string, string]> = {
 };
 
 
-type LimiterRedis = Pick<Redis, 'eval'>;
+type LimiterRedis = Pick<Redis, 'eval' | 'del'>;
 
 export type VerificationRateLimiter = ReturnType<typeof createVerificationRateLimiter>;
 
@@ -107,9 +107,14 @@ export function createVerificationRateLimiter({ redis, prefix, limits }: { redis
       await viaRedis(() => returnSlot(redis, key('check-ip', shortHash(ip))));
     },
 
-    /** Counts a wrong guess on a lookup with no verification behind it; returns how many so far. */
+    /** Counts a wrong guess on a lookup, whether a verification is behind it or not; returns how many so far. */
     async countMiss(lookup: string, windowMs: number): Promise<number> {
       return Number(await viaRedis(() => redis.eval(MISS_SCRIPT, 1, key('miss', shortHash(lookup)), windowMs)));
+    },
+
+    /** A new code for this lookup: guesses at the ones before it no longer count against it. */
+    async clearMisses(lookup: string): Promise<void> {
+      await viaRedis(() => redis.del(key('miss', shortHash(lookup))));
     },
   };
 }
