@@ -185,6 +185,10 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
       }
     }
   }
+  // Every email needs a From (from-address.ts): without one each would fail later with missing_from.
+  if (raw.NODE_ENV === 'production' && emailProviders.some((p) => p !== 'outbox') && !raw.EMAIL_FROM && !raw.EMAIL_FROM_DOMAIN) {
+    issues.push('EMAIL_FROM: set EMAIL_FROM ("Acme <auth@acme.com>") or EMAIL_FROM_DOMAIN: without a From address every email fails (missing_from)');
+  }
   for (const metric of ['BOUNCE', 'COMPLAINT'] as const) {
     if (raw[`ALERT_${metric}_WARN_PERCENT`] >= raw[`ALERT_${metric}_PAGE_PERCENT`]) {
       issues.push(`ALERT_${metric}_WARN_PERCENT: must be below ALERT_${metric}_PAGE_PERCENT`);

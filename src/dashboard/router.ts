@@ -7,7 +7,7 @@ import type { MessageLog } from '../delivery/message-log';
 import type { MessageRetry } from '../delivery/retry';
 import { Channel, MessageStatus } from '../generated/prisma/enums';
 import { safeEqual } from '../http/admin-auth';
-import { toHttpError } from '../http/errors';
+import { logRequestError, toHttpError } from '../http/errors';
 import { refuseNulInBody } from '../http/refuse-nul';
 import { ForbiddenError, NotFoundError } from '../lib/errors';
 import { queueSnapshot, RATE_WINDOW_HOURS } from '../metrics/metrics';
@@ -294,7 +294,7 @@ export function dashboardRouter(deps: DashboardDeps): Router {
   router.use('/dashboard', (err: unknown, req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(err);
     const { status, body, headers } = toHttpError(err);
-    if (status >= 500) req.log.error({ err }, 'dashboard request failed');
+    logRequestError(req, res, err, 'dashboard request failed');
     if (headers) res.set(headers);
     res.status(status).type('html').send(errorPage(status, body.error.message));
   });
