@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import { ConfigError, parseConfig } from './config/env';
+import { logConfigSummary } from './config/summary';
 import { buildContainer } from './container';
 import { migrate } from './db/migrate';
 import { createApp } from './http/app';
@@ -21,6 +22,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createLogger(config.LOG_LEVEL);
+  logConfigSummary(log, config);
   await migrate(config.DATABASE_URL, log);
 
   const container = buildContainer(config, log);

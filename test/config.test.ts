@@ -48,8 +48,8 @@ describe('config', () => {
   });
 
   it('reads TRUST_PROXY as Express takes it', () => {
-    expect(parseConfig({ TRUST_PROXY: 'true' }).TRUST_PROXY).toBe(true);
     expect(parseConfig({ TRUST_PROXY: '1' }).TRUST_PROXY).toBe(1);
+    expect(parseConfig({ TRUST_PROXY: 'false' }).TRUST_PROXY).toBe(false);
     expect(parseConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).TRUST_PROXY).toBe('10.0.0.0/8, 127.0.0.1');
     expect(parseConfig({}).TRUST_PROXY).toBeUndefined();
   });
@@ -77,7 +77,9 @@ describe('config', () => {
     [{ REDIS_URL: 'not a url' }, /^REDIS_URL: /],
     [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL: /],
     [{ ROLE: 'both' }, /^ROLE: /],
-    [{ TRUST_PROXY: 'everyone' }, /^TRUST_PROXY: must be true, a hop count, or addresses\/subnets/],
+    [{ TRUST_PROXY: 'everyone' }, /^TRUST_PROXY: must be a hop count or the proxies' addresses\/subnets/],
+    // `true` believes the left-most X-Forwarded-For entry, which the client writes: any limit per IP is void.
+    [{ TRUST_PROXY: 'true' }, /^TRUST_PROXY: `true` trusts whatever address the client claims; set the number of proxies in front \(e\.g\. 1\) or their addresses\/subnets/],
     [{ OTP_MAX_AGE_SECONDS: '-1' }, /^OTP_MAX_AGE_SECONDS: /],
     [{ ADMIN_TOKEN: 'short' }, /^ADMIN_TOKEN: must be at least 16 characters/],
     [{ CLERK_WEBHOOK_SIGNING_SECRET: 'secret' }, /^CLERK_WEBHOOK_SIGNING_SECRET: must look like whsec_/],

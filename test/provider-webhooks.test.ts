@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { testConfig } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { json, startHarness, type Harness } from './helpers/harness';
@@ -290,13 +290,20 @@ describe('Autosend webhooks', () => {
     expect(await database.db.providerEvent.count({ where: { provider: 'autosend', type: 'unknown', outcome: 'ignored' } })).toBe(1);
   });
 
-  it('dedupes on X-Webhook-Delivery-Id', async () => {
+  it('dedupes on what is signed: a retry, or a replay under new unsigned X-Webhook-Delivery-Id values, is one event', async () => {
     const message = await sentMessage(database.db, { provider: 'autosend', providerMessageId: 'as_repeat' });
-    const signed = signedAutosend(autosendEvent('email.delivered', { emailId: 'as_repeat' }), { deliveryId: 'dlv_same' });
+    const event = autosendEvent('email.delivered', { emailId: 'as_repeat' });
+    const signed = signedAutosend(event, { deliveryId: 'dlv_same' });
     expect((await post('/webhooks/autosend', signed)).status).toBe(200);
     expect(await post('/webhooks/autosend', signed).then(json)).toEqual({ received: true, duplicate: true });
+    // The delivery id is not signed: anyone holding one signed body can put any id beside it.
+    for (const deliveryId of ['dlv_forged_1', 'dlv_forged_2', 'dlv_forged_3']) {
+      expect(await post('/webhooks/autosend', signedAutosend(event, { deliveryId })).then(json)).toEqual({ received: true, duplicate: true });
+    }
     await eventsOf(message.id, 'delivered');
-    expect(await database.db.providerEvent.count({ where: { eventId: 'dlv_same' } })).toBe(1);
+    const eventId = `sha256:${createHash('sha256').update(signed.body).digest('hex')}`;
+    expect(await database.db.providerEvent.count({ where: { provider: 'autosend', eventId } })).toBe(1);
+    expect(await database.db.providerEvent.count({ where: { provider: 'autosend', eventId: { startsWith: 'dlv_' } } })).toBe(0);
   });
 
   it('rejects a wrong signature, a tampered body and a missing signature with 401', async () => {

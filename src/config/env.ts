@@ -58,13 +58,16 @@ const EnvSchema = z.object({
   QUEUE_PREFIX: withDefault(z.string().regex(/^[A-Za-z0-9_{}-]+$/, 'letters, digits, _ - { } only'), 'auth-relay'),
   LOG_LEVEL: withDefault(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
   ADMIN_TOKEN: optional(z.string().min(16, 'must be at least 16 characters')),
-  // Behind a load balancer, which X-Forwarded-For hops to believe (Express's `trust proxy`): `true`, a hop
-  // count, or addresses/subnets. Unset, the socket's address is the client's (per-IP limits see the proxy).
+  // Behind a load balancer, which X-Forwarded-For hops to believe (Express's `trust proxy`): a hop count, or
+  // the proxies' addresses/subnets; the client is the right-most address not trusted. Unset, the socket's
+  // address is the client's (per-IP limits see the proxy). `true` is refused: it believes the left-most
+  // entry, which the client writes itself, so a client rotating it escapes every per-IP limit.
   TRUST_PROXY: optional(
     z
       .string()
-      .regex(/^(true|false|\d+|[0-9A-Fa-f.:/, ]+|loopback|linklocal|uniquelocal)$/, 'must be true, a hop count, or addresses/subnets')
-      .transform((v): boolean | number | string => (v === 'true' ? true : v === 'false' ? false : /^\d+$/.test(v) ? Number(v) : v)),
+      .regex(/^(true|false|\d+|[0-9A-Fa-f.:/, ]+|loopback|linklocal|uniquelocal)$/, "must be a hop count or the proxies' addresses/subnets")
+      .refine((v) => v !== 'true', '`true` trusts whatever address the client claims; set the number of proxies in front (e.g. 1) or their addresses/subnets')
+      .transform((v): false | number | string => (v === 'false' ? false : /^\d+$/.test(v) ? Number(v) : v)),
   ),
 
   CLERK_WEBHOOK_SIGNING_SECRET: optional(svixSecret),
@@ -181,6 +184,10 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
         issues.push(`${variable}: the outbox provider sends nothing and is refused when NODE_ENV=production`);
       }
     }
+  }
+  // Every email needs a From (from-address.ts): without one each would fail later with missing_from.
+  if (raw.NODE_ENV === 'production' && emailProviders.some((p) => p !== 'outbox') && !raw.EMAIL_FROM && !raw.EMAIL_FROM_DOMAIN) {
+    issues.push('EMAIL_FROM: set EMAIL_FROM ("Acme <auth@acme.com>") or EMAIL_FROM_DOMAIN: without a From address every email fails (missing_from)');
   }
   for (const metric of ['BOUNCE', 'COMPLAINT'] as const) {
     if (raw[`ALERT_${metric}_WARN_PERCENT`] >= raw[`ALERT_${metric}_PAGE_PERCENT`]) {

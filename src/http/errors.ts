@@ -1,7 +1,7 @@
-import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { ZodError } from 'zod';
 import { databaseMessage, isDataError } from '../db/storable';
-import { AppError } from '../lib/errors';
+import { AppError, NotConfiguredError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 
 interface HttpErrorBody {
@@ -49,12 +49,27 @@ export function toHttpError(err: unknown): { status: number; body: HttpErrorBody
   return { status: 500, body: { error: { code: 'internal_error', message: 'Something went wrong' } } };
 }
 
+/**
+ * Logs a request's error: a 500 with its stack, for whoever fixes it. A feature left unconfigured (503
+ * naming the variable) is the operator's choice, not a fault: a warning without a stack, and the request's
+ * own line is a warning too.
+ */
+export function logRequestError(req: Request, res: Response, err: unknown, what: string, log: Logger = req.log): void {
+  if (err instanceof NotConfiguredError) {
+    res.locals.logLevel = 'warn';
+    log.warn({ code: err.code }, err.message);
+  } else if (isDataError(err)) {
+    log.warn({ err: databaseMessage(err) }, 'request refused by the database');
+  } else if (toHttpError(err).status >= 500) {
+    log.error({ err }, what);
+  }
+}
+
 /** The one place errors become HTTP answers; a 500 never leaks internals, but is logged with the request id. */
 export function errorHandler(log: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const { status, body, headers } = toHttpError(err);
-    if (status >= 500) (req.log ?? log).error({ err }, 'request failed');
-    else if (isDataError(err)) (req.log ?? log).warn({ err: databaseMessage(err) }, 'request refused by the database');
+    logRequestError(req, res, err, 'request failed', req.log ?? log);
     if (res.headersSent) return;
     if (headers) res.set(headers);
     res.status(status).json(body);

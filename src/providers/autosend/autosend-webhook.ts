@@ -8,8 +8,8 @@ import { parseJsonBody, parseOrThrow } from '../../lib/json';
 
 /**
  * Autosend's webhooks (providers.md §6.2): `X-Webhook-Signature` is the hex HMAC-SHA256 of the raw body
- * (sometimes prefixed `hmac-sha256=`). Its timestamp header is not signed, so replay protection rests on the
- * signed `createdAt` being recent and on deduplicating `X-Webhook-Delivery-Id`.
+ * (sometimes prefixed `hmac-sha256=`). Neither its timestamp nor its delivery id header is signed, so replay
+ * protection rests on the signed `createdAt` being recent and on deduplicating the signed body.
  */
 
 /** Autosend retries for about a minute; anything signed much earlier is a replay. */
@@ -105,8 +105,9 @@ export function createAutosendWebhookParser(secret: string, now: () => Date = ()
       if (occurredAt.getTime() < current - AUTOSEND_MAX_EVENT_AGE_MS || occurredAt.getTime() > current + MAX_CLOCK_SKEW_MS) {
         throw new UnauthorizedError('Webhook rejected: its signed createdAt is not recent (replayed?)', 'invalid_signature');
       }
-      // Without a delivery id, the signed body itself identifies the delivery.
-      const eventId = header(headers, 'x-webhook-delivery-id') ?? `sha256:${createHash('sha256').update(rawBody).digest('hex')}`;
+      // The signed body identifies the event. X-Webhook-Delivery-Id is not signed: deduping on it would let
+      // anyone holding one signed body replay it under fresh ids (a retry carries the same body).
+      const eventId = `sha256:${createHash('sha256').update(rawBody).digest('hex')}`;
       const providerType = envelope.data.type;
       const type = TYPES[providerType] ?? 'unknown';
       const base = { provider: 'autosend', eventId, providerType, occurredAt, raw: withoutSecrets(body) };
