@@ -29,7 +29,7 @@ const BEHAVIOUR: Record<ConnectionPurpose, { offlineQueue: boolean; options: Red
   worker: { offlineQueue: true, options: { maxRetriesPerRequest: null } },
 };
 
-export const redisNodeUrls = (list: string): URL[] => list.split(',').map((u) => new URL(u.trim()));
+const redisNodeUrls = (list: string): URL[] => list.split(',').map((u) => new URL(u.trim()));
 
 const address = (url: URL) => ({ host: url.hostname, port: Number(url.port || 6379) });
 
