@@ -27,8 +27,8 @@ const children: ChildProcess[] = [];
 
 beforeAll(async () => {
   [database, resend] = await Promise.all([createTestDatabase(), startFakeResend()]);
-  // Slow enough that a worker always has sends in flight when it is killed.
-  resend.setDefault({ kind: 'ok', latencyMs: 150 });
+  // Slow enough that both workers have sends in flight when one is killed.
+  resend.setDefault({ kind: 'ok', latencyMs: 1_000 });
 });
 afterAll(async () => {
   for (const child of children) child.kill('SIGKILL');
@@ -90,6 +90,9 @@ describe('two API and two worker processes on one Postgres and Redis', () => {
       timeoutMs: 30_000,
       intervalMs: 250,
     });
+    // The killed worker's sends in flight were sent again by the other (same idempotency key)...
+    expect(resend.requests.length).toBeGreaterThan(ids.length);
+    // ...and the provider sent each message once.
     expect(resend.deliveries).toHaveLength(ids.length);
     expect(new Set(resend.deliveries.map((d) => d.idempotencyKey)).size).toBe(ids.length);
     const sentEvents = await database.db.messageEvent.groupBy({ by: ['messageId'], where: { messageId: { in: ids }, type: 'sent' }, _count: true });
