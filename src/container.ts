@@ -1,5 +1,4 @@
 import { createClerkClient } from '@clerk/backend';
-import type { Redis } from 'ioredis';
 import { createIdempotencyStore, type IdempotencyStore } from './api/idempotency';
 import type { Config } from './config/env';
 import {
@@ -19,11 +18,12 @@ import { createRetention, type Retention } from './delivery/retention';
 import { createMessageRetry, type MessageRetry } from './delivery/retry';
 import { createSweeper, type Sweeper } from './delivery/sweeper';
 import type { Logger } from './lib/logger';
+import { createRedisConnection, redisKeys, type RedisClient, type RedisKeys } from './lib/redis';
 import { createMetrics, type Metrics } from './metrics/metrics';
 import { createProviders, providerLimits } from './providers';
 import { createProviderHealth, type ProviderHealth } from './providers/provider-health';
 import type { ProviderChains, WebhookProvider } from './providers/types';
-import { createProducerConnection, createQueues, type Queues } from './queue/queues';
+import { createQueues, type Queues } from './queue/queues';
 import { createTemplates, type Templates } from './templates/templates';
 import { createVerificationRateLimiter } from './verification/rate-limiter';
 import { createVerificationService, type VerificationService } from './verification/verification-service';
@@ -36,7 +36,9 @@ export interface Container {
   config: Config;
   log: Logger;
   db: Db;
-  redis: Redis;
+  redis: RedisClient;
+  /** Where each queue and limiter keeps its keys (hash-tagged in cluster mode). */
+  redisKeys: RedisKeys;
   queues: Queues;
   providers: ProviderChains;
   /** The same adapters as in `providers`, for `/webhooks/<provider>`, including providers not in a chain. */
@@ -70,9 +72,10 @@ export interface ContainerOverrides {
 
 export function buildContainer(config: Config, log: Logger, overrides: ContainerOverrides = {}): Container {
   const db = createPrisma(config.DATABASE_URL);
-  const redis = createProducerConnection(config.REDIS_URL);
+  const redis = createRedisConnection(config, 'producer');
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
-  const queues = createQueues(redis, config.QUEUE_PREFIX);
+  const keys = redisKeys(config.QUEUE_PREFIX, config.REDIS_MODE);
+  const queues = createQueues(redis, keys);
   for (const queue of queues.all()) queue.on('error', (err) => log.warn({ queue: queue.name, err: err.message }, 'queue error'));
   const adapters = createProviders({ config, db });
   const providers = overrides.providers ?? adapters.chains;
@@ -125,7 +128,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
   const idempotency = createIdempotencyStore({ redis, prefix: config.QUEUE_PREFIX });
   const verificationLimiter = createVerificationRateLimiter({
     redis,
-    prefix: config.QUEUE_PREFIX,
+    keyPrefix: keys.group('verify'),
     limits: {
       cooldownSeconds: config.VERIFICATION_RESEND_COOLDOWN_SECONDS,
       perHour: config.VERIFICATION_LIMIT_PER_HOUR,
@@ -141,6 +144,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     log,
     db,
     redis,
+    redisKeys: keys,
     queues,
     providers,
     webhookProviders,

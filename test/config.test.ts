@@ -62,6 +62,14 @@ describe('config', () => {
     expect(otpMaxAgeSeconds(parseConfig({ OTP_MAX_AGE_SECONDS: '120', SMS_OTP_MAX_AGE_SECONDS: '240' }), 'sms')).toBe(240);
   });
 
+  it('takes several Redis nodes in cluster and sentinel mode', () => {
+    expect(parseConfig({ REDIS_MODE: 'cluster', REDIS_URL: 'redis://a:7000, redis://b:7001' })).toMatchObject({ REDIS_MODE: 'cluster' });
+    expect(parseConfig({ REDIS_MODE: 'sentinel', REDIS_URL: 'redis://s1:26379,redis://s2:26379', REDIS_SENTINEL_MASTER: 'm' })).toMatchObject({
+      REDIS_SENTINEL_MASTER: 'm',
+    });
+    expect(parseConfig({}).REDIS_MODE).toBe('standalone');
+  });
+
   it('treats empty values as unset', () => {
     expect(parseConfig({ PORT: '', ADMIN_TOKEN: '' })).toMatchObject({ PORT: 3000, ADMIN_TOKEN: undefined });
   });
@@ -75,6 +83,10 @@ describe('config', () => {
     [{ PORT: 'eighty' }, /^PORT: /],
     [{ DATABASE_URL: 'mysql://localhost/x' }, /^DATABASE_URL: must be a postgresql:\/\/ URL/],
     [{ REDIS_URL: 'not a url' }, /^REDIS_URL: /],
+    [{ REDIS_URL: 'redis://a:7000,http://b:7001', REDIS_MODE: 'cluster' }, /^REDIS_URL: must be redis:\/\/ URLs/],
+    [{ REDIS_URL: 'redis://a:7000,redis://b:7001' }, /^REDIS_URL: lists several nodes; set REDIS_MODE=cluster or REDIS_MODE=sentinel/],
+    [{ REDIS_MODE: 'replicated' }, /^REDIS_MODE: /],
+    [{ REDIS_MODE: 'sentinel' }, /^REDIS_SENTINEL_MASTER: must be set when REDIS_MODE=sentinel/],
     [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL: /],
     [{ ROLE: 'both' }, /^ROLE: /],
     [{ TRUST_PROXY: 'everyone' }, /^TRUST_PROXY: must be a hop count or the proxies' addresses\/subnets/],

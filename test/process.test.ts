@@ -3,6 +3,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { acceptClerkEvent, emailCreated } from './helpers/clerk-events';
 import { Redis } from 'ioredis';
+import { redisKeys } from '../src/lib/redis';
 import { createQueues } from '../src/queue/queues';
 import { TEST_ADMIN_TOKEN, TEST_CLERK_SECRET, TEST_REDIS_URL } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
@@ -20,7 +21,7 @@ beforeAll(async () => {
 afterAll(async () => {
   // The processes scheduled maintenance jobs under this prefix in the shared Redis.
   const connection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
-  await Promise.all(createQueues(connection, prefix).all().map((queue) => queue.obliterate({ force: true })));
+  await Promise.all(createQueues(connection, redisKeys(prefix, 'standalone')).all().map((queue) => queue.obliterate({ force: true })));
   connection.disconnect();
   await database.drop();
 });

@@ -76,7 +76,7 @@ function instrumentedService() {
   } as typeof container.redis;
   const limiter = createVerificationRateLimiter({
     redis,
-    prefix: container.config.QUEUE_PREFIX,
+    keyPrefix: container.redisKeys.group('verify'),
     limits: { cooldownSeconds: 0, perHour: 100, perDay: 100, perIpHour: 100, wrongChecksPerIpHour: 100 },
   });
   const service = createVerificationService({ db, messages: container.messages, limiter, templates: container.templates, config: container.config, log: container.log });

@@ -1,5 +1,5 @@
 import { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/lib/redis';
 import type { ClerkWriteback } from '../src/deliverability/clerk-writeback';
 import type { Logger } from '../src/lib/logger';
 import type { Metrics } from '../src/metrics/metrics';
@@ -10,7 +10,7 @@ import { runAgainLater, type ClerkWritebackJobData } from '../src/queue/queues';
  * and the job is moved to delayed; the service counts the tries and gives up after its bound.
  */
 export function createClerkWritebackWorker(options: {
-  connection: Redis;
+  connection: RedisClient;
   prefix: string;
   clerkWriteback: Pick<ClerkWriteback, 'process'>;
   metrics: Pick<Metrics, 'clerkWriteBack'>;

@@ -1,6 +1,6 @@
 import type { Worker } from 'bullmq';
 import type { Container } from '../src/container';
-import { createWorkerConnection } from '../src/queue/queues';
+import { createRedisConnection } from '../src/lib/redis';
 import { createClerkWritebackWorker } from './clerk-writeback-worker';
 import { createMaintenanceWorker, scheduleMaintenance } from './maintenance-worker';
 import { createProviderEventsWorker } from './provider-events-worker';
@@ -17,14 +17,14 @@ export async function startWorkers(
   tuning: { lockDuration?: number; stalledInterval?: number; concurrency?: number } = {},
 ): Promise<RunningWorkers> {
   const { config, log } = container;
-  const connection = createWorkerConnection(config.REDIS_URL);
+  const connection = createRedisConnection(config, 'worker');
   connection.on('error', (err) => log.warn({ err: err.message }, 'worker redis connection error'));
-  const prefix = config.QUEUE_PREFIX;
+  const prefix = container.redisKeys.queue;
   const workers: Worker[] = [
-    createSendWorker({ connection, prefix, delivery: container.delivery, log, ...tuning }),
+    createSendWorker({ connection, prefix: prefix('send'), delivery: container.delivery, log, ...tuning }),
     createMaintenanceWorker({
       connection,
-      prefix,
+      prefix: prefix('maintenance'),
       sweeper: container.sweeper,
       providerEvents: container.providerEvents,
       alerts: container.alerts,
@@ -32,8 +32,8 @@ export async function startWorkers(
       retention: container.retention,
       log,
     }),
-    createProviderEventsWorker({ connection, prefix, providerEvents: container.providerEvents, log }),
-    createClerkWritebackWorker({ connection, prefix, clerkWriteback: container.clerkWriteback, metrics: container.metrics, log }),
+    createProviderEventsWorker({ connection, prefix: prefix('provider-events'), providerEvents: container.providerEvents, log }),
+    createClerkWritebackWorker({ connection, prefix: prefix('clerk-writeback'), clerkWriteback: container.clerkWriteback, metrics: container.metrics, log }),
   ];
   await scheduleMaintenance(container.queues);
   log.info({ workers: workers.map((w) => w.name) }, 'workers started');

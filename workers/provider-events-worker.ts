@@ -1,5 +1,5 @@
 import { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/lib/redis';
 import { MessageNotFoundYetError, type ProviderEvents } from '../src/deliverability/provider-events';
 import type { Logger } from '../src/lib/logger';
 import type { ProviderEventJobData } from '../src/queue/queues';
@@ -9,7 +9,7 @@ import type { ProviderEventJobData } from '../src/queue/queues';
  * write of the provider's id) throws, and BullMQ retries it with the queue's exponential backoff.
  */
 export function createProviderEventsWorker(options: {
-  connection: Redis;
+  connection: RedisClient;
   prefix: string;
   providerEvents: Pick<ProviderEvents, 'apply'>;
   log: Logger;

@@ -1,11 +1,11 @@
 import { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/lib/redis';
 import type { DeliveryService } from '../src/delivery/delivery-service';
 import type { Logger } from '../src/lib/logger';
 import { runAgainLater, type SendJobData } from '../src/queue/queues';
 
 export interface SendWorkerOptions {
-  connection: Redis;
+  connection: RedisClient;
   prefix: string;
   delivery: Pick<DeliveryService, 'processSend'>;
   log: Logger;

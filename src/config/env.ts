@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { REDIS_MODES } from '../lib/redis';
 
 /** Docker and shells often pass `FOO=` for "unset"; treat an empty value as absent so defaults apply. */
 const optional = <T extends z.ZodType>(schema: T) =>
@@ -54,7 +55,13 @@ const EnvSchema = z.object({
     z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgresql:// URL' }),
     'postgresql://postgres:postgres@127.0.0.1:5432/auth_relay',
   ),
-  REDIS_URL: withDefault(z.url({ protocol: /^rediss?$/, error: 'must be a redis:// URL' }), 'redis://127.0.0.1:6379'),
+  // One URL; in cluster and sentinel mode a comma-separated list of nodes (cluster nodes, or the sentinels).
+  REDIS_URL: withDefault(
+    z.string().refine((s) => s.split(',').every((u) => /^rediss?:\/\/\S+$/.test(u.trim()) && URL.canParse(u.trim())), 'must be redis:// URLs'),
+    'redis://127.0.0.1:6379',
+  ),
+  REDIS_MODE: withDefault(z.enum(REDIS_MODES), 'standalone'),
+  REDIS_SENTINEL_MASTER: optional(z.string().min(1)),
   QUEUE_PREFIX: withDefault(z.string().regex(/^[A-Za-z0-9_{}-]+$/, 'letters, digits, _ - { } only'), 'auth-relay'),
   LOG_LEVEL: withDefault(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
   ADMIN_TOKEN: optional(z.string().min(16, 'must be at least 16 characters')),
@@ -194,6 +201,10 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
       issues.push(`ALERT_${metric}_WARN_PERCENT: must be below ALERT_${metric}_PAGE_PERCENT`);
     }
   }
+  if (raw.REDIS_MODE === 'standalone' && raw.REDIS_URL.includes(',')) {
+    issues.push('REDIS_URL: lists several nodes; set REDIS_MODE=cluster or REDIS_MODE=sentinel');
+  }
+  if (raw.REDIS_MODE === 'sentinel' && !raw.REDIS_SENTINEL_MASTER) issues.push('REDIS_SENTINEL_MASTER: must be set when REDIS_MODE=sentinel');
   if (issues.length > 0) throw new ConfigError(issues);
   return { ...raw, EMAIL_PROVIDERS: emailProviders, SMS_PROVIDERS: smsProviders };
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis';
 import { takeSlot } from '../lib/redis-slots';
 
 /** Failed logins allowed from one address per window, before every login from it is refused until the window ends. */
@@ -19,7 +19,7 @@ export function createLoginLimiter({
   maxFailures = LOGIN_MAX_FAILURES,
   windowSeconds = LOGIN_WINDOW_SECONDS,
 }: {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   maxFailures?: number;
   windowSeconds?: number;

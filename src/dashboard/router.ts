@@ -1,5 +1,5 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis';
 import { z } from 'zod';
 import type { Config } from '../config/env';
 import type { Db } from '../db/prisma';
@@ -37,7 +37,7 @@ import { messageDetailPage } from './message-page';
 export interface DashboardDeps {
   config: Pick<Config, 'ADMIN_TOKEN' | 'QUEUE_PREFIX' | 'RETENTION_DAYS' | 'BODY_RETENTION_DAYS'>;
   db: Db;
-  redis: Redis;
+  redis: RedisClient;
   queues: Pick<Queues, 'all'>;
   messageLog: MessageLog;
   retry: MessageRetry;

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis';
 import type { Db } from '../db/prisma';
 
 async function answers(check: () => Promise<unknown>, timeoutMs = 1_500): Promise<boolean> {
@@ -12,7 +12,7 @@ async function answers(check: () => Promise<unknown>, timeoutMs = 1_500): Promis
   }
 }
 
-export function healthRouter({ db, redis }: { db: Db; redis: Redis }): Router {
+export function healthRouter({ db, redis }: { db: Db; redis: RedisClient }): Router {
   const router = Router();
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

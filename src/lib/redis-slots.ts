@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis';
 
 /**
  * Attempts limited per fixed window (started by the first attempt), counted in Redis so every instance shares
@@ -22,7 +22,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DECR', KEYS[1]) end
 return 1
 `;
 
-type SlotRedis = Pick<Redis, 'eval'>;
+type SlotRedis = Pick<RedisClient, 'eval'>;
 
 /** Takes one of `limit` slots; resolves to 0 when taken, else to the milliseconds until one frees up. */
 export async function takeSlot(redis: SlotRedis, key: string, limit: number, windowMs: number): Promise<number> {

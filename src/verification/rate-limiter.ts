@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis';
 import { RateLimitedError, viaRedis } from '../lib/errors';
 import { shortHash } from '../lib/ids';
+import type { RedisClient } from '../lib/redis';
 import { returnSlot, takeSlot } from '../lib/redis-slots';
 
 /**
@@ -57,13 +57,14 @@ const MESSAGES: Record<Exclude<IssueVerdict, 'ok'>, [string, string]> = {
 };
 
 
-type LimiterRedis = Pick<Redis, 'eval' | 'del'>;
+type LimiterRedis = Pick<RedisClient, 'eval' | 'del'>;
 
 export type VerificationRateLimiter = ReturnType<typeof createVerificationRateLimiter>;
 
-export function createVerificationRateLimiter({ redis, prefix, limits }: { redis: LimiterRedis; prefix: string; limits: VerificationLimits }) {
+/** `keyPrefix`: every key of the limiter starts with it (one hash slot in cluster mode: the issue script uses four). */
+export function createVerificationRateLimiter({ redis, keyPrefix, limits }: { redis: LimiterRedis; keyPrefix: string; limits: VerificationLimits }) {
   // Recipients and IPs go into keys hashed, never in clear.
-  const key = (...parts: string[]): string => `${prefix}:verify:${parts.join(':')}`;
+  const key = (...parts: string[]): string => `${keyPrefix}:${parts.join(':')}`;
 
   return {
     /** Throws RateLimitedError (429, retry_after) unless a code may be sent now; counts it when it may. */
