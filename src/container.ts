@@ -19,6 +19,7 @@ import { createRetention, type Retention } from './delivery/retention';
 import { createMessageRetry, type MessageRetry } from './delivery/retry';
 import { createSweeper, type Sweeper } from './delivery/sweeper';
 import type { Logger } from './lib/logger';
+import { createStartupState, type StartupState } from './lib/startup';
 import { createMetrics, type Metrics } from './metrics/metrics';
 import { createProviders, providerLimits } from './providers';
 import { createProviderHealth, type ProviderHealth } from './providers/provider-health';
@@ -59,6 +60,8 @@ export interface Container {
   templates: Templates;
   idempotency: IdempotencyStore;
   verifications: VerificationService;
+  /** What start-up still waits for (src/main.ts marks its steps); `/readyz` reports it. */
+  startup: StartupState;
   close(): Promise<void>;
 }
 
@@ -69,9 +72,9 @@ export interface ContainerOverrides {
 }
 
 export function buildContainer(config: Config, log: Logger, overrides: ContainerOverrides = {}): Container {
-  const db = createPrisma(config.DATABASE_URL);
+  const db = createPrisma(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
   const redis = createProducerConnection(config.REDIS_URL);
-  redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
+  redis.on('error', (err) => log.warn({ err: err.message, variable: 'REDIS_URL' }, 'redis connection error (REDIS_URL)'));
   const queues = createQueues(redis, config.QUEUE_PREFIX);
   for (const queue of queues.all()) queue.on('error', (err) => log.warn({ queue: queue.name, err: err.message }, 'queue error'));
   const adapters = createProviders({ config, db });
@@ -161,6 +164,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     templates,
     idempotency,
     verifications,
+    startup: createStartupState(),
     async close() {
       await queues.close().catch(() => undefined);
       redis.disconnect();

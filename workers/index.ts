@@ -14,14 +14,14 @@ export interface RunningWorkers {
 
 export async function startWorkers(
   container: Container,
-  tuning: { lockDuration?: number; stalledInterval?: number; concurrency?: number } = {},
+  tuning: { lockDuration?: number; stalledInterval?: number } = {},
 ): Promise<RunningWorkers> {
   const { config, log } = container;
   const connection = createWorkerConnection(config.REDIS_URL);
-  connection.on('error', (err) => log.warn({ err: err.message }, 'worker redis connection error'));
+  connection.on('error', (err) => log.warn({ err: err.message, variable: 'REDIS_URL' }, 'worker redis connection error (REDIS_URL)'));
   const prefix = config.QUEUE_PREFIX;
   const workers: Worker[] = [
-    createSendWorker({ connection, prefix, delivery: container.delivery, log, ...tuning }),
+    createSendWorker({ connection, prefix, delivery: container.delivery, log, concurrency: config.SEND_CONCURRENCY, ...tuning }),
     createMaintenanceWorker({
       connection,
       prefix,
@@ -32,8 +32,15 @@ export async function startWorkers(
       retention: container.retention,
       log,
     }),
-    createProviderEventsWorker({ connection, prefix, providerEvents: container.providerEvents, log }),
-    createClerkWritebackWorker({ connection, prefix, clerkWriteback: container.clerkWriteback, metrics: container.metrics, log }),
+    createProviderEventsWorker({ connection, prefix, providerEvents: container.providerEvents, log, concurrency: config.EVENT_CONCURRENCY }),
+    createClerkWritebackWorker({
+      connection,
+      prefix,
+      clerkWriteback: container.clerkWriteback,
+      metrics: container.metrics,
+      log,
+      concurrency: config.WRITEBACK_CONCURRENCY,
+    }),
   ];
   await scheduleMaintenance(container.queues);
   log.info({ workers: workers.map((w) => w.name) }, 'workers started');
