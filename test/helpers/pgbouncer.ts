@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -42,7 +42,9 @@ export class PrivatePgBouncer {
     ].join('\n');
     writeFileSync(path.join(this.dir, 'users.txt'), '"postgres" ""\n', { mode: 0o644 });
     writeFileSync(path.join(this.dir, 'pgbouncer.ini'), `${ini}\n`, { mode: 0o644 });
-    this.process = spawn('pgbouncer', [path.join(this.dir, 'pgbouncer.ini')], { stdio: 'ignore' });
+    // Debian puts it in /usr/sbin, which is not on every user's PATH.
+    const binary = existsSync('/usr/sbin/pgbouncer') ? '/usr/sbin/pgbouncer' : 'pgbouncer';
+    this.process = spawn(binary, [path.join(this.dir, 'pgbouncer.ini')], { stdio: 'ignore' });
     await waitFor(
       () =>
         new Promise<boolean>((resolve) => {
