@@ -1,26 +1,16 @@
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Client } from 'pg';
 import { DEFAULT_MIGRATIONS_DIR, migrate } from '../src/db/migrate';
-import { dropDatabase, PG_BASE } from './helpers/db';
+import { dropDatabase, PG_BASE, queryOnce } from './helpers/db';
 import { PrivatePgBouncer } from './helpers/pgbouncer';
 
 const names = readdirSync(DEFAULT_MIGRATIONS_DIR, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
 
-async function query<T>(url: string, sql: string): Promise<T[]> {
-  const client = new Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query(sql)).rows as T[];
-  } finally {
-    await client.end();
-  }
-}
 
 /** Advisory locks anyone holds on the server: a leaked migration lock would show here. */
 const advisoryLocks = (url: string) =>
-  query(url, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`);
+  queryOnce(url, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`);
 
 // Databases created as a hosted provider creates them: before the app, directly; the pooler serves only them.
 const stamp = Date.now();
@@ -30,7 +20,7 @@ const pgbouncer = new PrivatePgBouncer([concurrent, restarted]);
 let brokenDir: string;
 
 beforeAll(async () => {
-  for (const db of [concurrent, restarted]) await query(`${PG_BASE}/postgres`, `CREATE DATABASE "${db}"`);
+  for (const db of [concurrent, restarted]) await queryOnce(`${PG_BASE}/postgres`, `CREATE DATABASE "${db}"`);
   brokenDir = mkdtempSync(path.join(tmpdir(), 'migrations-'));
   cpSync(DEFAULT_MIGRATIONS_DIR, brokenDir, { recursive: true });
   mkdirSync(path.join(brokenDir, '99999999999999_broken'));
@@ -49,7 +39,7 @@ describe('migrations through PgBouncer in transaction mode', () => {
     const url = pgbouncer.url(concurrent);
     const results = await Promise.all([migrate(url), migrate(url), migrate(url)]);
     expect(results.map((r) => r.applied.length).sort((a, b) => a - b)).toEqual([0, 0, names.length]);
-    const rows = await query<{ finished_at: Date | null }>(`${PG_BASE}/${concurrent}`, 'SELECT finished_at FROM _prisma_migrations');
+    const rows = await queryOnce<{ finished_at: Date | null }>(`${PG_BASE}/${concurrent}`, 'SELECT finished_at FROM _prisma_migrations');
     expect(rows).toHaveLength(names.length);
     expect(rows.every((r) => r.finished_at instanceof Date)).toBe(true);
     expect(await advisoryLocks(`${PG_BASE}/${concurrent}`)).toEqual([]);
@@ -58,7 +48,7 @@ describe('migrations through PgBouncer in transaction mode', () => {
   it('a start whose migration fails leaves nothing behind, so the next start (through the pooler or direct) applies cleanly', async () => {
     const url = pgbouncer.url(restarted);
     await expect(migrate(url, { migrationsDir: brokenDir })).rejects.toThrow(/migration 99999999999999_broken failed, nothing was applied: division by zero/);
-    const tables = await query(`${PG_BASE}/${restarted}`, `SELECT 1 FROM information_schema.tables WHERE table_schema = 'public'`);
+    const tables = await queryOnce(`${PG_BASE}/${restarted}`, `SELECT 1 FROM information_schema.tables WHERE table_schema = 'public'`);
     expect(tables).toEqual([]);
     expect(await advisoryLocks(`${PG_BASE}/${restarted}`)).toEqual([]);
 

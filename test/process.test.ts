@@ -1,9 +1,6 @@
 import { acceptClerkEvent, emailCreated } from './helpers/clerk-events';
-import { Redis } from 'ioredis';
-import { createQueues } from '../src/queue/queues';
-import { TEST_REDIS_URL } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
-import { logged, startService as startServiceWith, type Service } from './helpers/service';
+import { logged, obliterateQueues, startService as startServiceWith, type Service } from './helpers/service';
 import { waitFor } from './helpers/wait';
 
 let database: TestDatabase;
@@ -12,10 +9,7 @@ beforeAll(async () => {
   database = await createTestDatabase();
 });
 afterAll(async () => {
-  // The processes scheduled maintenance jobs under this prefix in the shared Redis.
-  const connection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
-  await Promise.all(createQueues(connection, prefix).all().map((queue) => queue.obliterate({ force: true })));
-  connection.disconnect();
+  await obliterateQueues(prefix);
   await database.drop();
 });
 

@@ -1,11 +1,8 @@
 import { createServer, connect, type Server } from 'node:net';
-import { Redis } from 'ioredis';
-import { createQueues } from '../src/queue/queues';
 import { emailCreated, postClerkEvent } from './helpers/clerk-events';
-import { TEST_REDIS_URL } from './helpers/config';
 import { createTestDatabase, PG_BASE, type TestDatabase } from './helpers/db';
 import { PrivateRedis, randomPort } from './helpers/redis-server';
-import { answersWith, logged, startService, type Service } from './helpers/service';
+import { answersWith, logged, obliterateQueues, startService, type Service } from './helpers/service';
 import { waitFor } from './helpers/wait';
 
 /** A Postgres that is "down" until `open()`: a port with nothing behind it, then a proxy to the shared server. */
@@ -34,9 +31,7 @@ beforeAll(async () => {
   database = await createTestDatabase();
 });
 afterAll(async () => {
-  const connection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
-  await Promise.all(createQueues(connection, prefix).all().map((queue) => queue.obliterate({ force: true })));
-  connection.disconnect();
+  await obliterateQueues(prefix);
   await database.drop();
 });
 

@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { Redis } from 'ioredis';
+import { createQueues } from '../../src/queue/queues';
 import { TEST_ADMIN_TOKEN, TEST_CLERK_SECRET, TEST_REDIS_URL } from './config';
 import { randomPort } from './redis-server';
 
@@ -55,4 +57,11 @@ export async function answersWith(service: Service, path: string, status: number
   } catch {
     return false;
   }
+}
+
+/** Removes the queues service processes left under `prefix` in the shared Redis (they schedule maintenance jobs). */
+export async function obliterateQueues(prefix: string): Promise<void> {
+  const connection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+  await Promise.all(createQueues(connection, prefix).all().map((queue) => queue.obliterate({ force: true })));
+  connection.disconnect();
 }
