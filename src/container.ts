@@ -19,6 +19,7 @@ import { createMessageRetry, type MessageRetry } from './delivery/retry';
 import { createSweeper, type Sweeper } from './delivery/sweeper';
 import type { Logger } from './lib/logger';
 import { createRedisConnection, redisKeys, type RedisClient, type RedisKeys } from './lib/redis';
+import { createStartupState, type StartupState } from './lib/startup';
 import { createMetrics, type Metrics } from './metrics/metrics';
 import { createProviders, providerLimits } from './providers';
 import { createProviderHealth, type ProviderHealth } from './providers/provider-health';
@@ -61,6 +62,8 @@ export interface Container {
   templates: Templates;
   idempotency: IdempotencyStore;
   verifications: VerificationService;
+  /** What start-up still waits for (src/main.ts marks its steps); `/readyz` reports it. */
+  startup: StartupState;
   close(): Promise<void>;
 }
 
@@ -71,9 +74,9 @@ export interface ContainerOverrides {
 }
 
 export function buildContainer(config: Config, log: Logger, overrides: ContainerOverrides = {}): Container {
-  const db = createPrisma(config.DATABASE_URL);
+  const db = createPrisma(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
   const redis = createRedisConnection(config, 'producer');
-  redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
+  redis.on('error', (err) => log.warn({ err: err.message, variable: 'REDIS_URL' }, 'redis connection error (REDIS_URL)'));
   const keys = redisKeys(config.QUEUE_PREFIX, config.REDIS_MODE);
   const queues = createQueues(redis, keys);
   for (const queue of queues.all()) queue.on('error', (err) => log.warn({ queue: queue.name, err: err.message }, 'queue error'));
@@ -165,6 +168,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     templates,
     idempotency,
     verifications,
+    startup: createStartupState(),
     async close() {
       await queues.close().catch(() => undefined);
       redis.disconnect();

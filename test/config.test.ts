@@ -1,4 +1,5 @@
 import { ConfigError, parseConfig } from '../src/config/env';
+import { migrationTarget } from '../src/db/migrate';
 import { otpMaxAgeSeconds } from '../src/delivery/otp-max-age';
 
 const issuesOf = (env: Record<string, string>): string[] => {
@@ -28,6 +29,22 @@ describe('config', () => {
       SMS_PROVIDERS: ['outbox'],
       CLERK_API_URL: 'https://api.clerk.com',
     });
+  });
+
+  it('defaults capacity to the figures once fixed in code, and migrates on start through DATABASE_URL', () => {
+    expect(parseConfig({})).toMatchObject({
+      DATABASE_POOL_SIZE: 10,
+      SEND_CONCURRENCY: 20,
+      EVENT_CONCURRENCY: 10,
+      WRITEBACK_CONCURRENCY: 5,
+      MIGRATE_ON_START: true,
+    });
+    expect(migrationTarget(parseConfig({})).variable).toBe('DATABASE_URL');
+    expect(migrationTarget(parseConfig({ MIGRATE_DATABASE_URL: 'postgresql://direct:5432/db' }))).toEqual({
+      url: 'postgresql://direct:5432/db',
+      variable: 'MIGRATE_DATABASE_URL',
+    });
+    expect(parseConfig({ MIGRATE_ON_START: 'false', SEND_CONCURRENCY: '50' })).toMatchObject({ MIGRATE_ON_START: false, SEND_CONCURRENCY: 50 });
   });
 
   it('defaults the verification limits to the issue: 6 digits, 5 attempts, 3 an hour, 10 a day, 60 s cooldown', () => {
@@ -104,6 +121,12 @@ describe('config', () => {
     [{ VERIFICATION_CODE_LENGTH: '3' }, /^VERIFICATION_CODE_LENGTH: /],
     [{ VERIFICATION_SECRET: 'short' }, /^VERIFICATION_SECRET: must be at least 32 characters/],
     [{ NODE_ENV: 'production' }, /^EMAIL_PROVIDERS: the outbox provider sends nothing and is refused when NODE_ENV=production/],
+    [{ MIGRATE_DATABASE_URL: 'mysql://db/x' }, /^MIGRATE_DATABASE_URL: must be a postgresql:\/\/ URL/],
+    [{ MIGRATE_ON_START: 'no' }, /^MIGRATE_ON_START: must be true or false/],
+    [{ DATABASE_POOL_SIZE: '0' }, /^DATABASE_POOL_SIZE: /],
+    [{ SEND_CONCURRENCY: 'many' }, /^SEND_CONCURRENCY: /],
+    [{ EVENT_CONCURRENCY: '-1' }, /^EVENT_CONCURRENCY: /],
+    [{ WRITEBACK_CONCURRENCY: '2.5' }, /^WRITEBACK_CONCURRENCY: /],
   ])('rejects %j naming the variable', (env, message) => {
     expect(issuesOf(env as Record<string, string>)).toContainEqual(expect.stringMatching(message));
   });

@@ -15,6 +15,8 @@ export function createClerkWritebackWorker(options: {
   clerkWriteback: Pick<ClerkWriteback, 'process'>;
   metrics: Pick<Metrics, 'clerkWriteBack'>;
   log: Logger;
+  /** WRITEBACK_CONCURRENCY */
+  concurrency: number;
 }): Worker<ClerkWritebackJobData> {
   const { clerkWriteback, metrics, log } = options;
   const worker = new Worker<ClerkWritebackJobData>(
@@ -25,8 +27,8 @@ export function createClerkWritebackWorker(options: {
       if (outcome.kind === 'retry') return runAgainLater(job, token, { ...job.data, tries: outcome.tries }, outcome.delayMs);
       return outcome.outcome;
     },
-    // Clerk limits metadata updates to 10 per 10 s per user; a few at a time is plenty.
-    { connection: options.connection, prefix: options.prefix, concurrency: 5 },
+    // Clerk limits metadata updates to 10 per 10 s per user; a few at a time (default 5) is plenty.
+    { connection: options.connection, prefix: options.prefix, concurrency: options.concurrency },
   );
   worker.on('error', (err) => log.warn({ err: err.message }, 'clerk-writeback worker error'));
   worker.on('failed', (job, err) => {

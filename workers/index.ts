@@ -14,14 +14,14 @@ export interface RunningWorkers {
 
 export async function startWorkers(
   container: Container,
-  tuning: { lockDuration?: number; stalledInterval?: number; concurrency?: number } = {},
+  tuning: { lockDuration?: number; stalledInterval?: number } = {},
 ): Promise<RunningWorkers> {
   const { config, log } = container;
   const connection = createRedisConnection(config, 'worker');
-  connection.on('error', (err) => log.warn({ err: err.message }, 'worker redis connection error'));
+  connection.on('error', (err) => log.warn({ err: err.message, variable: 'REDIS_URL' }, 'worker redis connection error (REDIS_URL)'));
   const prefix = container.redisKeys.queue;
   const workers: Worker[] = [
-    createSendWorker({ connection, prefix: prefix('send'), delivery: container.delivery, log, ...tuning }),
+    createSendWorker({ connection, prefix: prefix('send'), delivery: container.delivery, log, concurrency: config.SEND_CONCURRENCY, ...tuning }),
     createMaintenanceWorker({
       connection,
       prefix: prefix('maintenance'),
@@ -32,8 +32,21 @@ export async function startWorkers(
       retention: container.retention,
       log,
     }),
-    createProviderEventsWorker({ connection, prefix: prefix('provider-events'), providerEvents: container.providerEvents, log }),
-    createClerkWritebackWorker({ connection, prefix: prefix('clerk-writeback'), clerkWriteback: container.clerkWriteback, metrics: container.metrics, log }),
+    createProviderEventsWorker({
+      connection,
+      prefix: prefix('provider-events'),
+      providerEvents: container.providerEvents,
+      log,
+      concurrency: config.EVENT_CONCURRENCY,
+    }),
+    createClerkWritebackWorker({
+      connection,
+      prefix: prefix('clerk-writeback'),
+      clerkWriteback: container.clerkWriteback,
+      metrics: container.metrics,
+      log,
+      concurrency: config.WRITEBACK_CONCURRENCY,
+    }),
   ];
   await scheduleMaintenance(container.queues);
   log.info({ workers: workers.map((w) => w.name) }, 'workers started');

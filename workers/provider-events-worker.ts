@@ -13,13 +13,14 @@ export function createProviderEventsWorker(options: {
   prefix: string;
   providerEvents: Pick<ProviderEvents, 'apply'>;
   log: Logger;
-  concurrency?: number;
+  /** EVENT_CONCURRENCY */
+  concurrency: number;
 }): Worker<ProviderEventJobData> {
   const { providerEvents, log } = options;
   const worker = new Worker<ProviderEventJobData>('provider-events', async (job) => providerEvents.apply(job.data.providerEventId), {
     connection: options.connection,
     prefix: options.prefix,
-    concurrency: options.concurrency ?? 10,
+    concurrency: options.concurrency,
   });
   worker.on('error', (err) => log.warn({ err: err.message }, 'provider-events worker error'));
   worker.on('failed', (job, err) => {

@@ -10,6 +10,8 @@ const withDefault = <T extends z.ZodType>(schema: T, fallback: z.input<T>) =>
 
 const positiveInt = z.coerce.number().int().positive();
 const percent = z.coerce.number().positive().max(100);
+const boolean = z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true');
+const postgresUrl = z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgresql:// URL' });
 
 const list = <T extends string>(values: readonly [T, ...T[]]) =>
   z
@@ -51,10 +53,12 @@ const EnvSchema = z.object({
   NODE_ENV: withDefault(z.enum(['development', 'test', 'production']), 'development'),
   ROLE: withDefault(z.enum(['all', 'api', 'worker']), 'all'),
   PORT: withDefault(z.coerce.number().int().min(0).max(65535), 3000),
-  DATABASE_URL: withDefault(
-    z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgresql:// URL' }),
-    'postgresql://postgres:postgres@127.0.0.1:5432/auth_relay',
-  ),
+  DATABASE_URL: withDefault(postgresUrl, 'postgresql://postgres:postgres@127.0.0.1:5432/auth_relay'),
+  // Migrations need a direct connection (session-level state), not a transaction-mode pooler. Unset: DATABASE_URL.
+  MIGRATE_DATABASE_URL: optional(postgresUrl),
+  // A default here would skip the transform, so unset becomes 'true' before it.
+  MIGRATE_ON_START: z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' ? v : 'true'), boolean),
+  DATABASE_POOL_SIZE: withDefault(positiveInt, 10),
   // One URL; in cluster and sentinel mode a comma-separated list of nodes (cluster nodes, or the sentinels).
   REDIS_URL: withDefault(
     z.string().refine((s) => s.split(',').every((u) => /^rediss?:\/\/\S+$/.test(u.trim()) && URL.canParse(u.trim())), 'must be redis:// URLs'),
@@ -109,6 +113,10 @@ const EnvSchema = z.object({
   RESEND_CONCURRENCY: withDefault(positiveInt, 10),
   AUTOSEND_MAX_PER_SECOND: optional(z.coerce.number().positive()),
   AUTOSEND_CONCURRENCY: withDefault(positiveInt, 10),
+  // Jobs each worker process runs at once, per queue.
+  SEND_CONCURRENCY: withDefault(positiveInt, 20),
+  EVENT_CONCURRENCY: withDefault(positiveInt, 10),
+  WRITEBACK_CONCURRENCY: withDefault(positiveInt, 5),
   ALERT_WEBHOOK_URL: optional(z.url()),
   // Deliverability: suppression expiry and the rate thresholds (percent of email sends).
   HARD_BOUNCE_SUPPRESSION_DAYS: withDefault(positiveInt, 90),

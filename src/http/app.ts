@@ -15,7 +15,7 @@ import { requireApiKey } from './api-key-auth';
 import { requestContext } from './context';
 import { refuseNulInUrl, refuseUnstorableInBody } from './refuse-unstorable';
 import { errorHandler, notFound } from './errors';
-import { healthRouter } from './health';
+import { healthRouter, whileStarting } from './health';
 
 export type AppDeps = Omit<Container, 'close'>;
 
@@ -32,13 +32,13 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(metricsRouter(deps.metrics));
 
   // Inbound webhooks: signature-verified on the raw body by each router.
-  app.use('/webhooks', countWebhooks(deps.metrics));
+  app.use('/webhooks', countWebhooks(deps.metrics), whileStarting(deps.startup));
   app.use(clerkWebhookRouter(deps));
   app.use(supabaseHookRouter(deps));
   app.use(providerWebhookRouter(deps));
 
   // Apps sending through auth-relay (API keys).
-  app.use('/v1', requireApiKey(deps.config.API_KEYS), express.json({ limit: '256kb' }), refuseUnstorableInBody, sendApiRouter(deps), verificationRouter(deps));
+  app.use('/v1', whileStarting(deps.startup), requireApiKey(deps.config.API_KEYS), express.json({ limit: '256kb' }), refuseUnstorableInBody, sendApiRouter(deps), verificationRouter(deps));
 
   // The on-call side (ADMIN_TOKEN): JSON API and dashboard.
   app.use(
