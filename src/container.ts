@@ -10,6 +10,7 @@ import { createPrisma, type Db } from './db/prisma';
 import { createAlerts, type Alerts } from './deliverability/alerts';
 import { createClerkWriteback, type ClerkWriteback } from './deliverability/clerk-writeback';
 import { createProviderEvents, type ProviderEvents } from './deliverability/provider-events';
+import { suppressingSendRefusals } from './deliverability/send-refusals';
 import { createStats, type Stats } from './deliverability/stats';
 import { createSuppressionService, type SuppressionService } from './deliverability/suppressions';
 import { createDeliveryService, type DeliveryService } from './delivery/delivery-service';
@@ -75,7 +76,6 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
   const queues = createQueues(redis, config.QUEUE_PREFIX);
   for (const queue of queues.all()) queue.on('error', (err) => log.warn({ queue: queue.name, err: err.message }, 'queue error'));
   const adapters = createProviders({ config, db });
-  const providers = overrides.providers ?? adapters.chains;
   const webhookProviders = adapters.webhooks;
 
   const providerHealth = createProviderHealth({
@@ -96,6 +96,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
   const metrics = createMetrics({ db, queues, deliverability, providerHealth });
   const messages = createMessageService({ db, queues, log });
   const suppressions = createSuppressionService({ db, config, queues, log });
+  const providers = suppressingSendRefusals(overrides.providers ?? adapters.chains, { suppressions, queues, log });
   const delivery = createDeliveryService({
     db,
     providers,
@@ -163,6 +164,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     verifications,
     async close() {
       await queues.close().catch(() => undefined);
+      adapters.close();
       redis.disconnect();
       await db.$disconnect();
     },

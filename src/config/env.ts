@@ -16,7 +16,7 @@ const list = <T extends string>(values: readonly [T, ...T[]]) =>
     .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
     .pipe(z.array(z.enum(values)).min(1, 'must name at least one provider'));
 
-export const EMAIL_PROVIDER_NAMES = ['resend', 'autosend', 'outbox'] as const;
+export const EMAIL_PROVIDER_NAMES = ['resend', 'autosend', 'smtp', 'outbox'] as const;
 export const SMS_PROVIDER_NAMES = ['unosend', 'outbox'] as const;
 export type EmailProviderName = (typeof EMAIL_PROVIDER_NAMES)[number];
 export type SmsProviderName = (typeof SMS_PROVIDER_NAMES)[number];
@@ -26,6 +26,8 @@ const mailbox = z
   .string()
   .trim()
   .regex(/^(?:[^<>]*<[^\s<>@]+@[^\s<>@]+\.[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+\.[^\s<>@]+)$/, 'must look like auth@acme.com or "Acme <auth@acme.com>"');
+
+const bool = z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true');
 
 const svixSecret = z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/, 'must look like whsec_<base64>');
 
@@ -85,6 +87,11 @@ const EnvSchema = z.object({
   AUTOSEND_API_URL: withDefault(z.url(), 'https://api.autosend.com'),
   UNOSEND_API_KEY: optional(z.string()),
   UNOSEND_API_URL: withDefault(z.url(), 'https://www.unosend.co/api/v1'),
+  // The relay's public base URL, for callbacks providers must call (Twilio's StatusCallback) and verify (its signature).
+  PUBLIC_URL: optional(z.url({ protocol: /^https?$/, error: 'must be an http(s):// URL' })),
+  SMTP_URL: optional(z.url({ protocol: /^smtps?$/, error: 'must be smtp://user:pass@host:587 or smtps://user:pass@host:465' })),
+  SMTP_POOL: withDefault(positiveInt, 5),
+  SMTP_REQUIRE_TLS: withDefault(bool, 'true'),
 
   OTP_MAX_AGE_SECONDS: withDefault(positiveInt, 600),
   // Unset: 5 minutes, or OTP_MAX_AGE_SECONDS if that is shorter (otp-max-age.ts).
@@ -150,6 +157,7 @@ const providerKeys: Record<string, keyof RawEnv | undefined> = {
   resend: 'RESEND_API_KEY',
   autosend: 'AUTOSEND_API_KEY',
   unosend: 'UNOSEND_API_KEY',
+  smtp: 'SMTP_URL',
   outbox: undefined,
 };
 

@@ -4,6 +4,7 @@ import { createAutosendProvider } from './autosend/autosend-provider';
 import { createOutbox } from './outbox';
 import type { ProviderLimits } from './provider-health';
 import { createResendProvider } from './resend/resend-provider';
+import { createSmtpProvider } from './smtp/smtp-provider';
 import type { EmailProvider, ProviderChains, SmsProvider, WebhookProvider } from './types';
 import { createUnosendProvider } from './unosend/unosend-provider';
 
@@ -21,6 +22,8 @@ export interface Providers {
    * it has not set up yet (its route then answers 503 naming the secret to set).
    */
   webhooks: WebhookProvider[];
+  /** Closes what the adapters keep open (the SMTP connection pool). */
+  close(): void;
 }
 
 /** Builds each provider's one adapter from config; the send chains and the webhook routes share them. */
@@ -43,11 +46,18 @@ export function createProviders({ config, db }: ProviderFactoryDeps): Providers 
     apiUrl: config.UNOSEND_API_URL,
     timeoutMs: config.PROVIDER_TIMEOUT_MS,
   });
-  const email: Record<EmailProviderName, EmailProvider> = { resend, autosend, outbox: outbox.email };
+  const smtp = createSmtpProvider({
+    url: config.SMTP_URL,
+    pool: config.SMTP_POOL,
+    requireTls: config.SMTP_REQUIRE_TLS,
+    timeoutMs: config.PROVIDER_TIMEOUT_MS,
+  });
+  const email: Record<EmailProviderName, EmailProvider> = { resend, autosend, smtp, outbox: outbox.email };
   const sms: Record<SmsProviderName, SmsProvider> = { unosend, outbox: outbox.sms };
   return {
     chains: { email: config.EMAIL_PROVIDERS.map((name) => email[name]), sms: config.SMS_PROVIDERS.map((name) => sms[name]) },
     webhooks: [resend, autosend],
+    close: () => smtp.close(),
   };
 }
 
