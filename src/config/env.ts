@@ -17,7 +17,7 @@ const list = <T extends string>(values: readonly [T, ...T[]]) =>
     .pipe(z.array(z.enum(values)).min(1, 'must name at least one provider'));
 
 export const EMAIL_PROVIDER_NAMES = ['resend', 'autosend', 'smtp', 'outbox'] as const;
-export const SMS_PROVIDER_NAMES = ['unosend', 'outbox'] as const;
+export const SMS_PROVIDER_NAMES = ['unosend', 'twilio', 'outbox'] as const;
 export type EmailProviderName = (typeof EMAIL_PROVIDER_NAMES)[number];
 export type SmsProviderName = (typeof SMS_PROVIDER_NAMES)[number];
 
@@ -92,6 +92,13 @@ const EnvSchema = z.object({
   SMTP_URL: optional(z.url({ protocol: /^smtps?$/, error: 'must be smtp://user:pass@host:587 or smtps://user:pass@host:465' })),
   SMTP_POOL: withDefault(positiveInt, 5),
   SMTP_REQUIRE_TLS: withDefault(bool, 'true'),
+  TWILIO_ACCOUNT_SID: optional(z.string().regex(/^AC[0-9a-fA-F]{32}$/, 'must look like AC followed by 32 hex digits')),
+  TWILIO_AUTH_TOKEN: optional(z.string()),
+  TWILIO_API_KEY: optional(z.string().regex(/^SK[0-9a-fA-F]{32}$/, 'must look like SK followed by 32 hex digits')),
+  TWILIO_API_SECRET: optional(z.string()),
+  TWILIO_FROM: optional(z.string()),
+  TWILIO_MESSAGING_SERVICE_SID: optional(z.string().regex(/^MG[0-9a-fA-F]{32}$/, 'must look like MG followed by 32 hex digits')),
+  TWILIO_API_URL: optional(z.url()),
 
   OTP_MAX_AGE_SECONDS: withDefault(positiveInt, 600),
   // Unset: 5 minutes, or OTP_MAX_AGE_SECONDS if that is shorter (otp-max-age.ts).
@@ -158,8 +165,21 @@ const providerKeys: Record<string, keyof RawEnv | undefined> = {
   autosend: 'AUTOSEND_API_KEY',
   unosend: 'UNOSEND_API_KEY',
   smtp: 'SMTP_URL',
+  twilio: 'TWILIO_ACCOUNT_SID',
   outbox: undefined,
 };
+
+/** What `twilio` in SMS_PROVIDERS needs besides its account SID: a credential and a sender. */
+function twilioIssues(raw: RawEnv): string[] {
+  const issues: string[] = [];
+  if (!raw.TWILIO_AUTH_TOKEN && !(raw.TWILIO_API_KEY && raw.TWILIO_API_SECRET)) {
+    issues.push('SMS_PROVIDERS: "twilio" is listed but neither TWILIO_AUTH_TOKEN nor TWILIO_API_KEY + TWILIO_API_SECRET is set');
+  }
+  if (!raw.TWILIO_FROM && !raw.TWILIO_MESSAGING_SERVICE_SID) {
+    issues.push('SMS_PROVIDERS: "twilio" is listed but neither TWILIO_FROM nor TWILIO_MESSAGING_SERVICE_SID is set');
+  }
+  return issues;
+}
 
 /** Parses the environment once; every problem is reported with the variable that causes it. */
 export function parseConfig(env: NodeJS.ProcessEnv): Config {
@@ -190,6 +210,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
       }
     }
   }
+  if (smsProviders.includes('twilio')) issues.push(...twilioIssues(raw));
   for (const metric of ['BOUNCE', 'COMPLAINT'] as const) {
     if (raw[`ALERT_${metric}_WARN_PERCENT`] >= raw[`ALERT_${metric}_PAGE_PERCENT`]) {
       issues.push(`ALERT_${metric}_WARN_PERCENT: must be below ALERT_${metric}_PAGE_PERCENT`);

@@ -6,6 +6,7 @@ import type { ProviderLimits } from './provider-health';
 import { createResendProvider } from './resend/resend-provider';
 import { createSmtpProvider } from './smtp/smtp-provider';
 import type { EmailProvider, ProviderChains, SmsProvider, WebhookProvider } from './types';
+import { createTwilioProvider } from './twilio/twilio-provider';
 import { createUnosendProvider } from './unosend/unosend-provider';
 
 export interface ProviderFactoryDeps {
@@ -53,10 +54,21 @@ export function createProviders({ config, db }: ProviderFactoryDeps): Providers 
     timeoutMs: config.PROVIDER_TIMEOUT_MS,
   });
   const email: Record<EmailProviderName, EmailProvider> = { resend, autosend, smtp, outbox: outbox.email };
-  const sms: Record<SmsProviderName, SmsProvider> = { unosend, outbox: outbox.sms };
+  const twilio = createTwilioProvider({
+    accountSid: config.TWILIO_ACCOUNT_SID,
+    authToken: config.TWILIO_AUTH_TOKEN,
+    apiKey: config.TWILIO_API_KEY,
+    apiSecret: config.TWILIO_API_SECRET,
+    from: config.TWILIO_FROM,
+    messagingServiceSid: config.TWILIO_MESSAGING_SERVICE_SID,
+    apiUrl: config.TWILIO_API_URL,
+    publicUrl: config.PUBLIC_URL,
+    timeoutMs: config.PROVIDER_TIMEOUT_MS,
+  });
+  const sms: Record<SmsProviderName, SmsProvider> = { unosend, twilio, outbox: outbox.sms };
   return {
     chains: { email: config.EMAIL_PROVIDERS.map((name) => email[name]), sms: config.SMS_PROVIDERS.map((name) => sms[name]) },
-    webhooks: [resend, autosend],
+    webhooks: [resend, autosend, twilio],
     close: () => smtp.close(),
   };
 }
