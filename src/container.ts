@@ -23,6 +23,7 @@ import type { Logger } from './lib/logger';
 import { createMetrics, type Metrics } from './metrics/metrics';
 import { createProviders, providerLimits } from './providers';
 import { createProviderHealth, type ProviderHealth } from './providers/provider-health';
+import type { FetchText } from './providers/ses/sns-webhook';
 import type { ProviderChains, WebhookProvider } from './providers/types';
 import { createProducerConnection, createQueues, type Queues } from './queue/queues';
 import { createTemplates, type Templates } from './templates/templates';
@@ -67,6 +68,8 @@ export interface ContainerOverrides {
   providers?: ProviderChains;
   /** Tests that kill workers shorten the send lease to match their short BullMQ lock. */
   sendLeaseMs?: number;
+  /** Tests only: serves the SNS signing certificate the test made (production fetches it from amazonaws.com). */
+  snsFetchText?: FetchText;
 }
 
 export function buildContainer(config: Config, log: Logger, overrides: ContainerOverrides = {}): Container {
@@ -75,7 +78,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
   const queues = createQueues(redis, config.QUEUE_PREFIX);
   for (const queue of queues.all()) queue.on('error', (err) => log.warn({ queue: queue.name, err: err.message }, 'queue error'));
-  const adapters = createProviders({ config, db });
+  const adapters = createProviders({ config, db, snsFetchText: overrides.snsFetchText });
   const webhookProviders = adapters.webhooks;
 
   const providerHealth = createProviderHealth({

@@ -16,7 +16,7 @@ const list = <T extends string>(values: readonly [T, ...T[]]) =>
     .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
     .pipe(z.array(z.enum(values)).min(1, 'must name at least one provider'));
 
-export const EMAIL_PROVIDER_NAMES = ['resend', 'autosend', 'smtp', 'outbox'] as const;
+export const EMAIL_PROVIDER_NAMES = ['resend', 'autosend', 'smtp', 'ses', 'outbox'] as const;
 export const SMS_PROVIDER_NAMES = ['unosend', 'twilio', 'outbox'] as const;
 export type EmailProviderName = (typeof EMAIL_PROVIDER_NAMES)[number];
 export type SmsProviderName = (typeof SMS_PROVIDER_NAMES)[number];
@@ -92,6 +92,9 @@ const EnvSchema = z.object({
   SMTP_URL: optional(z.url({ protocol: /^smtps?$/, error: 'must be smtp://user:pass@host:587 or smtps://user:pass@host:465' })),
   SMTP_POOL: withDefault(positiveInt, 5),
   SMTP_REQUIRE_TLS: withDefault(bool, 'true'),
+  SES_REGION: optional(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region like eu-west-1')),
+  SES_CONFIGURATION_SET: optional(z.string()),
+  SES_ENDPOINT: optional(z.url()),
   TWILIO_ACCOUNT_SID: optional(z.string().regex(/^AC[0-9a-fA-F]{32}$/, 'must look like AC followed by 32 hex digits')),
   TWILIO_AUTH_TOKEN: optional(z.string()),
   TWILIO_API_KEY: optional(z.string().regex(/^SK[0-9a-fA-F]{32}$/, 'must look like SK followed by 32 hex digits')),
@@ -166,6 +169,7 @@ const providerKeys: Record<string, keyof RawEnv | undefined> = {
   unosend: 'UNOSEND_API_KEY',
   smtp: 'SMTP_URL',
   twilio: 'TWILIO_ACCOUNT_SID',
+  ses: 'SES_REGION',
   outbox: undefined,
 };
 

@@ -4,6 +4,8 @@ import { createAutosendProvider } from './autosend/autosend-provider';
 import { createOutbox } from './outbox';
 import type { ProviderLimits } from './provider-health';
 import { createResendProvider } from './resend/resend-provider';
+import { createSesProvider } from './ses/ses-provider';
+import { fetchHttpsText, type FetchText } from './ses/sns-webhook';
 import { createSmtpProvider } from './smtp/smtp-provider';
 import type { EmailProvider, ProviderChains, SmsProvider, WebhookProvider } from './types';
 import { createTwilioProvider } from './twilio/twilio-provider';
@@ -12,6 +14,8 @@ import { createUnosendProvider } from './unosend/unosend-provider';
 export interface ProviderFactoryDeps {
   config: Config;
   db: Db;
+  /** Tests only: how the SNS webhook fetches certificates and subscription URLs (a certificate the test made). */
+  snsFetchText?: FetchText;
 }
 
 export interface Providers {
@@ -28,7 +32,7 @@ export interface Providers {
 }
 
 /** Builds each provider's one adapter from config; the send chains and the webhook routes share them. */
-export function createProviders({ config, db }: ProviderFactoryDeps): Providers {
+export function createProviders({ config, db, snsFetchText }: ProviderFactoryDeps): Providers {
   const outbox = createOutbox(db);
   const resend = createResendProvider({
     apiKey: config.RESEND_API_KEY,
@@ -53,7 +57,14 @@ export function createProviders({ config, db }: ProviderFactoryDeps): Providers 
     requireTls: config.SMTP_REQUIRE_TLS,
     timeoutMs: config.PROVIDER_TIMEOUT_MS,
   });
-  const email: Record<EmailProviderName, EmailProvider> = { resend, autosend, smtp, outbox: outbox.email };
+  const ses = createSesProvider({
+    region: config.SES_REGION,
+    configurationSet: config.SES_CONFIGURATION_SET,
+    endpoint: config.SES_ENDPOINT,
+    timeoutMs: config.PROVIDER_TIMEOUT_MS,
+    fetchText: snsFetchText ?? fetchHttpsText(config.PROVIDER_TIMEOUT_MS),
+  });
+  const email: Record<EmailProviderName, EmailProvider> = { resend, autosend, smtp, ses, outbox: outbox.email };
   const twilio = createTwilioProvider({
     accountSid: config.TWILIO_ACCOUNT_SID,
     authToken: config.TWILIO_AUTH_TOKEN,
@@ -68,7 +79,7 @@ export function createProviders({ config, db }: ProviderFactoryDeps): Providers 
   const sms: Record<SmsProviderName, SmsProvider> = { unosend, twilio, outbox: outbox.sms };
   return {
     chains: { email: config.EMAIL_PROVIDERS.map((name) => email[name]), sms: config.SMS_PROVIDERS.map((name) => sms[name]) },
-    webhooks: [resend, autosend, twilio],
+    webhooks: [resend, autosend, ses, twilio],
     close: () => smtp.close(),
   };
 }
