@@ -16,7 +16,7 @@ const list = <T extends string>(values: readonly [T, ...T[]]) =>
     .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
     .pipe(z.array(z.enum(values)).min(1, 'must name at least one provider'));
 
-export const EMAIL_PROVIDER_NAMES = ['resend', 'autosend', 'smtp', 'ses', 'outbox'] as const;
+export const EMAIL_PROVIDER_NAMES = ['resend', 'autosend', 'smtp', 'ses', 'postmark', 'outbox'] as const;
 export const SMS_PROVIDER_NAMES = ['unosend', 'twilio', 'outbox'] as const;
 export type EmailProviderName = (typeof EMAIL_PROVIDER_NAMES)[number];
 export type SmsProviderName = (typeof SMS_PROVIDER_NAMES)[number];
@@ -95,6 +95,11 @@ const EnvSchema = z.object({
   SES_REGION: optional(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region like eu-west-1')),
   SES_CONFIGURATION_SET: optional(z.string()),
   SES_ENDPOINT: optional(z.url()),
+  POSTMARK_SERVER_TOKEN: optional(z.string()),
+  POSTMARK_MESSAGE_STREAM: withDefault(z.string().min(1), 'outbound'),
+  POSTMARK_API_URL: withDefault(z.url({ protocol: /^https?$/, error: 'must be an http(s):// URL' }), 'https://api.postmarkapp.com'),
+  POSTMARK_WEBHOOK_USER: optional(z.string()),
+  POSTMARK_WEBHOOK_PASSWORD: optional(z.string().min(16, 'must be at least 16 characters')),
   TWILIO_ACCOUNT_SID: optional(z.string().regex(/^AC[0-9a-fA-F]{32}$/, 'must look like AC followed by 32 hex digits')),
   TWILIO_AUTH_TOKEN: optional(z.string()),
   TWILIO_API_KEY: optional(z.string().regex(/^SK[0-9a-fA-F]{32}$/, 'must look like SK followed by 32 hex digits')),
@@ -170,6 +175,7 @@ const providerKeys: Record<string, keyof RawEnv | undefined> = {
   smtp: 'SMTP_URL',
   twilio: 'TWILIO_ACCOUNT_SID',
   ses: 'SES_REGION',
+  postmark: 'POSTMARK_SERVER_TOKEN',
   outbox: undefined,
 };
 

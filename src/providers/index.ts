@@ -3,6 +3,7 @@ import type { Db } from '../db/prisma';
 import { createAutosendProvider } from './autosend/autosend-provider';
 import { createOutbox } from './outbox';
 import type { ProviderLimits } from './provider-health';
+import { createPostmarkProvider } from './postmark/postmark-provider';
 import { createResendProvider } from './resend/resend-provider';
 import { createSesProvider } from './ses/ses-provider';
 import { fetchHttpsText, type FetchText } from './ses/sns-webhook';
@@ -64,7 +65,15 @@ export function createProviders({ config, db, snsFetchText }: ProviderFactoryDep
     timeoutMs: config.PROVIDER_TIMEOUT_MS,
     fetchText: snsFetchText ?? fetchHttpsText(config.PROVIDER_TIMEOUT_MS),
   });
-  const email: Record<EmailProviderName, EmailProvider> = { resend, autosend, smtp, ses, outbox: outbox.email };
+  const postmark = createPostmarkProvider({
+    serverToken: config.POSTMARK_SERVER_TOKEN,
+    messageStream: config.POSTMARK_MESSAGE_STREAM,
+    apiUrl: config.POSTMARK_API_URL,
+    timeoutMs: config.PROVIDER_TIMEOUT_MS,
+    webhookUser: config.POSTMARK_WEBHOOK_USER,
+    webhookPassword: config.POSTMARK_WEBHOOK_PASSWORD,
+  });
+  const email: Record<EmailProviderName, EmailProvider> = { resend, autosend, smtp, ses, postmark, outbox: outbox.email };
   const twilio = createTwilioProvider({
     accountSid: config.TWILIO_ACCOUNT_SID,
     authToken: config.TWILIO_AUTH_TOKEN,
@@ -79,7 +88,7 @@ export function createProviders({ config, db, snsFetchText }: ProviderFactoryDep
   const sms: Record<SmsProviderName, SmsProvider> = { unosend, twilio, outbox: outbox.sms };
   return {
     chains: { email: config.EMAIL_PROVIDERS.map((name) => email[name]), sms: config.SMS_PROVIDERS.map((name) => sms[name]) },
-    webhooks: [resend, autosend, ses, twilio],
+    webhooks: [resend, autosend, ses, postmark, twilio],
     close: () => smtp.close(),
   };
 }
