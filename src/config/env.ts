@@ -27,7 +27,12 @@ const mailbox = z
   .trim()
   .regex(/^(?:[^<>]*<[^\s<>@]+@[^\s<>@]+\.[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+\.[^\s<>@]+)$/, 'must look like auth@acme.com or "Acme <auth@acme.com>"');
 
-const bool = z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true');
+/** `true` or `false`; unset (or empty) is `fallback`, parsed like a given value (a zod default would skip the transform). */
+const bool = (fallback: 'true' | 'false') =>
+  z.preprocess(
+    (v) => (v === undefined || (typeof v === 'string' && v.trim() === '') ? fallback : v),
+    z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true'),
+  );
 
 const svixSecret = z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/, 'must look like whsec_<base64>');
 
@@ -91,7 +96,7 @@ const EnvSchema = z.object({
   PUBLIC_URL: optional(z.url({ protocol: /^https?$/, error: 'must be an http(s):// URL' })),
   SMTP_URL: optional(z.url({ protocol: /^smtps?$/, error: 'must be smtp://user:pass@host:587 or smtps://user:pass@host:465' })),
   SMTP_POOL: withDefault(positiveInt, 5),
-  SMTP_REQUIRE_TLS: withDefault(bool, 'true'),
+  SMTP_REQUIRE_TLS: bool('true'),
   SES_REGION: optional(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region like eu-west-1')),
   SES_CONFIGURATION_SET: optional(z.string()),
   SES_ENDPOINT: optional(z.url()),
