@@ -79,7 +79,6 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
   const queues = createQueues(redis, config.QUEUE_PREFIX);
   for (const queue of queues.all()) queue.on('error', (err) => log.warn({ queue: queue.name, err: err.message }, 'queue error'));
   const adapters = createProviders({ config, db, snsFetchText: overrides.snsFetchText });
-  const webhookProviders = adapters.webhooks;
 
   const providerHealth = createProviderHealth({
     redis,
@@ -99,7 +98,10 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
   const metrics = createMetrics({ db, queues, deliverability, providerHealth });
   const messages = createMessageService({ db, queues, log });
   const suppressions = createSuppressionService({ db, config, queues, log });
-  const providers = suppressingSendRefusals(overrides.providers ?? adapters.chains, { suppressions, queues, log });
+  const { chains: providers, webhooks: webhookProviders } = suppressingSendRefusals(
+    { chains: overrides.providers ?? adapters.chains, webhooks: adapters.webhooks },
+    { suppressions, queues, log },
+  );
   const delivery = createDeliveryService({
     db,
     providers,

@@ -4,6 +4,7 @@ import { acceptClerkEvent, smsCreated } from './helpers/clerk-events';
 import { testConfig } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { startHarness, type Harness } from './helpers/harness';
+import { logIn } from './helpers/dashboard';
 import { waitFor } from './helpers/wait';
 import {
   signedTwilioCallback,
@@ -167,6 +168,14 @@ describe('Clerk sms.created through Twilio', () => {
     expect(res.status).toBe(200);
     const failed = await settled(id, ['failed']);
     expect(failed.lastError).toContain('30005');
+  });
+
+  it('the overview shows SMS delivery per provider from the callbacks', async () => {
+    // The two tests above: one SMS delivered, one undelivered, both through Twilio.
+    const page = await (await (await logIn(harness)).get('/dashboard/overview')).text();
+    const row = /<h2>SMS delivery[\s\S]*?<tr><td>twilio<\/td>([\s\S]*?)<\/tr>/.exec(page)?.[1];
+    expect(row).toBeDefined();
+    expect(row!.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim()).toBe('2 50.00 % (1) 50.00 % (1)');
   });
 
   it('21610 (the number replied STOP) fails the message and suppresses the number', async () => {

@@ -18,8 +18,20 @@ export interface SendRefusalDeps {
  * suppresses the recipient and, for email, tells Clerk, the way a webhook bounce or complaint does
  * (provider-events.ts). The error is then rethrown unchanged: the send path fails the message as before.
  */
-export function suppressingSendRefusals(chains: ProviderChains, deps: SendRefusalDeps): ProviderChains {
-  return { email: chains.email.map((p) => wrap(p, deps)), sms: chains.sms.map((p) => wrap(p, deps)) };
+export function suppressingSendRefusals<W extends Provider>(
+  adapters: { chains: ProviderChains; webhooks: W[] },
+  deps: SendRefusalDeps,
+): { chains: ProviderChains; webhooks: W[] } {
+  // One wrapper per adapter, so the chains and the webhook routes still share one object per provider.
+  const wrapped = new Map<Provider, Provider>();
+  const once = <P extends Provider>(provider: P): P => {
+    if (!wrapped.has(provider)) wrapped.set(provider, wrap(provider as EmailProvider | SmsProvider, deps));
+    return wrapped.get(provider) as P;
+  };
+  return {
+    chains: { email: adapters.chains.email.map(once), sms: adapters.chains.sms.map(once) },
+    webhooks: adapters.webhooks.map(once),
+  };
 }
 
 function wrap<P extends EmailProvider | SmsProvider>(provider: P, deps: SendRefusalDeps): P {
