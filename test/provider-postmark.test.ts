@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { createPostmarkProvider } from '../src/providers/postmark/postmark-provider';
-import { ProviderError, type OutgoingEmail } from '../src/providers/types';
+import type { OutgoingEmail } from '../src/providers/types';
 import { acceptClerkEvent, emailCreated } from './helpers/clerk-events';
-import { testConfig } from './helpers/config';
-import { createTestDatabase, type TestDatabase } from './helpers/db';
-import { startHarness, type Harness } from './helpers/harness';
+import type { TestDatabase } from './helpers/db';
+import type { Harness } from './helpers/harness';
+import { outgoingEmail, providerError, startProviderHarness, type ProviderHarness } from './helpers/provider-tests';
 import { waitFor } from './helpers/wait';
-import { FAKE_CLERK_SECRET_KEY, startFakeClerk, type FakeClerk } from './fakes/fake-clerk';
+import type { FakeClerk } from './fakes/fake-clerk';
 import { POSTMARK_TOKEN, startFakePostmark, type FakePostmark } from './fakes/fake-postmark';
 
 const WEBHOOK_USER = 'postmark-hook';
@@ -17,28 +17,14 @@ beforeAll(async () => {
 });
 afterAll(() => fake.close());
 
-const email = (overrides: Partial<OutgoingEmail> = {}): OutgoingEmail => ({
-  messageId: 'msg_pm1',
-  to: 'maria@example.com',
-  from: 'Acme <auth@acme.example>',
-  subject: '482913 is your code',
-  html: '<p>482913</p>',
-  text: '482913',
-  headers: { 'X-Entity-Ref-ID': 'msg_pm1' },
-  tags: [{ name: 'message_id', value: 'msg_pm1' }],
-  idempotencyKey: 'unused',
-  ...overrides,
-});
+const email = (overrides: Partial<OutgoingEmail> = {}): OutgoingEmail =>
+  outgoingEmail({ messageId: 'msg_pm1', headers: { 'X-Entity-Ref-ID': 'msg_pm1' }, tags: [{ name: 'message_id', value: 'msg_pm1' }], ...overrides });
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
 describe('Postmark adapter against the fake API', () => {
   const provider = (token = POSTMARK_TOKEN) =>
     createPostmarkProvider({ serverToken: token, messageStream: 'outbound', apiUrl: fake.url, timeoutMs: 500, webhookUser: WEBHOOK_USER, webhookPassword: WEBHOOK_PASSWORD });
-  const sendError = async (p = provider()): Promise<ProviderError> => {
-    const err = await p.send(email()).then(() => undefined, (e: unknown) => e);
-    expect(err).toBeInstanceOf(ProviderError);
-    return err as ProviderError;
-  };
+  const sendError = (p = provider()) => providerError(p.send(email()));
 
   it('sends with the server token, our header, metadata and the message stream', async () => {
     const result = await provider().send(email());
@@ -84,38 +70,22 @@ describe('Postmark adapter against the fake API', () => {
 });
 
 describe('Clerk email.created through Postmark', () => {
+  let ph: ProviderHarness;
   let database: TestDatabase;
   let clerk: FakeClerk;
   let harness: Harness;
-
   beforeAll(async () => {
-    database = await createTestDatabase();
-    clerk = await startFakeClerk();
-    harness = await startHarness(
-      testConfig(database.url, {
-        EMAIL_PROVIDERS: 'postmark',
-        POSTMARK_SERVER_TOKEN: POSTMARK_TOKEN,
-        POSTMARK_API_URL: fake.url,
-        POSTMARK_WEBHOOK_USER: WEBHOOK_USER,
-        POSTMARK_WEBHOOK_PASSWORD: WEBHOOK_PASSWORD,
-        EMAIL_FROM: 'Acme <auth@acme.example>',
-        CLERK_SECRET_KEY: FAKE_CLERK_SECRET_KEY,
-        CLERK_API_URL: clerk.url,
-      }),
-      { workers: true },
-    );
+    ph = await startProviderHarness({
+      EMAIL_PROVIDERS: 'postmark',
+      POSTMARK_SERVER_TOKEN: POSTMARK_TOKEN,
+      POSTMARK_API_URL: fake.url,
+      POSTMARK_WEBHOOK_USER: WEBHOOK_USER,
+      POSTMARK_WEBHOOK_PASSWORD: WEBHOOK_PASSWORD,
+    });
+    ({ database, clerk, harness } = ph);
   });
-  afterAll(async () => {
-    await harness.close();
-    await clerk.close();
-    await database.drop();
-  });
-
-  const settled = (id: string, statuses: string[]) =>
-    waitFor(async () => {
-      const m = await database.db.message.findUniqueOrThrow({ where: { id }, include: { events: { orderBy: { id: 'asc' } } } });
-      return statuses.includes(m.status) ? m : null;
-    }, { timeoutMs: 20_000 });
+  afterAll(() => ph.close());
+  const settled = (id: string, statuses: string[]) => ph.settled(id, statuses);
   const hook = (record: Record<string, unknown>, auth = basic(WEBHOOK_USER, WEBHOOK_PASSWORD)) =>
     harness.request('/webhooks/postmark', { method: 'POST', headers: { 'content-type': 'application/json', authorization: auth }, body: JSON.stringify(record) });
 

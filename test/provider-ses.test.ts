@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { createSesProvider } from '../src/providers/ses/ses-provider';
-import { ProviderError, type OutgoingEmail } from '../src/providers/types';
+import type { OutgoingEmail } from '../src/providers/types';
 import { acceptClerkEvent, emailCreated } from './helpers/clerk-events';
-import { testConfig } from './helpers/config';
-import { createTestDatabase, type TestDatabase } from './helpers/db';
-import { startHarness, type Harness } from './helpers/harness';
+import type { TestDatabase } from './helpers/db';
+import type { Harness } from './helpers/harness';
+import { outgoingEmail, providerError, startProviderHarness, type ProviderHarness } from './helpers/provider-tests';
 import { makeSigningCertificate, sesEventMessage, signedSns, SNS_CERT_URL } from './helpers/sns';
 import { waitFor } from './helpers/wait';
-import { FAKE_CLERK_SECRET_KEY, startFakeClerk, type FakeClerk } from './fakes/fake-clerk';
+import type { FakeClerk } from './fakes/fake-clerk';
 import { FAKE_AWS_ACCESS_KEY_ID, FAKE_AWS_SECRET_ACCESS_KEY, startFakeSes, type FakeSes } from './fakes/fake-ses';
 
 // The standard AWS credential chain reads these first.
@@ -31,27 +31,13 @@ beforeAll(async () => {
 });
 afterAll(() => fake.close());
 
-const email = (overrides: Partial<OutgoingEmail> = {}): OutgoingEmail => ({
-  messageId: 'msg_ses1',
-  to: 'maria@example.com',
-  from: 'Acme <auth@acme.example>',
-  subject: '482913 is your code',
-  html: '<p>482913</p>',
-  text: '482913',
-  headers: { 'X-Entity-Ref-ID': 'msg_ses1' },
-  tags: [{ name: 'message_id', value: 'msg_ses1' }],
-  idempotencyKey: 'unused',
-  ...overrides,
-});
+const email = (overrides: Partial<OutgoingEmail> = {}): OutgoingEmail =>
+  outgoingEmail({ messageId: 'msg_ses1', headers: { 'X-Entity-Ref-ID': 'msg_ses1' }, tags: [{ name: 'message_id', value: 'msg_ses1' }], ...overrides });
 
 describe('SES adapter against the fake SESv2 API', () => {
   const provider = (timeoutMs = 1_000) =>
     createSesProvider({ region: REGION, endpoint: fake.url, configurationSet: 'auth-events', timeoutMs, fetchText });
-  const sendError = async (p = provider()): Promise<ProviderError> => {
-    const err = await p.send(email()).then(() => undefined, (e: unknown) => e);
-    expect(err).toBeInstanceOf(ProviderError);
-    return err as ProviderError;
-  };
+  const sendError = (p = provider()) => providerError(p.send(email()));
 
   it('sends SendEmail, SigV4-signed, with our header, tags and configuration set', async () => {
     const result = await provider().send(email());
@@ -120,36 +106,20 @@ describe('SNS notifications', () => {
 });
 
 describe('Clerk email.created through SES', () => {
+  let ph: ProviderHarness;
   let database: TestDatabase;
   let clerk: FakeClerk;
   let harness: Harness;
-
   beforeAll(async () => {
-    database = await createTestDatabase();
-    clerk = await startFakeClerk();
-    harness = await startHarness(
-      testConfig(database.url, {
-        EMAIL_PROVIDERS: 'ses',
-        SES_REGION: REGION,
-        SES_ENDPOINT: fake.url,
-        EMAIL_FROM: 'Acme <auth@acme.example>',
-        CLERK_SECRET_KEY: FAKE_CLERK_SECRET_KEY,
-        CLERK_API_URL: clerk.url,
-      }),
-      { workers: true, overrides: { snsFetchText: fetchText } },
-    );
+    ph = await startProviderHarness({
+      EMAIL_PROVIDERS: 'ses',
+      SES_REGION: REGION,
+      SES_ENDPOINT: fake.url,
+    }, { snsFetchText: fetchText });
+    ({ database, clerk, harness } = ph);
   });
-  afterAll(async () => {
-    await harness.close();
-    await clerk.close();
-    await database.drop();
-  });
-
-  const settled = (id: string, statuses: string[]) =>
-    waitFor(async () => {
-      const m = await database.db.message.findUniqueOrThrow({ where: { id }, include: { events: { orderBy: { id: 'asc' } } } });
-      return statuses.includes(m.status) ? m : null;
-    }, { timeoutMs: 20_000 });
+  afterAll(() => ph.close());
+  const settled = (id: string, statuses: string[]) => ph.settled(id, statuses);
   const post = (body: string) => harness.request('/webhooks/ses', { method: 'POST', headers: { 'content-type': 'text/plain; charset=UTF-8', 'x-amz-sns-message-type': 'Notification' }, body });
 
   it('is sent; a permanent bounce suppresses the address and tells Clerk; a repeat is a duplicate', async () => {

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { createSmtpProvider } from '../src/providers/smtp/smtp-provider';
-import { ProviderError, type OutgoingEmail } from '../src/providers/types';
+import type { OutgoingEmail } from '../src/providers/types';
 import { acceptClerkEvent, emailCreated } from './helpers/clerk-events';
-import { testConfig } from './helpers/config';
-import { createTestDatabase, type TestDatabase } from './helpers/db';
-import { startHarness, type Harness } from './helpers/harness';
+import type { TestDatabase } from './helpers/db';
+import type { Harness } from './helpers/harness';
+import { outgoingEmail, providerError, startProviderHarness, type ProviderHarness } from './helpers/provider-tests';
 import { waitFor } from './helpers/wait';
-import { FAKE_CLERK_SECRET_KEY, startFakeClerk, type FakeClerk } from './fakes/fake-clerk';
+import type { FakeClerk } from './fakes/fake-clerk';
 import { SMTP_PASS, SMTP_USER, startSmtpSink, type SmtpSink } from './fakes/smtp-sink';
 
 let sink: SmtpSink;
@@ -16,18 +16,9 @@ beforeAll(async () => {
 });
 afterAll(() => sink.close());
 
-const email = (overrides: Partial<OutgoingEmail> = {}): OutgoingEmail => ({
-  messageId: `msg_${randomBytes(6).toString('hex')}`,
-  to: 'maria@example.com',
-  from: 'Acme <auth@acme.example>',
-  subject: '482913 is your code',
-  html: '<p>482913</p>',
-  text: '482913',
-  headers: { 'X-Entity-Ref-ID': 'ignored-here' },
-  tags: [],
-  idempotencyKey: 'unused',
-  ...overrides,
-});
+// A new id each time: the sink keeps every message, and tests find theirs by it.
+const email = (overrides: Partial<OutgoingEmail> = {}): OutgoingEmail =>
+  outgoingEmail({ messageId: `msg_${randomBytes(6).toString('hex')}`, ...overrides });
 
 describe('SMTP adapter against a real SMTP server', () => {
   const providers: ReturnType<typeof createSmtpProvider>[] = [];
@@ -38,11 +29,7 @@ describe('SMTP adapter against a real SMTP server', () => {
   };
   afterAll(() => providers.forEach((p) => p.close()));
 
-  async function sendError(p: ReturnType<typeof createSmtpProvider>, message = email()): Promise<ProviderError> {
-    const err = await p.send(message).then(() => undefined, (e: unknown) => e);
-    expect(err).toBeInstanceOf(ProviderError);
-    return err as ProviderError;
-  }
+  const sendError = (p: ReturnType<typeof createSmtpProvider>, message = email()) => providerError(p.send(message));
 
   it('logs in and sends our id as Message-ID and X-Entity-Ref-ID, keeping the server reply', async () => {
     const message = email();
@@ -111,36 +98,20 @@ describe('SMTP adapter against a real SMTP server', () => {
 });
 
 describe('Clerk email.created through SMTP', () => {
+  let ph: ProviderHarness;
   let database: TestDatabase;
   let clerk: FakeClerk;
   let harness: Harness;
-
   beforeAll(async () => {
-    database = await createTestDatabase();
-    clerk = await startFakeClerk();
-    harness = await startHarness(
-      testConfig(database.url, {
-        EMAIL_PROVIDERS: 'smtp',
-        SMTP_URL: sink.url,
-        SMTP_REQUIRE_TLS: 'false',
-        EMAIL_FROM: 'Acme <auth@acme.example>',
-        CLERK_SECRET_KEY: FAKE_CLERK_SECRET_KEY,
-        CLERK_API_URL: clerk.url,
-      }),
-      { workers: true },
-    );
+    ph = await startProviderHarness({
+      EMAIL_PROVIDERS: 'smtp',
+      SMTP_URL: sink.url,
+      SMTP_REQUIRE_TLS: 'false',
+    });
+    ({ database, clerk, harness } = ph);
   });
-  afterAll(async () => {
-    await harness.close();
-    await clerk.close();
-    await database.drop();
-  });
-
-  const settled = (id: string, statuses: string[]) =>
-    waitFor(async () => {
-      const m = await database.db.message.findUniqueOrThrow({ where: { id }, include: { events: { orderBy: { id: 'asc' } } } });
-      return statuses.includes(m.status) ? m : null;
-    }, { timeoutMs: 20_000 });
+  afterAll(() => ph.close());
+  const settled = (id: string, statuses: string[]) => ph.settled(id, statuses);
 
   it('is sent once, with the Clerk body, and the timeline shows the server reply', async () => {
     const to = `u-${randomBytes(4).toString('hex')}@example.org`;

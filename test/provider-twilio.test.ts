@@ -1,11 +1,10 @@
 import { createTwilioProvider } from '../src/providers/twilio/twilio-provider';
-import { ProviderError, type OutgoingSms } from '../src/providers/types';
+import type { OutgoingSms } from '../src/providers/types';
 import { acceptClerkEvent, smsCreated } from './helpers/clerk-events';
-import { testConfig } from './helpers/config';
-import { createTestDatabase, type TestDatabase } from './helpers/db';
-import { startHarness, type Harness } from './helpers/harness';
+import type { TestDatabase } from './helpers/db';
+import type { Harness } from './helpers/harness';
+import { providerError, startProviderHarness, type ProviderHarness } from './helpers/provider-tests';
 import { logIn } from './helpers/dashboard';
-import { waitFor } from './helpers/wait';
 import {
   signedTwilioCallback,
   startFakeTwilio,
@@ -43,11 +42,7 @@ describe('Twilio adapter against the fake Messages API', () => {
       timeoutMs: 500,
       ...extra,
     });
-  const sendError = async (p = provider(), message = sms()): Promise<ProviderError> => {
-    const err = await p.send(message).then(() => undefined, (e: unknown) => e);
-    expect(err).toBeInstanceOf(ProviderError);
-    return err as ProviderError;
-  };
+  const sendError = (p = provider(), message = sms()) => providerError(p.send(message));
 
   it('creates the message with To, From, Body and a StatusCallback naming our id', async () => {
     const result = await provider().send(sms());
@@ -109,33 +104,22 @@ describe('Twilio adapter against the fake Messages API', () => {
 });
 
 describe('Clerk sms.created through Twilio', () => {
+  let ph: ProviderHarness;
   let database: TestDatabase;
   let harness: Harness;
-
   beforeAll(async () => {
-    database = await createTestDatabase();
-    harness = await startHarness(
-      testConfig(database.url, {
-        SMS_PROVIDERS: 'twilio',
-        TWILIO_ACCOUNT_SID,
-        TWILIO_AUTH_TOKEN,
-        TWILIO_FROM,
-        TWILIO_API_URL: fake.url,
-        PUBLIC_URL,
-      }),
-      { workers: true },
-    );
+    ph = await startProviderHarness({
+      SMS_PROVIDERS: 'twilio',
+      TWILIO_ACCOUNT_SID,
+      TWILIO_AUTH_TOKEN,
+      TWILIO_FROM,
+      TWILIO_API_URL: fake.url,
+      PUBLIC_URL,
+    });
+    ({ database, harness } = ph);
   });
-  afterAll(async () => {
-    await harness.close();
-    await database.drop();
-  });
-
-  const settled = (id: string, statuses: string[]) =>
-    waitFor(async () => {
-      const m = await database.db.message.findUniqueOrThrow({ where: { id }, include: { events: { orderBy: { id: 'asc' } } } });
-      return statuses.includes(m.status) ? m : null;
-    }, { timeoutMs: 20_000 });
+  afterAll(() => ph.close());
+  const settled = (id: string, statuses: string[]) => ph.settled(id, statuses);
 
   async function callback(messageId: string, params: Record<string, string>): Promise<Response> {
     const path = `/webhooks/twilio/${messageId}`;

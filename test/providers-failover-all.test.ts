@@ -2,7 +2,7 @@ import { acceptClerkEvent, emailCreated, smsCreated } from './helpers/clerk-even
 import { testConfig } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { startHarness, type Harness } from './helpers/harness';
-import { waitFor } from './helpers/wait';
+import { settledMessage } from './helpers/provider-tests';
 import { POSTMARK_TOKEN, startFakePostmark, type FakePostmark } from './fakes/fake-postmark';
 import { FAKE_AWS_ACCESS_KEY_ID, FAKE_AWS_SECRET_ACCESS_KEY, startFakeSes, type FakeSes } from './fakes/fake-ses';
 import { startSmtpSink, type SmtpSink } from './fakes/smtp-sink';
@@ -62,11 +62,7 @@ const requestsTo: Record<string, () => number> = {
   unosend: () => unosend.sends().length,
 };
 
-const settled = (id: string) =>
-  waitFor(async () => {
-    const m = await database.db.message.findUniqueOrThrow({ where: { id }, include: { events: { orderBy: { id: 'asc' } } } });
-    return ['sent', 'failed'].includes(m.status) ? m : null;
-  }, { timeoutMs: 20_000 });
+const settled = (id: string) => settledMessage(database.db, id, ['sent', 'failed']);
 
 const EMAIL_ORDERS = [
   ['smtp', 'ses'], ['smtp', 'postmark'], ['ses', 'smtp'], ['ses', 'postmark'], ['postmark', 'smtp'], ['postmark', 'ses'],
