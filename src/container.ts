@@ -9,6 +9,7 @@ import { createPrisma, type Db } from './db/prisma';
 import { createAlerts, type Alerts } from './deliverability/alerts';
 import { createClerkWriteback, type ClerkWriteback } from './deliverability/clerk-writeback';
 import { createProviderEvents, type ProviderEvents } from './deliverability/provider-events';
+import { suppressingSendRefusals } from './deliverability/send-refusals';
 import { createStats, type Stats } from './deliverability/stats';
 import { createSuppressionService, type SuppressionService } from './deliverability/suppressions';
 import { createDeliveryService, type DeliveryService } from './delivery/delivery-service';
@@ -23,6 +24,7 @@ import { createStartupState, type StartupState } from './lib/startup';
 import { createMetrics, type Metrics } from './metrics/metrics';
 import { createProviders, providerLimits } from './providers';
 import { createProviderHealth, type ProviderHealth } from './providers/provider-health';
+import type { FetchText } from './providers/ses/sns-webhook';
 import type { ProviderChains, WebhookProvider } from './providers/types';
 import { createQueues, type Queues } from './queue/queues';
 import { createTemplates, type Templates } from './templates/templates';
@@ -71,6 +73,8 @@ export interface ContainerOverrides {
   providers?: ProviderChains;
   /** Tests that kill workers shorten the send lease to match their short BullMQ lock. */
   sendLeaseMs?: number;
+  /** Tests only: serves the SNS signing certificate the test made (production fetches it from amazonaws.com). */
+  snsFetchText?: FetchText;
 }
 
 export function buildContainer(config: Config, log: Logger, overrides: ContainerOverrides = {}): Container {
@@ -80,9 +84,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
   const keys = redisKeys(config.QUEUE_PREFIX, config.REDIS_MODE);
   const queues = createQueues(redis, keys);
   for (const queue of queues.all()) queue.on('error', (err) => log.warn({ queue: queue.name, err: err.message }, 'queue error'));
-  const adapters = createProviders({ config, db });
-  const providers = overrides.providers ?? adapters.chains;
-  const webhookProviders = adapters.webhooks;
+  const adapters = createProviders({ config, db, snsFetchText: overrides.snsFetchText });
 
   const providerHealth = createProviderHealth({
     redis,
@@ -102,6 +104,10 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
   const metrics = createMetrics({ db, queues, deliverability, providerHealth });
   const messages = createMessageService({ db, queues, log });
   const suppressions = createSuppressionService({ db, config, queues, log });
+  const { chains: providers, webhooks: webhookProviders } = suppressingSendRefusals(
+    { chains: overrides.providers ?? adapters.chains, webhooks: adapters.webhooks },
+    { suppressions, queues, log },
+  );
   const delivery = createDeliveryService({
     db,
     providers,
@@ -171,6 +177,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     startup: createStartupState(),
     async close() {
       await queues.close().catch(() => undefined);
+      adapters.close();
       redis.disconnect();
       await db.$disconnect();
     },

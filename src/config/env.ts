@@ -19,8 +19,8 @@ const list = <T extends string>(values: readonly [T, ...T[]]) =>
     .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
     .pipe(z.array(z.enum(values)).min(1, 'must name at least one provider'));
 
-export const EMAIL_PROVIDER_NAMES = ['resend', 'autosend', 'outbox'] as const;
-export const SMS_PROVIDER_NAMES = ['unosend', 'outbox'] as const;
+export const EMAIL_PROVIDER_NAMES = ['resend', 'autosend', 'smtp', 'ses', 'postmark', 'outbox'] as const;
+export const SMS_PROVIDER_NAMES = ['unosend', 'twilio', 'outbox'] as const;
 export type EmailProviderName = (typeof EMAIL_PROVIDER_NAMES)[number];
 export type SmsProviderName = (typeof SMS_PROVIDER_NAMES)[number];
 
@@ -29,6 +29,13 @@ const mailbox = z
   .string()
   .trim()
   .regex(/^(?:[^<>]*<[^\s<>@]+@[^\s<>@]+\.[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+\.[^\s<>@]+)$/, 'must look like auth@acme.com or "Acme <auth@acme.com>"');
+
+/** `true` or `false`; unset (or empty) is `fallback`, parsed like a given value (a zod default would skip the transform). */
+const bool = (fallback: 'true' | 'false') =>
+  z.preprocess(
+    (v) => (v === undefined || (typeof v === 'string' && v.trim() === '') ? fallback : v),
+    z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true'),
+  );
 
 const svixSecret = z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/, 'must look like whsec_<base64>');
 
@@ -99,6 +106,26 @@ const EnvSchema = z.object({
   AUTOSEND_API_URL: withDefault(z.url(), 'https://api.autosend.com'),
   UNOSEND_API_KEY: optional(z.string()),
   UNOSEND_API_URL: withDefault(z.url(), 'https://www.unosend.co/api/v1'),
+  // The relay's public base URL, for callbacks providers must call (Twilio's StatusCallback) and verify (its signature).
+  PUBLIC_URL: optional(z.url({ protocol: /^https?$/, error: 'must be an http(s):// URL' })),
+  SMTP_URL: optional(z.url({ protocol: /^smtps?$/, error: 'must be smtp://user:pass@host:587 or smtps://user:pass@host:465' })),
+  SMTP_POOL: withDefault(positiveInt, 5),
+  SMTP_REQUIRE_TLS: bool('true'),
+  SES_REGION: optional(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region like eu-west-1')),
+  SES_CONFIGURATION_SET: optional(z.string()),
+  SES_ENDPOINT: optional(z.url()),
+  POSTMARK_SERVER_TOKEN: optional(z.string()),
+  POSTMARK_MESSAGE_STREAM: withDefault(z.string().min(1), 'outbound'),
+  POSTMARK_API_URL: withDefault(z.url({ protocol: /^https?$/, error: 'must be an http(s):// URL' }), 'https://api.postmarkapp.com'),
+  POSTMARK_WEBHOOK_USER: optional(z.string()),
+  POSTMARK_WEBHOOK_PASSWORD: optional(z.string().min(16, 'must be at least 16 characters')),
+  TWILIO_ACCOUNT_SID: optional(z.string().regex(/^AC[0-9a-fA-F]{32}$/, 'must look like AC followed by 32 hex digits')),
+  TWILIO_AUTH_TOKEN: optional(z.string()),
+  TWILIO_API_KEY: optional(z.string().regex(/^SK[0-9a-fA-F]{32}$/, 'must look like SK followed by 32 hex digits')),
+  TWILIO_API_SECRET: optional(z.string()),
+  TWILIO_FROM: optional(z.string()),
+  TWILIO_MESSAGING_SERVICE_SID: optional(z.string().regex(/^MG[0-9a-fA-F]{32}$/, 'must look like MG followed by 32 hex digits')),
+  TWILIO_API_URL: optional(z.url()),
 
   OTP_MAX_AGE_SECONDS: withDefault(positiveInt, 600),
   // Unset: 5 minutes, or OTP_MAX_AGE_SECONDS if that is shorter (otp-max-age.ts).
@@ -168,8 +195,24 @@ const providerKeys: Record<string, keyof RawEnv | undefined> = {
   resend: 'RESEND_API_KEY',
   autosend: 'AUTOSEND_API_KEY',
   unosend: 'UNOSEND_API_KEY',
+  smtp: 'SMTP_URL',
+  twilio: 'TWILIO_ACCOUNT_SID',
+  ses: 'SES_REGION',
+  postmark: 'POSTMARK_SERVER_TOKEN',
   outbox: undefined,
 };
+
+/** What `twilio` in SMS_PROVIDERS needs besides its account SID: a credential and a sender. */
+function twilioIssues(raw: RawEnv): string[] {
+  const issues: string[] = [];
+  if (!raw.TWILIO_AUTH_TOKEN && !(raw.TWILIO_API_KEY && raw.TWILIO_API_SECRET)) {
+    issues.push('SMS_PROVIDERS: "twilio" is listed but neither TWILIO_AUTH_TOKEN nor TWILIO_API_KEY + TWILIO_API_SECRET is set');
+  }
+  if (!raw.TWILIO_FROM && !raw.TWILIO_MESSAGING_SERVICE_SID) {
+    issues.push('SMS_PROVIDERS: "twilio" is listed but neither TWILIO_FROM nor TWILIO_MESSAGING_SERVICE_SID is set');
+  }
+  return issues;
+}
 
 /** Parses the environment once; every problem is reported with the variable that causes it. */
 export function parseConfig(env: NodeJS.ProcessEnv): Config {
@@ -204,6 +247,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
   if (raw.NODE_ENV === 'production' && emailProviders.some((p) => p !== 'outbox') && !raw.EMAIL_FROM && !raw.EMAIL_FROM_DOMAIN) {
     issues.push('EMAIL_FROM: set EMAIL_FROM ("Acme <auth@acme.com>") or EMAIL_FROM_DOMAIN: without a From address every email fails (missing_from)');
   }
+  if (smsProviders.includes('twilio')) issues.push(...twilioIssues(raw));
   for (const metric of ['BOUNCE', 'COMPLAINT'] as const) {
     if (raw[`ALERT_${metric}_WARN_PERCENT`] >= raw[`ALERT_${metric}_PAGE_PERCENT`]) {
       issues.push(`ALERT_${metric}_WARN_PERCENT: must be below ALERT_${metric}_PAGE_PERCENT`);

@@ -12,6 +12,16 @@ export interface HourlyOverview {
   sentToDelivered: { p50: (number | null)[]; p95: (number | null)[] };
   /** Messages created in the window, by their current status. */
   statuses: Record<string, number>;
+  /** SMS a provider accepted in the window, per provider: how many its status callbacks said arrived or did not. */
+  smsDelivery: SmsDeliveryRow[];
+}
+
+export interface SmsDeliveryRow {
+  provider: string;
+  sent: number;
+  delivered: number;
+  /** Accepted, then reported undelivered or failed by the provider. */
+  undelivered: number;
 }
 
 const HOUR_MS = 3_600_000;
@@ -27,7 +37,7 @@ export async function hourlyOverview(db: Db, now: Date = new Date()): Promise<Ho
   // Messages sent or delivered in the window were created at most an OTP lifetime or so before it.
   const createdSince = new Date(firstHour.getTime() - 24 * HOUR_MS);
 
-  const [eventRows, sentRows, deliveredRows, statusRows] = await Promise.all([
+  const [eventRows, sentRows, deliveredRows, statusRows, smsRows] = await Promise.all([
     db.$queryRaw<{ hour: Date; type: string; n: bigint }[]>`
       SELECT date_trunc('hour', occurred_at) AS hour, type, count(*) AS n
       FROM message_events
@@ -51,6 +61,12 @@ export async function hourlyOverview(db: Db, now: Date = new Date()): Promise<Ho
       GROUP BY 1`,
     db.$queryRaw<{ status: string; n: bigint }[]>`
       SELECT status::text AS status, count(*) AS n FROM messages WHERE created_at >= ${firstHour} GROUP BY 1`,
+    db.$queryRaw<{ provider: string; sent: bigint; delivered: bigint; undelivered: bigint }[]>`
+      SELECT provider, count(*) AS sent, count(*) FILTER (WHERE delivered_at IS NOT NULL) AS delivered,
+             count(*) FILTER (WHERE status = 'failed') AS undelivered
+      FROM messages
+      WHERE created_at >= ${createdSince} AND channel = 'sms' AND sent_at >= ${firstHour} AND provider IS NOT NULL
+      GROUP BY 1 ORDER BY 2 DESC`,
   ]);
 
   const counts = Object.fromEntries(CHART_EVENT_TYPES.map((t) => [t, new Array<number>(24).fill(0)])) as HourlyOverview['counts'];
@@ -76,5 +92,6 @@ export async function hourlyOverview(db: Db, now: Date = new Date()): Promise<Ho
     acceptedToSent: percentiles(sentRows),
     sentToDelivered: percentiles(deliveredRows),
     statuses: Object.fromEntries(statusRows.map((r) => [r.status, Number(r.n)])),
+    smsDelivery: smsRows.map((r) => ({ provider: r.provider, sent: Number(r.sent), delivered: Number(r.delivered), undelivered: Number(r.undelivered) })),
   };
 }

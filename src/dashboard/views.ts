@@ -6,7 +6,7 @@ import type { QueueSnapshot } from '../metrics/metrics';
 import { SCRIPT, STYLESHEET } from './assets';
 import { lineChart } from './charts';
 import { html, type SafeHtml } from './html';
-import { CHART_EVENT_TYPES, type HourlyOverview } from './overview';
+import { CHART_EVENT_TYPES, type HourlyOverview, type SmsDeliveryRow } from './overview';
 import type { DeliverabilityRates, ProviderState, RateRow, SuppressionEntry, Thresholds } from './sources';
 
 export type NavItem = 'messages' | 'overview' | 'suppressions' | 'queues';
@@ -204,6 +204,19 @@ function rateTable(title: string, rows: RateRow[], t: Thresholds): SafeHtml {
   ${rows.some((r) => r.sent < t.minSends) ? html`<p class="small muted">Grey rates are not judged: a scope needs ${t.minSends} sends in the window (<code>ALERT_MIN_SENDS</code>) before its rates can warn or page.</p>` : null}</section>`;
 }
 
+/** SMS delivery per provider, from its status callbacks (Twilio's); a provider without callbacks shows sent only. */
+function smsDeliveryTable(rows: SmsDeliveryRow[]): SafeHtml {
+  if (!rows.length) return html`<section class="card"><h2>SMS delivery</h2><p class="muted">No SMS sent in the window.</p></section>`;
+  const share = (n: number, of: number) => (of > 0 ? percent(n / of) : '–');
+  return html`<section class="card"><h2>SMS delivery <span class="muted small">(24 h)</span></h2><div class="table-wrap"><table>
+  <thead><tr><th>Provider</th><th class="num">Sent</th><th class="num">Delivered</th><th class="num">Undelivered</th></tr></thead>
+  <tbody>${rows.map(
+    (r) => html`<tr><td>${r.provider}</td><td class="num">${r.sent}</td>
+      <td class="num">${share(r.delivered, r.sent)} <span class="small">(${r.delivered})</span></td>
+      <td class="num ${r.undelivered > 0 ? 'lvl-warn' : ''}">${share(r.undelivered, r.sent)} <span class="small">(${r.undelivered})</span></td></tr>`,
+  )}</tbody></table></div></section>`;
+}
+
 const CIRCUIT_LEVEL: Record<ProviderState['circuit'], string> = { closed: 'ok', half_open: 'warn', open: 'page' };
 
 const until = (iso: string, now: Date): SafeHtml =>
@@ -309,6 +322,9 @@ ${lineChart({ title: 'Sent → delivered', labels, unit: 's', series: [{ name: '
 <div class="grid">
 ${rateTable('By provider', v.rates.providers, t)}
 ${rateTable('By recipient domain', v.rates.domains, t)}
+</div>
+<div class="grid">
+${smsDeliveryTable(v.hourly.smsDelivery)}
 </div>
 <div class="grid">
 <section class="card"><h2>Queues <a class="small" href="/dashboard/queues">details</a></h2><div class="table-wrap"><table>

@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { z } from 'zod';
 import { UnauthorizedError, ValidationError } from '../../lib/errors';
 import type { BounceDetail, ProviderEventType, ProviderWebhookEvent, WebhookParser } from '../types';
+import { HARD_BOUNCE_STATUS } from '../error-policy';
 import { withoutSecrets } from '../webhook-redaction';
 import { parseJsonBody, parseOrThrow } from '../../lib/json';
 
@@ -47,13 +48,6 @@ const header = (headers: IncomingHttpHeaders, name: string): string | undefined 
 
 const HARD_TYPES = new Set(['permanent', 'hard', 'hardbounce']);
 const SOFT_TYPES = new Set(['transient', 'soft', 'softbounce', 'temporary', 'undetermined']);
-/**
- * Without a bounce type, only "this address does not exist or cannot receive" justifies suppressing it and
- * telling Clerk: RFC 3463 5.1.1 (no such user), 5.1.2 (bad domain), 5.1.3 (bad address), 5.1.10 (null MX),
- * 5.2.1 (mailbox disabled). A full mailbox (5.2.2) or a policy block (5.7.x) is not.
- */
-const HARD_STATUS = /\b5\.(1\.(1|2|3|10)|2\.1)\b/;
-
 function textOf(value: unknown): string | null {
   if (typeof value === 'string') return value.trim() || null;
   if (typeof value === 'number') return String(value);
@@ -76,7 +70,7 @@ function bounceOf(data: Record<string, unknown>): BounceDetail {
   const kind =
     normalized && HARD_TYPES.has(normalized) ? 'hard'
     : normalized && SOFT_TYPES.has(normalized) ? 'soft'
-    : HARD_STATUS.test(diagnostic ?? '') ? 'hard' : 'soft';
+    : HARD_BOUNCE_STATUS.test(diagnostic ?? '') ? 'hard' : 'soft';
   return { kind, type, subType, diagnostic };
 }
 
