@@ -1,5 +1,5 @@
 import twilio from 'twilio';
-import { E164_NUMBER } from '../../delivery/content';
+import { E164_NUMBER } from '../../lib/recipient';
 import { NotConfiguredError } from '../../lib/errors';
 import { acceptedWithoutId, classifyFailure, describeFetchError, missingApiKeyError } from '../error-policy';
 import { ProviderError, type OutgoingSms, type SendResult, type SmsProvider, type WebhookParser } from '../types';
