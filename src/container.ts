@@ -66,6 +66,8 @@ export interface ContainerOverrides {
   providers?: ProviderChains;
   /** Tests that kill workers shorten the send lease to match their short BullMQ lock. */
   sendLeaseMs?: number;
+  /** Tests of the safety net shorten how long a message must sit untouched before the sweeper re-queues it. */
+  sweepStaleAfterMs?: number;
 }
 
 export function buildContainer(config: Config, log: Logger, overrides: ContainerOverrides = {}): Container {
@@ -107,7 +109,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     log,
     leaseMs: overrides.sendLeaseMs,
   });
-  const sweeper = createSweeper({ db, queues, log });
+  const sweeper = createSweeper({ db, queues, log, staleAfterMs: overrides.sweepStaleAfterMs });
   const messageLog = createMessageLog(db);
   const retry = createMessageRetry({ db, sweeper, log });
   const retention = createRetention({ db, config, log });

@@ -2,7 +2,7 @@ import type { Worker } from 'bullmq';
 import type { Container } from '../src/container';
 import { createWorkerConnection } from '../src/queue/queues';
 import { createClerkWritebackWorker } from './clerk-writeback-worker';
-import { createMaintenanceWorker, scheduleMaintenance } from './maintenance-worker';
+import { createMaintenanceWorker, keepMaintenanceScheduled, scheduleMaintenance } from './maintenance-worker';
 import { createProviderEventsWorker } from './provider-events-worker';
 import { createSendWorker } from './send-worker';
 
@@ -14,14 +14,15 @@ export interface RunningWorkers {
 
 export async function startWorkers(
   container: Container,
-  tuning: { lockDuration?: number; stalledInterval?: number; concurrency?: number } = {},
+  tuning: { lockDuration?: number; stalledInterval?: number; concurrency?: number; sweepEveryMs?: number } = {},
 ): Promise<RunningWorkers> {
   const { config, log } = container;
   const connection = createWorkerConnection(config.REDIS_URL);
   connection.on('error', (err) => log.warn({ err: err.message }, 'worker redis connection error'));
   const prefix = config.QUEUE_PREFIX;
+  const { sweepEveryMs, ...sendTuning } = tuning;
   const workers: Worker[] = [
-    createSendWorker({ connection, prefix, delivery: container.delivery, log, ...tuning }),
+    createSendWorker({ connection, prefix, delivery: container.delivery, log, ...sendTuning }),
     createMaintenanceWorker({
       connection,
       prefix,
@@ -35,12 +36,14 @@ export async function startWorkers(
     createProviderEventsWorker({ connection, prefix, providerEvents: container.providerEvents, log }),
     createClerkWritebackWorker({ connection, prefix, clerkWriteback: container.clerkWriteback, metrics: container.metrics, log }),
   ];
-  await scheduleMaintenance(container.queues);
+  await scheduleMaintenance(container.queues, sweepEveryMs);
+  const schedulers = keepMaintenanceScheduled(container.queues, connection, log, sweepEveryMs);
   log.info({ workers: workers.map((w) => w.name) }, 'workers started');
 
   return {
     workers,
     async close(graceMs) {
+      schedulers.stop();
       let timer: NodeJS.Timeout | undefined;
       // BullMQ's close(force) cannot cut short a close already under way, so the bound is kept here: past it,
       // the connection goes, the running jobs' locks lapse, and another worker retries them.
