@@ -14,7 +14,6 @@ export const RETENTION_CRON = '17 3 * * *';
 
 const SCHEDULER_IDS = ['sweep', 'deliverability', 'retention'] as const;
 
-
 /**
  * Periodic housekeeping as BullMQ job schedulers, so it runs once per interval however many worker
  * processes there are. `sweepEveryMs` is shortened by tests only.
