@@ -89,6 +89,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     openMs: config.PROVIDER_CIRCUIT_OPEN_SECONDS * 1000,
     probeLeaseMs: config.PROVIDER_TIMEOUT_MS + 5_000,
     maxWaitMs: 5_000,
+    maxPauseMs: config.PROVIDER_MAX_PAUSE_SECONDS * 1000,
     log,
   });
 
