@@ -75,6 +75,8 @@ export interface ContainerOverrides {
   sendLeaseMs?: number;
   /** Tests only: serves the SNS signing certificate the test made (production fetches it from amazonaws.com). */
   snsFetchText?: FetchText;
+  /** Tests of the safety net shorten how long a message must sit untouched before the sweeper re-queues it. */
+  sweepStaleAfterMs?: number;
 }
 
 export function buildContainer(config: Config, log: Logger, overrides: ContainerOverrides = {}): Container {
@@ -95,6 +97,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     openMs: config.PROVIDER_CIRCUIT_OPEN_SECONDS * 1000,
     probeLeaseMs: config.PROVIDER_TIMEOUT_MS + 5_000,
     maxWaitMs: 5_000,
+    maxPauseMs: config.PROVIDER_MAX_PAUSE_SECONDS * 1000,
     log,
   });
 
@@ -119,7 +122,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     log,
     leaseMs: overrides.sendLeaseMs,
   });
-  const sweeper = createSweeper({ db, queues, log });
+  const sweeper = createSweeper({ db, queues, log, staleAfterMs: overrides.sweepStaleAfterMs });
   const messageLog = createMessageLog(db);
   const retry = createMessageRetry({ db, sweeper, log });
   const retention = createRetention({ db, config, log });

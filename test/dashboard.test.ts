@@ -554,7 +554,7 @@ describe('overview', () => {
     let clock = Date.now();
     const health = createProviderHealth({
       redis, prefix: config.QUEUE_PREFIX, providers: ['outbox'], limits: {}, failureThreshold: config.PROVIDER_CIRCUIT_FAILURES,
-      openMs: 10 * 60_000, probeLeaseMs: 5_000, maxWaitMs: 0, log, now: () => clock,
+      openMs: 10 * 60_000, probeLeaseMs: 5_000, maxWaitMs: 0, maxPauseMs: 10 * 60_000, log, now: () => clock,
     });
     const providerRow = async () => {
       const page = await (await session.get('/dashboard/overview')).text();

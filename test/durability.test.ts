@@ -4,12 +4,14 @@ import { createInterface } from 'node:readline';
 import { createSweeper } from '../src/delivery/sweeper';
 import { createLogger } from '../src/lib/logger';
 import { postV1, TEST_API_KEY } from './helpers/api';
-import { emailCreated, postClerkEvent } from './helpers/clerk-events';
+import { acceptClerkEvent, emailCreated, postClerkEvent } from './helpers/clerk-events';
 import { testConfig } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { json, startHarness, type Harness } from './helpers/harness';
 import { PrivateRedis, randomPort } from './helpers/redis-server';
 import { waitFor } from './helpers/wait';
+import { FAKE_RESEND_KEY, resendAnswers, startFakeResend } from './fakes/fake-resend';
+import { Redis } from 'ioredis';
 
 let database: TestDatabase;
 beforeAll(async () => {
@@ -112,6 +114,59 @@ describe('Redis goes away under the send API', () => {
       expect(await database.db.outboxMessage.count({ where: { messageId: message_id } })).toBe(1);
     } finally {
       await workers.close(5_000);
+    }
+  });
+});
+
+describe('Redis loses its data while the workers run (a restart without AOF)', () => {
+  const redis = new PrivateRedis(randomPort());
+  const SWEEP_EVERY_MS = 1_000;
+  const STALE_AFTER_MS = 2_000;
+
+  beforeAll(() => redis.start());
+  afterAll(() => redis.stop());
+
+  it('registers the maintenance schedulers again, and the sweep sends every accepted message, with no restart', async () => {
+    const resend = await startFakeResend();
+    const config = testConfig(database.url, {
+      REDIS_URL: redis.url,
+      EMAIL_PROVIDERS: 'resend',
+      RESEND_API_KEY: FAKE_RESEND_KEY,
+      RESEND_BASE_URL: resend.url,
+      EMAIL_FROM_DOMAIN: 'acme.test',
+    });
+    const harness = await startHarness(config, {
+      workers: true,
+      workerTuning: { sweepEveryMs: SWEEP_EVERY_MS },
+      overrides: { sweepStaleAfterMs: STALE_AFTER_MS },
+    });
+    const admin = new Redis(redis.url);
+    try {
+      // Resend asks for 30 s: every message waits in a delayed job, the jobs that a flush takes away.
+      resend.script(resendAnswers.rateLimited(30));
+      const ids = [await acceptClerkEvent(harness.request, emailCreated())];
+      await waitFor(() => resend.requests.length === 1);
+      for (let i = 0; i < 19; i += 1) ids.push(await acceptClerkEvent(harness.request, emailCreated()));
+      await waitFor(async () => (await harness.container.queues.send.getDelayedCount()) === ids.length, { timeoutMs: 15_000 });
+
+      await admin.flushall();
+      expect(await harness.container.queues.maintenance.getJobScheduler('sweep')).toBeUndefined();
+
+      // About two sweep periods past the staleness bound, every one has gone out, once.
+      const sent = await waitFor(
+        async () => {
+          const n = await database.db.message.count({ where: { id: { in: ids }, status: 'sent' } });
+          return n === ids.length ? n : null;
+        },
+        { timeoutMs: STALE_AFTER_MS + 4 * SWEEP_EVERY_MS + 10_000 },
+      ).catch(async () => database.db.message.count({ where: { id: { in: ids }, status: 'sent' } }));
+      expect(sent).toBe(ids.length);
+      expect(resend.deliveries).toHaveLength(ids.length);
+      expect(await harness.container.queues.maintenance.getJobScheduler('sweep')).toBeDefined();
+    } finally {
+      admin.disconnect();
+      await harness.close();
+      await resend.close();
     }
   });
 });

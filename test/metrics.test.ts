@@ -181,7 +181,7 @@ it('exports each provider circuit, its failures in a row and its rate-limit paus
   const { config, redis, log } = harness.container;
   const health = createProviderHealth({
     redis, prefix: config.QUEUE_PREFIX, providers: ['outbox'], limits: {}, failureThreshold: config.PROVIDER_CIRCUIT_FAILURES,
-    openMs: 60_000, probeLeaseMs: 5_000, maxWaitMs: 0, log,
+    openMs: 60_000, probeLeaseMs: 5_000, maxWaitMs: 0, maxPauseMs: 60_000, log,
   });
   const closed = await scrape();
   expect(value(closed, 'auth_relay_provider_circuit', { provider: 'outbox', state: 'closed' })).toBe(1);

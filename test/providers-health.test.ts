@@ -24,6 +24,7 @@ function setup(overrides: Partial<ProviderHealthOptions> = {}) {
     openMs: 10_000,
     probeLeaseMs: 5_000,
     maxWaitMs: 200,
+    maxPauseMs: 60_000,
     log: createLogger('silent'),
     now: () => clock.now,
     ...overrides,
@@ -95,6 +96,16 @@ describe('rate limits', () => {
     expect((await b.states())[0]!.paused_until).toBe(new Date(clock.now + 3_000).toISOString());
     clock.now += 3_000;
     expect(await b.call('resend', up)).toMatchObject({ ok: true });
+  });
+
+  it('caps a pause at maxPauseMs whatever the Retry-After, and reports what is left of it', async () => {
+    const { clock, a, b } = setup({ maxPauseMs: 2_000 });
+    await outcome(a.call('resend', (): Promise<SendResult> => Promise.reject(new ProviderError('429', { class: 'transient', providerWide: true, retryAfterMs: 3_600_000 }))));
+    expect(await b.call('resend', up)).toEqual({ ok: false, reason: 'paused', retryInMs: 2_000 });
+    expect((await b.states())[0]).toMatchObject({ paused_until: new Date(clock.now + 2_000).toISOString(), paused_seconds: 2 });
+    clock.now += 2_000;
+    expect(await b.call('resend', up)).toMatchObject({ ok: true });
+    expect((await b.states())[0]).toMatchObject({ paused_until: null, paused_seconds: 0 });
   });
 
   it('pauses before a 429 when the provider says no requests remain in the window', async () => {

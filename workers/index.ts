@@ -2,7 +2,7 @@ import type { Worker } from 'bullmq';
 import type { Container } from '../src/container';
 import { createRedisConnection } from '../src/lib/redis';
 import { createClerkWritebackWorker } from './clerk-writeback-worker';
-import { createMaintenanceWorker, scheduleMaintenance } from './maintenance-worker';
+import { createMaintenanceWorker, keepMaintenanceScheduled, scheduleMaintenance } from './maintenance-worker';
 import { createProviderEventsWorker } from './provider-events-worker';
 import { createSendWorker } from './send-worker';
 
@@ -14,14 +14,15 @@ export interface RunningWorkers {
 
 export async function startWorkers(
   container: Container,
-  tuning: { lockDuration?: number; stalledInterval?: number } = {},
+  tuning: { lockDuration?: number; stalledInterval?: number; sweepEveryMs?: number } = {},
 ): Promise<RunningWorkers> {
   const { config, log } = container;
   const connection = createRedisConnection(config, 'worker');
   connection.on('error', (err) => log.warn({ err: err.message, variable: 'REDIS_URL' }, 'worker redis connection error (REDIS_URL)'));
   const prefix = container.redisKeys.queue;
+  const { sweepEveryMs, ...sendTuning } = tuning;
   const workers: Worker[] = [
-    createSendWorker({ connection, prefix: prefix('send'), delivery: container.delivery, log, concurrency: config.SEND_CONCURRENCY, ...tuning }),
+    createSendWorker({ connection, prefix: prefix('send'), delivery: container.delivery, log, concurrency: config.SEND_CONCURRENCY, ...sendTuning }),
     createMaintenanceWorker({
       connection,
       prefix: prefix('maintenance'),
@@ -48,12 +49,14 @@ export async function startWorkers(
       concurrency: config.WRITEBACK_CONCURRENCY,
     }),
   ];
-  await scheduleMaintenance(container.queues);
+  await scheduleMaintenance(container.queues, sweepEveryMs);
+  const schedulers = keepMaintenanceScheduled(container.queues, connection, log, sweepEveryMs);
   log.info({ workers: workers.map((w) => w.name) }, 'workers started');
 
   return {
     workers,
     async close(graceMs) {
+      schedulers.stop();
       let timer: NodeJS.Timeout | undefined;
       // BullMQ's close(force) cannot cut short a close already under way, so the bound is kept here: past it,
       // the connection goes, the running jobs' locks lapse, and another worker retries them.

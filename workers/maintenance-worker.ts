@@ -12,12 +12,14 @@ export const SWEEP_EVERY_MS = 30_000;
 export const DELIVERABILITY_EVERY_MS = 60_000;
 export const RETENTION_CRON = '17 3 * * *';
 
+const SCHEDULER_IDS = ['sweep', 'deliverability', 'retention'] as const;
+
 /**
  * Periodic housekeeping as BullMQ job schedulers, so it runs once per interval however many worker
- * processes there are.
+ * processes there are. `sweepEveryMs` is shortened by tests only.
  */
-export async function scheduleMaintenance(queues: Pick<Queues, 'maintenance'>): Promise<void> {
-  await queues.maintenance.upsertJobScheduler('sweep', { every: SWEEP_EVERY_MS }, { name: 'sweep', data: { task: 'sweep' } });
+export async function scheduleMaintenance(queues: Pick<Queues, 'maintenance'>, sweepEveryMs = SWEEP_EVERY_MS): Promise<void> {
+  await queues.maintenance.upsertJobScheduler('sweep', { every: sweepEveryMs }, { name: 'sweep', data: { task: 'sweep' } });
   await queues.maintenance.upsertJobScheduler(
     'deliverability',
     { every: DELIVERABILITY_EVERY_MS },
@@ -25,6 +27,47 @@ export async function scheduleMaintenance(queues: Pick<Queues, 'maintenance'>): 
   );
   // Daily, at a quiet hour (UTC): deletes are batched, but there is no reason to do them at peak.
   await queues.maintenance.upsertJobScheduler('retention', { pattern: RETENTION_CRON, tz: 'UTC' }, { name: 'retention', data: { task: 'retention' } });
+}
+
+/**
+ * Keeps the schedulers registered while the process runs. They live in Redis only: a Redis that lost its
+ * data (restarted without AOF, flushed) has none, and without the sweep nothing re-queues the messages whose
+ * jobs went with it. Checked once per sweep period and whenever the connection comes back; re-registered
+ * only when one is missing, so a check never moves the next run.
+ */
+export function keepMaintenanceScheduled(
+  queues: Pick<Queues, 'maintenance'>,
+  connection: RedisClient,
+  log: Logger,
+  sweepEveryMs = SWEEP_EVERY_MS,
+): { stop(): void } {
+  let checking = false;
+  const check = async () => {
+    if (checking) return;
+    checking = true;
+    try {
+      const present = await Promise.all(SCHEDULER_IDS.map((id) => queues.maintenance.getJobScheduler(id)));
+      if (present.some((scheduler) => !scheduler)) {
+        await scheduleMaintenance(queues, sweepEveryMs);
+        log.warn({ missing: SCHEDULER_IDS.filter((_, i) => !present[i]) }, 'maintenance schedulers were missing from Redis; registered again');
+      }
+    } catch (err) {
+      // Redis is down: the next tick (or the reconnection) tries again.
+      log.debug({ err: err instanceof Error ? err.message : String(err) }, 'could not check the maintenance schedulers');
+    } finally {
+      checking = false;
+    }
+  };
+  const timer = setInterval(() => void check(), sweepEveryMs);
+  timer.unref();
+  const onReady = () => void check();
+  connection.on('ready', onReady);
+  return {
+    stop() {
+      clearInterval(timer);
+      connection.off('ready', onReady);
+    },
+  };
 }
 
 export function createMaintenanceWorker(options: {

@@ -134,6 +134,8 @@ const EnvSchema = z.object({
   PROVIDER_TIMEOUT_MS: withDefault(positiveInt, 10_000),
   PROVIDER_CIRCUIT_FAILURES: withDefault(positiveInt, 5),
   PROVIDER_CIRCUIT_OPEN_SECONDS: withDefault(positiveInt, 30),
+  // The longest a provider's Retry-After (or rate-limit reset) may pause it: one bad header must not stop it for an hour.
+  PROVIDER_MAX_PAUSE_SECONDS: withDefault(positiveInt, 60),
   // Unset: follow the rate the provider reports in its ratelimit-* headers (2/s until it does). Set: start at
   // this rate and never exceed it, whatever the headers say.
   RESEND_MAX_PER_SECOND: optional(z.coerce.number().positive()),

@@ -2,6 +2,7 @@ import type { Config } from '../config/env';
 import { Prisma, type Db } from '../db/prisma';
 import type { SuppressionService } from '../deliverability/suppressions';
 import type { MessageSource, MessageStatus } from '../generated/prisma/enums';
+import { DependencyUnavailableError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../metrics/metrics';
 import {
@@ -247,6 +248,12 @@ export function createDeliveryService(deps: DeliveryDeps) {
           (provider.send as (m: OutgoingEmail | OutgoingSms) => ReturnType<Provider['send']>)(outgoing),
         );
       } catch (err) {
+        if (err instanceof DependencyUnavailableError) {
+          // Our Redis, not the provider: no attempt spent, nothing on the provider's record. The job is retried.
+          messageLog.warn({ provider: provider.name, err: String(err.cause) }, 'provider gate unavailable (Redis); send postponed');
+          await releaseForRetry(message.id);
+          throw err;
+        }
         const error = toProviderError(err);
         lastError = `${provider.name}: ${error.message}`;
         await db.$transaction([

@@ -161,6 +161,16 @@ export function createMetrics({ db, queues, deliverability, providerHealth }: Me
       for (const p of await readProviders()) this.set({ provider: p.provider }, p.paused_until ? 1 : 0);
     },
   });
+  new Gauge({
+    name: 'auth_relay_provider_paused_seconds',
+    help: 'Seconds left in a provider\'s rate-limit pause (capped by PROVIDER_MAX_PAUSE_SECONDS), 0 when not paused',
+    labelNames: ['provider'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const p of await readProviders()) this.set({ provider: p.provider }, p.paused_seconds);
+    },
+  });
 
   const readQueues = sharedRead(() => queueSnapshot(queues));
   new Gauge({

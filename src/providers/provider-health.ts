@@ -1,4 +1,5 @@
 import type { RedisClient } from '../lib/redis';
+import { viaRedis } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { ProviderError, type RateLimitInfo } from './types';
 
@@ -33,6 +34,8 @@ export interface ProviderHealthOptions {
   openMs: number;
   /** How long a half-open probe may take before another process may probe instead. */
   probeLeaseMs: number;
+  /** The longest a Retry-After or a rate-limit reset may pause a provider. */
+  maxPauseMs: number;
   /** A provider whose next free slot is further away than this is skipped rather than waited for. */
   maxWaitMs: number;
   log: Logger;
@@ -50,6 +53,8 @@ export interface ProviderState {
   consecutive_failures: number;
   open_until: string | null;
   paused_until: string | null;
+  /** Seconds left in the pause (0 when not paused), for the gauge. */
+  paused_seconds: number;
   /** The rate the provider last reported, per second. */
   reported_per_second: number | null;
 }
@@ -198,9 +203,10 @@ export function createProviderHealth(options: ProviderHealthOptions) {
     const providerError = error instanceof ProviderError ? error : undefined;
     const rateLimit = rateLimitOnSuccess ?? providerError?.rateLimit;
     const limits = options.limits[provider] ?? {};
-    let pauseUntil = 0;
-    if (providerError?.providerWide) pauseUntil = at + (providerError.retryAfterMs ?? DEFAULT_RATE_LIMIT_PAUSE_MS);
-    else if (rateLimit?.remaining === 0 && rateLimit.resetMs !== undefined) pauseUntil = at + rateLimit.resetMs;
+    let pauseMs = 0;
+    if (providerError?.providerWide) pauseMs = providerError.retryAfterMs ?? DEFAULT_RATE_LIMIT_PAUSE_MS;
+    else if (rateLimit?.remaining === 0 && rateLimit.resetMs !== undefined) pauseMs = rateLimit.resetMs;
+    const pauseUntil = pauseMs > 0 ? at + Math.min(pauseMs, options.maxPauseMs) : 0;
     try {
       const transition = (await redis.eval(
         REPORT,
@@ -239,7 +245,8 @@ export function createProviderHealth(options: ProviderHealthOptions) {
     await semaphore.acquire();
     try {
       const limits = options.limits[provider] ?? {};
-      const [verdict, waitMs] = (await redis.eval(
+      // Redis not answering is our outage, not the provider's: it surfaces as DependencyUnavailableError.
+      const [verdict, waitMs] = (await viaRedis(() => redis.eval(
         ACQUIRE,
         1,
         keyOf(provider),
@@ -249,7 +256,7 @@ export function createProviderHealth(options: ProviderHealthOptions) {
         options.maxWaitMs,
         options.probeLeaseMs,
         KEY_TTL_MS,
-      )) as [string, number];
+      ))) as [string, number];
       if (verdict !== 'ok' && verdict !== 'probe') {
         return { ok: false, reason: verdict as SkipReason, retryInMs: Math.max(0, Math.ceil(waitMs)) };
       }
@@ -284,6 +291,7 @@ export function createProviderHealth(options: ProviderHealthOptions) {
           consecutive_failures: Number(h.failures ?? 0),
           open_until: circuit === 'closed' || !openUntil ? null : new Date(openUntil).toISOString(),
           paused_until: pausedUntil > at ? new Date(pausedUntil).toISOString() : null,
+          paused_seconds: pausedUntil > at ? (pausedUntil - at) / 1000 : 0,
           reported_per_second: h.rate && Number(h.rate_until ?? 0) > at ? Number(h.rate) : null,
         };
       }),
