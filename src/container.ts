@@ -66,6 +66,8 @@ export interface ContainerOverrides {
   providers?: ProviderChains;
   /** Tests that kill workers shorten the send lease to match their short BullMQ lock. */
   sendLeaseMs?: number;
+  /** Tests that watch shared gauges change shorten how often they are read. */
+  sharedGaugesIntervalMs?: number;
 }
 
 export function buildContainer(config: Config, log: Logger, overrides: ContainerOverrides = {}): Container {
@@ -93,7 +95,15 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
   // Delivery log and the send pipeline.
   const stats = createStats({ db });
   const deliverability = createDeliverabilityRates(stats, config);
-  const metrics = createMetrics({ db, queues, deliverability, providerHealth });
+  const metrics = createMetrics({
+    redis,
+    prefix: config.QUEUE_PREFIX,
+    queues,
+    deliverability,
+    providerHealth,
+    log,
+    sharedGaugesIntervalMs: overrides.sharedGaugesIntervalMs,
+  });
   const messages = createMessageService({ db, queues, log });
   const suppressions = createSuppressionService({ db, config, queues, log });
   const delivery = createDeliveryService({
@@ -162,6 +172,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     idempotency,
     verifications,
     async close() {
+      await metrics.close();
       await queues.close().catch(() => undefined);
       redis.disconnect();
       await db.$disconnect();
