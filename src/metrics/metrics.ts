@@ -1,26 +1,14 @@
-import type { Redis } from 'ioredis';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { StatsSource } from '../dashboard/sources';
-import type { ProviderHealth } from '../providers/provider-health';
 import type { WritebackOutcome } from '../deliverability/clerk-writeback';
-import type { Logger } from '../lib/logger';
 import type { MessageStatus } from '../generated/prisma/enums';
-import type { Queues } from '../queue/queues';
-import { createSharedGauges } from './shared-gauges';
+import { createSharedGauges, type SharedGaugesDeps } from './shared-gauges';
 
 export { queueSnapshot, RATE_WINDOW_HOURS, type QueueSnapshot } from './shared-gauges';
 
-export interface MetricsDeps {
-  redis: Redis;
-  /** QUEUE_PREFIX: the shared gauges' lease is one per deployment. */
-  prefix: string;
-  queues: Pick<Queues, 'all'>;
-  deliverability: StatsSource;
-  providerHealth: Pick<ProviderHealth, 'states'>;
-  log: Logger;
+export type MetricsDeps = Omit<SharedGaugesDeps, 'registry' | 'intervalMs'> & {
   /** How often the shared gauges are read again (tests shorten it). */
   sharedGaugesIntervalMs?: number;
-}
+};
 
 export type Metrics = ReturnType<typeof createMetrics>;
 

@@ -55,6 +55,7 @@ interface Snapshot {
 export interface SharedGaugesDeps {
   registry: Registry;
   redis: Redis;
+  /** QUEUE_PREFIX: one lease per deployment. */
   prefix: string;
   queues: Pick<Queues, 'all'>;
   deliverability: StatsSource;
@@ -85,6 +86,7 @@ export function createSharedGauges(deps: SharedGaugesDeps) {
   let timer: NodeJS.Timeout | undefined;
   let lastScrape = 0;
   let acquiring: Promise<void> | null = null;
+  let ticking: Promise<void> | null = null;
 
   const part = <T>(name: string, read: () => Promise<T>): Promise<T | undefined> =>
     read().catch((err: unknown) => {
@@ -128,7 +130,10 @@ export function createSharedGauges(deps: SharedGaugesDeps) {
     if (!held || leader) return;
     leader = true;
     await refresh();
-    timer = setInterval(() => void tick(), intervalMs);
+    // A read slower than the interval is not started twice.
+    timer = setInterval(() => {
+      ticking ??= tick().finally(() => (ticking = null));
+    }, intervalMs);
     timer.unref();
   }
 
@@ -221,6 +226,7 @@ export function createSharedGauges(deps: SharedGaugesDeps) {
     async close(): Promise<void> {
       const wasLeader = leader;
       stepDown();
+      await Promise.all([acquiring, ticking]).catch(() => undefined);
       if (wasLeader) await redis.eval(RELEASE, 1, leaseKey, id).catch(() => undefined);
     },
   };
