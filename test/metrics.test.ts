@@ -245,3 +245,15 @@ it('times HTTP answers by route template and status, never by raw path', async (
   const routes = new Set(after.filter((s) => s.name === 'http_request_duration_seconds_count').map((s) => s.labels.route!));
   expect([...routes].filter((r) => /msg_not_there|no\/such/.test(r))).toEqual([]);
 });
+
+it('counts a message the pipeline settles without a provider (suppressed) under provider "none"', async () => {
+  const to = 'metrics-suppressed@example.com';
+  await harness.container.suppressions.suppress({ channel: 'email', recipient: to, reason: 'complaint', sourceMessageId: null, detail: {} });
+  const before = await scrape();
+  const accepted = await postClerk(emailCreated({ to }));
+  const { message_id } = (await accepted.json()) as { message_id: string };
+  await waitFor(async () => (await database.db.message.findUniqueOrThrow({ where: { id: message_id } })).status === 'suppressed');
+  const after = await scrape();
+  const labels = { status: 'suppressed', provider: 'none', channel: 'email' };
+  expect(value(after, 'auth_relay_message_outcomes_total', labels) - value(before, 'auth_relay_message_outcomes_total', labels)).toBe(1);
+});
