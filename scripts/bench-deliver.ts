@@ -160,7 +160,7 @@ async function main(): Promise<void> {
   };
   const children: ChildProcess[] = [];
   try {
-    children.push(await startProcess({ ...env, ROLE: 'api' }, `http://127.0.0.1:${port}/healthz`));
+    children.push(await startProcess({ ...env, ROLE: 'api' }, `http://127.0.0.1:${port}/readyz`));
     const webhookUrl = `http://127.0.0.1:${port}/webhooks/clerk`;
 
     const warmUp = await startProcess({ ...env, ROLE: 'worker', PORT: '0' });

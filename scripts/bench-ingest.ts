@@ -81,7 +81,7 @@ async function main(): Promise<void> {
       LOG_LEVEL: 'info',
       CLERK_WEBHOOK_SIGNING_SECRET: SECRET,
     },
-    `http://127.0.0.1:${basePort + 1}/healthz`,
+    `http://127.0.0.1:${basePort + 1}/readyz`,
   ).catch(async (err) => {
     bare.kill();
     throw err;

@@ -256,11 +256,12 @@ export async function runRelay(argv: string[], io: RelayIo): Promise<number> {
       `sent→delivered p50 ${ms(s.latency.sent_to_delivered.p50_ms)} p95 ${ms(s.latency.sent_to_delivered.p95_ms)}`);
     const scopeRows = (rows: (ScopeStatsJson & { name: string })[]) =>
       rows.map((p) => [
-        p.name, String(p.total), String(p.counts.delivered ?? 0), String((p.counts.failed ?? 0) + (p.counts.expired ?? 0)),
+        p.name, String(p.total), String(p.counts.delivered ?? 0), String(p.counts.failed ?? 0), String(p.counts.expired ?? 0),
         String(p.rates.window.sent), pct(p.rates.window.bounce_rate, 2), pct(p.rates.window.complaint_rate, 3),
         ms(p.latency.accepted_to_sent.p95_ms), ms(p.latency.sent_to_delivered.p95_ms),
       ]);
-    const columns = ['TOTAL', 'DELIVERED', 'FAILED', 'EMAIL SENT', 'BOUNCE', 'COMPLAINT', 'TO SENT P95', 'TO DELIVERED P95'];
+    // Failed (every provider refused) and expired (the code was too old to send: a backlog) point to different fixes.
+    const columns = ['TOTAL', 'DELIVERED', 'FAILED', 'EXPIRED', 'EMAIL SENT', 'BOUNCE', 'COMPLAINT', 'TO SENT P95', 'TO DELIVERED P95'];
     out();
     if (s.providers.length) table(['PROVIDER', ...columns], scopeRows(s.providers.map((p) => ({ ...p, name: p.provider }))));
     else out('no messages went to a provider in this window');

@@ -1,5 +1,4 @@
 import { createClerkClient } from '@clerk/backend';
-import type { Redis } from 'ioredis';
 import { createIdempotencyStore, type IdempotencyStore } from './api/idempotency';
 import type { Config } from './config/env';
 import {
@@ -10,6 +9,7 @@ import { createPrisma, type Db } from './db/prisma';
 import { createAlerts, type Alerts } from './deliverability/alerts';
 import { createClerkWriteback, type ClerkWriteback } from './deliverability/clerk-writeback';
 import { createProviderEvents, type ProviderEvents } from './deliverability/provider-events';
+import { suppressingSendRefusals } from './deliverability/send-refusals';
 import { createStats, type Stats } from './deliverability/stats';
 import { createSuppressionService, type SuppressionService } from './deliverability/suppressions';
 import { createDeliveryService, type DeliveryService } from './delivery/delivery-service';
@@ -19,11 +19,14 @@ import { createRetention, type Retention } from './delivery/retention';
 import { createMessageRetry, type MessageRetry } from './delivery/retry';
 import { createSweeper, type Sweeper } from './delivery/sweeper';
 import type { Logger } from './lib/logger';
+import { createRedisConnection, redisKeys, type RedisClient, type RedisKeys } from './lib/redis';
+import { createStartupState, type StartupState } from './lib/startup';
 import { createMetrics, type Metrics } from './metrics/metrics';
 import { createProviders, providerLimits } from './providers';
 import { createProviderHealth, type ProviderHealth } from './providers/provider-health';
+import type { FetchText } from './providers/ses/sns-webhook';
 import type { ProviderChains, WebhookProvider } from './providers/types';
-import { createProducerConnection, createQueues, type Queues } from './queue/queues';
+import { createQueues, type Queues } from './queue/queues';
 import { createTemplates, type Templates } from './templates/templates';
 import { createVerificationRateLimiter } from './verification/rate-limiter';
 import { createVerificationService, type VerificationService } from './verification/verification-service';
@@ -36,7 +39,9 @@ export interface Container {
   config: Config;
   log: Logger;
   db: Db;
-  redis: Redis;
+  redis: RedisClient;
+  /** Where each queue and limiter keeps its keys (hash-tagged in cluster mode). */
+  redisKeys: RedisKeys;
   queues: Queues;
   providers: ProviderChains;
   /** The same adapters as in `providers`, for `/webhooks/<provider>`, including providers not in a chain. */
@@ -59,6 +64,8 @@ export interface Container {
   templates: Templates;
   idempotency: IdempotencyStore;
   verifications: VerificationService;
+  /** What start-up still waits for (src/main.ts marks its steps); `/readyz` reports it. */
+  startup: StartupState;
   close(): Promise<void>;
 }
 
@@ -68,17 +75,18 @@ export interface ContainerOverrides {
   sendLeaseMs?: number;
   /** Tests that watch shared gauges change shorten how often they are read. */
   sharedGaugesIntervalMs?: number;
+  /** Tests only: serves the SNS signing certificate the test made (production fetches it from amazonaws.com). */
+  snsFetchText?: FetchText;
 }
 
 export function buildContainer(config: Config, log: Logger, overrides: ContainerOverrides = {}): Container {
-  const db = createPrisma(config.DATABASE_URL);
-  const redis = createProducerConnection(config.REDIS_URL);
-  redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
-  const queues = createQueues(redis, config.QUEUE_PREFIX);
+  const db = createPrisma(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
+  const redis = createRedisConnection(config, 'producer');
+  redis.on('error', (err) => log.warn({ err: err.message, variable: 'REDIS_URL' }, 'redis connection error (REDIS_URL)'));
+  const keys = redisKeys(config.QUEUE_PREFIX, config.REDIS_MODE);
+  const queues = createQueues(redis, keys);
   for (const queue of queues.all()) queue.on('error', (err) => log.warn({ queue: queue.name, err: err.message }, 'queue error'));
-  const adapters = createProviders({ config, db });
-  const providers = overrides.providers ?? adapters.chains;
-  const webhookProviders = adapters.webhooks;
+  const adapters = createProviders({ config, db, snsFetchText: overrides.snsFetchText });
 
   const providerHealth = createProviderHealth({
     redis,
@@ -106,6 +114,10 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
   });
   const messages = createMessageService({ db, queues, log });
   const suppressions = createSuppressionService({ db, config, queues, log });
+  const { chains: providers, webhooks: webhookProviders } = suppressingSendRefusals(
+    { chains: overrides.providers ?? adapters.chains, webhooks: adapters.webhooks },
+    { suppressions, queues, log },
+  );
   const delivery = createDeliveryService({
     db,
     providers,
@@ -131,11 +143,11 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
   const alerts = createAlerts({ db, stats, config, log });
 
   // Apps that send their own messages and codes.
-  const templates = createTemplates({ dir: config.TEMPLATES_DIR, appName: config.APP_NAME ?? config.EMAIL_FROM_NAME ?? 'your account' });
+  const templates = createTemplates({ dir: config.TEMPLATES_DIR, appName: config.APP_NAME ?? config.EMAIL_FROM_NAME });
   const idempotency = createIdempotencyStore({ redis, prefix: config.QUEUE_PREFIX });
   const verificationLimiter = createVerificationRateLimiter({
     redis,
-    prefix: config.QUEUE_PREFIX,
+    keyPrefix: keys.group('verify'),
     limits: {
       cooldownSeconds: config.VERIFICATION_RESEND_COOLDOWN_SECONDS,
       perHour: config.VERIFICATION_LIMIT_PER_HOUR,
@@ -151,6 +163,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     log,
     db,
     redis,
+    redisKeys: keys,
     queues,
     providers,
     webhookProviders,
@@ -171,9 +184,11 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     templates,
     idempotency,
     verifications,
+    startup: createStartupState(),
     async close() {
       await metrics.close();
       await queues.close().catch(() => undefined);
+      adapters.close();
       redis.disconnect();
       await db.$disconnect();
     },

@@ -1,7 +1,10 @@
 import type { Server } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, parseConfig } from './config/env';
-import { buildContainer } from './container';
-import { migrate } from './db/migrate';
+import { logConfigSummary } from './config/summary';
+import { buildContainer, type Container } from './container';
+import { migrate, migrationTarget } from './db/migrate';
+import { errorText } from './db/unreachable';
 import { createApp } from './http/app';
 import { createLogger } from './lib/logger';
 import { startMetricsListener } from './metrics/listener';
@@ -9,6 +12,43 @@ import { startWorkers, type RunningWorkers } from '../workers';
 
 /** How long in-flight jobs get to finish on SIGTERM before they are left to be retried elsewhere. */
 const SHUTDOWN_GRACE_MS = 10_000;
+/** Start-up retries a step that failed after 1 s, then twice as long each time, up to this. */
+const MAX_RETRY_DELAY_MS = 30_000;
+
+/** Runs one start-up step until it succeeds (or the process stops), marked pending meanwhile. */
+async function untilDone(container: Container, step: string, attempt: () => Promise<unknown>, signal: AbortSignal): Promise<void> {
+  const done = container.startup.begin(step);
+  try {
+    for (let delay = 1_000; ; delay = Math.min(delay * 2, MAX_RETRY_DELAY_MS)) {
+      try {
+        await attempt();
+        return;
+      } catch (err) {
+        container.log.error({ err: errorText(err), retry_in_ms: delay }, `start-up: ${step} failed; retrying`);
+        await sleep(delay, undefined, { signal });
+      }
+    }
+  } finally {
+    done();
+  }
+}
+
+/**
+ * What must succeed before the process is ready: migrations (unless MIGRATE_ON_START=false) and a first Redis
+ * connection. The HTTP server listens meanwhile, so `/healthz` answers and `/readyz` says what is missing;
+ * a dependency that is down at start is waited for, not fatal.
+ */
+async function startUp(container: Container, signal: AbortSignal): Promise<void> {
+  const { config, log } = container;
+  const steps: Promise<void>[] = [];
+  if (config.MIGRATE_ON_START) {
+    const target = migrationTarget(config);
+    steps.push(untilDone(container, `applying migrations (${target.variable})`, () => migrate(target.url, { log, variable: target.variable }), signal));
+  }
+  // BullMQ waits for a Redis that is down at start (ioredis reconnects) rather than failing.
+  steps.push(untilDone(container, 'connecting to Redis (REDIS_URL)', () => Promise.all(container.queues.all().map((q) => q.waitUntilReady())), signal));
+  await Promise.all(steps);
+}
 
 async function main(): Promise<void> {
   let config;
@@ -22,14 +62,21 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createLogger(config.LOG_LEVEL);
-  await migrate(config.DATABASE_URL, log);
-
+  logConfigSummary(log, config);
   const container = buildContainer(config, log);
-  await container.queues.send.waitUntilReady();
+  const stop = new AbortController();
+
+  let workers: RunningWorkers | undefined;
+  const ready = startUp(container, stop.signal).then(async () => {
+    if (stop.signal.aborted) return;
+    if (config.ROLE === 'all' || config.ROLE === 'worker') workers = await startWorkers(container);
+    log.info({ role: config.ROLE }, 'auth-relay ready');
+  });
+  ready.catch((err: unknown) => {
+    if (!stop.signal.aborted) log.error({ err: errorText(err) }, 'start-up failed');
+  });
 
   let server: Server | undefined;
-  let workers: RunningWorkers | undefined;
-  if (config.ROLE === 'all' || config.ROLE === 'worker') workers = await startWorkers(container);
   if (config.ROLE === 'all' || config.ROLE === 'api') {
     const app = createApp(container);
     server = app.listen(config.PORT);
@@ -47,6 +94,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
+    stop.abort();
     const serverClosed = server
       ? new Promise<void>((resolve) => {
           server!.close(() => resolve());

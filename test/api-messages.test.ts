@@ -89,7 +89,7 @@ describe('sending', () => {
     ['an email without subject', { ...email(), subject: undefined }, /subject/],
     ['an email without html or text', { ...email(), html: undefined, text: undefined }, /html or text/],
     ['an email to a non-address', { ...email(), to: 'nobody' }, /to: must be an email address/],
-    ['an SMS to a non-E.164 number', { channel: 'sms', to: '+1 555 0100', text: 'x' }, /to: must be an E\.164/],
+    ['an SMS to a non-E.164 number', { channel: 'sms', to: '555 0100', text: 'x' }, /to: must be an E\.164/],
     ['an SMS without text', { channel: 'sms', to: '+447700900123' }, /text/],
     ['an SMS over 1600 characters', { channel: 'sms', to: '+447700900123', text: 'x'.repeat(1601) }, /text/],
     ['an unknown channel', { channel: 'pigeon', to: 'x' }, /channel/],

@@ -30,10 +30,13 @@ beforeAll(async () => {
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     viewport: { width: 1280, height: 900 },
+    // A zone that is not UTC, so the page has to say which one it shows.
+    timezoneId: 'America/New_York',
+    locale: 'en-US',
   });
   page = context.pages()[0] ?? (await context.newPage());
   page.on('console', (msg) => {
-    if (/Content Security Policy/i.test(msg.text()) && !page.url().includes('/dashboard/queues')) cspViolations.push(msg.text());
+    if (/Content Security Policy/i.test(msg.text())) cspViolations.push(`${page.url()}: ${msg.text()}`);
   });
   page.on('dialog', (dialog) => void dialog.accept());
 }, 60_000);
@@ -46,6 +49,15 @@ afterAll(async () => {
 });
 
 const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `dashboard-${name}.png`), fullPage: true });
+
+/** How far the page is wider than the screen (0 when nothing scrolls sideways). A string runs in the page. */
+const overflow = () => page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
+
+/** Every "What happened" cell of the timeline, as [left, right] in CSS pixels. */
+const whatCells = () =>
+  page.evaluate<[number, number][]>(
+    "[...document.querySelectorAll('table.timeline tbody td:last-child')].map((td) => { const r = td.getBoundingClientRect(); return [r.left, r.right]; })",
+  );
 
 it('walks the on-call path: log in, find a user, read the timeline, release a suppression', async () => {
   const event = emailCreated({ to: 'browser-user@example.com' });
@@ -83,8 +95,9 @@ it('walks the on-call path: log in, find a user, read the timeline, release a su
   expect(await timeline.locator('.badge').allTextContents()).toEqual(['received', 'queued', 'sent']);
   // Sent through the development outbox, so the page shows the full message as it was sent.
   expect(await page.textContent('main')).toContain('Stored in full by the development outbox provider');
-  // The client script replaced the UTC timestamps with the browser's local time.
-  expect(await page.getAttribute('time[data-local]', 'title')).toMatch(/Z$/);
+  // The client script shows the browser's local time with its zone, and the UTC time on hover.
+  expect(await page.textContent('time[data-local]')).toMatch(/\d{1,2}:\d\d:\d\d (AM|PM) EST$/);
+  expect(await page.getAttribute('time[data-local]', 'title')).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC$/);
   await shot('message');
 
   await page.click('a:has-text("Overview")');
@@ -108,15 +121,40 @@ it('walks the on-call path: log in, find a user, read the timeline, release a su
   await page.waitForURL(/\/dashboard\/queues/);
   await page.waitForSelector('text=send', { timeout: 15_000 });
   await shot('queues');
+  // bull-board links back, and loads nothing the CSP refuses (its Google Fonts link is gone).
+  await page.click('#back-to-dashboard');
+  await page.waitForURL(`${harness.baseUrl}/dashboard`);
 
+  // Phone width, light and dark: nothing scrolls sideways, and the timeline stacks on the screen.
   await page.setViewportSize({ width: 390, height: 844 });
-  await page.goto(`${harness.baseUrl}/dashboard`);
-  // A string, so it runs in the page (this file is compiled without the DOM's types).
-  const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
-  expect(overflow).toBeLessThanOrEqual(0);
-  await shot('messages-phone');
-  await page.goto(`${harness.baseUrl}/dashboard/messages/${message_id}`);
-  await shot('message-phone');
+  for (const scheme of ['light', 'dark'] as const) {
+    await page.emulateMedia({ colorScheme: scheme });
+    const suffix = scheme === 'dark' ? 'phone-dark' : 'phone';
+    for (const [name, path] of [
+      ['messages', '/dashboard'],
+      ['message', `/dashboard/messages/${message_id}`],
+      ['overview', '/dashboard/overview'],
+      ['suppressions', '/dashboard/suppressions'],
+    ] as const) {
+      await page.goto(`${harness.baseUrl}${path}`);
+      expect({ name, overflow: await overflow() }).toEqual({ name, overflow: 0 });
+      if (name === 'message') {
+        const cells = await whatCells();
+        expect(cells.length).toBe(3);
+        for (const [left, right] of cells) {
+          expect(left).toBeGreaterThanOrEqual(0);
+          expect(right).toBeLessThanOrEqual(390);
+        }
+      }
+      await shot(`${name}-${suffix}`);
+    }
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
+  for (const [name, path] of [['messages', '/dashboard'], ['message', `/dashboard/messages/${message_id}`]] as const) {
+    await page.goto(`${harness.baseUrl}${path}`);
+    await shot(`${name}-dark`);
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
 
   expect(cspViolations).toEqual([]);
 }, 90_000);

@@ -1,9 +1,10 @@
 import { acceptClerkEvent, emailCreated } from './helpers/clerk-events';
-import { TEST_ADMIN_TOKEN, testConfig } from './helpers/config';
+import { TEST_ADMIN_TOKEN, TEST_REDIS_URL, testConfig } from './helpers/config';
 import { csrfFrom, form, logIn, setCookie, type DashboardSession } from './helpers/dashboard';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { json, startHarness, type Harness } from './helpers/harness';
 import { seedMessage } from './helpers/seed';
+import { TcpProxy } from './helpers/tcp-proxy';
 import { waitFor } from './helpers/wait';
 import { createProviderHealth } from '../src/providers/provider-health';
 import { ProviderError, type EmailProvider, type OutgoingEmail } from '../src/providers/types';
@@ -171,6 +172,53 @@ describe('login', () => {
       expect((await attempt('203.0.113.7', TEST_ADMIN_TOKEN)).status).toBe(429);
       // Another client behind the same proxy is not locked out.
       expect((await attempt('198.51.100.9', TEST_ADMIN_TOKEN)).status).toBe(303);
+    } finally {
+      await proxied.close();
+    }
+  });
+
+  /** One login form, posted as often as wanted: the CSRF pair is a cookie and its copy in the form. */
+  async function loginForm(h: Harness, headers: Record<string, string> = {}) {
+    const page = await h.request('/dashboard/login', { headers });
+    const csrf = csrfFrom(await page.text());
+    const cookie = `relay_login_csrf=${setCookie(page, 'relay_login_csrf')}`;
+    return (token: string, extra: Record<string, string> = {}) =>
+      h.request('/dashboard/login', {
+        ...form({ _csrf: csrf, token }),
+        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie, ...headers, ...extra },
+      });
+  }
+
+  it('compares no more tokens than the limit when wrong logins arrive in parallel', async () => {
+    // 5 ms each way to Redis, as across a network: a check and a count that are two steps leave a window.
+    const redisProxy = await TcpProxy.start({ host: '127.0.0.1', port: Number(new URL(TEST_REDIS_URL).port || 6379) });
+    redisProxy.delayMs = 5;
+    const own = await startHarness(testConfig(database.url, { REDIS_URL: redisProxy.urlFor(TEST_REDIS_URL) }));
+    try {
+      const attempt = await loginForm(own);
+      const answers = await Promise.all(Array.from({ length: 60 }, (_, i) => attempt(`wrong-token-${i}-wrong`)));
+      const statuses = answers.map((a) => a.status);
+      // When the check and the count were two steps, 17 of 60 were compared against a limit of 10.
+      expect(statuses.filter((s) => s === 401)).toHaveLength(LOGIN_MAX_FAILURES);
+      expect(statuses.filter((s) => s === 429)).toHaveLength(60 - LOGIN_MAX_FAILURES);
+    } finally {
+      await own.close();
+      await redisProxy.stop();
+    }
+  });
+
+  it('behind one proxy hop (TRUST_PROXY=1), a client rotating X-Forwarded-For is limited by the address the proxy saw', async () => {
+    const proxied = await startHarness(testConfig(database.url, { TRUST_PROXY: process.env.TP ?? '1' }));
+    try {
+      // The proxy appends the address it saw to whatever the client sent.
+      const attempt = await loginForm(proxied, { 'x-forwarded-for': '203.0.113.7' });
+      const statuses: number[] = [];
+      for (let i = 0; i < 40; i++) {
+        const forged = `198.51.100.${i}, 203.0.113.7`;
+        statuses.push((await attempt(`wrong-token-${i}-wrong`, { 'x-forwarded-for': forged })).status);
+      }
+      expect(statuses.filter((s) => s === 401)).toHaveLength(LOGIN_MAX_FAILURES);
+      expect(statuses.slice(LOGIN_MAX_FAILURES).every((s) => s === 429)).toBe(true);
     } finally {
       await proxied.close();
     }
@@ -353,14 +401,14 @@ describe('timeline', () => {
     expect(timeline).toContain('resend skipped: its circuit is open after repeated failures; free again in 12 s');
     expect(timeline).toContain('error from autosend (503 unavailable): upstream timeout');
     expect(timeline).toContain('Failing over from autosend to outbox');
-    expect(timeline).toContain('Accepted by outbox as <span class="mono">ob_1</span>');
+    expect(timeline).toContain('Sent: accepted by outbox as <span class="mono">ob_1</span>');
     expect(timeline).toContain('hard / Permanent bounce reported by outbox: 550 5.1.1 user unknown');
     expect(timeline).toContain(`sent by sms as <a class="mono" href="/dashboard/messages/${fallbackId}">`);
     expect(timeline).toContain('badge st-clerk_writeback">Clerk write-back');
     expect(timeline).toMatch(/Clerk email_status = undeliverable: <span class="lvl-ok">user metadata updated<\/span> \(user_tl\)/);
     expect(timeline).toMatch(/gave up after repeated errors<\/span> — HTTP 503: Service Unavailable/);
     expect(timeline).toContain('Retried by an admin (was failed)');
-    expect(timeline).toContain('Not sent: the recipient is suppressed (hard_bounce), after <a class="mono" href="/dashboard/messages/msg_earlier">');
+    expect(timeline).toContain('Not sent: the recipient is suppressed (hard bounce), after <a class="mono" href="/dashboard/messages/msg_earlier">');
     // The raw detail stays one click away, unfolded where it is the provider's answer.
     expect(timeline).toContain('<details class="small" ><summary class="muted">raw</summary>');
     expect(timeline).toMatch(/<details class="small" open><summary class="muted">raw<\/summary><pre>[^<]*upstream timeout/);
@@ -490,8 +538,11 @@ describe('overview', () => {
     expect(page).toContain('gmail.com');
     expect(page).toMatch(/lvl-page">10\.00 %/);
     // Two sends, one bounced, is not a 50 % bounce rate worth paging for: below ALERT_MIN_SENDS it is not judged.
-    const tiny = page.slice(page.indexOf('<td>tiny.example</td>'), page.indexOf('</tr>', page.indexOf('<td>tiny.example</td>')));
+    const tiny = page.slice(page.indexOf('<td>tiny.example'), page.indexOf('</tr>', page.indexOf('<td>tiny.example')));
     expect(tiny).toContain('lvl-unknown');
+    // …and the page says so, rather than leaving a grey 50 % to look like a failure.
+    expect(tiny).toContain('not judged (2 of 5 sends)');
+    expect(page).toContain('Grey rates are not judged: a scope needs 5 sends in the window (<code>ALERT_MIN_SENDS</code>)');
     expect(tiny).not.toContain('lvl-page');
     expect(page).toContain('<td>send</td>');
     expect(page).toContain('unknown');
@@ -565,7 +616,11 @@ describe('queues', () => {
     expect((await harness.request('/dashboard/queues/api/queues', { redirect: 'manual' })).status).toBe(303);
     const ui = await session.get('/dashboard/queues');
     expect(ui.status).toBe(200);
-    expect(await ui.text()).toContain('__UI_CONFIG__');
+    const board = await ui.text();
+    expect(board).toContain('__UI_CONFIG__');
+    // Nothing the CSP would refuse (bull-board links Google Fonts), and a way back to the dashboard.
+    expect(board).not.toMatch(/fonts\.googleapis|https?:\/\//);
+    expect(board).toMatch(/<a href="\/dashboard" id="back-to-dashboard"[^>]*>← auth-relay dashboard<\/a>/);
     await harness.container.queues.send.add('send', { messageId: 'msg_board', secret: 'hunter2' } as never, { jobId: 'msg_board', delay: 60_000 });
     const api = await json(await session.get('/dashboard/queues/api/queues?activeQueue=send&status=delayed&page=1'));
     const text = JSON.stringify(api);

@@ -1,22 +1,12 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { Client } from 'pg';
 import { migrate } from '../src/db/migrate';
-import { dropDatabase, PG_BASE } from './helpers/db';
+import { dropDatabase, PG_BASE, queryOnce } from './helpers/db';
 
 const MIGRATIONS = path.resolve(__dirname, '../prisma/migrations');
 const names = readdirSync(MIGRATIONS, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
 
-async function query<T>(url: string, sql: string): Promise<T[]> {
-  const client = new Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query(sql)).rows as T[];
-  } finally {
-    await client.end();
-  }
-}
 
 describe('migrate', () => {
   const name = `auth_relay_migrate_${Date.now()}`;
@@ -25,7 +15,7 @@ describe('migrate', () => {
 
   it('creates the database and records each migration as prisma migrate deploy does', async () => {
     expect(await migrate(url)).toEqual({ applied: names });
-    const rows = await query<Record<string, unknown>>(url, 'SELECT * FROM _prisma_migrations ORDER BY started_at');
+    const rows = await queryOnce<Record<string, unknown>>(url, 'SELECT * FROM _prisma_migrations ORDER BY started_at');
     expect(rows).toHaveLength(names.length);
     rows.forEach((row, i) => {
       const sql = readFileSync(path.join(MIGRATIONS, names[i]!, 'migration.sql'));
@@ -39,14 +29,14 @@ describe('migrate', () => {
       expect(row.id).toMatch(/^[0-9a-f-]{36}$/);
       expect(row.finished_at).toBeInstanceOf(Date);
     });
-    const tables = await query<{ table_name: string }>(url, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`);
+    const tables = await queryOnce<{ table_name: string }>(url, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`);
     expect(tables.map((t) => t.table_name)).toEqual(expect.arrayContaining(['messages', 'message_events', 'message_contents', 'suppressions']));
   });
 
   it('creates the partial indexes schema.prisma declares (rows outside them cost no index entry)', async () => {
     const schema = readFileSync(path.resolve(__dirname, '../prisma/schema.prisma'), 'utf8');
     const declared = [...schema.matchAll(/@@index\(.*where: raw\("([^"]+)"\)\)/g)].map((m) => m[1]).sort();
-    const created = await query<{ predicate: string }>(
+    const created = await queryOnce<{ predicate: string }>(
       url,
       `SELECT pg_get_expr(i.indpred, i.indrelid) AS predicate FROM pg_index i
        JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace
@@ -58,7 +48,7 @@ describe('migrate', () => {
 
   it('does nothing the second time', async () => {
     expect(await migrate(url)).toEqual({ applied: [] });
-    expect(await query(url, 'SELECT 1 FROM _prisma_migrations')).toHaveLength(names.length);
+    expect(await queryOnce(url, 'SELECT 1 FROM _prisma_migrations')).toHaveLength(names.length);
   });
 
   it('is safe from two processes at once', async () => {
@@ -67,18 +57,18 @@ describe('migrate', () => {
     try {
       const results = await Promise.all([migrate(concurrentUrl), migrate(concurrentUrl), migrate(concurrentUrl)]);
       expect(results.map((r) => r.applied.length).sort()).toEqual([0, 0, names.length]);
-      expect(await query(concurrentUrl, 'SELECT 1 FROM _prisma_migrations')).toHaveLength(names.length);
+      expect(await queryOnce(concurrentUrl, 'SELECT 1 FROM _prisma_migrations')).toHaveLength(names.length);
     } finally {
       await dropDatabase(concurrentName);
     }
   });
 
   it('refuses to run over a failed migration, like prisma (P3009)', async () => {
-    await query(url, `INSERT INTO _prisma_migrations (id, checksum, migration_name) VALUES ('00000000-0000-4000-8000-000000000000', 'x', 'zz_failed')`);
+    await queryOnce(url, `INSERT INTO _prisma_migrations (id, checksum, migration_name) VALUES ('00000000-0000-4000-8000-000000000000', 'x', 'zz_failed')`);
     try {
       await expect(migrate(url)).rejects.toThrow(/P3009: migration zz_failed failed earlier/);
     } finally {
-      await query(url, `DELETE FROM _prisma_migrations WHERE migration_name = 'zz_failed'`);
+      await queryOnce(url, `DELETE FROM _prisma_migrations WHERE migration_name = 'zz_failed'`);
     }
   });
 });

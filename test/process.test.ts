@@ -1,18 +1,12 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { acceptClerkEvent, emailCreated } from './helpers/clerk-events';
-import { Redis } from 'ioredis';
-import { createQueues } from '../src/queue/queues';
-import { TEST_ADMIN_TOKEN, TEST_CLERK_SECRET, TEST_REDIS_URL } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
+import { logged, obliterateQueues, startService as startServiceWith, type Service } from './helpers/service';
 import { randomPort } from './helpers/redis-server';
 import { waitFor } from './helpers/wait';
 import { metricsPort, WORKER_METRICS_PORT } from '../src/metrics/listener';
-
-/** The built service (`node dist/src/main.js`, what `npm start` runs) as a real process. */
-const MAIN = path.resolve(__dirname, '../dist/src/main.js');
 
 let database: TestDatabase;
 const prefix = `t-proc-${Date.now()}`;
@@ -20,46 +14,12 @@ beforeAll(async () => {
   database = await createTestDatabase();
 });
 afterAll(async () => {
-  // The processes scheduled maintenance jobs under this prefix in the shared Redis.
-  const connection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
-  await Promise.all(createQueues(connection, prefix).all().map((queue) => queue.obliterate({ force: true })));
-  connection.disconnect();
+  await obliterateQueues(prefix);
   await database.drop();
 });
 
-interface Service {
-  child: ChildProcess;
-  port: number;
-  lines: string[];
-  stderr: string[];
-  exited: Promise<number | null>;
-}
-
-function startService(env: Record<string, string>): Service {
-  const port = randomPort();
-  const child = spawn(process.execPath, [MAIN], {
-    env: {
-      PATH: process.env.PATH!,
-      NODE_ENV: 'test',
-      PORT: String(port),
-      DATABASE_URL: database.url,
-      QUEUE_PREFIX: prefix,
-      REDIS_URL: TEST_REDIS_URL,
-      ADMIN_TOKEN: TEST_ADMIN_TOKEN,
-      CLERK_WEBHOOK_SIGNING_SECRET: TEST_CLERK_SECRET,
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const lines: string[] = [];
-  const stderr: string[] = [];
-  createInterface({ input: child.stdout! }).on('line', (l) => lines.push(l));
-  createInterface({ input: child.stderr! }).on('line', (l) => stderr.push(l));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, port, lines, stderr, exited };
-}
-
-const logged = (service: Service, msg: string): boolean => service.lines.some((l) => JSON.parse(l).msg === msg);
+const startService = (env: Record<string, string>): Service =>
+  startServiceWith({ DATABASE_URL: database.url, QUEUE_PREFIX: prefix, ...env });
 
 async function postClerk(port: number): Promise<string> {
   return acceptClerkEvent((path, init) => fetch(`http://127.0.0.1:${port}${path}`, init), emailCreated());
@@ -69,7 +29,7 @@ describe('the service process', () => {
   it('ROLE=all serves, sends, and exits 0 on SIGTERM after closing everything', async () => {
     const service = startService({});
     try {
-      await waitFor(() => logged(service, 'auth-relay listening'), { timeoutMs: 20_000 });
+      await waitFor(() => logged(service, 'auth-relay ready'), { timeoutMs: 20_000 });
       const id = await postClerk(service.port);
       await waitFor(() => database.db.message.findFirst({ where: { id, status: 'sent' } }));
       service.child.kill('SIGTERM');
@@ -84,7 +44,7 @@ describe('the service process', () => {
     const api = startService({ ROLE: 'api' });
     let worker: Service | undefined;
     try {
-      await waitFor(() => logged(api, 'auth-relay listening'), { timeoutMs: 20_000 });
+      await waitFor(() => logged(api, 'auth-relay ready'), { timeoutMs: 20_000 });
       const id = await postClerk(api.port);
       await new Promise((r) => setTimeout(r, 1_000));
       expect((await database.db.message.findUniqueOrThrow({ where: { id } })).status).toBe('queued');
@@ -131,7 +91,7 @@ describe('the metrics listener (METRICS_PORT)', () => {
     const worker = startService({ ROLE: 'worker', METRICS_PORT: String(metrics) });
     const api = startService({ ROLE: 'api' });
     try {
-      await waitFor(() => logged(worker, 'metrics listening') && logged(api, 'auth-relay listening'), { timeoutMs: 20_000 });
+      await waitFor(() => logged(worker, 'auth-relay ready') && logged(worker, 'metrics listening') && logged(api, 'auth-relay ready'), { timeoutMs: 20_000 });
       const id = await postClerk(api.port);
       await waitFor(() => database.db.message.findFirst({ where: { id, status: 'sent' } }), { timeoutMs: 20_000 });
 

@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { testConfig } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { json, startHarness, type Harness } from './helpers/harness';
@@ -38,6 +38,8 @@ const messageWithEvents = (id: string) =>
 /** Waits until the message's timeline has `count` events of `type`. */
 const eventsOf = async (id: string, type: string, count = 1) => {
   await waitFor(async () => (await database.db.messageEvent.count({ where: { messageId: id, type } })) >= count, { timeoutMs: 15_000 });
+  // The suppression and the Clerk write-back follow the timeline write: wait until the job has finished them.
+  await waitFor(async () => (await database.db.providerEvent.count({ where: { messageId: id, processedAt: { not: null } } })) >= count, { timeoutMs: 15_000 });
   // Read after the event's transaction is visible: an include loads the message and its events in two queries.
   return messageWithEvents(id);
 };
@@ -79,8 +81,11 @@ describe('Resend webhooks', () => {
       expect(suppression).toMatchObject({ channel: 'email', sourceMessageId: message.id });
       if (type === 'email.complained') expect(suppression).toMatchObject({ reason: 'complaint', expiresAt: null });
       else if (type === 'email.suppressed') {
-        expect(suppression).toMatchObject({ reason: 'hard_bounce', detail: { provider: 'resend', provider_suppression: 'previous_bounce' } });
-        expect(after.lastError).toMatch(/provider suppressed it: previous_bounce/);
+        expect(suppression).toMatchObject({
+          reason: 'hard_bounce',
+          detail: { provider: 'resend', provider_suppression: { suppression_type: 'OnAccountSuppressionList', message: 'on list', reason: 'previous_bounce' } },
+        });
+        expect(after.lastError).toBe("not sent: the address is on resend's suppression list (OnAccountSuppressionList): on list");
       } else {
         expect(suppression!.reason).toBe('hard_bounce');
         expect(event.detail).toMatchObject({ bounce_kind: 'hard', bounce_type: 'Permanent', bounce_sub_type: 'General', diagnostic: 'smtp; 550 5.1.1 user unknown' });
@@ -285,13 +290,20 @@ describe('Autosend webhooks', () => {
     expect(await database.db.providerEvent.count({ where: { provider: 'autosend', type: 'unknown', outcome: 'ignored' } })).toBe(1);
   });
 
-  it('dedupes on X-Webhook-Delivery-Id', async () => {
+  it('dedupes on what is signed: a retry, or a replay under new unsigned X-Webhook-Delivery-Id values, is one event', async () => {
     const message = await sentMessage(database.db, { provider: 'autosend', providerMessageId: 'as_repeat' });
-    const signed = signedAutosend(autosendEvent('email.delivered', { emailId: 'as_repeat' }), { deliveryId: 'dlv_same' });
+    const event = autosendEvent('email.delivered', { emailId: 'as_repeat' });
+    const signed = signedAutosend(event, { deliveryId: 'dlv_same' });
     expect((await post('/webhooks/autosend', signed)).status).toBe(200);
     expect(await post('/webhooks/autosend', signed).then(json)).toEqual({ received: true, duplicate: true });
+    // The delivery id is not signed: anyone holding one signed body can put any id beside it.
+    for (const deliveryId of ['dlv_forged_1', 'dlv_forged_2', 'dlv_forged_3']) {
+      expect(await post('/webhooks/autosend', signedAutosend(event, { deliveryId })).then(json)).toEqual({ received: true, duplicate: true });
+    }
     await eventsOf(message.id, 'delivered');
-    expect(await database.db.providerEvent.count({ where: { eventId: 'dlv_same' } })).toBe(1);
+    const eventId = `sha256:${createHash('sha256').update(signed.body).digest('hex')}`;
+    expect(await database.db.providerEvent.count({ where: { provider: 'autosend', eventId } })).toBe(1);
+    expect(await database.db.providerEvent.count({ where: { provider: 'autosend', eventId: { startsWith: 'dlv_' } } })).toBe(0);
   });
 
   it('rejects a wrong signature, a tampered body and a missing signature with 401', async () => {

@@ -146,6 +146,9 @@ describe('stats, against the real /api/stats', () => {
   beforeAll(async () => {
     await seedMessages(database.db, { count: 18, provider: 'resend', domain: 'stats-cli.example', outcome: 'delivered', sendMs: 800, deliverMs: 2_000 });
     await seedMessages(database.db, { count: 2, provider: 'resend', domain: 'stats-cli.example', outcome: 'hard_bounce' });
+    for (const status of ['failed', 'expired', 'expired'] as const) {
+      await seedMessage(database.db, { status, provider: 'resend', recipient: `someone@stats-cli-lost.example`, createdAt: new Date(Date.now() - 60_000) });
+    }
   });
 
   it('prints totals, rates, latency and a row per provider and recipient domain', async () => {
@@ -156,10 +159,12 @@ describe('stats, against the real /api/stats', () => {
     expect(stdout).toMatch(/^messages {2}\d+ {2}\(.*delivered \d+.*bounced \d+/m);
     expect(stdout).toMatch(/^email sent \d+: bounce rate \d+\.\d\d% \(\d+ hard\), complaint rate \d+\.\d{3}% \(\d+\)$/m);
     expect(stdout).toMatch(/^latency {3}accepted→sent p50 \S+ p95 \S+; sent→delivered p50 \S+ p95 \S+$/m);
-    expect(stdout).toMatch(/^PROVIDER\s+TOTAL\s+DELIVERED\s+FAILED\s+EMAIL SENT\s+BOUNCE\s+COMPLAINT\s+TO SENT P95\s+TO DELIVERED P95$/m);
+    expect(stdout).toMatch(/^PROVIDER\s+TOTAL\s+DELIVERED\s+FAILED\s+EXPIRED\s+EMAIL SENT\s+BOUNCE\s+COMPLAINT\s+TO SENT P95\s+TO DELIVERED P95$/m);
     expect(stdout).toMatch(/^DOMAIN\s+TOTAL/m);
     // 2 hard bounces of 20 sends to this domain.
-    expect(stdout).toMatch(/^stats-cli\.example\s+20\s+18\s+0\s+20\s+10\.00%\s+0\.000%\s+1\.0s\s+2\.0s$/m);
+    // Failed and expired in their own columns: 1 failed, 2 expired (not "3 failed").
+    expect(stdout).toMatch(/^stats-cli-lost\.example\s+3\s+0\s+1\s+2\s/m);
+    expect(stdout).toMatch(/^stats-cli\.example\s+20\s+18\s+0\s+0\s+20\s+10\.00%\s+0\.000%\s+1\.0s\s+2\.0s$/m);
 
     const parsed = JSON.parse((await relay(['stats', '--json'])).stdout);
     const api = await json(await harness.request('/api/stats?window=24h', { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } }));

@@ -49,8 +49,8 @@ const link = (tokenHash: string, type: string) =>
 
 describe('Send Email hook', () => {
   it.each([
-    ['signup', 'Confirm your email for Acme'],
-    ['invite', "You're invited to Acme"],
+    ['signup', 'Confirm your email address for Acme'],
+    ['invite', 'You have been invited to join Acme'],
     ['magiclink', 'Your sign-in link for Acme'],
     ['recovery', 'Reset your Acme password'],
   ])('%s: a link to GoTrue /verify and the code', async (action, subject) => {
@@ -72,7 +72,7 @@ describe('Send Email hook', () => {
   });
 
   it.each([
-    ['email', '305805 is your Acme code', '[redacted] is your Acme code'],
+    ['email', '305805 is your Acme sign-in code', '[redacted] is your Acme sign-in code'],
     ['reauthentication', 'Confirm it is you on Acme', 'Confirm it is you on Acme'],
   ])('%s: the code alone', async (action, subject, loggedSubject) => {
     const payload = sendEmailHook(action);
@@ -91,10 +91,10 @@ describe('Send Email hook', () => {
     });
     await expectOk(await signed(payload));
     const [toNew, toOld] = await sentFor(payload.user.id, 2);
-    expect(toOld!.outbox).toMatchObject({ to: 'old@example.com', subject: 'Confirm your email change on Acme' });
+    expect(toOld!.outbox).toMatchObject({ to: 'old@example.com', subject: 'Confirm the change of your Acme email address' });
     expect(toOld!.outbox!.text).toContain('111111');
     expect(toOld!.outbox!.text).toContain(link('hash_for_current_address', 'email_change'));
-    expect(toNew!.outbox).toMatchObject({ to: 'new@example.com', subject: 'Confirm your new email for Acme' });
+    expect(toNew!.outbox).toMatchObject({ to: 'new@example.com', subject: 'Confirm your new email address for Acme' });
     expect(toNew!.outbox!.text).toContain('222222');
     expect(toNew!.outbox!.text).toContain(link('hash_for_new_address', 'email_change'));
   });
@@ -261,7 +261,7 @@ describe('dedupe', () => {
     await expectOk(await signed(payload));
     await expectOk(await signed(payload));
     const [message] = await sentFor(payload.user.id);
-    expect(message!.externalId).toMatch(/^supabase:h_[0-9a-f]{40}$/);
+    expect(message!.externalId).toMatch(/^supabase:h_[0-9a-f]{32}$/);
     expect(await database.db.message.count({ where: { userId: payload.user.id } })).toBe(1);
   });
 

@@ -70,7 +70,7 @@ describe('issuing', () => {
     const message = await database.db.message.findUniqueOrThrow({ where: { id: body.message_id }, include: { content: true } });
     expect(message).toMatchObject({ source: 'verification', channel: 'sms', recipient: to, template: 'verification_login' });
     expect((message.content!.payload as { body: string }).body).toBe(
-      `Your verification code for Acme is ${code}. It expires in 5 min. Never share it.`,
+      `Your verification code for Acme is ${code}. It expires in 5 minutes. Never share it.`,
     );
     expect(JSON.stringify(message.content!.redacted)).not.toContain(code);
     // The message dies with the code.
@@ -119,7 +119,7 @@ describe('issuing', () => {
         expect(message.expiresAt).toEqual(row.expiresAt);
         const text = (message.content!.payload as { body: string }).body;
         expect(text).toMatch(/\b\d{8}\b/);
-        expect(text).toContain(`It expires in ${seconds / 60} min.`);
+        expect(text).toContain(`It expires in ${seconds / 60} minutes.`);
       }
     } finally {
       await custom.close();

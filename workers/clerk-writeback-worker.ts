@@ -1,5 +1,5 @@
 import { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/lib/redis';
 import type { ClerkWriteback } from '../src/deliverability/clerk-writeback';
 import type { Logger } from '../src/lib/logger';
 import type { Metrics } from '../src/metrics/metrics';
@@ -10,11 +10,13 @@ import { runAgainLater, type ClerkWritebackJobData } from '../src/queue/queues';
  * and the job is moved to delayed; the service counts the tries and gives up after its bound.
  */
 export function createClerkWritebackWorker(options: {
-  connection: Redis;
+  connection: RedisClient;
   prefix: string;
   clerkWriteback: Pick<ClerkWriteback, 'process'>;
   metrics: Pick<Metrics, 'clerkWriteBack'>;
   log: Logger;
+  /** WRITEBACK_CONCURRENCY */
+  concurrency: number;
 }): Worker<ClerkWritebackJobData> {
   const { clerkWriteback, metrics, log } = options;
   const worker = new Worker<ClerkWritebackJobData>(
@@ -25,8 +27,8 @@ export function createClerkWritebackWorker(options: {
       if (outcome.kind === 'retry') return runAgainLater(job, token, { ...job.data, tries: outcome.tries }, outcome.delayMs);
       return outcome.outcome;
     },
-    // Clerk limits metadata updates to 10 per 10 s per user; a few at a time is plenty.
-    { connection: options.connection, prefix: options.prefix, concurrency: 5 },
+    // Clerk limits metadata updates to 10 per 10 s per user; a few at a time (default 5) is plenty.
+    { connection: options.connection, prefix: options.prefix, concurrency: options.concurrency },
   );
   worker.on('error', (err) => log.warn({ err: err.message }, 'clerk-writeback worker error'));
   worker.on('failed', (job, err) => {

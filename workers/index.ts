@@ -1,6 +1,6 @@
 import type { Worker } from 'bullmq';
 import type { Container } from '../src/container';
-import { createWorkerConnection } from '../src/queue/queues';
+import { createRedisConnection } from '../src/lib/redis';
 import { createClerkWritebackWorker } from './clerk-writeback-worker';
 import { createMaintenanceWorker, scheduleMaintenance } from './maintenance-worker';
 import { createProviderEventsWorker } from './provider-events-worker';
@@ -14,17 +14,17 @@ export interface RunningWorkers {
 
 export async function startWorkers(
   container: Container,
-  tuning: { lockDuration?: number; stalledInterval?: number; concurrency?: number } = {},
+  tuning: { lockDuration?: number; stalledInterval?: number } = {},
 ): Promise<RunningWorkers> {
   const { config, log } = container;
-  const connection = createWorkerConnection(config.REDIS_URL);
-  connection.on('error', (err) => log.warn({ err: err.message }, 'worker redis connection error'));
-  const prefix = config.QUEUE_PREFIX;
+  const connection = createRedisConnection(config, 'worker');
+  connection.on('error', (err) => log.warn({ err: err.message, variable: 'REDIS_URL' }, 'worker redis connection error (REDIS_URL)'));
+  const prefix = container.redisKeys.queue;
   const workers: Worker[] = [
-    createSendWorker({ connection, prefix, delivery: container.delivery, log, ...tuning }),
+    createSendWorker({ connection, prefix: prefix('send'), delivery: container.delivery, log, concurrency: config.SEND_CONCURRENCY, ...tuning }),
     createMaintenanceWorker({
       connection,
-      prefix,
+      prefix: prefix('maintenance'),
       sweeper: container.sweeper,
       providerEvents: container.providerEvents,
       alerts: container.alerts,
@@ -32,8 +32,21 @@ export async function startWorkers(
       retention: container.retention,
       log,
     }),
-    createProviderEventsWorker({ connection, prefix, providerEvents: container.providerEvents, log }),
-    createClerkWritebackWorker({ connection, prefix, clerkWriteback: container.clerkWriteback, metrics: container.metrics, log }),
+    createProviderEventsWorker({
+      connection,
+      prefix: prefix('provider-events'),
+      providerEvents: container.providerEvents,
+      log,
+      concurrency: config.EVENT_CONCURRENCY,
+    }),
+    createClerkWritebackWorker({
+      connection,
+      prefix: prefix('clerk-writeback'),
+      clerkWriteback: container.clerkWriteback,
+      metrics: container.metrics,
+      log,
+      concurrency: config.WRITEBACK_CONCURRENCY,
+    }),
   ];
   await scheduleMaintenance(container.queues);
   log.info({ workers: workers.map((w) => w.name) }, 'workers started');

@@ -1,5 +1,5 @@
 import { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/lib/redis';
 import type { Retention } from '../src/delivery/retention';
 import type { Sweeper } from '../src/delivery/sweeper';
 import type { Alerts } from '../src/deliverability/alerts';
@@ -28,7 +28,7 @@ export async function scheduleMaintenance(queues: Pick<Queues, 'maintenance'>): 
 }
 
 export function createMaintenanceWorker(options: {
-  connection: Redis;
+  connection: RedisClient;
   prefix: string;
   sweeper: Pick<Sweeper, 'sweep'>;
   providerEvents: Pick<ProviderEvents, 'requeueStale'>;

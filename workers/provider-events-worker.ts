@@ -1,5 +1,5 @@
 import { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/lib/redis';
 import { MessageNotFoundYetError, type ProviderEvents } from '../src/deliverability/provider-events';
 import type { Logger } from '../src/lib/logger';
 import type { ProviderEventJobData } from '../src/queue/queues';
@@ -9,17 +9,18 @@ import type { ProviderEventJobData } from '../src/queue/queues';
  * write of the provider's id) throws, and BullMQ retries it with the queue's exponential backoff.
  */
 export function createProviderEventsWorker(options: {
-  connection: Redis;
+  connection: RedisClient;
   prefix: string;
   providerEvents: Pick<ProviderEvents, 'apply'>;
   log: Logger;
-  concurrency?: number;
+  /** EVENT_CONCURRENCY */
+  concurrency: number;
 }): Worker<ProviderEventJobData> {
   const { providerEvents, log } = options;
   const worker = new Worker<ProviderEventJobData>('provider-events', async (job) => providerEvents.apply(job.data.providerEventId), {
     connection: options.connection,
     prefix: options.prefix,
-    concurrency: options.concurrency ?? 10,
+    concurrency: options.concurrency,
   });
   worker.on('error', (err) => log.warn({ err: err.message }, 'provider-events worker error'));
   worker.on('failed', (job, err) => {

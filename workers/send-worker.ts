@@ -1,15 +1,16 @@
 import { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/lib/redis';
 import type { DeliveryService } from '../src/delivery/delivery-service';
 import type { Logger } from '../src/lib/logger';
 import { runAgainLater, type SendJobData } from '../src/queue/queues';
 
 export interface SendWorkerOptions {
-  connection: Redis;
+  connection: RedisClient;
   prefix: string;
   delivery: Pick<DeliveryService, 'processSend'>;
   log: Logger;
-  concurrency?: number;
+  /** SEND_CONCURRENCY */
+  concurrency: number;
   /** BullMQ lock: a job whose worker died is retried once this lapses (default 30 s). */
   lockDuration?: number;
   stalledInterval?: number;
@@ -31,7 +32,7 @@ export function createSendWorker(options: SendWorkerOptions): Worker<SendJobData
     {
       connection: options.connection,
       prefix: options.prefix,
-      concurrency: options.concurrency ?? 20,
+      concurrency: options.concurrency,
       ...(options.lockDuration ? { lockDuration: options.lockDuration } : {}),
       ...(options.stalledInterval ? { stalledInterval: options.stalledInterval } : {}),
       // A stalled job is re-run (the message's status, lease and the provider idempotency key keep that safe).

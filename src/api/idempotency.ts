@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis';
 import { ConflictError, ValidationError, viaRedis } from '../lib/errors';
 
 /**
@@ -30,7 +30,7 @@ export function createIdempotencyStore({
   ttlSeconds = 24 * 3600,
   claimSeconds = 60,
 }: {
-  redis: Pick<Redis, 'set' | 'get' | 'del'>;
+  redis: Pick<RedisClient, 'set' | 'get' | 'del'>;
   prefix: string;
   ttlSeconds?: number;
   claimSeconds?: number;

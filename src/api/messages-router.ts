@@ -1,11 +1,16 @@
 import { Router } from 'express';
 import { z } from 'zod';
+import { isStorableDate } from '../db/storable';
 import type { MessageLog } from '../delivery/message-log';
 import type { MessageRetry } from '../delivery/retry';
 import { MessageStatus, Channel } from '../generated/prisma/enums';
 import { NotFoundError } from '../lib/errors';
 
-const timestamp = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 timestamp' }).transform((s) => new Date(s));
+// Year 0000 parses, but Postgres has no year 0: refused here rather than failing the query.
+const timestamp = z.iso
+  .datetime({ offset: true, error: 'must be an ISO 8601 timestamp' })
+  .transform((s) => new Date(s))
+  .refine(isStorableDate, 'must be between the years 0001 and 9999');
 
 export const MessageListQuery = z.strictObject({
   q: z.string().min(1).max(320).optional(),

@@ -3,15 +3,8 @@ import { z } from 'zod';
 import type { Config } from '../config/env';
 import type { MessagePayload } from '../delivery/content';
 import type { MessageService } from '../delivery/message-service';
-import { E164_NUMBER } from '../delivery/content';
+import { EmailAddress, PhoneNumber } from '../lib/recipient';
 import type { IdempotencyStore, StoredAnswer } from './idempotency';
-
-export const EmailAddress = z
-  .string()
-  .trim()
-  .max(320)
-  .regex(/^[^\s@<>,;"]+@[^\s@<>,;"]+\.[^\s@<>,;"]+$/, 'must be an email address');
-export const PhoneNumber = z.string().trim().regex(E164_NUMBER, 'must be an E.164 phone number such as +447700900123');
 
 const Template = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only, at most 64');
 const Metadata = z

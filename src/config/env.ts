@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { REDIS_MODES } from '../lib/redis';
 
 /** Docker and shells often pass `FOO=` for "unset"; treat an empty value as absent so defaults apply. */
 const optional = <T extends z.ZodType>(schema: T) =>
@@ -9,6 +10,8 @@ const withDefault = <T extends z.ZodType>(schema: T, fallback: z.input<T>) =>
 
 const positiveInt = z.coerce.number().int().positive();
 const percent = z.coerce.number().positive().max(100);
+const boolean = z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true');
+const postgresUrl = z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgresql:// URL' });
 
 const list = <T extends string>(values: readonly [T, ...T[]]) =>
   z
@@ -16,8 +19,8 @@ const list = <T extends string>(values: readonly [T, ...T[]]) =>
     .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
     .pipe(z.array(z.enum(values)).min(1, 'must name at least one provider'));
 
-export const EMAIL_PROVIDER_NAMES = ['resend', 'autosend', 'outbox'] as const;
-export const SMS_PROVIDER_NAMES = ['unosend', 'outbox'] as const;
+export const EMAIL_PROVIDER_NAMES = ['resend', 'autosend', 'smtp', 'ses', 'postmark', 'outbox'] as const;
+export const SMS_PROVIDER_NAMES = ['unosend', 'twilio', 'outbox'] as const;
 export type EmailProviderName = (typeof EMAIL_PROVIDER_NAMES)[number];
 export type SmsProviderName = (typeof SMS_PROVIDER_NAMES)[number];
 
@@ -26,6 +29,13 @@ const mailbox = z
   .string()
   .trim()
   .regex(/^(?:[^<>]*<[^\s<>@]+@[^\s<>@]+\.[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+\.[^\s<>@]+)$/, 'must look like auth@acme.com or "Acme <auth@acme.com>"');
+
+/** `true` or `false`; unset (or empty) is `fallback`, parsed like a given value (a zod default would skip the transform). */
+const bool = (fallback: 'true' | 'false') =>
+  z.preprocess(
+    (v) => (v === undefined || (typeof v === 'string' && v.trim() === '') ? fallback : v),
+    z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true'),
+  );
 
 const svixSecret = z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/, 'must look like whsec_<base64>');
 
@@ -50,24 +60,35 @@ const EnvSchema = z.object({
   NODE_ENV: withDefault(z.enum(['development', 'test', 'production']), 'development'),
   ROLE: withDefault(z.enum(['all', 'api', 'worker']), 'all'),
   PORT: withDefault(z.coerce.number().int().min(0).max(65535), 3000),
-  DATABASE_URL: withDefault(
-    z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgresql:// URL' }),
-    'postgresql://postgres:postgres@127.0.0.1:5432/auth_relay',
+  DATABASE_URL: withDefault(postgresUrl, 'postgresql://postgres:postgres@127.0.0.1:5432/auth_relay'),
+  // Migrations need a direct connection (session-level state), not a transaction-mode pooler. Unset: DATABASE_URL.
+  MIGRATE_DATABASE_URL: optional(postgresUrl),
+  // A default here would skip the transform, so unset becomes 'true' before it.
+  MIGRATE_ON_START: z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' ? v : 'true'), boolean),
+  DATABASE_POOL_SIZE: withDefault(positiveInt, 10),
+  // One URL; in cluster and sentinel mode a comma-separated list of nodes (cluster nodes, or the sentinels).
+  REDIS_URL: withDefault(
+    z.string().refine((s) => s.split(',').every((u) => /^rediss?:\/\/\S+$/.test(u.trim()) && URL.canParse(u.trim())), 'must be redis:// URLs'),
+    'redis://127.0.0.1:6379',
   ),
-  REDIS_URL: withDefault(z.url({ protocol: /^rediss?$/, error: 'must be a redis:// URL' }), 'redis://127.0.0.1:6379'),
+  REDIS_MODE: withDefault(z.enum(REDIS_MODES), 'standalone'),
+  REDIS_SENTINEL_MASTER: optional(z.string().min(1)),
   QUEUE_PREFIX: withDefault(z.string().regex(/^[A-Za-z0-9_{}-]+$/, 'letters, digits, _ - { } only'), 'auth-relay'),
   // Unset: no metrics listener, but ROLE=worker gets one on 9464 (src/metrics/listener.ts).
   METRICS_PORT: optional(z.coerce.number().int().min(1).max(65535)),
   METRICS_TOKEN: optional(z.string().min(16, 'must be at least 16 characters')),
   LOG_LEVEL: withDefault(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
   ADMIN_TOKEN: optional(z.string().min(16, 'must be at least 16 characters')),
-  // Behind a load balancer, which X-Forwarded-For hops to believe (Express's `trust proxy`): `true`, a hop
-  // count, or addresses/subnets. Unset, the socket's address is the client's (per-IP limits see the proxy).
+  // Behind a load balancer, which X-Forwarded-For hops to believe (Express's `trust proxy`): a hop count, or
+  // the proxies' addresses/subnets; the client is the right-most address not trusted. Unset, the socket's
+  // address is the client's (per-IP limits see the proxy). `true` is refused: it believes the left-most
+  // entry, which the client writes itself, so a client rotating it escapes every per-IP limit.
   TRUST_PROXY: optional(
     z
       .string()
-      .regex(/^(true|false|\d+|[0-9A-Fa-f.:/, ]+|loopback|linklocal|uniquelocal)$/, 'must be true, a hop count, or addresses/subnets')
-      .transform((v): boolean | number | string => (v === 'true' ? true : v === 'false' ? false : /^\d+$/.test(v) ? Number(v) : v)),
+      .regex(/^(true|false|\d+|[0-9A-Fa-f.:/, ]+|loopback|linklocal|uniquelocal)$/, "must be a hop count or the proxies' addresses/subnets")
+      .refine((v) => v !== 'true', '`true` trusts whatever address the client claims; set the number of proxies in front (e.g. 1) or their addresses/subnets')
+      .transform((v): false | number | string => (v === 'false' ? false : /^\d+$/.test(v) ? Number(v) : v)),
   ),
 
   CLERK_WEBHOOK_SIGNING_SECRET: optional(svixSecret),
@@ -88,6 +109,26 @@ const EnvSchema = z.object({
   AUTOSEND_API_URL: withDefault(z.url(), 'https://api.autosend.com'),
   UNOSEND_API_KEY: optional(z.string()),
   UNOSEND_API_URL: withDefault(z.url(), 'https://www.unosend.co/api/v1'),
+  // The relay's public base URL, for callbacks providers must call (Twilio's StatusCallback) and verify (its signature).
+  PUBLIC_URL: optional(z.url({ protocol: /^https?$/, error: 'must be an http(s):// URL' })),
+  SMTP_URL: optional(z.url({ protocol: /^smtps?$/, error: 'must be smtp://user:pass@host:587 or smtps://user:pass@host:465' })),
+  SMTP_POOL: withDefault(positiveInt, 5),
+  SMTP_REQUIRE_TLS: bool('true'),
+  SES_REGION: optional(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region like eu-west-1')),
+  SES_CONFIGURATION_SET: optional(z.string()),
+  SES_ENDPOINT: optional(z.url()),
+  POSTMARK_SERVER_TOKEN: optional(z.string()),
+  POSTMARK_MESSAGE_STREAM: withDefault(z.string().min(1), 'outbound'),
+  POSTMARK_API_URL: withDefault(z.url({ protocol: /^https?$/, error: 'must be an http(s):// URL' }), 'https://api.postmarkapp.com'),
+  POSTMARK_WEBHOOK_USER: optional(z.string()),
+  POSTMARK_WEBHOOK_PASSWORD: optional(z.string().min(16, 'must be at least 16 characters')),
+  TWILIO_ACCOUNT_SID: optional(z.string().regex(/^AC[0-9a-fA-F]{32}$/, 'must look like AC followed by 32 hex digits')),
+  TWILIO_AUTH_TOKEN: optional(z.string()),
+  TWILIO_API_KEY: optional(z.string().regex(/^SK[0-9a-fA-F]{32}$/, 'must look like SK followed by 32 hex digits')),
+  TWILIO_API_SECRET: optional(z.string()),
+  TWILIO_FROM: optional(z.string()),
+  TWILIO_MESSAGING_SERVICE_SID: optional(z.string().regex(/^MG[0-9a-fA-F]{32}$/, 'must look like MG followed by 32 hex digits')),
+  TWILIO_API_URL: optional(z.url()),
 
   OTP_MAX_AGE_SECONDS: withDefault(positiveInt, 600),
   // Unset: 5 minutes, or OTP_MAX_AGE_SECONDS if that is shorter (otp-max-age.ts).
@@ -102,6 +143,10 @@ const EnvSchema = z.object({
   RESEND_CONCURRENCY: withDefault(positiveInt, 10),
   AUTOSEND_MAX_PER_SECOND: optional(z.coerce.number().positive()),
   AUTOSEND_CONCURRENCY: withDefault(positiveInt, 10),
+  // Jobs each worker process runs at once, per queue.
+  SEND_CONCURRENCY: withDefault(positiveInt, 20),
+  EVENT_CONCURRENCY: withDefault(positiveInt, 10),
+  WRITEBACK_CONCURRENCY: withDefault(positiveInt, 5),
   ALERT_WEBHOOK_URL: optional(z.url()),
   // Deliverability: suppression expiry and the rate thresholds (percent of email sends).
   HARD_BOUNCE_SUPPRESSION_DAYS: withDefault(positiveInt, 90),
@@ -153,8 +198,24 @@ const providerKeys: Record<string, keyof RawEnv | undefined> = {
   resend: 'RESEND_API_KEY',
   autosend: 'AUTOSEND_API_KEY',
   unosend: 'UNOSEND_API_KEY',
+  smtp: 'SMTP_URL',
+  twilio: 'TWILIO_ACCOUNT_SID',
+  ses: 'SES_REGION',
+  postmark: 'POSTMARK_SERVER_TOKEN',
   outbox: undefined,
 };
+
+/** What `twilio` in SMS_PROVIDERS needs besides its account SID: a credential and a sender. */
+function twilioIssues(raw: RawEnv): string[] {
+  const issues: string[] = [];
+  if (!raw.TWILIO_AUTH_TOKEN && !(raw.TWILIO_API_KEY && raw.TWILIO_API_SECRET)) {
+    issues.push('SMS_PROVIDERS: "twilio" is listed but neither TWILIO_AUTH_TOKEN nor TWILIO_API_KEY + TWILIO_API_SECRET is set');
+  }
+  if (!raw.TWILIO_FROM && !raw.TWILIO_MESSAGING_SERVICE_SID) {
+    issues.push('SMS_PROVIDERS: "twilio" is listed but neither TWILIO_FROM nor TWILIO_MESSAGING_SERVICE_SID is set');
+  }
+  return issues;
+}
 
 /** Parses the environment once; every problem is reported with the variable that causes it. */
 export function parseConfig(env: NodeJS.ProcessEnv): Config {
@@ -185,11 +246,20 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
       }
     }
   }
+  // Every email needs a From (from-address.ts): without one each would fail later with missing_from.
+  if (raw.NODE_ENV === 'production' && emailProviders.some((p) => p !== 'outbox') && !raw.EMAIL_FROM && !raw.EMAIL_FROM_DOMAIN) {
+    issues.push('EMAIL_FROM: set EMAIL_FROM ("Acme <auth@acme.com>") or EMAIL_FROM_DOMAIN: without a From address every email fails (missing_from)');
+  }
+  if (smsProviders.includes('twilio')) issues.push(...twilioIssues(raw));
   for (const metric of ['BOUNCE', 'COMPLAINT'] as const) {
     if (raw[`ALERT_${metric}_WARN_PERCENT`] >= raw[`ALERT_${metric}_PAGE_PERCENT`]) {
       issues.push(`ALERT_${metric}_WARN_PERCENT: must be below ALERT_${metric}_PAGE_PERCENT`);
     }
   }
+  if (raw.REDIS_MODE === 'standalone' && raw.REDIS_URL.includes(',')) {
+    issues.push('REDIS_URL: lists several nodes; set REDIS_MODE=cluster or REDIS_MODE=sentinel');
+  }
+  if (raw.REDIS_MODE === 'sentinel' && !raw.REDIS_SENTINEL_MASTER) issues.push('REDIS_SENTINEL_MASTER: must be set when REDIS_MODE=sentinel');
   if (issues.length > 0) throw new ConfigError(issues);
   return { ...raw, EMAIL_PROVIDERS: emailProviders, SMS_PROVIDERS: smsProviders };
 }

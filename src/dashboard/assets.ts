@@ -32,7 +32,7 @@ header.top nav { display: flex; flex-wrap: wrap; gap: 4px 14px; flex: 1; }
 header.top nav a.active { font-weight: 600; color: var(--fg); }
 header.top form { margin: 0; }
 main { padding: 16px; max-width: 1280px; margin: 0 auto; }
-h1 { font-size: 20px; margin: 0 0 12px; } h1.mono { font-size: 17px; word-break: break-all; }
+h1 { font-size: 20px; margin: 0 0 12px; } h1.mono { font-size: 17px; overflow-wrap: anywhere; }
 figure { margin: 0; } h2 { font-size: 16px; margin: 24px 0 8px; }
 .muted { color: var(--muted); } .small { font-size: 12px; }
 .notice { padding: 8px 12px; border-radius: 6px; border: 1px solid var(--line); background: var(--panel); margin-bottom: 12px; }
@@ -48,7 +48,11 @@ button { cursor: pointer; background: var(--panel); }
 button.primary { background: var(--info); border-color: var(--info); color: #fff; }
 button.danger { border-color: var(--bad); color: var(--bad); }
 button.link { border: 0; background: none; color: var(--link); padding: 0; }
-.table-wrap { overflow-x: auto; border: 1px solid var(--line); border-radius: 6px; }
+/* A table wider than the screen scrolls inside its frame; the shadow at an edge says there is more that way. */
+.table-wrap { overflow-x: auto; border: 1px solid var(--line); border-radius: 6px;
+  background: linear-gradient(to right, var(--bg) 30%, transparent), linear-gradient(to left, var(--bg) 30%, transparent) 100% 0,
+    radial-gradient(farthest-side at 0 50%, rgba(0,0,0,.25), transparent), radial-gradient(farthest-side at 100% 50%, rgba(0,0,0,.25), transparent) 100% 0;
+  background-repeat: no-repeat; background-size: 40px 100%, 40px 100%, 14px 100%, 14px 100%; background-attachment: local, local, scroll, scroll; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { font-size: 12px; color: var(--muted); font-weight: 600; background: var(--panel); white-space: nowrap; }
@@ -60,10 +64,10 @@ td.nowrap { white-space: nowrap; }
 .st-delayed { color: var(--warn); } .st-bounced, .st-complained, .st-failed { color: var(--bad); }
 .st-suppressed, .st-expired { color: var(--grey); }
 .st-send_failed, .st-failover, .st-provider_skipped, .st-fallback { color: var(--warn); } .st-received, .st-retried { color: var(--muted); }
-.st-clerk_writeback { color: var(--accent); }
+.st-clerk_writeback { color: var(--accent); } .st-delivery_delayed { color: var(--warn); } .st-opened, .st-clicked { color: var(--muted); }
 .lvl-ok { color: var(--ok); } .lvl-warn { color: var(--warn); } .lvl-page { color: var(--bad); font-weight: 600; } .lvl-unknown { color: var(--grey); }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; margin: 0; }
-dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; word-break: break-all; }
+dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; min-width: 0; overflow-wrap: anywhere; }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(300px, 1fr)); gap: 16px; margin-bottom: 16px; }
 .card { border: 1px solid var(--line); border-radius: 6px; padding: 12px; background: var(--bg); }
 .card h2 { margin-top: 0; }
@@ -93,10 +97,21 @@ svg.chart .dot { stroke: none; }
 svg.chart .series.c-sent, svg.chart .series.c-delivered, svg.chart .series.c-bounced, svg.chart .series.c-complained,
 svg.chart .series.c-failed, svg.chart .series.c-expired, svg.chart .series.c-p50, svg.chart .series.c-p95 { fill: none; }
 footer { padding: 16px; color: var(--muted); font-size: 12px; text-align: center; }
+time[data-local] { cursor: help; }
 @media (max-width: 640px) {
   main { padding: 10px; }
   .hide-narrow { display: none; }
   th, td { padding: 6px; }
+  dl.facts { grid-template-columns: 1fr; gap: 0; } dl.facts dd { margin-bottom: 6px; }
+  /* The timeline stacks: when, + and the event on one line, what happened on the full width under it. */
+  table.timeline thead { display: none; }
+  table.timeline, table.timeline tbody, table.timeline tr { display: block; }
+  table.timeline tr { display: flex; flex-wrap: wrap; align-items: baseline; gap: 2px 8px; padding: 6px 8px; border-bottom: 1px solid var(--line); }
+  table.timeline tr:last-child { border-bottom: 0; }
+  table.timeline td { display: block; border: 0; padding: 0; }
+  table.timeline td.since { color: var(--muted); }
+  table.timeline td.what { flex: 1 0 100%; overflow-wrap: anywhere; }
+  .table-wrap:has(table.timeline) { overflow-x: visible; }
 }
 `;
 
@@ -110,15 +125,19 @@ const JS = `
     var h = Math.round(m / 60); if (h < 48) return h + 'h ago';
     return Math.round(h / 24) + 'd ago';
   }
+  // Local time always says its zone ("1 Dec 2026, 20:00:40 CET"); hovering shows the same instant in UTC.
+  var LOCAL = { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', timeZoneName: 'short' };
+  function local(t) { return new Date(t).toLocaleString(undefined, LOCAL); }
+  function utc(t) { return new Date(t).toISOString().replace('T', ' ').replace('Z', ' UTC'); }
   function refresh() {
     var now = Date.now();
     document.querySelectorAll('time[data-age]').forEach(function (el) {
       var t = Date.parse(el.getAttribute('datetime'));
-      if (!isNaN(t)) { el.textContent = age(now - t); el.title = new Date(t).toLocaleString(); }
+      if (!isNaN(t)) { el.textContent = age(now - t); el.title = local(t) + ' (' + utc(t) + ')'; }
     });
     document.querySelectorAll('time[data-local]').forEach(function (el) {
       var t = Date.parse(el.getAttribute('datetime'));
-      if (!isNaN(t)) { el.title = el.getAttribute('datetime'); el.textContent = new Date(t).toLocaleString(); }
+      if (!isNaN(t)) { el.title = utc(t); el.textContent = local(t); }
     });
   }
   document.addEventListener('change', function (e) {

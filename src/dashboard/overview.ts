@@ -12,6 +12,16 @@ export interface HourlyOverview {
   sentToDelivered: { p50: (number | null)[]; p95: (number | null)[] };
   /** Messages created in the window, by their current status. */
   statuses: Record<string, number>;
+  /** SMS a provider accepted in the window, per provider: how many its status callbacks said arrived or did not. */
+  smsDelivery: SmsDeliveryRow[];
+}
+
+export interface SmsDeliveryRow {
+  provider: string;
+  sent: number;
+  delivered: number;
+  /** Accepted, then reported undelivered or failed by the provider. */
+  undelivered: number;
 }
 
 const HOUR_MS = 3_600_000;
@@ -27,28 +37,36 @@ export async function hourlyOverview(db: Db, now: Date = new Date()): Promise<Ho
   // Messages sent or delivered in the window were created at most an OTP lifetime or so before it.
   const createdSince = new Date(firstHour.getTime() - 24 * HOUR_MS);
 
-  const [eventRows, sentRows, deliveredRows, statusRows] = await Promise.all([
+  const [eventRows, sentRows, deliveredRows, statusRows, smsRows] = await Promise.all([
     db.$queryRaw<{ hour: Date; type: string; n: bigint }[]>`
       SELECT date_trunc('hour', occurred_at) AS hour, type, count(*) AS n
       FROM message_events
       WHERE type = ANY(${[...CHART_EVENT_TYPES]}) AND occurred_at >= ${firstHour}
+        -- A provider's own "sent" webhook confirms our send; counting it too would show every send twice.
+        AND NOT (type = 'sent' AND detail ? 'provider_event_id')
       GROUP BY 1, 2`,
     db.$queryRaw<{ hour: Date; p50: number; p95: number }[]>`
       SELECT date_trunc('hour', sent_at) AS hour,
-             percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - created_at))::float8 AS p50,
-             percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - created_at))::float8 AS p95
+             percentile_cont(0.5) WITHIN GROUP (ORDER BY greatest(extract(epoch FROM sent_at - created_at), 0))::float8 AS p50,
+             percentile_cont(0.95) WITHIN GROUP (ORDER BY greatest(extract(epoch FROM sent_at - created_at), 0))::float8 AS p95
       FROM messages
       WHERE created_at >= ${createdSince} AND sent_at >= ${firstHour}
       GROUP BY 1`,
     db.$queryRaw<{ hour: Date; p50: number; p95: number }[]>`
       SELECT date_trunc('hour', delivered_at) AS hour,
-             percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM delivered_at - sent_at))::float8 AS p50,
-             percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM delivered_at - sent_at))::float8 AS p95
+             percentile_cont(0.5) WITHIN GROUP (ORDER BY greatest(extract(epoch FROM delivered_at - sent_at), 0))::float8 AS p50,
+             percentile_cont(0.95) WITHIN GROUP (ORDER BY greatest(extract(epoch FROM delivered_at - sent_at), 0))::float8 AS p95
       FROM messages
       WHERE created_at >= ${createdSince} AND delivered_at >= ${firstHour} AND sent_at IS NOT NULL
       GROUP BY 1`,
     db.$queryRaw<{ status: string; n: bigint }[]>`
       SELECT status::text AS status, count(*) AS n FROM messages WHERE created_at >= ${firstHour} GROUP BY 1`,
+    db.$queryRaw<{ provider: string; sent: bigint; delivered: bigint; undelivered: bigint }[]>`
+      SELECT provider, count(*) AS sent, count(*) FILTER (WHERE delivered_at IS NOT NULL) AS delivered,
+             count(*) FILTER (WHERE status = 'failed') AS undelivered
+      FROM messages
+      WHERE created_at >= ${createdSince} AND channel = 'sms' AND sent_at >= ${firstHour} AND provider IS NOT NULL
+      GROUP BY 1 ORDER BY 2 DESC`,
   ]);
 
   const counts = Object.fromEntries(CHART_EVENT_TYPES.map((t) => [t, new Array<number>(24).fill(0)])) as HourlyOverview['counts'];
@@ -74,5 +92,6 @@ export async function hourlyOverview(db: Db, now: Date = new Date()): Promise<Ho
     acceptedToSent: percentiles(sentRows),
     sentToDelivered: percentiles(deliveredRows),
     statuses: Object.fromEntries(statusRows.map((r) => [r.status, Number(r.n)])),
+    smsDelivery: smsRows.map((r) => ({ provider: r.provider, sent: Number(r.sent), delivered: Number(r.delivered), undelivered: Number(r.undelivered) })),
   };
 }

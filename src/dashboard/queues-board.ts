@@ -16,6 +16,19 @@ export function redactJobData(data: unknown): unknown {
   );
 }
 
+type RenderEngine = (path: string, options: object, callback: (err: Error | null, html?: string) => void) => void;
+
+/** bull-board's page loads its fonts from Google, which the CSP (rightly) refuses: the UI uses system fonts. */
+const EXTERNAL_FONTS = /<link[^>]+fonts\.(googleapis|gstatic)\.com[^>]*>\s*/g;
+
+/** A way back to the dashboard on every bull-board page (its own "misc links" menu hides behind an icon). */
+const BACK_LINK =
+  '<a href="/dashboard" id="back-to-dashboard" style="position:fixed;right:12px;bottom:12px;z-index:1000;padding:6px 12px;border-radius:6px;background:#0969da;color:#fff;font:14px system-ui,sans-serif;text-decoration:none">← auth-relay dashboard</a>';
+
+export function withoutExternalFonts(page: string): string {
+  return page.replace(EXTERNAL_FONTS, '').replace('<body class="preload">', `<body class="preload">${BACK_LINK}`);
+}
+
 /** bull-board's UI and API for our queues; the dashboard router puts it behind the login. */
 export function queuesBoard(queues: Pick<Queues, 'all'>): Router {
   const serverAdapter = new ExpressAdapter();
@@ -29,5 +42,9 @@ export function queuesBoard(queues: Pick<Queues, 'all'>): Router {
     serverAdapter,
     options: { uiConfig: { boardTitle: 'auth-relay queues', miscLinks: [{ text: 'Back to the dashboard', url: '/dashboard' }], hideDocsLink: true } },
   });
-  return serverAdapter.getRouter() as Router;
+  // The adapter's own Express app renders bull-board's index.ejs; its output is rewritten once rendered.
+  const app = serverAdapter.getRouter() as Router & { engines: Record<string, RenderEngine>; engine(ext: string, fn: RenderEngine): unknown };
+  const render = app.engines['.ejs']!;
+  app.engine('ejs', (path, options, callback) => render(path, options, (err, page) => callback(err, page === undefined ? page : withoutExternalFonts(page))));
+  return app;
 }

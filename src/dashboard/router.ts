@@ -1,5 +1,5 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis';
 import { z } from 'zod';
 import type { Config } from '../config/env';
 import type { Db } from '../db/prisma';
@@ -7,8 +7,8 @@ import type { MessageLog } from '../delivery/message-log';
 import type { MessageRetry } from '../delivery/retry';
 import { Channel, MessageStatus } from '../generated/prisma/enums';
 import { safeEqual } from '../http/admin-auth';
-import { toHttpError } from '../http/errors';
-import { refuseNulInBody } from '../http/refuse-nul';
+import { logRequestError, toHttpError } from '../http/errors';
+import { refuseUnstorableInBody } from '../http/refuse-unstorable';
 import { ForbiddenError, NotFoundError } from '../lib/errors';
 import { queueSnapshot, RATE_WINDOW_HOURS } from '../metrics/metrics';
 import type { Queues } from '../queue/queues';
@@ -25,7 +25,6 @@ import type { StatsSource, SuppressionStore } from './sources';
 import {
   errorPage,
   loginPage,
-  messageDetailPage,
   messagesPage,
   notConfiguredPage,
   overviewPage,
@@ -33,11 +32,12 @@ import {
   TIME_RANGES,
   type PageContext,
 } from './views';
+import { messageDetailPage } from './message-page';
 
 export interface DashboardDeps {
   config: Pick<Config, 'ADMIN_TOKEN' | 'QUEUE_PREFIX' | 'RETENTION_DAYS' | 'BODY_RETENTION_DAYS'>;
   db: Db;
-  redis: Redis;
+  redis: RedisClient;
   queues: Pick<Queues, 'all'>;
   messageLog: MessageLog;
   retry: MessageRetry;
@@ -148,23 +148,22 @@ export function dashboardRouter(deps: DashboardDeps): Router {
   router.get('/dashboard/login', (req, res) => showLogin(req, res, 200));
 
   router.post('/dashboard/login', form, async (req, res) => {
+    const cookies = parseCookies(req.get('cookie'));
+    if (!csrfMatches(cookies[LOGIN_CSRF_COOKIE], req.body?._csrf)) {
+      showLogin(req, res, 403, 'The form expired; please log in again.');
+      return;
+    }
     const address = req.ip ?? 'unknown';
-    const waitSeconds = await loginLimiter.retryAfterSeconds(address);
+    const waitSeconds = await loginLimiter.take(address);
     if (waitSeconds > 0) {
       req.log.warn({ address }, 'dashboard login refused: too many failed attempts');
       res.setHeader('Retry-After', String(waitSeconds));
       showLogin(req, res, 429, `Too many failed logins from your address (${LOGIN_MAX_FAILURES}); try again in ${Math.ceil(waitSeconds / 60)} min.`);
       return;
     }
-    const cookies = parseCookies(req.get('cookie'));
-    if (!csrfMatches(cookies[LOGIN_CSRF_COOKIE], req.body?._csrf)) {
-      showLogin(req, res, 403, 'The form expired; please log in again.');
-      return;
-    }
     const token = typeof req.body?.token === 'string' ? req.body.token : '';
     if (!token || !safeEqual(token, config.ADMIN_TOKEN!)) {
-      const failures = await loginLimiter.recordFailure(address);
-      req.log.warn({ address, failures }, 'dashboard login with a wrong token');
+      req.log.warn({ address }, 'dashboard login with a wrong token');
       showLogin(req, res, 401, 'Wrong token.');
       return;
     }
@@ -192,7 +191,7 @@ export function dashboardRouter(deps: DashboardDeps): Router {
 
   /** Every state-changing form carries the session's CSRF token. */
   const post = (path: string, handler: Handler): void => {
-    router.post(path, form, refuseNulInBody, (req, _res, next) => {
+    router.post(path, form, refuseUnstorableInBody, (req, _res, next) => {
       if (!csrfMatches(req.dashboardSession!.csrf, req.body?._csrf)) throw new ForbiddenError('Missing or wrong CSRF token; reload the page and try again', 'csrf_failed');
       next();
     }, handler);
@@ -295,7 +294,7 @@ export function dashboardRouter(deps: DashboardDeps): Router {
   router.use('/dashboard', (err: unknown, req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(err);
     const { status, body, headers } = toHttpError(err);
-    if (status >= 500) req.log.error({ err }, 'dashboard request failed');
+    logRequestError(req, res, err, 'dashboard request failed');
     if (headers) res.set(headers);
     res.status(status).type('html').send(errorPage(status, body.error.message));
   });

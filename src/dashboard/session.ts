@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis';
 import { safeEqual } from '../http/admin-auth';
 
 export const SESSION_COOKIE = 'relay_session';
@@ -22,7 +22,7 @@ const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex
  * expire on their own; logging out deletes them. Each session carries its CSRF token. Sessions belong to the
  * ADMIN_TOKEN they were opened with: changing a leaked token ends every session opened with it.
  */
-export function createSessions({ redis, prefix, adminToken }: { redis: Redis; prefix: string; adminToken: string }) {
+export function createSessions({ redis, prefix, adminToken }: { redis: RedisClient; prefix: string; adminToken: string }) {
   const namespace = `${prefix}:dashboard:session:${sha256(adminToken).slice(0, 16)}`;
   const key = (id: string): string => `${namespace}:${sha256(id)}`;
   const ttlSeconds = SESSION_TTL_SECONDS;

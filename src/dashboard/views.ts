@@ -1,13 +1,12 @@
 import type { Config } from '../config/env';
 import { rateLevel } from '../deliverability/alerts';
-import type { EventJson, MessageJson } from '../delivery/message-log';
+import type { MessageJson } from '../delivery/message-log';
 import { Channel, MessageStatus } from '../generated/prisma/enums';
 import type { QueueSnapshot } from '../metrics/metrics';
 import { SCRIPT, STYLESHEET } from './assets';
 import { lineChart } from './charts';
-import type { MessageDetail } from './detail';
 import { html, type SafeHtml } from './html';
-import { CHART_EVENT_TYPES, type HourlyOverview } from './overview';
+import { CHART_EVENT_TYPES, type HourlyOverview, type SmsDeliveryRow } from './overview';
 import type { DeliverabilityRates, ProviderState, RateRow, SuppressionEntry, Thresholds } from './sources';
 
 export type NavItem = 'messages' | 'overview' | 'suppressions' | 'queues';
@@ -88,7 +87,7 @@ export function errorPage(status: number, message: string): string {
 
 export const statusBadge = (status: string): SafeHtml => html`<span class="badge st-${status}">${status}</span>`;
 
-function duration(ms: number): string {
+export function duration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)} ms`;
   const s = ms / 1000;
   if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.round(s)} s`;
@@ -97,12 +96,12 @@ function duration(ms: number): string {
   return `${(m / 60).toFixed(1)} h`;
 }
 
-const age = (iso: string, now: Date): SafeHtml =>
+export const age = (iso: string, now: Date): SafeHtml =>
   html`<time datetime="${iso}" data-age>${duration(Math.max(0, now.getTime() - Date.parse(iso)))} ago</time>`;
 
-const localTime = (iso: string): SafeHtml => html`<time datetime="${iso}" data-local>${iso.replace('T', ' ').replace('Z', ' UTC')}</time>`;
+export const localTime = (iso: string): SafeHtml => html`<time datetime="${iso}" data-local>${iso.replace('T', ' ').replace('Z', ' UTC')}</time>`;
 
-function latency(m: MessageJson): string {
+export function latency(m: MessageJson): string {
   return m.sent_at ? duration(Date.parse(m.sent_at) - Date.parse(m.created_at)) : '–';
 }
 
@@ -113,6 +112,9 @@ function level(value: number, t: { warn: number; page: number }, sent: number, m
   if (sent === 0 || sent < minSends) return 'unknown';
   return rateLevel(value, t);
 }
+
+export const messageLink = (id: unknown): SafeHtml | string =>
+  typeof id === 'string' && /^[A-Za-z0-9_-]+$/.test(id) ? html`<a class="mono" href="/dashboard/messages/${id}">${id}</a>` : String(id ?? '');
 
 // ---- messages -----------------------------------------------------------------------------------------------
 
@@ -176,161 +178,6 @@ export function messagesPage(ctx: PageContext, v: MessageListView): string {
   );
 }
 
-// ---- message detail ---------------------------------------------------------------------------------------
-
-const json = (value: unknown): string => JSON.stringify(value, null, 2);
-
-const EVENT_LABELS: Record<string, string> = {
-  send_failed: 'send failed',
-  provider_skipped: 'provider skipped',
-  clerk_writeback: 'Clerk write-back',
-};
-
-const SKIP_REASONS: Record<string, string> = {
-  circuit_open: 'its circuit is open after repeated failures',
-  paused: 'it asked us to slow down (rate limit)',
-  saturated: 'no send slot free under its rate limit',
-};
-
-const CLERK_OUTCOMES: Record<string, string> = {
-  updated: 'user metadata updated',
-  skipped: 'skipped',
-  user_not_found: 'no Clerk user has this address',
-  rejected: 'Clerk rejected it',
-  gave_up: 'gave up after repeated errors',
-  superseded: 'not sent: the suppression list changed since',
-};
-
-const text = (v: unknown): string | null => (v === null || v === undefined || v === '' ? null : String(v));
-const messageLink = (id: unknown): SafeHtml | string =>
-  typeof id === 'string' && /^[A-Za-z0-9_-]+$/.test(id) ? html`<a class="mono" href="/dashboard/messages/${id}">${id}</a>` : String(id ?? '');
-
-/** One line saying what an event means, so the timeline reads without opening its JSON. */
-export function eventSummary(e: EventJson): SafeHtml | null {
-  const d = (e.detail && typeof e.detail === 'object' ? e.detail : {}) as Record<string, unknown>;
-  const provider = e.provider ?? text(d.provider) ?? 'the provider';
-  switch (e.type) {
-    case 'received':
-      return d.fallback_for ? html`Accepted as the fallback for ${messageLink(d.fallback_for)}` : html`Accepted`;
-    case 'queued':
-      return html`Queued for sending`;
-    case 'sent':
-      return html`Accepted by ${provider}${text(d.provider_message_id) ? html` as <span class="mono">${text(d.provider_message_id)}</span>` : null}`;
-    case 'send_failed': {
-      const answer = [text(d.status), text(d.code)].filter(Boolean).join(' ');
-      return html`<span class="lvl-warn">${text(d.class) ?? 'error'}</span> error from ${provider}${answer ? ` (${answer})` : ''}: ${text(d.message) ?? 'no message'}`;
-    }
-    case 'failover':
-      return html`Failing over from ${text(d.from) ?? '?'} to ${provider}`;
-    case 'provider_skipped':
-      return html`${provider} skipped: ${SKIP_REASONS[String(d.reason)] ?? text(d.reason) ?? '?'}${typeof d.retry_in_ms === 'number' ? `; free again in ${duration(d.retry_in_ms)}` : ''}`;
-    case 'fallback':
-      return html`Could not be delivered here; sent by ${text(d.channel) ?? 'the fallback channel'} as ${messageLink(d.message_id)}`;
-    case 'retried':
-      return html`Retried by an admin (was ${text(d.previous_status) ?? '?'})`;
-    case 'suppressed':
-      return html`Not sent: the recipient is suppressed (${text(d.suppression_reason) ?? text(d.reason) ?? '?'})${d.source_message_id ? html`, after ${messageLink(d.source_message_id)}` : null}${d.expires_at ? html` until ${localTime(String(d.expires_at))}` : null}`;
-    case 'failed':
-    case 'expired':
-      return text(d.reason) ? html`${text(d.reason)}` : text(d.description) ? html`${text(d.description)}` : null;
-    case 'bounced': {
-      const kind = [text(d.bounce_kind), text(d.bounce_type), text(d.bounce_sub_type)].filter(Boolean).join(' / ');
-      return html`${kind ? `${kind} bounce` : 'Bounced'} reported by ${provider}${text(d.diagnostic) ? `: ${text(d.diagnostic)}` : ''}`;
-    }
-    case 'delivered':
-    case 'complained':
-    case 'delayed':
-      return html`Reported by ${provider}${text(d.provider_type) ? html` (<span class="mono">${text(d.provider_type)}</span>)` : null}${text(d.description) ? `: ${text(d.description)}` : ''}`;
-    case 'clerk_writeback': {
-      const outcome = String(d.outcome ?? '');
-      const status = text(d.email_status) ? `email_status = ${text(d.email_status)}` : 'metadata';
-      const why = [text(d.status) && `HTTP ${text(d.status)}`, text(d.error) ?? text(d.reason)].filter(Boolean).join(': ');
-      const ok = outcome === 'updated';
-      return html`Clerk ${status}: <span class="${ok ? 'lvl-ok' : outcome === 'skipped' ? 'muted' : 'lvl-warn'}">${CLERK_OUTCOMES[outcome] ?? (outcome || '?')}</span>${Array.isArray(d.user_ids) ? ` (${d.user_ids.join(', ')})` : ''}${why ? ` — ${why}` : ''}`;
-    }
-    default:
-      return null;
-  }
-}
-
-/** Events whose raw provider answer is what the reader came for: shown unfolded. */
-const RAW_SHOWN = new Set(['send_failed', 'bounced', 'complained']);
-
-function timeline(events: EventJson[]): SafeHtml {
-  const start = events[0] ? Date.parse(events[0].occurred_at) : 0;
-  return html`<div class="table-wrap"><table class="timeline">
-  <thead><tr><th>When</th><th class="num">+</th><th>Event</th><th>What happened</th></tr></thead>
-  <tbody>${events.map((e) => {
-    const hasDetail = e.detail && Object.keys(e.detail as object).length > 0;
-    return html`<tr>
-    <td class="nowrap">${localTime(e.occurred_at)}</td>
-    <td class="num">${duration(Date.parse(e.occurred_at) - start)}</td>
-    <td class="nowrap">${html`<span class="badge st-${e.type}">${EVENT_LABELS[e.type] ?? e.type}</span>`}${e.provider ? html`<div class="small muted">${e.provider}</div>` : null}</td>
-    <td>${eventSummary(e)}${hasDetail ? html`<details class="small" ${RAW_SHOWN.has(e.type) ? html`open` : null}><summary class="muted">raw</summary><pre>${json(e.detail)}</pre></details>` : null}</td>
-  </tr>`;
-  })}</tbody></table></div>`;
-}
-
-function content(d: MessageDetail): SafeHtml {
-  if (d.outbox) {
-    return html`<p class="muted small">Stored in full by the development <code>outbox</code> provider.</p>
-<dl class="facts"><dt>From</dt><dd>${d.outbox.from ?? '–'}</dd><dt>To</dt><dd>${d.outbox.to}</dd><dt>Subject</dt><dd>${d.outbox.subject ?? '–'}</dd></dl>
-${d.outbox.text ? html`<h2>Text</h2><pre>${d.outbox.text}</pre>` : null}
-${d.outbox.html ? html`<details><summary>HTML source</summary><pre>${d.outbox.html}</pre></details>` : null}`;
-  }
-  if (d.redacted === null) return html`<p class="muted">The body is no longer kept (older than the body retention).</p>`;
-  const r = d.redacted as { channel: string; subject?: string; text?: string; html?: string; body?: string };
-  if (r.channel === 'sms') return html`<pre>${r.body ?? ''}</pre>`;
-  return html`<dl class="facts"><dt>Subject</dt><dd>${r.subject ?? '–'}</dd></dl>
-${r.text ? html`<h2>Text</h2><pre>${r.text}</pre>` : null}
-${r.html ? html`<details><summary>HTML source</summary><pre>${r.html}</pre></details>` : null}`;
-}
-
-export function messageDetailPage(ctx: PageContext, d: MessageDetail, suppressed: SuppressionEntry | null, now: Date): string {
-  const m = d.message;
-  const csrf = html`<input type="hidden" name="_csrf" value="${ctx.csrf}">`;
-  const retry = d.retryRefusal
-    ? html`<span class="muted small">Retry: ${d.retryRefusal}</span>`
-    : html`<form method="post" action="/dashboard/messages/${m.id}/retry" data-confirm="Send this message again now?">${csrf}<button class="primary" type="submit">Retry now</button></form>`;
-  const suppression = suppressed
-    ? html`<form method="post" action="/dashboard/suppressions/release" data-confirm="Release this recipient?">${csrf}
-        <input type="hidden" name="channel" value="${m.channel}"><input type="hidden" name="recipient" value="${m.recipient}">
-        <input type="hidden" name="back" value="/dashboard/messages/${m.id}">
-        <button class="danger" type="submit">Release recipient (suppressed: ${suppressed.reason})</button></form>`
-    : html`<form method="post" action="/dashboard/suppressions" data-confirm="Stop sending to this recipient?">${csrf}
-        <input type="hidden" name="channel" value="${m.channel}"><input type="hidden" name="recipient" value="${m.recipient}">
-        <input type="hidden" name="reason" value="manual"><input type="hidden" name="source_message_id" value="${m.id}">
-        <input type="hidden" name="back" value="/dashboard/messages/${m.id}">
-        <button type="submit">Suppress recipient</button></form>`;
-  const facts: [string, SafeHtml | string][] = [
-    ['Status', statusBadge(m.status)],
-    ['Recipient', html`<a href="/dashboard?q=${encodeURIComponent(m.recipient)}&amp;range=all">${m.recipient}</a>`],
-    ['Channel', m.channel],
-    ['Template', m.template ?? '–'],
-    ['Source', `${m.source}${m.external_id ? ` · ${m.external_id}` : ''}`],
-    ['User', m.user_id ? html`<a href="/dashboard?q=${encodeURIComponent(m.user_id)}&amp;range=all">${m.user_id}</a>` : '–'],
-    ['Provider', m.provider ? `${m.provider}${m.provider_message_id ? ` · ${m.provider_message_id}` : ''}` : '–'],
-    ['Attempts', String(m.attempts)],
-    ['Accepted', html`${localTime(m.created_at)} (${age(m.created_at, now)})`],
-    ['Sent', m.sent_at ? html`${localTime(m.sent_at)} (+${latency(m)})` : '–'],
-    ['Delivered', m.delivered_at ? html`${localTime(m.delivered_at)}${m.sent_at ? ` (+${duration(Date.parse(m.delivered_at) - Date.parse(m.sent_at))} after sent)` : ''}` : '–'],
-    ['Last error', m.last_error ?? '–'],
-  ];
-  return layout(
-    ctx,
-    'messages',
-    m.id,
-    html`<h1 class="mono">${m.id}</h1>
-<div class="grid">
-  <section class="card"><dl class="facts">${facts.map(([k, v]) => html`<dt>${k}</dt><dd>${v}</dd>`)}</dl></section>
-  <section class="card"><h2>Actions</h2><div class="actions">${retry}${suppression}</div></section>
-</div>
-<h2>Timeline</h2>${timeline(d.events)}
-<h2>Headers we sent</h2>${d.headers ? html`<pre>${json(d.headers)}</pre>` : html`<p class="muted">None recorded (not sent yet, or not an email).</p>`}
-<h2>Content ${d.outbox ? null : html`<span class="muted small">(codes redacted)</span>`}</h2>${content(d)}`,
-  );
-}
-
 // ---- overview -----------------------------------------------------------------------------------------------
 
 export interface OverviewView {
@@ -341,14 +188,32 @@ export interface OverviewView {
   now: Date;
 }
 
+/** Why a rate is grey: it is not judged, not failing. */
+const notJudged = (sent: number, t: Thresholds): SafeHtml | null =>
+  sent < t.minSends ? html` <span class="small muted not-judged">not judged (${sent} of ${t.minSends} sends)</span>` : null;
+
 function rateTable(title: string, rows: RateRow[], t: Thresholds): SafeHtml {
   if (!rows.length) return html`<section class="card"><h2>${title}</h2><p class="muted">Nothing sent by email in the window.</p></section>`;
   return html`<section class="card"><h2>${title}</h2><div class="table-wrap"><table>
   <thead><tr><th></th><th class="num">Sent</th><th class="num">Bounce rate</th><th class="num">Complaint rate</th></tr></thead>
   <tbody>${rows.map(
-    (r) => html`<tr><td>${r.key}</td><td class="num">${r.sent}</td>
+    (r) => html`<tr><td>${r.key}${r.sent < t.minSends ? html`<div>${notJudged(r.sent, t)}</div>` : null}</td><td class="num">${r.sent}</td>
       <td class="num lvl-${level(r.bounce_rate, t.bounce, r.sent, t.minSends)}">${percent(r.bounce_rate)} <span class="small">(${r.bounced})</span></td>
       <td class="num lvl-${level(r.complaint_rate, t.complaint, r.sent, t.minSends)}">${percent(r.complaint_rate, 3)} <span class="small">(${r.complained})</span></td></tr>`,
+  )}</tbody></table></div>
+  ${rows.some((r) => r.sent < t.minSends) ? html`<p class="small muted">Grey rates are not judged: a scope needs ${t.minSends} sends in the window (<code>ALERT_MIN_SENDS</code>) before its rates can warn or page.</p>` : null}</section>`;
+}
+
+/** SMS delivery per provider, from its status callbacks (Twilio's); a provider without callbacks shows sent only. */
+function smsDeliveryTable(rows: SmsDeliveryRow[]): SafeHtml {
+  if (!rows.length) return html`<section class="card"><h2>SMS delivery</h2><p class="muted">No SMS sent in the window.</p></section>`;
+  const share = (n: number, of: number) => (of > 0 ? percent(n / of) : '–');
+  return html`<section class="card"><h2>SMS delivery <span class="muted small">(24 h)</span></h2><div class="table-wrap"><table>
+  <thead><tr><th>Provider</th><th class="num">Sent</th><th class="num">Delivered</th><th class="num">Undelivered</th></tr></thead>
+  <tbody>${rows.map(
+    (r) => html`<tr><td>${r.provider}</td><td class="num">${r.sent}</td>
+      <td class="num">${share(r.delivered, r.sent)} <span class="small">(${r.delivered})</span></td>
+      <td class="num ${r.undelivered > 0 ? 'lvl-warn' : ''}">${share(r.undelivered, r.sent)} <span class="small">(${r.undelivered})</span></td></tr>`,
   )}</tbody></table></div></section>`;
 }
 
@@ -445,7 +310,8 @@ ${attention(v)}
      <span class="muted small">warn ${percent(t.bounce.warn)}, page ${percent(t.bounce.page)}</span>
      · <span class="lvl-${level(o.complaint_rate, t.complaint, o.sent, t.minSends)}">Complaints ${percent(o.complaint_rate, 3)}</span>
      <span class="muted small">warn ${percent(t.complaint.warn, 3)}, page ${percent(t.complaint.page, 3)}</span>
-     · <span class="muted">${o.sent} sent</span></p>
+     · <span class="muted">${o.sent} sent</span>${notJudged(o.sent, t)}</p>
+  ${o.sent < t.minSends ? html`<p class="small muted">Rates are judged once ${t.minSends} emails are sent in the window (<code>ALERT_MIN_SENDS</code>); until then they show in grey and raise no alert.</p>` : null}
 </section>
 <h2>Messages accepted in the last 24 h, by status now</h2><div class="tiles">${tiles}</div>
 <div class="grid">
@@ -458,6 +324,9 @@ ${rateTable('By provider', v.rates.providers, t)}
 ${rateTable('By recipient domain', v.rates.domains, t)}
 </div>
 <div class="grid">
+${smsDeliveryTable(v.hourly.smsDelivery)}
+</div>
+<div class="grid">
 <section class="card"><h2>Queues <a class="small" href="/dashboard/queues">details</a></h2><div class="table-wrap"><table>
   <thead><tr><th>Queue</th><th class="num">Waiting</th><th class="num">Active</th><th class="num">Delayed</th><th class="num">Failed</th><th class="num">Oldest waiting</th></tr></thead>
   <tbody>${queueRows}</tbody></table></div></section>
@@ -468,15 +337,26 @@ ${providerHealth(v.providers, v.now)}
 
 // ---- suppressions -------------------------------------------------------------------------------------------
 
-const noteOf = (s: SuppressionEntry): string | null =>
-  s.detail && typeof s.detail === 'object' && typeof (s.detail as { note?: unknown }).note === 'string' ? (s.detail as { note: string }).note : null;
+const SUPPRESSION_REASONS: Record<string, string> = {
+  hard_bounce: 'hard bounce',
+  complaint: 'complaint',
+  provider_suppression: "on the provider's suppression list",
+  manual: 'manual',
+};
+export const suppressionReasonLabel = (reason: string): string => SUPPRESSION_REASONS[reason] ?? reason.replace(/_/g, ' ');
+
+/** The operator's note, or what the provider said (e.g. Resend's suppression type and message). */
+function noteOf(s: SuppressionEntry): string | null {
+  const d = (s.detail && typeof s.detail === 'object' ? s.detail : {}) as { note?: unknown; description?: unknown };
+  return typeof d.note === 'string' ? d.note : typeof d.description === 'string' ? d.description : null;
+}
 
 export function suppressionsPage(ctx: PageContext, v: { search: string; rows: SuppressionEntry[]; limit: number }): string {
   const csrf = html`<input type="hidden" name="_csrf" value="${ctx.csrf}">`;
   const rows = v.rows.map(
     (s) => html`<tr>
     <td><a href="/dashboard?q=${encodeURIComponent(s.recipient)}&amp;range=all">${s.recipient}</a></td>
-    <td>${s.channel}</td><td>${s.reason.replace('_', ' ')}${noteOf(s) ? html`<div class="small muted">${noteOf(s)}</div>` : null}${s.source_message_id ? html`<div class="small">after ${messageLink(s.source_message_id)}</div>` : null}</td>
+    <td>${s.channel}</td><td>${suppressionReasonLabel(s.reason)}${noteOf(s) ? html`<div class="small muted">${noteOf(s)}</div>` : null}${s.source_message_id ? html`<div class="small">after ${messageLink(s.source_message_id)}</div>` : null}</td>
     <td class="nowrap hide-narrow">${localTime(s.created_at)}</td>
     <td class="nowrap hide-narrow">${s.expires_at ? localTime(s.expires_at) : 'until released'}</td>
     <td><form method="post" action="/dashboard/suppressions/release" data-confirm="Release ${s.recipient}?">${csrf}
@@ -489,7 +369,7 @@ export function suppressionsPage(ctx: PageContext, v: { search: string; rows: Su
     'suppressions',
     'Suppressions',
     html`<h1>Suppressions</h1>
-<p class="muted">Nothing is sent to a suppressed recipient. Hard bounces and complaints add them; release one when the address is fixed.</p>
+<p class="muted">Nothing is sent to a suppressed recipient. Hard bounces, complaints and a provider's own suppression list (Resend <code>email.suppressed</code>) add them; release one when the address is fixed.</p>
 <form class="filters" method="get" action="/dashboard/suppressions" role="search">
   <label class="search">Search recipients<input type="search" name="q" value="${v.search}"></label>
   <button type="submit">Search</button>

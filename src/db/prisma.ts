@@ -27,6 +27,17 @@ function statementNames(): (query: { sql: string }) => string {
 }
 
 /**
+ * How long one query may go unanswered before it fails (and its connection is dropped). In a network
+ * partition nothing is closed and nothing answers: without this a request waits for the whole partition;
+ * with it the receiver answers 503 within seconds, and Svix, Supabase and apps retry.
+ */
+export const QUERY_TIMEOUT_MS = 3_000;
+/** Postgres itself ends a statement sooner, so a merely slow one fails cleanly and its connection stays usable. */
+export const STATEMENT_TIMEOUT_MS = 2_500;
+/** A connection that is not ready in this time (server unreachable, or every connection busy) fails the query. */
+export const CONNECT_TIMEOUT_MS = 2_000;
+
+/**
  * `?pgbouncer=true` is Prisma's flag for a pooler in transaction mode (PgBouncer before 1.21, Supavisor's
  * transaction port), which hands a session's named statements to other clients: with it, nothing is named.
  */
@@ -34,7 +45,15 @@ export function createPrisma(databaseUrl: string, poolSize = 10): Db {
   const behindPooler = new URL(databaseUrl).searchParams.get('pgbouncer') === 'true';
   return new PrismaClient({
     adapter: new PrismaPg(
-      { connectionString: databaseUrl, max: poolSize, connectionTimeoutMillis: 5_000 },
+      {
+        connectionString: databaseUrl,
+        max: poolSize,
+        connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+        query_timeout: QUERY_TIMEOUT_MS,
+        statement_timeout: STATEMENT_TIMEOUT_MS,
+        // A peer that vanished is noticed by the kernel, not only when a query times out.
+        keepAlive: true,
+      },
       behindPooler ? {} : { statementNameGenerator: statementNames() },
     ),
   });

@@ -1,4 +1,4 @@
-import { withoutNul } from '../db/nul';
+import { isStorableDate, MAX_KEY_CHARS, toStorable } from '../db/storable';
 import type { Db } from '../db/prisma';
 import type { MessageStatus } from '../generated/prisma/enums';
 import { DependencyUnavailableError } from '../lib/errors';
@@ -65,6 +65,22 @@ interface StoredEvent {
   raw: unknown;
 }
 
+/**
+ * A provider retries what it cannot deliver, so an event Postgres would refuse must still be recorded: text it
+ * cannot hold becomes U+FFFD, an id too long for its index is kept as its hash (the event id, still the same
+ * on every retry) or not at all (a provider message id that long is none we stored), a time it cannot hold is
+ * the time of receipt. The raw body keeps what was sent.
+ */
+function storableEvent(received: ProviderWebhookEvent, receivedAt: Date): ProviderWebhookEvent {
+  const event = toStorable(received);
+  return {
+    ...event,
+    eventId: event.eventId.length > MAX_KEY_CHARS ? `sha256:${shortHash(event.eventId)}` : event.eventId,
+    providerMessageId: event.providerMessageId && event.providerMessageId.length > MAX_KEY_CHARS ? null : event.providerMessageId,
+    occurredAt: isStorableDate(event.occurredAt) ? event.occurredAt : receivedAt,
+  };
+}
+
 /** Thrown by `apply` while the event's message is not (yet) known: the job retries with backoff. */
 export class MessageNotFoundYetError extends Error {}
 
@@ -83,27 +99,43 @@ export type ProviderEvents = ReturnType<typeof createProviderEvents>;
 
 const dedupeKey = (provider: string, eventId: string): string => `${provider}:${eventId}`;
 
-function describeFailure(type: ProviderEventType, stored: StoredEvent): string | null {
+function describeFailure(type: ProviderEventType, stored: StoredEvent, provider: string): string | null {
   if (type === 'bounced' && stored.bounce) {
     const what = [stored.bounce.type, stored.bounce.subType].filter(Boolean).join('/');
     return `${stored.bounce.kind} bounce${what ? ` (${what})` : ''}${stored.bounce.diagnostic ? `: ${stored.bounce.diagnostic}` : ''}`;
   }
   if (type === 'complained') return 'the recipient marked the message as spam';
   if (type === 'failed') return `provider could not send it${stored.detail.reason ? `: ${String(stored.detail.reason)}` : ''}`;
-  if (type === 'suppressed') return `provider suppressed it${stored.detail.reason ? `: ${String(stored.detail.reason)}` : ''}`;
+  if (type === 'suppressed') {
+    const kind = stored.detail.suppression_type ? ` (${String(stored.detail.suppression_type)})` : '';
+    return `not sent: the address is on ${provider}'s suppression list${kind}${stored.detail.message ? `: ${String(stored.detail.message)}` : ''}`;
+  }
   return null;
 }
 
 /**
  * Whether the event says the address cannot take mail: a hard bounce, a complaint, or the provider's own
  * suppression list (Resend `email.suppressed`: it saw a bounce or complaint earlier, team-wide). Suppressing
- * it here too keeps the failover provider from being sent to it and lets Clerk know.
+ * it here too keeps the failover provider from being sent to it and lets Clerk know. A provider suppression is
+ * named as one unless the provider says it came from a bounce or a complaint.
  */
 function suppressionReason(type: ProviderEventType, stored: StoredEvent): SuppressionReason | null {
   if (type === 'complained') return 'complaint';
   if (type === 'bounced' && stored.bounce?.kind === 'hard') return 'hard_bounce';
-  if (type === 'suppressed') return stored.detail.reason === 'previous_complaint' ? 'complaint' : 'hard_bounce';
-  return null;
+  if (type !== 'suppressed') return null;
+  if (stored.detail.reason === 'previous_complaint') return 'complaint';
+  if (stored.detail.reason === 'previous_bounce') return 'hard_bounce';
+  return 'provider_suppression';
+}
+
+/**
+ * The time to put on the timeline: the provider's, unless it precedes our send (or, for an event that does not
+ * apply, our accepting the message): a clock off, or a documentation example. Then our time, with the
+ * provider's kept beside it, so no latency comes out negative.
+ */
+function timelineTime(providerTime: Date, floor: { at: Date | null; what: string }): { at: Date; flag: Record<string, string> } {
+  if (!floor.at || providerTime >= floor.at) return { at: providerTime, flag: {} };
+  return { at: floor.at, flag: { provider_time: providerTime.toISOString(), provider_time_before: floor.what } };
 }
 
 export function createProviderEvents({ db, queues, suppressions, metrics, log, now = () => new Date() }: ProviderEventsDeps) {
@@ -113,8 +145,7 @@ export function createProviderEvents({ db, queues, suppressions, metrics, log, n
 
   /** Stores the verified event (once per provider event id) and queues it. Answers before any heavy work. */
   async function receive(received: ProviderWebhookEvent): Promise<{ id: string; duplicate: boolean }> {
-    // A provider retries what it cannot deliver: an event Postgres would refuse must still be recorded.
-    const event = withoutNul(received);
+    const event = storableEvent(received, now());
     const stored: StoredEvent = {
       provider_type: event.providerType,
       message_id: event.messageId,
@@ -166,7 +197,7 @@ export function createProviderEvents({ db, queues, suppressions, metrics, log, n
   }
 
   async function findMessage(providerMessageId: string | null, messageId: string | null) {
-    const select = { id: true, status: true, provider: true, channel: true, recipient: true, sentAt: true } as const;
+    const select = { id: true, status: true, provider: true, channel: true, recipient: true, createdAt: true, sentAt: true } as const;
     if (providerMessageId) {
       const byProviderId = await db.message.findFirst({ where: { providerMessageId }, select });
       if (byProviderId) return byProviderId;
@@ -199,9 +230,13 @@ export function createProviderEvents({ db, queues, suppressions, metrics, log, n
       throw new MessageNotFoundYetError(`no sent message for ${row.provider} event ${row.eventId} yet`);
     }
 
-    // An event about another provider's attempt (after a failover) goes on the timeline but does not set status.
-    const newStatus = message.provider === row.provider ? STATUS_FOR[type] : undefined;
-    const failure = describeFailure(type, stored);
+    // Only the provider that sent the message speaks for it. An event from another one (about an attempt before
+    // a failover, or joined by our tag to a message the outbox "sent") goes on the timeline and changes
+    // nothing: not the status, not the suppression list.
+    const applies = message.provider === row.provider;
+    const newStatus = applies ? STATUS_FOR[type] : undefined;
+    const failure = describeFailure(type, stored, row.provider);
+    const { at, flag } = timelineTime(row.occurredAt, applies ? { at: message.sentAt, what: 'sent' } : { at: message.createdAt, what: 'accepted' });
     // A soft bounce reported after delivery (an asynchronous "mailbox full") is recorded, but the message was
     // delivered and stays so; a hard bounce after delivery does move it on.
     const replaceable = !newStatus
@@ -217,7 +252,7 @@ export function createProviderEvents({ db, queues, suppressions, metrics, log, n
             messageId: message.id,
             type,
             provider: row.provider,
-            occurredAt: row.occurredAt,
+            occurredAt: at,
             dedupeKey: dedupeKey(row.provider, row.eventId),
             detail: {
               provider_type: stored.provider_type,
@@ -227,6 +262,8 @@ export function createProviderEvents({ db, queues, suppressions, metrics, log, n
                 ? { bounce_kind: stored.bounce.kind, bounce_type: stored.bounce.type, bounce_sub_type: stored.bounce.subType, diagnostic: stored.bounce.diagnostic }
                 : {}),
               ...stored.detail,
+              ...flag,
+              ...(applies ? {} : { not_applied: `the message was sent by ${message.provider ?? 'no provider'}, not ${row.provider}` }),
             } as never,
           },
         }),
@@ -239,7 +276,7 @@ export function createProviderEvents({ db, queues, suppressions, metrics, log, n
             ]
           : []),
         ...(type === 'delivered' && newStatus
-          ? [db.message.updateMany({ where: { id: message.id, deliveredAt: null }, data: { deliveredAt: row.occurredAt } })]
+          ? [db.message.updateMany({ where: { id: message.id, deliveredAt: null }, data: { deliveredAt: at } })]
           : []),
       ]);
       if (newStatus && statusChange && 'count' in statusChange && statusChange.count > 0) {
@@ -255,11 +292,11 @@ export function createProviderEvents({ db, queues, suppressions, metrics, log, n
       metrics.delivered({
         provider: row.provider,
         channel: message.channel,
-        sentToDeliveredSeconds: Math.max(0, row.occurredAt.getTime() - message.sentAt.getTime()) / 1000,
+        sentToDeliveredSeconds: (at.getTime() - message.sentAt.getTime()) / 1000,
       });
     }
 
-    const reason = suppressionReason(type, stored);
+    const reason = applies ? suppressionReason(type, stored) : null;
     if (reason && message.channel === 'email') {
       await suppressions.suppress({
         channel: 'email',
@@ -269,7 +306,7 @@ export function createProviderEvents({ db, queues, suppressions, metrics, log, n
         detail: {
           provider: row.provider,
           provider_event_id: row.eventId,
-          ...(type === 'suppressed' ? { provider_suppression: stored.detail.reason ?? null } : {}),
+          ...(type === 'suppressed' ? { provider_suppression: stored.detail } : {}),
           ...(failure ? { description: failure } : {}),
         },
       });

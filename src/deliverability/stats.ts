@@ -170,10 +170,10 @@ export function createStats({ db, now = () => new Date() }: { db: Db; now?: () =
                count(*) FILTER (WHERE email_sent)::int AS sent,
                count(*) FILTER (WHERE email_sent AND hard_bounced)::int AS hard_bounces,
                count(*) FILTER (WHERE email_sent AND complained)::int AS complaints,
-               percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - created_at) * 1000) AS sent_p50,
-               percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - created_at) * 1000) AS sent_p95,
-               percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM delivered_at - sent_at) * 1000) AS delivered_p50,
-               percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM delivered_at - sent_at) * 1000) AS delivered_p95
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY greatest(extract(epoch FROM sent_at - created_at), 0) * 1000) AS sent_p50,
+               percentile_cont(0.95) WITHIN GROUP (ORDER BY greatest(extract(epoch FROM sent_at - created_at), 0) * 1000) AS sent_p95,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY greatest(extract(epoch FROM delivered_at - sent_at), 0) * 1000) AS delivered_p50,
+               percentile_cont(0.95) WITHIN GROUP (ORDER BY greatest(extract(epoch FROM delivered_at - sent_at), 0) * 1000) AS delivered_p95
         FROM w
         GROUP BY GROUPING SETS ((), (provider), (recipient_domain))`,
     ]);

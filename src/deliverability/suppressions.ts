@@ -1,21 +1,22 @@
 import type { Config } from '../config/env';
 import type { Db } from '../db/prisma';
-import { E164_NUMBER, EMAIL_ADDRESS, normalizeRecipient } from '../delivery/content';
 import { Prisma } from '../generated/prisma/client';
 import type { Channel } from '../generated/prisma/enums';
 import { ValidationError } from '../lib/errors';
 import { decodeCursor, encodeCursor } from '../lib/cursor';
 import { newId, shortHash } from '../lib/ids';
 import type { Logger } from '../lib/logger';
+import { isRecipient, normalizeRecipient, RECIPIENT_EXPECTED } from '../lib/recipient';
 import type { Queues } from '../queue/queues';
 import { enqueueClerkWriteback } from './clerk-writeback';
 
 /**
  * The suppression list: recipients we must not send to, per channel. A complaint suppresses for good; a hard
- * bounce for HARD_BOUNCE_SUPPRESSION_DAYS; an operator can add or release any entry.
+ * bounce, or the provider's own suppression list (reason unknown), for HARD_BOUNCE_SUPPRESSION_DAYS; an
+ * operator can add or release any entry.
  */
 
-export type SuppressionReason = 'hard_bounce' | 'complaint' | 'manual';
+export type SuppressionReason = 'hard_bounce' | 'complaint' | 'provider_suppression' | 'manual';
 
 type SuppressionRow = Prisma.SuppressionGetPayload<object>;
 
@@ -79,7 +80,7 @@ const inForceAt = (at: Date): Prisma.SuppressionWhereInput => ({ OR: [{ expiresA
 
 export function createSuppressionService({ db, config, queues, log, now = () => new Date() }: SuppressionDeps) {
   function defaultExpiry(reason: SuppressionReason, at: Date): Date | null {
-    if (reason === 'hard_bounce') return new Date(at.getTime() + config.HARD_BOUNCE_SUPPRESSION_DAYS * 86_400_000);
+    if (reason === 'hard_bounce' || reason === 'provider_suppression') return new Date(at.getTime() + config.HARD_BOUNCE_SUPPRESSION_DAYS * 86_400_000);
     return null;
   }
 
@@ -91,9 +92,7 @@ export function createSuppressionService({ db, config, queues, log, now = () => 
     const at = now();
     const { recipient } = normalizeRecipient(input.channel, input.recipient);
     // Every way in (API, dashboard, CLI, provider events) lands here: a malformed address would never match.
-    if (!(input.channel === 'email' ? EMAIL_ADDRESS : E164_NUMBER).test(recipient)) {
-      throw new ValidationError(`recipient: must be ${input.channel === 'email' ? 'an email address' : 'an E.164 phone number, e.g. +447700900123'}`);
-    }
+    if (!isRecipient(input.channel, recipient)) throw new ValidationError(`recipient: ${RECIPIENT_EXPECTED[input.channel]}`);
     const expiresAt = input.expiresAt === undefined ? defaultExpiry(input.reason, at) : input.expiresAt;
     const detail = JSON.stringify(input.detail ?? {});
     // Lengthening a bounce or complaint entry by hand keeps its reason: Clerk was told "undeliverable" because of

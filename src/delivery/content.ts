@@ -44,18 +44,20 @@ export function redactPayload(payload: MessagePayload, secrets: readonly string[
   return { ...payload, subject: redact(payload.subject)!, html: redact(payload.html), text: redact(payload.text) };
 }
 
-/** A recipient, once normalized, is one of these. */
-export const EMAIL_ADDRESS = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-export const E164_NUMBER = /^\+[1-9]\d{6,14}$/;
-
 /**
- * The one form a recipient is stored, searched and suppressed in: email lower-cased (with its domain, for
- * per-domain stats), phone numbers without the spaces, dashes and brackets people write them with.
+ * A header holds one line: a CR or LF in a subject or a From name would end it there and start another header
+ * (RFC 5322 has no escape for them), so each line break and the indentation after it become one space.
  */
-export function normalizeRecipient(channel: 'email' | 'sms', recipient: string): { recipient: string; domain: string | null } {
-  const trimmed = recipient.trim();
-  if (channel === 'sms') return { recipient: trimmed.replace(/[\s().-]/g, ''), domain: null };
-  const lower = trimmed.toLowerCase();
-  const at = lower.lastIndexOf('@');
-  return { recipient: lower, domain: at > 0 ? lower.slice(at + 1) : null };
+export const singleLine = (text: string): string => text.replace(/[\r\n]+[\t ]*/g, ' ');
+
+const emailOnOneLine = (email: EmailContent): EmailContent => ({
+  ...email,
+  subject: singleLine(email.subject),
+  ...(email.appName !== undefined ? { appName: singleLine(email.appName) } : {}),
+});
+
+/** The payload with the text that goes into headers on one line, whichever source wrote it. */
+export function withSingleLineHeaders(payload: MessagePayload): MessagePayload {
+  if (payload.channel === 'email') return emailOnOneLine(payload);
+  return payload.fallback ? { ...payload, fallback: { ...payload.fallback, payload: emailOnOneLine(payload.fallback.payload) } } : payload;
 }

@@ -1,11 +1,13 @@
 import type { Config } from '../config/env';
-import type { EmailContent } from './content';
+import { singleLine, type EmailContent } from './content';
 
 export type FromConfig = Pick<Config, 'EMAIL_FROM' | 'EMAIL_FROM_DOMAIN' | 'EMAIL_FROM_NAME'>;
 
 const LOCAL_PART = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$/;
 
-function displayName(name: string): string {
+function displayName(raw: string): string {
+  // EMAIL_FROM_NAME included: a line break in it would start a header of its own.
+  const name = singleLine(raw);
   // RFC 5322: a display name with specials must be a quoted string.
   return /^[A-Za-z0-9 !#$%&'*+/=?^_`{|}~-]+$/.test(name) ? name : `"${name.replace(/(["\\])/g, '\\$1')}"`;
 }

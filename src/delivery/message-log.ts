@@ -2,6 +2,7 @@ import type { Db } from '../db/prisma';
 import type { Prisma } from '../generated/prisma/client';
 import { MessageSource, type Channel, type MessageStatus } from '../generated/prisma/enums';
 import { decodeCursor, encodeCursor } from '../lib/cursor';
+import { normalizeAnyRecipient } from '../lib/recipient';
 
 /** The read side of the delivery log, in the contract's JSON shape (snake_case). */
 
@@ -88,7 +89,7 @@ function searchWhere(term: string): Prisma.MessageWhereInput {
   return {
     OR: [
       { id: term },
-      { recipient: term.includes('@') ? term.toLowerCase() : term },
+      { recipient: normalizeAnyRecipient(term) },
       { userId: term },
       { providerMessageId: term },
       // Naming every source lets the (source, external_id) unique index serve a lookup by external id alone.
@@ -102,7 +103,7 @@ export type MessageLog = ReturnType<typeof createMessageLog>;
 export function createMessageLog(db: Db) {
   async function list(filters: MessageFilters): Promise<{ data: MessageJson[]; next_cursor: string | null }> {
     const where: Prisma.MessageWhereInput = {
-      recipient: filters.recipient?.includes('@') ? filters.recipient.trim().toLowerCase() : filters.recipient?.trim(),
+      recipient: filters.recipient === undefined ? undefined : normalizeAnyRecipient(filters.recipient),
       status: filters.status,
       provider: filters.provider,
       channel: filters.channel,

@@ -1,11 +1,12 @@
-import { holdsNul } from '../db/nul';
 import { Prisma, type Db } from '../db/prisma';
+import { databaseMessage, isDataError, MAX_KEY_CHARS, unstorable } from '../db/storable';
 import type { MessageSource, MessageStatus } from '../generated/prisma/enums';
 import { DependencyUnavailableError, ValidationError } from '../lib/errors';
 import { newId } from '../lib/ids';
 import type { Logger } from '../lib/logger';
+import { isRecipient, normalizeRecipient, RECIPIENT_EXPECTED } from '../lib/recipient';
 import { sendJob, type Queues } from '../queue/queues';
-import { normalizeRecipient, redactPayload, type MessagePayload } from './content';
+import { redactPayload, withSingleLineHeaders, type MessagePayload } from './content';
 
 export interface NewMessage {
   source: MessageSource;
@@ -94,6 +95,25 @@ interface AcceptedRow {
   detail: Record<string, unknown>;
 }
 
+/**
+ * Why Postgres would refuse this message, or null. Checked before it joins a group: what is refused here is
+ * refused alone (422), where in the group's INSERT it would fail every message written with it.
+ */
+function refusalOf(input: NewMessage): string | null {
+  const problem = unstorable(input);
+  if (problem) return `The message cannot be stored: ${problem}`;
+  const recipients: [string, 'email' | 'sms', string][] = [['recipient', input.payload.channel, input.recipient]];
+  if (input.payload.channel === 'sms' && input.payload.fallback) recipients.push(['fallback recipient', 'email', input.payload.fallback.recipient]);
+  for (const [field, channel, raw] of recipients) {
+    if (!isRecipient(channel, normalizeRecipient(channel, raw).recipient)) return `${field}: ${RECIPIENT_EXPECTED[channel]}`;
+  }
+  // Indexed columns: a longer key does not fit a btree entry.
+  for (const [field, value] of [['external id', input.externalId], ['user id', input.userId], ['template', input.template]] as const) {
+    if (value && value.length > MAX_KEY_CHARS) return `${field}: longer than ${MAX_KEY_CHARS} characters`;
+  }
+  return null;
+}
+
 interface PendingAccept {
   input: NewMessage;
   row: AcceptedRow;
@@ -156,12 +176,26 @@ export function createMessageService({ db, queues, log, now = () => new Date() }
     return new Set(inserted.map((r) => r.id));
   }
 
-  /** Records one group, settling every accept in it except those now recorded and still to be queued. */
+  /**
+   * Records one group, settling every accept in it except those now recorded and still to be queued. A group
+   * Postgres refuses for its data holds a message `refusalOf` did not foresee: the group is halved until that
+   * message is alone, and only it is refused (422); the rest are written. Any other failure is the database's:
+   * every accept in the group gets 503.
+   */
   async function record(group: PendingAccept[]): Promise<PendingAccept[]> {
     let inserted: Set<string>;
     try {
       inserted = await insert(group);
     } catch (err) {
+      if (isDataError(err) && group.length > 1) {
+        const half = Math.ceil(group.length / 2);
+        return [...(await record(group.slice(0, half))), ...(await record(group.slice(half)))];
+      }
+      if (isDataError(err)) {
+        log.warn({ err: databaseMessage(err), source: group[0]!.input.source, external_id: group[0]!.input.externalId ?? null }, 'message refused by the database');
+        group[0]!.reject(new ValidationError('The message holds a value the database cannot store', { database_error: databaseMessage(err) }));
+        return [];
+      }
       log.error({ err: String(err), count: group.length }, 'could not record messages');
       for (const p of group) p.reject(new DependencyUnavailableError('Database unavailable; retry later', err));
       return [];
@@ -197,10 +231,11 @@ export function createMessageService({ db, queues, log, now = () => new Date() }
     }
   }
 
-  function accept(input: NewMessage): Promise<AcceptResult> {
+  function accept(given: NewMessage): Promise<AcceptResult> {
     return new Promise<AcceptResult>((resolve, reject) => {
-      // Refused here, alone: in the group's INSERT it would fail every message written with it.
-      if (holdsNul(input)) throw new ValidationError('The message contains a NUL character (U+0000), which cannot be stored');
+      const input = { ...given, payload: withSingleLineHeaders(given.payload) };
+      const refusal = refusalOf(input);
+      if (refusal) throw new ValidationError(refusal);
       waiting.push({ input, row: prepare(input), resolve, reject });
       if (!writing) void drain();
     });

@@ -13,9 +13,9 @@ import { supabaseHookRouter } from '../webhooks/supabase-router';
 import { requireAdminToken } from './admin-auth';
 import { requireApiKey } from './api-key-auth';
 import { requestContext } from './context';
-import { refuseNulInBody, refuseNulInUrl } from './refuse-nul';
+import { refuseNulInUrl, refuseUnstorableInBody } from './refuse-unstorable';
 import { errorHandler, notFound } from './errors';
-import { healthRouter } from './health';
+import { healthRouter, whileStarting } from './health';
 
 export type AppDeps = Omit<Container, 'close'>;
 
@@ -33,20 +33,20 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(metricsRouter(deps.metrics, deps.config.METRICS_TOKEN));
 
   // Inbound webhooks: signature-verified on the raw body by each router.
-  app.use('/webhooks', countWebhooks(deps.metrics));
+  app.use('/webhooks', countWebhooks(deps.metrics), whileStarting(deps.startup));
   app.use(clerkWebhookRouter(deps));
   app.use(supabaseHookRouter(deps));
   app.use(providerWebhookRouter(deps));
 
   // Apps sending through auth-relay (API keys).
-  app.use('/v1', requireApiKey(deps.config.API_KEYS), express.json({ limit: '256kb' }), refuseNulInBody, sendApiRouter(deps), verificationRouter(deps));
+  app.use('/v1', whileStarting(deps.startup), requireApiKey(deps.config.API_KEYS), express.json({ limit: '256kb' }), refuseUnstorableInBody, sendApiRouter(deps), verificationRouter(deps));
 
   // The on-call side (ADMIN_TOKEN): JSON API and dashboard.
   app.use(
     '/api',
     requireAdminToken(deps.config.ADMIN_TOKEN),
     express.json({ limit: '100kb' }),
-    refuseNulInBody,
+    refuseUnstorableInBody,
     messagesApiRouter(deps),
     suppressionsApiRouter(deps),
     statsApiRouter(deps),

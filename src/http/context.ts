@@ -10,6 +10,8 @@ declare module 'express-serve-static-core' {
   interface Locals {
     /** The message a request recorded or found, for its request log line. */
     messageId?: string;
+    /** The request line's level when its status alone would mislead (a 503 for a feature not configured). */
+    logLevel?: 'warn';
   }
 }
 
@@ -25,7 +27,7 @@ export function requestContext(log: Logger): RequestHandler {
     const started = process.hrtime.bigint();
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      const level = res.statusCode >= 500 ? 'error' : 'info';
+      const level = res.locals.logLevel ?? (res.statusCode >= 500 ? 'error' : 'info');
       // The path only: query strings may carry recipients. A handler that accepted a message names it in
       // `res.locals.messageId`, so this one line ties the request to the message's timeline.
       req.log[level](

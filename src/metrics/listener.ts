@@ -14,7 +14,7 @@ export function metricsPort(config: Pick<Config, 'METRICS_PORT' | 'ROLE'>): numb
 }
 
 /** `/metrics`, `/healthz` and `/readyz` alone, for a process of any role (a worker has no other port). */
-export function createMetricsApp(deps: Pick<Container, 'config' | 'db' | 'redis' | 'metrics' | 'log'>): express.Express {
+export function createMetricsApp(deps: Pick<Container, 'config' | 'db' | 'redis' | 'startup' | 'metrics' | 'log'>): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(healthRouter(deps));

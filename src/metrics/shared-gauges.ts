@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { Gauge, type Registry } from 'prom-client';
 import type { StatsSource } from '../dashboard/sources';
 import type { Logger } from '../lib/logger';
+import type { RedisClient } from '../lib/redis';
 import type { ProviderHealth, ProviderState } from '../providers/provider-health';
 import type { Queues } from '../queue/queues';
 
@@ -54,7 +54,7 @@ interface Snapshot {
 
 export interface SharedGaugesDeps {
   registry: Registry;
-  redis: Redis;
+  redis: RedisClient;
   /** QUEUE_PREFIX: one lease per deployment. */
   prefix: string;
   queues: Pick<Queues, 'all'>;

@@ -167,3 +167,61 @@ export function acceptedWithoutId(provider: string, body: unknown): ProviderErro
     raw: body ?? null,
   });
 }
+
+/**
+ * RFC 3463 enhanced statuses that say the address itself cannot take mail: 5.1.1 (no such user), 5.1.2 (bad
+ * domain), 5.1.3 (bad address), 5.1.10 (null MX), 5.2.1 (mailbox disabled). A full mailbox (5.2.2) or a
+ * policy block (5.7.x) is not: only these justify suppressing the address and telling Clerk.
+ */
+export const HARD_BOUNCE_STATUS = /\b5\.(1\.(1|2|3|10)|2\.1)\b/;
+
+/** What nodemailer reports of a failed SMTP transaction. */
+export interface SmtpFailedCall {
+  /** nodemailer's error code: EAUTH, ETIMEDOUT, ECONNECTION, ESOCKET, ETLS, EENVELOPE, EMESSAGE, … */
+  code?: string;
+  /** The server's reply code, when it replied. */
+  responseCode?: number;
+  /** The server's reply text. */
+  response?: string;
+  /** The SMTP command the reply answered (`MAIL FROM`, `RCPT TO`, `DATA`, `AUTH PLAIN`, `CONN`). */
+  command?: string;
+  message: string;
+}
+
+/** Reply codes of a refused login (RFC 4954): 530 auth required, 534 mechanism too weak, 535 bad credentials, 538 encryption required. */
+const SMTP_AUTH_REPLIES = new Set([530, 534, 535, 538]);
+const SMTP_NO_ANSWER = new Set(['ETIMEDOUT', 'ECONNECTION', 'ESOCKET', 'EDNS', 'EPROTOCOL']);
+
+/**
+ * SMTP replies onto the same classes as HTTP answers. No answer (timeout, dropped connection) is classified by
+ * `classifyFailure` exactly as an HTTP request without answer is. A refused login or TLS set-up is this
+ * server's (credentials, configuration): fail over. 4xx is transient (421 closes the whole session, so it
+ * holds the provider back); 5xx is permanent, except a sender refused at MAIL FROM (this server will not send
+ * for that address; another might). A 5xx naming the address as unusable (HARD_BOUNCE_STATUS) suppresses it.
+ * The timeline keeps the reply code as `status` and the reply as `raw`.
+ */
+export function classifySmtpFailure(call: SmtpFailedCall): ProviderError {
+  const reply = call.responseCode;
+  const raw = { smtp_code: reply ?? null, response: call.response ?? null, command: call.command ?? null, error_code: call.code ?? null };
+  const base = { status: reply ?? null, code: reply ? `smtp_${reply}` : call.code, raw };
+  if (!reply && call.code && SMTP_NO_ANSWER.has(call.code)) {
+    const timedOut = call.code === 'ETIMEDOUT';
+    return classifyFailure({ status: null, message: timedOut ? `no answer: ${call.message}` : call.message, timedOut, body: raw });
+  }
+  if (call.code === 'EAUTH' || call.code === 'ENOAUTH' || (reply && SMTP_AUTH_REPLIES.has(reply))) {
+    return new ProviderError(`SMTP login refused: ${call.message}`, { ...base, class: 'permanent', failover: true });
+  }
+  if (call.code === 'ETLS' || call.code === 'EREQUIRETLS') {
+    return new ProviderError(`SMTP TLS failed: ${call.message}`, { ...base, class: 'permanent', failover: true });
+  }
+  if (reply && reply >= 400 && reply < 500) {
+    return new ProviderError(call.message, { ...base, class: 'transient', providerWide: reply === 421 });
+  }
+  if (reply && reply >= 500) {
+    if (call.command === 'MAIL FROM') return new ProviderError(`sender refused: ${call.message}`, { ...base, class: 'permanent', failover: true });
+    const unusable = HARD_BOUNCE_STATUS.test(call.response ?? '');
+    return new ProviderError(call.message, { ...base, class: 'permanent', ...(unusable ? { suppress: 'hard_bounce' as const } : {}) });
+  }
+  // Anything else nodemailer raises before talking to a server (a malformed message): no retry will change it.
+  return new ProviderError(call.message, { ...base, class: 'permanent' });
+}

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis';
 import type { Logger } from '../lib/logger';
 import { ProviderError, type RateLimitInfo } from './types';
 
@@ -24,7 +24,7 @@ export interface ProviderLimits {
 }
 
 export interface ProviderHealthOptions {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   /** The providers `states()` reports on. */
   providers: readonly string[];

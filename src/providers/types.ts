@@ -64,7 +64,15 @@ export interface ProviderErrorOptions {
   /** The provider's raw answer, for the timeline. */
   raw?: unknown;
   rateLimit?: RateLimitInfo;
+  /**
+   * The provider refused the recipient for good at send time (an SMTP 550 5.1.1, Postmark's inactive
+   * recipient, a Twilio STOP): suppress it as a webhook bounce or complaint would.
+   */
+  suppress?: SendTimeSuppression;
 }
+
+/** Why a send-time refusal suppresses the recipient, in the suppression list's words. */
+export type SendTimeSuppression = 'hard_bounce' | 'complaint';
 
 export class ProviderError extends Error {
   readonly class: ProviderErrorClass;
@@ -76,6 +84,7 @@ export class ProviderError extends Error {
   readonly code?: string;
   readonly raw?: unknown;
   readonly rateLimit?: RateLimitInfo;
+  readonly suppress?: SendTimeSuppression;
 
   constructor(message: string, options: ProviderErrorOptions) {
     super(message);
@@ -89,6 +98,7 @@ export class ProviderError extends Error {
     this.code = options.code;
     this.raw = options.raw;
     this.rateLimit = options.rateLimit;
+    this.suppress = options.suppress;
   }
 }
 
@@ -161,5 +171,19 @@ export interface ProviderWebhookEvent {
  * NotConfiguredError (503, naming the variable) when the provider's webhook secret is not set.
  */
 export interface WebhookParser {
-  parseWebhook(rawBody: Buffer, headers: IncomingHttpHeaders): ProviderWebhookEvent;
+  /**
+   * `request.url` is the URL the provider called, as the relay's public address (PUBLIC_URL) plus the path:
+   * Twilio signs it. Asynchronous where verifying needs a fetch (SNS certificates); null when the request
+   * carried no event to record (an SNS subscription confirmation).
+   */
+  parseWebhook(
+    rawBody: Buffer,
+    headers: IncomingHttpHeaders,
+    request: WebhookRequest,
+  ): ProviderWebhookEvent | null | Promise<ProviderWebhookEvent | null>;
+}
+
+export interface WebhookRequest {
+  /** The absolute URL the provider posted to (PUBLIC_URL, else the Host header, plus the original path and query). */
+  url: string;
 }

@@ -1,5 +1,5 @@
 import { DelayedError, Queue, type Job, type JobsOptions } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { RedisClient, RedisKeys } from '../lib/redis';
 
 /*
  * The payload of each queue's jobs. Job data is stored in clear in Redis, so payloads carry ids only:
@@ -32,16 +32,6 @@ export interface ClerkWritebackJobData {
   tries?: number;
 }
 
-/** Redis for the HTTP path: fail fast when Redis is gone so the receiver answers 503 and Svix retries. */
-export function createProducerConnection(url: string): Redis {
-  return new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000 });
-}
-
-/** Redis for workers: BullMQ needs blocking commands to wait out outages (maxRetriesPerRequest: null). */
-export function createWorkerConnection(url: string): Redis {
-  return new Redis(url, { maxRetriesPerRequest: null });
-}
-
 const SEND_JOB_DEFAULTS: JobsOptions = {
   // Retries here cover infrastructure errors (Postgres unreachable, a bug); provider retries are scheduled by
   // the delivery service itself, and the sweeper re-drives anything these give up on.
@@ -70,21 +60,22 @@ export interface Queues {
   close(): Promise<void>;
 }
 
-export function createQueues(connection: Redis, prefix: string): Queues {
-  const send = new Queue<SendJobData>('send', { connection, prefix, defaultJobOptions: SEND_JOB_DEFAULTS });
+/** Each queue under its own prefix from `keys`: in cluster mode each queue is one hash slot. */
+export function createQueues(connection: RedisClient, keys: RedisKeys): Queues {
+  const send = new Queue<SendJobData>('send', { connection, prefix: keys.queue('send'), defaultJobOptions: SEND_JOB_DEFAULTS });
   const maintenance = new Queue<MaintenanceJobData>('maintenance', {
     connection,
-    prefix,
+    prefix: keys.queue('maintenance'),
     defaultJobOptions: { removeOnComplete: { count: 100 }, removeOnFail: { count: 500 } },
   });
   const providerEvents = new Queue<ProviderEventJobData>('provider-events', {
     connection,
-    prefix,
+    prefix: keys.queue('provider-events'),
     defaultJobOptions: PROVIDER_EVENT_JOB_DEFAULTS,
   });
   const clerkWriteback = new Queue<ClerkWritebackJobData>('clerk-writeback', {
     connection,
-    prefix,
+    prefix: keys.queue('clerk-writeback'),
     // Clerk's own 429s and 5xx are retried by the write-back itself (bounded); these attempts cover our side
     // (Postgres unreachable).
     defaultJobOptions: {

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { VERIFICATION_PURPOSES } from '../config/env';
 import { escapeHtml } from '../lib/redact';
-import { BUILTIN_TEMPLATES, type TemplateDefinition, type TemplatePart } from './builtin';
+import { BUILTIN_TEMPLATES, UNNAMED_BUILTIN_TEMPLATES, type TemplateDefinition, type TemplatePart } from './builtin';
 
 export interface RenderedEmail {
   subject: string;
@@ -35,8 +35,11 @@ function splitFileName(file: string): { name: string; part: TemplatePart } | und
   return undefined;
 }
 
-/** Reads TEMPLATES_DIR once at start-up; a misnamed file or an unknown placeholder stops the start with its name. */
-function loadOverrides(dir: string | undefined): Map<string, string> {
+/**
+ * Reads TEMPLATES_DIR once at start-up; a misnamed file, an unknown placeholder, or `{{app_name}}` with no app
+ * name configured stops the start with its name.
+ */
+function loadOverrides(dir: string | undefined, named: boolean): Map<string, string> {
   const overrides = new Map<string, string>();
   if (!dir) return overrides;
   if (!existsSync(dir)) throw new TemplateError(`TEMPLATES_DIR: ${dir} does not exist`);
@@ -52,16 +55,30 @@ function loadOverrides(dir: string | undefined): Map<string, string> {
       if (!definition.variables.includes(variable!)) {
         throw new TemplateError(`TEMPLATES_DIR: ${file} uses {{${variable}}}; it may use ${definition.variables.map((v) => `{{${v}}}`).join(', ')}`);
       }
+      if (variable === 'app_name' && !named) {
+        throw new TemplateError(`TEMPLATES_DIR: ${file} uses {{app_name}}, but no app name is set: set APP_NAME (or EMAIL_FROM_NAME)`);
+      }
     }
     overrides.set(`${parsed.name}${'\u0000'}${parsed.part}`, source);
   }
   return overrides;
 }
 
+/** A validity period as a reader says it ("1 minute", "10 minutes", "2 hours"), for `{{expires_in}}`. */
+export function spokenDuration(seconds: number): string {
+  const [n, unit] =
+    seconds >= 3600 && seconds % 3600 === 0 ? [seconds / 3600, 'hour']
+    : seconds >= 60 ? [Math.round(seconds / 60), 'minute']
+    : [Math.max(1, Math.round(seconds)), 'second'];
+  return `${n} ${unit}${n === 1 ? '' : 's'}`;
+}
+
 export type Templates = ReturnType<typeof createTemplates>;
 
-export function createTemplates({ dir, appName }: { dir?: string; appName: string }) {
-  const overrides = loadOverrides(dir);
+/** `appName` is APP_NAME (or EMAIL_FROM_NAME); without one the built-ins use their wording that names no app. */
+export function createTemplates({ dir, appName }: { dir?: string; appName?: string }) {
+  const overrides = loadOverrides(dir, appName !== undefined);
+  const builtins = appName === undefined ? UNNAMED_BUILTIN_TEMPLATES : BUILTIN_TEMPLATES;
 
   /** The first of `names` (most specific first) with this part, files before built-ins. */
   function source(names: readonly string[], part: TemplatePart): string {
@@ -70,14 +87,14 @@ export function createTemplates({ dir, appName }: { dir?: string; appName: strin
       if (override !== undefined) return override;
     }
     for (const name of names) {
-      const builtin = BUILTIN_TEMPLATES[name]?.parts[part];
+      const builtin = builtins[name]?.parts[part];
       if (builtin !== undefined) return builtin;
     }
     throw new TemplateError(`no ${part} template among ${names.join(', ')}`);
   }
 
   function fill(template: string, vars: Record<string, string>, escape: boolean): string {
-    const values: Record<string, string> = { app_name: appName, ...vars };
+    const values: Record<string, string> = { ...(appName === undefined ? {} : { app_name: appName }), ...vars };
     return template.replace(PLACEHOLDER, (whole, name: string) => {
       const value = values[name];
       if (value === undefined) return whole;

@@ -1,6 +1,7 @@
-import type { Redis } from 'ioredis';
 import { RateLimitedError, viaRedis } from '../lib/errors';
 import { shortHash } from '../lib/ids';
+import type { RedisClient } from '../lib/redis';
+import { returnSlot, takeSlot } from '../lib/redis-slots';
 
 /**
  * Limits on issuing and checking verification codes, in Redis so every instance shares them. Issuing: one Lua
@@ -30,30 +31,11 @@ count(KEYS[4], 3600000)
 return {'ok', 0}
 `;
 
-/** Wrong guesses against a lookup that matches no verification, so an unknown recipient is burnt like a known one. */
+/** Wrong guesses on one lookup (an id, or a recipient and purpose), whatever it matches, so every lookup is burnt alike. */
 const MISS_SCRIPT = `
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n
-`;
-
-/**
- * Wrong codes per client IP: a check first takes a slot (refused when none is left), and gives it back when
- * the code was right, so parallel guesses cannot overshoot and a user who gets it right costs nothing.
- */
-const CHECK_TAKE_SCRIPT = `
-if tonumber(redis.call('GET', KEYS[1]) or '0') >= tonumber(ARGV[1]) then
-  local ttl = redis.call('PTTL', KEYS[1])
-  if ttl < 0 then ttl = 1000 end
-  return {'over', ttl}
-end
-if redis.call('INCR', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return {'ok', 0}
-`;
-
-const CHECK_RETURN_SCRIPT = `
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DECR', KEYS[1]) end
-return 1
 `;
 
 export interface VerificationLimits {
@@ -75,13 +57,14 @@ const MESSAGES: Record<Exclude<IssueVerdict, 'ok'>, [string, string]> = {
 };
 
 
-type LimiterRedis = Pick<Redis, 'eval'>;
+type LimiterRedis = Pick<RedisClient, 'eval' | 'del'>;
 
 export type VerificationRateLimiter = ReturnType<typeof createVerificationRateLimiter>;
 
-export function createVerificationRateLimiter({ redis, prefix, limits }: { redis: LimiterRedis; prefix: string; limits: VerificationLimits }) {
+/** `keyPrefix`: every key of the limiter starts with it (one hash slot in cluster mode: the issue script uses four). */
+export function createVerificationRateLimiter({ redis, keyPrefix, limits }: { redis: LimiterRedis; keyPrefix: string; limits: VerificationLimits }) {
   // Recipients and IPs go into keys hashed, never in clear.
-  const key = (...parts: string[]): string => `${prefix}:verify:${parts.join(':')}`;
+  const key = (...parts: string[]): string => `${keyPrefix}:${parts.join(':')}`;
 
   return {
     /** Throws RateLimitedError (429, retry_after) unless a code may be sent now; counts it when it may. */
@@ -106,12 +89,14 @@ export function createVerificationRateLimiter({ redis, prefix, limits }: { redis
       throw new RateLimitedError(message, Math.max(1, Math.ceil(remainingMs / 1000)), code);
     },
 
-    /** Throws RateLimitedError (429, retry_after) when this IP has used up its wrong codes; else takes a slot. */
+    /**
+     * Throws RateLimitedError (429, retry_after) when this IP has used up its wrong codes; else takes a slot,
+     * which returnCheck gives back when the code was right: parallel guesses cannot overshoot, and a user who
+     * gets it right costs nothing.
+     */
     async takeCheck(ip: string): Promise<void> {
-      const [verdict, remainingMs] = (await viaRedis(() =>
-        redis.eval(CHECK_TAKE_SCRIPT, 1, key('check-ip', shortHash(ip)), limits.wrongChecksPerIpHour, 3_600_000),
-      )) as ['ok' | 'over', number];
-      if (verdict === 'ok') return;
+      const remainingMs = await viaRedis(() => takeSlot(redis, key('check-ip', shortHash(ip)), limits.wrongChecksPerIpHour, 3_600_000));
+      if (remainingMs === 0) return;
       throw new RateLimitedError(
         'Too many wrong codes from this IP address in the last hour',
         Math.max(1, Math.ceil(remainingMs / 1000)),
@@ -120,12 +105,17 @@ export function createVerificationRateLimiter({ redis, prefix, limits }: { redis
 
     /** Gives back the slot of a check whose code was right. */
     async returnCheck(ip: string): Promise<void> {
-      await viaRedis(() => redis.eval(CHECK_RETURN_SCRIPT, 1, key('check-ip', shortHash(ip))));
+      await viaRedis(() => returnSlot(redis, key('check-ip', shortHash(ip))));
     },
 
-    /** Counts a wrong guess on a lookup with no verification behind it; returns how many so far. */
+    /** Counts a wrong guess on a lookup, whether a verification is behind it or not; returns how many so far. */
     async countMiss(lookup: string, windowMs: number): Promise<number> {
       return Number(await viaRedis(() => redis.eval(MISS_SCRIPT, 1, key('miss', shortHash(lookup)), windowMs)));
+    },
+
+    /** A new code for this lookup: guesses at the ones before it no longer count against it. */
+    async clearMisses(lookup: string): Promise<void> {
+      await viaRedis(() => redis.del(key('miss', shortHash(lookup))));
     },
   };
 }

@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { Router } from 'express';
 import { z } from 'zod';
 import { VERIFICATION_PURPOSES } from '../config/env';
-import { EmailAddress, PhoneNumber } from '../api/send-router';
+import { EmailAddress, PhoneNumber } from '../lib/recipient';
 import type { VerificationService } from './verification-service';
 
 const Purpose = z.enum(VERIFICATION_PURPOSES);

@@ -1,12 +1,12 @@
 import type { Config, VerificationPurpose } from '../config/env';
 import type { Db } from '../db/prisma';
 import type { EmailContent, MessagePayload } from '../delivery/content';
-import { normalizeRecipient } from '../delivery/content';
 import type { MessageService } from '../delivery/message-service';
 import { AppError, NotConfiguredError } from '../lib/errors';
 import { newId } from '../lib/ids';
+import { normalizeAnyRecipient, normalizeRecipient } from '../lib/recipient';
 import type { Logger } from '../lib/logger';
-import type { Templates } from '../templates/templates';
+import { spokenDuration, type Templates } from '../templates/templates';
 import { generateCode, hashCode, hashesMatch } from './codes';
 import type { VerificationRateLimiter } from './rate-limiter';
 
@@ -81,11 +81,11 @@ export interface VerificationDeps {
 
 export type VerificationService = ReturnType<typeof createVerificationService>;
 
-/** A check may name the phone number as the user typed it (`+44 7700 900123`); codes were sent to its E.164 form. */
-const recipientOf = (to: string): string => normalizeRecipient(to.includes('@') ? 'email' : 'sms', to).recipient;
+/** The id a check works on when its lookup matches no verification: never issued (`newId` gives 26 characters). */
+const NO_VERIFICATION = 'ver_none';
 
 const lookupKey = (lookup: CheckLookup): string =>
-  'verificationId' in lookup ? `id:${lookup.verificationId}` : `to:${recipientOf(lookup.to)}:${lookup.purpose}`;
+  'verificationId' in lookup ? `id:${lookup.verificationId}` : `to:${normalizeAnyRecipient(lookup.to)}:${lookup.purpose}`;
 
 export function createVerificationService(deps: VerificationDeps) {
   const { db, messages, limiter, templates, config, log } = deps;
@@ -103,7 +103,12 @@ export function createVerificationService(deps: VerificationDeps) {
 
   function render(input: CreateVerificationInput, code: string, ttlSeconds: number): MessagePayload {
     const names = [`verification_${input.purpose}`, 'verification'];
-    const vars = { code, expires_in_minutes: String(Math.round(ttlSeconds / 60)), purpose: PURPOSE_LABELS[input.purpose] };
+    const vars = {
+      code,
+      expires_in: spokenDuration(ttlSeconds),
+      expires_in_minutes: String(Math.round(ttlSeconds / 60)),
+      purpose: PURPOSE_LABELS[input.purpose],
+    };
     const email = (): EmailContent => ({ channel: 'email', ...templates.email(names, vars) });
     if (input.channel === 'email') return email();
     const body = templates.sms(names, vars);
@@ -125,7 +130,9 @@ export function createVerificationService(deps: VerificationDeps) {
     const ttlSeconds = expirySeconds(input.purpose);
     const createdAt = now();
     const expiresAt = new Date(createdAt.getTime() + ttlSeconds * 1000);
-    // A new code replaces the previous one for this recipient and purpose: only the latest can be checked.
+    // A new code replaces the previous one for this recipient and purpose: only the latest can be checked, and
+    // guesses at the earlier ones do not count against it.
+    await limiter.clearMisses(lookupKey({ to: recipient, purpose: input.purpose }));
     await db.$transaction([
       db.verification.updateMany({
         where: { recipient, purpose: input.purpose, status: 'pending' },
@@ -175,15 +182,16 @@ export function createVerificationService(deps: VerificationDeps) {
   async function findPending(lookup: CheckLookup) {
     if ('verificationId' in lookup) return db.verification.findUnique({ where: { id: lookup.verificationId } });
     return db.verification.findFirst({
-      where: { recipient: recipientOf(lookup.to), purpose: lookup.purpose },
+      where: { recipient: normalizeAnyRecipient(lookup.to), purpose: lookup.purpose },
       orderBy: { createdAt: 'desc' },
     });
   }
 
   /**
-   * Checks a code. Every failure is the same `invalid_code` answer, after the same work (an HMAC, a constant-
-   * time compare, one counted attempt), whether the verification exists or not; after the last allowed wrong
-   * attempt the answer is 429, for unknown lookups too. With the end user's IP, wrong codes are also limited
+   * Checks a code. Every failure is the same `invalid_code` answer, after the same work (one lookup, one
+   * attempt-counting update, one HMAC and constant-time compare, one miss counted in Redis), whether the
+   * verification exists, has expired, was used or burnt, or never existed; after the last allowed wrong attempt
+   * on a lookup the answer is 429 (and one more update burns it) for as long, whatever the lookup found. With the end user's IP, wrong codes are also limited
    * per IP over every recipient, so one client cannot spread its guesses over many codes.
    */
   async function check(lookup: CheckLookup, code: string, clientIp?: string): Promise<CheckResult> {
@@ -205,50 +213,49 @@ export function createVerificationService(deps: VerificationDeps) {
     const key = secret();
     const at = now();
     const found = await findPending(lookup);
+    // A lookup that matches nothing is worked on as this id, which no row has: the same queries run and find nothing.
+    const id = found?.id ?? NO_VERIFICATION;
 
-    if (!found || found.status !== 'pending' || found.expiresAt <= at) {
-      hashesMatch(hashCode(key, found?.id ?? 'ver_unknown', code), hashCode(key, 'ver_unknown', ''));
-      // A burnt code answers 429 while it would have lived, as an unknown lookup does while its misses are
-      // remembered; after that both count misses afresh, so waiting does not tell the two apart.
-      if (found?.status === 'burnt' && found.expiresAt > at) throw new TooManyAttemptsError();
-      const misses = await limiter.countMiss(lookupKey(lookup), longestExpiryMs);
-      if (misses >= config.VERIFICATION_MAX_ATTEMPTS) throw new TooManyAttemptsError();
-      throw new InvalidCodeError();
-    }
-
-    // Count the attempt first, atomically: parallel guesses cannot exceed the limit.
-    const counted = await db.verification.updateManyAndReturn({
-      where: { id: found.id, status: 'pending', expiresAt: { gt: at }, attempts: { lt: found.maxAttempts } },
-      data: { attempts: { increment: 1 } },
-      select: { codeHash: true, attempts: true, maxAttempts: true },
-    });
+    // Count the attempt first, atomically: parallel guesses cannot exceed the limit. The commit does not wait
+    // for the WAL to reach disk (set_config(..., true) lasts for this statement's transaction): that wait is
+    // what would set a live code's check (a row written) apart from an unknown one's (nothing to write). A
+    // crash of Postgres can forget the last attempts counted, not more.
+    const counted = await db.$queryRaw<{ codeHash: string | null; attempts: number; maxAttempts: number }[]>`
+      WITH no_flush_wait AS (SELECT set_config('synchronous_commit', 'off', true))
+      UPDATE verifications SET attempts = attempts + 1
+      FROM no_flush_wait
+      WHERE id = ${id} AND status = 'pending' AND expires_at > ${at} AND attempts < max_attempts
+      RETURNING code_hash AS "codeHash", attempts, max_attempts AS "maxAttempts"`;
     const row = counted[0];
-    const matches = hashesMatch(hashCode(key, found.id, code), row?.codeHash ?? '');
-    if (!row) {
-      // Lost a race: another check used, burnt or exhausted it since we read it.
-      const current = await db.verification.findUnique({ where: { id: found.id }, select: { status: true, attempts: true, maxAttempts: true } });
-      const exhausted = current && (current.status === 'burnt' || (current.status === 'pending' && current.attempts >= current.maxAttempts));
-      throw exhausted ? new TooManyAttemptsError() : new InvalidCodeError();
-    }
+    if (hashesMatch(hashCode(key, id, code), row?.codeHash ?? '') && found) return use(found, at);
 
-    if (matches) {
-      // Single use: only one of two racing correct checks flips it to verified.
-      const used = await db.verification.updateMany({
-        where: { id: found.id, status: 'pending' },
-        data: { status: 'verified', verifiedAt: at, codeHash: null },
-      });
-      if (used.count === 1) {
-        log.info({ verification_id: found.id }, 'verification succeeded');
-        return { verified: true, verification_id: found.id, channel: found.channel, to: found.recipient, purpose: found.purpose };
-      }
-      throw new InvalidCodeError();
-    }
-    if (row.attempts >= row.maxAttempts) {
-      await db.verification.updateMany({ where: { id: found.id, status: 'pending' }, data: { status: 'burnt', codeHash: null } });
-      log.warn({ verification_id: found.id }, 'verification burnt after too many wrong codes');
-      throw new TooManyAttemptsError();
-    }
-    throw new InvalidCodeError();
+    // Every wrong guess counts on its lookup, whatever the lookup found, so the lookup is burnt after the same
+    // number of guesses and stays so for the same time: known, unknown, expired or used alike.
+    const misses = await limiter.countMiss(lookupKey(lookup), longestExpiryMs);
+    const exhausted =
+      misses >= config.VERIFICATION_MAX_ATTEMPTS ||
+      (row !== undefined && row.attempts >= row.maxAttempts) ||
+      (found?.status === 'burnt' && found.expiresAt > at);
+    if (!exhausted) throw new InvalidCodeError();
+    // Without the flush wait too, for the same reason: burning a live code costs what burning nothing does.
+    const burnt = await db.$executeRaw`
+      WITH no_flush_wait AS (SELECT set_config('synchronous_commit', 'off', true))
+      UPDATE verifications SET status = 'burnt', code_hash = NULL
+      FROM no_flush_wait
+      WHERE id = ${id} AND status = 'pending'`;
+    if (burnt > 0) log.warn({ verification_id: id }, 'verification burnt after too many wrong codes');
+    throw new TooManyAttemptsError();
+  }
+
+  /** Single use: only one of two racing correct checks flips it to verified. */
+  async function use(found: NonNullable<Awaited<ReturnType<typeof findPending>>>, at: Date): Promise<CheckResult> {
+    const used = await db.verification.updateMany({
+      where: { id: found.id, status: 'pending' },
+      data: { status: 'verified', verifiedAt: at, codeHash: null },
+    });
+    if (used.count !== 1) throw new InvalidCodeError();
+    log.info({ verification_id: found.id }, 'verification succeeded');
+    return { verified: true, verification_id: found.id, channel: found.channel, to: found.recipient, purpose: found.purpose };
   }
 
   return { create, check };

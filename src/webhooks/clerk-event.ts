@@ -1,8 +1,9 @@
 import { z } from 'zod';
-import { E164_NUMBER, type EmailContent, type SmsContent } from '../delivery/content';
+import type { EmailContent, SmsContent } from '../delivery/content';
 import type { NewMessage } from '../delivery/message-service';
 import { ValidationError } from '../lib/errors';
 import { parseOrThrow } from '../lib/json';
+import { EmailAddress, PhoneNumber } from '../lib/recipient';
 
 /**
  * Clerk's `email.created` / `sms.created` (see clerk.md): parsed tolerantly, since Clerk adds fields and
@@ -26,7 +27,7 @@ const EmailData = z.looseObject({
   slug: z.string().nullish(),
   from_email_name: z.string().nullish(),
   reply_to_email_name: z.string().nullish(),
-  to_email_address: z.string().regex(/^[^\s@]+@[^\s@]+$/, 'must be an email address'),
+  to_email_address: EmailAddress,
   user_id: z.string().nullish(),
   subject: z.string().min(1),
   body: z.string().nullish(),
@@ -37,7 +38,7 @@ const EmailData = z.looseObject({
 const SmsData = z.looseObject({
   id: z.string().min(1),
   slug: z.string().nullish(),
-  to_phone_number: z.string().regex(E164_NUMBER, 'must be an E.164 phone number'),
+  to_phone_number: PhoneNumber,
   user_id: z.string().nullish(),
   message: z.string().min(1),
   data: TemplateData,

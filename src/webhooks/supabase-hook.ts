@@ -1,9 +1,10 @@
-import { createHmac } from 'node:crypto';
 import { z } from 'zod';
-import { E164_NUMBER, type MessagePayload } from '../delivery/content';
+import type { MessagePayload } from '../delivery/content';
 import type { NewMessage } from '../delivery/message-service';
 import { ValidationError } from '../lib/errors';
+import { shortHash } from '../lib/ids';
 import { parseOrThrow } from '../lib/json';
+import { isRecipient, normalizePhone, normalizeRecipient } from '../lib/recipient';
 import type { Templates } from '../templates/templates';
 
 /**
@@ -43,8 +44,6 @@ const SendSms = z.looseObject({
   sms: z.looseObject({ otp: z.string().min(1), sms_type: z.string().optional(), phone: z.string().optional() }),
 });
 
-const EMAIL = /^[^\s@]+@[^\s@]+$/;
-
 /** Actions whose email carries a link to GoTrue's /verify as well as the code. */
 const LINK_ACTIONS = new Set(['signup', 'invite', 'magiclink', 'recovery', 'email_change']);
 const CODE_ONLY_ACTIONS = new Set(['email', 'reauthentication']);
@@ -55,8 +54,6 @@ export interface SupabaseHookContext {
   /** The verified `webhook-id` and `webhook-timestamp` (seconds). */
   webhookId: string;
   timestamp: number;
-  /** Keys the fallback dedupe hash, so a hash over a 6-digit code cannot be reversed by trying them all. */
-  dedupeKey: string;
 }
 
 /** `{site_url}/auth/v1/verify?token={token_hash}&type={action}&redirect_to=…`, as Supabase documents it. */
@@ -66,15 +63,23 @@ export function verifyLink(siteUrl: string, tokenHash: string, action: string, r
   return `${base}/auth/v1/verify?${query.toString()}`;
 }
 
-/** metadata.uuid is one per logical event, stable across GoTrue's retries; older payloads lack it. */
-function dedupeBase(metadataUuid: string | undefined, ctx: SupabaseHookContext, parts: string[]): string {
+/**
+ * metadata.uuid is one per logical event, stable across GoTrue's retries; older payloads lack it, and GoTrue
+ * gives every attempt a new webhook-id, so their key is a hash of what the event is about. It is keyed by no
+ * secret: SUPABASE_HOOK_SECRET rotates (and instances mid-deploy hold different lists), and a key that changes
+ * between two attempts of one event sends its code twice. Hashed, so no code or token hash is stored in clear;
+ * a key would also stop a reader of the table from trying every 6-digit code against it, but that reader sees
+ * a queued message's code in its payload anyway, so a key would guard a code only between its send and its
+ * expiry, at the price of a second code (or none) on every rotation.
+ */
+function dedupeBase(metadataUuid: string | undefined, parts: string[]): string {
   if (metadataUuid) return `supabase:${metadataUuid}`;
-  return `supabase:h_${createHmac('sha256', ctx.dedupeKey).update(parts.join('\u0000')).digest('hex').slice(0, 40)}`;
+  return `supabase:h_${shortHash(parts.join('\u0000'))}`;
 }
 
 /** Supabase stores phones without the leading `+`. */
 function toE164(phone: string): string {
-  const compact = phone.replace(/[\s()-]/g, '');
+  const compact = normalizePhone(phone);
   return compact.startsWith('+') ? compact : `+${compact}`;
 }
 
@@ -85,12 +90,12 @@ export function interpretSupabaseHook(body: unknown, ctx: SupabaseHookContext, t
   if (body && typeof body === 'object' && 'sms' in body) {
     const event = parseOrThrow(SendSms, body, 'Malformed Supabase hook payload');
     const phone = toE164(event.sms.phone || event.user.phone || '');
-    if (!E164_NUMBER.test(phone)) throw new ValidationError('Malformed Supabase hook payload: no E.164 phone number in sms.phone or user.phone');
+    if (!isRecipient('sms', phone)) throw new ValidationError('Malformed Supabase hook payload: no E.164 phone number in sms.phone or user.phone');
     const payload: MessagePayload = { channel: 'sms', body: templates.sms(['supabase_sms'], { token: event.sms.otp }) };
     return [
       {
         source: 'supabase',
-        externalId: dedupeBase(event.metadata?.uuid, ctx, [event.user.id, 'sms', phone, event.sms.otp]),
+        externalId: dedupeBase(event.metadata?.uuid, [event.user.id, 'sms', phone, event.sms.otp]),
         template: 'supabase_sms',
         recipient: phone,
         userId: event.user.id,
@@ -107,7 +112,7 @@ export function interpretSupabaseHook(body: unknown, ctx: SupabaseHookContext, t
   const data = event.email_data;
   const action = data.email_action_type;
   const user = event.user;
-  const base = dedupeBase(event.metadata?.uuid, ctx, [user.id, action, data.token_hash, data.token_hash_new]);
+  const base = dedupeBase(event.metadata?.uuid, [user.id, action, data.token_hash, data.token_hash_new]);
 
   const message = (opts: {
     suffix: string;
@@ -116,7 +121,7 @@ export function interpretSupabaseHook(body: unknown, ctx: SupabaseHookContext, t
     token: string;
     tokenHash: string;
   }): SupabaseMessage => {
-    if (!opts.to || !EMAIL.test(opts.to)) {
+    if (!opts.to || !isRecipient('email', normalizeRecipient('email', opts.to).recipient)) {
       throw new ValidationError(`Malformed Supabase hook payload: no email address to send the ${action} email to`);
     }
     const link = opts.tokenHash && LINK_ACTIONS.has(action) ? verifyLink(data.site_url, opts.tokenHash, action, data.redirect_to) : '';

@@ -2,7 +2,7 @@ import { Router, type ErrorRequestHandler, type Response } from 'express';
 import type { Config } from '../config/env';
 import type { MessageService } from '../delivery/message-service';
 import { otpMaxAgeSeconds } from '../delivery/otp-max-age';
-import { toHttpError } from '../http/errors';
+import { logRequestError, toHttpError } from '../http/errors';
 import { NotConfiguredError } from '../lib/errors';
 import type { Templates } from '../templates/templates';
 import { parseJsonBody } from '../lib/json';
@@ -37,7 +37,7 @@ function createStandardWebhooksVerifier(secrets: string[]): SvixVerifier {
  */
 const supabaseErrors: ErrorRequestHandler = (err, req, res, _next) => {
   const { status, body, headers } = toHttpError(err);
-  if (status >= 500) req.log.error({ err }, 'supabase hook failed');
+  logRequestError(req, res, err, 'supabase hook failed');
   if (res.headersSent) return;
   if (headers) res.set(headers);
   sendJson(res, status, { error: { code: body.error.code, http_code: status, message: body.error.message } });
@@ -72,7 +72,7 @@ export function supabaseHookRouter({
     const body = bodyOf(req);
     const { id, timestamp } = verifier.verify(body, req.headers);
     const payload = parseJsonBody(body);
-    const toSend = interpretSupabaseHook(payload, { webhookId: id, timestamp, dedupeKey: secrets[0]! }, templates);
+    const toSend = interpretSupabaseHook(payload, { webhookId: id, timestamp }, templates);
     if (toSend.length === 0) {
       // Acknowledged so the user's action goes through, but on-call should know an email was not sent.
       const action = (payload as { email_data?: { email_action_type?: unknown } } | null)?.email_data?.email_action_type;

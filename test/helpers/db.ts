@@ -38,3 +38,14 @@ export async function dropDatabase(name: string): Promise<void> {
     await admin.end();
   }
 }
+
+/** One query on its own connection. */
+export async function queryOnce<T>(url: string, sql: string): Promise<T[]> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query(sql)).rows as T[];
+  } finally {
+    await client.end();
+  }
+}

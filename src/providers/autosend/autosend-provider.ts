@@ -117,9 +117,9 @@ export function createAutosendProvider(options: AutosendProviderOptions): EmailP
     return { providerMessageId: emailId, rateLimit: parseRateLimit(response.headers) };
   }
 
-  const parseWebhook: WebhookParser['parseWebhook'] = (rawBody, headers) => {
+  const parseWebhook: WebhookParser['parseWebhook'] = (rawBody, headers, request) => {
     if (!webhook) throw new NotConfiguredError('Set AUTOSEND_WEBHOOK_SECRET to the signing secret of your Autosend webhook');
-    return webhook.parseWebhook(rawBody, headers);
+    return webhook.parseWebhook(rawBody, headers, request);
   };
 
   return { name: 'autosend', channel: 'email', send, parseWebhook };

@@ -3,13 +3,14 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { z } from 'zod';
 import { UnauthorizedError, ValidationError } from '../../lib/errors';
 import type { BounceDetail, ProviderEventType, ProviderWebhookEvent, WebhookParser } from '../types';
+import { HARD_BOUNCE_STATUS } from '../error-policy';
 import { withoutSecrets } from '../webhook-redaction';
 import { parseJsonBody, parseOrThrow } from '../../lib/json';
 
 /**
  * Autosend's webhooks (providers.md §6.2): `X-Webhook-Signature` is the hex HMAC-SHA256 of the raw body
- * (sometimes prefixed `hmac-sha256=`). Its timestamp header is not signed, so replay protection rests on the
- * signed `createdAt` being recent and on deduplicating `X-Webhook-Delivery-Id`.
+ * (sometimes prefixed `hmac-sha256=`). Neither its timestamp nor its delivery id header is signed, so replay
+ * protection rests on the signed `createdAt` being recent and on deduplicating the signed body.
  */
 
 /** Autosend retries for about a minute; anything signed much earlier is a replay. */
@@ -47,13 +48,6 @@ const header = (headers: IncomingHttpHeaders, name: string): string | undefined 
 
 const HARD_TYPES = new Set(['permanent', 'hard', 'hardbounce']);
 const SOFT_TYPES = new Set(['transient', 'soft', 'softbounce', 'temporary', 'undetermined']);
-/**
- * Without a bounce type, only "this address does not exist or cannot receive" justifies suppressing it and
- * telling Clerk: RFC 3463 5.1.1 (no such user), 5.1.2 (bad domain), 5.1.3 (bad address), 5.1.10 (null MX),
- * 5.2.1 (mailbox disabled). A full mailbox (5.2.2) or a policy block (5.7.x) is not.
- */
-const HARD_STATUS = /\b5\.(1\.(1|2|3|10)|2\.1)\b/;
-
 function textOf(value: unknown): string | null {
   if (typeof value === 'string') return value.trim() || null;
   if (typeof value === 'number') return String(value);
@@ -76,7 +70,7 @@ function bounceOf(data: Record<string, unknown>): BounceDetail {
   const kind =
     normalized && HARD_TYPES.has(normalized) ? 'hard'
     : normalized && SOFT_TYPES.has(normalized) ? 'soft'
-    : HARD_STATUS.test(diagnostic ?? '') ? 'hard' : 'soft';
+    : HARD_BOUNCE_STATUS.test(diagnostic ?? '') ? 'hard' : 'soft';
   return { kind, type, subType, diagnostic };
 }
 
@@ -105,8 +99,9 @@ export function createAutosendWebhookParser(secret: string, now: () => Date = ()
       if (occurredAt.getTime() < current - AUTOSEND_MAX_EVENT_AGE_MS || occurredAt.getTime() > current + MAX_CLOCK_SKEW_MS) {
         throw new UnauthorizedError('Webhook rejected: its signed createdAt is not recent (replayed?)', 'invalid_signature');
       }
-      // Without a delivery id, the signed body itself identifies the delivery.
-      const eventId = header(headers, 'x-webhook-delivery-id') ?? `sha256:${createHash('sha256').update(rawBody).digest('hex')}`;
+      // The signed body identifies the event. X-Webhook-Delivery-Id is not signed: deduping on it would let
+      // anyone holding one signed body replay it under fresh ids (a retry carries the same body).
+      const eventId = `sha256:${createHash('sha256').update(rawBody).digest('hex')}`;
       const providerType = envelope.data.type;
       const type = TYPES[providerType] ?? 'unknown';
       const base = { provider: 'autosend', eventId, providerType, occurredAt, raw: withoutSecrets(body) };

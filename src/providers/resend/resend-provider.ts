@@ -64,9 +64,9 @@ export function createResendProvider(options: ResendProviderOptions): EmailProvi
     return { providerMessageId: data.id, rateLimit: parseRateLimit(headers) };
   }
 
-  const parseWebhook: WebhookParser['parseWebhook'] = (rawBody, headers) => {
+  const parseWebhook: WebhookParser['parseWebhook'] = (rawBody, headers, request) => {
     if (!webhook) throw new NotConfiguredError('Set RESEND_WEBHOOK_SECRET to the whsec_… signing secret of your Resend webhook');
-    return webhook.parseWebhook(rawBody, headers);
+    return webhook.parseWebhook(rawBody, headers, request);
   };
 
   return { name: 'resend', channel: 'email', send, parseWebhook };

@@ -95,7 +95,15 @@ export function createResendWebhookParser(secret: string, now: () => Date = () =
       };
       if (type === 'bounced') event.bounce = bounceOf(data.bounce ?? {});
       if (type === 'failed') event.detail = { reason: data.failed?.reason ?? null };
-      if (type === 'suppressed') event.detail = { reason: data.suppressed?.reason ?? null, message: data.suppressed?.message ?? null };
+      // `suppressed.type` (`OnAccountSuppressionList`, `Suppressed`) and `message` are always there; `reason`
+      // (`previous_bounce`, `previous_complaint`) only sometimes (providers.md §2.4).
+      if (type === 'suppressed') {
+        event.detail = {
+          suppression_type: data.suppressed?.type ?? null,
+          message: data.suppressed?.message ?? null,
+          reason: data.suppressed?.reason ?? null,
+        };
+      }
       return event;
     },
   };

@@ -1,4 +1,4 @@
-import { E164_NUMBER } from '../../delivery/content';
+import { E164_NUMBER } from '../../lib/recipient';
 import { classifyFailure, describeFetchError, missingApiKeyError } from '../error-policy';
 import { ProviderError, type OutgoingSms, type SendResult, type SmsProvider } from '../types';
 

@@ -1,0 +1,91 @@
+import { ServerClient } from 'postmark';
+import { NotConfiguredError } from '../../lib/errors';
+import { acceptedWithoutId, classifyFailure, missingApiKeyError, missingFromError } from '../error-policy';
+import { ProviderError, type EmailProvider, type OutgoingEmail, type SendResult, type WebhookParser } from '../types';
+import { createPostmarkWebhookParser } from './postmark-webhook';
+
+export interface PostmarkProviderOptions {
+  serverToken?: string;
+  /** POSTMARK_MESSAGE_STREAM: the transactional stream the server sends on. */
+  messageStream: string;
+  /** POSTMARK_API_URL: scheme and host the SDK sends to. */
+  apiUrl: string;
+  timeoutMs: number;
+  /** POSTMARK_WEBHOOK_USER / POSTMARK_WEBHOOK_PASSWORD: the basic-auth credentials in the webhook URL. */
+  webhookUser?: string;
+  webhookPassword?: string;
+}
+
+/** Postmark API error codes (postmarkapp.com/developer/api/overview#error-codes) carried in a 422. */
+const INACTIVE_RECIPIENT = 406;
+/** Our sender or account is refused on this server: another provider can send. */
+const SENDER_REFUSED = new Set([10, 400, 401, 405, 412]); // bad token, no/unconfirmed sender signature, not allowed to send, pending approval
+
+function classifyPostmarkError(err: unknown, timeoutMs: number): ProviderError {
+  const { message, code, statusCode } = err as { message?: string; code?: number; statusCode?: number };
+  const text = message ?? String(err);
+  const raw = { ErrorCode: code ?? null, Message: text, status: statusCode ?? null };
+  if (!statusCode) {
+    // The SDK folds a network failure or its timeout into an error without status; its timeout is AbortSignal's.
+    const timedOut = /due to timeout/i.test(text);
+    return classifyFailure({ status: null, message: timedOut ? `no answer within ${timeoutMs} ms` : text, timedOut });
+  }
+  if (code === INACTIVE_RECIPIENT) {
+    return new ProviderError(`Postmark: inactive recipient: ${text}`, { class: 'permanent', status: statusCode, code: String(code), raw, suppress: 'hard_bounce' });
+  }
+  if (code !== undefined && SENDER_REFUSED.has(code)) {
+    return new ProviderError(text, { class: 'permanent', failover: true, status: statusCode, code: String(code), raw });
+  }
+  return classifyFailure({ status: statusCode, code: code !== undefined ? String(code) : undefined, message: text, body: raw });
+}
+
+/**
+ * Postmark through its SDK's ServerClient (`POST /email` with X-Postmark-Server-Token), and `parseWebhook`
+ * for its webhooks, which Postmark does not sign: they are checked by the basic-auth credentials put in the
+ * webhook URL. Postmark takes no idempotency key; the SDK does not retry.
+ */
+export function createPostmarkProvider(options: PostmarkProviderOptions): EmailProvider & WebhookParser {
+  const api = new URL(options.apiUrl);
+  const client = options.serverToken
+    ? new ServerClient(options.serverToken, {
+        useHttps: api.protocol === 'https:',
+        requestHost: api.host,
+        timeout: Math.max(1, Math.ceil(options.timeoutMs / 1000)),
+      })
+    : null;
+  const webhook =
+    options.webhookUser && options.webhookPassword ? createPostmarkWebhookParser(options.webhookUser, options.webhookPassword) : null;
+
+  async function send(message: OutgoingEmail): Promise<SendResult> {
+    if (!client) throw missingApiKeyError('POSTMARK_SERVER_TOKEN');
+    if (!message.from) throw missingFromError();
+    if (message.html === undefined && message.text === undefined) {
+      throw new ProviderError('the message has neither an HTML nor a text body', { class: 'permanent', code: 'empty_body' });
+    }
+    let response: { MessageID?: string; SubmittedAt?: string };
+    try {
+      response = await client.sendEmail({
+        From: message.from,
+        To: message.to,
+        Subject: message.subject,
+        ...(message.html !== undefined ? { HtmlBody: message.html } : {}),
+        ...(message.text !== undefined ? { TextBody: message.text } : {}),
+        ...(message.replyTo ? { ReplyTo: message.replyTo } : {}),
+        Headers: Object.entries(message.headers).map(([Name, Value]) => ({ Name, Value })),
+        Metadata: Object.fromEntries(message.tags.map((t) => [t.name, t.value])),
+        MessageStream: options.messageStream,
+      });
+    } catch (err) {
+      throw classifyPostmarkError(err, options.timeoutMs);
+    }
+    if (!response.MessageID) throw acceptedWithoutId('Postmark', response);
+    return { providerMessageId: response.MessageID, detail: { submitted_at: response.SubmittedAt ?? null } };
+  }
+
+  const parseWebhook: WebhookParser['parseWebhook'] = (rawBody, headers, request) => {
+    if (!webhook) throw new NotConfiguredError('Set POSTMARK_WEBHOOK_USER and POSTMARK_WEBHOOK_PASSWORD, and put them in your Postmark webhook URL');
+    return webhook.parseWebhook(rawBody, headers, request);
+  };
+
+  return { name: 'postmark', channel: 'email', send, parseWebhook };
+}
