@@ -62,6 +62,7 @@ describe('the image', () => {
         REDIS_URL: TEST_REDIS_URL,
         QUEUE_PREFIX: `t-image-${Date.now()}`,
         RESEND_API_KEY: 're_test',
+        EMAIL_FROM: 'Acme <auth@acme.com>',
         UNOSEND_API_KEY: 'un_test',
         LOG_LEVEL: 'warn',
       },
