@@ -30,5 +30,5 @@ COPY --from=build /app/dist/scripts ./dist/scripts
 COPY prisma ./prisma
 USER node
 EXPOSE 3000
-HEALTHCHECK --interval=10s --timeout=3s --retries=3 CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+HEALTHCHECK --interval=10s --timeout=3s --retries=3 CMD node -e "const e=process.env,p=e.METRICS_PORT||(e.ROLE==='worker'?9464:e.PORT||3000);fetch('http://127.0.0.1:'+p+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 CMD ["node", "dist/src/main.js"]

@@ -73,6 +73,8 @@ export interface ContainerOverrides {
   providers?: ProviderChains;
   /** Tests that kill workers shorten the send lease to match their short BullMQ lock. */
   sendLeaseMs?: number;
+  /** Tests that watch shared gauges change shorten how often they are read. */
+  sharedGaugesIntervalMs?: number;
   /** Tests only: serves the SNS signing certificate the test made (production fetches it from amazonaws.com). */
   snsFetchText?: FetchText;
   /** Tests of the safety net shorten how long a message must sit untouched before the sweeper re-queues it. */
@@ -104,7 +106,15 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
   // Delivery log and the send pipeline.
   const stats = createStats({ db });
   const deliverability = createDeliverabilityRates(stats, config);
-  const metrics = createMetrics({ db, queues, deliverability, providerHealth });
+  const metrics = createMetrics({
+    redis,
+    prefix: config.QUEUE_PREFIX,
+    queues,
+    deliverability,
+    providerHealth,
+    log,
+    sharedGaugesIntervalMs: overrides.sharedGaugesIntervalMs,
+  });
   const messages = createMessageService({ db, queues, log });
   const suppressions = createSuppressionService({ db, config, queues, log });
   const { chains: providers, webhooks: webhookProviders } = suppressingSendRefusals(
@@ -179,6 +189,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     verifications,
     startup: createStartupState(),
     async close() {
+      await metrics.close();
       await queues.close().catch(() => undefined);
       adapters.close();
       redis.disconnect();

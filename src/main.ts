@@ -7,6 +7,7 @@ import { migrate, migrationTarget } from './db/migrate';
 import { errorText } from './db/unreachable';
 import { createApp } from './http/app';
 import { createLogger } from './lib/logger';
+import { startMetricsListener } from './metrics/listener';
 import { startWorkers, type RunningWorkers } from '../workers';
 
 /** How long in-flight jobs get to finish on SIGTERM before they are left to be retried elsewhere. */
@@ -86,6 +87,8 @@ async function main(): Promise<void> {
     );
   }
 
+  const metricsServer = await startMetricsListener(container);
+
   let stopping = false;
   const shutdown = async (signal: string): Promise<void> => {
     if (stopping) return;
@@ -98,6 +101,8 @@ async function main(): Promise<void> {
           server!.closeIdleConnections();
         })
       : Promise.resolve();
+    metricsServer?.close();
+    metricsServer?.closeIdleConnections();
     await Promise.all([serverClosed, workers?.close(SHUTDOWN_GRACE_MS)]);
     await container.close();
     log.info('stopped');

@@ -1,5 +1,5 @@
 import { emailCreated } from './helpers/clerk-events';
-import { TEST_CLERK_SECRET, testConfig } from './helpers/config';
+import { TEST_ADMIN_TOKEN, TEST_CLERK_SECRET, testConfig } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { startHarness, type Harness } from './helpers/harness';
 import { resendEvent, sentMessage, signedResend, TEST_RESEND_WEBHOOK_SECRET } from './helpers/provider-webhooks';
@@ -29,7 +29,8 @@ beforeAll(async () => {
   database = await createTestDatabase();
   harness = await startHarness(testConfig(database.url, { RESEND_WEBHOOK_SECRET: TEST_RESEND_WEBHOOK_SECRET }), {
     workers: true,
-    overrides: { providers: { email: [provider], sms: [] } },
+    // Short, so the shared gauges (read on a timer, not per scrape) follow the test's changes quickly.
+    overrides: { providers: { email: [provider], sms: [] }, sharedGaugesIntervalMs: 100 },
   });
 });
 
@@ -79,6 +80,13 @@ async function scrape(): Promise<Sample[]> {
   return parsePrometheus(await res.text());
 }
 
+/** Scrapes until `ready` holds: the shared gauges are read on a timer, so a change shows a moment later. */
+const scrapeUntil = (ready: (samples: Sample[]) => boolean): Promise<Sample[]> =>
+  waitFor(async () => {
+    const samples = await scrape();
+    return ready(samples) ? samples : null;
+  });
+
 const value = (samples: Sample[], name: string, labels: Record<string, string> = {}): number =>
   samples
     .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
@@ -89,10 +97,13 @@ async function postClerk(event: unknown, headers?: Record<string, string>): Prom
   return harness.request('/webhooks/clerk', { method: 'POST', headers: headers ?? svixHeaders(TEST_CLERK_SECRET, body), body });
 }
 
-it('exports process metrics and every auth-relay family as valid Prometheus text', async () => {
+it('exports process metrics under their standard names and every auth-relay family as valid Prometheus text', async () => {
   const samples = await scrape();
   const names = new Set(samples.map((s) => s.name));
-  expect(names).toContain('auth_relay_process_cpu_seconds_total');
+  // prom-client's default names, not re-prefixed, so stock Node.js dashboards find them.
+  expect(names).toContain('process_cpu_seconds_total');
+  expect(names).toContain('nodejs_eventloop_lag_seconds');
+  expect([...names].filter((n) => n.startsWith('auth_relay_process_') || n.startsWith('auth_relay_nodejs_'))).toEqual([]);
   expect(names).toContain('auth_relay_queue_jobs');
   expect(names).toContain('auth_relay_queue_oldest_waiting_seconds');
   const text = await (await harness.request('/metrics')).text();
@@ -102,9 +113,11 @@ it('exports process metrics and every auth-relay family as valid Prometheus text
     'auth_relay_send_errors_total',
     'auth_relay_accepted_to_sent_seconds',
     'auth_relay_sent_to_delivered_seconds',
-    'auth_relay_messages',
-    'auth_relay_bounce_rate',
-    'auth_relay_complaint_rate',
+    'auth_relay_message_outcomes_total',
+    'auth_relay_bounce_ratio',
+    'auth_relay_complaint_ratio',
+    'auth_relay_shared_gauges_leader',
+    'http_request_duration_seconds',
     'auth_relay_clerk_writebacks_total',
     'auth_relay_provider_circuit',
     'auth_relay_provider_consecutive_failures',
@@ -138,10 +151,10 @@ it('counts webhooks, send attempts, errors and latency as traffic flows', async 
   expect(delta('auth_relay_send_attempts_total', { provider: 'fake', channel: 'email', outcome: 'sent' })).toBe(1);
   expect(delta('auth_relay_send_errors_total', { provider: 'fake', class: 'transient' })).toBe(1);
   expect(delta('auth_relay_accepted_to_sent_seconds_count', { provider: 'fake' })).toBe(1);
-  expect(value(after, 'auth_relay_messages', { status: 'sent', provider: 'fake', channel: 'email' })).toBeGreaterThanOrEqual(1);
+  expect(delta('auth_relay_message_outcomes_total', { status: 'sent', provider: 'fake', channel: 'email' })).toBe(1);
 });
 
-it('reads bounce and complaint rates and queue depth when scraped', async () => {
+it('exports bounce and complaint ratios and queue depth', async () => {
   for (let i = 0; i < 4; i++) {
     await seedMessage(database.db, {
       provider: 'ratesprov',
@@ -152,9 +165,11 @@ it('reads bounce and complaint rates and queue depth when scraped', async () => 
     });
   }
   await harness.container.queues.send.add('send', { messageId: 'msg_waiting' }, { jobId: 'msg_waiting', delay: 60_000 });
-  const samples = await scrape();
-  expect(value(samples, 'auth_relay_bounce_rate', { provider: 'ratesprov' })).toBeCloseTo(0.25);
-  expect(value(samples, 'auth_relay_complaint_rate', { provider: 'ratesprov' })).toBe(0);
+  const samples = await scrapeUntil(
+    (s) => value(s, 'auth_relay_queue_jobs', { queue: 'send', state: 'delayed' }) >= 1 && s.some((x) => x.labels.provider === 'ratesprov'),
+  );
+  expect(value(samples, 'auth_relay_bounce_ratio', { provider: 'ratesprov' })).toBeCloseTo(0.25);
+  expect(value(samples, 'auth_relay_complaint_ratio', { provider: 'ratesprov' })).toBe(0);
   expect(value(samples, 'auth_relay_queue_jobs', { queue: 'send', state: 'delayed' })).toBeGreaterThanOrEqual(1);
 });
 
@@ -171,6 +186,8 @@ it('observes sent→delivered and counts Clerk write-backs as provider events ar
   // No CLERK_SECRET_KEY here: the write-back runs and is counted as skipped.
   await waitFor(() => database.db.messageEvent.findFirst({ where: { messageId: bounced.id, type: 'clerk_writeback' } }));
   const samples = await scrape();
+  expect(value(samples, 'auth_relay_message_outcomes_total', { status: 'delivered', provider: 'resend' })).toBe(1);
+  expect(value(samples, 'auth_relay_message_outcomes_total', { status: 'bounced', provider: 'resend' })).toBe(1);
   expect(value(samples, 'auth_relay_sent_to_delivered_seconds_count', { provider: 'resend' })).toBe(1);
   expect(value(samples, 'auth_relay_sent_to_delivered_seconds_bucket', { provider: 'resend', le: '1' })).toBe(0);
   expect(value(samples, 'auth_relay_sent_to_delivered_seconds_bucket', { provider: 'resend', le: '5' })).toBe(1);
@@ -183,14 +200,14 @@ it('exports each provider circuit, its failures in a row and its rate-limit paus
     redis, prefix: config.QUEUE_PREFIX, providers: ['outbox'], limits: {}, failureThreshold: config.PROVIDER_CIRCUIT_FAILURES,
     openMs: 60_000, probeLeaseMs: 5_000, maxWaitMs: 0, maxPauseMs: 60_000, log,
   });
-  const closed = await scrape();
+  const closed = await scrapeUntil((s) => value(s, 'auth_relay_provider_circuit', { provider: 'outbox', state: 'closed' }) === 1);
   expect(value(closed, 'auth_relay_provider_circuit', { provider: 'outbox', state: 'closed' })).toBe(1);
   expect(value(closed, 'auth_relay_provider_circuit', { provider: 'outbox', state: 'open' })).toBe(0);
   expect(value(closed, 'auth_relay_provider_paused', { provider: 'outbox' })).toBe(0);
 
   const down = new ProviderError('503 unavailable', { class: 'transient', status: 503 });
   for (let i = 0; i < config.PROVIDER_CIRCUIT_FAILURES; i++) await health.call('outbox', () => Promise.reject(down)).catch(() => undefined);
-  const open = await scrape();
+  const open = await scrapeUntil((s) => value(s, 'auth_relay_provider_circuit', { provider: 'outbox', state: 'open' }) === 1);
   expect(value(open, 'auth_relay_provider_circuit', { provider: 'outbox', state: 'open' })).toBe(1);
   expect(value(open, 'auth_relay_provider_circuit', { provider: 'outbox', state: 'closed' })).toBe(0);
   expect(value(open, 'auth_relay_provider_consecutive_failures', { provider: 'outbox' })).toBe(config.PROVIDER_CIRCUIT_FAILURES);
@@ -207,4 +224,36 @@ it('counts sends that pass a provider by while its circuit is open', async () =>
   const after = await scrape();
   const labels = { provider: 'fake', channel: 'email', reason: 'circuit_open' };
   expect(value(after, 'auth_relay_provider_skips_total', labels) - value(before, 'auth_relay_provider_skips_total', labels)).toBe(1);
+});
+
+it('times HTTP answers by route template and status, never by raw path', async () => {
+  const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
+  const before = await scrape();
+  expect((await harness.request('/api/messages/msg_not_there_1', { headers: admin })).status).toBe(404);
+  expect((await harness.request('/api/messages/msg_not_there_2', { headers: admin })).status).toBe(404);
+  expect((await harness.request('/api/messages')).status).toBe(401);
+  expect((await harness.request('/no/such/page/42')).status).toBe(404);
+  const after = await scrape();
+  const count = (labels: Record<string, string>) =>
+    value(after, 'http_request_duration_seconds_count', labels) - value(before, 'http_request_duration_seconds_count', labels);
+
+  expect(count({ method: 'GET', route: '/api/messages/:id', status_code: '404' })).toBe(2);
+  expect(count({ method: 'GET', route: '/api/*', status_code: '401' })).toBe(1);
+  expect(count({ method: 'GET', route: 'unmatched', status_code: '404' })).toBe(1);
+  // Supabase gives its hook 5 s: that is a bucket edge, so "answered within budget" is one series.
+  expect(after.some((s) => s.name === 'http_request_duration_seconds_bucket' && s.labels.le === '5')).toBe(true);
+  const routes = new Set(after.filter((s) => s.name === 'http_request_duration_seconds_count').map((s) => s.labels.route!));
+  expect([...routes].filter((r) => /msg_not_there|no\/such/.test(r))).toEqual([]);
+});
+
+it('counts a message the pipeline settles without a provider (suppressed) under provider "none"', async () => {
+  const to = 'metrics-suppressed@example.com';
+  await harness.container.suppressions.suppress({ channel: 'email', recipient: to, reason: 'complaint', sourceMessageId: null, detail: {} });
+  const before = await scrape();
+  const accepted = await postClerk(emailCreated({ to }));
+  const { message_id } = (await accepted.json()) as { message_id: string };
+  await waitFor(async () => (await database.db.message.findUniqueOrThrow({ where: { id: message_id } })).status === 'suppressed');
+  const after = await scrape();
+  const labels = { status: 'suppressed', provider: 'none', channel: 'email' };
+  expect(value(after, 'auth_relay_message_outcomes_total', labels) - value(before, 'auth_relay_message_outcomes_total', labels)).toBe(1);
 });

@@ -1,7 +1,12 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { acceptClerkEvent, emailCreated } from './helpers/clerk-events';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { logged, obliterateQueues, startService as startServiceWith, type Service } from './helpers/service';
+import { randomPort } from './helpers/redis-server';
 import { waitFor } from './helpers/wait';
+import { metricsPort, WORKER_METRICS_PORT } from '../src/metrics/listener';
 
 let database: TestDatabase;
 const prefix = `t-proc-${Date.now()}`;
@@ -61,5 +66,53 @@ describe('the service process', () => {
     const service = startService({ PORT: 'eighty' });
     expect(await service.exited).toBe(1);
     expect(service.stderr.join('\n')).toMatch(/PORT: /);
+  });
+});
+
+/** The image's HEALTHCHECK command, run as Docker runs it (`/bin/sh -c`), in the container's environment. */
+function healthcheck(env: Record<string, string>): Promise<number> {
+  const line = readFileSync(path.resolve(__dirname, '../Dockerfile'), 'utf8').split('\n').find((l) => l.startsWith('HEALTHCHECK'))!;
+  const command = line.slice(line.indexOf(' CMD ') + 5);
+  return new Promise((resolve) => {
+    execFile('/bin/sh', ['-c', command], { env: { PATH: process.env.PATH!, ...env } }, (err) => resolve(err ? Number(err.code ?? 1) : 0));
+  });
+}
+
+describe('the metrics listener (METRICS_PORT)', () => {
+  it('defaults to 9464 for ROLE=worker only', () => {
+    expect(WORKER_METRICS_PORT).toBe(9464);
+    expect(metricsPort({ ROLE: 'worker', METRICS_PORT: undefined })).toBe(9464);
+    expect(metricsPort({ ROLE: 'api', METRICS_PORT: undefined })).toBeUndefined();
+    expect(metricsPort({ ROLE: 'all', METRICS_PORT: 9100 })).toBe(9100);
+  });
+
+  it('a ROLE=worker process answers /metrics, /healthz and /readyz on its port, and the HEALTHCHECK passes', async () => {
+    const metrics = randomPort();
+    const worker = startService({ ROLE: 'worker', METRICS_PORT: String(metrics) });
+    const api = startService({ ROLE: 'api' });
+    try {
+      await waitFor(() => logged(worker, 'auth-relay ready') && logged(worker, 'metrics listening') && logged(api, 'auth-relay ready'), { timeoutMs: 20_000 });
+      const id = await postClerk(api.port);
+      await waitFor(() => database.db.message.findFirst({ where: { id, status: 'sent' } }), { timeoutMs: 20_000 });
+
+      const base = `http://127.0.0.1:${metrics}`;
+      expect((await fetch(`${base}/healthz`)).status).toBe(200);
+      expect((await fetch(`${base}/readyz`)).status).toBe(200);
+      const text = await (await fetch(`${base}/metrics`)).text();
+      // The worker's own counters: only it sent the message.
+      expect(text).toMatch(/^auth_relay_message_outcomes_total\{status="sent",provider="outbox",channel="email"\} 1$/m);
+      expect(text).toMatch(/^auth_relay_accepted_to_sent_seconds_count\{provider="outbox",channel="email"\} 1$/m);
+
+      expect(await healthcheck({ ROLE: 'worker', METRICS_PORT: String(metrics) })).toBe(0);
+      expect(await healthcheck({ ROLE: 'api', PORT: String(api.port) })).toBe(0);
+      // Nothing listens there: the check must fail, not pass by accident.
+      expect(await healthcheck({ ROLE: 'worker', METRICS_PORT: String(randomPort()) })).not.toBe(0);
+
+      worker.child.kill('SIGTERM');
+      expect(await worker.exited).toBe(0);
+    } finally {
+      worker.child.kill('SIGKILL');
+      api.child.kill('SIGKILL');
+    }
   });
 });

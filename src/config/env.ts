@@ -74,6 +74,9 @@ const EnvSchema = z.object({
   REDIS_MODE: withDefault(z.enum(REDIS_MODES), 'standalone'),
   REDIS_SENTINEL_MASTER: optional(z.string().min(1)),
   QUEUE_PREFIX: withDefault(z.string().regex(/^[A-Za-z0-9_{}-]+$/, 'letters, digits, _ - { } only'), 'auth-relay'),
+  // Unset: no metrics listener, but ROLE=worker gets one on 9464 (src/metrics/listener.ts).
+  METRICS_PORT: optional(z.coerce.number().int().min(1).max(65535)),
+  METRICS_TOKEN: optional(z.string().min(16, 'must be at least 16 characters')),
   LOG_LEVEL: withDefault(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
   ADMIN_TOKEN: optional(z.string().min(16, 'must be at least 16 characters')),
   // Behind a load balancer, which X-Forwarded-For hops to believe (Express's `trust proxy`): a hop count, or

@@ -90,7 +90,7 @@ export interface ProviderEventsDeps {
   db: Db;
   queues: Pick<Queues, 'providerEvents' | 'clerkWriteback'>;
   suppressions: Pick<SuppressionService, 'suppress'>;
-  metrics: Pick<Metrics, 'delivered'>;
+  metrics: Pick<Metrics, 'delivered' | 'messageOutcome'>;
   log: Logger;
   now?: () => Date;
 }
@@ -246,7 +246,7 @@ export function createProviderEvents({ db, queues, suppressions, metrics, log, n
         : statusesBefore(newStatus);
     let outcome: ApplyOutcome = 'applied';
     try {
-      await db.$transaction([
+      const [, statusChange] = await db.$transaction([
         db.messageEvent.create({
           data: {
             messageId: message.id,
@@ -279,6 +279,9 @@ export function createProviderEvents({ db, queues, suppressions, metrics, log, n
           ? [db.message.updateMany({ where: { id: message.id, deliveredAt: null }, data: { deliveredAt: at } })]
           : []),
       ]);
+      if (newStatus && statusChange && 'count' in statusChange && statusChange.count > 0) {
+        metrics.messageOutcome({ status: newStatus, provider: row.provider, channel: message.channel });
+      }
     } catch (err) {
       if ((err as { code?: string }).code !== 'P2002') throw err;
       // Recorded by an earlier run of this job that stopped before the end: only the follow-ups remain.

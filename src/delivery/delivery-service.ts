@@ -46,7 +46,7 @@ export interface DeliveryDeps {
   health: Pick<ProviderHealth, 'call'>;
   config: Pick<Config, 'PROVIDER_ATTEMPTS' | 'EMAIL_FROM' | 'EMAIL_FROM_DOMAIN' | 'EMAIL_FROM_NAME'>;
   log: Logger;
-  metrics: Pick<Metrics, 'sendAttempt' | 'providerSkipped'>;
+  metrics: Pick<Metrics, 'sendAttempt' | 'providerSkipped' | 'messageOutcome'>;
   /** Accepts a failed message's fallback (SMS code → email) as a message of its own. */
   messages: Pick<MessageService, 'accept'>;
   now?: () => Date;
@@ -95,7 +95,7 @@ export function createDeliveryService(deps: DeliveryDeps) {
     codeBearing: boolean,
     detail: Record<string, string | null> = {},
   ): Promise<SendOutcome> {
-    await db.$transaction([
+    const [settled] = await db.$transaction([
       // Only from a status still in our hands: a run whose lease lapsed must not undo another run's result.
       // If another run got there first, this throws, the job is retried and finds the message settled.
       db.message.update({ where: { id: messageId, status: { in: IN_FLIGHT } }, data: { status, lastError: reason, leaseUntil: null } }),
@@ -104,6 +104,7 @@ export function createDeliveryService(deps: DeliveryDeps) {
         ? [db.messageContent.updateMany({ where: { messageId }, data: { payload: Prisma.DbNull } })]
         : []),
     ]);
+    metrics.messageOutcome({ status, provider: settled.provider, channel: settled.channel });
     log.warn({ message_id: messageId, status, reason }, `message ${status}`);
     return { kind: 'finished', status };
   }
@@ -369,6 +370,7 @@ export function createDeliveryService(deps: DeliveryDeps) {
           },
         }),
       ]);
+      metrics.messageOutcome({ status: 'sent', provider: provider.name, channel: message.channel });
       metrics.sendAttempt({ provider: provider.name, channel: message.channel, outcome: 'sent', acceptedToSentSeconds: (sentAt.getTime() - message.createdAt.getTime()) / 1000 });
       messageLog.info({ provider: provider.name, provider_message_id: result.providerMessageId }, 'message sent');
       return { kind: 'finished', status: 'sent' };

@@ -5,7 +5,7 @@ import { statsApiRouter } from '../api/stats-router';
 import { suppressionsApiRouter } from '../api/suppressions-router';
 import type { Container } from '../container';
 import { dashboardRouter } from '../dashboard/router';
-import { countWebhooks, metricsRouter } from '../metrics/http';
+import { countWebhooks, metricsRouter, timeRequests } from '../metrics/http';
 import { verificationRouter } from '../verification/verification-router';
 import { clerkWebhookRouter } from '../webhooks/clerk-router';
 import { providerWebhookRouter } from '../webhooks/provider-router';
@@ -25,11 +25,12 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   if (deps.config.TRUST_PROXY !== undefined) app.set('trust proxy', deps.config.TRUST_PROXY);
+  app.use(timeRequests(deps.metrics));
   app.use(requestContext(deps.log));
   app.use(refuseNulInUrl);
 
   app.use(healthRouter(deps));
-  app.use(metricsRouter(deps.metrics));
+  app.use(metricsRouter(deps.metrics, deps.config.METRICS_TOKEN));
 
   // Inbound webhooks: signature-verified on the raw body by each router.
   app.use('/webhooks', countWebhooks(deps.metrics), whileStarting(deps.startup));
