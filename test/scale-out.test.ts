@@ -68,7 +68,7 @@ describe('two API and two worker processes on one Postgres and Redis', () => {
     const apiPorts = [randomPort(), randomPort() + 1];
     const apis = apiPorts.map((port) => start(MAIN, { ROLE: 'api', PORT: String(port) }));
     const workers = [0, 1].map(() => start(WORKER, { ROLE: 'worker', TEST_LOCK_MS: '2000' }));
-    await waitFor(() => apis.every((a) => a.lines.some((l) => l.includes('auth-relay listening'))) && workers.every((w) => w.lines.includes('ready')), {
+    await waitFor(() => apis.every((a) => a.lines.some((l) => l.includes('auth-relay ready'))) && workers.every((w) => w.lines.includes('ready')), {
       timeoutMs: 40_000,
       intervalMs: 200,
     });
