@@ -105,7 +105,7 @@ describe('Clerk email.created through Postmark', () => {
     expect((await hook(bounce, basic(WEBHOOK_USER, 'not-the-password-000'))).status).toBe(401);
     const bounced = await settled(id, ['bounced']);
     expect(bounced.lastError).toMatch(/hard bounce \(HardBounce\)/);
-    expect(await database.db.suppression.findUnique({ where: { channel_recipient: { channel: 'email', recipient: to } } })).toMatchObject({ reason: 'hard_bounce' });
+    expect(await waitFor(() => database.db.suppression.findUnique({ where: { channel_recipient: { channel: 'email', recipient: to } } }))).toMatchObject({ reason: 'hard_bounce' });
     await waitFor(() => clerk.users.get(user.id)!.publicMetadata.email_status === 'undeliverable', { timeoutMs: 20_000 });
     const stored = await database.db.providerEvent.findFirstOrThrow({ where: { provider: 'postmark', providerMessageId: sent.providerMessageId } });
     expect(JSON.stringify(stored.payload)).not.toContain('482913');
@@ -129,6 +129,6 @@ describe('Clerk email.created through Postmark', () => {
     fake.failNext({ status: 422, errorCode: 406, message: `You tried to send to recipient(s) that have been marked as inactive. Found inactive addresses: ${to}.` });
     const id = await acceptClerkEvent(harness.request, emailCreated({ to }));
     expect((await settled(id, ['sent', 'failed'])).status).toBe('failed');
-    expect(await database.db.suppression.findUnique({ where: { channel_recipient: { channel: 'email', recipient: to } } })).toMatchObject({ reason: 'hard_bounce', sourceMessageId: id });
+    expect(await waitFor(() => database.db.suppression.findUnique({ where: { channel_recipient: { channel: 'email', recipient: to } } }))).toMatchObject({ reason: 'hard_bounce', sourceMessageId: id });
   });
 });

@@ -139,7 +139,7 @@ describe('Clerk email.created through SES', () => {
     expect(await (await post(bounce)).json()).toMatchObject({ duplicate: true });
     const bounced = await settled(id, ['bounced']);
     expect(bounced.lastError).toMatch(/hard bounce \(Permanent\/NoEmail\)/);
-    expect(await database.db.suppression.findUnique({ where: { channel_recipient: { channel: 'email', recipient: to } } })).toMatchObject({ reason: 'hard_bounce' });
+    expect(await waitFor(() => database.db.suppression.findUnique({ where: { channel_recipient: { channel: 'email', recipient: to } } }))).toMatchObject({ reason: 'hard_bounce' });
     await waitFor(() => clerk.users.get(user.id)!.publicMetadata.email_status === 'undeliverable', { timeoutMs: 20_000 });
   });
 

@@ -5,6 +5,7 @@ import type { TestDatabase } from './helpers/db';
 import type { Harness } from './helpers/harness';
 import { providerError, startProviderHarness, type ProviderHarness } from './helpers/provider-tests';
 import { logIn } from './helpers/dashboard';
+import { waitFor } from './helpers/wait';
 import {
   signedTwilioCallback,
   startFakeTwilio,
@@ -167,7 +168,7 @@ describe('Clerk sms.created through Twilio', () => {
     const to = '+447700900555';
     const id = await acceptClerkEvent(harness.request, smsCreated({ data: { to_phone_number: to } }));
     expect((await settled(id, ['sent', 'failed'])).status).toBe('failed');
-    expect(await database.db.suppression.findUnique({ where: { channel_recipient: { channel: 'sms', recipient: to } } })).toMatchObject({
+    expect(await waitFor(() => database.db.suppression.findUnique({ where: { channel_recipient: { channel: 'sms', recipient: to } } }))).toMatchObject({
       reason: 'complaint',
       sourceMessageId: id,
     });
