@@ -1,7 +1,13 @@
+import { SESv2Client } from '@aws-sdk/client-sesv2';
+import { AccountClient, ServerClient } from 'postmark';
 import { Resend } from 'resend';
 import { diagnose, DoctorError, formatReport, setup, type DnsResolver } from '../src/deliverability/doctor';
 import { runDoctor, type DoctorCliDeps } from '../src/deliverability/doctor-cli';
+import { postmarkStatus, sesStatus } from '../src/deliverability/provider-status';
+import { postmarkClientOptions } from '../src/providers/postmark/postmark-provider';
 import { startFakeServer, type FakeServer } from './fakes/fake-http-server';
+import { POSTMARK_ACCOUNT_TOKEN, POSTMARK_TOKEN, startFakePostmark, type FakePostmark } from './fakes/fake-postmark';
+import { FAKE_AWS_ACCESS_KEY_ID, FAKE_AWS_SECRET_ACCESS_KEY, startFakeSes, verifiedDomainIdentity, type FakeSes } from './fakes/fake-ses';
 
 /** DNS answers from a table: `TXT name` → records. Anything absent answers ENOTFOUND, like a real resolver. */
 function fakeResolver(zone: Record<string, string[] | Error>): DnsResolver {
@@ -225,5 +231,160 @@ describe('with the Resend domains API', () => {
     });
     expect(report.ok).toBe(false);
     expect(report.resend?.status).toBe('pending');
+  });
+});
+
+/** DMARC only: SES and Postmark publish their own DKIM/return-path records, so Resend's layout is not checked. */
+const dmarcZone = (domain: string) => ({ [`TXT _dmarc.${domain}`]: ['v=DMARC1; p=quarantine'] });
+
+describe('with SES (SESv2 GetEmailIdentity, GetAccount)', () => {
+  let ses: FakeSes;
+  const client = (secret = FAKE_AWS_SECRET_ACCESS_KEY, accessKeyId = FAKE_AWS_ACCESS_KEY_ID) =>
+    new SESv2Client({ region: 'eu-west-1', endpoint: ses.url, maxAttempts: 1, credentials: { accessKeyId, secretAccessKey: secret } });
+  const run = (domain: string, from?: string, c = client()) =>
+    cli([domain], { resolver: fakeResolver(dmarcZone(domain)), resendRecords: false, providers: [sesStatus(c, from)] });
+
+  beforeAll(async () => {
+    ses = await startFakeSes('eu-west-1');
+  });
+  afterAll(() => ses.close());
+  beforeEach(() => {
+    ses.identities.clear();
+    ses.setAccount({ SendingEnabled: true, ProductionAccessEnabled: true, EnforcementStatus: 'HEALTHY', SendQuota: { Max24HourSend: 50000, MaxSendRate: 14, SentLast24Hours: 3 } });
+  });
+
+  it('exits 0 for a verified domain with DKIM and MAIL FROM in place, without Resend\'s records', async () => {
+    ses.identities.set('ses.example', verifiedDomainIdentity({ MailFromAttributes: { MailFromDomain: 'bounce.ses.example', MailFromDomainStatus: 'SUCCESS', BehaviorOnMxFailure: 'USE_DEFAULT_VALUE' } }));
+    const result = await run('ses.example');
+    expect(result).toMatchObject({ code: 0, err: '' });
+    expect(result.out).toMatch(/\[ok  \] SES identity +ok: ses\.example \(DOMAIN\): SUCCESS/);
+    expect(result.out).toMatch(/\[ok  \] SES DKIM +ok: SUCCESS/);
+    expect(result.out).toMatch(/\[ok  \] SES MAIL FROM +ok: bounce\.ses\.example: SUCCESS/);
+    expect(result.out).toMatch(/\[ok  \] SES account +ok: sending enabled, 50000 per 24 h, 14\/s/);
+    expect(result.out).not.toMatch(/resend\._domainkey/);
+    expect(ses.requests.map((r) => `${r.method} ${r.path}`)).toEqual(['GET /v2/email/identities/ses.example', 'GET /v2/email/account']);
+  });
+
+  it('exits 1 for a domain SES has not verified, printing the DKIM CNAMEs to publish', async () => {
+    ses.identities.set(
+      'pending.example',
+      verifiedDomainIdentity({
+        VerifiedForSendingStatus: false,
+        VerificationStatus: 'PENDING',
+        DkimAttributes: { SigningEnabled: true, Status: 'PENDING', Tokens: ['tok1abc', 'tok2def'] },
+        MailFromAttributes: { MailFromDomain: 'bounce.pending.example', MailFromDomainStatus: 'FAILED', BehaviorOnMxFailure: 'USE_DEFAULT_VALUE' },
+      }),
+    );
+    const result = await run('pending.example');
+    expect(result.code).toBe(1);
+    expect(result.out).toMatch(/\[FAIL\] SES identity +unverified: pending\.example \(DOMAIN\): PENDING/);
+    expect(result.out).toContain('CNAME tok1abc._domainkey.pending.example → tok1abc.dkim.amazonses.com');
+    expect(result.out).toMatch(/\[FAIL\] SES MAIL FROM +unverified: bounce\.pending\.example: FAILED/);
+    expect(result.out).toMatch(/Something required is missing/);
+  });
+
+  it('exits 1 when neither the domain nor the From address is an identity, and accepts a verified From address', async () => {
+    const missing = await run('none.example', 'Acme <auth@none.example>');
+    expect(missing.code).toBe(1);
+    expect(missing.out).toMatch(/\[FAIL\] SES identity +missing: none\.example nor auth@none\.example is not an SES identity/);
+
+    ses.identities.set('auth@none.example', { IdentityType: 'EMAIL_ADDRESS', VerifiedForSendingStatus: true, VerificationStatus: 'SUCCESS', FeedbackForwardingStatus: true });
+    const address = await run('none.example', 'Acme <auth@none.example>');
+    expect(address.code).toBe(0);
+    expect(address.out).toMatch(/\[ok  \] SES identity +ok: auth@none\.example \(EMAIL_ADDRESS\)/);
+    expect(ses.requests.some((r) => r.path === '/v2/email/identities/auth%40none.example')).toBe(true);
+  });
+
+  it('exits 1 for an account in the sandbox or with sending paused', async () => {
+    ses.identities.set('ses.example', verifiedDomainIdentity());
+    ses.setAccount({ SendingEnabled: true, ProductionAccessEnabled: false, EnforcementStatus: 'HEALTHY' });
+    const sandbox = await run('ses.example');
+    expect(sandbox.code).toBe(1);
+    expect(sandbox.out).toMatch(/\[FAIL\] SES account +unverified: in the sandbox/);
+
+    ses.setAccount({ SendingEnabled: false, ProductionAccessEnabled: true, EnforcementStatus: 'PROBATION' });
+    const paused = await run('ses.example');
+    expect(paused.code).toBe(1);
+    expect(paused.out).toMatch(/sending is paused \(PROBATION\)/);
+  });
+
+  it('exits 3 when SES refuses the credentials', async () => {
+    ses.identities.set('ses.example', verifiedDomainIdentity());
+    const result = await run('ses.example', undefined, client('wrong', 'AKIAWRONGKEY00000000'));
+    expect(result.code).toBe(3);
+    expect(result.out).toMatch(/\[FAIL\] SES identity +error: UnrecognizedClientException/);
+    expect(result.out).toMatch(/could not be checked/);
+  });
+});
+
+describe('with Postmark (server token; account token for the domain)', () => {
+  let postmark: FakePostmark;
+  const options = () => postmarkClientOptions(postmark.url, 5_000);
+  const status = (serverToken = POSTMARK_TOKEN, accountToken: string | null = POSTMARK_ACCOUNT_TOKEN, messageStream = 'outbound') =>
+    postmarkStatus({
+      server: new ServerClient(serverToken, options()),
+      messageStream,
+      ...(accountToken ? { account: new AccountClient(accountToken, options()) } : {}),
+    });
+  const run = (domain: string, source = status()) => cli([domain], { resolver: fakeResolver(dmarcZone(domain)), resendRecords: false, providers: [source] });
+
+  beforeAll(async () => {
+    postmark = await startFakePostmark();
+  });
+  afterAll(() => postmark.close());
+  beforeEach(() => {
+    postmark.domains.splice(0, Infinity, { ID: 7, Name: 'pm.example', DKIMVerified: true, ReturnPathDomainVerified: true });
+    postmark.streams.splice(1, Infinity);
+    postmark.streams[0]!.ArchivedAt = null;
+  });
+
+  it('exits 0 when the stream is live and the domain has DKIM and Return-Path verified', async () => {
+    const result = await run('pm.example');
+    expect(result).toMatchObject({ code: 0, err: '' });
+    expect(result.out).toMatch(/\[ok  \] Postmark stream +ok: outbound \(Transactional\) on server "auth-relay production"/);
+    expect(result.out).toMatch(/\[ok  \] Postmark DKIM/);
+    expect(result.out).toMatch(/\[ok  \] Postmark Return-Path +ok: pm-bounces\.pm\.example/);
+    const domainCalls = postmark.requests.filter((r) => r.path.startsWith('/domains'));
+    expect(domainCalls.every((r) => r.headers['x-postmark-account-token'] === POSTMARK_ACCOUNT_TOKEN)).toBe(true);
+  });
+
+  it('exits 1 for pending DKIM and Return-Path, printing what to publish', async () => {
+    postmark.domains[0] = { ID: 7, Name: 'pm.example', DKIMVerified: false, ReturnPathDomainVerified: false };
+    const result = await run('pm.example');
+    expect(result.code).toBe(1);
+    expect(result.out).toMatch(/\[FAIL\] Postmark DKIM +unverified: publish TXT 20260101000000pm\._domainkey\.pm\.example "k=rsa;p=/);
+    expect(result.out).toMatch(/\[FAIL\] Postmark Return-Path +unverified: publish CNAME pm-bounces\.pm\.example → pm\.mtasv\.net/);
+  });
+
+  it('exits 1 for a domain not in the account, a missing stream or an archived one', async () => {
+    const noDomain = await run('other.example');
+    expect(noDomain.code).toBe(1);
+    expect(noDomain.out).toMatch(/\[FAIL\] Postmark domain +missing: other\.example is not a Postmark domain of this account/);
+
+    const noStream = await run('pm.example', status(POSTMARK_TOKEN, POSTMARK_ACCOUNT_TOKEN, 'auth-codes'));
+    expect(noStream.code).toBe(1);
+    expect(noStream.out).toMatch(/\[FAIL\] Postmark stream +missing: no message stream "auth-codes"/);
+
+    postmark.streams[0]!.ArchivedAt = '2026-11-30T10:00:00-05:00';
+    const archived = await run('pm.example');
+    expect(archived.code).toBe(1);
+    expect(archived.out).toMatch(/outbound on server "auth-relay production" was archived/);
+  });
+
+  it('skips the domain without an account token and still checks the stream', async () => {
+    postmark.domains.splice(0, Infinity);
+    const result = await run('pm.example', status(POSTMARK_TOKEN, null));
+    expect(result.code).toBe(0);
+    expect(result.out).toMatch(/\[skip\] Postmark domain +skipped: set POSTMARK_ACCOUNT_TOKEN/);
+  });
+
+  it('exits 3 when Postmark refuses the server token or the account token', async () => {
+    const badServer = await run('pm.example', status('wrong-server-token'));
+    expect(badServer.code).toBe(3);
+    expect(badServer.out).toMatch(/\[FAIL\] Postmark stream +error: ErrorCode 10: The Server Token/);
+
+    const badAccount = await run('pm.example', status(POSTMARK_TOKEN, 'wrong-account-token'));
+    expect(badAccount.code).toBe(3);
+    expect(badAccount.out).toMatch(/\[FAIL\] Postmark domain +error: ErrorCode 10: The Account Token/);
   });
 });

@@ -118,6 +118,8 @@ const EnvSchema = z.object({
   SES_CONFIGURATION_SET: optional(z.string()),
   SES_ENDPOINT: optional(z.url()),
   POSTMARK_SERVER_TOKEN: optional(z.string()),
+  /** Only the doctor uses it: Postmark's domains are an account resource. */
+  POSTMARK_ACCOUNT_TOKEN: optional(z.string()),
   POSTMARK_MESSAGE_STREAM: withDefault(z.string().min(1), 'outbound'),
   POSTMARK_API_URL: withDefault(z.url({ protocol: /^https?$/, error: 'must be an http(s):// URL' }), 'https://api.postmarkapp.com'),
   POSTMARK_WEBHOOK_USER: optional(z.string()),

@@ -1,12 +1,13 @@
-import { diagnose, DoctorError, formatReport, setup, type DnsResolver, type DoctorReport, type ResendDomains } from './doctor';
+import { diagnose, DoctorError, formatReport, setup, somethingMissing, type DnsResolver, type DoctorReport, type ResendDomains } from './doctor';
+import type { ProviderStatusSource } from './provider-status';
 
 /**
  * `npm run doctor -- <domain> [--setup] [--timeout <seconds>]`, with its dependencies passed in so the exit
  * codes and output are tested against a fake resolver and a fake Resend. Exit codes, for scripts and CI:
- *   0  everything required is in place (and Resend, when asked, has verified the domain)
- *   1  something required is missing or wrong: the output says what to publish
+ *   0  everything required is in place (and Resend, SES and Postmark, when asked, have verified the domain)
+ *   1  something required is missing, wrong or unverified: the output says what to publish
  *   2  misuse: bad arguments, not a domain name, --setup without RESEND_API_KEY
- *   3  could not tell: a DNS lookup or the Resend API failed (nothing found missing so far)
+ *   3  could not tell: a DNS lookup or a provider API failed (nothing found missing so far)
  */
 export const USAGE = 'usage: npm run doctor -- <domain> [--setup] [--timeout <seconds>]';
 
@@ -16,6 +17,10 @@ export interface DoctorCliDeps {
   resolver: DnsResolver;
   /** Built from RESEND_API_KEY when it is set. */
   resend?: ResendDomains;
+  /** Whether Resend is among EMAIL_PROVIDERS (or none is named): its DNS layout is checked. Default true. */
+  resendRecords?: boolean;
+  /** SES / Postmark status sources for the email providers configured. */
+  providers?: ProviderStatusSource[];
   print: (line: string) => void;
   printError: (line: string) => void;
   setupPollMs?: number;
@@ -41,10 +46,7 @@ function parseArgs(argv: string[]): { domain: string; setup: boolean; timeoutSec
 
 function exitCodeOf(report: DoctorReport): number {
   if (report.ok) return EXIT.ok;
-  const required = report.checks.filter((c) => c.required);
-  const missing = required.some((c) => c.status === 'missing' || c.status === 'mismatch');
-  const unverified = report.resend !== null && report.resend.status !== 'verified';
-  return missing || unverified ? EXIT.missing : EXIT.unknown;
+  return somethingMissing(report) ? EXIT.missing : EXIT.unknown;
 }
 
 export async function runDoctor(argv: string[], deps: DoctorCliDeps): Promise<number> {
@@ -72,7 +74,7 @@ export async function runDoctor(argv: string[], deps: DoctorCliDeps): Promise<nu
           print: deps.print,
           sleep: deps.sleep,
         })
-      : await diagnose({ domain: args.domain, resolver: deps.resolver, resend: deps.resend });
+      : await diagnose({ domain: args.domain, resolver: deps.resolver, resend: deps.resend, resendRecords: deps.resendRecords, providers: deps.providers });
     deps.print(formatReport(report));
     return exitCodeOf(report);
   } catch (err) {

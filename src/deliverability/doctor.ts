@@ -1,4 +1,5 @@
 import type { Resend } from 'resend';
+import type { ProviderCheck, ProviderStatusSource } from './provider-status';
 
 /**
  * The domain doctor: is a sending domain ready for Resend? Checks in DNS the records Resend needs (DKIM at
@@ -38,7 +39,9 @@ export interface DoctorReport {
   domain: string;
   resend: { id: string; status: string; region: string } | null;
   checks: CheckResult[];
-  /** Every required record is in place (and Resend, when asked, says verified). */
+  /** What SES and Postmark, when configured, say about the domain. */
+  providers: ProviderCheck[];
+  /** Every required record is in place (and Resend, SES and Postmark, when asked, say verified). */
   ok: boolean;
 }
 
@@ -178,12 +181,16 @@ export interface DiagnoseOptions {
   resolver: DnsResolver;
   /** With a Resend API key: check Resend's own records and status. */
   resend?: ResendDomains;
+  /** Check Resend's DNS layout (default); off when Resend is not among the providers. */
+  resendRecords?: boolean;
+  /** SES and Postmark status, for the providers configured. */
+  providers?: ProviderStatusSource[];
 }
 
-export async function diagnose({ domain: input, resolver, resend }: DiagnoseOptions): Promise<DoctorReport> {
+export async function diagnose({ domain: input, resolver, resend, resendRecords = true, providers = [] }: DiagnoseOptions): Promise<DoctorReport> {
   const domain = clean(input);
   if (!/^[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(domain)) throw new DoctorError(`"${input}" is not a domain name`);
-  let expected = defaultRecords(domain);
+  let expected = resendRecords ? defaultRecords(domain) : [];
   let resendInfo: DoctorReport['resend'] = null;
   if (resend) {
     const found = await findResendDomain(resend, domain);
@@ -192,9 +199,22 @@ export async function diagnose({ domain: input, resolver, resend }: DiagnoseOpti
     resendInfo = { id: details.id, status: details.status, region: details.region };
     expected = recordsFromResend(domain, details.records);
   }
-  const checks = await checkRecords(resolver, [...expected, dmarcRecord(domain)]);
+  const [checks, providerChecks] = await Promise.all([
+    checkRecords(resolver, [...expected, dmarcRecord(domain)]),
+    Promise.all(providers.map((status) => status(domain))),
+  ]);
   const dnsOk = checks.every((c) => !c.required || c.status === 'ok');
-  return { domain, resend: resendInfo, checks, ok: dnsOk && (resendInfo === null || resendInfo.status === 'verified') };
+  const providersOk = providerChecks.flat().every((c) => c.status === 'ok' || c.status === 'skipped');
+  return { domain, resend: resendInfo, checks, providers: providerChecks.flat(), ok: dnsOk && providersOk && (resendInfo === null || resendInfo.status === 'verified') };
+}
+
+/** Something required is missing or unverified (as opposed to: could not be checked). */
+export function somethingMissing(report: DoctorReport): boolean {
+  return (
+    report.checks.some((c) => c.required && (c.status === 'missing' || c.status === 'mismatch')) ||
+    (report.resend !== null && report.resend.status !== 'verified') ||
+    report.providers.some((c) => c.status === 'missing' || c.status === 'unverified')
+  );
 }
 
 export interface SetupOptions {
@@ -249,15 +269,20 @@ export function formatReport(report: DoctorReport): string {
   if (report.resend && report.resend.status !== 'verified') {
     lines.push('', `Resend has not verified the domain yet (${report.resend.status}); it rechecks DNS for up to 72 h.`);
   }
-  const required = report.checks.filter((c) => c.required);
-  const missing = required.some((c) => c.status === 'missing' || c.status === 'mismatch') || (report.resend !== null && report.resend.status !== 'verified');
+  if (report.providers.length > 0) {
+    lines.push('', 'Providers:');
+    for (const c of report.providers) {
+      const mark = c.status === 'ok' ? 'ok  ' : c.status === 'skipped' ? 'skip' : 'FAIL';
+      lines.push(`  [${mark}] ${c.check.padEnd(20)} ${c.status}: ${c.detail}`);
+    }
+  }
   lines.push(
     '',
     report.ok
       ? 'Everything required is in place.'
-      : missing
+      : somethingMissing(report)
         ? 'Something required is missing (see above).'
-        : 'Some required records could not be checked (DNS lookup failed); run the doctor again.',
+        : 'Something required could not be checked (a DNS lookup or a provider API failed); run the doctor again.',
   );
   return lines.join('\n');
 }

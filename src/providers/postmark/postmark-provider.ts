@@ -39,20 +39,19 @@ function classifyPostmarkError(err: unknown, timeoutMs: number): ProviderError {
   return classifyFailure({ status: statusCode, code: code !== undefined ? String(code) : undefined, message: text, body: raw });
 }
 
+/** The SDK's options for POSTMARK_API_URL (it takes a host and a scheme flag, not a URL) and a timeout in seconds. */
+export function postmarkClientOptions(apiUrl: string, timeoutMs: number): { useHttps: boolean; requestHost: string; timeout: number } {
+  const api = new URL(apiUrl);
+  return { useHttps: api.protocol === 'https:', requestHost: api.host, timeout: Math.max(1, Math.ceil(timeoutMs / 1000)) };
+}
+
 /**
  * Postmark through its SDK's ServerClient (`POST /email` with X-Postmark-Server-Token), and `parseWebhook`
  * for its webhooks, which Postmark does not sign: they are checked by the basic-auth credentials put in the
  * webhook URL. Postmark takes no idempotency key; the SDK does not retry.
  */
 export function createPostmarkProvider(options: PostmarkProviderOptions): EmailProvider & WebhookParser {
-  const api = new URL(options.apiUrl);
-  const client = options.serverToken
-    ? new ServerClient(options.serverToken, {
-        useHttps: api.protocol === 'https:',
-        requestHost: api.host,
-        timeout: Math.max(1, Math.ceil(options.timeoutMs / 1000)),
-      })
-    : null;
+  const client = options.serverToken ? new ServerClient(options.serverToken, postmarkClientOptions(options.apiUrl, options.timeoutMs)) : null;
   const webhook =
     options.webhookUser && options.webhookPassword ? createPostmarkWebhookParser(options.webhookUser, options.webhookPassword) : null;
 
