@@ -1,4 +1,4 @@
-import { ServerClient } from 'postmark';
+import type * as PostmarkSdk from 'postmark';
 import { NotConfiguredError } from '../../lib/errors';
 import { acceptedWithoutId, classifyFailure, missingApiKeyError, missingFromError } from '../error-policy';
 import { ProviderError, type EmailProvider, type OutgoingEmail, type SendResult, type WebhookParser } from '../types';
@@ -46,8 +46,9 @@ function classifyPostmarkError(err: unknown, timeoutMs: number): ProviderError {
  */
 export function createPostmarkProvider(options: PostmarkProviderOptions): EmailProvider & WebhookParser {
   const api = new URL(options.apiUrl);
+  // The SDK is loaded only when Postmark is configured: an idle API process does not carry it.
   const client = options.serverToken
-    ? new ServerClient(options.serverToken, {
+    ? new (require('postmark') as typeof PostmarkSdk).ServerClient(options.serverToken, {
         useHttps: api.protocol === 'https:',
         requestHost: api.host,
         timeout: Math.max(1, Math.ceil(options.timeoutMs / 1000)),
