@@ -1,4 +1,4 @@
-import { ServerClient } from 'postmark';
+import type * as PostmarkSdk from 'postmark';
 import { NotConfiguredError } from '../../lib/errors';
 import { acceptedWithoutId, classifyFailure, missingApiKeyError, missingFromError } from '../error-policy';
 import { ProviderError, type EmailProvider, type OutgoingEmail, type SendResult, type WebhookParser } from '../types';
@@ -51,7 +51,10 @@ export function postmarkClientOptions(apiUrl: string, timeoutMs: number): { useH
  * webhook URL. Postmark takes no idempotency key; the SDK does not retry.
  */
 export function createPostmarkProvider(options: PostmarkProviderOptions): EmailProvider & WebhookParser {
-  const client = options.serverToken ? new ServerClient(options.serverToken, postmarkClientOptions(options.apiUrl, options.timeoutMs)) : null;
+  // The SDK is loaded only when Postmark is configured: an idle API process does not carry it.
+  const client = options.serverToken
+    ? new (require('postmark') as typeof PostmarkSdk).ServerClient(options.serverToken, postmarkClientOptions(options.apiUrl, options.timeoutMs))
+    : null;
   const webhook =
     options.webhookUser && options.webhookPassword ? createPostmarkWebhookParser(options.webhookUser, options.webhookPassword) : null;
 

@@ -1,4 +1,4 @@
-import { SendEmailCommand, SESv2Client, SESv2ServiceException } from '@aws-sdk/client-sesv2';
+import type * as SesSdk from '@aws-sdk/client-sesv2';
 import { acceptedWithoutId, classifyFailure, describeFetchError, missingApiKeyError, missingFromError } from '../error-policy';
 import { ProviderError, type EmailProvider, type OutgoingEmail, type SendResult, type WebhookParser } from '../types';
 import { createSnsWebhookParser, type FetchText } from './sns-webhook';
@@ -22,8 +22,8 @@ const FAILOVER = new Set([
   'NotFoundException', // the configuration set or identity does not exist in this region
 ]);
 
-function classifySesError(err: unknown, timedOut: boolean, timeoutMs: number): ProviderError {
-  if (err instanceof SESv2ServiceException) {
+function classifySesError(sdk: typeof SesSdk, err: unknown, timedOut: boolean, timeoutMs: number): ProviderError {
+  if (err instanceof sdk.SESv2ServiceException) {
     const status = err.$metadata.httpStatusCode ?? null;
     const call = { status, code: err.name, message: err.message, body: { name: err.name, message: err.message, request_id: err.$metadata.requestId ?? null } };
     if (FAILOVER.has(err.name)) return new ProviderError(err.message, { class: 'permanent', failover: true, status, code: err.name, raw: call.body });
@@ -41,13 +41,15 @@ function classifySesError(err: unknown, timedOut: boolean, timeoutMs: number): P
  * idempotency key, so a retry the delivery service cannot see could send a second code.
  */
 export function createSesProvider(options: SesProviderOptions): EmailProvider & WebhookParser {
-  const client = options.region
-    ? new SESv2Client({ region: options.region, maxAttempts: 1, ...(options.endpoint ? { endpoint: options.endpoint } : {}) })
+  // The SDK (a large module tree) is loaded only when SES is configured: an idle API process does not carry it.
+  const sdk = options.region ? (require('@aws-sdk/client-sesv2') as typeof SesSdk) : null;
+  const client = sdk && options.region
+    ? new sdk.SESv2Client({ region: options.region, maxAttempts: 1, ...(options.endpoint ? { endpoint: options.endpoint } : {}) })
     : null;
   const webhook = createSnsWebhookParser({ fetchText: options.fetchText });
 
   async function send(message: OutgoingEmail): Promise<SendResult> {
-    if (!client) throw missingApiKeyError('SES_REGION');
+    if (!sdk || !client) throw missingApiKeyError('SES_REGION');
     if (!message.from) throw missingFromError();
     if (message.html === undefined && message.text === undefined) {
       throw new ProviderError('the message has neither an HTML nor a text body', { class: 'permanent', code: 'empty_body' });
@@ -56,7 +58,7 @@ export function createSesProvider(options: SesProviderOptions): EmailProvider & 
     let messageId: string | undefined;
     try {
       ({ MessageId: messageId } = await client.send(
-        new SendEmailCommand({
+        new sdk.SendEmailCommand({
           FromEmailAddress: message.from,
           Destination: { ToAddresses: [message.to] },
           ...(message.replyTo ? { ReplyToAddresses: [message.replyTo] } : {}),
@@ -77,7 +79,7 @@ export function createSesProvider(options: SesProviderOptions): EmailProvider & 
         { abortSignal: signal },
       ));
     } catch (err) {
-      throw classifySesError(err, signal.aborted, options.timeoutMs);
+      throw classifySesError(sdk, err, signal.aborted, options.timeoutMs);
     }
     if (!messageId) throw acceptedWithoutId('SES', null);
     return { providerMessageId: messageId };

@@ -1,4 +1,4 @@
-import { createTransport } from 'nodemailer';
+import type * as Nodemailer from 'nodemailer';
 import { classifySmtpFailure, missingApiKeyError, missingFromError, type SmtpFailedCall } from '../error-policy';
 import { ProviderError, type EmailProvider, type OutgoingEmail, type SendResult } from '../types';
 
@@ -66,7 +66,8 @@ function buildTransport(url: string, options: SmtpProviderOptions) {
   const parsed = new URL(url);
   const secure = parsed.protocol === 'smtps:';
   const user = decodeURIComponent(parsed.username);
-  return createTransport({
+  // nodemailer is loaded only when SMTP_URL is set: an idle API process does not carry it.
+  return (require('nodemailer') as typeof Nodemailer).createTransport({
     pool: true,
     maxConnections: options.pool,
     // A message whose connection closed mid-send may already be with the server: never resend it unseen.

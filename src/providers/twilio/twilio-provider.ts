@@ -1,4 +1,4 @@
-import twilio from 'twilio';
+import type TwilioSdk from 'twilio';
 import { E164_NUMBER } from '../../lib/recipient';
 import { NotConfiguredError } from '../../lib/errors';
 import { acceptedWithoutId, classifyFailure, describeFetchError, missingApiKeyError } from '../error-policy';
@@ -28,17 +28,17 @@ const TRANSIENT = new Set([20429, 30001]); // too many requests; queue overflow
 const SENDER_REFUSED = new Set([21212, 21606, 21659, 21703, 21704]);
 
 /** The SDK's default RequestClient, sending to TWILIO_API_URL instead of the hosts the SDK builds. */
-class RebasedRequestClient extends twilio.RequestClient {
-  constructor(private readonly apiUrl: string, timeout: number) {
-    super({ timeout });
+function rebasedRequestClient(twilio: typeof TwilioSdk, apiUrl: string, timeout: number): TwilioSdk.RequestClient {
+  class RebasedRequestClient extends twilio.RequestClient {
+    override request<TData>(opts: Parameters<TwilioSdk.RequestClient['request']>[0] & { data?: TData }) {
+      const uri = new URL(opts.uri);
+      return super.request<TData>({ ...opts, uri: `${apiUrl.replace(/\/+$/, '')}${uri.pathname}${uri.search}` });
+    }
   }
-  override request<TData>(opts: Parameters<twilio.RequestClient['request']>[0] & { data?: TData }) {
-    const uri = new URL(opts.uri);
-    return super.request<TData>({ ...opts, uri: `${this.apiUrl.replace(/\/+$/, '')}${uri.pathname}${uri.search}` });
-  }
+  return new RebasedRequestClient({ timeout });
 }
 
-function classifyTwilioError(err: unknown, timeoutMs: number): ProviderError {
+function classifyTwilioError(twilio: typeof TwilioSdk, err: unknown, timeoutMs: number): ProviderError {
   if (err instanceof twilio.RestException) {
     const code = err.code;
     const call = { status: err.status, code: code !== undefined ? String(code) : undefined, message: err.message, body: { code, message: err.message, more_info: err.moreInfo, status: err.status } };
@@ -68,18 +68,20 @@ function classifyTwilioError(err: unknown, timeoutMs: number): ProviderError {
 export function createTwilioProvider(options: TwilioProviderOptions): SmsProvider & WebhookParser {
   const { accountSid, timeoutMs } = options;
   const [username, password] = options.apiKey && options.apiSecret ? [options.apiKey, options.apiSecret] : [accountSid, options.authToken];
+  // The SDK (a large module tree) is loaded only when Twilio is configured: an idle API process does not carry it.
+  const twilio = accountSid && username && password ? (require('twilio') as typeof TwilioSdk) : null;
   const client =
-    accountSid && username && password
+    twilio && accountSid && username && password
       ? twilio(username, password, {
           accountSid,
           timeout: timeoutMs,
-          ...(options.apiUrl ? { httpClient: new RebasedRequestClient(options.apiUrl, timeoutMs) } : {}),
+          ...(options.apiUrl ? { httpClient: rebasedRequestClient(twilio, options.apiUrl, timeoutMs) } : {}),
         })
       : null;
   const webhook = options.authToken ? createTwilioWebhookParser(options.authToken) : null;
 
   async function send(message: OutgoingSms): Promise<SendResult> {
-    if (!client) throw missingApiKeyError('TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or TWILIO_API_KEY + TWILIO_API_SECRET)');
+    if (!twilio || !client) throw missingApiKeyError('TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or TWILIO_API_KEY + TWILIO_API_SECRET)');
     if (!E164_NUMBER.test(message.to)) {
       throw new ProviderError(`"${message.to}" is not an E.164 phone number`, { class: 'permanent', code: 'invalid_recipient' });
     }
@@ -94,7 +96,7 @@ export function createTwilioProvider(options: TwilioProviderOptions): SmsProvide
           : {}),
       });
     } catch (err) {
-      throw classifyTwilioError(err, timeoutMs);
+      throw classifyTwilioError(twilio, err, timeoutMs);
     }
     if (!created.sid) throw acceptedWithoutId('Twilio', created);
     return { providerMessageId: created.sid, detail: { status: created.status ?? null, segments: created.numSegments ?? null } };

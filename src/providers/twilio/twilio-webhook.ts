@@ -1,4 +1,4 @@
-import twilio from 'twilio';
+import type TwilioSdk from 'twilio';
 import { UnauthorizedError, ValidationError } from '../../lib/errors';
 import type { ProviderEventType, WebhookParser } from '../types';
 
@@ -19,6 +19,8 @@ const TYPES: Record<string, ProviderEventType> = {
 const header = (value: string | string[] | undefined): string | undefined => (Array.isArray(value) ? value[0] : value);
 
 export function createTwilioWebhookParser(authToken: string, now: () => Date = () => new Date()): WebhookParser {
+  // The SDK is loaded only when Twilio is configured (TWILIO_AUTH_TOKEN): an idle API process does not carry it.
+  const twilio = require('twilio') as typeof TwilioSdk;
   return {
     parseWebhook(rawBody, headers, request) {
       const signature = header(headers['x-twilio-signature']);
