@@ -178,6 +178,35 @@ describe('provider chain', () => {
     ]);
   });
 
+  it('keeps retrying its only provider past PROVIDER_ATTEMPTS while the code is valid, then sends', async () => {
+    const serverError = new ProviderError('500 from provider', { class: 'transient', status: 500 });
+    const only = scriptedProvider('only', [serverError, serverError, serverError, serverError, serverError, 'ok']);
+    const direct: DeliveryDeps['health'] = { call: async (_name, send) => ({ ok: true, value: await send() }) };
+    const delivery = deliveryWith([only], { health: direct, random: () => 0 });
+    const id = await acceptedMessage();
+    let job: SendJobData = { messageId: id };
+    const outcomes = [];
+    for (let i = 0; i < 6; i += 1) {
+      const outcome = await delivery.processSend(job);
+      outcomes.push(outcome.kind === 'retry' ? outcome.delayMs : outcome.status);
+      if (outcome.kind === 'retry') job = { ...job, ...outcome.state };
+    }
+    // PROVIDER_ATTEMPTS is 3 here: the 4th and 5th failures back off further instead of failing the message.
+    expect(outcomes).toEqual([500, 1_500, 4_500, 13_500, 15_000, 'sent']);
+    expect(await database.db.message.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: 'sent', attempts: 6 });
+  });
+
+  it('fails a message on its only provider once the next retry would land after the code expires', async () => {
+    const only = scriptedProvider('only', [new ProviderError('500 from provider', { class: 'transient', status: 500 })]);
+    const direct: DeliveryDeps['health'] = { call: async (_name, send) => ({ ok: true, value: await send() }) };
+    const id = await acceptedMessage();
+    const { expiresAt } = await database.db.message.findUniqueOrThrow({ where: { id } });
+    // One second before the code expires, with a 4.5 s backoff due: sending later would be sending it late.
+    const delivery = deliveryWith([only], { health: direct, random: () => 0, now: () => new Date(expiresAt!.getTime() - 1_000) });
+    expect(await delivery.processSend({ messageId: id, providerIndex: 0, providerAttempts: 2 })).toEqual({ kind: 'finished', status: 'failed' });
+    expect(await database.db.message.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: 'failed', lastError: 'every provider failed; last: only: 500 from provider' });
+  });
+
   it('fails over at once on a permanent error another provider could fix', async () => {
     const primary = scriptedProvider('primary', [new ProviderError('invalid api key', { class: 'permanent', failover: true, status: 401 })]);
     const secondary = scriptedProvider('secondary', ['ok']);

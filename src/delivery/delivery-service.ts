@@ -62,6 +62,13 @@ export type DeliveryService = ReturnType<typeof createDeliveryService>;
 const MIN_SKIP_DELAY_MS = 200;
 const MAX_SKIP_DELAY_MS = 30_000;
 
+/** How long a message without a code is retried on its last provider (Postal and Knock give up after about a day). */
+const NON_CODE_RETRY_MS = 24 * 60 * 60 * 1000;
+
+/** A code until its expiry; anything else for a day after it was accepted. */
+const worthSendingUntil = (message: { createdAt: Date; expiresAt: Date | null }): number =>
+  message.expiresAt?.getTime() ?? message.createdAt.getTime() + NON_CODE_RETRY_MS;
+
 /** The idempotency key every provider sees for a message: the same on every retry, from every process. */
 export const idempotencyKeyFor = (messageId: string, generation = 0): string =>
   generation === 0 ? `auth-message/${messageId}` : `auth-message/${messageId}/retry-${generation}`;
@@ -307,14 +314,16 @@ export function createDeliveryService(deps: DeliveryDeps) {
         }
         if (error.class === 'transient') {
           attemptsOnProvider += 1;
-          if (attemptsOnProvider < config.PROVIDER_ATTEMPTS) {
+          // With nowhere else to go (last provider, no fallback channel), PROVIDER_ATTEMPTS is no limit: the
+          // message is retried with backoff for as long as it is worth sending.
+          const lastResort = index === chain.length - 1 && !(payload.channel === 'sms' && payload.fallback);
+          if (attemptsOnProvider < config.PROVIDER_ATTEMPTS || lastResort) {
             const delayMs = retryDelayMs(attemptsOnProvider, error.retryAfterMs, random);
-            const retryAt = now().getTime() + delayMs;
-            if (!message.expiresAt || retryAt < message.expiresAt.getTime()) {
+            if (now().getTime() + delayMs < worthSendingUntil(message)) {
               await releaseForRetry(message.id);
               return { kind: 'retry', delayMs, state: { providerIndex: index, providerAttempts: attemptsOnProvider } };
             }
-            // Waiting here would outlive the code: move on to the next provider now.
+            // Waiting here would outlive the message: move on to the next provider now.
           }
         } else if (!error.failover) {
           await acceptFallback(message, payload);
