@@ -131,6 +131,9 @@ describe('provider chain', () => {
     });
   }
 
+  /** Provider health that lets every call through: no circuit, pause or rate limit in the way. */
+  const direct: DeliveryDeps['health'] = { call: async (_name, send) => ({ ok: true, value: await send() }) };
+
   async function acceptedMessage(): Promise<string> {
     return postClerk(harness, emailCreated());
   }
@@ -181,7 +184,6 @@ describe('provider chain', () => {
   it('keeps retrying its only provider past PROVIDER_ATTEMPTS while the code is valid, then sends', async () => {
     const serverError = new ProviderError('500 from provider', { class: 'transient', status: 500 });
     const only = scriptedProvider('only', [serverError, serverError, serverError, serverError, serverError, 'ok']);
-    const direct: DeliveryDeps['health'] = { call: async (_name, send) => ({ ok: true, value: await send() }) };
     const delivery = deliveryWith([only], { health: direct, random: () => 0 });
     const id = await acceptedMessage();
     let job: SendJobData = { messageId: id };
@@ -198,7 +200,6 @@ describe('provider chain', () => {
 
   it('fails a message on its only provider once the next retry would land after the code expires', async () => {
     const only = scriptedProvider('only', [new ProviderError('500 from provider', { class: 'transient', status: 500 })]);
-    const direct: DeliveryDeps['health'] = { call: async (_name, send) => ({ ok: true, value: await send() }) };
     const id = await acceptedMessage();
     const { expiresAt } = await database.db.message.findUniqueOrThrow({ where: { id } });
     // One second before the code expires, with a 4.5 s backoff due: sending later would be sending it late.

@@ -299,6 +299,15 @@ describe('failover and the circuit', () => {
     });
   });
 
+  it('keeps retrying the only provider after PROVIDER_ATTEMPTS 500s while the code is valid: sent, not failed', async () => {
+    await withHarness({ EMAIL_PROVIDERS: 'resend', PROVIDER_CIRCUIT_FAILURES: '10' }, async (h) => {
+      resend.script(resendAnswers.serverError(), resendAnswers.serverError(), resendAnswers.serverError());
+      const id = await accept(h);
+      expect(await settled(id, 30_000)).toMatchObject({ status: 'sent', provider: 'resend', attempts: 4 });
+      expect((await eventsOf(id)).filter((e) => e.type === 'send_failed')).toHaveLength(3);
+    });
+  }, 40_000);
+
   it('fails over at once on a quota error (a 429 that is not a rate limit)', async () => {
     await withHarness({}, async (h) => {
       resend.script(resendAnswers.dailyQuota());
