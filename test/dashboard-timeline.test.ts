@@ -111,6 +111,11 @@ describe('one line per event', () => {
       [{ type: 'queued' }, 'queued', 'Queued for sending'],
       [{ type: 'send_failed', provider: 'unosend', detail: { class: 'transient', status: 429, code: 'rate_limited', message: 'slow down' } }, 'send failed', 'transient error from unosend (429 rate_limited): slow down'],
       [{ type: 'provider_skipped', provider: 'resend', detail: { reason: 'paused', retry_in_ms: 3000 } }, 'provider skipped', 'resend skipped: it asked us to slow down (rate limit); free again in 3.0 s'],
+      [
+        { type: 'provider_skipped', provider: 'resend', detail: { reason: 'paused', retry_in_ms: 3000, count: 37, first_at: '2026-03-01T10:00:00.000Z', last_at: '2026-03-01T10:04:10.000Z' } },
+        'provider skipped',
+        'resend skipped 37 times between 2026-03-01 10:00:00.000 UTC and 2026-03-01 10:04:10.000 UTC: it asked us to slow down (rate limit); free again in 3.0 s',
+      ],
       [{ type: 'failover', provider: 'outbox', detail: { from: 'autosend' } }, 'failover', 'Failing over from autosend to outbox'],
       [{ type: 'sent', provider: 'unosend', detail: { provider_message_id: 'uno_1' } }, 'sent', 'Sent: accepted by unosend as uno_1'],
       [{ type: 'sent', provider: 'outbox', detail: { provider_message_id: 'outbox_1' } }, 'sent', 'Sent: accepted by outbox as outbox_1'],

@@ -8,6 +8,7 @@ import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { json, startHarness, type Harness } from './helpers/harness';
 import { svixHeaders } from './helpers/svix';
 import { waitFor } from './helpers/wait';
+import type { SendJobData } from '../src/queue/queues';
 
 let database: TestDatabase;
 
@@ -130,6 +131,9 @@ describe('provider chain', () => {
     });
   }
 
+  /** Provider health that lets every call through: no circuit, pause or rate limit in the way. */
+  const direct: DeliveryDeps['health'] = { call: async (_name, send) => ({ ok: true, value: await send() }) };
+
   async function acceptedMessage(): Promise<string> {
     return postClerk(harness, emailCreated());
   }
@@ -175,6 +179,33 @@ describe('provider chain', () => {
       ['failover', 'secondary'],
       ['sent', 'secondary'],
     ]);
+  });
+
+  it('keeps retrying its only provider past PROVIDER_ATTEMPTS while the code is valid, then sends', async () => {
+    const serverError = new ProviderError('500 from provider', { class: 'transient', status: 500 });
+    const only = scriptedProvider('only', [serverError, serverError, serverError, serverError, serverError, 'ok']);
+    const delivery = deliveryWith([only], { health: direct, random: () => 0 });
+    const id = await acceptedMessage();
+    let job: SendJobData = { messageId: id };
+    const outcomes = [];
+    for (let i = 0; i < 6; i += 1) {
+      const outcome = await delivery.processSend(job);
+      outcomes.push(outcome.kind === 'retry' ? outcome.delayMs : outcome.status);
+      if (outcome.kind === 'retry') job = { ...job, ...outcome.state };
+    }
+    // PROVIDER_ATTEMPTS is 3 here: the 4th and 5th failures back off further instead of failing the message.
+    expect(outcomes).toEqual([500, 1_500, 4_500, 13_500, 15_000, 'sent']);
+    expect(await database.db.message.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: 'sent', attempts: 6 });
+  });
+
+  it('fails a message on its only provider once the next retry would land after the code expires', async () => {
+    const only = scriptedProvider('only', [new ProviderError('500 from provider', { class: 'transient', status: 500 })]);
+    const id = await acceptedMessage();
+    const { expiresAt } = await database.db.message.findUniqueOrThrow({ where: { id } });
+    // One second before the code expires, with a 4.5 s backoff due: sending later would be sending it late.
+    const delivery = deliveryWith([only], { health: direct, random: () => 0, now: () => new Date(expiresAt!.getTime() - 1_000) });
+    expect(await delivery.processSend({ messageId: id, providerIndex: 0, providerAttempts: 2 })).toEqual({ kind: 'finished', status: 'failed' });
+    expect(await database.db.message.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: 'failed', lastError: 'every provider failed; last: only: 500 from provider' });
   });
 
   it('fails over at once on a permanent error another provider could fix', async () => {
@@ -244,5 +275,71 @@ describe('provider chain', () => {
   it('drops a job whose message does not exist', async () => {
     const delivery = deliveryWith([]);
     expect(await delivery.processSend({ messageId: 'msg_missing' })).toEqual({ kind: 'finished', status: 'missing' });
+  });
+
+  it('records a provider paused over many re-checks as one skip event with the count, written once a while', async () => {
+    const provider = scriptedProvider('primary', ['ok']);
+    // Real health, except that the provider stays paused (rate-limited) for the first 40 re-checks.
+    let pausedChecks = 40;
+    const health: DeliveryDeps['health'] = {
+      call: async (name, send) =>
+        pausedChecks-- > 0 ? { ok: false, reason: 'paused', retryInMs: 1_000 } : harness.container.providerHealth.call(name, send),
+    };
+    const start = Date.now();
+    let clock = start;
+    const delivery = deliveryWith([provider], { health, now: () => new Date(clock) });
+    const id = await acceptedMessage();
+    const skipEvents = () => database.db.messageEvent.findMany({ where: { messageId: id, type: 'provider_skipped' } });
+
+    // As the send worker does: each retry runs with the job data merged with the outcome's state, through JSON.
+    let job: SendJobData = { messageId: id };
+    const recheck = async () => {
+      const outcome = await delivery.processSend(job);
+      if (outcome.kind === 'retry') job = JSON.parse(JSON.stringify({ ...job, ...outcome.state })) as SendJobData;
+      clock += 1_000;
+      return outcome;
+    };
+    for (let i = 0; i < 5; i += 1) expect(await recheck()).toMatchObject({ kind: 'retry' });
+    // Five re-checks within the write interval: one event, not yet rewritten.
+    expect((await skipEvents()).map((e) => e.detail)).toEqual([
+      { reason: 'paused', retry_in_ms: 1_000, count: 1, first_at: new Date(start).toISOString(), last_at: new Date(start).toISOString() },
+    ]);
+    for (let i = 5; i < 40; i += 1) expect(await recheck()).toMatchObject({ kind: 'retry' });
+    expect(await recheck()).toEqual({ kind: 'finished', status: 'sent' });
+
+    const events = await skipEvents();
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ provider: 'primary', occurredAt: new Date(start) });
+    expect(events[0]!.detail).toEqual({
+      reason: 'paused',
+      retry_in_ms: 1_000,
+      count: 40,
+      first_at: new Date(start).toISOString(),
+      last_at: new Date(start + 39_000).toISOString(),
+    });
+    expect(provider.calls).toHaveLength(1);
+  });
+
+  it('starts a new skip event when the reason changes', async () => {
+    const reasons: Array<'paused' | 'circuit_open'> = ['paused', 'paused', 'circuit_open', 'circuit_open', 'circuit_open'];
+    const health: DeliveryDeps['health'] = {
+      call: async (name, send) => {
+        const reason = reasons.shift();
+        return reason ? { ok: false, reason, retryInMs: 500 } : harness.container.providerHealth.call(name, send);
+      },
+    };
+    const delivery = deliveryWith([scriptedProvider('primary', ['ok'])], { health });
+    const id = await acceptedMessage();
+    let job: SendJobData = { messageId: id };
+    for (;;) {
+      const outcome = await delivery.processSend(job);
+      if (outcome.kind !== 'retry') break;
+      job = JSON.parse(JSON.stringify({ ...job, ...outcome.state })) as SendJobData;
+    }
+    const events = await database.db.messageEvent.findMany({ where: { messageId: id, type: 'provider_skipped' }, orderBy: { id: 'asc' } });
+    expect(events.map((e) => [(e.detail as { reason: string }).reason, (e.detail as { count: number }).count])).toEqual([
+      ['paused', 2],
+      ['circuit_open', 3],
+    ]);
   });
 });

@@ -299,6 +299,15 @@ describe('failover and the circuit', () => {
     });
   });
 
+  it('keeps retrying the only provider after PROVIDER_ATTEMPTS 500s while the code is valid: sent, not failed', async () => {
+    await withHarness({ EMAIL_PROVIDERS: 'resend', PROVIDER_CIRCUIT_FAILURES: '10' }, async (h) => {
+      resend.script(resendAnswers.serverError(), resendAnswers.serverError(), resendAnswers.serverError());
+      const id = await accept(h);
+      expect(await settled(id, 30_000)).toMatchObject({ status: 'sent', provider: 'resend', attempts: 4 });
+      expect((await eventsOf(id)).filter((e) => e.type === 'send_failed')).toHaveLength(3);
+    });
+  }, 40_000);
+
   it('fails over at once on a quota error (a 429 that is not a rate limit)', async () => {
     await withHarness({}, async (h) => {
       resend.script(resendAnswers.dailyQuota());
@@ -319,15 +328,20 @@ describe('failover and the circuit', () => {
       resend.setDefault(resendAnswers.serverError());
       autosend.setDefault(autosendAnswers.serverError());
       const first = await accept(h);
-      expect(await settled(first)).toMatchObject({ status: 'failed' });
+      await waitFor(async () => (await eventsOf(first)).some((e) => e.type === 'send_failed' && e.provider === 'autosend'));
+      const states = await h.container.providerHealth.states();
+      expect(states.filter((s) => s.provider !== 'outbox').map((s) => [s.provider, s.circuit])).toEqual([['resend', 'open'], ['autosend', 'open']]);
+      // Its last provider failed, but its code has time left: it waits to be tried again, not `failed`.
+      await waitFor(() => database.db.message.findFirst({ where: { id: first, status: 'queued' } }));
 
       // Both circuits are open now: the next message waits instead of failing…
       resend.setDefault(resendAnswers.ok());
       autosend.setDefault(autosendAnswers.ok());
       const second = await accept(h);
       await waitFor(async () => (await eventsOf(second)).filter((e) => e.type === 'provider_skipped').length >= 2);
-      // …and goes out through Resend once its circuit lets a probe through.
-      expect(await settled(second)).toMatchObject({ status: 'sent', provider: 'resend', attempts: 1 });
+      // …and both go out once a circuit lets a probe through.
+      expect(await settled(second)).toMatchObject({ status: 'sent', attempts: 1 });
+      expect(await settled(first)).toMatchObject({ status: 'sent' });
     });
   });
 });

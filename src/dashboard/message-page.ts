@@ -92,8 +92,13 @@ function ownSummary(e: EventJson, d: Detail, provider: string): SafeHtml | null 
     }
     case 'failover':
       return html`Failing over from ${text(d.from) ?? '?'} to ${provider}`;
-    case 'provider_skipped':
-      return html`${provider} skipped: ${SKIP_REASONS[String(d.reason)] ?? text(d.reason) ?? '?'}${typeof d.retry_in_ms === 'number' ? `; free again in ${duration(d.retry_in_ms)}` : ''}`;
+    case 'provider_skipped': {
+      // One event stands for a run of skips (delivery/skip-log.ts): say how many, and over what time.
+      const times = typeof d.count === 'number' && d.count > 1 && text(d.first_at) && text(d.last_at)
+        ? html` ${d.count} times between ${localTime(String(d.first_at))} and ${localTime(String(d.last_at))}`
+        : null;
+      return html`${provider} skipped${times}: ${SKIP_REASONS[String(d.reason)] ?? text(d.reason) ?? '?'}${typeof d.retry_in_ms === 'number' ? `; free again in ${duration(d.retry_in_ms)}` : ''}`;
+    }
     case 'fallback':
       return html`Could not be delivered here; sent by ${text(d.channel) ?? 'the fallback channel'} as ${messageLink(d.message_id)}`;
     case 'retried':

@@ -14,10 +14,11 @@ import {
   type SendResult,
 } from '../providers/types';
 import type { GateResult, ProviderHealth } from '../providers/provider-health';
-import type { SendJobData } from '../queue/queues';
+import type { SendJobData, SkipRuns } from '../queue/queues';
 import type { EmailContent, MessagePayload } from './content';
 import { resolveFrom, resolveReplyTo } from './from-address';
 import type { MessageService } from './message-service';
+import { createSkipLog } from './skip-log';
 
 /** The statuses a send run may still change; anything else another run (or a provider event) has settled. */
 export const IN_FLIGHT: MessageStatus[] = ['queued', 'sending'];
@@ -35,7 +36,7 @@ export const TERMINAL_STATUSES: readonly MessageStatus[] = [
 
 export type SendOutcome =
   | { kind: 'finished'; status: MessageStatus | 'missing' }
-  | { kind: 'retry'; delayMs: number; state: Required<Omit<SendJobData, 'messageId'>> };
+  | { kind: 'retry'; delayMs: number; state: { providerIndex: number; providerAttempts: number; skips?: SkipRuns } };
 
 export interface DeliveryDeps {
   db: Db;
@@ -60,6 +61,13 @@ export type DeliveryService = ReturnType<typeof createDeliveryService>;
 /** Bounds on how long a message waits when every provider is skipped (re-checked at least this often). */
 const MIN_SKIP_DELAY_MS = 200;
 const MAX_SKIP_DELAY_MS = 30_000;
+
+/** How long a message without a code is retried on its last provider (Postal and Knock give up after about a day). */
+const NON_CODE_RETRY_MS = 24 * 60 * 60 * 1000;
+
+/** A code until its expiry; anything else for a day after it was accepted. */
+const worthSendingUntil = (message: { createdAt: Date; expiresAt: Date | null }): number =>
+  message.expiresAt?.getTime() ?? message.createdAt.getTime() + NON_CODE_RETRY_MS;
 
 /** The idempotency key every provider sees for a message: the same on every retry, from every process. */
 export const idempotencyKeyFor = (messageId: string, generation = 0): string =>
@@ -180,8 +188,19 @@ export function createDeliveryService(deps: DeliveryDeps) {
     };
   }
 
-  /** `queuedAt` is when the queue accepted this job; it becomes the message's `queued` event. */
+  /**
+   * `queuedAt` is when the queue accepted this job; it becomes the message's `queued` event. A message still
+   * waiting for a provider carries its skip runs to the next re-check; any other outcome ends them.
+   */
   async function processSend(job: SendJobData, queuedAt?: Date): Promise<SendOutcome> {
+    const skips = createSkipLog(db, job.messageId, job.skips);
+    const outcome = await sendOnce(job, skips, queuedAt);
+    if (outcome.kind === 'retry' && outcome.state.skips) return outcome;
+    await skips.settle(now());
+    return outcome.kind === 'retry' ? { ...outcome, state: { ...outcome.state, skips: undefined } } : outcome;
+  }
+
+  async function sendOnce(job: SendJobData, skips: ReturnType<typeof createSkipLog>, queuedAt?: Date): Promise<SendOutcome> {
     const message = await db.message.findUnique({ where: { id: job.messageId }, include: { content: true } });
     if (!message) {
       log.warn({ message_id: job.messageId }, 'send job for unknown message dropped');
@@ -207,7 +226,11 @@ export function createDeliveryService(deps: DeliveryDeps) {
       if (!current || TERMINAL_STATUSES.includes(current.status)) return { kind: 'finished', status: current?.status ?? 'missing' };
       // Another worker is sending it right now; look again when its lease lapses.
       const wait = Math.max(500, (current.leaseUntil?.getTime() ?? started.getTime()) - started.getTime() + 100);
-      return { kind: 'retry', delayMs: wait, state: { providerIndex: job.providerIndex ?? 0, providerAttempts: job.providerAttempts ?? 0 } };
+      return {
+        kind: 'retry',
+        delayMs: wait,
+        state: { providerIndex: job.providerIndex ?? 0, providerAttempts: job.providerAttempts ?? 0, skips: skips.runs() },
+      };
     }
 
     if (queuedAt) {
@@ -292,14 +315,16 @@ export function createDeliveryService(deps: DeliveryDeps) {
         }
         if (error.class === 'transient') {
           attemptsOnProvider += 1;
-          if (attemptsOnProvider < config.PROVIDER_ATTEMPTS) {
+          // With nowhere else to go (last provider, no fallback channel), PROVIDER_ATTEMPTS is no limit: the
+          // message is retried with backoff for as long as it is worth sending.
+          const lastResort = index === chain.length - 1 && !(payload.channel === 'sms' && payload.fallback);
+          if (attemptsOnProvider < config.PROVIDER_ATTEMPTS || lastResort) {
             const delayMs = retryDelayMs(attemptsOnProvider, error.retryAfterMs, random);
-            const retryAt = now().getTime() + delayMs;
-            if (!message.expiresAt || retryAt < message.expiresAt.getTime()) {
+            if (now().getTime() + delayMs < worthSendingUntil(message)) {
               await releaseForRetry(message.id);
               return { kind: 'retry', delayMs, state: { providerIndex: index, providerAttempts: attemptsOnProvider } };
             }
-            // Waiting here would outlive the code: move on to the next provider now.
+            // Waiting here would outlive the message: move on to the next provider now.
           }
         } else if (!error.failover) {
           await acceptFallback(message, payload);
@@ -315,14 +340,7 @@ export function createDeliveryService(deps: DeliveryDeps) {
         continue;
       }
       if (!attempt.ok) {
-        await db.messageEvent.create({
-          data: {
-            messageId: message.id,
-            type: 'provider_skipped',
-            provider: provider.name,
-            detail: { reason: attempt.reason, retry_in_ms: attempt.retryInMs },
-          },
-        });
+        await skips.record(provider.name, attempt.reason, attempt.retryInMs, now());
         metrics.providerSkipped({ provider: provider.name, channel: message.channel, reason: attempt.reason });
         messageLog.info({ provider: provider.name, reason: attempt.reason, retry_in_ms: attempt.retryInMs }, 'provider skipped');
         const down = attempt.reason === 'circuit_open';
@@ -387,7 +405,11 @@ export function createDeliveryService(deps: DeliveryDeps) {
       const untilExpiry = message.expiresAt ? message.expiresAt.getTime() - now().getTime() + 50 : Number.POSITIVE_INFINITY;
       const delayMs = Math.max(MIN_SKIP_DELAY_MS, Math.min(resume.delayMs, MAX_SKIP_DELAY_MS, untilExpiry));
       await releaseForRetry(message.id);
-      return { kind: 'retry', delayMs, state: { providerIndex: resume.providerIndex, providerAttempts: resume.providerAttempts } };
+      return {
+        kind: 'retry',
+        delayMs,
+        state: { providerIndex: resume.providerIndex, providerAttempts: resume.providerAttempts, skips: skips.runs() },
+      };
     }
     await acceptFallback(message, payload);
     return finish(message.id, 'failed', `every provider failed; last: ${lastError}`, codeBearing);

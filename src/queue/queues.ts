@@ -6,11 +6,30 @@ import type { RedisClient, RedisKeys } from '../lib/redis';
  * message content stays in Postgres.
  */
 
+/** One provider's unbroken run of skips for one reason: a single `provider_skipped` event on the timeline. */
+export interface SkipRun {
+  /** message_events.id of the run's event (a bigint, as text so it survives the job's JSON). */
+  eventId: string;
+  reason: string;
+  count: number;
+  firstAt: string;
+  lastAt: string;
+  retryInMs: number;
+  /** The count the event last recorded, and when: the rest is written once a while, not on every re-check. */
+  writtenCount: number;
+  writtenAt: string;
+}
+
+/** Skip runs by provider name, carried in the send job's data from one re-check to the next. */
+export type SkipRuns = Record<string, SkipRun>;
+
 export interface SendJobData {
   messageId: string;
   /** Where the provider chain stands after earlier tries; absent on the first run. */
   providerIndex?: number;
   providerAttempts?: number;
+  /** Skip runs still being counted while the message waits for a provider (see delivery/skip-log.ts). */
+  skips?: SkipRuns;
 }
 
 export type MaintenanceJobData = { task: 'sweep' } | { task: 'deliverability' } | { task: 'retention' };

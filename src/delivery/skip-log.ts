@@ -1,0 +1,59 @@
+import type { Db } from '../db/prisma';
+import type { SkipRun, SkipRuns } from '../queue/queues';
+
+/** A run's event is brought up to date at most this often while the message keeps waiting. */
+export const SKIP_WRITE_INTERVAL_MS = 15_000;
+
+function detailOf(run: SkipRun) {
+  return { reason: run.reason, retry_in_ms: run.retryInMs, count: run.count, first_at: run.firstAt, last_at: run.lastAt };
+}
+
+/**
+ * Coalesces a waiting message's skips: a new (provider, reason) inserts one event, each further re-check only
+ * counts in memory (the job's data), and Postgres sees the count when the run changes, ends, or every
+ * SKIP_WRITE_INTERVAL_MS, so a rate limit neither floods the timeline nor writes on every re-check.
+ */
+export function createSkipLog(db: Db, messageId: string, carried: SkipRuns | undefined) {
+  const runs: SkipRuns = { ...carried };
+
+  async function write(run: SkipRun, at: Date): Promise<void> {
+    await db.messageEvent.update({ where: { id: BigInt(run.eventId) }, data: { detail: detailOf(run) } });
+    run.writtenCount = run.count;
+    run.writtenAt = at.toISOString();
+  }
+
+  return {
+    async record(provider: string, reason: string, retryInMs: number, at: Date): Promise<void> {
+      const run = runs[provider];
+      if (run && run.reason === reason) {
+        run.count += 1;
+        run.lastAt = at.toISOString();
+        run.retryInMs = retryInMs;
+        if (at.getTime() - Date.parse(run.writtenAt) >= SKIP_WRITE_INTERVAL_MS) await write(run, at);
+        return;
+      }
+      if (run && run.count > run.writtenCount) await write(run, at);
+      const first: Omit<SkipRun, 'eventId'> = {
+        reason,
+        count: 1,
+        firstAt: at.toISOString(),
+        lastAt: at.toISOString(),
+        retryInMs,
+        writtenCount: 1,
+        writtenAt: at.toISOString(),
+      };
+      const event = await db.messageEvent.create({
+        data: { messageId, type: 'provider_skipped', provider, occurredAt: at, detail: detailOf({ ...first, eventId: '' }) },
+        select: { id: true },
+      });
+      runs[provider] = { ...first, eventId: event.id.toString() };
+    },
+    /** The message stopped waiting (sent, failed, tried a provider): every run's event gets its final count. */
+    async settle(at: Date): Promise<void> {
+      for (const run of Object.values(runs)) if (run.count > run.writtenCount) await write(run, at);
+    },
+    runs(): SkipRuns | undefined {
+      return Object.keys(runs).length > 0 ? runs : undefined;
+    },
+  };
+}
