@@ -48,7 +48,11 @@ describe('a dependency down at start: the process listens, says what is missing,
     const service = startService({ DATABASE_URL: url.toString(), QUEUE_PREFIX: prefix });
     try {
       expect(await waitFor(() => answersWith(service, '/healthz', 200), { timeoutMs: 20_000 })).toEqual({ status: 'ok' });
-      const notReady = (await waitFor(() => answersWith(service, '/readyz', 503))) as { error: { message: string }; checks: object };
+      // Redis connects on its own shortly after the process listens; wait for that, not for Postgres.
+      const notReady = (await waitFor(async () => {
+        const body = (await answersWith(service, '/readyz', 503)) as { error: { message: string }; checks: { redis?: string } } | false;
+        return body && body.checks.redis === 'ok' ? body : undefined;
+      })) as { error: { message: string }; checks: object };
       expect(notReady.checks).toEqual({ postgres: 'down', redis: 'ok', startup: 'pending' });
       expect(notReady.error.message).toContain('postgres is not answering (DATABASE_URL)');
       expect(notReady.error.message).toContain('still applying migrations (DATABASE_URL)');
