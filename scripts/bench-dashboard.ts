@@ -13,7 +13,7 @@ import { Client } from 'pg';
 import { parseConfig } from '../src/config/env';
 import { buildContainer } from '../src/container';
 import { migrate } from '../src/db/migrate';
-import { createApp } from '../src/http/app';
+import { createApp } from '../src/app';
 import type { Prisma } from '../src/generated/prisma/client';
 import { MessageStatus } from '../src/generated/prisma/enums';
 import { newId } from '../src/lib/ids';

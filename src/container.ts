@@ -115,7 +115,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     log,
     sharedGaugesIntervalMs: overrides.sharedGaugesIntervalMs,
   });
-  const messages = createMessageService({ db, queues, log });
+  const messages = createMessageService({ db, config, queues, log });
   const suppressions = createSuppressionService({ db, config, queues, log });
   const { chains: providers, webhooks: webhookProviders } = suppressingSendRefusals(
     { chains: overrides.providers ?? adapters.chains, webhooks: adapters.webhooks },

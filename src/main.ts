@@ -5,9 +5,9 @@ import { logConfigSummary } from './config/summary';
 import { buildContainer, type Container } from './container';
 import { migrate, migrationTarget } from './db/migrate';
 import { errorText } from './db/unreachable';
-import { createApp } from './http/app';
+import { createApp } from './app';
 import { createLogger } from './lib/logger';
-import { startMetricsListener } from './metrics/listener';
+import { startMetricsListener } from './http/metrics-listener';
 import { startWorkers, type RunningWorkers } from '../workers';
 
 /** How long in-flight jobs get to finish on SIGTERM before they are left to be retried elsewhere. */

@@ -6,7 +6,7 @@ import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { logged, obliterateQueues, startService as startServiceWith, type Service } from './helpers/service';
 import { randomPort } from './helpers/redis-server';
 import { waitFor } from './helpers/wait';
-import { metricsPort, WORKER_METRICS_PORT } from '../src/metrics/listener';
+import { metricsPort, WORKER_METRICS_PORT } from '../src/http/metrics-listener';
 
 let database: TestDatabase;
 const prefix = `t-proc-${Date.now()}`;

@@ -66,7 +66,6 @@ export function sendApiRouter({
         payload,
         secrets: [],
         codeBearing: false,
-        maxAgeSeconds: 0,
         receivedDetail: {
           api_key: req.apiKeyId ?? null,
           ...(idempotencyKey ? { idempotency_key: idempotencyKey } : {}),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { EMAIL_ADDRESS, mailboxAddress } from '../lib/recipient';
 import { REDIS_MODES } from '../lib/redis';
 
 /** Docker and shells often pass `FOO=` for "unset"; treat an empty value as absent so defaults apply. */
@@ -24,11 +25,17 @@ export const SMS_PROVIDER_NAMES = ['unosend', 'twilio', 'outbox'] as const;
 export type EmailProviderName = (typeof EMAIL_PROVIDER_NAMES)[number];
 export type SmsProviderName = (typeof SMS_PROVIDER_NAMES)[number];
 
-/** `auth@acme.com` or `Acme <auth@acme.com>`: what every email provider accepts as From. */
+/**
+ * `auth@acme.com` or `Acme <auth@acme.com>`: what every email provider accepts as From. The address is held to
+ * the pattern every recipient is (lib/recipient.ts).
+ */
 const mailbox = z
   .string()
   .trim()
-  .regex(/^(?:[^<>]*<[^\s<>@]+@[^\s<>@]+\.[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+\.[^\s<>@]+)$/, 'must look like auth@acme.com or "Acme <auth@acme.com>"');
+  .refine(
+    (value) => /^(?:[^<>]*<[^<>]+>|[^<>\s]+)$/.test(value) && EMAIL_ADDRESS.test(mailboxAddress(value)),
+    'must look like auth@acme.com or "Acme <auth@acme.com>"',
+  );
 
 /** `true` or `false`; unset (or empty) is `fallback`, parsed like a given value (a zod default would skip the transform). */
 const bool = (fallback: 'true' | 'false') =>
@@ -74,7 +81,7 @@ const EnvSchema = z.object({
   REDIS_MODE: withDefault(z.enum(REDIS_MODES), 'standalone'),
   REDIS_SENTINEL_MASTER: optional(z.string().min(1)),
   QUEUE_PREFIX: withDefault(z.string().regex(/^[A-Za-z0-9_{}-]+$/, 'letters, digits, _ - { } only'), 'auth-relay'),
-  // Unset: no metrics listener, but ROLE=worker gets one on 9464 (src/metrics/listener.ts).
+  // Unset: no metrics listener, but ROLE=worker gets one on 9464 (src/http/metrics-listener.ts).
   METRICS_PORT: optional(z.coerce.number().int().min(1).max(65535)),
   METRICS_TOKEN: optional(z.string().min(16, 'must be at least 16 characters')),
   LOG_LEVEL: withDefault(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),

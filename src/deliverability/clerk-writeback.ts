@@ -2,7 +2,8 @@ import type { createClerkClient } from '@clerk/backend';
 import { isClerkAPIResponseError, type ClerkAPIResponseError } from '@clerk/backend/errors';
 import type { Db } from '../db/prisma';
 import type { Logger } from '../lib/logger';
-import type { ClerkWritebackJobData, Queues } from '../queue/queues';
+import { normalizeEmail } from '../lib/recipient';
+import type { ClerkWritebackJobData } from '../queue/queues';
 import type { SuppressionService } from './suppressions';
 
 /**
@@ -23,14 +24,6 @@ export type WritebackOutcome =
 // The SDK throws ClerkAPIResponseError for every non-2xx, and for network failures with no status.
 const clerkErrorOf = (err: unknown): ClerkAPIResponseError | undefined =>
   isClerkAPIResponseError(err) ? (err as ClerkAPIResponseError) : undefined;
-
-export async function enqueueClerkWriteback(
-  queues: Pick<Queues, 'clerkWriteback'>,
-  data: ClerkWritebackJobData,
-  jobId: string,
-): Promise<void> {
-  await queues.clerkWriteback.add('writeback', data, { jobId });
-}
 
 export interface ClerkWritebackDeps {
   db: Db;
@@ -61,8 +54,8 @@ export function createClerkWriteback({ db, clerk, suppressions, log, maxTries = 
       if (message?.userId) return [message.userId];
     }
     const { data } = await users.getUserList({ emailAddress: [job.recipient] });
-    const address = job.recipient.toLowerCase();
-    return data.filter((u) => u.emailAddresses.some((e) => e.emailAddress.toLowerCase() === address)).map((u) => u.id);
+    const address = normalizeEmail(job.recipient);
+    return data.filter((u) => u.emailAddresses.some((e) => normalizeEmail(e.emailAddress) === address)).map((u) => u.id);
   }
 
   function backoffMs(tries: number): number {

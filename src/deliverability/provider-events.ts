@@ -6,8 +6,7 @@ import { newId, shortHash } from '../lib/ids';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../metrics/metrics';
 import type { BounceDetail, ProviderEventType, ProviderWebhookEvent } from '../providers/types';
-import { providerEventJobId, requeueJob, type Queues } from '../queue/queues';
-import { enqueueClerkWriteback } from './clerk-writeback';
+import { enqueueClerkWriteback, providerEventJobId, requeueJob, type Queues } from '../queue/queues';
 import type { SuppressionReason, SuppressionService } from './suppressions';
 
 /**

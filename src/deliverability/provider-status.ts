@@ -1,5 +1,6 @@
 import { GetAccountCommand, GetEmailIdentityCommand, type GetEmailIdentityCommandOutput, type SESv2Client } from '@aws-sdk/client-sesv2';
 import type { AccountClient, ServerClient } from 'postmark';
+import { mailboxAddress, normalizeEmail } from '../lib/recipient';
 
 /**
  * What the email providers themselves say about a sending domain, beside what DNS says: SES's identity
@@ -46,7 +47,7 @@ function sesIdentityChecks(identity: string, out: GetEmailIdentityCommandOutput)
  */
 export function sesStatus(client: SESv2Client, from?: string): ProviderStatusSource {
   // EMAIL_FROM may be `Acme <auth@acme.com>`: the identity is the address.
-  const fromAddress = from ? (/<([^>]+)>/.exec(from)?.[1] ?? from).toLowerCase() : undefined;
+  const fromAddress = from ? normalizeEmail(mailboxAddress(from)) : undefined;
   async function identity(domain: string): Promise<ProviderCheck[]> {
     const candidates = [domain, ...(fromAddress?.endsWith(`@${domain}`) ? [fromAddress] : [])];
     for (const name of candidates) {

@@ -1,6 +1,6 @@
 import type { Config } from '../config/env';
 import { Prisma, type Db } from '../db/prisma';
-import type { SuppressionService } from '../deliverability/suppressions';
+import type { SuppressionLookup } from './suppression-lookup';
 import type { MessageSource, MessageStatus } from '../generated/prisma/enums';
 import { DependencyUnavailableError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
@@ -42,7 +42,7 @@ export interface DeliveryDeps {
   db: Db;
   providers: ProviderChains;
   /** A suppressed recipient (hard bounce, complaint, by hand) is never sent to. */
-  suppressions: Pick<SuppressionService, 'active'>;
+  suppressions: SuppressionLookup;
   /** Circuit, pause and rate limit per provider, shared by every worker process. */
   health: Pick<ProviderHealth, 'call'>;
   config: Pick<Config, 'PROVIDER_ATTEMPTS' | 'EMAIL_FROM' | 'EMAIL_FROM_DOMAIN' | 'EMAIL_FROM_NAME'>;

@@ -1,12 +1,14 @@
+import type { Config } from '../config/env';
 import { Prisma, type Db } from '../db/prisma';
 import { databaseMessage, isDataError, MAX_KEY_CHARS, unstorable } from '../db/storable';
 import type { MessageSource, MessageStatus } from '../generated/prisma/enums';
 import { DependencyUnavailableError, ValidationError } from '../lib/errors';
 import { newId } from '../lib/ids';
 import type { Logger } from '../lib/logger';
-import { isRecipient, normalizeRecipient, RECIPIENT_EXPECTED } from '../lib/recipient';
+import { isRecipient, normalizeRecipient, RECIPIENT_EXPECTED, type RecipientChannel } from '../lib/recipient';
 import { sendJob, type Queues } from '../queue/queues';
 import { redactPayload, withSingleLineHeaders, type MessagePayload } from './content';
+import { otpMaxAgeSeconds } from './otp-max-age';
 
 export interface NewMessage {
   source: MessageSource;
@@ -22,7 +24,11 @@ export interface NewMessage {
   codeBearing: boolean;
   /** When the source created the message; expiry counts from here. */
   issuedAt?: Date;
-  maxAgeSeconds: number;
+  /**
+   * How long a code-bearing message may wait to be sent. Unset: the OTP max age for its channel
+   * (OTP_MAX_AGE_SECONDS, SMS_OTP_MAX_AGE_SECONDS); a verification gives its own code's lifetime.
+   */
+  maxAgeSeconds?: number;
   /** Kept on the `received` event (e.g. the Svix message id). */
   receivedDetail?: Record<string, unknown>;
 }
@@ -40,6 +46,7 @@ export interface AcceptResult {
 
 export interface MessageServiceDeps {
   db: Db;
+  config: Pick<Config, 'OTP_MAX_AGE_SECONDS' | 'SMS_OTP_MAX_AGE_SECONDS'>;
   queues: Pick<Queues, 'send'>;
   log: Logger;
   now?: () => Date;
@@ -82,7 +89,7 @@ interface AcceptedRow {
   id: string;
   source: MessageSource;
   external_id: string | null;
-  channel: 'email' | 'sms';
+  channel: RecipientChannel;
   template: string | null;
   recipient: string;
   recipient_domain: string | null;
@@ -102,7 +109,7 @@ interface AcceptedRow {
 function refusalOf(input: NewMessage): string | null {
   const problem = unstorable(input);
   if (problem) return `The message cannot be stored: ${problem}`;
-  const recipients: [string, 'email' | 'sms', string][] = [['recipient', input.payload.channel, input.recipient]];
+  const recipients: [string, RecipientChannel, string][] = [['recipient', input.payload.channel, input.recipient]];
   if (input.payload.channel === 'sms' && input.payload.fallback) recipients.push(['fallback recipient', 'email', input.payload.fallback.recipient]);
   for (const [field, channel, raw] of recipients) {
     if (!isRecipient(channel, normalizeRecipient(channel, raw).recipient)) return `${field}: ${RECIPIENT_EXPECTED[channel]}`;
@@ -131,7 +138,7 @@ interface PendingAccept {
  * next group's INSERT. An accept that finds nothing in flight is written at once, so batching never adds
  * latency; under load it is what keeps the receiver fast.
  */
-export function createMessageService({ db, queues, log, now = () => new Date() }: MessageServiceDeps) {
+export function createMessageService({ db, config, queues, log, now = () => new Date() }: MessageServiceDeps) {
   const waiting: PendingAccept[] = [];
   let writing = false;
 
@@ -152,6 +159,7 @@ export function createMessageService({ db, queues, log, now = () => new Date() }
     const { recipient, domain } = normalizeRecipient(channel, input.recipient);
     const redacted = redactPayload(input.payload, input.secrets, input.codeBearing);
     const issuedAt = input.issuedAt && input.issuedAt < createdAt ? input.issuedAt : createdAt;
+    const maxAgeSeconds = input.maxAgeSeconds ?? otpMaxAgeSeconds(config, channel);
     return {
       id: newId('msg'),
       source: input.source,
@@ -162,7 +170,7 @@ export function createMessageService({ db, queues, log, now = () => new Date() }
       recipient_domain: domain,
       user_id: input.userId ?? null,
       subject: redacted.channel === 'email' ? redacted.subject : null,
-      expires_at: input.codeBearing ? new Date(issuedAt.getTime() + input.maxAgeSeconds * 1000) : null,
+      expires_at: input.codeBearing ? new Date(issuedAt.getTime() + maxAgeSeconds * 1000) : null,
       created_at: createdAt,
       payload: input.payload,
       redacted,

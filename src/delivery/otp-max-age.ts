@@ -1,4 +1,5 @@
 import type { Config } from '../config/env';
+import type { RecipientChannel } from '../lib/recipient';
 
 /** SMS codes are short-lived (the phone is at hand): by default they expire sooner than email ones. */
 const DEFAULT_SMS_OTP_MAX_AGE_SECONDS = 300;
@@ -9,7 +10,7 @@ const DEFAULT_SMS_OTP_MAX_AGE_SECONDS = 300;
  */
 export function otpMaxAgeSeconds(
   config: Pick<Config, 'OTP_MAX_AGE_SECONDS' | 'SMS_OTP_MAX_AGE_SECONDS'>,
-  channel: 'email' | 'sms',
+  channel: RecipientChannel,
 ): number {
   if (channel === 'email') return config.OTP_MAX_AGE_SECONDS;
   return config.SMS_OTP_MAX_AGE_SECONDS ?? Math.min(DEFAULT_SMS_OTP_MAX_AGE_SECONDS, config.OTP_MAX_AGE_SECONDS);

@@ -42,10 +42,16 @@ export function normalizeRecipient(channel: RecipientChannel, raw: string): { re
   return { recipient, domain: at > 0 ? recipient.slice(at + 1) : null };
 }
 
+/** The address a provider's event names, in the form messages and suppressions keep (null when it names none). */
+export const reportedRecipient = (raw: string | null | undefined): string | null => (raw ? normalizeEmail(raw) : null);
+
+/** The address in a From-style mailbox, `auth@acme.com` or `Acme <auth@acme.com>`, as written. */
+export const mailboxAddress = (mailbox: string): string => (/<([^<>]*)>\s*$/.exec(mailbox)?.[1] ?? mailbox).trim();
+
 /** A recipient typed without saying which channel (a lookup): an address if it has an @. */
 export const normalizeAnyRecipient = (raw: string): string => normalizeRecipient(raw.includes('@') ? 'email' : 'sms', raw).recipient;
 
-/** Whether a normalized recipient is one we can send to on the channel. */
+/** Whether a normalized recipient is one we can send to on the channel (RECIPIENT_EXPECTED says what that is). */
 export const isRecipient = (channel: RecipientChannel, normalized: string): boolean =>
   channel === 'sms' ? E164_NUMBER.test(normalized) : normalized.length <= MAX_EMAIL_LENGTH && EMAIL_ADDRESS.test(normalized);
 

@@ -1,10 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import type { Queue } from 'bullmq';
 import { Gauge, type Registry } from 'prom-client';
-import type { StatsSource } from '../dashboard/sources';
 import type { Logger } from '../lib/logger';
 import type { RedisClient } from '../lib/redis';
-import type { ProviderHealth, ProviderState } from '../providers/provider-health';
-import type { Queues } from '../queue/queues';
 
 /** The window of the bounce and complaint ratio gauges, as on the overview page. */
 export const RATE_WINDOW_HOURS = 24;
@@ -15,6 +13,34 @@ export const SHARED_GAUGES_INTERVAL_MS = 15_000;
 /** A leader nobody has scraped for this long hands the lease on, so a process no longer scraped cannot keep it. */
 const IDLE_MS = 5 * 60_000;
 
+/*
+ * What the gauges read, as the readers' own shapes: the container passes the deliverability stats
+ * (dashboard/sources.ts), the provider health gate (providers/provider-health.ts) and the queues in, and
+ * metrics/ stays below them.
+ */
+
+/** Each provider's bounce and complaint rates over a window. */
+interface RateReading {
+  key: string;
+  bounce_rate: number;
+  complaint_rate: number;
+}
+export interface RatesSource {
+  rates(windowHours: number): Promise<{ overall: Omit<RateReading, 'key'>; providers: RateReading[] }>;
+}
+
+/** A provider as the health gate sees it: its circuit, failures in a row and pause. */
+export interface ProviderGaugeState {
+  provider: string;
+  circuit: 'closed' | 'open' | 'half_open';
+  consecutive_failures: number;
+  paused_until: string | null;
+}
+
+export interface QueueSource {
+  all(): Queue[];
+}
+
 export interface QueueSnapshot {
   name: string;
   counts: Record<string, number>;
@@ -23,7 +49,7 @@ export interface QueueSnapshot {
 }
 
 /** Depth by state and the age of the oldest waiting job of every queue (the overview page shows the same). */
-export async function queueSnapshot(queues: Pick<Queues, 'all'>, now = Date.now()): Promise<QueueSnapshot[]> {
+export async function queueSnapshot(queues: QueueSource, now = Date.now()): Promise<QueueSnapshot[]> {
   return Promise.all(
     queues.all().map(async (queue) => {
       const [counts, [oldest]] = await Promise.all([
@@ -48,7 +74,7 @@ interface RatioRow {
 /** What the shared gauges show; a part whose read failed is absent (no stale values), the rest still shows. */
 interface Snapshot {
   ratios?: RatioRow[];
-  providers?: ProviderState[];
+  providers?: ProviderGaugeState[];
   queues?: QueueSnapshot[];
 }
 
@@ -57,9 +83,9 @@ export interface SharedGaugesDeps {
   redis: RedisClient;
   /** QUEUE_PREFIX: one lease per deployment. */
   prefix: string;
-  queues: Pick<Queues, 'all'>;
-  deliverability: StatsSource;
-  providerHealth: Pick<ProviderHealth, 'states'>;
+  queues: QueueSource;
+  deliverability: RatesSource;
+  providerHealth: { states(): Promise<ProviderGaugeState[]> };
   log: Logger;
   intervalMs?: number;
 }

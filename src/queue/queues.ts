@@ -128,6 +128,11 @@ const sendJobId = (messageId: string, generation = 0): string =>
 export const sendJob = (messageId: string, generation = 0) =>
   ({ name: 'send', data: { messageId } satisfies SendJobData, opts: { jobId: sendJobId(messageId, generation) } }) as const;
 
+/** Queues a Clerk write-back; `jobId` makes a repeat of the same change a no-op. */
+export async function enqueueClerkWriteback(queues: Pick<Queues, 'clerkWriteback'>, data: ClerkWritebackJobData, jobId: string): Promise<void> {
+  await queues.clerkWriteback.add('writeback', data, { jobId });
+}
+
 /** The job id of a stored provider event's job: its row id, so queueing it again is a no-op while it lives. */
 export const providerEventJobId = (providerEventId: string): string => providerEventId;
 

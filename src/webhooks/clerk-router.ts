@@ -1,18 +1,17 @@
 import { Router } from 'express';
 import type { Config } from '../config/env';
 import type { MessageService } from '../delivery/message-service';
-import { otpMaxAgeSeconds } from '../delivery/otp-max-age';
 import { DependencyUnavailableError, NotConfiguredError } from '../lib/errors';
 import { parseJsonBody } from '../lib/json';
 import { bodyOf, rawBody } from './body';
 import { interpretClerkEvent } from './clerk-event';
-import { createSvixVerifier } from './svix';
+import { createSvixVerifier } from '../lib/svix';
 
 export function clerkWebhookRouter({
   config,
   messages,
 }: {
-  config: Pick<Config, 'CLERK_WEBHOOK_SIGNING_SECRET' | 'OTP_MAX_AGE_SECONDS' | 'SMS_OTP_MAX_AGE_SECONDS'>;
+  config: Pick<Config, 'CLERK_WEBHOOK_SIGNING_SECRET'>;
   messages: Pick<MessageService, 'accept'>;
 }): Router {
   const router = Router();
@@ -31,8 +30,7 @@ export function clerkWebhookRouter({
       res.status(200).json({ ignored: true, reason: outcome.reason });
       return;
     }
-    const maxAgeSeconds = otpMaxAgeSeconds(config, outcome.message.payload.channel);
-    const result = await messages.accept({ ...outcome.message, maxAgeSeconds });
+    const result = await messages.accept(outcome.message);
     res.locals.messageId = result.messageId;
     // Recorded but not queued (Redis down): a 503 makes Svix deliver it again, and the repeat queues it.
     if (!result.queued) throw new DependencyUnavailableError('Queue unavailable; the message is recorded, retry later');

@@ -1,14 +1,13 @@
 import { Router, type ErrorRequestHandler, type Response } from 'express';
 import type { Config } from '../config/env';
 import type { MessageService } from '../delivery/message-service';
-import { otpMaxAgeSeconds } from '../delivery/otp-max-age';
 import { logRequestError, toHttpError } from '../http/errors';
 import { NotConfiguredError } from '../lib/errors';
 import type { Templates } from '../templates/templates';
 import { parseJsonBody } from '../lib/json';
 import { bodyOf, rawBody } from './body';
 import { interpretSupabaseHook } from './supabase-hook';
-import { createSvixVerifier, type SvixVerifier } from './svix';
+import { createSvixVerifier, type SvixVerifier } from '../lib/svix';
 
 /**
  * Standard Webhooks with every configured secret (rotation): Supabase shows them as `v1,whsec_…`; the
@@ -59,7 +58,7 @@ export function supabaseHookRouter({
   messages,
   templates,
 }: {
-  config: Pick<Config, 'SUPABASE_HOOK_SECRET' | 'OTP_MAX_AGE_SECONDS' | 'SMS_OTP_MAX_AGE_SECONDS'>;
+  config: Pick<Config, 'SUPABASE_HOOK_SECRET'>;
   messages: Pick<MessageService, 'accept'>;
   templates: Templates;
 }): Router {
@@ -79,7 +78,7 @@ export function supabaseHookRouter({
       req.log.warn({ webhook_id: id, email_action_type: action ?? null }, 'supabase hook not delivered: no template for this email_action_type and no code in it');
     }
     for (const message of toSend) {
-      const result = await messages.accept({ ...message, maxAgeSeconds: otpMaxAgeSeconds(config, message.payload.channel) });
+      const result = await messages.accept(message);
       req.log.info({ webhook_id: id, message_id: result.messageId, duplicate: result.duplicate }, 'supabase hook accepted');
     }
     sendJson(res, 200, {});

@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import { Writable } from 'node:stream';
 import type { Config } from '../../src/config/env';
 import { buildContainer, type Container, type ContainerOverrides } from '../../src/container';
-import { createApp } from '../../src/http/app';
+import { createApp } from '../../src/app';
 import { createLogger } from '../../src/lib/logger';
 import { startWorkers, type RunningWorkers } from '../../workers';
 

@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { z } from 'zod';
 import { UnauthorizedError, ValidationError } from '../../lib/errors';
 import type { BounceDetail, ProviderEventType, ProviderWebhookEvent, WebhookParser } from '../types';
+import { reportedRecipient } from '../../lib/recipient';
 import { HARD_BOUNCE_STATUS } from '../error-policy';
 import { withoutSecrets } from '../webhook-redaction';
 import { parseJsonBody, parseOrThrow } from '../../lib/json';
@@ -115,7 +116,7 @@ export function createAutosendWebhookParser(secret: string, now: () => Date = ()
         type,
         providerMessageId: data.emailId ?? null,
         messageId: typeof messageId === 'string' && messageId ? messageId : null,
-        recipient: recipient?.toLowerCase() ?? null,
+        recipient: reportedRecipient(recipient),
         detail: {},
       };
       if (type === 'bounced') event.bounce = bounceOf(data as Record<string, unknown>);

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { UnauthorizedError, ValidationError } from '../../lib/errors';
 import { parseJsonBody } from '../../lib/json';
 import type { BounceDetail, ProviderEventType, ProviderWebhookEvent, WebhookParser } from '../types';
+import { reportedRecipient } from '../../lib/recipient';
 
 /**
  * Postmark webhooks (Bounce, SpamComplaint, Delivery, SubscriptionChange), one JSON record per request with
@@ -88,7 +89,7 @@ export function createPostmarkWebhookParser(user: string, password: string, now:
         occurredAt: at ?? now(),
         providerMessageId: record.MessageID ?? null,
         messageId: typeof ourId === 'string' && ourId ? ourId : null,
-        recipient: (record.Email ?? record.Recipient)?.toLowerCase() ?? null,
+        recipient: reportedRecipient(record.Email ?? record.Recipient),
         detail: {},
         // Subject carries the code; Content (when a bounce dump is included) the whole message.
         raw: kept,

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { ValidationError } from '../../lib/errors';
-import { createSvixVerifier } from '../../webhooks/svix';
+import { createSvixVerifier } from '../../lib/svix';
 import { withoutSecrets } from '../webhook-redaction';
 import type { BounceDetail, ProviderEventType, ProviderWebhookEvent, WebhookParser } from '../types';
+import { reportedRecipient } from '../../lib/recipient';
 import { parseJsonBody, parseOrThrow } from '../../lib/json';
 
 /**
@@ -90,7 +91,7 @@ export function createResendWebhookParser(secret: string, now: () => Date = () =
         type,
         providerMessageId: data.email_id ?? null,
         messageId: tag(data.tags, 'message_id'),
-        recipient: (Array.isArray(data.to) ? data.to[0] : data.to)?.toLowerCase() ?? null,
+        recipient: reportedRecipient(Array.isArray(data.to) ? data.to[0] : data.to),
         detail: {},
       };
       if (type === 'bounced') event.bounce = bounceOf(data.bounce ?? {});

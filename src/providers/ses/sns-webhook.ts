@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { DependencyUnavailableError, UnauthorizedError, ValidationError } from '../../lib/errors';
 import { parseJsonBody } from '../../lib/json';
 import type { BounceDetail, ProviderEventType, ProviderWebhookEvent, WebhookParser } from '../types';
+import { reportedRecipient } from '../../lib/recipient';
 
 /**
  * SES events through SNS (HTTP/S subscription to the topic of a configuration set's event destination).
@@ -146,7 +147,7 @@ function sesEvent(message: SnsMessage, now: Date): ProviderWebhookEvent {
       at(event.bounce?.timestamp, event.complaint?.timestamp, event.delivery?.timestamp, event.deliveryDelay?.timestamp, message.Timestamp) ?? now,
     providerMessageId: event.mail.messageId,
     messageId: ourId,
-    recipient: (event.bounce?.bouncedRecipients?.[0]?.emailAddress ?? event.mail.destination?.[0])?.toLowerCase() ?? null,
+    recipient: reportedRecipient(event.bounce?.bouncedRecipients?.[0]?.emailAddress ?? event.mail.destination?.[0]),
     detail: {},
     raw: withoutHeaders(event),
   };
@@ -178,7 +179,7 @@ export function createSnsWebhookParser({ fetchText, now = () => new Date() }: { 
       throw new UnauthorizedError(`SNS signing certificate could not be fetched: ${String(err)}`, 'invalid_signature');
     }
     const verifier = createVerify(message.SignatureVersion === '1' ? 'RSA-SHA1' : 'RSA-SHA256').update(stringToSign(message), 'utf8');
-    let valid = false;
+    let valid: boolean;
     try {
       valid = verifier.verify(pem, message.Signature, 'base64');
     } catch {

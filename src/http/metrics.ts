@@ -1,7 +1,7 @@
 import { Router, type Request, type RequestHandler } from 'express';
-import { bearerToken, safeEqual } from '../http/admin-auth';
+import { bearerToken, safeEqual } from './admin-auth';
 import { UnauthorizedError } from '../lib/errors';
-import type { Metrics } from './metrics';
+import type { Metrics } from '../metrics/metrics';
 
 /** Outcome of a webhook from its answer; a receiver refines a 200 by setting `res.locals.webhookOutcome`. */
 function outcomeOf(status: number, refined: unknown): string {

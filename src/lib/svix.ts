@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Webhook } from 'svix';
-import { UnauthorizedError } from '../lib/errors';
+import { UnauthorizedError } from './errors';
 
 export interface SvixVerifier {
   /** Throws UnauthorizedError unless the raw body carries a valid signature from within ±5 minutes. */

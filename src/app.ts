@@ -1,21 +1,21 @@
 import express from 'express';
-import { messagesApiRouter } from '../api/messages-router';
-import { sendApiRouter } from '../api/send-router';
-import { statsApiRouter } from '../api/stats-router';
-import { suppressionsApiRouter } from '../api/suppressions-router';
-import type { Container } from '../container';
-import { dashboardRouter } from '../dashboard/router';
-import { countWebhooks, metricsRouter, timeRequests } from '../metrics/http';
-import { verificationRouter } from '../verification/verification-router';
-import { clerkWebhookRouter } from '../webhooks/clerk-router';
-import { providerWebhookRouter } from '../webhooks/provider-router';
-import { supabaseHookRouter } from '../webhooks/supabase-router';
-import { requireAdminToken } from './admin-auth';
-import { requireApiKey } from './api-key-auth';
-import { requestContext } from './context';
-import { refuseNulInUrl, refuseUnstorableInBody } from './refuse-unstorable';
-import { errorHandler, notFound } from './errors';
-import { healthRouter, whileStarting } from './health';
+import { messagesApiRouter } from './api/messages-router';
+import { sendApiRouter } from './api/send-router';
+import { statsApiRouter } from './api/stats-router';
+import { suppressionsApiRouter } from './api/suppressions-router';
+import type { Container } from './container';
+import { dashboardRouter } from './dashboard/router';
+import { verificationRouter } from './verification/verification-router';
+import { clerkWebhookRouter } from './webhooks/clerk-router';
+import { providerWebhookRouter } from './webhooks/provider-router';
+import { supabaseHookRouter } from './webhooks/supabase-router';
+import { requireAdminToken } from './http/admin-auth';
+import { requireApiKey } from './http/api-key-auth';
+import { requestContext } from './http/context';
+import { refuseNulInUrl, refuseUnstorableInBody } from './http/refuse-unstorable';
+import { errorHandler, notFound } from './http/errors';
+import { healthRouter, whileStarting } from './http/health';
+import { countWebhooks, metricsRouter, timeRequests } from './http/metrics';
 
 export type AppDeps = Omit<Container, 'close'>;
 
