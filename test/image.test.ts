@@ -15,6 +15,7 @@ const root = path.resolve(__dirname, '..');
 const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
 const runtimeStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
 // js-yaml comes with jest; only this test reads YAML.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- js-yaml has no types of its own here
 const yaml = require('js-yaml') as { load(text: string): unknown };
 
 let app: string;

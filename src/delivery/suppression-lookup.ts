@@ -6,5 +6,8 @@ import type { Channel } from '../generated/prisma/enums';
  * deliverability/suppressions.ts answers it; the container passes it in, so delivery/ stays below deliverability/.
  */
 export interface SuppressionLookup {
-  active(channel: Channel, recipient: string): Promise<Pick<Prisma.SuppressionGetPayload<object>, 'id' | 'reason' | 'sourceMessageId' | 'expiresAt'> | null>;
+  active(
+    channel: Channel,
+    recipient: string,
+  ): Promise<Pick<Prisma.SuppressionGetPayload<object>, 'id' | 'reason' | 'sourceMessageId' | 'expiresAt'> | null>;
 }
