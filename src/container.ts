@@ -26,7 +26,7 @@ import { createProviders, providerLimits } from './providers';
 import { createProviderHealth, type ProviderHealth } from './providers/provider-health';
 import type { FetchText } from './providers/ses/sns-webhook';
 import type { ProviderChains, WebhookProvider } from './providers/types';
-import { createQueues, type Queues } from './queue/queues';
+import { createQueues, type Queues } from './queue/catalog';
 import { createTemplates, type Templates } from './templates/templates';
 import { createVerificationRateLimiter } from './verification/rate-limiter';
 import { createVerificationService, type VerificationService } from './verification/verification-service';

@@ -8,7 +8,7 @@ import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { json, startHarness, type Harness } from './helpers/harness';
 import { svixHeaders } from './helpers/svix';
 import { waitFor } from './helpers/wait';
-import type { SendJobData } from '../src/queue/queues';
+import type { SendJobData } from '../src/queue/catalog';
 
 let database: TestDatabase;
 

@@ -1,6 +1,6 @@
 import { createRetention } from '../src/delivery/retention';
 import { createLogger } from '../src/lib/logger';
-import { RETENTION_CRON } from '../workers/maintenance-worker';
+import { RETENTION_CRON } from '../src/queue/catalog';
 import { testConfig } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { startHarness } from './helpers/harness';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import { redisKeys } from '../src/lib/redis';
-import { createQueues } from '../src/queue/queues';
+import { createQueues } from '../src/queue/catalog';
 import { emailCreated, postClerkEvent } from './helpers/clerk-events';
 import { TEST_ADMIN_TOKEN, TEST_CLERK_SECRET, TEST_REDIS_URL } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';

@@ -1,9 +1,10 @@
-import { Worker } from 'bullmq';
+import type { Worker } from 'bullmq';
 import type { RedisClient } from '../src/lib/redis';
 import type { ClerkWriteback } from '../src/deliverability/clerk-writeback';
 import type { Logger } from '../src/lib/logger';
 import type { Metrics } from '../src/metrics/metrics';
-import { runAgainLater, type ClerkWritebackJobData } from '../src/queue/queues';
+import type { ClerkWritebackJobData } from '../src/queue/catalog';
+import { createJobWorker, runAgainLater } from '../src/queue/queues';
 
 /**
  * Clerk write-backs. A 429 or a server error comes back as a delay (Clerk's Retry-After when it gives one)
@@ -19,12 +20,12 @@ export function createClerkWritebackWorker(options: {
   concurrency: number;
 }): Worker<ClerkWritebackJobData> {
   const { clerkWriteback, metrics, log } = options;
-  const worker = new Worker<ClerkWritebackJobData>(
-    'clerk-writeback',
-    async (job, token) => {
-      const outcome = await clerkWriteback.process(job.data);
+  const worker = createJobWorker(
+    'clerkWriteback',
+    async (data, job, token) => {
+      const outcome = await clerkWriteback.process(data);
       metrics.clerkWriteBack(outcome.kind === 'retry' ? 'retry' : outcome.outcome);
-      if (outcome.kind === 'retry') return runAgainLater(job, token, { ...job.data, tries: outcome.tries }, outcome.delayMs);
+      if (outcome.kind === 'retry') return runAgainLater(job, token, { ...data, tries: outcome.tries }, outcome.delayMs);
       return outcome.outcome;
     },
     // Clerk limits metadata updates to 10 per 10 s per user; a few at a time (default 5) is plenty.

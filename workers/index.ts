@@ -2,7 +2,8 @@ import type { Worker } from 'bullmq';
 import type { Container } from '../src/container';
 import { createRedisConnection } from '../src/lib/redis';
 import { createClerkWritebackWorker } from './clerk-writeback-worker';
-import { createMaintenanceWorker, keepMaintenanceScheduled, scheduleMaintenance } from './maintenance-worker';
+import { JOB_CATALOG, scheduleMaintenance } from '../src/queue/catalog';
+import { createMaintenanceWorker, keepMaintenanceScheduled } from './maintenance-worker';
 import { createProviderEventsWorker } from './provider-events-worker';
 import { createSendWorker } from './send-worker';
 
@@ -22,10 +23,10 @@ export async function startWorkers(
   const prefix = container.redisKeys.queue;
   const { sweepEveryMs, ...sendTuning } = tuning;
   const workers: Worker[] = [
-    createSendWorker({ connection, prefix: prefix('send'), delivery: container.delivery, log, concurrency: config.SEND_CONCURRENCY, ...sendTuning }),
+    createSendWorker({ connection, prefix: prefix(JOB_CATALOG.send.name), delivery: container.delivery, log, concurrency: config.SEND_CONCURRENCY, ...sendTuning }),
     createMaintenanceWorker({
       connection,
-      prefix: prefix('maintenance'),
+      prefix: prefix(JOB_CATALOG.maintenance.name),
       sweeper: container.sweeper,
       providerEvents: container.providerEvents,
       alerts: container.alerts,
@@ -35,14 +36,14 @@ export async function startWorkers(
     }),
     createProviderEventsWorker({
       connection,
-      prefix: prefix('provider-events'),
+      prefix: prefix(JOB_CATALOG.providerEvents.name),
       providerEvents: container.providerEvents,
       log,
       concurrency: config.EVENT_CONCURRENCY,
     }),
     createClerkWritebackWorker({
       connection,
-      prefix: prefix('clerk-writeback'),
+      prefix: prefix(JOB_CATALOG.clerkWriteback.name),
       clerkWriteback: container.clerkWriteback,
       metrics: container.metrics,
       log,

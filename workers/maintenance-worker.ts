@@ -1,4 +1,4 @@
-import { Worker } from 'bullmq';
+import type { Worker } from 'bullmq';
 import type { RedisClient } from '../src/lib/redis';
 import type { Retention } from '../src/delivery/retention';
 import type { Sweeper } from '../src/delivery/sweeper';
@@ -6,28 +6,8 @@ import type { Alerts } from '../src/deliverability/alerts';
 import type { ProviderEvents } from '../src/deliverability/provider-events';
 import type { SuppressionService } from '../src/deliverability/suppressions';
 import type { Logger } from '../src/lib/logger';
-import type { MaintenanceJobData, Queues } from '../src/queue/queues';
-
-export const SWEEP_EVERY_MS = 30_000;
-export const DELIVERABILITY_EVERY_MS = 60_000;
-export const RETENTION_CRON = '17 3 * * *';
-
-const SCHEDULER_IDS = ['sweep', 'deliverability', 'retention'] as const;
-
-/**
- * Periodic housekeeping as BullMQ job schedulers, so it runs once per interval however many worker
- * processes there are. `sweepEveryMs` is shortened by tests only.
- */
-export async function scheduleMaintenance(queues: Pick<Queues, 'maintenance'>, sweepEveryMs = SWEEP_EVERY_MS): Promise<void> {
-  await queues.maintenance.upsertJobScheduler('sweep', { every: sweepEveryMs }, { name: 'sweep', data: { task: 'sweep' } });
-  await queues.maintenance.upsertJobScheduler(
-    'deliverability',
-    { every: DELIVERABILITY_EVERY_MS },
-    { name: 'deliverability', data: { task: 'deliverability' } },
-  );
-  // Daily, at a quiet hour (UTC): deletes are batched, but there is no reason to do them at peak.
-  await queues.maintenance.upsertJobScheduler('retention', { pattern: RETENTION_CRON, tz: 'UTC' }, { name: 'retention', data: { task: 'retention' } });
-}
+import { MAINTENANCE_SCHEDULER_IDS, scheduleMaintenance, SWEEP_EVERY_MS, type MaintenanceJobData, type Queues } from '../src/queue/catalog';
+import { createJobWorker } from '../src/queue/queues';
 
 /**
  * Keeps the schedulers registered while the process runs. They live in Redis only: a Redis that lost its
@@ -46,10 +26,10 @@ export function keepMaintenanceScheduled(
     if (checking) return;
     checking = true;
     try {
-      const present = await Promise.all(SCHEDULER_IDS.map((id) => queues.maintenance.getJobScheduler(id)));
+      const present = await Promise.all(MAINTENANCE_SCHEDULER_IDS.map((id) => queues.maintenance.getJobScheduler(id)));
       if (present.some((scheduler) => !scheduler)) {
         await scheduleMaintenance(queues, sweepEveryMs);
-        log.warn({ missing: SCHEDULER_IDS.filter((_, i) => !present[i]) }, 'maintenance schedulers were missing from Redis; registered again');
+        log.warn({ missing: MAINTENANCE_SCHEDULER_IDS.filter((_, i) => !present[i]) }, 'maintenance schedulers were missing from Redis; registered again');
       }
     } catch (err) {
       // Redis is down: the next tick (or the reconnection) tries again.
@@ -81,10 +61,10 @@ export function createMaintenanceWorker(options: {
   log: Logger;
 }): Worker<MaintenanceJobData> {
   const { sweeper, providerEvents, alerts, suppressions, retention, log } = options;
-  const worker = new Worker<MaintenanceJobData>(
+  const worker = createJobWorker(
     'maintenance',
-    async (job) => {
-      switch (job.data.task) {
+    async (data) => {
+      switch (data.task) {
         case 'sweep': {
           const result = await sweeper.sweep();
           if (result.requeued > 0 || result.purged > 0) log.info(result, 'sweep finished');

@@ -1,8 +1,9 @@
-import { Worker } from 'bullmq';
+import type { Worker } from 'bullmq';
 import type { RedisClient } from '../src/lib/redis';
 import { MessageNotFoundYetError, type ProviderEvents } from '../src/deliverability/provider-events';
 import type { Logger } from '../src/lib/logger';
-import type { ProviderEventJobData } from '../src/queue/queues';
+import type { ProviderEventJobData } from '../src/queue/catalog';
+import { createJobWorker } from '../src/queue/queues';
 
 /**
  * Applies stored provider events. An event for a message we cannot match yet (the webhook beat our own
@@ -17,7 +18,7 @@ export function createProviderEventsWorker(options: {
   concurrency: number;
 }): Worker<ProviderEventJobData> {
   const { providerEvents, log } = options;
-  const worker = new Worker<ProviderEventJobData>('provider-events', async (job) => providerEvents.apply(job.data.providerEventId), {
+  const worker = createJobWorker('providerEvents', (data) => providerEvents.apply(data.providerEventId), {
     connection: options.connection,
     prefix: options.prefix,
     concurrency: options.concurrency,

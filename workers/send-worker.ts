@@ -1,8 +1,9 @@
-import { Worker } from 'bullmq';
+import type { Worker } from 'bullmq';
 import type { RedisClient } from '../src/lib/redis';
 import type { DeliveryService } from '../src/delivery/delivery-service';
 import type { Logger } from '../src/lib/logger';
-import { runAgainLater, type SendJobData } from '../src/queue/queues';
+import type { SendJobData } from '../src/queue/catalog';
+import { createJobWorker, runAgainLater } from '../src/queue/queues';
 
 export interface SendWorkerOptions {
   connection: RedisClient;
@@ -22,11 +23,11 @@ export interface SendWorkerOptions {
  */
 export function createSendWorker(options: SendWorkerOptions): Worker<SendJobData> {
   const { delivery, log } = options;
-  const worker = new Worker<SendJobData>(
+  const worker = createJobWorker(
     'send',
-    async (job, token) => {
-      const outcome = await delivery.processSend(job.data, new Date(job.timestamp));
-      if (outcome.kind === 'retry') return runAgainLater(job, token, { ...job.data, ...outcome.state }, outcome.delayMs);
+    async (data, job, token) => {
+      const outcome = await delivery.processSend(data, new Date(job.timestamp));
+      if (outcome.kind === 'retry') return runAgainLater(job, token, { ...data, ...outcome.state }, outcome.delayMs);
       return outcome.status;
     },
     {

@@ -2,7 +2,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Router } from 'express';
-import type { Queues } from '../queue/queues';
+import type { Queues } from '../queue/catalog';
 
 export const QUEUES_BASE_PATH = '/dashboard/queues';
 

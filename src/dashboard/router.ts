@@ -11,7 +11,7 @@ import { logRequestError, toHttpError } from '../http/errors';
 import { refuseUnstorableInBody } from '../http/refuse-unstorable';
 import { ForbiddenError, NotFoundError } from '../lib/errors';
 import { queueSnapshot, RATE_WINDOW_HOURS } from '../metrics/metrics';
-import type { Queues } from '../queue/queues';
+import type { Queues } from '../queue/catalog';
 import { ASSETS } from './assets';
 import { messageDetail } from './detail';
 import { createLoginLimiter, LOGIN_MAX_FAILURES } from './login-limiter';

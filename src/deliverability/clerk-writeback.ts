@@ -3,7 +3,7 @@ import { isClerkAPIResponseError, type ClerkAPIResponseError } from '@clerk/back
 import type { Db } from '../db/prisma';
 import type { Logger } from '../lib/logger';
 import { normalizeEmail } from '../lib/recipient';
-import type { ClerkWritebackJobData } from '../queue/queues';
+import type { ClerkWritebackJobData } from '../queue/catalog';
 import type { SuppressionService } from './suppressions';
 
 /**

@@ -6,7 +6,8 @@ import { newId, shortHash } from '../lib/ids';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../metrics/metrics';
 import type { BounceDetail, ProviderEventType, ProviderWebhookEvent } from '../providers/types';
-import { enqueueClerkWriteback, providerEventJobId, requeueJob, type Queues } from '../queue/queues';
+import { enqueueClerkWriteback, enqueueProviderEvent, providerEventJobId, type Queues } from '../queue/catalog';
+import { requeueJob } from '../queue/queues';
 import type { SuppressionReason, SuppressionService } from './suppressions';
 
 /**
@@ -139,7 +140,7 @@ function timelineTime(providerTime: Date, floor: { at: Date | null; what: string
 
 export function createProviderEvents({ db, queues, suppressions, metrics, log, now = () => new Date() }: ProviderEventsDeps) {
   async function enqueue(id: string): Promise<void> {
-    await queues.providerEvents.add('apply', { providerEventId: id }, { jobId: providerEventJobId(id) });
+    await enqueueProviderEvent(queues, id);
   }
 
   /** Stores the verified event (once per provider event id) and queues it. Answers before any heavy work. */

@@ -1,7 +1,7 @@
 import { shortHash } from '../lib/ids';
 import type { Logger } from '../lib/logger';
 import { ProviderError, type EmailProvider, type Provider, type ProviderChains, type SmsProvider } from '../providers/types';
-import { enqueueClerkWriteback, type Queues } from '../queue/queues';
+import { enqueueClerkWriteback, type Queues } from '../queue/catalog';
 import type { SuppressionService } from './suppressions';
 
 export interface SendRefusalDeps {

@@ -7,7 +7,7 @@ import { decodeCursor, encodeCursor } from '../lib/cursor';
 import { newId, shortHash } from '../lib/ids';
 import type { Logger } from '../lib/logger';
 import { isRecipient, normalizeRecipient, RECIPIENT_EXPECTED } from '../lib/recipient';
-import { enqueueClerkWriteback, type Queues } from '../queue/queues';
+import { enqueueClerkWriteback, type Queues } from '../queue/catalog';
 
 /**
  * The suppression list: recipients we must not send to, per channel. A complaint suppresses for good; a hard

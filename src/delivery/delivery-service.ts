@@ -14,7 +14,7 @@ import {
   type SendResult,
 } from '../providers/types';
 import type { GateResult, ProviderHealth } from '../providers/provider-health';
-import type { SendJobData, SkipRuns } from '../queue/queues';
+import type { SendJobData, SkipRuns } from '../queue/catalog';
 import type { EmailContent, MessagePayload } from './content';
 import { resolveFrom, resolveReplyTo } from './from-address';
 import type { MessageService } from './message-service';

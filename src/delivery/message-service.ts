@@ -6,7 +6,7 @@ import { DependencyUnavailableError, ValidationError } from '../lib/errors';
 import { newId } from '../lib/ids';
 import type { Logger } from '../lib/logger';
 import { isRecipient, normalizeRecipient, RECIPIENT_EXPECTED, type RecipientChannel } from '../lib/recipient';
-import { sendJob, type Queues } from '../queue/queues';
+import { sendJob, type Queues } from '../queue/catalog';
 import { redactPayload, withSingleLineHeaders, type MessagePayload } from './content';
 import { otpMaxAgeSeconds } from './otp-max-age';
 

@@ -1,5 +1,5 @@
 import type { Db } from '../db/prisma';
-import type { SkipRun, SkipRuns } from '../queue/queues';
+import type { SkipRun, SkipRuns } from '../queue/catalog';
 
 /** A run's event is brought up to date at most this often while the message keeps waiting. */
 export const SKIP_WRITE_INTERVAL_MS = 15_000;

@@ -1,6 +1,7 @@
 import type { Db } from '../db/prisma';
 import type { Logger } from '../lib/logger';
-import { requeueJob, sendJob, type Queues } from '../queue/queues';
+import { sendJob, type Queues } from '../queue/catalog';
+import { requeueJob } from '../queue/queues';
 import { IN_FLIGHT } from './delivery-service';
 
 export interface SweeperDeps {

@@ -1,140 +1,36 @@
-import { DelayedError, Queue, type Job, type JobsOptions } from 'bullmq';
-import type { RedisClient, RedisKeys } from '../lib/redis';
-
-/*
- * The payload of each queue's jobs. Job data is stored in clear in Redis, so payloads carry ids only:
- * message content stays in Postgres.
- */
-
-/** One provider's unbroken run of skips for one reason: a single `provider_skipped` event on the timeline. */
-export interface SkipRun {
-  /** message_events.id of the run's event (a bigint, as text so it survives the job's JSON). */
-  eventId: string;
-  reason: string;
-  count: number;
-  firstAt: string;
-  lastAt: string;
-  retryInMs: number;
-  /** The count the event last recorded, and when: the rest is written once a while, not on every re-check. */
-  writtenCount: number;
-  writtenAt: string;
-}
-
-/** Skip runs by provider name, carried in the send job's data from one re-check to the next. */
-export type SkipRuns = Record<string, SkipRun>;
-
-export interface SendJobData {
-  messageId: string;
-  /** Where the provider chain stands after earlier tries; absent on the first run. */
-  providerIndex?: number;
-  providerAttempts?: number;
-  /** Skip runs still being counted while the message waits for a provider (see delivery/skip-log.ts). */
-  skips?: SkipRuns;
-}
-
-export type MaintenanceJobData = { task: 'sweep' } | { task: 'deliverability' } | { task: 'retention' };
-
-/** Apply one stored provider webhook (provider_events.id) to its message. */
-export interface ProviderEventJobData {
-  providerEventId: string;
-}
-
-/** Tell Clerk whether a user's email address can receive mail (public_metadata.email_status). */
-export interface ClerkWritebackJobData {
-  emailStatus: 'undeliverable' | 'deliverable';
-  recipient: string;
-  /** The message behind it: its user_id finds the Clerk user, and its timeline records the outcome. */
-  messageId: string | null;
-  reason: string;
-  at: string;
-  /** Tries so far (429s and server errors), so the job gives up after a bound. */
-  tries?: number;
-}
-
-const SEND_JOB_DEFAULTS: JobsOptions = {
-  // Retries here cover infrastructure errors (Postgres unreachable, a bug); provider retries are scheduled by
-  // the delivery service itself, and the sweeper re-drives anything these give up on.
-  attempts: 8,
-  backoff: { type: 'exponential', delay: 1_000, jitter: 0.5 },
-  // Completed ids are kept for a day so a late duplicate add stays a no-op; the database is the real gate.
-  removeOnComplete: { age: 24 * 3600, count: 50_000 },
-  removeOnFail: { age: 7 * 24 * 3600 },
-};
-
-const PROVIDER_EVENT_JOB_DEFAULTS: JobsOptions = {
-  // An event can arrive before our own write of the provider's message id: retried with backoff
-  // (1 s, 2 s, 4 s … about 17 minutes in all); after that the maintenance job picks it up again.
-  attempts: 11,
-  backoff: { type: 'exponential', delay: 1_000 },
-  removeOnComplete: { age: 24 * 3600, count: 50_000 },
-  removeOnFail: { age: 7 * 24 * 3600 },
-};
-
-export interface Queues {
-  send: Queue<SendJobData>;
-  maintenance: Queue<MaintenanceJobData>;
-  providerEvents: Queue<ProviderEventJobData>;
-  clerkWriteback: Queue<ClerkWritebackJobData>;
-  all(): Queue[];
-  close(): Promise<void>;
-}
-
-/** Each queue under its own prefix from `keys`: in cluster mode each queue is one hash slot. */
-export function createQueues(connection: RedisClient, keys: RedisKeys): Queues {
-  const send = new Queue<SendJobData>('send', { connection, prefix: keys.queue('send'), defaultJobOptions: SEND_JOB_DEFAULTS });
-  const maintenance = new Queue<MaintenanceJobData>('maintenance', {
-    connection,
-    prefix: keys.queue('maintenance'),
-    defaultJobOptions: { removeOnComplete: { count: 100 }, removeOnFail: { count: 500 } },
-  });
-  const providerEvents = new Queue<ProviderEventJobData>('provider-events', {
-    connection,
-    prefix: keys.queue('provider-events'),
-    defaultJobOptions: PROVIDER_EVENT_JOB_DEFAULTS,
-  });
-  const clerkWriteback = new Queue<ClerkWritebackJobData>('clerk-writeback', {
-    connection,
-    prefix: keys.queue('clerk-writeback'),
-    // Clerk's own 429s and 5xx are retried by the write-back itself (bounded); these attempts cover our side
-    // (Postgres unreachable).
-    defaultJobOptions: {
-      attempts: 5,
-      backoff: { type: 'exponential', delay: 2_000 },
-      removeOnComplete: { age: 24 * 3600, count: 10_000 },
-      removeOnFail: { age: 7 * 24 * 3600 },
-    },
-  });
-  const all = (): Queue[] => [send, maintenance, providerEvents, clerkWriteback];
-  return {
-    send,
-    maintenance,
-    providerEvents,
-    clerkWriteback,
-    all,
-    async close() {
-      await Promise.all(all().map((q) => q.close()));
-    },
-  };
-}
+import { DelayedError, UnrecoverableError, Worker, type Job, type Queue, type WorkerOptions } from 'bullmq';
+import { JOB_CATALOG, type JobData, type QueueKey } from './catalog';
 
 /**
- * The job id of a message's send job: the message id itself, so adding it twice is a no-op; an admin retry
- * (a new send generation) gets a job of its own.
+ * A job whose data does not match its queue's schema: failed at once (no attempts spent on it), with the
+ * schema's complaint as the job's failure reason, rather than thrown somewhere deep in the processor.
  */
-const sendJobId = (messageId: string, generation = 0): string =>
-  generation === 0 ? messageId : `${messageId}-retry-${generation}`;
-
-/** A message's send job, in the shape `add` and `addBulk` take. */
-export const sendJob = (messageId: string, generation = 0) =>
-  ({ name: 'send', data: { messageId } satisfies SendJobData, opts: { jobId: sendJobId(messageId, generation) } }) as const;
-
-/** Queues a Clerk write-back; `jobId` makes a repeat of the same change a no-op. */
-export async function enqueueClerkWriteback(queues: Pick<Queues, 'clerkWriteback'>, data: ClerkWritebackJobData, jobId: string): Promise<void> {
-  await queues.clerkWriteback.add('writeback', data, { jobId });
+export class MalformedJobError extends UnrecoverableError {
+  constructor(queue: string, jobId: string | undefined, problem: string) {
+    super(`malformed ${queue} job ${jobId ?? '(no id)'}: ${problem}`);
+    this.name = 'MalformedJobError';
+  }
 }
 
-/** The job id of a stored provider event's job: its row id, so queueing it again is a no-op while it lives. */
-export const providerEventJobId = (providerEventId: string): string => providerEventId;
+/** The job's data, parsed with its queue's schema (queue/catalog.ts). */
+export function parseJobData<K extends QueueKey>(key: K, job: Pick<Job, 'id' | 'data'>): JobData<K> {
+  const { name, data } = JOB_CATALOG[key];
+  const parsed = data.safeParse(job.data);
+  if (parsed.success) return parsed.data as JobData<K>;
+  const problem = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'data'}: ${issue.message}`).join('; ');
+  throw new MalformedJobError(name, job.id, problem);
+}
+
+export type JobProcessor<K extends QueueKey, R> = (data: JobData<K>, job: Job<JobData<K>>, token: string | undefined) => Promise<R>;
+
+/** A worker for one queue of the catalog: each job's data is parsed before `processor` sees it. */
+export function createJobWorker<K extends QueueKey, R>(
+  key: K,
+  processor: JobProcessor<K, R>,
+  options: WorkerOptions & { prefix: string },
+): Worker<JobData<K>, R> {
+  return new Worker<JobData<K>, R>(JOB_CATALOG[key].name, (job, token) => processor(parseJobData(key, job), job, token), options);
+}
 
 /**
  * Queue a job again whatever became of the previous one with its id: a failed one is retried, a finished or

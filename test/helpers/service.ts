@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
-import { createQueues } from '../../src/queue/queues';
+import { createQueues } from '../../src/queue/catalog';
 import { TEST_ADMIN_TOKEN, TEST_CLERK_SECRET, TEST_REDIS_URL } from './config';
 import { randomPort } from './redis-server';
 

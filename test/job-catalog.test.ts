@@ -1,0 +1,93 @@
+import type { Job, Queue } from 'bullmq';
+import { JOB_CATALOG, type QueueKey } from '../src/queue/catalog';
+import { MalformedJobError, parseJobData } from '../src/queue/queues';
+import { acceptClerkEvent, emailCreated } from './helpers/clerk-events';
+import { testConfig } from './helpers/config';
+import { createTestDatabase, type TestDatabase } from './helpers/db';
+import { startHarness, type Harness } from './helpers/harness';
+import { waitFor } from './helpers/wait';
+
+/*
+ * The job catalog (src/queue/catalog.ts) on real BullMQ queues in the shared Redis, under this file's own
+ * QUEUE_PREFIX (testConfig), with the real workers running.
+ */
+
+let database: TestDatabase;
+let harness: Harness;
+beforeAll(async () => {
+  database = await createTestDatabase();
+  harness = await startHarness(testConfig(database.url), { workers: true });
+});
+afterAll(async () => {
+  await harness?.close();
+  await database?.drop();
+});
+
+const settledJob = (queue: Queue, id: string) =>
+  waitFor(
+    async () => {
+      const state = await queue.getJobState(id);
+      // Read once settled: a job read while it ran has no failedReason yet.
+      return state === 'failed' || state === 'completed' ? { job: (await queue.getJob(id)) as Job, state } : null;
+    },
+    { timeoutMs: 20_000 },
+  );
+
+it('creates one queue per catalog entry, under its name, with its default job options', () => {
+  const queues = harness.container.queues;
+  expect(queues.all().map((q) => q.name)).toEqual(Object.values(JOB_CATALOG).map((entry) => entry.name));
+  for (const key of Object.keys(JOB_CATALOG) as QueueKey[]) {
+    expect(queues[key].name).toBe(JOB_CATALOG[key].name);
+    expect(queues[key].defaultJobOptions).toMatchObject(JOB_CATALOG[key].defaults);
+  }
+});
+
+const MALFORMED: [QueueKey, string, unknown, RegExp][] = [
+  ['send', 'bad-send', { messageId: 42 }, /^malformed send job bad-send: messageId: .*expected string/],
+  ['send', 'bad-send-2', {}, /^malformed send job bad-send-2: messageId: /],
+  ['providerEvents', 'bad-event', { providerEventId: '' }, /^malformed provider-events job bad-event: providerEventId: /],
+  [
+    'clerkWriteback',
+    'bad-writeback',
+    { emailStatus: 'maybe', recipient: 'a@example.com', messageId: null, reason: 'x', at: 'now' },
+    /^malformed clerk-writeback job bad-writeback: emailStatus: /,
+  ],
+  ['maintenance', 'bad-task', { task: 'reboot' }, /^malformed maintenance job bad-task: task: /],
+];
+
+it.each(MALFORMED)(
+  'a malformed %s job (%s) fails at once, saying what is wrong, without spending its retries',
+  async (key, jobId, data, reason) => {
+    const queue = harness.container.queues[key] as unknown as Queue;
+    await queue.add('malformed', data, { jobId });
+    const { job, state } = await settledJob(queue, jobId);
+    expect(state).toBe('failed');
+    expect(job.failedReason).toMatch(reason);
+    expect(job.attemptsMade).toBe(1);
+  },
+);
+
+it('one malformed job does not hold up the messages queued with it', async () => {
+  const queue = harness.container.queues.send as unknown as Queue;
+  await queue.add('malformed', { messageId: ['x'] }, { jobId: 'bad-send-3' });
+  const id = await acceptClerkEvent(harness.request, emailCreated());
+  const sent = await waitFor(
+    async () => {
+      const message = await database.db.message.findUniqueOrThrow({ where: { id } });
+      return message.status === 'sent' ? message : null;
+    },
+    { timeoutMs: 20_000 },
+  );
+  expect(sent.status).toBe('sent');
+  expect((await settledJob(queue, 'bad-send-3')).state).toBe('failed');
+});
+
+it('parses job data with its queue schema: unknown keys are dropped, a wrong type is named', () => {
+  expect(parseJobData('providerEvents', { id: '1', data: { providerEventId: 'pev_1', extra: true } })).toEqual({
+    providerEventId: 'pev_1',
+  });
+  expect(() => parseJobData('send', { id: '2', data: { messageId: 'msg_1', providerIndex: -1 } })).toThrow(MalformedJobError);
+  expect(() => parseJobData('send', { id: '2', data: { messageId: 'msg_1', providerIndex: -1 } })).toThrow(
+    /^malformed send job 2: providerIndex: /,
+  );
+});
