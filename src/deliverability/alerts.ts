@@ -66,6 +66,24 @@ const rateOf = (metric: Metric, r: RateJson): number => (metric === 'bounce' ? r
 
 const pct = (fraction: number): string => `${(fraction * 100).toFixed(fraction < 0.01 ? 3 : 2).replace(/\.?0+$/, '')}%`;
 
+/** Posts to ALERT_WEBHOOK_URL (Slack's `{text}`); true when it took it, or when none is set. */
+async function postAlert(config: AlertsDeps['config'], log: Logger, text: string): Promise<boolean> {
+  if (!config.ALERT_WEBHOOK_URL) return true;
+  try {
+    const res = await fetch(config.ALERT_WEBHOOK_URL, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ text }),
+      signal: AbortSignal.timeout(POST_TIMEOUT_MS),
+    });
+    if (res.ok) return true;
+    log.warn({ status: res.status }, 'alert webhook refused the alert; will retry at the next evaluation');
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'alert webhook unreachable; will retry at the next evaluation');
+  }
+  return false;
+}
+
 export function createAlerts({ db, stats, config, log }: AlertsDeps) {
   const thresholds = alertThresholds(config);
 
@@ -92,23 +110,6 @@ export function createAlerts({ db, stats, config, log }: AlertsDeps) {
     const icon = to === 'page' ? ':rotating_light:' : ':warning:';
     const verb = RANK[to] > RANK[from] ? 'crossed' : 'fell back under the page level but is still above';
     return `${icon} auth-relay ${to.toUpperCase()}: ${name} ${scopeName} ${verb} ${pct(thresholds[metric][to])}. ${figures}.`;
-  }
-
-  async function post(text: string): Promise<boolean> {
-    if (!config.ALERT_WEBHOOK_URL) return true;
-    try {
-      const res = await fetch(config.ALERT_WEBHOOK_URL, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ text }),
-        signal: AbortSignal.timeout(POST_TIMEOUT_MS),
-      });
-      if (res.ok) return true;
-      log.warn({ status: res.status }, 'alert webhook refused the alert; will retry at the next evaluation');
-    } catch (err) {
-      log.warn({ err: (err as Error).message }, 'alert webhook unreachable; will retry at the next evaluation');
-    }
-    return false;
   }
 
   /** Computes the rates and reports every level change in one post; run periodically by the maintenance worker. */
@@ -143,7 +144,7 @@ export function createAlerts({ db, stats, config, log }: AlertsDeps) {
     }
     if (changes.length === 0) return [];
 
-    const posted = await post(changes.map((c) => c.text).join('\n'));
+    const posted = await postAlert(config, log, changes.map((c) => c.text).join('\n'));
     if (posted) {
       await db.$transaction(
         changes.map(({ key, to, value }) =>

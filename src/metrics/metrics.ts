@@ -17,17 +17,8 @@ const LATENCY_BUCKETS = [0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300, 6
 /** Seconds buckets for HTTP answers: 5 s is Supabase's hook budget, so it is a bucket edge. */
 const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-/**
- * Every metric auth-relay exports, on a registry of its own (never prom-client's global one), so two
- * instances in one process (tests) do not share counters. Counters and histograms are this process's own;
- * the gauges of shared state come from one process at a time (shared-gauges.ts).
- */
-export function createMetrics({ sharedGaugesIntervalMs, ...deps }: MetricsDeps) {
-  const registry = new Registry();
-  // prom-client's standard names (process_*, nodejs_*), so stock Node.js dashboards work unchanged.
-  collectDefaultMetrics({ register: registry });
-  const shared = createSharedGauges({ registry, intervalMs: sharedGaugesIntervalMs, ...deps });
-
+/** This process's own counters and histograms, on `registry`. */
+function instruments(registry: Registry) {
   const webhooksReceived = new Counter({
     name: 'auth_relay_webhooks_received_total',
     help: 'Webhooks received, by source (clerk, resend, autosend, supabase) and outcome',
@@ -72,7 +63,6 @@ export function createMetrics({ sharedGaugesIntervalMs, ...deps }: MetricsDeps) 
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
-
   const messageOutcomes = new Counter({
     name: 'auth_relay_message_outcomes_total',
     help: 'Messages that reached a status (sent, delivered, delayed, bounced, complained, failed, suppressed, expired), by provider and channel',
@@ -86,6 +76,41 @@ export function createMetrics({ sharedGaugesIntervalMs, ...deps }: MetricsDeps) 
     buckets: HTTP_BUCKETS,
     registers: [registry],
   });
+  return {
+    webhooksReceived,
+    sendAttempts,
+    sendErrors,
+    providerSkips,
+    acceptedToSent,
+    sentToDelivered,
+    clerkWriteBacks,
+    messageOutcomes,
+    httpDuration,
+  };
+}
+
+/**
+ * Every metric auth-relay exports, on a registry of its own (never prom-client's global one), so two
+ * instances in one process (tests) do not share counters. Counters and histograms are this process's own;
+ * the gauges of shared state come from one process at a time (shared-gauges.ts).
+ */
+export function createMetrics({ sharedGaugesIntervalMs, ...deps }: MetricsDeps) {
+  const registry = new Registry();
+  // prom-client's standard names (process_*, nodejs_*), so stock Node.js dashboards work unchanged.
+  collectDefaultMetrics({ register: registry });
+  const shared = createSharedGauges({ registry, intervalMs: sharedGaugesIntervalMs, ...deps });
+
+  const {
+    webhooksReceived,
+    sendAttempts,
+    sendErrors,
+    providerSkips,
+    acceptedToSent,
+    sentToDelivered,
+    clerkWriteBacks,
+    messageOutcomes,
+    httpDuration,
+  } = instruments(registry);
 
   return {
     registry,
@@ -100,7 +125,12 @@ export function createMetrics({ sharedGaugesIntervalMs, ...deps }: MetricsDeps) 
       webhooksReceived.inc({ source, outcome });
     },
     /** One call per provider call, from the delivery service's provider loop. */
-    sendAttempt(a: { provider: string; channel: string; outcome: 'sent' | 'transient' | 'permanent'; acceptedToSentSeconds?: number }): void {
+    sendAttempt(a: {
+      provider: string;
+      channel: string;
+      outcome: 'sent' | 'transient' | 'permanent';
+      acceptedToSentSeconds?: number;
+    }): void {
       sendAttempts.inc({ provider: a.provider, channel: a.channel, outcome: a.outcome });
       if (a.outcome === 'sent') {
         if (a.acceptedToSentSeconds !== undefined) {

@@ -83,31 +83,31 @@ function toE164(phone: string): string {
   return compact.startsWith('+') ? compact : `+${compact}`;
 }
 
+const receivedDetail = (ctx: SupabaseHookContext, hook: string, extra: Record<string, unknown> = {}) => ({ webhook_id: ctx.webhookId, hook, ...extra });
+
+function smsMessage(body: unknown, ctx: SupabaseHookContext, templates: Templates): SupabaseMessage {
+  const event = parseOrThrow(SendSms, body, 'Malformed Supabase hook payload');
+  const phone = toE164(event.sms.phone || event.user.phone || '');
+  if (!isRecipient('sms', phone)) throw new ValidationError('Malformed Supabase hook payload: no E.164 phone number in sms.phone or user.phone');
+  const payload: MessagePayload = { channel: 'sms', body: templates.sms(['supabase_sms'], { token: event.sms.otp }) };
+  return {
+    source: 'supabase',
+    externalId: dedupeBase(event.metadata?.uuid, [event.user.id, 'sms', phone, event.sms.otp]),
+    template: 'supabase_sms',
+    recipient: phone,
+    userId: event.user.id,
+    payload,
+    secrets: [event.sms.otp],
+    codeBearing: true,
+    issuedAt: new Date(ctx.timestamp * 1000),
+    receivedDetail: receivedDetail(ctx, 'send_sms', { sms_type: event.sms.sms_type ?? null }),
+  };
+}
+
 export function interpretSupabaseHook(body: unknown, ctx: SupabaseHookContext, templates: Templates): SupabaseMessage[] {
+  if (body && typeof body === 'object' && 'sms' in body) return [smsMessage(body, ctx, templates)];
+
   const issuedAt = new Date(ctx.timestamp * 1000);
-  const receivedDetail = (hook: string, extra: Record<string, unknown> = {}) => ({ webhook_id: ctx.webhookId, hook, ...extra });
-
-  if (body && typeof body === 'object' && 'sms' in body) {
-    const event = parseOrThrow(SendSms, body, 'Malformed Supabase hook payload');
-    const phone = toE164(event.sms.phone || event.user.phone || '');
-    if (!isRecipient('sms', phone)) throw new ValidationError('Malformed Supabase hook payload: no E.164 phone number in sms.phone or user.phone');
-    const payload: MessagePayload = { channel: 'sms', body: templates.sms(['supabase_sms'], { token: event.sms.otp }) };
-    return [
-      {
-        source: 'supabase',
-        externalId: dedupeBase(event.metadata?.uuid, [event.user.id, 'sms', phone, event.sms.otp]),
-        template: 'supabase_sms',
-        recipient: phone,
-        userId: event.user.id,
-        payload,
-        secrets: [event.sms.otp],
-        codeBearing: true,
-        issuedAt,
-        receivedDetail: receivedDetail('send_sms', { sms_type: event.sms.sms_type ?? null }),
-      },
-    ];
-  }
-
   const event = parseOrThrow(SendEmail, body, 'Malformed Supabase hook payload');
   const data = event.email_data;
   const action = data.email_action_type;
@@ -142,7 +142,7 @@ export function interpretSupabaseHook(body: unknown, ctx: SupabaseHookContext, t
       secrets,
       codeBearing: secrets.length > 0,
       issuedAt,
-      receivedDetail: receivedDetail('send_email', { email_action_type: action }),
+      receivedDetail: receivedDetail(ctx, 'send_email', { email_action_type: action }),
     };
   };
 
