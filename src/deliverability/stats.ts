@@ -95,52 +95,87 @@ const emptyCounts = (): Record<MessageStatus, number> =>
 
 const ms = (v: number | null): number | null => (v === null ? null : Math.round(Number(v)));
 
+/**
+ * The rates over the last 1,000 email sends overall, per provider and per listed domain. Each scope reads
+ * its newest sends backwards along an index ((provider|recipient_domain, sent_at)) and stops at 1,000, so the
+ * cost is bounded by the number of scopes, not by how many messages the retention keeps. JIT is off: the
+ * planner overestimates the per-row EXISTS and would spend more compiling than executing.
+ */
+async function lastSendsRates(db: Db, until: Date, providers: string[], domains: string[]): Promise<LastSendsRow[]> {
+  return db.$transaction(
+    async (tx) => {
+      await tx.$executeRaw`SET LOCAL jit = off`;
+      return tx.$queryRaw<LastSendsRow[]>`
+        WITH last AS (
+          SELECT 'all' AS scope, NULL::text AS key, l.id FROM (
+            SELECT m.id FROM messages m
+            WHERE m.channel = 'email' AND m.sent_at < ${until}
+            ORDER BY m.sent_at DESC LIMIT ${LAST_SENDS}
+          ) l
+          UNION ALL
+          SELECT 'provider', k, l.id FROM unnest(${providers}::text[]) k CROSS JOIN LATERAL (
+            SELECT m.id FROM messages m
+            WHERE m.provider = k AND m.channel = 'email' AND m.sent_at < ${until}
+            ORDER BY m.sent_at DESC LIMIT ${LAST_SENDS}
+          ) l
+          UNION ALL
+          SELECT 'domain', k, l.id FROM unnest(${domains}::text[]) k CROSS JOIN LATERAL (
+            SELECT m.id FROM messages m
+            WHERE m.recipient_domain = k AND m.channel = 'email' AND m.sent_at < ${until}
+            ORDER BY m.sent_at DESC LIMIT ${LAST_SENDS}
+          ) l
+        )
+        SELECT scope, key, count(*)::int AS sent,
+               count(*) FILTER (WHERE EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = last.id AND e.type = 'bounced'
+                                              AND e.detail->>'bounce_kind' = 'hard'))::int AS hard_bounces,
+               count(*) FILTER (WHERE EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = last.id
+                                              AND e.type = 'complained'))::int AS complaints
+        FROM last
+        GROUP BY scope, key`;
+    },
+    // Bounded work, but on a busy shared database it may take longer than the 5 s interactive default.
+    { timeout: 30_000 },
+  );
+}
+
+/** Every scope's counts, window rates and latency, keyed `all`, `provider:<name>` or `domain:<name>`. */
+function collectScopes(counts: CountRow[], aggregates: AggregateRow[]) {
+  const scopeKey = (g_provider: number, g_domain: number, provider: string | null, domain: string | null): string =>
+    g_provider === 0 ? `provider:${provider ?? ''}` : g_domain === 0 ? `domain:${domain ?? ''}` : 'all';
+
+  const scopes = new Map<string, ScopeStatsJson>();
+  const scope = (key: string): ScopeStatsJson => {
+    let s = scopes.get(key);
+    if (!s) {
+      s = {
+        total: 0,
+        counts: emptyCounts(),
+        rates: { window: rate(0, 0, 0), last_1000_sends: rate(0, 0, 0) },
+        latency: { accepted_to_sent: { p50_ms: null, p95_ms: null }, sent_to_delivered: { p50_ms: null, p95_ms: null } },
+      };
+      scopes.set(key, s);
+    }
+    return s;
+  };
+  for (const row of counts) {
+    const s = scope(scopeKey(row.g_provider, row.g_domain, row.provider, row.recipient_domain));
+    s.counts[row.status] = row.n;
+    s.total += row.n;
+  }
+  for (const row of aggregates) {
+    const s = scope(scopeKey(row.g_provider, row.g_domain, row.provider, row.recipient_domain));
+    s.rates.window = rate(row.sent, row.hard_bounces, row.complaints);
+    s.latency = {
+      accepted_to_sent: { p50_ms: ms(row.sent_p50), p95_ms: ms(row.sent_p95) },
+      sent_to_delivered: { p50_ms: ms(row.delivered_p50), p95_ms: ms(row.delivered_p95) },
+    };
+  }
+  return { scopes, scope };
+}
+
 export type Stats = ReturnType<typeof createStats>;
 
 export function createStats({ db, now = () => new Date() }: { db: Db; now?: () => Date }) {
-  /**
-   * The rates over the last 1,000 email sends overall, per provider and per listed domain. Each scope reads
-   * its newest sends backwards along an index ((provider|recipient_domain, sent_at)) and stops at 1,000, so the
-   * cost is bounded by the number of scopes, not by how many messages the retention keeps. JIT is off: the
-   * planner overestimates the per-row EXISTS and would spend more compiling than executing.
-   */
-  async function lastSendsRates(until: Date, providers: string[], domains: string[]): Promise<LastSendsRow[]> {
-    return db.$transaction(
-      async (tx) => {
-        await tx.$executeRaw`SET LOCAL jit = off`;
-        return tx.$queryRaw<LastSendsRow[]>`
-          WITH last AS (
-            SELECT 'all' AS scope, NULL::text AS key, l.id FROM (
-              SELECT m.id FROM messages m
-              WHERE m.channel = 'email' AND m.sent_at < ${until}
-              ORDER BY m.sent_at DESC LIMIT ${LAST_SENDS}
-            ) l
-            UNION ALL
-            SELECT 'provider', k, l.id FROM unnest(${providers}::text[]) k CROSS JOIN LATERAL (
-              SELECT m.id FROM messages m
-              WHERE m.provider = k AND m.channel = 'email' AND m.sent_at < ${until}
-              ORDER BY m.sent_at DESC LIMIT ${LAST_SENDS}
-            ) l
-            UNION ALL
-            SELECT 'domain', k, l.id FROM unnest(${domains}::text[]) k CROSS JOIN LATERAL (
-              SELECT m.id FROM messages m
-              WHERE m.recipient_domain = k AND m.channel = 'email' AND m.sent_at < ${until}
-              ORDER BY m.sent_at DESC LIMIT ${LAST_SENDS}
-            ) l
-          )
-          SELECT scope, key, count(*)::int AS sent,
-                 count(*) FILTER (WHERE EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = last.id AND e.type = 'bounced'
-                                                AND e.detail->>'bounce_kind' = 'hard'))::int AS hard_bounces,
-                 count(*) FILTER (WHERE EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = last.id
-                                                AND e.type = 'complained'))::int AS complaints
-          FROM last
-          GROUP BY scope, key`;
-      },
-      // Bounded work, but on a busy shared database it may take longer than the 5 s interactive default.
-      { timeout: 30_000 },
-    );
-  }
-
   /**
    * `lastSends: false` skips the last-1,000-sends rates (left at zero sends, null rates) for readers that show
    * only the window: the dashboard and /metrics read this on every page load and scrape.
@@ -178,36 +213,7 @@ export function createStats({ db, now = () => new Date() }: { db: Db; now?: () =
         GROUP BY GROUPING SETS ((), (provider), (recipient_domain))`,
     ]);
 
-    const scopeKey = (g_provider: number, g_domain: number, provider: string | null, domain: string | null): string =>
-      g_provider === 0 ? `provider:${provider ?? ''}` : g_domain === 0 ? `domain:${domain ?? ''}` : 'all';
-
-    const scopes = new Map<string, ScopeStatsJson>();
-    const scope = (key: string): ScopeStatsJson => {
-      let s = scopes.get(key);
-      if (!s) {
-        s = {
-          total: 0,
-          counts: emptyCounts(),
-          rates: { window: rate(0, 0, 0), last_1000_sends: rate(0, 0, 0) },
-          latency: { accepted_to_sent: { p50_ms: null, p95_ms: null }, sent_to_delivered: { p50_ms: null, p95_ms: null } },
-        };
-        scopes.set(key, s);
-      }
-      return s;
-    };
-    for (const row of counts) {
-      const s = scope(scopeKey(row.g_provider, row.g_domain, row.provider, row.recipient_domain));
-      s.counts[row.status] = row.n;
-      s.total += row.n;
-    }
-    for (const row of aggregates) {
-      const s = scope(scopeKey(row.g_provider, row.g_domain, row.provider, row.recipient_domain));
-      s.rates.window = rate(row.sent, row.hard_bounces, row.complaints);
-      s.latency = {
-        accepted_to_sent: { p50_ms: ms(row.sent_p50), p95_ms: ms(row.sent_p95) },
-        sent_to_delivered: { p50_ms: ms(row.delivered_p50), p95_ms: ms(row.delivered_p95) },
-      };
-    }
+    const { scopes, scope } = collectScopes(counts, aggregates);
     // The named scopes under a prefix (a message without a provider or domain has none), busiest first.
     const named = (prefix: string) =>
       [...scopes.entries()]
@@ -217,7 +223,7 @@ export function createStats({ db, now = () => new Date() }: { db: Db; now?: () =
     const providerScopes = named('provider:');
     const domainScopes = named('domain:').slice(0, TOP_DOMAINS);
     const lastSends = withLastSends
-      ? await lastSendsRates(until, providerScopes.map(([name]) => name), domainScopes.map(([name]) => name))
+      ? await lastSendsRates(db, until, providerScopes.map(([name]) => name), domainScopes.map(([name]) => name))
       : [];
     for (const row of lastSends) {
       // Only scopes with traffic in the window are listed; their last 1,000 sends may reach further back.

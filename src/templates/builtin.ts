@@ -49,15 +49,55 @@ function supabaseNotice(subject: string, sentence: string): TemplateDefinition {
   };
 }
 
+/** The app's name in a sentence, or the sentence without it. */
+const wording = (named: boolean) => ({
+  /** `before` and the app's name, or nothing: `app(' for ')` is " for Acme" or "". */
+  app: (before: string): string => (named ? `${before}{{app_name}}` : ''),
+  /** "your Acme account" or "your account". */
+  your: (thing: string): string => (named ? `your {{app_name}} ${thing}` : `your ${thing}`),
+});
+
+/** Supabase's security notices (`*_notification` hooks): no code or link, only what changed. */
+function supabaseNotices(named: boolean): Record<string, TemplateDefinition> {
+  const { your } = wording(named);
+  return {
+    supabase_password_changed_notification: supabaseNotice(
+      `${named ? 'Your {{app_name}} password' : 'Your password'} was changed`,
+      `The password for ${your('account')} was changed.`,
+    ),
+    supabase_email_changed_notification: supabaseNotice(
+      `${named ? 'Your {{app_name}} email address' : 'Your email address'} was changed`,
+      `The email address for ${your('account')} was changed to {{new_email}}.`,
+    ),
+    supabase_phone_changed_notification: supabaseNotice(
+      `${named ? 'Your {{app_name}} phone number' : 'Your phone number'} was changed`,
+      `The phone number for ${your('account')} was changed.`,
+    ),
+    supabase_identity_linked_notification: supabaseNotice(
+      `A sign-in method was linked to ${your('account')}`,
+      `A new sign-in method was linked to ${your('account')}.`,
+    ),
+    supabase_identity_unlinked_notification: supabaseNotice(
+      `A sign-in method was removed from ${your('account')}`,
+      `A sign-in method was removed from ${your('account')}.`,
+    ),
+    supabase_mfa_factor_enrolled_notification: supabaseNotice(
+      `A two-factor method was added to ${your('account')}`,
+      `A two-factor authentication method was added to ${your('account')}.`,
+    ),
+    supabase_mfa_factor_unenrolled_notification: supabaseNotice(
+      `A two-factor method was removed from ${your('account')}`,
+      `A two-factor authentication method was removed from ${your('account')}.`,
+    ),
+  };
+}
+
 /**
  * The built-in wording, for an app with a name (`{{app_name}}`) or without one. Without a name a sentence
  * drops it rather than putting a stand-in where a name goes ("your your account").
  */
 function builtinTemplates(named: boolean): Record<string, TemplateDefinition> {
-  /** `before` and the app's name, or nothing: `app(' for ')` is " for Acme" or "". */
-  const app = (before: string): string => (named ? `${before}{{app_name}}` : '');
-  /** "your Acme account" or "your account". */
-  const your = (thing: string): string => (named ? `your {{app_name}} ${thing}` : `your ${thing}`);
+  const { app, your } = wording(named);
   return {
     verification: {
       variables: VERIFICATION_VARIABLES,
@@ -117,34 +157,7 @@ function builtinTemplates(named: boolean): Record<string, TemplateDefinition> {
         text: `Enter this code to confirm it is you: {{token}}\n\n${IGNORE}\n`,
       },
     },
-    supabase_password_changed_notification: supabaseNotice(
-      `${named ? 'Your {{app_name}} password' : 'Your password'} was changed`,
-      `The password for ${your('account')} was changed.`,
-    ),
-    supabase_email_changed_notification: supabaseNotice(
-      `${named ? 'Your {{app_name}} email address' : 'Your email address'} was changed`,
-      `The email address for ${your('account')} was changed to {{new_email}}.`,
-    ),
-    supabase_phone_changed_notification: supabaseNotice(
-      `${named ? 'Your {{app_name}} phone number' : 'Your phone number'} was changed`,
-      `The phone number for ${your('account')} was changed.`,
-    ),
-    supabase_identity_linked_notification: supabaseNotice(
-      `A sign-in method was linked to ${your('account')}`,
-      `A new sign-in method was linked to ${your('account')}.`,
-    ),
-    supabase_identity_unlinked_notification: supabaseNotice(
-      `A sign-in method was removed from ${your('account')}`,
-      `A sign-in method was removed from ${your('account')}.`,
-    ),
-    supabase_mfa_factor_enrolled_notification: supabaseNotice(
-      `A two-factor method was added to ${your('account')}`,
-      `A two-factor authentication method was added to ${your('account')}.`,
-    ),
-    supabase_mfa_factor_unenrolled_notification: supabaseNotice(
-      `A two-factor method was removed from ${your('account')}`,
-      `A two-factor authentication method was removed from ${your('account')}.`,
-    ),
+    ...supabaseNotices(named),
     supabase_sms: {
       variables: ['token', 'app_name'],
       parts: { sms: `${named ? 'Your {{app_name}} code' : 'Your verification code'} is {{token}}. Never share it.` },
