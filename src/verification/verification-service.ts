@@ -87,20 +87,27 @@ const NO_VERIFICATION = 'ver_none';
 const lookupKey = (lookup: CheckLookup): string =>
   'verificationId' in lookup ? `id:${lookup.verificationId}` : `to:${normalizeAnyRecipient(lookup.to)}:${lookup.purpose}`;
 
-export function createVerificationService(deps: VerificationDeps) {
-  const { db, messages, limiter, templates, config, log } = deps;
-  const now = deps.now ?? (() => new Date());
+/** What issuing and checking share: the clock, each purpose's lifetime, and the secret codes are hashed with. */
+function verificationContext({ config, now = () => new Date() }: Pick<VerificationDeps, 'config' | 'now'>) {
   const expirySeconds = (purpose: VerificationPurpose): number => config.VERIFICATION_EXPIRY?.[purpose] ?? DEFAULT_EXPIRY_SECONDS[purpose];
-  // The longest a lookup can matter: misses are remembered that long.
-  const longestExpiryMs = Math.max(...Object.keys(DEFAULT_EXPIRY_SECONDS).map((p) => expirySeconds(p as VerificationPurpose))) * 1000;
+  return {
+    now,
+    expirySeconds,
+    // The longest a lookup can matter: misses are remembered that long.
+    longestExpiryMs: Math.max(...Object.keys(DEFAULT_EXPIRY_SECONDS).map((p) => expirySeconds(p as VerificationPurpose))) * 1000,
+    secret(): string {
+      if (!config.VERIFICATION_SECRET) {
+        throw new NotConfiguredError('Set VERIFICATION_SECRET (32+ random characters) to issue and check verification codes');
+      }
+      return config.VERIFICATION_SECRET;
+    },
+  };
+}
 
-  function secret(): string {
-    if (!config.VERIFICATION_SECRET) {
-      throw new NotConfiguredError('Set VERIFICATION_SECRET (32+ random characters) to issue and check verification codes');
-    }
-    return config.VERIFICATION_SECRET;
-  }
+type VerificationContext = ReturnType<typeof verificationContext>;
 
+/** Issuing: a new code replaces the previous one, and its message is accepted like any other. */
+function createIssuer({ db, messages, limiter, templates, config, log }: VerificationDeps, { now, expirySeconds, secret }: VerificationContext) {
   function render(input: CreateVerificationInput, code: string, ttlSeconds: number): MessagePayload {
     const names = [`verification_${input.purpose}`, 'verification'];
     const vars = {
@@ -179,6 +186,11 @@ export function createVerificationService(deps: VerificationDeps) {
     };
   }
 
+  return { create };
+}
+
+/** Checking: the same answer after the same work, whatever the lookup found (test/verification-oracle.test.ts). */
+function createChecker({ db, limiter, config, log }: VerificationDeps, { now, longestExpiryMs, secret }: VerificationContext) {
   async function findPending(lookup: CheckLookup) {
     if ('verificationId' in lookup) return db.verification.findUnique({ where: { id: lookup.verificationId } });
     return db.verification.findFirst({
@@ -258,5 +270,10 @@ export function createVerificationService(deps: VerificationDeps) {
     return { verified: true, verification_id: found.id, channel: found.channel, to: found.recipient, purpose: found.purpose };
   }
 
-  return { create, check };
+  return { check };
+}
+
+export function createVerificationService(deps: VerificationDeps) {
+  const context = verificationContext(deps);
+  return { ...createIssuer(deps, context), ...createChecker(deps, context) };
 }
