@@ -37,6 +37,19 @@ export interface ClerkWritebackDeps {
 
 export type ClerkWriteback = ReturnType<typeof createClerkWriteback>;
 
+/** The message's Clerk user, else every Clerk user with the address (in the spelling suppressions keep). */
+async function findUserIds(db: Db, job: ClerkWritebackJobData, users: ClerkUsers): Promise<string[]> {
+  if (job.messageId) {
+    const message = await db.message.findUnique({ where: { id: job.messageId }, select: { userId: true } });
+    if (message?.userId) return [message.userId];
+  }
+  const { data } = await users.getUserList({ emailAddress: [job.recipient] });
+  const address = normalizeEmail(job.recipient);
+  return data.filter((u) => u.emailAddresses.some((e) => normalizeEmail(e.emailAddress) === address)).map((u) => u.id);
+}
+
+const backoffMs = (tries: number): number => Math.min(MAX_BACKOFF_MS, 2_000 * 2 ** (tries - 1));
+
 export function createClerkWriteback({ db, clerk, suppressions, log, maxTries = CLERK_WRITEBACK_MAX_TRIES }: ClerkWritebackDeps) {
   async function record(job: ClerkWritebackJobData, detail: Record<string, unknown>): Promise<void> {
     if (!job.messageId) return;
@@ -46,20 +59,6 @@ export function createClerkWriteback({ db, clerk, suppressions, log, maxTries = 
     await db.messageEvent.create({
       data: { messageId: job.messageId, type: 'clerk_writeback', provider: 'clerk', detail: { email_status: job.emailStatus, ...detail } as never },
     });
-  }
-
-  async function findUserIds(job: ClerkWritebackJobData, users: ClerkUsers): Promise<string[]> {
-    if (job.messageId) {
-      const message = await db.message.findUnique({ where: { id: job.messageId }, select: { userId: true } });
-      if (message?.userId) return [message.userId];
-    }
-    const { data } = await users.getUserList({ emailAddress: [job.recipient] });
-    const address = normalizeEmail(job.recipient);
-    return data.filter((u) => u.emailAddresses.some((e) => normalizeEmail(e.emailAddress) === address)).map((u) => u.id);
-  }
-
-  function backoffMs(tries: number): number {
-    return Math.min(MAX_BACKOFF_MS, 2_000 * 2 ** (tries - 1));
   }
 
   async function process(job: ClerkWritebackJobData): Promise<WritebackOutcome> {
@@ -78,7 +77,7 @@ export function createClerkWriteback({ db, clerk, suppressions, log, maxTries = 
     }
     let userId: string | undefined;
     try {
-      const userIds = await findUserIds(job, clerk);
+      const userIds = await findUserIds(db, job, clerk);
       if (userIds.length === 0) {
         jobLog.info('no Clerk user has this address; write-back dropped');
         await record(job, { outcome: 'user_not_found', lookup: 'email_address' });
