@@ -22,6 +22,11 @@ import type { Logger } from './lib/logger';
 import { createRedisConnection, redisKeys, type RedisClient, type RedisKeys } from './lib/redis';
 import { createStartupState, type StartupState } from './lib/startup';
 import { createMetrics, type Metrics } from './metrics/metrics';
+import { systemResolve, type Resolve } from './outbound/address-policy';
+import { createOutboundDeliveries, type OutboundDeliveries } from './outbound/deliveries';
+import { createWebhookEndpoints, type WebhookEndpoints } from './outbound/endpoints';
+import { createOutboundPublisher, type OutboundPublisher } from './outbound/events';
+import { createOutboundMetrics } from './outbound/outbound-metrics';
 import { createProviders, providerLimits } from './providers';
 import { createProviderHealth, type ProviderHealth } from './providers/provider-health';
 import type { FetchText } from './providers/ses/sns-webhook';
@@ -61,6 +66,8 @@ export interface Container {
   /** The stats as the overview page and the rate gauges read them. */
   deliverability: StatsSource;
   alerts: Alerts;
+  /** Outbound event webhooks: the publisher every state change reports to, the endpoints, their deliveries. */
+  outbound: { publisher: OutboundPublisher; endpoints: WebhookEndpoints; deliveries: OutboundDeliveries };
   templates: Templates;
   idempotency: IdempotencyStore;
   verifications: VerificationService;
@@ -79,6 +86,8 @@ export interface ContainerOverrides {
   snsFetchText?: FetchText;
   /** Tests of the safety net shorten how long a message must sit untouched before the sweeper re-queues it. */
   sweepStaleAfterMs?: number;
+  /** Tests only: resolves outbound webhook hosts (production uses the system resolver). */
+  outboundResolve?: Resolve;
 }
 
 export function buildContainer(config: Config, log: Logger, overrides: ContainerOverrides = {}): Container {
@@ -116,7 +125,8 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     sharedGaugesIntervalMs: overrides.sharedGaugesIntervalMs,
   });
   const messages = createMessageService({ db, queues, log });
-  const suppressions = createSuppressionService({ db, config, queues, log });
+  const publisher = createOutboundPublisher({ db, queue: queues.outboundWebhooks, log });
+  const suppressions = createSuppressionService({ db, config, queues, log, onChange: publisher.publishSuppression });
   const { chains: providers, webhooks: webhookProviders } = suppressingSendRefusals(
     { chains: overrides.providers ?? adapters.chains, webhooks: adapters.webhooks },
     { suppressions, queues, log },
@@ -143,7 +153,26 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     ? createClerkClient({ secretKey: config.CLERK_SECRET_KEY, apiUrl: config.CLERK_API_URL }).users
     : null;
   const clerkWriteback = createClerkWriteback({ db, clerk, suppressions, log });
-  const alerts = createAlerts({ db, stats, config, log });
+  const alerts = createAlerts({ db, stats, config, log, onAlert: publisher.publishAlert });
+
+  // Outbound event webhooks to the tenant's own systems.
+  const outboundPolicy = { production: config.NODE_ENV === 'production', allowList: config.OUTBOUND_WEBHOOK_ALLOWED_HOSTS };
+  const resolve = overrides.outboundResolve ?? systemResolve;
+  const outbound = {
+    publisher,
+    endpoints: createWebhookEndpoints({ db, policy: outboundPolicy, resolve, publisher, log }),
+    deliveries: createOutboundDeliveries({
+      db,
+      queue: queues.outboundWebhooks,
+      policy: outboundPolicy,
+      resolve,
+      alerts,
+      publisher,
+      metrics: createOutboundMetrics(metrics.registry),
+      log,
+      retentionDays: config.RETENTION_DAYS,
+    }),
+  };
 
   // Apps that send their own messages and codes.
   const templates = createTemplates({ dir: config.TEMPLATES_DIR, appName: config.APP_NAME ?? config.EMAIL_FROM_NAME });
@@ -184,6 +213,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     stats,
     deliverability,
     alerts,
+    outbound,
     templates,
     idempotency,
     verifications,

@@ -3,6 +3,7 @@ import type { Container } from '../src/container';
 import { createRedisConnection } from '../src/lib/redis';
 import { createClerkWritebackWorker } from './clerk-writeback-worker';
 import { createMaintenanceWorker, keepMaintenanceScheduled, scheduleMaintenance } from './maintenance-worker';
+import { createOutboundWebhooksWorker, scheduleOutboundSweep } from './outbound-webhooks-worker';
 import { createProviderEventsWorker } from './provider-events-worker';
 import { createSendWorker } from './send-worker';
 
@@ -48,8 +49,10 @@ export async function startWorkers(
       log,
       concurrency: config.WRITEBACK_CONCURRENCY,
     }),
+    createOutboundWebhooksWorker({ connection, prefix: prefix('outbound-webhooks'), deliveries: container.outbound.deliveries, log }),
   ];
   await scheduleMaintenance(container.queues, sweepEveryMs);
+  await scheduleOutboundSweep(container.queues);
   const schedulers = keepMaintenanceScheduled(container.queues, connection, log, sweepEveryMs);
   log.info({ workers: workers.map((w) => w.name) }, 'workers started');
 

@@ -3,6 +3,7 @@ import { messagesApiRouter } from '../api/messages-router';
 import { sendApiRouter } from '../api/send-router';
 import { statsApiRouter } from '../api/stats-router';
 import { suppressionsApiRouter } from '../api/suppressions-router';
+import { webhookEndpointsApiRouter } from '../api/webhook-endpoints-router';
 import type { Container } from '../container';
 import { dashboardRouter } from '../dashboard/router';
 import { countWebhooks, metricsRouter, timeRequests } from '../metrics/http';
@@ -50,6 +51,7 @@ export function createApp(deps: AppDeps): express.Express {
     messagesApiRouter(deps),
     suppressionsApiRouter(deps),
     statsApiRouter(deps),
+    webhookEndpointsApiRouter(deps),
   );
   app.use(dashboardRouter(deps));
 

@@ -51,6 +51,9 @@ export interface ClerkWritebackJobData {
   tries?: number;
 }
 
+/** One outbound event to one tenant endpoint (webhook_deliveries.id), or the sweep that re-queues lost ones. */
+export type OutboundWebhookJobData = { deliveryId: string; trigger: 'scheduled' | 'manual' } | { task: 'sweep' };
+
 const SEND_JOB_DEFAULTS: JobsOptions = {
   // Retries here cover infrastructure errors (Postgres unreachable, a bug); provider retries are scheduled by
   // the delivery service itself, and the sweeper re-drives anything these give up on.
@@ -75,6 +78,7 @@ export interface Queues {
   maintenance: Queue<MaintenanceJobData>;
   providerEvents: Queue<ProviderEventJobData>;
   clerkWriteback: Queue<ClerkWritebackJobData>;
+  outboundWebhooks: Queue<OutboundWebhookJobData>;
   all(): Queue[];
   close(): Promise<void>;
 }
@@ -104,12 +108,25 @@ export function createQueues(connection: RedisClient, keys: RedisKeys): Queues {
       removeOnFail: { age: 7 * 24 * 3600 },
     },
   });
-  const all = (): Queue[] => [send, maintenance, providerEvents, clerkWriteback];
+  const outboundWebhooks = new Queue<OutboundWebhookJobData>('outbound-webhooks', {
+    connection,
+    prefix: keys.queue('outbound-webhooks'),
+    // The endpoint's retry schedule is kept by the delivery itself (moved to delayed); these attempts cover
+    // our side (Postgres unreachable).
+    defaultJobOptions: {
+      attempts: 5,
+      backoff: { type: 'exponential', delay: 5_000 },
+      removeOnComplete: { age: 24 * 3600, count: 10_000 },
+      removeOnFail: { age: 7 * 24 * 3600 },
+    },
+  });
+  const all = (): Queue[] => [send, maintenance, providerEvents, clerkWriteback, outboundWebhooks];
   return {
     send,
     maintenance,
     providerEvents,
     clerkWriteback,
+    outboundWebhooks,
     all,
     async close() {
       await Promise.all(all().map((q) => q.close()));
@@ -127,6 +144,10 @@ const sendJobId = (messageId: string, generation = 0): string =>
 /** A message's send job, in the shape `add` and `addBulk` take. */
 export const sendJob = (messageId: string, generation = 0) =>
   ({ name: 'send', data: { messageId } satisfies SendJobData, opts: { jobId: sendJobId(messageId, generation) } }) as const;
+
+/** A delivery's scheduled job: its id is the delivery's, so queueing it again is a no-op while it lives. */
+export const outboundJob = (deliveryId: string) =>
+  ({ name: 'deliver', data: { deliveryId, trigger: 'scheduled' } satisfies OutboundWebhookJobData, opts: { jobId: deliveryId } }) as const;
 
 /** The job id of a stored provider event's job: its row id, so queueing it again is a no-op while it lives. */
 export const providerEventJobId = (providerEventId: string): string => providerEventId;
