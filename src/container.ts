@@ -26,7 +26,7 @@ import { systemResolve, type Resolve } from './outbound/address-policy';
 import { createOutboundDeliveries, type OutboundDeliveries } from './outbound/deliveries';
 import { createWebhookEndpoints, type WebhookEndpoints } from './outbound/endpoints';
 import { createOutboundPublisher, type OutboundPublisher } from './outbound/events';
-import { createOutboundMetrics } from './outbound/outbound-metrics';
+import { createOutboundMetrics, type OutboundMetrics } from './outbound/outbound-metrics';
 import { createProviders, providerLimits } from './providers';
 import { createProviderHealth, type ProviderHealth } from './providers/provider-health';
 import type { FetchText } from './providers/ses/sns-webhook';
@@ -67,7 +67,7 @@ export interface Container {
   deliverability: StatsSource;
   alerts: Alerts;
   /** Outbound event webhooks: the publisher every state change reports to, the endpoints, their deliveries. */
-  outbound: { publisher: OutboundPublisher; endpoints: WebhookEndpoints; deliveries: OutboundDeliveries };
+  outbound: { publisher: OutboundPublisher; endpoints: WebhookEndpoints; deliveries: OutboundDeliveries; metrics: OutboundMetrics };
   templates: Templates;
   idempotency: IdempotencyStore;
   verifications: VerificationService;
@@ -158,8 +158,10 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
   // Outbound event webhooks to the tenant's own systems.
   const outboundPolicy = { production: config.NODE_ENV === 'production', allowList: config.OUTBOUND_WEBHOOK_ALLOWED_HOSTS };
   const resolve = overrides.outboundResolve ?? systemResolve;
+  const outboundMetrics = createOutboundMetrics(metrics.registry);
   const outbound = {
     publisher,
+    metrics: outboundMetrics,
     endpoints: createWebhookEndpoints({ db, policy: outboundPolicy, resolve, publisher, log }),
     deliveries: createOutboundDeliveries({
       db,
@@ -168,7 +170,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
       resolve,
       alerts,
       publisher,
-      metrics: createOutboundMetrics(metrics.registry),
+      metrics: outboundMetrics,
       log,
       retentionDays: config.RETENTION_DAYS,
     }),
