@@ -8,6 +8,7 @@ import { waitFor } from './helpers/wait';
 import { FAKE_RESEND_KEY, startFakeResend } from './fakes/fake-resend';
 import type { IdempotentFake } from './fakes/idempotent-fake';
 import { startWebhookReceiver, type WebhookReceiver } from './fakes/webhook-receiver';
+import { logIn } from './helpers/dashboard';
 
 /**
  * `/api/webhook-endpoints` on the real service, and the issue's "done when": an endpoint added through the
@@ -152,4 +153,37 @@ it('done when: an endpoint added through the API gets message.sent then message.
 
   await api(`/${created.id}`, { method: 'PATCH', body: { enabled: false } });
   expect((await api(`/${created.id}/deliveries/${log.data[0].id}/resend`, { method: 'POST' })).status).toBe(409);
+});
+
+it('the dashboard adds an endpoint, shows its secret once, and its delivery log resends', async () => {
+  const tenant = await startWebhookReceiver();
+  try {
+    const session = await logIn(harness);
+    const added = await session.post('/dashboard/webhooks', { url: tenant.url, description: 'from the dashboard', event_types: 'suppression.created' });
+    expect(added.status).toBe(200);
+    const page = await added.text();
+    const secret = /<code>(whsec_[A-Za-z0-9+/=]+)<\/code>/.exec(page)?.[1];
+    expect(secret).toBeDefined();
+    tenant.setSecret(secret!);
+    const listed = await (await session.get('/dashboard/webhooks')).text();
+    expect(listed).toContain('from the dashboard');
+    expect(listed).not.toContain(secret!);
+
+    const row = await harness.container.suppressions.suppress({ channel: 'email', recipient: 'dash-board@example.com', reason: 'manual' });
+    const event = await waitFor(() => tenant.verified[0]);
+    expect(event).toMatchObject({ type: 'suppression.created', data: { id: row.id } });
+
+    const endpointId = /href="\/dashboard\/webhooks\/(ep_[A-Z0-9]+)"/.exec(listed)![1]!;
+    const logPage = await waitFor(async () => {
+      const text = await (await session.get(`/dashboard/webhooks/${endpointId}`)).text();
+      return text.includes('succeeded') ? text : null;
+    });
+    const resendPath = /action="(\/dashboard\/webhooks\/[^"]+\/resend)"/.exec(logPage)![1]!;
+    expect((await session.post(resendPath, {})).status).toBe(303);
+    const again = await waitFor(() => tenant.verified[1]);
+    expect(again.id).toBe(event.id);
+    expect((await session.post(`/dashboard/webhooks/${endpointId}/delete`, {})).status).toBe(303);
+  } finally {
+    await tenant.close();
+  }
 });

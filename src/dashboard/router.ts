@@ -33,6 +33,7 @@ import {
   type PageContext,
 } from './views';
 import { messageDetailPage } from './message-page';
+import { webhookPages, type WebhookPagesDeps } from './webhooks-page';
 
 export interface DashboardDeps {
   config: Pick<Config, 'ADMIN_TOKEN' | 'QUEUE_PREFIX' | 'RETENTION_DAYS' | 'BODY_RETENTION_DAYS'>;
@@ -44,6 +45,7 @@ export interface DashboardDeps {
   suppressions: SuppressionStore;
   deliverability: StatsSource;
   providerHealth: Pick<ProviderHealth, 'states'>;
+  outbound: WebhookPagesDeps['outbound'];
   now?: () => Date;
 }
 
@@ -285,6 +287,8 @@ export function dashboardRouter(deps: DashboardDeps): Router {
     const released = (await suppressions.release({ channel: input.channel, recipient: input.recipient })) !== null;
     res.redirect(303, withNotice(localPath(input.back, '/dashboard/suppressions'), released ? 'released' : 'not_suppressed'));
   });
+
+  webhookPages({ router, post, context: (req) => context(req), outbound: deps.outbound });
 
   router.use('/dashboard', (req) => {
     throw new NotFoundError(`No page ${req.originalUrl.split('?')[0]}`);

@@ -9,7 +9,7 @@ import { html, type SafeHtml } from './html';
 import { CHART_EVENT_TYPES, type HourlyOverview, type SmsDeliveryRow } from './overview';
 import type { DeliverabilityRates, ProviderState, RateRow, SuppressionEntry, Thresholds } from './sources';
 
-export type NavItem = 'messages' | 'overview' | 'suppressions' | 'queues';
+export type NavItem = 'messages' | 'overview' | 'suppressions' | 'webhooks' | 'queues';
 
 export interface PageContext {
   csrf: string;
@@ -21,6 +21,7 @@ const NAV: [NavItem, string, string][] = [
   ['messages', 'Messages', '/dashboard'],
   ['overview', 'Overview', '/dashboard/overview'],
   ['suppressions', 'Suppressions', '/dashboard/suppressions'],
+  ['webhooks', 'Webhooks', '/dashboard/webhooks'],
   ['queues', 'Queues', '/dashboard/queues'],
 ];
 
