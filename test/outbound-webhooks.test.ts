@@ -110,6 +110,20 @@ it('gives a delivery up after the schedule, and disables an endpoint failing for
   expect(failing.receiver.server.requests.length).toBe(before);
 });
 
+it('disables an endpoint that answers 410 Gone at once, as Standard Webhooks asks', async () => {
+  startDeliveries();
+  const { receiver, endpoint } = await receiverWithEndpoint();
+  receiver.answer(() => ({ status: 410 }));
+  await suppressSomeone();
+  const disabled = await waitFor(async () => {
+    const e = await fixture.harness.container.outbound.endpoints.get(endpoint.id);
+    return e.enabled ? null : e;
+  });
+  expect(disabled.disabledReason).toBe('the endpoint answered 410 Gone');
+  await new Promise((r) => setTimeout(r, 400));
+  expect(receiver.server.requests).toHaveLength(1);
+});
+
 it('rotating the secret signs with the old and the new one for the overlap, then with the new one only', async () => {
   startDeliveries();
   const { receiver, endpoint, secret: oldSecret } = await receiverWithEndpoint();

@@ -16,7 +16,7 @@ import { signedHeaders } from './signing';
 /**
  * Delivering each (event, endpoint), like Svix: a 2xx within 15 s is success; otherwise the delivery is tried
  * again after about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h (10 % jitter), then given up. An endpoint whose
- * attempts have all failed for 5 days is disabled and an alert raised. Every attempt is logged with its
+ * attempts have all failed for 5 days, or that answers 410 Gone, is disabled and an alert raised. Every attempt is logged with its
  * status code, latency and the first 1 KB of the answer. Order between events is not kept.
  */
 
@@ -83,20 +83,24 @@ export function createOutboundDeliveries(deps: DeliveriesDeps) {
     }
   }
 
-  /** Five days of nothing but failures: disabled once (the update is conditional), and said so. */
-  async function disableIfFailingTooLong(endpoint: EndpointRow, at: Date): Promise<void> {
-    const since = endpoint.failingSince ?? at;
-    if (at.getTime() - since.getTime() < disableAfterMs) return;
-    const days = Math.round((disableAfterMs / 86_400_000) * 10) / 10;
-    const reason = `every attempt failed for ${days} days`;
+  /** Disabled once (the update is conditional), and said so. */
+  async function disable(endpoint: EndpointRow, reason: string): Promise<void> {
     const { count } = await db.webhookEndpoint.updateMany({ where: { id: endpoint.id, enabled: true }, data: { enabled: false, disabledReason: reason } });
     if (count === 0) return;
     publisher.endpointsChanged();
-    log.warn({ endpoint_id: endpoint.id }, 'webhook endpoint disabled after failing');
+    log.warn({ endpoint_id: endpoint.id, reason }, 'webhook endpoint disabled');
     await alerts.raise({
       key: `webhook_endpoint:${endpoint.id}`,
       text: `:warning: auth-relay: webhook endpoint ${endpoint.id} (${endpoint.description || new URL(endpoint.url).host}) was disabled: ${reason}. Fix it and enable it again in the dashboard.`,
     });
+  }
+
+  /** 410 Gone asks for it (Standard Webhooks); otherwise five days of nothing but failures. */
+  async function disableIfFailing(endpoint: EndpointRow, result: SendResult, at: Date): Promise<void> {
+    if (result.statusCode === 410) return disable(endpoint, 'the endpoint answered 410 Gone');
+    const since = endpoint.failingSince ?? at;
+    if (at.getTime() - since.getTime() < disableAfterMs) return;
+    await disable(endpoint, `every attempt failed for ${Math.round((disableAfterMs / 86_400_000) * 10) / 10} days`);
   }
 
   /** One attempt of a delivery; says whether to try again, and when. */
@@ -151,7 +155,7 @@ export function createOutboundDeliveries(deps: DeliveriesDeps) {
       { endpoint_id: endpoint.id, event_id: event.id, event_type: event.type, outcome: result.outcome, status_code: result.statusCode, attempt: attempts },
       'outbound webhook attempt',
     );
-    if (!ok) await disableIfFailingTooLong(endpoint, at);
+    if (!ok) await disableIfFailing(endpoint, result, at);
     return delayMs === undefined ? { kind: 'done', status: next.status } : { kind: 'retry', delayMs };
   }
 
