@@ -1,15 +1,15 @@
 import { Prisma, type Db } from '../db/prisma';
-import type { Channel, MessageSource, MessageStatus } from '../generated/prisma/enums';
+import type { Channel, MessageStatus } from '../generated/prisma/enums';
 import type { Logger } from '../lib/logger';
-import type { MessagePayload } from './content';
+import { insertAccepted, type AcceptedRow } from './accepted-rows';
 import {
   IN_FLIGHT,
   replaceableBy,
   statusForReport,
   type EndDetail,
   type MessageChange,
+  type ProviderReport,
   type ProviderReportDetail,
-  type ReportedType,
   type SendFailedDetail,
   type SkipDetail,
   type TimelineEvent,
@@ -21,7 +21,8 @@ import {
  * has committed, `onChange` hears of it (outbound events and traces hang off that, not off the call sites).
  */
 
-export type { MessageChange, TimelineEvent } from './timeline';
+export type { AcceptedRow } from './accepted-rows';
+export type { MessageChange, ProviderReport, TimelineEvent } from './timeline';
 
 export interface MessageStoreDeps {
   db: Db;
@@ -34,65 +35,8 @@ export interface MessageStoreDeps {
 
 export type MessageStore = ReturnType<typeof createMessageStore>;
 
-/** A message as the group INSERT reads it: the columns of `insertAccepted`'s recordset. */
-export interface AcceptedRow {
-  id: string;
-  source: MessageSource;
-  external_id: string | null;
-  channel: Channel;
-  template: string | null;
-  recipient: string;
-  recipient_domain: string | null;
-  user_id: string | null;
-  subject: string | null;
-  expires_at: Date | null;
-  created_at: Date;
-  payload: MessagePayload;
-  redacted: MessagePayload;
-  detail: Record<string, unknown>;
-}
-
-/**
- * The same statement text for every group, whose only parameter is the group as a JSON array: the driver
- * binds one value however large the group, and Postgres sees one statement shape.
- */
-const insertAccepted = (rowsJson: string) => Prisma.sql`
-  WITH input AS (
-    SELECT * FROM jsonb_to_recordset(${rowsJson}::jsonb) AS i(
-      id text, source text, external_id text, channel text, template text, recipient text, recipient_domain text,
-      user_id text, subject text, expires_at timestamptz, created_at timestamptz, payload jsonb, redacted jsonb,
-      detail jsonb)
-  ), m AS (
-    INSERT INTO messages (id, source, external_id, channel, template, recipient, recipient_domain, user_id,
-                          subject, expires_at, created_at, updated_at)
-    SELECT id, source::"MessageSource", external_id, channel::"Channel", template, recipient, recipient_domain,
-           user_id, subject, expires_at, created_at, created_at
-    FROM input
-    ON CONFLICT (source, external_id) DO NOTHING
-    RETURNING id
-  ), content AS (
-    INSERT INTO message_contents (message_id, payload, redacted, expires_at, created_at)
-    SELECT i.id, i.payload, i.redacted, i.expires_at, i.created_at FROM input i JOIN m ON m.id = i.id
-  ), event AS (
-    INSERT INTO message_events (message_id, type, occurred_at, detail)
-    SELECT i.id, 'received', i.created_at, i.detail FROM input i JOIN m ON m.id = i.id
-  )
-  SELECT id FROM m`;
-
 /** Prisma's "record to update not found": a guarded `update` whose status guard refused. */
 const refusedByGuard = (err: unknown): boolean => (err as { code?: string }).code === 'P2025';
-
-export interface ProviderReport {
-  type: ReportedType;
-  provider: string;
-  at: Date;
-  /** `<provider>:<event id>`: a report recorded twice is refused by the unique index. */
-  dedupeKey: string;
-  detail: ProviderReportDetail;
-  bounceKind?: 'hard' | 'soft';
-  /** What went wrong, for `last_error`, when the report is a failure. */
-  failure: string | null;
-}
 
 export function createMessageStore({ db, now = () => new Date(), onChange, log }: MessageStoreDeps) {
   function changed(messageId: string, status: MessageStatus, event: TimelineEvent, at: Date = now()): void {

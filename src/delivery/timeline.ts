@@ -59,6 +59,18 @@ export type TimelineEvent =
 
 export type TimelineEventType = TimelineEvent['type'];
 
+export interface ProviderReport {
+  type: ReportedType;
+  provider: string;
+  at: Date;
+  /** `<provider>:<event id>`: a report recorded twice is refused by the unique index. */
+  dedupeKey: string;
+  detail: ProviderReportDetail;
+  bounceKind?: 'hard' | 'soft';
+  /** What went wrong, for `last_error`, when the report is a failure. */
+  failure: string | null;
+}
+
 /** A committed change to one message: the event appended and the status the message has after it. */
 export interface MessageChange {
   messageId: string;
