@@ -2,6 +2,8 @@ import { Webhook } from 'standardwebhooks';
 import { seedMessages } from './helpers/seed';
 import { useOutboundFixture } from './helpers/outbound';
 import { waitFor } from './helpers/wait';
+import type { MessageChange } from '../src/delivery/message-store';
+import { eventTypeOfChange } from '../src/outbound/events';
 
 /**
  * Outbound event webhooks against real Postgres and Redis and a local receiver that verifies every request
@@ -13,6 +15,27 @@ const { fixture, startDeliveries, receiverWithEndpoint, suppressSomeone } = useO
 
 const attemptsOf = async (endpointId: string) =>
   (await fixture.harness.container.outbound.deliveries.listLog(endpointId, { limit: 50 })).data.flatMap((d) => d.attempts);
+
+it.each([
+  ['received', 'queued', 'message.received'],
+  ['queued', 'sending', null],
+  ['send_failed', 'sending', null],
+  ['sent', 'sent', 'message.sent'],
+  ['delivered', 'delivered', 'message.delivered'],
+  ['delivery_delayed', 'delayed', 'message.delayed'],
+  ['bounced', 'bounced', 'message.bounced'],
+  ['bounced', 'delivered', null],
+  ['sent', 'delivered', null],
+  ['complained', 'complained', 'message.complained'],
+  ['expired', 'expired', 'message.expired'],
+  ['suppressed', 'suppressed', 'message.suppressed'],
+  ['failed', 'failed', 'message.failed'],
+  ['retried', 'queued', null],
+  ['clerk_writeback', 'bounced', null],
+])('a %s event leaving the message %s is %s', (type, status, expected) => {
+  const change = { messageId: 'msg_1', status, event: { type, detail: {} }, at: new Date() } as unknown as MessageChange;
+  expect(eventTypeOfChange(change)).toBe(expected);
+});
 
 it('signs each event per Standard Webhooks: the receiver verifies it with `standardwebhooks`, and the log keeps the first 1 KB of the answer', async () => {
   startDeliveries();
@@ -78,7 +101,7 @@ it('retries after a hang (timed out), while another endpoint gets the same event
 });
 
 it('gives a delivery up after the schedule, and disables an endpoint failing for longer than the threshold, with an alert', async () => {
-  startDeliveries({ schedule: [50, 50], disableAfterMs: 600 });
+  startDeliveries({ schedule: [50, 50], disableAfterMs: 1_500 });
   const failing = await receiverWithEndpoint({ description: 'always 500' });
   const watcher = await receiverWithEndpoint({ event_types: ['alert.raised'] });
   failing.receiver.answer(() => ({ status: 500 }));
@@ -91,7 +114,7 @@ it('gives a delivery up after the schedule, and disables an endpoint failing for
   expect(firstLog.attempts).toHaveLength(3);
   expect((await fixture.harness.container.outbound.endpoints.get(failing.endpoint.id)).enabled).toBe(true);
 
-  await new Promise((r) => setTimeout(r, 700));
+  await new Promise((r) => setTimeout(r, 1_600));
   await suppressSomeone();
   const disabled = await waitFor(async () => {
     const e = await fixture.harness.container.outbound.endpoints.get(failing.endpoint.id);

@@ -1,9 +1,10 @@
 import { isStorableDate, MAX_KEY_CHARS, toStorable } from '../db/storable';
 import type { Db } from '../db/prisma';
-import type { MessageStatus } from '../generated/prisma/enums';
 import { DependencyUnavailableError } from '../lib/errors';
 import { newId, shortHash } from '../lib/ids';
 import type { Logger } from '../lib/logger';
+import type { MessageStore } from '../delivery/message-store';
+import { statusForReport, type ReportedType } from '../delivery/timeline';
 import type { Metrics } from '../metrics/metrics';
 import type { BounceDetail, ProviderEventType, ProviderWebhookEvent } from '../providers/types';
 import { providerEventJobId, requeueJob, type Queues } from '../queue/queues';
@@ -16,35 +17,6 @@ import type { SuppressionReason, SuppressionService } from './suppressions';
  * records it on the timeline once, moves the status forward only, and on a hard bounce, a complaint or the
  * provider's own suppression suppresses the recipient and queues the Clerk write-back.
  */
-
-/** How far each status is along a message's life. An event never moves a message back. */
-const STATUS_RANK: Record<MessageStatus, number> = {
-  queued: 0,
-  sending: 0,
-  expired: 0,
-  sent: 1,
-  delayed: 2,
-  failed: 3,
-  delivered: 4,
-  suppressed: 5,
-  bounced: 5,
-  complained: 6,
-};
-
-const STATUS_FOR: Partial<Record<ProviderEventType, MessageStatus>> = {
-  sent: 'sent',
-  delivered: 'delivered',
-  delivery_delayed: 'delayed',
-  bounced: 'bounced',
-  complained: 'complained',
-  failed: 'failed',
-  suppressed: 'suppressed',
-};
-
-/** Statuses a given status may replace: strictly earlier ones (an expired message was never sent). */
-export function statusesBefore(status: MessageStatus): MessageStatus[] {
-  return (Object.keys(STATUS_RANK) as MessageStatus[]).filter((s) => STATUS_RANK[s] < STATUS_RANK[status] && s !== 'expired');
-}
 
 /**
  * After this long without finding its message, an event is recorded as unmatched and left alone. An event
@@ -88,6 +60,7 @@ export type ApplyOutcome = 'applied' | 'duplicate' | 'unmatched' | 'already_proc
 
 export interface ProviderEventsDeps {
   db: Db;
+  store: Pick<MessageStore, 'applyProviderEvent'>;
   queues: Pick<Queues, 'providerEvents' | 'clerkWriteback'>;
   suppressions: Pick<SuppressionService, 'suppress'>;
   metrics: Pick<Metrics, 'delivered' | 'messageOutcome'>;
@@ -138,7 +111,7 @@ function timelineTime(providerTime: Date, floor: { at: Date | null; what: string
   return { at: floor.at, flag: { provider_time: providerTime.toISOString(), provider_time_before: floor.what } };
 }
 
-export function createProviderEvents({ db, queues, suppressions, metrics, log, now = () => new Date() }: ProviderEventsDeps) {
+export function createProviderEvents({ db, store, queues, suppressions, metrics, log, now = () => new Date() }: ProviderEventsDeps) {
   async function enqueue(id: string): Promise<void> {
     await queues.providerEvents.add('apply', { providerEventId: id }, { jobId: providerEventJobId(id) });
   }
@@ -234,59 +207,29 @@ export function createProviderEvents({ db, queues, suppressions, metrics, log, n
     // a failover, or joined by our tag to a message the outbox "sent") goes on the timeline and changes
     // nothing: not the status, not the suppression list.
     const applies = message.provider === row.provider;
-    const newStatus = applies ? STATUS_FOR[type] : undefined;
+    const newStatus = applies ? statusForReport(type) : undefined;
     const failure = describeFailure(type, stored, row.provider);
     const { at, flag } = timelineTime(row.occurredAt, applies ? { at: message.sentAt, what: 'sent' } : { at: message.createdAt, what: 'accepted' });
-    // A soft bounce reported after delivery (an asynchronous "mailbox full") is recorded, but the message was
-    // delivered and stays so; a hard bounce after delivery does move it on.
-    const replaceable = !newStatus
-      ? []
-      : type === 'bounced' && stored.bounce?.kind !== 'hard'
-        ? statusesBefore('delivered')
-        : statusesBefore(newStatus);
-    let outcome: ApplyOutcome = 'applied';
-    try {
-      const [, statusChange] = await db.$transaction([
-        db.messageEvent.create({
-          data: {
-            messageId: message.id,
-            type,
-            provider: row.provider,
-            occurredAt: at,
-            dedupeKey: dedupeKey(row.provider, row.eventId),
-            detail: {
-              provider_type: stored.provider_type,
-              provider_event_id: row.eventId,
-              provider_message_id: row.providerMessageId,
-              ...(stored.bounce
-                ? { bounce_kind: stored.bounce.kind, bounce_type: stored.bounce.type, bounce_sub_type: stored.bounce.subType, diagnostic: stored.bounce.diagnostic }
-                : {}),
-              ...stored.detail,
-              ...flag,
-              ...(applies ? {} : { not_applied: `the message was sent by ${message.provider ?? 'no provider'}, not ${row.provider}` }),
-            } as never,
-          },
-        }),
-        ...(newStatus
-          ? [
-              db.message.updateMany({
-                where: { id: message.id, status: { in: replaceable } },
-                data: { status: newStatus, ...(failure ? { lastError: failure } : {}) },
-              }),
-            ]
-          : []),
-        ...(type === 'delivered' && newStatus
-          ? [db.message.updateMany({ where: { id: message.id, deliveredAt: null }, data: { deliveredAt: at } })]
-          : []),
-      ]);
-      if (newStatus && statusChange && 'count' in statusChange && statusChange.count > 0) {
-        metrics.messageOutcome({ status: newStatus, provider: row.provider, channel: message.channel });
-      }
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'P2002') throw err;
-      // Recorded by an earlier run of this job that stopped before the end: only the follow-ups remain.
-      outcome = 'duplicate';
-    }
+    // 'duplicate': recorded by an earlier run of this job that stopped before the end; only the follow-ups remain.
+    const { outcome, moved } = await store.applyProviderEvent(message, {
+      type: type as ReportedType,
+      provider: row.provider,
+      at,
+      dedupeKey: dedupeKey(row.provider, row.eventId),
+      detail: {
+        provider_type: stored.provider_type,
+        provider_event_id: row.eventId,
+        provider_message_id: row.providerMessageId,
+        ...(stored.bounce
+          ? { bounce_kind: stored.bounce.kind, bounce_type: stored.bounce.type, bounce_sub_type: stored.bounce.subType, diagnostic: stored.bounce.diagnostic }
+          : {}),
+        ...stored.detail,
+        ...flag,
+      },
+      bounceKind: stored.bounce?.kind,
+      failure,
+    });
+    if (moved) metrics.messageOutcome({ status: moved, provider: row.provider, channel: message.channel });
 
     if (outcome === 'applied' && type === 'delivered' && newStatus && message.sentAt) {
       metrics.delivered({

@@ -3,6 +3,7 @@ import type { Db } from '../db/prisma';
 import type { AlertEvent } from '../deliverability/alerts';
 import { toSuppressionJson, type SuppressionRow } from '../deliverability/suppressions';
 import { toMessageJson } from '../delivery/message-log';
+import type { MessageChange } from '../delivery/message-store';
 import type { MessageStatus } from '../generated/prisma/enums';
 import { shortHash } from '../lib/ids';
 import type { Logger } from '../lib/logger';
@@ -34,14 +35,6 @@ export const OUTBOUND_EVENT_TYPES = [
 
 export type OutboundEventType = (typeof OUTBOUND_EVENT_TYPES)[number];
 
-/** A message's state change, as the message store reports it after commit. */
-export interface MessageChange {
-  messageId: string;
-  status: MessageStatus;
-  event: { type: string };
-  at: Date;
-}
-
 const MESSAGE_EVENTS: Partial<Record<MessageStatus, OutboundEventType>> = {
   sent: 'message.sent',
   delivered: 'message.delivered',
@@ -53,10 +46,19 @@ const MESSAGE_EVENTS: Partial<Record<MessageStatus, OutboundEventType>> = {
   suppressed: 'message.suppressed',
 };
 
-/** `queued` is news only when the message was just accepted (not when an admin retry queues it again). */
+/** The status a timeline event puts a message in, when it is one the tenant hears of. */
+const statusOfEvent = (type: string): MessageStatus | null => (type === 'delivery_delayed' ? 'delayed' : type in MESSAGE_EVENTS ? (type as MessageStatus) : null);
+
+/**
+ * The store reports every timeline event with the status the message has after it. Only the events that
+ * put the message in a status become outbound events: `received`, our own `sent`/`failed`/`expired`/
+ * `suppressed`, and a provider's report that moved it (a soft bounce after delivery leaves it `delivered`:
+ * no `message.bounced`). Attempts, failovers, skips and write-backs are not.
+ */
 export function eventTypeOfChange(change: MessageChange): OutboundEventType | null {
-  if (change.status === 'queued') return change.event.type === 'received' ? 'message.received' : null;
-  return MESSAGE_EVENTS[change.status] ?? null;
+  if (change.event.type === 'received') return 'message.received';
+  const status = statusOfEvent(change.event.type);
+  return status !== null && status === change.status ? (MESSAGE_EVENTS[status] ?? null) : null;
 }
 
 /** The webhook-id of an event: derived from what it reports, so reporting the same change twice is one event. */
@@ -96,13 +98,17 @@ export function createOutboundPublisher({ db, queue, log, now = () => new Date()
     return (await enabledEndpoints()).filter((e) => e.eventTypes.length === 0 || e.eventTypes.includes(type));
   }
 
-  /** Records the event and its deliveries, then queues them; never throws (a state change must not fail for it). */
-  async function publish(type: OutboundEventType, data: () => Promise<unknown>, dedupeKey: string, createdAt = now()): Promise<void> {
+  /**
+   * Records the event and its deliveries, then queues them; never throws (a state change must not fail for
+   * it). `prepare` gives the event's data and the key that makes it one event however often it is reported.
+   */
+  async function publish(type: OutboundEventType, prepare: () => Promise<{ data: unknown; key: string }>, createdAt = now()): Promise<void> {
     try {
       const endpoints = await matching(type);
       if (endpoints.length === 0) return;
-      const id = eventId(`${type}|${dedupeKey}`);
-      const body = JSON.stringify({ type, created_at: createdAt.toISOString(), data: await data() });
+      const { data, key } = await prepare();
+      const id = eventId(`${type}|${key}`);
+      const body = JSON.stringify({ type, created_at: createdAt.toISOString(), data });
       const deliveries = endpoints.map((e) => ({ id: deliveryId(id, e.id), eventId: id, endpointId: e.id, nextAttemptAt: createdAt }));
       await db.$transaction([
         db.webhookEvent.createMany({ data: [{ id, type, body, createdAt }], skipDuplicates: true }),
@@ -120,23 +126,29 @@ export function createOutboundPublisher({ db, queue, log, now = () => new Date()
 
   return {
     publish,
-    /** The message store's onChange. */
+    /**
+     * The message store's onChange. One event per message, type and send generation (an admin retry may
+     * send it again); a delay per report, as each is news.
+     */
     async publishMessageChange(change: MessageChange): Promise<void> {
       const type = eventTypeOfChange(change);
       if (!type) return;
       await publish(
         type,
-        async () => toMessageJson(await db.message.findUniqueOrThrow({ where: { id: change.messageId } })),
-        `${change.messageId}|${change.at.toISOString()}`,
+        async () => {
+          const message = await db.message.findUniqueOrThrow({ where: { id: change.messageId } });
+          const once = type === 'message.delayed' ? change.at.toISOString() : `generation-${message.sendGeneration}`;
+          return { data: toMessageJson(message), key: `${change.messageId}|${once}` };
+        },
         change.at,
       );
     },
     /** A suppression added (or lengthened), or released; keyed by the entry's created_at, which a renewal moves. */
     async publishSuppression(kind: 'created' | 'released', row: SuppressionRow): Promise<void> {
-      await publish(`suppression.${kind}`, async () => toSuppressionJson(row), `${row.id}|${row.createdAt.toISOString()}`);
+      await publish(`suppression.${kind}`, async () => ({ data: toSuppressionJson(row), key: `${row.id}|${row.createdAt.toISOString()}` }));
     },
     async publishAlert(alert: AlertEvent): Promise<void> {
-      await publish(alert.level === 'ok' ? 'alert.resolved' : 'alert.raised', async () => alert, `${alert.key}|${alert.level}|${alert.at}`);
+      await publish(alert.level === 'ok' ? 'alert.resolved' : 'alert.raised', async () => ({ data: alert, key: `${alert.key}|${alert.level}|${alert.at}` }));
     },
     /** After an endpoint is added, changed or removed here: the next event sees it at once. */
     endpointsChanged(): void {
