@@ -123,6 +123,9 @@ it('creates (201, the secret shown once), lists, changes, rotates and deletes an
 it('done when: an endpoint added through the API gets message.sent then message.delivered for a Clerk email, signed; and a resend repeats it', async () => {
   const created = await json(await api('', { body: { url: receiver.url, event_types: ['message.sent', 'message.delivered'] } }));
   receiver.setSecret(created.secret);
+  const everything = await startWebhookReceiver();
+  const all = await json(await api('', { body: { url: everything.url } }));
+  everything.setSecret(all.secret);
 
   const messageId = await acceptClerkEvent(harness.request, emailCreated());
   const sent = await waitFor(() => receiver.verified.find((e) => e.type === 'message.sent'), { timeoutMs: 20_000 });
@@ -142,6 +145,12 @@ it('done when: an endpoint added through the API gets message.sent then message.
   expect(delivered.data).toMatchObject({ id: messageId, status: 'delivered' });
   expect(receiver.verified.map((e) => e.type)).toEqual(['message.sent', 'message.delivered']);
   expect(receiver.rejected).toHaveLength(0);
+  // An endpoint taking every type also hears of the message's acceptance.
+  const types = await waitFor(() => (everything.verified.length >= 3 ? everything.verified.map((e) => e.type).sort() : null));
+  expect(types).toEqual(['message.delivered', 'message.received', 'message.sent']);
+  expect(everything.verified.find((e) => e.type === 'message.received')!.data).toMatchObject({ id: messageId, source: 'clerk' });
+  await api(`/${all.id}`, { method: 'DELETE' });
+  await everything.close();
 
   // The delivery log, and its resend: the same event (same webhook-id) once more, marked manual.
   const log = await json(await api(`/${created.id}/deliveries`));
