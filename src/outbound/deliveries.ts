@@ -3,7 +3,7 @@ import type { Db } from '../db/prisma';
 import type { Alerts } from '../deliverability/alerts';
 import type { Prisma } from '../generated/prisma/client';
 import { decodeCursor, encodeCursor } from '../lib/cursor';
-import { ConflictError, NotFoundError } from '../lib/errors';
+import { ConflictError, NotFoundError, viaRedis } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { outboundJob, requeueJob, type OutboundWebhookJobData } from '../queue/queues';
 import { checkUrl, RefusedDestinationError, resolveDestination, type AddressPolicy, type Resolve } from './address-policy';
@@ -164,7 +164,7 @@ export function createOutboundDeliveries(deps: DeliveriesDeps) {
     const delivery = await db.webhookDelivery.findFirst({ where: { id, endpointId }, include: { endpoint: { select: { enabled: true } } } });
     if (!delivery) throw new NotFoundError(`No delivery ${id} to webhook endpoint ${endpointId}`);
     if (!delivery.endpoint.enabled) throw new ConflictError('The endpoint is disabled; enable it before resending', 'endpoint_disabled');
-    await queue.add('deliver', { deliveryId: id, trigger: 'manual' }, { jobId: `${id}-resend-${Date.now()}`, attempts: 1 });
+    await viaRedis(() => queue.add('deliver', { deliveryId: id, trigger: 'manual' }, { jobId: `${id}-resend-${Date.now()}`, attempts: 1 }));
   }
 
   /** The endpoint's deliveries, newest first, each with its attempts (oldest first). */
