@@ -147,6 +147,26 @@ it('disables an endpoint that answers 410 Gone at once, as Standard Webhooks ask
   expect(receiver.server.requests).toHaveLength(1);
 });
 
+it('a delivery whose job was lost (Redis down at publish, data lost) is queued again by the sweep; old events are pruned', async () => {
+  const { receiver, endpoint } = await receiverWithEndpoint();
+  await suppressSomeone();
+  const db = fixture.database.db;
+  const delivery = await waitFor(() => db.webhookDelivery.findFirst({ where: { endpointId: endpoint.id } }));
+  const queue = fixture.harness.container.queues.outboundWebhooks;
+  await queue.remove(delivery.id);
+  expect(await queue.getJob(delivery.id)).toBeUndefined();
+  await db.webhookDelivery.update({ where: { id: delivery.id }, data: { nextAttemptAt: new Date(Date.now() - 120_000) } });
+  const old = await db.webhookEvent.create({ data: { id: 'evt_old', type: 'alert.raised', body: '{}', createdAt: new Date(Date.now() - 31 * 86_400_000) } });
+
+  const deliveries = startDeliveries();
+  expect(await deliveries.sweep()).toEqual({ requeued: 1, pruned: 1 });
+  const [event] = await waitFor(() => (receiver.verified.length > 0 ? receiver.verified : null));
+  expect(event!.id).toBe(delivery.eventId);
+  expect(await db.webhookEvent.findUnique({ where: { id: old.id } })).toBeNull();
+  await waitFor(async () => (await db.webhookDelivery.findUniqueOrThrow({ where: { id: delivery.id } })).status === 'succeeded' || null);
+  expect(await deliveries.sweep()).toEqual({ requeued: 0, pruned: 0 });
+});
+
 it('rotating the secret signs with the old and the new one for the overlap, then with the new one only', async () => {
   startDeliveries();
   const { receiver, endpoint, secret: oldSecret } = await receiverWithEndpoint();
