@@ -1,6 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
-import type { OutboundAllowList } from '../config/env';
+import type { OutboundAllowList } from '../config/outbound-allow-list';
 
 /**
  * Where outbound webhooks may go (SSRF). In production an endpoint must be https and every address its host
