@@ -89,7 +89,10 @@ export function createOutboundPublisher({ db, queue, log, now = () => new Date()
     if (!cached || Date.now() - cached.at > endpointCacheMs) {
       const endpoints = db.webhookEndpoint.findMany({ where: { enabled: true }, select: { id: true, eventTypes: true } });
       cached = { at: Date.now(), endpoints };
-      endpoints.catch(() => (cached = null));
+      // A failed read is not kept: the next event asks again.
+      endpoints.catch(() => {
+        if (cached?.endpoints === endpoints) cached = null;
+      });
     }
     return cached.endpoints;
   }
