@@ -160,7 +160,11 @@ it('done when: an endpoint added through the API gets message.sent then message.
   expect(resent.status).toBe(202);
   const again = await waitFor(() => (receiver.verified.length === 3 ? receiver.verified[2] : null));
   expect(again.id).toBe(delivered.id);
-  const after = await json(await api(`/${created.id}/deliveries`));
+  // The attempt is logged once the answer is in, just after the receiver saw it.
+  const after = await waitFor(async () => {
+    const page = await json(await api(`/${created.id}/deliveries`));
+    return page.data[0].attempts.length === 2 ? page : null;
+  });
   expect(after.data[0].attempts.map((a: { trigger: string }) => a.trigger)).toEqual(['scheduled', 'manual']);
 
   await api(`/${created.id}`, { method: 'PATCH', body: { enabled: false } });
