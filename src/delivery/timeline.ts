@@ -57,8 +57,6 @@ export type TimelineEvent =
   /** A provider webhook's report; `sent`, `failed` and `suppressed` share a name with our own events. */
   | { type: ReportedType; provider: string; reported: true; detail: ProviderReportDetail };
 
-export type TimelineEventType = TimelineEvent['type'];
-
 export interface ProviderReport {
   type: ReportedType;
   provider: string;
