@@ -2,6 +2,7 @@ import type { createClerkClient } from '@clerk/backend';
 import { isClerkAPIResponseError, type ClerkAPIResponseError } from '@clerk/backend/errors';
 import type { Db } from '../db/prisma';
 import type { Logger } from '../lib/logger';
+import { injectTraceContext } from '../lib/tracing';
 import type { ClerkWritebackJobData, Queues } from '../queue/queues';
 import type { SuppressionService } from './suppressions';
 
@@ -29,7 +30,8 @@ export async function enqueueClerkWriteback(
   data: ClerkWritebackJobData,
   jobId: string,
 ): Promise<void> {
-  await queues.clerkWriteback.add('writeback', data, { jobId });
+  // Queued while a message's event is applied: the write-back joins that message's trace.
+  await queues.clerkWriteback.add('writeback', injectTraceContext(data), { jobId });
 }
 
 export interface ClerkWritebackDeps {

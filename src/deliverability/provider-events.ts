@@ -1,9 +1,11 @@
 import { isStorableDate, MAX_KEY_CHARS, toStorable } from '../db/storable';
 import type { Db } from '../db/prisma';
+import type { ProviderEvent } from '../generated/prisma/client';
 import type { MessageStatus } from '../generated/prisma/enums';
 import { DependencyUnavailableError } from '../lib/errors';
 import { newId, shortHash } from '../lib/ids';
 import type { Logger } from '../lib/logger';
+import { inMessageTrace, injectTraceContext } from '../lib/tracing';
 import type { Metrics } from '../metrics/metrics';
 import type { BounceDetail, ProviderEventType, ProviderWebhookEvent } from '../providers/types';
 import { providerEventJobId, requeueJob, type Queues } from '../queue/queues';
@@ -140,7 +142,7 @@ function timelineTime(providerTime: Date, floor: { at: Date | null; what: string
 
 export function createProviderEvents({ db, queues, suppressions, metrics, log, now = () => new Date() }: ProviderEventsDeps) {
   async function enqueue(id: string): Promise<void> {
-    await queues.providerEvents.add('apply', { providerEventId: id }, { jobId: providerEventJobId(id) });
+    await queues.providerEvents.add('apply', injectTraceContext({ providerEventId: id }), { jobId: providerEventJobId(id) });
   }
 
   /** Stores the verified event (once per provider event id) and queues it. Answers before any heavy work. */
@@ -197,7 +199,7 @@ export function createProviderEvents({ db, queues, suppressions, metrics, log, n
   }
 
   async function findMessage(providerMessageId: string | null, messageId: string | null) {
-    const select = { id: true, status: true, provider: true, channel: true, recipient: true, createdAt: true, sentAt: true } as const;
+    const select = { id: true, status: true, provider: true, channel: true, recipient: true, createdAt: true, sentAt: true, traceparent: true } as const;
     if (providerMessageId) {
       const byProviderId = await db.message.findFirst({ where: { providerMessageId }, select });
       if (byProviderId) return byProviderId;
@@ -229,7 +231,18 @@ export function createProviderEvents({ db, queues, suppressions, metrics, log, n
       }
       throw new MessageNotFoundYetError(`no sent message for ${row.provider} event ${row.eventId} yet`);
     }
+    const attributes = { 'auth_relay.message_id': message.id, 'auth_relay.provider': row.provider, 'auth_relay.event_type': type };
+    return inMessageTrace(message.traceparent, 'provider_event apply', attributes, () => applyToMessage(row, stored, type, eventLog, message));
+  }
 
+  /** `apply` once the event's message is found and sent. */
+  async function applyToMessage(
+    row: ProviderEvent,
+    stored: StoredEvent,
+    type: ProviderEventType,
+    eventLog: Logger,
+    message: NonNullable<Awaited<ReturnType<typeof findMessage>>>,
+  ): Promise<ApplyOutcome> {
     // Only the provider that sent the message speaks for it. An event from another one (about an attempt before
     // a failover, or joined by our tag to a message the outbox "sent") goes on the timeline and changes
     // nothing: not the status, not the suppression list.

@@ -4,6 +4,7 @@ import type { MessageSource, MessageStatus } from '../generated/prisma/enums';
 import { DependencyUnavailableError, ValidationError } from '../lib/errors';
 import { newId } from '../lib/ids';
 import type { Logger } from '../lib/logger';
+import { currentTraceparent, withTraceContext } from '../lib/tracing';
 import { isRecipient, normalizeRecipient, RECIPIENT_EXPECTED } from '../lib/recipient';
 import { sendJob, type Queues } from '../queue/queues';
 import { redactPayload, withSingleLineHeaders, type MessagePayload } from './content';
@@ -59,12 +60,12 @@ const insertAccepted = (rowsJson: string) => Prisma.sql`
     SELECT * FROM jsonb_to_recordset(${rowsJson}::jsonb) AS i(
       id text, source text, external_id text, channel text, template text, recipient text, recipient_domain text,
       user_id text, subject text, expires_at timestamptz, created_at timestamptz, payload jsonb, redacted jsonb,
-      detail jsonb)
+      detail jsonb, traceparent text)
   ), m AS (
     INSERT INTO messages (id, source, external_id, channel, template, recipient, recipient_domain, user_id,
-                          subject, expires_at, created_at, updated_at)
+                          subject, expires_at, created_at, updated_at, traceparent)
     SELECT id, source::"MessageSource", external_id, channel::"Channel", template, recipient, recipient_domain,
-           user_id, subject, expires_at, created_at, created_at
+           user_id, subject, expires_at, created_at, created_at, traceparent
     FROM input
     ON CONFLICT (source, external_id) DO NOTHING
     RETURNING id
@@ -93,6 +94,8 @@ interface AcceptedRow {
   payload: MessagePayload;
   redacted: MessagePayload;
   detail: Record<string, unknown>;
+  /** The request's trace, which the message's send and later events join (null when tracing is off). */
+  traceparent: string | null;
 }
 
 /**
@@ -167,6 +170,7 @@ export function createMessageService({ db, queues, log, now = () => new Date() }
       payload: input.payload,
       redacted,
       detail: input.receivedDetail ?? {},
+      traceparent: currentTraceparent(),
     };
   }
 
@@ -208,7 +212,7 @@ export function createMessageService({ db, queues, log, now = () => new Date() }
   async function enqueueRecorded(recorded: PendingAccept[]): Promise<void> {
     try {
       // The job id is the message id: adding a message twice (here, the sweeper, a retried webhook) is a no-op.
-      await queues.send.addBulk(recorded.map((p) => sendJob(p.row.id)));
+      await queues.send.addBulk(recorded.map((p) => withTraceContext(sendJob(p.row.id), p.row.traceparent)));
     } catch (err) {
       log.warn({ err: String(err), message_ids: recorded.map((p) => p.row.id) }, 'could not queue messages; the sweeper will queue them');
       for (const p of recorded) p.resolve({ messageId: p.row.id, status: 'queued', duplicate: false, queued: false });

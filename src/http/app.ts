@@ -5,7 +5,8 @@ import { statsApiRouter } from '../api/stats-router';
 import { suppressionsApiRouter } from '../api/suppressions-router';
 import type { Container } from '../container';
 import { dashboardRouter } from '../dashboard/router';
-import { countWebhooks, metricsRouter, timeRequests } from '../metrics/http';
+import { countWebhooks, metricsRouter, routeTemplate, timeRequests } from '../metrics/http';
+import { traceRequests, tracingEnabled } from '../lib/tracing';
 import { verificationRouter } from '../verification/verification-router';
 import { clerkWebhookRouter } from '../webhooks/clerk-router';
 import { providerWebhookRouter } from '../webhooks/provider-router';
@@ -25,6 +26,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   if (deps.config.TRUST_PROXY !== undefined) app.set('trust proxy', deps.config.TRUST_PROXY);
+  if (tracingEnabled()) app.use(traceRequests(routeTemplate));
   app.use(timeRequests(deps.metrics));
   app.use(requestContext(deps.log));
   app.use(refuseNulInUrl);
