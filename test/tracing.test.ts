@@ -23,6 +23,10 @@ const SERVER = 2;
 const CLIENT = 3;
 const CONSUMER = 5;
 const COLLECTOR_TOKEN = 'collector-token-7f3a91';
+const API_KEY = 'app-key-0123456789abcdef';
+/** A trace an app calling the send API is in (W3C `traceparent`: version, trace id, parent span id, sampled). */
+const APP_TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
+const APP_SPAN_ID = '00f067aa0ba902b7';
 
 let database: TestDatabase;
 let collector: OtlpCollector;
@@ -60,6 +64,7 @@ describe('a Clerk email, traced', () => {
       OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       OTEL_EXPORTER_OTLP_HEADERS: `authorization=Bearer%20${COLLECTOR_TOKEN}`,
+      API_KEYS: API_KEY,
     });
     try {
       await waitFor(() => logged(service, 'auth-relay ready'), { timeoutMs: 20_000 });
@@ -76,6 +81,15 @@ describe('a Clerk email, traced', () => {
       await waitFor(() => database.db.message.findFirst({ where: { id: messageId, status: 'delivered' } }), { timeoutMs: 20_000 });
       await providerWebhook('email.bounced', { bounce: { type: 'Permanent', subType: 'General', message: 'No such user', diagnosticCode: ['smtp; 550 5.1.1'] } });
       await waitFor(() => database.db.messageEvent.findFirst({ where: { messageId, type: 'clerk_writeback' } }), { timeoutMs: 20_000 });
+
+      const api = await fetch(`${base}/v1/messages`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json', traceparent: `00-${APP_TRACE_ID}-${APP_SPAN_ID}-01` },
+        body: JSON.stringify({ channel: 'email', to: address, subject: 'Welcome', text: 'Hi' }),
+      });
+      expect(api.status).toBe(202);
+      const apiMessageId = ((await api.json()) as { message_id: string }).message_id;
+      await waitFor(() => database.db.message.findFirst({ where: { id: apiMessageId, status: { not: 'queued' } } }), { timeoutMs: 20_000 });
 
       // SIGTERM flushes the spans still in the batch.
       service.child.kill('SIGTERM');
@@ -97,11 +111,11 @@ describe('a Clerk email, traced', () => {
     expect(receipt).toMatchObject({ kind: SERVER, parentSpanId: undefined, attributes: { 'http.request.method': 'POST', 'http.route': '/webhooks/clerk', 'http.response.status_code': 202 } });
     const trace = spans.filter((s) => s.traceId === receipt.traceId);
 
-    const send = one((s) => s.name === 'send process');
+    const send = one((s) => s.name === 'send process' && s.traceId === receipt.traceId);
     expect(send).toMatchObject({ traceId: receipt.traceId, parentSpanId: receipt.spanId, kind: CONSUMER });
     expect(send.attributes).toMatchObject({ 'messaging.system': 'bullmq', 'messaging.destination.name': 'send', 'auth_relay.message_id': messageId, 'auth_relay.outcome': 'sent' });
 
-    const request = one((s) => s.name === 'resend send');
+    const request = one((s) => s.name === 'resend send' && s.traceId === receipt.traceId);
     expect(request).toMatchObject({ traceId: receipt.traceId, parentSpanId: send.spanId, kind: CLIENT, attributes: { 'auth_relay.provider': 'resend', 'auth_relay.outcome': 'sent' } });
     expect(trace.map((s) => s.name)).toEqual(expect.arrayContaining(['POST /webhooks/clerk', 'send process', 'resend send']));
     expect(receipt.resource['service.name']).toBe('auth-relay');
@@ -127,9 +141,15 @@ describe('a Clerk email, traced', () => {
     expect(writeback).toMatchObject({ traceId: receipt.traceId, parentSpanId: bounce.spanId, attributes: { 'auth_relay.outcome': 'updated' } });
   });
 
+  it("continues an API caller's traceparent through the send job", () => {
+    const receipt = one((s) => s.name === 'POST /v1/messages');
+    expect(receipt).toMatchObject({ traceId: APP_TRACE_ID, parentSpanId: APP_SPAN_ID, kind: SERVER, attributes: { 'http.response.status_code': 202 } });
+    expect(spans.filter((s) => s.name === 'send process' && s.traceId === APP_TRACE_ID).map((s) => s.parentSpanId)).toEqual([receipt.spanId]);
+  });
+
   it('puts no code, body, secret or address in any span, and sends OTEL_EXPORTER_OTLP_HEADERS to the collector', () => {
     const exported = JSON.stringify(spans);
-    for (const secret of [otp, address, address.split('@')[0]!, 'verification code', TEST_CLERK_SECRET, FAKE_RESEND_KEY, TEST_RESEND_WEBHOOK_SECRET, FAKE_CLERK_SECRET_KEY, TEST_ADMIN_TOKEN, COLLECTOR_TOKEN]) {
+    for (const secret of [otp, address, address.split('@')[0]!, 'verification code', 'Welcome', API_KEY, TEST_CLERK_SECRET, FAKE_RESEND_KEY, TEST_RESEND_WEBHOOK_SECRET, FAKE_CLERK_SECRET_KEY, TEST_ADMIN_TOKEN, COLLECTOR_TOKEN]) {
       expect(exported).not.toContain(secret);
     }
     expect(collector.requestHeaders.every((h) => h.authorization === `Bearer ${COLLECTOR_TOKEN}`)).toBe(true);
