@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, parseConfig } from '../src/config/env';
+import { contextFromTraceparent, startTracing, withSpan } from '../src/lib/tracing';
 import { acceptClerkEvent, emailCreated } from './helpers/clerk-events';
 import { TEST_ADMIN_TOKEN, TEST_CLERK_SECRET } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
@@ -224,5 +225,20 @@ describe('tracing configuration', () => {
       OTEL_TRACES_SAMPLER: 'parentbased_always_on',
       OTEL_EXPORTER_OTLP_HEADERS: { 'x-honeycomb-team': 'abc==', dataset: 'auth' },
     });
+  });
+});
+
+describe('sampling', () => {
+  // In this test process (its own global OpenTelemetry state), last: the other tests trace in child processes.
+  it('parentbased_traceidratio with ratio 0 drops new traces but keeps those a sampled caller started', async () => {
+    const tracing = await startTracing(
+      parseConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0' }),
+    );
+    const before = collector.spans.length;
+    await withSpan('unsampled root', {}, async () => withSpan('unsampled child', {}, async () => undefined));
+    await withSpan('sampled by the caller', { parent: contextFromTraceparent(`00-${APP_TRACE_ID}-${APP_SPAN_ID}-01`) }, async () => undefined);
+    await withSpan('unsampled by the caller', { parent: contextFromTraceparent(`00-${APP_TRACE_ID}-${APP_SPAN_ID}-00`) }, async () => undefined);
+    await tracing.shutdown();
+    expect(collector.spans.slice(before).map((s) => [s.name, s.traceId, s.parentSpanId])).toEqual([['sampled by the caller', APP_TRACE_ID, APP_SPAN_ID]]);
   });
 });
