@@ -98,7 +98,7 @@ export async function withSpan<T>(name: string, options: SpanOptions, fn: (span:
   });
 }
 
-/** The active span's context as a carrier, or undefined outside a sampled-or-not trace. */
+/** The active span's context as a carrier, or undefined when no span is active. */
 function activeCarrier(): TraceCarrier | undefined {
   if (!enabled) return undefined;
   const carrier: TraceCarrier = {};
@@ -121,7 +121,7 @@ export function withTraceContext<J extends { data: object }>(job: J, traceparent
 }
 
 /** The context a job's data carries (the root context when it carries none). */
-export function contextFromJob(data: Traced): Context {
+function contextFromJob(data: Traced): Context {
   return enabled && data.trace ? propagation.extract(ROOT_CONTEXT, data.trace) : ROOT_CONTEXT;
 }
 
@@ -131,7 +131,7 @@ export function contextFromTraceparent(traceparent: string | null | undefined): 
 }
 
 /** The active span as a link, for a span that starts a trace of its own but was caused by this one. */
-export function linkToActive(): Link[] {
+function linkToActive(): Link[] {
   const span = enabled ? trace.getActiveSpan() : undefined;
   return span ? [{ context: span.spanContext() }] : [];
 }
