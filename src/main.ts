@@ -7,6 +7,7 @@ import { migrate, migrationTarget } from './db/migrate';
 import { errorText } from './db/unreachable';
 import { createApp } from './http/app';
 import { createLogger } from './lib/logger';
+import { startTracing } from './lib/tracing';
 import { startMetricsListener } from './metrics/listener';
 import { startWorkers, type RunningWorkers } from '../workers';
 
@@ -61,6 +62,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  const tracing = await startTracing(config);
   const log = createLogger(config.LOG_LEVEL);
   logConfigSummary(log, config);
   const container = buildContainer(config, log);
@@ -105,6 +107,7 @@ async function main(): Promise<void> {
     metricsServer?.closeIdleConnections();
     await Promise.all([serverClosed, workers?.close(SHUTDOWN_GRACE_MS)]);
     await container.close();
+    await tracing.shutdown();
     log.info('stopped');
     process.exit(0);
   };

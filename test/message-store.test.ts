@@ -75,6 +75,7 @@ describe('accept', () => {
       payload,
       redacted: payload,
       detail: { svix_id: 'msg_1' },
+      traceparent: null,
     });
     const first = row();
     expect(await store.recordAccepted([first])).toEqual(new Set([first.id]));

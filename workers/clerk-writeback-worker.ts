@@ -2,6 +2,7 @@ import { Worker } from 'bullmq';
 import type { RedisClient } from '../src/lib/redis';
 import type { ClerkWriteback } from '../src/deliverability/clerk-writeback';
 import type { Logger } from '../src/lib/logger';
+import { withJobSpan } from '../src/lib/tracing';
 import type { Metrics } from '../src/metrics/metrics';
 import { runAgainLater, type ClerkWritebackJobData } from '../src/queue/queues';
 
@@ -21,12 +22,14 @@ export function createClerkWritebackWorker(options: {
   const { clerkWriteback, metrics, log } = options;
   const worker = new Worker<ClerkWritebackJobData>(
     'clerk-writeback',
-    async (job, token) => {
-      const outcome = await clerkWriteback.process(job.data);
-      metrics.clerkWriteBack(outcome.kind === 'retry' ? 'retry' : outcome.outcome);
-      if (outcome.kind === 'retry') return runAgainLater(job, token, { ...job.data, tries: outcome.tries }, outcome.delayMs);
-      return outcome.outcome;
-    },
+    async (job, token) =>
+      withJobSpan('clerk-writeback', job, async (span) => {
+        const outcome = await clerkWriteback.process(job.data);
+        metrics.clerkWriteBack(outcome.kind === 'retry' ? 'retry' : outcome.outcome);
+        span.setAttribute('auth_relay.outcome', outcome.kind === 'retry' ? 'retry' : outcome.outcome);
+        if (outcome.kind === 'retry') return runAgainLater(job, token, { ...job.data, tries: outcome.tries }, outcome.delayMs);
+        return outcome.outcome;
+      }),
     // Clerk limits metadata updates to 10 per 10 s per user; a few at a time (default 5) is plenty.
     { connection: options.connection, prefix: options.prefix, concurrency: options.concurrency },
   );

@@ -2,6 +2,7 @@ import { Worker } from 'bullmq';
 import type { RedisClient } from '../src/lib/redis';
 import { MessageNotFoundYetError, type ProviderEvents } from '../src/deliverability/provider-events';
 import type { Logger } from '../src/lib/logger';
+import { withJobSpan } from '../src/lib/tracing';
 import type { ProviderEventJobData } from '../src/queue/queues';
 
 /**
@@ -17,7 +18,7 @@ export function createProviderEventsWorker(options: {
   concurrency: number;
 }): Worker<ProviderEventJobData> {
   const { providerEvents, log } = options;
-  const worker = new Worker<ProviderEventJobData>('provider-events', async (job) => providerEvents.apply(job.data.providerEventId), {
+  const worker = new Worker<ProviderEventJobData>('provider-events', async (job) => withJobSpan('provider-events', job, () => providerEvents.apply(job.data.providerEventId)), {
     connection: options.connection,
     prefix: options.prefix,
     concurrency: options.concurrency,

@@ -2,6 +2,7 @@ import { Worker } from 'bullmq';
 import type { RedisClient } from '../src/lib/redis';
 import type { DeliveryService } from '../src/delivery/delivery-service';
 import type { Logger } from '../src/lib/logger';
+import { withJobSpan } from '../src/lib/tracing';
 import { runAgainLater, type SendJobData } from '../src/queue/queues';
 
 export interface SendWorkerOptions {
@@ -24,11 +25,14 @@ export function createSendWorker(options: SendWorkerOptions): Worker<SendJobData
   const { delivery, log } = options;
   const worker = new Worker<SendJobData>(
     'send',
-    async (job, token) => {
-      const outcome = await delivery.processSend(job.data, new Date(job.timestamp));
-      if (outcome.kind === 'retry') return runAgainLater(job, token, { ...job.data, ...outcome.state }, outcome.delayMs);
-      return outcome.status;
-    },
+    async (job, token) =>
+      withJobSpan('send', job, async (span) => {
+        span.setAttribute('auth_relay.message_id', job.data.messageId);
+        const outcome = await delivery.processSend(job.data, new Date(job.timestamp));
+        span.setAttribute('auth_relay.outcome', outcome.kind === 'retry' ? 'retry' : outcome.status);
+        if (outcome.kind === 'retry') return runAgainLater(job, token, { ...job.data, ...outcome.state }, outcome.delayMs);
+        return outcome.status;
+      }),
     {
       connection: options.connection,
       prefix: options.prefix,

@@ -3,6 +3,7 @@ import { isClerkAPIResponseError, type ClerkAPIResponseError } from '@clerk/back
 import type { Db } from '../db/prisma';
 import type { MessageStore } from '../delivery/message-store';
 import type { Logger } from '../lib/logger';
+import { injectTraceContext } from '../lib/tracing';
 import type { ClerkWritebackJobData, Queues } from '../queue/queues';
 import type { SuppressionService } from './suppressions';
 
@@ -30,7 +31,8 @@ export async function enqueueClerkWriteback(
   data: ClerkWritebackJobData,
   jobId: string,
 ): Promise<void> {
-  await queues.clerkWriteback.add('writeback', data, { jobId });
+  // Queued while a message's event is applied: the write-back joins that message's trace.
+  await queues.clerkWriteback.add('writeback', injectTraceContext(data), { jobId });
 }
 
 export interface ClerkWritebackDeps {

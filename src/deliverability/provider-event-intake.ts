@@ -3,6 +3,7 @@ import type { Db } from '../db/prisma';
 import { DependencyUnavailableError } from '../lib/errors';
 import { newId, shortHash } from '../lib/ids';
 import type { Logger } from '../lib/logger';
+import { injectTraceContext } from '../lib/tracing';
 import type { BounceDetail, ProviderWebhookEvent } from '../providers/types';
 import { providerEventJobId, requeueJob, type Queues } from '../queue/queues';
 
@@ -49,7 +50,7 @@ export interface ProviderEventIntakeDeps {
 
 export function createProviderEventIntake({ db, queues, log, now }: ProviderEventIntakeDeps) {
   async function enqueue(id: string): Promise<void> {
-    await queues.providerEvents.add('apply', { providerEventId: id }, { jobId: providerEventJobId(id) });
+    await queues.providerEvents.add('apply', injectTraceContext({ providerEventId: id }), { jobId: providerEventJobId(id) });
   }
 
   /** Stores the verified event (once per provider event id) and queues it. Answers before any heavy work. */

@@ -1,6 +1,7 @@
 import type { Db } from '../db/prisma';
 import { shortHash } from '../lib/ids';
 import type { Logger } from '../lib/logger';
+import { inMessageTrace } from '../lib/tracing';
 import type { MessageStore } from '../delivery/message-store';
 import { statusForReport, type ProviderReportDetail, type ReportedType } from '../delivery/timeline';
 import type { Metrics } from '../metrics/metrics';
@@ -130,7 +131,7 @@ async function suppressRecipient(
 
 /** The message a report is about: by the provider's id for it, else by our id in its tags. */
 async function findMessage(db: Db, providerMessageId: string | null, messageId: string | null) {
-  const select = { id: true, status: true, provider: true, channel: true, recipient: true, createdAt: true, sentAt: true } as const;
+  const select = { id: true, status: true, provider: true, channel: true, recipient: true, createdAt: true, sentAt: true, traceparent: true } as const;
   if (providerMessageId) {
     const byProviderId = await db.message.findFirst({ where: { providerMessageId }, select });
     if (byProviderId) return byProviderId;
@@ -196,7 +197,12 @@ export function createProviderEvents(deps: ProviderEventsDeps) {
       }
       throw new MessageNotFoundYetError(`no sent message for ${row.provider} event ${row.eventId} yet`);
     }
+    const attributes = { 'auth_relay.message_id': message.id, 'auth_relay.provider': row.provider, 'auth_relay.event_type': row.type };
+    return inMessageTrace(message.traceparent, 'provider_event apply', attributes, () => applyToMessage(row, stored, eventLog, message));
+  }
 
+  /** `apply` once the event's message is found and sent. */
+  async function applyToMessage(row: ProviderEventRow, stored: StoredEvent, eventLog: Logger, message: MatchedMessage): Promise<ApplyOutcome> {
     // Only the provider that sent the message speaks for it. An event from another one (about an attempt before
     // a failover, or joined by our tag to a message the outbox "sent") goes on the timeline and changes
     // nothing: not the status, not the suppression list.

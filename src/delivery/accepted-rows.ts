@@ -18,6 +18,8 @@ export interface AcceptedRow {
   payload: MessagePayload;
   redacted: MessagePayload;
   detail: Record<string, unknown>;
+  /** The request's trace, which the message's send and later events join (null when tracing is off). */
+  traceparent: string | null;
 }
 
 /**
@@ -29,12 +31,12 @@ export const insertAccepted = (rowsJson: string) => Prisma.sql`
     SELECT * FROM jsonb_to_recordset(${rowsJson}::jsonb) AS i(
       id text, source text, external_id text, channel text, template text, recipient text, recipient_domain text,
       user_id text, subject text, expires_at timestamptz, created_at timestamptz, payload jsonb, redacted jsonb,
-      detail jsonb)
+      detail jsonb, traceparent text)
   ), m AS (
     INSERT INTO messages (id, source, external_id, channel, template, recipient, recipient_domain, user_id,
-                          subject, expires_at, created_at, updated_at)
+                          subject, expires_at, created_at, updated_at, traceparent)
     SELECT id, source::"MessageSource", external_id, channel::"Channel", template, recipient, recipient_domain,
-           user_id, subject, expires_at, created_at, created_at
+           user_id, subject, expires_at, created_at, created_at, traceparent
     FROM input
     ON CONFLICT (source, external_id) DO NOTHING
     RETURNING id

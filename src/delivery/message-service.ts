@@ -4,6 +4,7 @@ import type { MessageSource, MessageStatus } from '../generated/prisma/enums';
 import { DependencyUnavailableError, ValidationError } from '../lib/errors';
 import { newId } from '../lib/ids';
 import type { Logger } from '../lib/logger';
+import { currentTraceparent, withTraceContext } from '../lib/tracing';
 import { isRecipient, normalizeRecipient, RECIPIENT_EXPECTED } from '../lib/recipient';
 import { sendJob, type Queues } from '../queue/queues';
 import { redactPayload, withSingleLineHeaders, type MessagePayload } from './content';
@@ -124,6 +125,7 @@ export function createMessageService({ db, store, queues, log, now = () => new D
       payload: input.payload,
       redacted,
       detail: input.receivedDetail ?? {},
+      traceparent: currentTraceparent(),
     };
   }
 
@@ -164,7 +166,7 @@ export function createMessageService({ db, store, queues, log, now = () => new D
   async function enqueueRecorded(recorded: PendingAccept[]): Promise<void> {
     try {
       // The job id is the message id: adding a message twice (here, the sweeper, a retried webhook) is a no-op.
-      await queues.send.addBulk(recorded.map((p) => sendJob(p.row.id)));
+      await queues.send.addBulk(recorded.map((p) => withTraceContext(sendJob(p.row.id), p.row.traceparent)));
     } catch (err) {
       log.warn({ err: String(err), message_ids: recorded.map((p) => p.row.id) }, 'could not queue messages; the sweeper will queue them');
       for (const p of recorded) p.resolve({ messageId: p.row.id, status: 'queued', duplicate: false, queued: false });

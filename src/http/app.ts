@@ -6,7 +6,8 @@ import { suppressionsApiRouter } from '../api/suppressions-router';
 import { webhookEndpointsApiRouter } from '../api/webhook-endpoints-router';
 import type { Container } from '../container';
 import { dashboardRouter } from '../dashboard/router';
-import { countWebhooks, metricsRouter, timeRequests } from '../metrics/http';
+import { countWebhooks, metricsRouter, routeTemplate, timeRequests } from '../metrics/http';
+import { traceRequests, tracingEnabled } from '../lib/tracing';
 import { verificationRouter } from '../verification/verification-router';
 import { clerkWebhookRouter } from '../webhooks/clerk-router';
 import { providerWebhookRouter } from '../webhooks/provider-router';
@@ -26,6 +27,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   if (deps.config.TRUST_PROXY !== undefined) app.set('trust proxy', deps.config.TRUST_PROXY);
+  if (tracingEnabled()) app.use(traceRequests(routeTemplate));
   app.use(timeRequests(deps.metrics));
   app.use(requestContext(deps.log));
   app.use(refuseNulInUrl);

@@ -1,6 +1,7 @@
 import type { RedisClient } from '../lib/redis';
 import { viaRedis } from '../lib/errors';
 import type { Logger } from '../lib/logger';
+import { tracedSend } from './provider-span';
 import { ProviderError, type RateLimitInfo } from './types';
 
 /**
@@ -263,7 +264,7 @@ export function createProviderHealth(options: ProviderHealthOptions) {
       if (waitMs > 0) await sleep(waitMs);
       let value: T;
       try {
-        value = await send();
+        value = await tracedSend(provider, send);
       } catch (err) {
         await report(provider, err);
         throw err;

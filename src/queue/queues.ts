@@ -1,5 +1,6 @@
 import { DelayedError, Queue, type Job, type JobsOptions } from 'bullmq';
 import type { RedisClient, RedisKeys } from '../lib/redis';
+import type { Traced } from '../lib/tracing';
 
 /*
  * The payload of each queue's jobs. Job data is stored in clear in Redis, so payloads carry ids only:
@@ -23,7 +24,7 @@ export interface SkipRun {
 /** Skip runs by provider name, carried in the send job's data from one re-check to the next. */
 export type SkipRuns = Record<string, SkipRun>;
 
-export interface SendJobData {
+export interface SendJobData extends Traced {
   messageId: string;
   /** Where the provider chain stands after earlier tries; absent on the first run. */
   providerIndex?: number;
@@ -35,12 +36,12 @@ export interface SendJobData {
 export type MaintenanceJobData = { task: 'sweep' } | { task: 'deliverability' } | { task: 'retention' };
 
 /** Apply one stored provider webhook (provider_events.id) to its message. */
-export interface ProviderEventJobData {
+export interface ProviderEventJobData extends Traced {
   providerEventId: string;
 }
 
 /** Tell Clerk whether a user's email address can receive mail (public_metadata.email_status). */
-export interface ClerkWritebackJobData {
+export interface ClerkWritebackJobData extends Traced {
   emailStatus: 'undeliverable' | 'deliverable';
   recipient: string;
   /** The message behind it: its user_id finds the Clerk user, and its timeline records the outcome. */
