@@ -57,3 +57,5 @@ export function createSkipLog(db: Db, messageId: string, carried: SkipRuns | und
     },
   };
 }
+
+export type SkipLog = ReturnType<typeof createSkipLog>;

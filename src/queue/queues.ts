@@ -28,6 +28,8 @@ export interface SendJobData {
   /** Where the provider chain stands after earlier tries; absent on the first run. */
   providerIndex?: number;
   providerAttempts?: number;
+  /** The last attempt at `providerIndex` got no answer: that provider may hold the message (send-decision.ts). */
+  providerUnanswered?: boolean;
   /** Skip runs still being counted while the message waits for a provider (see delivery/skip-log.ts). */
   skips?: SkipRuns;
 }
