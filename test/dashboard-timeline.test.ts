@@ -117,6 +117,7 @@ describe('one line per event', () => {
         'resend skipped 37 times between 2026-03-01 10:00:00.000 UTC and 2026-03-01 10:04:10.000 UTC: it asked us to slow down (rate limit); free again in 3.0 s',
       ],
       [{ type: 'failover', provider: 'outbox', detail: { from: 'autosend' } }, 'failover', 'Failing over from autosend to outbox'],
+      [{ type: 'failover', provider: 'autosend', detail: { from: 'resend', duplicate_possible: true } }, 'failover', 'Failing over from resend to autosend; a duplicate is possible (resend may have sent it)'],
       [{ type: 'sent', provider: 'unosend', detail: { provider_message_id: 'uno_1' } }, 'sent', 'Sent: accepted by unosend as uno_1'],
       [{ type: 'sent', provider: 'outbox', detail: { provider_message_id: 'outbox_1' } }, 'sent', 'Sent: accepted by outbox as outbox_1'],
       [{ type: 'fallback', detail: { message_id: 'msg_email1', channel: 'email' } }, 'fallback', 'Could not be delivered here; sent by email as msg_email1'],

@@ -91,7 +91,8 @@ function ownSummary(e: EventJson, d: Detail, provider: string): SafeHtml | null 
       return html`<span class="lvl-warn">${text(d.class) ?? 'error'}</span> error from ${provider}${answer ? ` (${answer})` : ''}: ${text(d.message) ?? 'no message'}`;
     }
     case 'failover':
-      return html`Failing over from ${text(d.from) ?? '?'} to ${provider}`;
+      // The provider left behind got no answer to its last try: it may still deliver, so the user may get two.
+      return html`Failing over from ${text(d.from) ?? '?'} to ${provider}${d.duplicate_possible === true ? html`; <span class="lvl-warn">a duplicate is possible</span> (${text(d.from) ?? '?'} may have sent it)` : null}`;
     case 'provider_skipped': {
       // One event stands for a run of skips (delivery/skip-log.ts): say how many, and over what time.
       const times = typeof d.count === 'number' && d.count > 1 && text(d.first_at) && text(d.last_at)
