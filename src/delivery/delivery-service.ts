@@ -10,6 +10,7 @@ import type { OutgoingEmail, OutgoingSms, Provider, ProviderChains, ProviderOutc
 import type { SendJobData, SkipRuns } from '../queue/queues';
 import type { MessagePayload } from './content';
 import type { MessageService } from './message-service';
+import type { MessageStore } from './message-store';
 import { buildOutgoing } from './outgoing';
 import {
   answerBy,
@@ -20,10 +21,8 @@ import {
   type DecisionContext,
   type PassedBy,
 } from './send-decision';
-import { createSendRecords, IN_FLIGHT } from './send-records';
+import { createSendRecords } from './send-records';
 import { createSkipLog, type SkipLog } from './skip-log';
-
-export { IN_FLIGHT };
 
 export const TERMINAL_STATUSES: readonly MessageStatus[] = ['sent', 'delivered', 'delayed', 'bounced', 'complained', 'failed', 'suppressed', 'expired'];
 
@@ -37,6 +36,8 @@ export type SendOutcome =
 
 export interface DeliveryDeps {
   db: Db;
+  /** Every status change and timeline event of a send goes through it. */
+  store: MessageStore;
   providers: ProviderChains;
   /** A suppressed recipient (hard bounce, complaint, by hand) is never sent to. */
   suppressions: Pick<SuppressionService, 'active'>;
@@ -95,11 +96,11 @@ const thrownAsRetry = (err: unknown): ProviderOutcome => ({
  * what to do next: finished, or come back after a delay (the worker turns that into a delayed job).
  */
 export function createDeliveryService(deps: DeliveryDeps) {
-  const { db, providers, suppressions, health, metrics, config, log } = deps;
+  const { db, store, providers, suppressions, health, metrics, config, log } = deps;
   const now = deps.now ?? (() => new Date());
   const leaseMs = deps.leaseMs ?? 45_000;
   const random = deps.random ?? Math.random;
-  const records = createSendRecords({ db, log, metrics, messages: deps.messages, now });
+  const records = createSendRecords({ store, log, metrics, messages: deps.messages, now });
 
   function decisionContext(message: LoadedMessage, payload: MessagePayload, chain: Provider[]): DecisionContext {
     return {
@@ -255,7 +256,7 @@ export function createDeliveryService(deps: DeliveryDeps) {
    * waiting for a provider carries its skip runs to the next re-check; any other outcome ends them.
    */
   async function processSend(job: SendJobData, queuedAt?: Date): Promise<SendOutcome> {
-    const skips = createSkipLog(db, job.messageId, job.skips);
+    const skips = createSkipLog(store, job.messageId, job.skips);
     const outcome = await sendOnce(job, skips, queuedAt);
     if (outcome.kind === 'retry' && outcome.state.skips) return outcome;
     await skips.settle(now());

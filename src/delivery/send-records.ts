@@ -1,4 +1,3 @@
-import { Prisma, type Db } from '../db/prisma';
 import type { MessageSource, MessageStatus } from '../generated/prisma/enums';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../metrics/metrics';
@@ -6,12 +5,11 @@ import { failureClass } from '../providers/error-policy';
 import type { OutgoingEmail, OutgoingSms, ProviderFailure, SentOutcome } from '../providers/types';
 import type { MessagePayload } from './content';
 import type { MessageService } from './message-service';
-
-/** The statuses a send run may still change; anything else another run (or a provider event) has settled. */
-export const IN_FLIGHT: MessageStatus[] = ['queued', 'sending'];
+import type { MessageStore } from './message-store';
 
 export interface SendRecordsDeps {
-  db: Db;
+  /** Every status change and timeline event goes through it; this adds the metrics and logs around them. */
+  store: MessageStore;
   log: Logger;
   metrics: Pick<Metrics, 'sendAttempt' | 'messageOutcome'>;
   /** Accepts a failed message's fallback (SMS code → email) as a message of its own. */
@@ -21,8 +19,8 @@ export interface SendRecordsDeps {
 
 export type SendRecords = ReturnType<typeof createSendRecords>;
 
-/** What the send path writes about a message as it goes: its status, its timeline, its metrics. */
-export function createSendRecords({ db, log, metrics, messages, now }: SendRecordsDeps) {
+/** What the send path records about a message as it goes: through the store, with its metrics and log lines. */
+export function createSendRecords({ store, log, metrics, messages, now }: SendRecordsDeps) {
   /** Ends the message `failed`, `expired` or `suppressed`; a code's clear content is dropped with it. */
   async function finish(
     messageId: string,
@@ -31,66 +29,39 @@ export function createSendRecords({ db, log, metrics, messages, now }: SendRecor
     codeBearing: boolean,
     detail: Record<string, string | null> = {},
   ): Promise<void> {
-    const [settled] = await db.$transaction([
-      // Only from a status still in our hands: a run whose lease lapsed must not undo another run's result.
-      // If another run got there first, this throws, the job is retried and finds the message settled.
-      db.message.update({ where: { id: messageId, status: { in: IN_FLIGHT } }, data: { status, lastError: reason, leaseUntil: null } }),
-      db.messageEvent.create({ data: { messageId, type: status, detail: { reason, ...detail } } }),
-      ...(codeBearing ? [db.messageContent.updateMany({ where: { messageId }, data: { payload: Prisma.DbNull } })] : []),
-    ]);
+    const ended = { reason, ...detail };
+    const settled =
+      status === 'failed'
+        ? await store.markFailed(messageId, ended, codeBearing)
+        : status === 'expired'
+          ? await store.expire(messageId, ended)
+          : await store.suppress(messageId, ended, codeBearing);
+    // Another run got there first (its lease had lapsed): the job is retried and finds the message settled.
+    if (!settled) throw new Error(`message ${messageId} was settled by another send run`);
     metrics.messageOutcome({ status, provider: settled.provider, channel: settled.channel });
     log.warn({ message_id: messageId, status, reason }, `message ${status}`);
   }
 
-  /**
-   * Hands the message back to the queue. Only while it is still ours to send: a worker whose lease had lapsed
-   * may have recorded it `sent` meanwhile, and that must not turn back into `queued`.
-   */
+  /** Hands the message back to the queue (only while it is still ours to send; see `store.release`). */
   async function releaseForRetry(messageId: string): Promise<void> {
-    await db.message.updateMany({ where: { id: messageId, status: 'sending' }, data: { status: 'queued', leaseUntil: null } });
+    await store.release(messageId);
   }
 
   /** Takes the message for this run (`sending`, under a lease), unless another run holds or settled it. */
-  async function claim(messageId: string, at: Date, leaseMs: number): Promise<boolean> {
-    const claimed = await db.message.updateMany({
-      where: { id: messageId, status: { in: IN_FLIGHT }, OR: [{ leaseUntil: null }, { leaseUntil: { lt: at } }] },
-      data: { status: 'sending', leaseUntil: new Date(at.getTime() + leaseMs), updatedAt: at },
-    });
-    return claimed.count > 0;
-  }
-
-  /** `queuedAt` is when the queue accepted this job: once on the timeline, however often the job runs. */
-  async function recordQueued(messageId: string, queuedAt: Date): Promise<void> {
-    await db.messageEvent.createMany({
-      data: [{ messageId, type: 'queued', occurredAt: queuedAt, dedupeKey: `queued:${messageId}:${queuedAt.getTime()}` }],
-      skipDuplicates: true,
-    });
-  }
+  const claim = (messageId: string, at: Date, leaseMs: number): Promise<boolean> =>
+    store.claim(messageId, at, new Date(at.getTime() + leaseMs));
 
   async function recordFailedAttempt(message: { id: string; channel: 'email' | 'sms' }, provider: string, failure: ProviderFailure): Promise<void> {
     const failureKind = failureClass(failure);
-    await db.$transaction([
-      db.message.update({
-        where: { id: message.id },
-        data: { lastError: `${provider}: ${failure.message}`, provider, attempts: { increment: 1 } },
-      }),
-      db.messageEvent.create({
-        data: {
-          messageId: message.id,
-          type: 'send_failed',
-          provider,
-          detail: {
-            class: failureKind,
-            outcome: failure.kind,
-            status: failure.status ?? null,
-            code: failure.code ?? null,
-            message: failure.message,
-            raw: (failure.raw ?? null) as never,
-            ...(failure.kind === 'retry' && failure.unanswered ? { unanswered: true } : {}),
-          },
-        },
-      }),
-    ]);
+    await store.recordAttemptFailed(message.id, provider, `${provider}: ${failure.message}`, {
+      class: failureKind,
+      outcome: failure.kind,
+      status: failure.status ?? null,
+      code: failure.code ?? null,
+      message: failure.message,
+      raw: failure.raw ?? null,
+      ...(failure.kind === 'retry' && failure.unanswered ? { unanswered: true as const } : {}),
+    });
     metrics.sendAttempt({ provider, channel: message.channel, outcome: failureKind });
     log.warn(
       { message_id: message.id, provider, outcome: failure.kind, status: failure.status, code: failure.code, err: failure.message },
@@ -99,11 +70,8 @@ export function createSendRecords({ db, log, metrics, messages, now }: SendRecor
   }
 
   /** `duplicatePossible`: the provider left behind may already hold the message (its last try got no answer). */
-  async function recordFailover(messageId: string, from: string, to: string, duplicatePossible: boolean): Promise<void> {
-    await db.messageEvent.create({
-      data: { messageId, type: 'failover', provider: to, detail: { from, ...(duplicatePossible ? { duplicate_possible: true } : {}) } },
-    });
-  }
+  const recordFailover = (messageId: string, from: string, to: string, duplicatePossible: boolean): Promise<void> =>
+    store.recordFailover(messageId, to, from, duplicatePossible);
 
   /** Outside any try: failing to record the provider's answer is our failure, never a failed attempt (which could send again). */
   async function recordSent(
@@ -114,20 +82,16 @@ export function createSendRecords({ db, log, metrics, messages, now }: SendRecor
     codeBearing: boolean,
   ): Promise<void> {
     const sentAt = now();
-    await db.$transaction([
-      db.message.update({
-        // As in finish(): a stale run cannot overwrite a message another run has already settled.
-        where: { id: message.id, status: { in: IN_FLIGHT } },
-        data: { status: 'sent', provider, providerMessageId: sent.providerMessageId, sentAt, lastError: null, leaseUntil: null, attempts: { increment: 1 } },
-      }),
-      db.messageEvent.create({
-        data: { messageId: message.id, type: 'sent', provider, occurredAt: sentAt, detail: { provider_message_id: sent.providerMessageId, ...sent.detail } as never },
-      }),
-      db.messageContent.update({
-        where: { messageId: message.id },
-        data: { headers: 'headers' in outgoing ? outgoing.headers : undefined, ...(codeBearing ? { payload: Prisma.DbNull } : {}) },
-      }),
-    ]);
+    const recorded = await store.markSent(message.id, {
+      provider,
+      providerMessageId: sent.providerMessageId,
+      sentAt,
+      detail: sent.detail ?? {},
+      headers: 'headers' in outgoing ? outgoing.headers : undefined,
+      dropPayload: codeBearing,
+    });
+    // As in finish(): a stale run cannot overwrite a message another run has already settled.
+    if (!recorded) throw new Error(`message ${message.id} was settled by another send run`);
     metrics.messageOutcome({ status: 'sent', provider, channel: message.channel });
     metrics.sendAttempt({ provider, channel: message.channel, outcome: 'sent', acceptedToSentSeconds: (sentAt.getTime() - message.createdAt.getTime()) / 1000 });
     log.info({ message_id: message.id, provider, provider_message_id: sent.providerMessageId }, 'message sent');
@@ -158,9 +122,7 @@ export function createSendRecords({ db, log, metrics, messages, now }: SendRecor
         receivedDetail: { fallback_for: message.id },
       });
       if (!accepted.duplicate) {
-        await db.messageEvent.create({
-          data: { messageId: message.id, type: 'fallback', detail: { message_id: accepted.messageId, channel: fallback.payload.channel } },
-        });
+        await store.recordFallback(message.id, { message_id: accepted.messageId, channel: fallback.payload.channel });
       }
     } catch (err) {
       // Recorded but not queued (Redis down) is picked up by the sweeper; anything else is logged and the SMS fails.
@@ -168,5 +130,5 @@ export function createSendRecords({ db, log, metrics, messages, now }: SendRecor
     }
   }
 
-  return { finish, releaseForRetry, claim, recordQueued, recordFailedAttempt, recordFailover, recordSent, acceptFallback };
+  return { finish, releaseForRetry, claim, recordQueued: store.recordQueued, recordFailedAttempt, recordFailover, recordSent, acceptFallback };
 }
