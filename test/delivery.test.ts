@@ -199,6 +199,30 @@ describe('provider chain', () => {
     expect(await database.db.message.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: 'sent', attempts: 6 });
   });
 
+  it('counts the same failure past PROVIDER_ATTEMPTS on one event, as skips are: the timeline stays readable', async () => {
+    const serverError = { kind: 'retry' as const, message: '500 from provider', status: 500, unanswered: false };
+    const unavailable = { kind: 'retry' as const, message: '503 from provider', status: 503, unanswered: false };
+    const script = [serverError, serverError, serverError, serverError, serverError, serverError, unavailable, unavailable, 'ok' as const];
+    const delivery = deliveryWith([scriptedProvider('only', script)], { health: direct, random: () => 0 });
+    const id = await acceptedMessage();
+    let job: SendJobData = { messageId: id };
+    for (let i = 0; i < script.length; i += 1) {
+      const outcome = await delivery.processSend(job);
+      if (outcome.kind === 'retry') job = { ...job, ...outcome.state };
+    }
+    expect(await database.db.message.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: 'sent', attempts: 9 });
+    const failures = await database.db.messageEvent.findMany({ where: { messageId: id, type: 'send_failed' }, orderBy: { id: 'asc' } });
+    // Three within PROVIDER_ATTEMPTS, then one event per run of the same answer: 500 three more times, 503 twice.
+    expect(failures.map((e) => { const d = e.detail as { status: number; count?: number }; return [d.status, d.count ?? 1]; })).toEqual([
+      [500, 1],
+      [500, 1],
+      [500, 1],
+      [500, 3],
+      [503, 2],
+    ]);
+    expect(failures[3]!.detail).toMatchObject({ first_at: expect.any(String), last_at: expect.any(String), class: 'transient' });
+  });
+
   it('fails a message on its only provider once the next retry would land after the code expires', async () => {
     const only = scriptedProvider('only', [{ kind: 'retry' as const, message: '500 from provider', status: 500, unanswered: false }]);
     const id = await acceptedMessage();

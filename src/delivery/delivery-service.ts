@@ -7,7 +7,7 @@ import type { Logger } from '../lib/logger';
 import type { Metrics } from '../metrics/metrics';
 import type { ProviderHealth } from '../providers/provider-health';
 import type { OutgoingEmail, OutgoingSms, Provider, ProviderChains, ProviderOutcome } from '../providers/types';
-import type { SendJobData, SkipRuns } from '../queue/queues';
+import type { FailureRun, SendJobData, SkipRuns } from '../queue/queues';
 import type { MessagePayload } from './content';
 import type { MessageService } from './message-service';
 import type { MessageStore } from './message-store';
@@ -31,7 +31,7 @@ export type SendOutcome =
   | {
       kind: 'retry';
       delayMs: number;
-      state: { providerIndex: number; providerAttempts: number; providerUnanswered?: boolean; skips?: SkipRuns };
+      state: { providerIndex: number; providerAttempts: number; providerUnanswered?: boolean; skips?: SkipRuns; failures?: FailureRun };
     };
 
 export interface DeliveryDeps {
@@ -68,14 +68,15 @@ const loadMessage = (db: Db, id: string) => db.message.findUnique({ where: { id 
 
 const finished = (status: MessageStatus | 'missing'): SendOutcome => ({ kind: 'finished', status });
 
-const retryLater = (delayMs: number, position: ChainPosition, skips?: SkipRuns): SendOutcome => ({
+const retryLater = (delayMs: number, position: ChainPosition, carried: { skips?: SkipRuns; failures?: FailureRun } = {}): SendOutcome => ({
   kind: 'retry',
   delayMs,
   state: {
     providerIndex: position.index,
     providerAttempts: position.attempts,
     providerUnanswered: position.unanswered || undefined,
-    skips,
+    skips: carried.skips,
+    failures: carried.failures,
   },
 });
 
@@ -143,7 +144,6 @@ export function createDeliveryService(deps: DeliveryDeps) {
       return { kind: 'skipped', reason: gate.reason, retryInMs: gate.retryInMs };
     }
     if (gate.value.kind === 'sent') return { kind: 'sent', sent: gate.value };
-    await records.recordFailedAttempt(message, provider.name, gate.value);
     return { kind: 'answered', failure: gate.value };
   }
 
@@ -155,6 +155,7 @@ export function createDeliveryService(deps: DeliveryDeps) {
     let position: ChainPosition = { index: job.providerIndex ?? 0, attempts: job.providerAttempts ?? 0, unanswered: job.providerUnanswered ?? false };
     let lastError = 'no provider configured for this channel';
     let passedBy: PassedBy | undefined;
+    let failures = job.failures;
     const fail = async (reason: string): Promise<SendOutcome> => {
       await records.acceptFallback(message, payload);
       await records.finish(message.id, 'failed', reason, codeBearing);
@@ -169,13 +170,17 @@ export function createDeliveryService(deps: DeliveryDeps) {
         await records.recordSent(message, provider.name, result.sent, outgoing, codeBearing);
         return finished('sent');
       }
-      if (result.kind === 'answered') lastError = `${provider.name}: ${result.failure.message}`;
+      if (result.kind === 'answered') {
+        lastError = `${provider.name}: ${result.failure.message}`;
+        const pastAttempts = position.attempts >= config.PROVIDER_ATTEMPTS;
+        failures = await records.recordFailedAttempt(message, provider.name, result.failure, pastAttempts, failures);
+      }
       const action = decideAfterAttempt(ctx, position, result);
       switch (action.kind) {
         case 'retry':
           await records.releaseForRetry(message.id);
           // Still waiting for a provider that skipped it: its skip runs go on counting in the job.
-          return retryLater(action.delayMs, action.position, result.kind === 'skipped' ? skips.runs() : undefined);
+          return retryLater(action.delayMs, action.position, result.kind === 'skipped' ? { skips: skips.runs() } : { failures });
         case 'fail':
           return fail(lastError);
         case 'pass_by':
@@ -197,7 +202,7 @@ export function createDeliveryService(deps: DeliveryDeps) {
       case 'wait':
         // No provider can take it right now: come back when the first one may, without spending an attempt.
         await records.releaseForRetry(message.id);
-        return retryLater(end.delayMs, end.position, skips.runs());
+        return retryLater(end.delayMs, end.position, { skips: skips.runs() });
       case 'fall_back':
         return fail('every SMS provider is unavailable (circuit open); falling back to email');
       case 'fail':
@@ -248,7 +253,7 @@ export function createDeliveryService(deps: DeliveryDeps) {
     if (!current || TERMINAL_STATUSES.includes(current.status)) return finished(current?.status ?? 'missing');
     const wait = Math.max(500, (current.leaseUntil?.getTime() ?? started.getTime()) - started.getTime() + 100);
     const position = { index: job.providerIndex ?? 0, attempts: job.providerAttempts ?? 0, unanswered: job.providerUnanswered ?? false };
-    return retryLater(wait, position, skips.runs());
+    return retryLater(wait, position, { skips: skips.runs(), failures: job.failures });
   }
 
   /**

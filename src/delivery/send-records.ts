@@ -3,9 +3,11 @@ import type { Logger } from '../lib/logger';
 import type { Metrics } from '../metrics/metrics';
 import { failureClass } from '../providers/error-policy';
 import type { OutgoingEmail, OutgoingSms, ProviderFailure, SentOutcome } from '../providers/types';
+import type { FailureRun } from '../queue/queues';
 import type { MessagePayload } from './content';
 import type { MessageService } from './message-service';
 import type { MessageStore } from './message-store';
+import type { SendFailedDetail } from './timeline';
 
 export interface SendRecordsDeps {
   /** Every status change and timeline event goes through it; this adds the metrics and logs around them. */
@@ -51,9 +53,23 @@ export function createSendRecords({ store, log, metrics, messages, now }: SendRe
   const claim = (messageId: string, at: Date, leaseMs: number): Promise<boolean> =>
     store.claim(messageId, at, new Date(at.getTime() + leaseMs));
 
-  async function recordFailedAttempt(message: { id: string; channel: 'email' | 'sms' }, provider: string, failure: ProviderFailure): Promise<void> {
+  /**
+   * One failed attempt. Past PROVIDER_ATTEMPTS (`coalesce`: the last provider's retries, which go on while the
+   * code is valid) the same failure again only counts on the event of its run, as skips do (skip-log.ts), so
+   * a long outage leaves one event per failure rather than one per retry. Returns the run to carry, if any.
+   */
+  async function recordFailedAttempt(
+    message: { id: string; channel: 'email' | 'sms' },
+    provider: string,
+    failure: ProviderFailure,
+    coalesce: boolean,
+    run: FailureRun | undefined,
+  ): Promise<FailureRun | undefined> {
     const failureKind = failureClass(failure);
-    await store.recordAttemptFailed(message.id, provider, `${provider}: ${failure.message}`, {
+    const at = now().toISOString();
+    const key = `${failure.kind}:${failure.status ?? ''}:${failure.code ?? ''}`;
+    const lastError = `${provider}: ${failure.message}`;
+    const detail: SendFailedDetail = {
       class: failureKind,
       outcome: failure.kind,
       status: failure.status ?? null,
@@ -61,12 +77,21 @@ export function createSendRecords({ store, log, metrics, messages, now }: SendRe
       message: failure.message,
       raw: failure.raw ?? null,
       ...(failure.kind === 'retry' && failure.unanswered ? { unanswered: true as const } : {}),
-    });
+    };
+    let next: FailureRun | undefined;
+    if (coalesce && run && run.provider === provider && run.key === key) {
+      next = { ...run, count: run.count + 1, lastAt: at };
+      await store.recordRepeatedFailure(message.id, provider, lastError, run.eventId, { ...detail, count: next.count, first_at: next.firstAt, last_at: at });
+    } else {
+      const eventId = await store.recordAttemptFailed(message.id, provider, lastError, detail);
+      next = coalesce ? { eventId, provider, key, count: 1, firstAt: at, lastAt: at } : undefined;
+    }
     metrics.sendAttempt({ provider, channel: message.channel, outcome: failureKind });
     log.warn(
       { message_id: message.id, provider, outcome: failure.kind, status: failure.status, code: failure.code, err: failure.message },
       'send attempt failed',
     );
+    return next;
   }
 
   /** `duplicatePossible`: the provider left behind may already hold the message (its last try got no answer). */

@@ -19,6 +19,10 @@ export interface SendFailedDetail {
   raw: unknown;
   /** No answer came: the provider may hold the message (send-decision.ts waits for it before failing over). */
   unanswered?: true;
+  /** A run of the same failure past PROVIDER_ATTEMPTS: how many, and over what time. */
+  count?: number;
+  first_at?: string;
+  last_at?: string;
 }
 
 export interface SkipDetail {
