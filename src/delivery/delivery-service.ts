@@ -3,6 +3,7 @@ import type { Db } from '../db/prisma';
 import type { SuppressionService } from '../deliverability/suppressions';
 import type { MessageStatus } from '../generated/prisma/enums';
 import { DependencyUnavailableError } from '../lib/errors';
+import { unreachable } from '../providers/error-policy';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../metrics/metrics';
 import type { ProviderHealth } from '../providers/provider-health';
@@ -194,6 +195,8 @@ export function createDeliveryService(deps: DeliveryDeps) {
             await records.recordFailover(message.id, provider.name, chain[position.index]!.name, action.duplicatePossible);
           }
           break;
+        default:
+          return unreachable(action);
       }
     }
 
@@ -207,6 +210,8 @@ export function createDeliveryService(deps: DeliveryDeps) {
         return fail('every SMS provider is unavailable (circuit open); falling back to email');
       case 'fail':
         return fail(`every provider failed; last: ${lastError}`);
+      default:
+        return unreachable(end);
     }
   }
 

@@ -151,9 +151,9 @@ export function failureClass(failure: ProviderFailure): 'transient' | 'permanent
   }
 }
 
-/** The compiler's proof that a switch over an outcome left no case out. */
+/** The compiler's proof that a switch over an outcome (or a decision about one) left no case out. */
 export function unreachable(value: never): never {
-  throw new Error(`unhandled provider outcome: ${JSON.stringify(value)}`);
+  throw new Error(`unhandled case: ${JSON.stringify(value)}`);
 }
 
 /** A message this adapter refuses before calling its API (no body, a number that is not E.164): no provider would send it. */
