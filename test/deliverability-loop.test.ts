@@ -27,7 +27,7 @@ const resend: EmailProvider = {
   channel: 'email',
   async send(message) {
     sends.push(message);
-    return { providerMessageId: `re_${randomBytes(8).toString('hex')}` };
+    return { kind: 'sent' as const, providerMessageId: `re_${randomBytes(8).toString('hex')}` };
   },
 };
 

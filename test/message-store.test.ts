@@ -167,7 +167,7 @@ describe('send run', () => {
 
   it('counts a failed attempt and records failovers, fallbacks and skips while the message is sending', async () => {
     const id = await messageIn('sending');
-    await store.recordAttemptFailed(id, 'resend', 'resend: boom', { class: 'transient', status: 503, code: null, message: 'boom', raw: null });
+    await store.recordAttemptFailed(id, 'resend', 'resend: boom', { class: 'transient', outcome: 'retry', status: 503, code: null, message: 'boom', raw: null });
     await store.recordFailover(id, 'smtp', 'resend');
     await store.recordFallback(id, { message_id: 'msg_other', channel: 'email' });
     const at = new Date();
@@ -176,7 +176,7 @@ describe('send run', () => {
     await store.updateSkip(eventId, { ...skip, count: 4 });
     expect(await database.db.message.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: 'sending', attempts: 1, lastError: 'resend: boom', provider: 'resend' });
     expect((await eventsOf(id)).map((e) => [e.type, e.provider, e.detail])).toEqual([
-      ['send_failed', 'resend', { class: 'transient', status: 503, code: null, message: 'boom', raw: null }],
+      ['send_failed', 'resend', { class: 'transient', outcome: 'retry', status: 503, code: null, message: 'boom', raw: null }],
       ['failover', 'smtp', { from: 'resend' }],
       ['fallback', null, { message_id: 'msg_other', channel: 'email' }],
       ['provider_skipped', 'smtp', { ...skip, count: 4 }],

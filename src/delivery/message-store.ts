@@ -122,11 +122,24 @@ export function createMessageStore({ db, now = () => new Date(), onChange, log }
     }
   }
 
-  /** One provider attempt failed: counted, and on the timeline. The run still holds the message (`sending`). */
-  async function recordAttemptFailed(messageId: string, provider: string, lastError: string, detail: SendFailedDetail): Promise<void> {
+  /**
+   * One provider attempt failed: counted, and on the timeline. The run still holds the message (`sending`).
+   * Returns the event's id, which a run of the same failure updates (`recordRepeatedFailure`).
+   */
+  async function recordAttemptFailed(messageId: string, provider: string, lastError: string, detail: SendFailedDetail): Promise<string> {
+    const [, event] = await db.$transaction([
+      db.message.update({ where: { id: messageId }, data: { lastError, provider, attempts: { increment: 1 } } }),
+      db.messageEvent.create({ data: { messageId, type: 'send_failed', provider, detail: detail as never }, select: { id: true } }),
+    ]);
+    changed(messageId, 'sending', { type: 'send_failed', provider, detail });
+    return event.id.toString();
+  }
+
+  /** The same failure again: counted on the message, and the run's one event (`eventId`) gets its count. */
+  async function recordRepeatedFailure(messageId: string, provider: string, lastError: string, eventId: string, detail: SendFailedDetail): Promise<void> {
     await db.$transaction([
       db.message.update({ where: { id: messageId }, data: { lastError, provider, attempts: { increment: 1 } } }),
-      db.messageEvent.create({ data: { messageId, type: 'send_failed', provider, detail: detail as never } }),
+      db.messageEvent.update({ where: { id: BigInt(eventId) }, data: { detail: detail as never } }),
     ]);
     changed(messageId, 'sending', { type: 'send_failed', provider, detail });
   }
@@ -273,9 +286,10 @@ export function createMessageStore({ db, now = () => new Date(), onChange, log }
     expire: (messageId: string, detail: EndDetail) => end(messageId, 'expired', detail, true),
     suppress: (messageId: string, detail: EndDetail, dropPayload: boolean) => end(messageId, 'suppressed', detail, dropPayload),
     recordAttemptFailed,
+    recordRepeatedFailure,
     markSent,
-    recordFailover: (messageId: string, provider: string, from: string) =>
-      append(messageId, 'sending', { type: 'failover', provider, detail: { from } }),
+    recordFailover: (messageId: string, provider: string, from: string, duplicatePossible = false) =>
+      append(messageId, 'sending', { type: 'failover', provider, detail: { from, ...(duplicatePossible ? { duplicate_possible: true as const } : {}) } }),
     recordFallback: (messageId: string, detail: { message_id: string; channel: Channel }) =>
       append(messageId, 'sending', { type: 'fallback', detail }),
     recordSkip,

@@ -55,3 +55,5 @@ export function createSkipLog(store: Pick<MessageStore, 'recordSkip' | 'updateSk
     },
   };
 }
+
+export type SkipLog = ReturnType<typeof createSkipLog>;

@@ -1,5 +1,5 @@
 import type { MessageStatus } from '../generated/prisma/enums';
-import type { ProviderEventType } from '../providers/types';
+import type { ProviderEventType, ProviderOutcome } from '../providers/types';
 
 /**
  * The events on a message's timeline (`message_events`), each type with its own `detail`. The keys are the
@@ -10,11 +10,19 @@ import type { ProviderEventType } from '../providers/types';
 export type EndDetail = { reason: string } & Record<string, string | null>;
 
 export interface SendFailedDetail {
-  class: string;
+  class: 'transient' | 'permanent';
+  /** The provider outcome (providers/types.ts) the attempt came to. */
+  outcome: Exclude<ProviderOutcome['kind'], 'sent'>;
   status: number | null;
   code: string | null;
   message: string;
   raw: unknown;
+  /** No answer came: the provider may hold the message (send-decision.ts waits for it before failing over). */
+  unanswered?: true;
+  /** A run of the same failure past PROVIDER_ATTEMPTS: how many, and over what time. */
+  count?: number;
+  first_at?: string;
+  last_at?: string;
 }
 
 export interface SkipDetail {
@@ -48,7 +56,8 @@ export type TimelineEvent =
   | { type: 'queued'; detail: Record<string, never> }
   | { type: 'sent'; provider: string; detail: { provider_message_id: string } & Record<string, unknown> }
   | { type: 'send_failed'; provider: string; detail: SendFailedDetail }
-  | { type: 'failover'; provider: string; detail: { from: string } }
+  /** `duplicate_possible`: the provider left behind got no answer to its last try and may still deliver. */
+  | { type: 'failover'; provider: string; detail: { from: string; duplicate_possible?: true } }
   | { type: 'provider_skipped'; provider: string; detail: SkipDetail }
   | { type: 'fallback'; detail: { message_id: string; channel: 'email' | 'sms' } }
   | { type: 'failed' | 'expired' | 'suppressed'; detail: EndDetail }

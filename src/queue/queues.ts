@@ -21,6 +21,20 @@ export interface SkipRun {
   writtenAt: string;
 }
 
+/**
+ * Identical failures in a row past PROVIDER_ATTEMPTS on one provider (its last-resort retries): one
+ * `send_failed` event, its count brought up to date on each further failure.
+ */
+export interface FailureRun {
+  eventId: string;
+  provider: string;
+  /** outcome:status:code; a different answer starts a new event. */
+  key: string;
+  count: number;
+  firstAt: string;
+  lastAt: string;
+}
+
 /** Skip runs by provider name, carried in the send job's data from one re-check to the next. */
 export type SkipRuns = Record<string, SkipRun>;
 
@@ -29,8 +43,12 @@ export interface SendJobData extends Traced {
   /** Where the provider chain stands after earlier tries; absent on the first run. */
   providerIndex?: number;
   providerAttempts?: number;
+  /** The last attempt at `providerIndex` got no answer: that provider may hold the message (send-decision.ts). */
+  providerUnanswered?: boolean;
   /** Skip runs still being counted while the message waits for a provider (see delivery/skip-log.ts). */
   skips?: SkipRuns;
+  /** The run of repeated failures still being counted (see FailureRun). */
+  failures?: FailureRun;
 }
 
 export type MaintenanceJobData = { task: 'sweep' } | { task: 'deliverability' } | { task: 'retention' };
