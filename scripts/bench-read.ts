@@ -157,9 +157,9 @@ async function measure(size: number, base: URL): Promise<number> {
         await res.text();
         const ms = performance.now() - started;
         recording = null;
-        if (res.status !== 200) throw new Error(`${path} answered ${res.status}`);
         if (r === 0) continue;
-        times.push(ms);
+        // A read that fails (a statement past its timeout answers 500) counts as missing the budget.
+        times.push(res.status === 200 ? ms : Number.POSITIVE_INFINITY);
         if (ms >= Math.max(...times)) slowest = statements;
       }
       times.sort((a, b) => a - b);

@@ -2,7 +2,8 @@ import { Client } from 'pg';
 import { seedLog } from '../scripts/bench-read/seed';
 import { createMessageLog } from '../src/delivery/message-log';
 import { encodeCursor } from '../src/lib/cursor';
-import { costliest } from './helpers/explain';
+import { createStats } from '../src/deliverability/stats';
+import { costliest, everyStatement } from './helpers/explain';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 
 /**
@@ -61,5 +62,17 @@ describe('the message list', () => {
     const work = await costliest(database.url, () => log.list({ updatedSince: since, limit: 50, cursor }));
     expect(work.rowsRemovedByFilter).toBeLessThan(100);
     expect(work.buffers).toBeLessThan(100);
+  });
+});
+
+describe('the deliverability stats', () => {
+  it('read no row only to drop it: an SMS-only provider has no email sends to walk, bounces are read for the window only', async () => {
+    const stats = createStats({ db: database.db });
+    const works = await everyStatement(database.url, () => stats.compute('24h'));
+    expect(works.length).toBeGreaterThanOrEqual(3);
+    // The log holds 5,700 Twilio sends and 600 bounces; the window a fraction of them.
+    const worst = works.sort((a, b) => b.rowsRemovedByFilter - a.rowsRemovedByFilter)[0]!;
+    // The plan is in the failure message, to show what was walked.
+    expect({ removed: worst.rowsRemovedByFilter < 200, plan: worst.plan }).toEqual({ removed: true, plan: worst.plan });
   });
 });

@@ -14,7 +14,7 @@ export async function seedLog(pg: Client, o: { messages: number; days: number; b
     `CREATE TEMP TABLE seed AS
      SELECT i, (i * 7919) % 10000 AS h, (i * 31) % 100 AS d, i % 7 = 0 AS sms,
             date_trunc('milliseconds', now() - ($2::float8 * (i - 0.5) / $1) * interval '1 millisecond') AS created_at
-     FROM generate_series(1, $1::int) i`,
+     FROM generate_series(1::bigint, $1::bigint) i`,
     [o.messages, spanMs],
   );
   await pg.query(`

@@ -100,40 +100,53 @@ export type Stats = ReturnType<typeof createStats>;
 export function createStats({ db, now = () => new Date() }: { db: Db; now?: () => Date }) {
   /**
    * The rates over the last 1,000 email sends overall, per provider and per listed domain. Each scope reads
-   * its newest sends backwards along an index ((provider|recipient_domain, sent_at)) and stops at 1,000, so the
-   * cost is bounded by the number of scopes, not by how many messages the retention keeps. JIT is off: the
-   * planner overestimates the per-row EXISTS and would spend more compiling than executing.
+   * its newest email sends backwards along an index of email sends only ((provider|recipient_domain, sent_at)) and
+   * stops at 1,000; "all" is the newest 1,000 of every email provider's own (every send has a provider), the
+   * providers found by skipping along that index. Each message is then looked up once in the index of bounces
+   * and complaints. So the cost is bounded by the number of scopes, not by how many messages the retention keeps.
+   * JIT is off: the planner overestimates the lookups and would spend more compiling than executing.
    */
   async function lastSendsRates(until: Date, providers: string[], domains: string[]): Promise<LastSendsRow[]> {
     return db.$transaction(
       async (tx) => {
         await tx.$executeRaw`SET LOCAL jit = off`;
         return tx.$queryRaw<LastSendsRow[]>`
-          WITH last AS (
-            SELECT 'all' AS scope, NULL::text AS key, l.id FROM (
-              SELECT m.id FROM messages m
-              WHERE m.channel = 'email' AND m.sent_at < ${until}
-              ORDER BY m.sent_at DESC LIMIT ${LAST_SENDS}
-            ) l
+          WITH RECURSIVE email_providers AS (
+            SELECT min(provider) AS p FROM messages WHERE channel = 'email' AND sent_at IS NOT NULL
             UNION ALL
-            SELECT 'provider', k, l.id FROM unnest(${providers}::text[]) k CROSS JOIN LATERAL (
-              SELECT m.id FROM messages m
-              WHERE m.provider = k AND m.channel = 'email' AND m.sent_at < ${until}
+            SELECT (SELECT min(m.provider) FROM messages m WHERE m.channel = 'email' AND m.sent_at IS NOT NULL AND m.provider > ep.p)
+            FROM email_providers ep WHERE ep.p IS NOT NULL
+          ),
+          by_provider AS (
+            SELECT ep.p AS key, l.id, l.sent_at FROM email_providers ep CROSS JOIN LATERAL (
+              SELECT m.id, m.sent_at FROM messages m
+              WHERE m.provider = ep.p AND m.channel = 'email' AND m.sent_at IS NOT NULL AND m.sent_at < ${until}
               ORDER BY m.sent_at DESC LIMIT ${LAST_SENDS}
             ) l
+            WHERE ep.p IS NOT NULL
+          ),
+          last AS (
+            SELECT 'all' AS scope, NULL::text AS key, a.id FROM (SELECT id FROM by_provider ORDER BY sent_at DESC LIMIT ${LAST_SENDS}) a
+            UNION ALL
+            SELECT 'provider', key, id FROM by_provider WHERE key = ANY(${providers}::text[])
             UNION ALL
             SELECT 'domain', k, l.id FROM unnest(${domains}::text[]) k CROSS JOIN LATERAL (
               SELECT m.id FROM messages m
-              WHERE m.recipient_domain = k AND m.channel = 'email' AND m.sent_at < ${until}
+              WHERE m.recipient_domain = k AND m.channel = 'email' AND m.sent_at IS NOT NULL AND m.sent_at < ${until}
               ORDER BY m.sent_at DESC LIMIT ${LAST_SENDS}
             ) l
+          ),
+          flagged AS (
+            SELECT d.id, f.hard, f.complained FROM (SELECT DISTINCT id FROM last) d CROSS JOIN LATERAL (
+              SELECT coalesce(bool_or(e.type = 'bounced' AND e.detail->>'bounce_kind' = 'hard'), false) AS hard,
+                     coalesce(bool_or(e.type = 'complained'), false) AS complained
+              FROM message_events e WHERE e.message_id = d.id AND e.type IN ('bounced', 'complained')
+            ) f
           )
           SELECT scope, key, count(*)::int AS sent,
-                 count(*) FILTER (WHERE EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = last.id AND e.type = 'bounced'
-                                                AND e.detail->>'bounce_kind' = 'hard'))::int AS hard_bounces,
-                 count(*) FILTER (WHERE EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = last.id
-                                                AND e.type = 'complained'))::int AS complaints
-          FROM last
+                 count(*) FILTER (WHERE f.hard)::int AS hard_bounces,
+                 count(*) FILTER (WHERE f.complained)::int AS complaints
+          FROM last JOIN flagged f USING (id)
           GROUP BY scope, key`;
       },
       // Bounded work, but on a busy shared database it may take longer than the 5 s interactive default.
@@ -157,13 +170,19 @@ export function createStats({ db, now = () => new Date() }: { db: Db; now?: () =
         WHERE created_at >= ${since} AND created_at < ${until}
         GROUP BY GROUPING SETS ((status), (provider, status), (recipient_domain, status))`,
       db.$queryRaw<AggregateRow[]>`
-        WITH w AS (
+        WITH flags AS (
+          -- A timeline event is never earlier than its message's acceptance (provider times are floored at it,
+          -- provider-events.ts), so the bounces and complaints of the window's messages are all since its start.
+          SELECT message_id, bool_or(type = 'bounced' AND detail->>'bounce_kind' = 'hard') AS hard_bounced, bool_or(type = 'complained') AS complained
+          FROM message_events
+          WHERE type IN ('bounced', 'complained') AND occurred_at >= ${since}
+          GROUP BY message_id
+        ),
+        w AS (
           SELECT m.provider, m.recipient_domain, m.created_at, m.sent_at, m.delivered_at,
                  (m.channel = 'email' AND m.sent_at IS NOT NULL) AS email_sent,
-                 EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = m.id AND e.type = 'bounced'
-                         AND e.detail->>'bounce_kind' = 'hard') AS hard_bounced,
-                 EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = m.id AND e.type = 'complained') AS complained
-          FROM messages m
+                 coalesce(f.hard_bounced, false) AS hard_bounced, coalesce(f.complained, false) AS complained
+          FROM messages m LEFT JOIN flags f ON f.message_id = m.id
           WHERE m.created_at >= ${since} AND m.created_at < ${until}
         )
         SELECT provider, recipient_domain, GROUPING(provider)::int AS g_provider, GROUPING(recipient_domain)::int AS g_domain,

@@ -70,3 +70,8 @@ export async function costliest(url: string, fn: () => Promise<unknown>): Promis
   const works = await Promise.all((await recordStatements(fn)).map((s) => explain(url, s)));
   return works.sort((a, b) => b.buffers - a.buffers)[0]!;
 }
+
+/** The work of every statement `fn` runs. */
+export async function everyStatement(url: string, fn: () => Promise<unknown>): Promise<Work[]> {
+  return Promise.all((await recordStatements(fn)).map((s) => explain(url, s)));
+}
