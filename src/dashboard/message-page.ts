@@ -2,7 +2,7 @@ import type { EventJson } from '../delivery/message-log';
 import type { MessageDetail } from './detail';
 import { html, type SafeHtml } from './html';
 import type { SuppressionEntry } from './sources';
-import { age, duration, latency, layout, localTime, messageLink, statusBadge, suppressionReasonLabel, type PageContext } from './views';
+import { age, duration, latency, layout, localTime, messageLink, statusBadge, suppressionReasonLabel, type PageContext } from './layout';
 
 /** The message page: its facts, actions, timeline, headers and content. */
 

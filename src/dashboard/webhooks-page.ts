@@ -1,22 +1,20 @@
-import type { Request, Response, Router } from 'express';
 import { z } from 'zod';
 import type { OutboundDeliveries } from '../outbound/deliveries';
 import { toEndpointJson, type EndpointJson, type WebhookEndpoints } from '../outbound/endpoints';
 import { OUTBOUND_EVENT_TYPES } from '../outbound/events';
 import { html, type SafeHtml } from './html';
-import { duration, layout, localTime, statusBadge, type PageContext } from './views';
+import { duration, layout, localTime, statusBadge, type PageContext } from './layout';
+import type { PageRoutes } from './pages';
 
 /**
  * The webhook endpoints page: add an endpoint (its secret is shown once, on the page the form answers),
  * enable, disable, rotate the secret, delete, and each endpoint's delivery log with a resend per delivery.
  */
 
-export interface WebhookPagesDeps {
-  router: Router;
-  /** The dashboard's CSRF-checked form route. */
-  post: (path: string, handler: (req: Request, res: Response) => Promise<void>) => void;
-  context: (req: Request) => PageContext;
-  outbound: { endpoints: WebhookEndpoints; deliveries: Pick<OutboundDeliveries, 'listLog' | 'resend'> };
+/** What the page reads and changes: the endpoints and their delivery log. */
+export interface WebhookPagesOutbound {
+  endpoints: WebhookEndpoints;
+  deliveries: Pick<OutboundDeliveries, 'listLog' | 'resend'>;
 }
 
 const NOTICES: Record<string, string> = {
@@ -101,11 +99,11 @@ ${entries.length ? html`<div class="table-wrap"><table>
   );
 }
 
-export function webhookPages({ router, post, context, outbound }: WebhookPagesDeps): void {
-  const { endpoints, deliveries } = outbound;
+export function webhookPages({ get, post, context, deps }: PageRoutes): void {
+  const { endpoints, deliveries } = deps.outbound;
   const list = async () => (await endpoints.list()).map((e) => toEndpointJson(e));
 
-  router.get('/dashboard/webhooks', async (req, res) => {
+  get('/dashboard/webhooks', async (req, res) => {
     res.type('html').send(listPage(withNotice(context(req), req.query.notice), await list()));
   });
 
@@ -116,8 +114,8 @@ export function webhookPages({ router, post, context, outbound }: WebhookPagesDe
     res.type('html').send(listPage(context(req), await list(), { endpoint: toEndpointJson(endpoint), secret }));
   });
 
-  router.get('/dashboard/webhooks/:id', async (req, res) => {
-    const endpoint = toEndpointJson(await endpoints.get(req.params.id));
+  get('/dashboard/webhooks/:id', async (req, res) => {
+    const endpoint = toEndpointJson(await endpoints.get(String(req.params.id)));
     const log = await deliveries.listLog(endpoint.id, { limit: 50 });
     res.type('html').send(logPage(withNotice(context(req), req.query.notice), endpoint, log.data));
   });
