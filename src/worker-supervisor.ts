@@ -51,7 +51,7 @@ export function superviseWorkerThread(script: string, log: Logger): WorkerSuperv
       if (stopping) return;
       if (Date.now() - startedAt > HEALTHY_AFTER_MS) restartDelay = 1_000;
       log.error({ exit_code: code, restart_in_ms: restartDelay }, 'worker thread stopped unexpectedly; restarting it');
-      setTimeout(start, restartDelay).unref();
+      setTimeout(start, restartDelay);
       restartDelay = Math.min(restartDelay * 2, MAX_RESTART_DELAY_MS);
     });
   }

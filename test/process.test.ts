@@ -30,8 +30,13 @@ describe('the service process', () => {
     const service = startService({});
     try {
       await waitFor(() => logged(service, 'auth-relay ready'), { timeoutMs: 20_000 });
+      // The workers run in a thread of their own, off the receiver's event loop.
+      expect(logged(service, 'worker thread ready')).toBe(true);
       const id = await postClerk(service.port);
       await waitFor(() => database.db.message.findFirst({ where: { id, status: 'sent' } }));
+      // The thread's send counter is exported on the receiver's /metrics.
+      const metrics = await (await fetch(`http://127.0.0.1:${service.port}/metrics`)).text();
+      expect(metrics).toMatch(/^auth_relay_send_attempts_total\{[^}]*outcome="sent"[^}]*\} [1-9]/m);
       service.child.kill('SIGTERM');
       expect(await service.exited).toBe(0);
       expect(logged(service, 'stopped')).toBe(true);
