@@ -106,7 +106,8 @@ async function startServers(servers: Server[], provider: { url: string; apiKey: 
       RESEND_BASE_URL: provider.url,
       EMAIL_FROM: 'Acme <auth@acme.test>',
     };
-    return [[path.join(ROOT, 'dist/src/main.js')], env, { database, queuePrefix }] as const;
+    // As `npm start` and the image run it.
+    return [['--max-semi-space-size=8', path.join(ROOT, 'dist/src/main.js')], env, { database, queuePrefix }] as const;
   };
   await add('bare', 'bare Express 5 JSON handler', ['-e', BARE_EXPRESS], { NODE_PATH: path.join(ROOT, 'node_modules') });
   const floorDb = `auth_relay_bench_floor_${RUN}`;

@@ -7,6 +7,8 @@ import type { FromWorkerThread, ToWorkerThread } from './worker-thread';
 const MAX_RESTART_DELAY_MS = 30_000;
 /** A thread that ran this long without dying starts the restart delay over. */
 const HEALTHY_AFTER_MS = 60_000;
+/** The thread's young generation, as `--max-semi-space-size=8` sets the main thread's (npm start, the image). */
+const YOUNG_GENERATION_MB = 24;
 /** A scrape waits this long for the thread's metrics, then goes without them. */
 const METRICS_TIMEOUT_MS = 1_000;
 
@@ -35,7 +37,7 @@ export function superviseWorkerThread(script: string, log: Logger): WorkerSuperv
   function start(): void {
     if (stopping) return;
     const startedAt = Date.now();
-    thread = new Worker(script);
+    thread = new Worker(script, { resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
     thread.on('message', (message: FromWorkerThread) => {
       if (message.type === 'ready') {
         log.info({ thread_id: thread.threadId }, 'worker thread ready');
