@@ -5,7 +5,6 @@ import { logConfigSummary } from './config/summary';
 import { buildContainer, type Container } from './container';
 import { migrate, migrationTarget } from './db/migrate';
 import { errorText } from './db/unreachable';
-import { createApp } from './http/app';
 import { redisReady, SHUTDOWN_GRACE_MS, untilDone } from './lifecycle';
 import { createLogger } from './lib/logger';
 import { startMetricsListener } from './metrics/listener';
@@ -74,6 +73,8 @@ async function main(): Promise<void> {
 
   let server: Server | undefined;
   if (config.ROLE === 'all' || config.ROLE === 'api') {
+    // Loaded only by a role that serves HTTP: the app pulls in the dashboard and bull-board.
+    const { createApp } = await import('./http/app');
     const app = createApp(container);
     server = app.listen(config.PORT);
     await new Promise<void>((resolve, reject) => server!.once('listening', resolve).once('error', reject));

@@ -78,6 +78,23 @@ describe('the service process', () => {
     }
   });
 
+  it('ROLE=worker does not load the dashboard (bull-board); ROLE=api does', async () => {
+    const preload = `--require ${path.join(__dirname, 'fixtures/report-loaded-modules.js')}`;
+    const loadedBy = async (role: string): Promise<boolean> => {
+      const service = startService({ ROLE: role, METRICS_PORT: String(randomPort()), NODE_OPTIONS: preload });
+      try {
+        await waitFor(() => logged(service, 'auth-relay ready'), { timeoutMs: 20_000 });
+        service.child.kill('SIGTERM');
+        expect(await service.exited).toBe(0);
+        return (JSON.parse(service.stderr.find((l) => l.includes('bullBoardLoaded'))!) as { bullBoardLoaded: boolean }).bullBoardLoaded;
+      } finally {
+        service.child.kill('SIGKILL');
+      }
+    };
+    expect(await loadedBy('worker')).toBe(false);
+    expect(await loadedBy('api')).toBe(true);
+  });
+
   it('refuses to start on a bad setting, naming the variable', async () => {
     const service = startService({ PORT: 'eighty' });
     expect(await service.exited).toBe(1);
