@@ -28,7 +28,19 @@ const REDACT_PATHS = [
   '*.password',
 ];
 
-export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+/** POSIX's PIPE_BUF: a write up to this size to a pipe is never interleaved with another process's. */
+const PIPE_BUF = 4096;
+
+/**
+ * Without a destination, stdout written asynchronously: lines that arrive while a write is under way go out
+ * together in the next one (one write per request was a twentieth of intake), and pino flushes what is left
+ * when the process exits. Each write holds whole lines and at most PIPE_BUF bytes, so the worker process's
+ * lines on the same stdout never land inside one of these.
+ */
+export function createLogger(
+  level: string,
+  destination: pino.DestinationStream = pino.destination({ dest: 1, sync: false, maxWrite: PIPE_BUF }),
+): Logger {
   return pino(
     {
       level,
