@@ -11,6 +11,7 @@ import { parseConfig } from './config/env';
 import { buildContainer } from './container';
 import { redisReady, SHUTDOWN_GRACE_MS } from './lifecycle';
 import { createLogger } from './lib/logger';
+import { startTracing } from './lib/tracing';
 import type { MetricsJson } from './metrics/metrics';
 
 export type ToWorkerThread = { type: 'metrics'; id: number } | { type: 'stop' };
@@ -30,6 +31,8 @@ async function main(): Promise<void> {
   // Only ever lower: raising a priority needs privileges, and a process already started nicer stays so.
   setPriority(Math.max(getPriority(), WORKER_THREAD_NICE));
   const config = parseConfig(process.env);
+  // A thread has its own module state: without its own tracer the send and provider spans would be lost.
+  const tracing = await startTracing(config);
   // Written synchronously: a thread's buffered lines would be lost when it ends (pino flushes the main thread's).
   const log = createLogger(config.LOG_LEVEL, pino.destination({ dest: 1, sync: true })).child({ thread: 'workers' });
   const container = buildContainer(config, log);
@@ -54,6 +57,7 @@ async function main(): Promise<void> {
       .catch(() => undefined)
       .then(() => workers?.close(SHUTDOWN_GRACE_MS))
       .then(() => container.close())
+      .then(() => tracing.shutdown())
       .finally(() => {
         send({ type: 'stopped' });
         port.close();
