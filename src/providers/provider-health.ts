@@ -1,6 +1,7 @@
 import type { RedisClient } from '../lib/redis';
 import { viaRedis } from '../lib/errors';
 import type { Logger } from '../lib/logger';
+import { createAdaptiveLimiter, type AdaptiveLimiter } from './concurrency';
 import { ProviderError, type RateLimitInfo } from './types';
 
 /**
@@ -12,11 +13,12 @@ import { ProviderError, type RateLimitInfo } from './types';
  *    only that provider waits, the queue and the other providers keep going;
  *  - a rate limit (GCRA: requests spaced 1/rate apart) at the rate the provider reports in its
  *    `ratelimit-*` headers, or the configured one until it has reported, never above a configured ceiling;
- *  - a concurrency limit per process, so a provider that hangs cannot hold every worker slot.
+ *  - a concurrency limit per process that follows the rate and the provider's latency (concurrency.ts), never
+ *    above the configured ceiling, so a provider that hangs cannot hold every worker slot.
  */
 
 export interface ProviderLimits {
-  /** Requests in flight at once from this process. */
+  /** The most requests in flight at once from this process; within it, rate × latency (concurrency.ts). */
   concurrency?: number;
   /** Ceiling (operator's choice) over whatever the provider reports. */
   maxPerSecond?: number;
@@ -110,8 +112,9 @@ end
 if rate > 0 then redis.call('HSET', key, 'tat', tostring(start + 1000 / rate)) end
 if probe then redis.call('HSET', key, 'state', 'half_open', 'probe_until', now + wait + tonumber(ARGV[5])) end
 redis.call('PEXPIRE', key, ARGV[6])
-if probe then return {'probe', wait} end
-return {'ok', wait}
+-- The rate goes back as text: a Lua number would reach us truncated to an integer.
+if probe then return {'probe', wait, tostring(rate)} end
+return {'ok', wait, tostring(rate)}
 `;
 
 // KEYS[1] provider hash. ARGV: now, healthy (1/0), threshold, openMs, pauseUntil (0 = none), learnedRate
@@ -152,25 +155,6 @@ redis.call('PEXPIRE', key, ARGV[8])
 return transition
 `;
 
-function createSemaphore(limit: number) {
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  return {
-    acquire(): Promise<void> {
-      if (active < limit) {
-        active += 1;
-        return Promise.resolve();
-      }
-      return new Promise((resolve) => waiting.push(resolve));
-    },
-    release(): void {
-      const next = waiting.shift();
-      if (next) next();
-      else active -= 1;
-    },
-  };
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -188,14 +172,17 @@ export function createProviderHealth(options: ProviderHealthOptions) {
   const { redis, log } = options;
   const now = options.now ?? Date.now;
   const keyOf = (provider: string) => `${options.prefix}:provider-health:${provider}`;
-  const semaphores = new Map<string, ReturnType<typeof createSemaphore>>();
-  const semaphoreOf = (provider: string) => {
-    let semaphore = semaphores.get(provider);
-    if (!semaphore) {
-      semaphore = createSemaphore(options.limits[provider]?.concurrency ?? Number.POSITIVE_INFINITY);
-      semaphores.set(provider, semaphore);
+  const limiters = new Map<string, AdaptiveLimiter>();
+  const limiterOf = (provider: string) => {
+    let limiter = limiters.get(provider);
+    if (!limiter) {
+      const limits = options.limits[provider] ?? {};
+      // Until the first slot is granted, the rate is the one the gate starts from.
+      const startRate = Math.min(limits.defaultPerSecond ?? 0, limits.maxPerSecond ?? Number.POSITIVE_INFINITY);
+      limiter = createAdaptiveLimiter({ ceiling: limits.concurrency ?? Number.POSITIVE_INFINITY, ratePerSecond: startRate });
+      limiters.set(provider, limiter);
     }
-    return semaphore;
+    return limiter;
   };
 
   async function report(provider: string, error: unknown, rateLimitOnSuccess?: RateLimitInfo): Promise<void> {
@@ -241,12 +228,13 @@ export function createProviderHealth(options: ProviderHealthOptions) {
    * `send` are rethrown as they are.
    */
   async function call<T extends { rateLimit?: RateLimitInfo }>(provider: string, send: () => Promise<T>): Promise<GateResult<T>> {
-    const semaphore = semaphoreOf(provider);
-    await semaphore.acquire();
+    const limiter = limiterOf(provider);
+    // Every slot taken for longer than we would wait for a rate slot: skipped as saturated, like the latter.
+    if (!(await limiter.acquire(options.maxWaitMs))) return { ok: false, reason: 'saturated', retryInMs: Math.ceil(limiter.latencyMs()) };
     try {
       const limits = options.limits[provider] ?? {};
       // Redis not answering is our outage, not the provider's: it surfaces as DependencyUnavailableError.
-      const [verdict, waitMs] = (await viaRedis(() => redis.eval(
+      const [verdict, waitMs, rate] = (await viaRedis(() => redis.eval(
         ACQUIRE,
         1,
         keyOf(provider),
@@ -256,11 +244,13 @@ export function createProviderHealth(options: ProviderHealthOptions) {
         options.maxWaitMs,
         options.probeLeaseMs,
         KEY_TTL_MS,
-      ))) as [string, number];
+      ))) as [string, number, string?];
       if (verdict !== 'ok' && verdict !== 'probe') {
         return { ok: false, reason: verdict as SkipReason, retryInMs: Math.max(0, Math.ceil(waitMs)) };
       }
+      limiter.observeRate(Number(rate));
       if (waitMs > 0) await sleep(waitMs);
+      const started = performance.now();
       let value: T;
       try {
         value = await send();
@@ -269,9 +259,11 @@ export function createProviderHealth(options: ProviderHealthOptions) {
         throw err;
       }
       await report(provider, undefined, value.rateLimit);
+      // The time a slot is held once its rate slot has come: what Little's law multiplies the rate by.
+      limiter.observeLatency(performance.now() - started);
       return { ok: true, value };
     } finally {
-      semaphore.release();
+      limiter.release();
     }
   }
 
