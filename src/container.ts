@@ -15,6 +15,7 @@ import { createSuppressionService, type SuppressionService } from './deliverabil
 import { createDeliveryService, type DeliveryService } from './delivery/delivery-service';
 import { createMessageLog, type MessageLog } from './delivery/message-log';
 import { createMessageService, type MessageService } from './delivery/message-service';
+import { createMessageStore, type MessageStore } from './delivery/message-store';
 import { createRetention, type Retention } from './delivery/retention';
 import { createMessageRetry, type MessageRetry } from './delivery/retry';
 import { createSweeper, type Sweeper } from './delivery/sweeper';
@@ -48,6 +49,8 @@ export interface Container {
   webhookProviders: WebhookProvider[];
   metrics: Metrics;
   providerHealth: ProviderHealth;
+  /** The only writer of message statuses and timelines. */
+  messageStore: MessageStore;
   messages: MessageService;
   messageLog: MessageLog;
   delivery: DeliveryService;
@@ -115,7 +118,8 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     log,
     sharedGaugesIntervalMs: overrides.sharedGaugesIntervalMs,
   });
-  const messages = createMessageService({ db, queues, log });
+  const messageStore = createMessageStore({ db, log });
+  const messages = createMessageService({ db, store: messageStore, queues, log });
   const suppressions = createSuppressionService({ db, config, queues, log });
   const { chains: providers, webhooks: webhookProviders } = suppressingSendRefusals(
     { chains: overrides.providers ?? adapters.chains, webhooks: adapters.webhooks },
@@ -123,6 +127,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
   );
   const delivery = createDeliveryService({
     db,
+    store: messageStore,
     providers,
     suppressions,
     health: providerHealth,
@@ -132,17 +137,17 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     log,
     leaseMs: overrides.sendLeaseMs,
   });
-  const sweeper = createSweeper({ db, queues, log, staleAfterMs: overrides.sweepStaleAfterMs });
+  const sweeper = createSweeper({ db, store: messageStore, queues, log, staleAfterMs: overrides.sweepStaleAfterMs });
   const messageLog = createMessageLog(db);
-  const retry = createMessageRetry({ db, sweeper, log });
+  const retry = createMessageRetry({ db, store: messageStore, sweeper, log });
   const retention = createRetention({ db, config, log });
 
   // Deliverability feedback: provider events, Clerk write-back, alerts.
-  const providerEvents = createProviderEvents({ db, queues, suppressions, metrics, log });
+  const providerEvents = createProviderEvents({ db, store: messageStore, queues, suppressions, metrics, log });
   const clerk = config.CLERK_SECRET_KEY
     ? createClerkClient({ secretKey: config.CLERK_SECRET_KEY, apiUrl: config.CLERK_API_URL }).users
     : null;
-  const clerkWriteback = createClerkWriteback({ db, clerk, suppressions, log });
+  const clerkWriteback = createClerkWriteback({ db, store: messageStore, clerk, suppressions, log });
   const alerts = createAlerts({ db, stats, config, log });
 
   // Apps that send their own messages and codes.
@@ -172,6 +177,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     webhookProviders,
     metrics,
     providerHealth,
+    messageStore,
     messages,
     messageLog,
     delivery,

@@ -120,6 +120,7 @@ describe('provider chain', () => {
   function deliveryWith(email: EmailProvider[], extra: Partial<DeliveryDeps> = {}): DeliveryService {
     return createDeliveryService({
       db: database.db,
+      store: harness.container.messageStore,
       providers: { email, sms: [] },
       suppressions: harness.container.suppressions,
       metrics: harness.container.metrics,

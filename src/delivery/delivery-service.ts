@@ -1,5 +1,5 @@
 import type { Config } from '../config/env';
-import { Prisma, type Db } from '../db/prisma';
+import type { Db } from '../db/prisma';
 import type { SuppressionService } from '../deliverability/suppressions';
 import type { MessageSource, MessageStatus } from '../generated/prisma/enums';
 import { DependencyUnavailableError } from '../lib/errors';
@@ -18,10 +18,8 @@ import type { SendJobData, SkipRuns } from '../queue/queues';
 import type { EmailContent, MessagePayload } from './content';
 import { resolveFrom, resolveReplyTo } from './from-address';
 import type { MessageService } from './message-service';
+import type { MessageStore } from './message-store';
 import { createSkipLog } from './skip-log';
-
-/** The statuses a send run may still change; anything else another run (or a provider event) has settled. */
-export const IN_FLIGHT: MessageStatus[] = ['queued', 'sending'];
 
 export const TERMINAL_STATUSES: readonly MessageStatus[] = [
   'sent',
@@ -40,6 +38,8 @@ export type SendOutcome =
 
 export interface DeliveryDeps {
   db: Db;
+  /** Every status change and timeline event of a send goes through it. */
+  store: MessageStore;
   providers: ProviderChains;
   /** A suppressed recipient (hard bounce, complaint, by hand) is never sent to. */
   suppressions: Pick<SuppressionService, 'active'>;
@@ -91,7 +91,7 @@ function toProviderError(err: unknown): ProviderError {
  * next: finished, or come back after a delay (the worker turns that into a delayed job).
  */
 export function createDeliveryService(deps: DeliveryDeps) {
-  const { db, providers, suppressions, health, metrics, config, log } = deps;
+  const { db, store, providers, suppressions, health, metrics, config, log } = deps;
   const now = deps.now ?? (() => new Date());
   const leaseMs = deps.leaseMs ?? 45_000;
   const random = deps.random ?? Math.random;
@@ -103,26 +103,23 @@ export function createDeliveryService(deps: DeliveryDeps) {
     codeBearing: boolean,
     detail: Record<string, string | null> = {},
   ): Promise<SendOutcome> {
-    const [settled] = await db.$transaction([
-      // Only from a status still in our hands: a run whose lease lapsed must not undo another run's result.
-      // If another run got there first, this throws, the job is retried and finds the message settled.
-      db.message.update({ where: { id: messageId, status: { in: IN_FLIGHT } }, data: { status, lastError: reason, leaseUntil: null } }),
-      db.messageEvent.create({ data: { messageId, type: status, detail: { reason, ...detail } } }),
-      ...(codeBearing
-        ? [db.messageContent.updateMany({ where: { messageId }, data: { payload: Prisma.DbNull } })]
-        : []),
-    ]);
+    const ended = { reason, ...detail };
+    const settled =
+      status === 'failed'
+        ? await store.markFailed(messageId, ended, codeBearing)
+        : status === 'expired'
+          ? await store.expire(messageId, ended)
+          : await store.suppress(messageId, ended, codeBearing);
+    // Another run got there first (its lease had lapsed): the job is retried and finds the message settled.
+    if (!settled) throw new Error(`message ${messageId} was settled by another send run`);
     metrics.messageOutcome({ status, provider: settled.provider, channel: settled.channel });
     log.warn({ message_id: messageId, status, reason }, `message ${status}`);
     return { kind: 'finished', status };
   }
 
-  /**
-   * Hands the message back to the queue. Only while it is still ours to send: a worker whose lease had lapsed
-   * may have recorded it `sent` meanwhile, and that must not turn back into `queued`.
-   */
+  /** Hands the message back to the queue (only while it is still ours to send; see `store.release`). */
   async function releaseForRetry(messageId: string): Promise<void> {
-    await db.message.updateMany({ where: { id: messageId, status: 'sending' }, data: { status: 'queued', leaseUntil: null } });
+    await store.release(messageId);
   }
 
   /**
@@ -150,9 +147,7 @@ export function createDeliveryService(deps: DeliveryDeps) {
         receivedDetail: { fallback_for: message.id },
       });
       if (!accepted.duplicate) {
-        await db.messageEvent.create({
-          data: { messageId: message.id, type: 'fallback', detail: { message_id: accepted.messageId, channel: fallback.payload.channel } },
-        });
+        await store.recordFallback(message.id, { message_id: accepted.messageId, channel: fallback.payload.channel });
       }
     } catch (err) {
       // Recorded but not queued (Redis down) is picked up by the sweeper; anything else is logged and the SMS fails.
@@ -193,7 +188,7 @@ export function createDeliveryService(deps: DeliveryDeps) {
    * waiting for a provider carries its skip runs to the next re-check; any other outcome ends them.
    */
   async function processSend(job: SendJobData, queuedAt?: Date): Promise<SendOutcome> {
-    const skips = createSkipLog(db, job.messageId, job.skips);
+    const skips = createSkipLog(store, job.messageId, job.skips);
     const outcome = await sendOnce(job, skips, queuedAt);
     if (outcome.kind === 'retry' && outcome.state.skips) return outcome;
     await skips.settle(now());
@@ -213,15 +208,8 @@ export function createDeliveryService(deps: DeliveryDeps) {
       return finish(message.id, 'expired', 'the code expired before it could be sent', true);
     }
 
-    const claimed = await db.message.updateMany({
-      where: {
-        id: message.id,
-        status: { in: IN_FLIGHT },
-        OR: [{ leaseUntil: null }, { leaseUntil: { lt: started } }],
-      },
-      data: { status: 'sending', leaseUntil: new Date(started.getTime() + leaseMs), updatedAt: started },
-    });
-    if (claimed.count === 0) {
+    const claimed = await store.claim(message.id, started, new Date(started.getTime() + leaseMs));
+    if (!claimed) {
       const current = await db.message.findUnique({ where: { id: message.id }, select: { status: true, leaseUntil: true } });
       if (!current || TERMINAL_STATUSES.includes(current.status)) return { kind: 'finished', status: current?.status ?? 'missing' };
       // Another worker is sending it right now; look again when its lease lapses.
@@ -233,12 +221,7 @@ export function createDeliveryService(deps: DeliveryDeps) {
       };
     }
 
-    if (queuedAt) {
-      await db.messageEvent.createMany({
-        data: [{ messageId: message.id, type: 'queued', occurredAt: queuedAt, dedupeKey: `queued:${message.id}:${queuedAt.getTime()}` }],
-        skipDuplicates: true,
-      });
-    }
+    if (queuedAt) await store.recordQueued(message.id, queuedAt);
 
     const suppression = await suppressions.active(message.channel, message.recipient);
     if (suppression) {
@@ -280,26 +263,13 @@ export function createDeliveryService(deps: DeliveryDeps) {
         }
         const error = toProviderError(err);
         lastError = `${provider.name}: ${error.message}`;
-        await db.$transaction([
-          db.message.update({
-            where: { id: message.id },
-            data: { lastError, provider: provider.name, attempts: { increment: 1 } },
-          }),
-          db.messageEvent.create({
-            data: {
-              messageId: message.id,
-              type: 'send_failed',
-              provider: provider.name,
-              detail: {
-                class: error.class,
-                status: error.status ?? null,
-                code: error.code ?? null,
-                message: error.message,
-                raw: (error.raw ?? null) as never,
-              },
-            },
-          }),
-        ]);
+        await store.recordAttemptFailed(message.id, provider.name, lastError, {
+          class: error.class,
+          status: error.status ?? null,
+          code: error.code ?? null,
+          message: error.message,
+          raw: error.raw ?? null,
+        });
         metrics.sendAttempt({ provider: provider.name, channel: message.channel, outcome: error.class });
         messageLog.warn(
           { provider: provider.name, class: error.class, status: error.status, code: error.code, err: error.message },
@@ -333,9 +303,7 @@ export function createDeliveryService(deps: DeliveryDeps) {
         index += 1;
         attemptsOnProvider = 0;
         if (index < chain.length) {
-          await db.messageEvent.create({
-            data: { messageId: message.id, type: 'failover', provider: chain[index]!.name, detail: { from: provider.name } },
-          });
+          await store.recordFailover(message.id, chain[index]!.name, provider.name);
         }
         continue;
       }
@@ -357,37 +325,16 @@ export function createDeliveryService(deps: DeliveryDeps) {
       // not count as a failed attempt (which could send again). It fails the job, which is retried.
       const result = attempt.value;
       const sentAt = now();
-      await db.$transaction([
-        db.message.update({
-          // As in finish(): a stale run cannot overwrite a message another run has already settled.
-          where: { id: message.id, status: { in: IN_FLIGHT } },
-          data: {
-            status: 'sent',
-            provider: provider.name,
-            providerMessageId: result.providerMessageId,
-            sentAt,
-            lastError: null,
-            leaseUntil: null,
-            attempts: { increment: 1 },
-          },
-        }),
-        db.messageEvent.create({
-          data: {
-            messageId: message.id,
-            type: 'sent',
-            provider: provider.name,
-            occurredAt: sentAt,
-            detail: { provider_message_id: result.providerMessageId, ...result.detail },
-          },
-        }),
-        db.messageContent.update({
-          where: { messageId: message.id },
-          data: {
-            headers: 'headers' in outgoing ? outgoing.headers : undefined,
-            ...(codeBearing ? { payload: Prisma.DbNull } : {}),
-          },
-        }),
-      ]);
+      const recorded = await store.markSent(message.id, {
+        provider: provider.name,
+        providerMessageId: result.providerMessageId,
+        sentAt,
+        detail: result.detail ?? {},
+        headers: 'headers' in outgoing ? outgoing.headers : undefined,
+        dropPayload: codeBearing,
+      });
+      // As in finish(): a stale run cannot overwrite a message another run has already settled.
+      if (!recorded) throw new Error(`message ${message.id} was settled by another send run`);
       metrics.messageOutcome({ status: 'sent', provider: provider.name, channel: message.channel });
       metrics.sendAttempt({ provider: provider.name, channel: message.channel, outcome: 'sent', acceptedToSentSeconds: (sentAt.getTime() - message.createdAt.getTime()) / 1000 });
       messageLog.info({ provider: provider.name, provider_message_id: result.providerMessageId }, 'message sent');

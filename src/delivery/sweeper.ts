@@ -1,10 +1,12 @@
 import type { Db } from '../db/prisma';
 import type { Logger } from '../lib/logger';
 import { requeueJob, sendJob, sendJobId, type Queues } from '../queue/queues';
-import { IN_FLIGHT } from './delivery-service';
+import type { MessageStore } from './message-store';
+import { IN_FLIGHT } from './timeline';
 
 export interface SweeperDeps {
   db: Db;
+  store: Pick<MessageStore, 'touch'>;
   queues: Pick<Queues, 'send'>;
   log: Logger;
   now?: () => Date;
@@ -25,7 +27,7 @@ const LIVE_JOB_STATES: ReadonlySet<string> = new Set(['waiting', 'active', 'dela
  * live job is queued again. Re-queuing is safe because the send job id is the message id and the sender
  * re-checks the message's status before sending.
  */
-export function createSweeper({ db, queues, log, now = () => new Date(), staleAfterMs = 60_000 }: SweeperDeps) {
+export function createSweeper({ db, store, queues, log, now = () => new Date(), staleAfterMs = 60_000 }: SweeperDeps) {
   /** Queue a message's send job again whatever became of the previous one. */
   async function requeue(messageId: string, generation = 0): Promise<'added' | 'retried' | 'alive'> {
     const job = sendJob(messageId, generation);
@@ -76,10 +78,8 @@ export function createSweeper({ db, queues, log, now = () => new Date(), staleAf
         requeued += 1;
         log.warn({ message_id: id, result }, 'requeued a message that had lost its job');
       }
-    }
-    if (lost.length > 0) {
-      // Touch them so the next sweep does not pick them again before the worker has had a chance.
-      await db.message.updateMany({ where: { id: { in: lost.map((m) => m.id) }, status: { in: IN_FLIGHT } }, data: { updatedAt: at } });
+      // Touch it so the next sweep does not pick it again before the worker has had a chance.
+      await store.touch(id, at);
     }
     // Codes are never kept in clear past their lifetime, whatever state the message ended in.
     const purged = await db.$executeRaw`
