@@ -196,7 +196,7 @@ export function createDeliveryService(deps: DeliveryDeps) {
   }
 
   async function sendOnce(job: SendJobData, skips: ReturnType<typeof createSkipLog>, queuedAt?: Date): Promise<SendOutcome> {
-    const message = await db.message.findUnique({ where: { id: job.messageId }, include: { content: true } });
+    const message = await store.loadForSend(job.messageId);
     if (!message) {
       log.warn({ message_id: job.messageId }, 'send job for unknown message dropped');
       return { kind: 'finished', status: 'missing' };
