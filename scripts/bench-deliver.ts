@@ -94,7 +94,9 @@ async function main(): Promise<void> {
     }
 
     worker = await startProcess({ ...env, ROLE: 'worker', PORT: '0' });
-    await new Promise((r) => setTimeout(r, 2_000));
+    // Once one message has gone through, the worker is up (its start is no part of a message's wait).
+    const first = await postWebhooks(webhookUrl, SECRET, 1, { parallel: 1 });
+    await until(() => [...first.accepted.keys()].every((id) => resend.firstSeen.has(`auth-message/${id}`)), 60_000, 'the worker to start');
     const steady = await postWebhooks(webhookUrl, SECRET, LATENCY_MESSAGES, { perSecond: LATENCY_RATE });
     const steadyIds = [...steady.accepted.keys()];
     await until(() => steadyIds.every((id) => resend.firstSeen.has(`auth-message/${id}`)), 60_000, 'the steady messages');

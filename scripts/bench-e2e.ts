@@ -5,7 +5,7 @@
  *  1. 200/s for 30 s to one `ROLE=all` process (what `npm start` runs);
  *  2. 500/s for 30 s to one `ROLE=api` and one `ROLE=worker` process.
  * For each: webhook 2xx → provider request p50/p99, and how many accepted messages never reached the provider
- * (lost) or reached it more than once (duplicated). Goal: p99 < 100 ms, 0 lost, 0 duplicated. A few messages
+ * (lost) or reached it more than once (duplicated, though under the same idempotency key). Goal: p99 < 100 ms, 0 lost, 0 duplicated. A few messages
  * go through first, so Resend's reported rate is known, as in any deployment after its first minutes.
  */
 import type { ChildProcess } from 'node:child_process';
@@ -66,7 +66,8 @@ async function runPhase(resend: FakeResend, phase: (typeof PHASES)[number], port
     return [
       `${phase.name}, ${phase.perSecond}/s for ${SECONDS} s (offered in ${offeredSeconds.toFixed(1)} s): ${ids.length} accepted, refused ${refused}`,
       `  webhook 2xx → provider request p50 ${percentile(waits, 50).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${waits.at(-1)?.toFixed(0)} ms (goal p99 < 100 ms: ${p99 < 100 ? 'met' : 'missed'})`,
-      `  lost ${lost}, duplicated ${duplicated} (goal 0 and 0)`,
+      // A repeat carries the same idempotency key (a retry after a timeout), which the real Resend sends once.
+      `  lost ${lost}, requested more than once ${duplicated} (goal 0 and 0)`,
       `  machine after the phase: ${machine()}`,
     ].join('\n');
   } finally {
@@ -78,7 +79,8 @@ async function main(): Promise<void> {
   const resend = await startFakeResend(PROVIDER_LATENCY_MS);
   const lines: string[] = [];
   try {
-    for (const phase of PHASES) lines.push(await runPhase(resend, phase, 33_000 + Math.floor(Math.random() * 1000)));
+    // A rate of 0 skips that phase.
+    for (const phase of PHASES.filter((p) => p.perSecond > 0)) lines.push(await runPhase(resend, phase, 33_000 + Math.floor(Math.random() * 1000)));
     console.log(`\nbench:e2e — fake Resend answering after ${PROVIDER_LATENCY_MS} ms, announcing 100000/s; default settings`);
     console.log(`machine ${machine()}`);
     for (const line of lines) console.log(line);

@@ -2,11 +2,8 @@
  * What `bench:deliver` and `bench:e2e` share: a fake Resend, the relay's processes as in production, a
  * webhook load generator, and clean-up. Every timestamp is taken in the bench process, on one clock.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { openSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -21,7 +18,7 @@ export const BARE_QUEUE = 'bare-send';
 
 export interface FakeResend {
   url: string;
-  /** When each idempotency key first reached the fake (performance.now()). */
+  /** When each idempotency key first reached the fake (epoch ms, see `clock`). */
   firstSeen: Map<string, number>;
   /** How many requests each idempotency key made. */
   requestsByKey: Map<string, number>;
@@ -29,52 +26,36 @@ export interface FakeResend {
   close(): void;
 }
 
-/**
- * Resend's `POST /emails`, answering after `latencyMs` and announcing 100,000/s in its `ratelimit-*` headers
- * (plain node:http: the fake must cost the machine as little as it can).
- */
+/** Epoch milliseconds with performance.now()'s precision: the same clock in every process of a run. */
+export const clock = (): number => performance.timeOrigin + performance.now();
+
+/** Starts `bench-fake-resend.ts` in its own process and keeps what it reports. */
 export async function startFakeResend(latencyMs: number): Promise<FakeResend> {
   const firstSeen = new Map<string, number>();
   const requestsByKey = new Map<string, number>();
   let requests = 0;
-  const server = createServer((req, res) => {
-    const at = performance.now();
-    requests += 1;
-    const key = String(req.headers['idempotency-key'] ?? '');
-    if (!firstSeen.has(key)) firstSeen.set(key, at);
-    requestsByKey.set(key, (requestsByKey.get(key) ?? 0) + 1);
-    req.resume();
-    req.on('end', () => {
-      setTimeout(() => {
-        res.writeHead(200, {
-          'content-type': 'application/json',
-          'ratelimit-limit': '100000',
-          'ratelimit-remaining': '99999',
-          'ratelimit-reset': '1',
-          'ratelimit-policy': '100000;w=1',
-        });
-        res.end(JSON.stringify({ id: randomBytes(16).toString('hex') }));
-      }, latencyMs);
+  const child = fork(path.resolve(__dirname, 'bench-fake-resend.js'), { env: { ...process.env, BENCH_PROVIDER_LATENCY_MS: String(latencyMs) } });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.once('error', reject);
+    child.on('message', (message: [string, string, number?]) => {
+      const [kind, value, at] = message;
+      if (kind === 'listening') resolve(value);
+      if (kind !== 'request') return;
+      requests += 1;
+      if (!firstSeen.has(value)) firstSeen.set(value, at!);
+      requestsByKey.set(value, (requestsByKey.get(value) ?? 0) + 1);
     });
   });
-  server.keepAliveTimeout = 10_000;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    firstSeen,
-    requestsByKey,
-    requests: () => requests,
-    close: () => {
-      server.closeAllConnections();
-      server.close();
-    },
-  };
+  return { url, firstSeen, requestsByKey, requests: () => requests, close: () => child.kill() };
 }
 
 /** Runs `dist/<script>` (default the relay, `dist/src/main.js`) and waits for `readyUrl` to answer, if given. */
 export async function startProcess(env: Record<string, string>, readyUrl?: string, script = 'src/main.js'): Promise<ChildProcess> {
   const root = path.resolve(__dirname, '../..');
-  const child = spawn(process.execPath, [path.join(root, 'dist', script)], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  // BENCH_LOG_DIR keeps each process's log (one file per process), to see why a figure is what it is.
+  const logDir = process.env.BENCH_LOG_DIR;
+  const stdout = logDir ? openSync(path.join(logDir, `${env.ROLE ?? 'bare'}-${Date.now()}.log`), 'a') : 'ignore';
+  const child = spawn(process.execPath, [path.join(root, 'dist', script)], { env: { ...process.env, ...env }, stdio: ['ignore', stdout, 'inherit'] });
   if (!readyUrl) return child;
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
@@ -94,23 +75,29 @@ export async function stopProcess(child: ChildProcess): Promise<void> {
 }
 
 export interface Posted {
-  /** Message id → when its 2xx arrived. */
+  /** Message id → when its 2xx arrived (see `clock`). */
   accepted: Map<string, number>;
-  /** Answers other than 2xx, by status (0: no answer). */
-  refused: Map<number, number>;
+  /** Answers other than 2xx, by status, or by error when there was no answer. */
+  refused: Map<string, number>;
 }
 
 /** Posts `count` signed Clerk webhooks, `parallel` at a time, or paced at a steady `perSecond`. */
 export async function postWebhooks(url: string, secret: string, count: number, pace: { parallel: number } | { perSecond: number }): Promise<Posted> {
   const posted: Posted = { accepted: new Map(), refused: new Map() };
-  const one = async () => {
+  const refuse = (why: string): void => void posted.refused.set(why, (posted.refused.get(why) ?? 0) + 1);
+  const one = async (): Promise<void> => {
     const { body, headers } = signedClerkWebhook(secret);
-    const res = await fetch(url, { method: 'POST', headers, body }).catch(() => undefined);
-    const at = performance.now();
-    if (!res || res.status >= 300) {
-      posted.refused.set(res?.status ?? 0, (posted.refused.get(res?.status ?? 0) ?? 0) + 1);
-      await res?.text();
-      return;
+    let res: Response;
+    try {
+      res = await fetch(url, { method: 'POST', headers, body });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause;
+      return refuse(cause?.code ?? String(err));
+    }
+    const at = clock();
+    if (res.status >= 300) {
+      await res.text();
+      return refuse(String(res.status));
     }
     posted.accepted.set(((await res.json()) as { message_id: string }).message_id, at);
   };

@@ -8,7 +8,7 @@ import { FAKE_RESEND_KEY, resendAnswers, startFakeResend } from './fakes/fake-re
 import type { IdempotentFake } from './fakes/idempotent-fake';
 
 /** Long enough that one process's CPU is not what bounds the sends in flight on a loaded machine. */
-const PROVIDER_LATENCY_MS = 400;
+const PROVIDER_LATENCY_MS = 1_000;
 const BACKLOG = 200;
 
 let database: TestDatabase;
@@ -67,7 +67,7 @@ it('keeps what the provider allows in flight (its reported rate × its latency, 
     await workers.close(5_000);
   }
   expect(resend.deliveries).toHaveLength(BACKLOG);
-  // The fake reports 1,000/s: at 400 ms that is 400 in flight, bounded by RESEND_CONCURRENCY's default of 50.
+  // The fake reports 1,000/s: at 1 s that is 1,000 in flight, bounded by RESEND_CONCURRENCY's default of 50.
   const peak = peakInFlight(resend.requests.map((r) => r.receivedAt));
   expect(peak).toBeGreaterThanOrEqual(30);
   expect(peak).toBeLessThanOrEqual(50);
