@@ -10,7 +10,7 @@ export interface SendWorkerOptions {
   prefix: string;
   delivery: Pick<DeliveryService, 'processSend'>;
   log: Logger;
-  /** SEND_CONCURRENCY */
+  /** SEND_CONCURRENCY: above the providers' own limits (providers/concurrency.ts), which bound what goes out. */
   concurrency: number;
   /** BullMQ lock: a job whose worker died is retried once this lapses (default 30 s). */
   lockDuration?: number;

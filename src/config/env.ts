@@ -187,11 +187,13 @@ const EnvSchema = z.object({
   // Unset: follow the rate the provider reports in its ratelimit-* headers (2/s until it does). Set: start at
   // this rate and never exceed it, whatever the headers say.
   RESEND_MAX_PER_SECOND: optional(z.coerce.number().positive()),
-  RESEND_CONCURRENCY: withDefault(positiveInt, 10),
+  // The most sends in flight per process; within it the relay keeps rate × latency in flight (providers/concurrency.ts).
+  RESEND_CONCURRENCY: withDefault(positiveInt, 50),
   AUTOSEND_MAX_PER_SECOND: optional(z.coerce.number().positive()),
-  AUTOSEND_CONCURRENCY: withDefault(positiveInt, 10),
-  // Jobs each worker process runs at once, per queue.
-  SEND_CONCURRENCY: withDefault(positiveInt, 20),
+  AUTOSEND_CONCURRENCY: withDefault(positiveInt, 50),
+  // Jobs each worker process runs at once, per queue. Sends: above the provider ceilings, so the ceilings and
+  // the providers' rates, not the queue, bound what goes out (a job also holds its slot around its send).
+  SEND_CONCURRENCY: withDefault(positiveInt, 100),
   EVENT_CONCURRENCY: withDefault(positiveInt, 10),
   WRITEBACK_CONCURRENCY: withDefault(positiveInt, 5),
   ALERT_WEBHOOK_URL: optional(z.url()),

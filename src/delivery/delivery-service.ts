@@ -11,7 +11,7 @@ import type { OutgoingEmail, OutgoingSms, Provider, ProviderChains, ProviderOutc
 import type { FailureRun, SendJobData, SkipRuns } from '../queue/queues';
 import type { MessagePayload } from './content';
 import type { MessageService } from './message-service';
-import type { MessageStore } from './message-store';
+import type { MessageStore, SendableMessage } from './message-store';
 import { buildOutgoing } from './outgoing';
 import {
   answerBy,
@@ -63,9 +63,7 @@ export type DeliveryService = ReturnType<typeof createDeliveryService>;
 /** How long a message without a code is retried on its last provider (Postal and Knock give up after about a day). */
 const NON_CODE_RETRY_MS = 24 * 60 * 60 * 1000;
 
-type LoadedMessage = NonNullable<Awaited<ReturnType<typeof loadMessage>>>;
-
-const loadMessage = (db: Db, id: string) => db.message.findUnique({ where: { id }, include: { content: true } });
+type LoadedMessage = SendableMessage;
 
 const finished = (status: MessageStatus | 'missing'): SendOutcome => ({ kind: 'finished', status });
 
@@ -217,7 +215,7 @@ export function createDeliveryService(deps: DeliveryDeps) {
 
   /** Load, check expiry, claim, check suppression; then the provider chain. */
   async function sendOnce(job: SendJobData, skips: SkipLog, queuedAt?: Date): Promise<SendOutcome> {
-    const message = await loadMessage(db, job.messageId);
+    const message = await store.loadForSend(job.messageId);
     if (!message) {
       log.warn({ message_id: job.messageId }, 'send job for unknown message dropped');
       return finished('missing');

@@ -3,6 +3,16 @@ import type { Channel, MessageStatus } from '../generated/prisma/enums';
 import type { Logger } from '../lib/logger';
 import { insertAccepted, type AcceptedRow } from './accepted-rows';
 import {
+  claimForSend,
+  insertQueued,
+  recordSent,
+  selectSendable,
+  toSendable,
+  type SendableMessage,
+  type SendableRow,
+  type SentRecord,
+} from './send-statements';
+import {
   IN_FLIGHT,
   replaceableBy,
   statusForReport,
@@ -22,6 +32,7 @@ import {
  */
 
 export type { AcceptedRow } from './accepted-rows';
+export type { SendableMessage } from './send-statements';
 export type { MessageChange, ProviderReport, TimelineEvent } from './timeline';
 
 export interface MessageStoreDeps {
@@ -65,22 +76,21 @@ export function createMessageStore({ db, now = () => new Date(), onChange, log }
     return ids;
   }
 
+  /** A message with its content, as a send run reads it; null if there is none. */
+  async function loadForSend(messageId: string): Promise<SendableMessage | null> {
+    const [row] = await db.$queryRaw<SendableRow[]>(selectSendable(messageId));
+    return row ? toSendable(row) : null;
+  }
+
   /** Takes a message for one send run: only while it is in flight and no other run's lease holds it. */
   async function claim(messageId: string, at: Date, leaseUntil: Date): Promise<boolean> {
-    const { count } = await db.message.updateMany({
-      where: { id: messageId, status: { in: IN_FLIGHT }, OR: [{ leaseUntil: null }, { leaseUntil: { lt: at } }] },
-      data: { status: 'sending', leaseUntil, updatedAt: at },
-    });
-    return count === 1;
+    return (await db.$executeRaw(claimForSend(messageId, at, leaseUntil))) === 1;
   }
 
   /** The `queued` event of the job that claimed the message, once however often that job runs. */
   async function recordQueued(messageId: string, queuedAt: Date): Promise<void> {
-    const { count } = await db.messageEvent.createMany({
-      data: [{ messageId, type: 'queued', occurredAt: queuedAt, dedupeKey: `queued:${messageId}:${queuedAt.getTime()}` }],
-      skipDuplicates: true,
-    });
-    if (count === 1) changed(messageId, 'sending', { type: 'queued', detail: {} }, queuedAt);
+    const inserted = await db.$executeRaw(insertQueued(messageId, queuedAt));
+    if (inserted === 1) changed(messageId, 'sending', { type: 'queued', detail: {} }, queuedAt);
   }
 
   /**
@@ -144,45 +154,11 @@ export function createMessageStore({ db, now = () => new Date(), onChange, log }
     changed(messageId, 'sending', { type: 'send_failed', provider, detail });
   }
 
-  interface Sent {
-    provider: string;
-    providerMessageId: string;
-    sentAt: Date;
-    detail: Record<string, unknown>;
-    /** The headers sent (email), kept with the content. */
-    headers: Record<string, string> | undefined;
-    dropPayload: boolean;
-  }
-
   /** The provider took it. Only from in flight, as `end`: a stale run cannot overwrite a settled message. */
-  async function markSent(messageId: string, sent: Sent): Promise<boolean> {
+  async function markSent(messageId: string, sent: SentRecord): Promise<boolean> {
     const detail = { provider_message_id: sent.providerMessageId, ...sent.detail };
-    try {
-      await db.$transaction([
-        db.message.update({
-          where: { id: messageId, status: { in: IN_FLIGHT } },
-          data: {
-            status: 'sent',
-            provider: sent.provider,
-            providerMessageId: sent.providerMessageId,
-            sentAt: sent.sentAt,
-            lastError: null,
-            leaseUntil: null,
-            attempts: { increment: 1 },
-          },
-        }),
-        db.messageEvent.create({
-          data: { messageId, type: 'sent', provider: sent.provider, occurredAt: sent.sentAt, detail: detail as never },
-        }),
-        db.messageContent.update({
-          where: { messageId },
-          data: { headers: sent.headers, ...(sent.dropPayload ? { payload: Prisma.DbNull } : {}) },
-        }),
-      ]);
-    } catch (err) {
-      if (refusedByGuard(err)) return false;
-      throw err;
-    }
+    const [{ sent: count }] = (await db.$queryRaw<{ sent: number }[]>(recordSent(messageId, { ...sent, detail }))) as [{ sent: number }];
+    if (count !== 1) return false;
     changed(messageId, 'sent', { type: 'sent', provider: sent.provider, detail }, sent.sentAt);
     return true;
   }
@@ -278,6 +254,7 @@ export function createMessageStore({ db, now = () => new Date(), onChange, log }
 
   return {
     recordAccepted,
+    loadForSend,
     claim,
     recordQueued,
     release,

@@ -15,7 +15,7 @@ end
 `;
 
 // KEYS[1] provider hash. ARGV: now, defaultRate, ceiling (0 = none), maxWait, probeLease, keyTtl, answerBy
-// (0 = none: when the message needs its answer). Returns {verdict, waitMs}: verdict 'ok' | 'probe' |
+// (0 = none: when the message needs its answer). Returns {verdict, waitMs, rate}: verdict 'ok' | 'probe' |
 // 'pause_probe' | 'circuit_open' | 'paused' | 'saturated'.
 export const ACQUIRE = `${EFFECTIVE_RATE}
 local key = KEYS[1]
@@ -47,7 +47,7 @@ if wait > tonumber(ARGV[4]) then
       if now < pauseProbeUntil then return {'paused', math.min(pauseProbeUntil - now, 1000)} end
       redis.call('HSET', key, 'pause_probe_until', now + tonumber(ARGV[5]))
       redis.call('PEXPIRE', key, ARGV[6])
-      return {'pause_probe', 0}
+      return {'pause_probe', 0, tostring(rate)}
     end
     return {'paused', wait}
   end
@@ -56,8 +56,9 @@ end
 if rate > 0 then redis.call('HSET', key, 'tat', tostring(start + 1000 / rate)) end
 if probe then redis.call('HSET', key, 'state', 'half_open', 'probe_until', now + wait + tonumber(ARGV[5])) end
 redis.call('PEXPIRE', key, ARGV[6])
-if probe then return {'probe', wait} end
-return {'ok', wait}
+-- The rate goes back as text: a Lua number would reach us truncated to an integer.
+if probe then return {'probe', wait, tostring(rate)} end
+return {'ok', wait, tostring(rate)}
 `;
 
 // KEYS[1] provider hash. ARGV: now, healthy (1/0), threshold, openMs, pauseUntil (0 = none), learnedRate

@@ -1,6 +1,7 @@
 import type { RedisClient } from '../lib/redis';
 import { viaRedis } from '../lib/errors';
 import type { Logger } from '../lib/logger';
+import { createAdaptiveLimiter, type AdaptiveLimiter } from './concurrency';
 import { unreachable } from './error-policy';
 import { tracedSend } from './provider-span';
 import { ACQUIRE, REPORT } from './provider-health-scripts';
@@ -15,11 +16,12 @@ import type { ProviderOutcome } from './types';
  *    only that provider waits, the queue and the other providers keep going;
  *  - a rate limit (GCRA: requests spaced 1/rate apart) at the rate the provider reports in its
  *    `ratelimit-*` headers, or the configured one until it has reported, never above a configured ceiling;
- *  - a concurrency limit per process, so a provider that hangs cannot hold every worker slot.
+ *  - a concurrency limit per process that follows the rate and the provider's latency (concurrency.ts), never
+ *    above the configured ceiling, so a provider that hangs cannot hold every worker slot.
  */
 
 export interface ProviderLimits {
-  /** Requests in flight at once from this process. */
+  /** The most requests in flight at once from this process; within it, rate × latency (concurrency.ts). */
   concurrency?: number;
   /** Ceiling (operator's choice) over whatever the provider reports. */
   maxPerSecond?: number;
@@ -73,25 +75,6 @@ const LEARNED_RATE_TTL_MS = 24 * 3600_000;
 const DEFAULT_RATE_LIMIT_PAUSE_MS = 1_000;
 const KEY_TTL_MS = 24 * 3600_000;
 
-function createSemaphore(limit: number) {
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  return {
-    acquire(): Promise<void> {
-      if (active < limit) {
-        active += 1;
-        return Promise.resolve();
-      }
-      return new Promise((resolve) => waiting.push(resolve));
-    },
-    release(): void {
-      const next = waiting.shift();
-      if (next) next();
-      else active -= 1;
-    },
-  };
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -119,14 +102,17 @@ export function createProviderHealth(options: ProviderHealthOptions) {
   const { redis, log } = options;
   const now = options.now ?? Date.now;
   const keyOf = (provider: string) => `${options.prefix}:provider-health:${provider}`;
-  const semaphores = new Map<string, ReturnType<typeof createSemaphore>>();
-  const semaphoreOf = (provider: string) => {
-    let semaphore = semaphores.get(provider);
-    if (!semaphore) {
-      semaphore = createSemaphore(options.limits[provider]?.concurrency ?? Number.POSITIVE_INFINITY);
-      semaphores.set(provider, semaphore);
+  const limiters = new Map<string, AdaptiveLimiter>();
+  const limiterOf = (provider: string) => {
+    let limiter = limiters.get(provider);
+    if (!limiter) {
+      const limits = options.limits[provider] ?? {};
+      // Until the first slot is granted, the rate is the one the gate starts from.
+      const startRate = Math.min(limits.defaultPerSecond ?? 0, limits.maxPerSecond ?? Number.POSITIVE_INFINITY);
+      limiter = createAdaptiveLimiter({ ceiling: limits.concurrency ?? Number.POSITIVE_INFINITY, ratePerSecond: startRate });
+      limiters.set(provider, limiter);
     }
-    return semaphore;
+    return limiter;
   };
 
   async function report(provider: string, outcome: ProviderOutcome | undefined, pauseProbe: boolean): Promise<void> {
@@ -177,12 +163,13 @@ export function createProviderHealth(options: ProviderHealthOptions) {
     /** When the message needs its answer: a pause that would outlive it lets one probe through instead. */
     answerBy?: number,
   ): Promise<GateResult<ProviderOutcome>> {
-    const semaphore = semaphoreOf(provider);
-    await semaphore.acquire();
+    const limiter = limiterOf(provider);
+    // Every slot taken for longer than we would wait for a rate slot: skipped as saturated, like the latter.
+    if (!(await limiter.acquire(options.maxWaitMs))) return { ok: false, reason: 'saturated', retryInMs: Math.ceil(limiter.latencyMs()) };
     try {
       const limits = options.limits[provider] ?? {};
       // Redis not answering is our outage, not the provider's: it surfaces as DependencyUnavailableError.
-      const [verdict, waitMs] = (await viaRedis(() => redis.eval(
+      const [verdict, waitMs, rate] = (await viaRedis(() => redis.eval(
         ACQUIRE,
         1,
         keyOf(provider),
@@ -193,11 +180,13 @@ export function createProviderHealth(options: ProviderHealthOptions) {
         options.probeLeaseMs,
         KEY_TTL_MS,
         answerBy ?? 0,
-      ))) as [string, number];
+      ))) as [string, number, string?];
       if (verdict !== 'ok' && verdict !== 'probe' && verdict !== 'pause_probe') {
         return { ok: false, reason: verdict as SkipReason, retryInMs: Math.max(0, Math.ceil(waitMs)) };
       }
+      limiter.observeRate(Number(rate));
       if (waitMs > 0) await sleep(waitMs);
+      const started = performance.now();
       let value: ProviderOutcome;
       try {
         value = await tracedSend(provider, send);
@@ -206,9 +195,12 @@ export function createProviderHealth(options: ProviderHealthOptions) {
         throw err;
       }
       await report(provider, value, verdict === 'pause_probe');
+      // The time a slot is held once its rate slot has come (what Little's law multiplies the rate by); only
+      // answered calls count, so a provider that hangs never earns more slots.
+      if (!(value.kind === 'retry' && value.unanswered)) limiter.observeLatency(performance.now() - started);
       return { ok: true, value };
     } finally {
-      semaphore.release();
+      limiter.release();
     }
   }
 

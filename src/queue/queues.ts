@@ -157,7 +157,7 @@ export function createQueues(connection: RedisClient, keys: RedisKeys): Queues {
  * The job id of a message's send job: the message id itself, so adding it twice is a no-op; an admin retry
  * (a new send generation) gets a job of its own.
  */
-const sendJobId = (messageId: string, generation = 0): string =>
+export const sendJobId = (messageId: string, generation = 0): string =>
   generation === 0 ? messageId : `${messageId}-retry-${generation}`;
 
 /** A message's send job, in the shape `add` and `addBulk` take. */
