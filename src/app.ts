@@ -3,8 +3,10 @@ import { messagesApiRouter } from './api/messages-router';
 import { sendApiRouter } from './api/send-router';
 import { statsApiRouter } from './api/stats-router';
 import { suppressionsApiRouter } from './api/suppressions-router';
+import { webhookEndpointsApiRouter } from './api/webhook-endpoints-router';
 import type { Container } from './container';
 import { dashboardRouter } from './dashboard/router';
+import { traceRequests, tracingEnabled } from './lib/tracing';
 import { verificationRouter } from './verification/verification-router';
 import { clerkWebhookRouter } from './webhooks/clerk-router';
 import { providerWebhookRouter } from './webhooks/provider-router';
@@ -15,7 +17,7 @@ import { requestContext } from './http/context';
 import { refuseNulInUrl, refuseUnstorableInBody } from './http/refuse-unstorable';
 import { errorHandler, notFound } from './http/errors';
 import { healthRouter, whileStarting } from './http/health';
-import { countWebhooks, metricsRouter, timeRequests } from './http/metrics';
+import { countWebhooks, metricsRouter, routeTemplate, timeRequests } from './http/metrics';
 
 export type AppDeps = Omit<Container, 'close'>;
 
@@ -25,6 +27,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   if (deps.config.TRUST_PROXY !== undefined) app.set('trust proxy', deps.config.TRUST_PROXY);
+  if (tracingEnabled()) app.use(traceRequests(routeTemplate));
   app.use(timeRequests(deps.metrics));
   app.use(requestContext(deps.log));
   app.use(refuseNulInUrl);
@@ -50,6 +53,7 @@ export function createApp(deps: AppDeps): express.Express {
     messagesApiRouter(deps),
     suppressionsApiRouter(deps),
     statsApiRouter(deps),
+    webhookEndpointsApiRouter(deps),
   );
   app.use(dashboardRouter(deps));
 

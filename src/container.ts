@@ -15,6 +15,7 @@ import { createSuppressionService, type SuppressionService } from './deliverabil
 import { createDeliveryService, type DeliveryService } from './delivery/delivery-service';
 import { createMessageLog, type MessageLog } from './delivery/message-log';
 import { createMessageService, type MessageService } from './delivery/message-service';
+import { createMessageStore, type MessageStore } from './delivery/message-store';
 import { createRetention, type Retention } from './delivery/retention';
 import { createMessageRetry, type MessageRetry } from './delivery/retry';
 import { createSweeper, type Sweeper } from './delivery/sweeper';
@@ -22,6 +23,11 @@ import type { Logger } from './lib/logger';
 import { createRedisConnection, redisKeys, type RedisClient, type RedisKeys } from './lib/redis';
 import { createStartupState, type StartupState } from './lib/startup';
 import { createMetrics, type Metrics } from './metrics/metrics';
+import { systemResolve, type Resolve } from './outbound/address-policy';
+import { createOutboundDeliveries, type OutboundDeliveries } from './outbound/deliveries';
+import { createWebhookEndpoints, type WebhookEndpoints } from './outbound/endpoints';
+import { createOutboundPublisher, type OutboundPublisher } from './outbound/events';
+import { createOutboundMetrics, type OutboundMetrics } from './outbound/outbound-metrics';
 import { createProviders, providerLimits } from './providers';
 import { createProviderHealth, type ProviderHealth } from './providers/provider-health';
 import type { FetchText } from './providers/ses/sns-webhook';
@@ -48,6 +54,8 @@ export interface Container {
   webhookProviders: WebhookProvider[];
   metrics: Metrics;
   providerHealth: ProviderHealth;
+  /** The only writer of message statuses and timelines. */
+  messageStore: MessageStore;
   messages: MessageService;
   messageLog: MessageLog;
   delivery: DeliveryService;
@@ -61,6 +69,8 @@ export interface Container {
   /** The stats as the overview page and the rate gauges read them. */
   deliverability: StatsSource;
   alerts: Alerts;
+  /** Outbound event webhooks: the publisher every state change reports to, the endpoints, their deliveries. */
+  outbound: { publisher: OutboundPublisher; endpoints: WebhookEndpoints; deliveries: OutboundDeliveries; metrics: OutboundMetrics };
   templates: Templates;
   idempotency: IdempotencyStore;
   verifications: VerificationService;
@@ -79,6 +89,8 @@ export interface ContainerOverrides {
   snsFetchText?: FetchText;
   /** Tests of the safety net shorten how long a message must sit untouched before the sweeper re-queues it. */
   sweepStaleAfterMs?: number;
+  /** Tests only: resolves outbound webhook hosts (production uses the system resolver). */
+  outboundResolve?: Resolve;
 }
 
 export function buildContainer(config: Config, log: Logger, overrides: ContainerOverrides = {}): Container {
@@ -115,14 +127,17 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     log,
     sharedGaugesIntervalMs: overrides.sharedGaugesIntervalMs,
   });
-  const messages = createMessageService({ db, config, queues, log });
-  const suppressions = createSuppressionService({ db, config, queues, log });
+  const publisher = createOutboundPublisher({ db, queue: queues.outboundWebhooks, log });
+  const messageStore = createMessageStore({ db, log, onChange: publisher.publishMessageChange });
+  const messages = createMessageService({ db, config, store: messageStore, queues, log });
+  const suppressions = createSuppressionService({ db, config, queues, log, onChange: publisher.publishSuppression });
   const { chains: providers, webhooks: webhookProviders } = suppressingSendRefusals(
     { chains: overrides.providers ?? adapters.chains, webhooks: adapters.webhooks },
     { suppressions, queues, log },
   );
   const delivery = createDeliveryService({
     db,
+    store: messageStore,
     providers,
     suppressions,
     health: providerHealth,
@@ -132,18 +147,39 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     log,
     leaseMs: overrides.sendLeaseMs,
   });
-  const sweeper = createSweeper({ db, queues, log, staleAfterMs: overrides.sweepStaleAfterMs });
+  const sweeper = createSweeper({ db, store: messageStore, queues, log, staleAfterMs: overrides.sweepStaleAfterMs });
   const messageLog = createMessageLog(db);
-  const retry = createMessageRetry({ db, sweeper, log });
+  const retry = createMessageRetry({ db, store: messageStore, sweeper, log });
   const retention = createRetention({ db, config, log });
 
   // Deliverability feedback: provider events, Clerk write-back, alerts.
-  const providerEvents = createProviderEvents({ db, queues, suppressions, metrics, log });
+  const providerEvents = createProviderEvents({ db, store: messageStore, queues, suppressions, metrics, log });
   const clerk = config.CLERK_SECRET_KEY
     ? createClerkClient({ secretKey: config.CLERK_SECRET_KEY, apiUrl: config.CLERK_API_URL }).users
     : null;
-  const clerkWriteback = createClerkWriteback({ db, clerk, suppressions, log });
-  const alerts = createAlerts({ db, stats, config, log });
+  const clerkWriteback = createClerkWriteback({ db, store: messageStore, clerk, suppressions, log });
+  const alerts = createAlerts({ db, stats, config, log, onAlert: publisher.publishAlert });
+
+  // Outbound event webhooks to the tenant's own systems.
+  const outboundPolicy = { production: config.NODE_ENV === 'production', allowList: config.OUTBOUND_WEBHOOK_ALLOWED_HOSTS };
+  const resolve = overrides.outboundResolve ?? systemResolve;
+  const outboundMetrics = createOutboundMetrics(metrics.registry);
+  const outbound = {
+    publisher,
+    metrics: outboundMetrics,
+    endpoints: createWebhookEndpoints({ db, policy: outboundPolicy, resolve, publisher, log }),
+    deliveries: createOutboundDeliveries({
+      db,
+      queue: queues.outboundWebhooks,
+      policy: outboundPolicy,
+      resolve,
+      alerts,
+      publisher,
+      metrics: outboundMetrics,
+      log,
+      retentionDays: config.RETENTION_DAYS,
+    }),
+  };
 
   // Apps that send their own messages and codes.
   const templates = createTemplates({ dir: config.TEMPLATES_DIR, appName: config.APP_NAME ?? config.EMAIL_FROM_NAME });
@@ -172,6 +208,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     webhookProviders,
     metrics,
     providerHealth,
+    messageStore,
     messages,
     messageLog,
     delivery,
@@ -184,6 +221,7 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     stats,
     deliverability,
     alerts,
+    outbound,
     templates,
     idempotency,
     verifications,

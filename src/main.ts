@@ -1,37 +1,19 @@
 import type { Server } from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
+import path from 'node:path';
 import { ConfigError, parseConfig } from './config/env';
 import { logConfigSummary } from './config/summary';
 import { buildContainer, type Container } from './container';
 import { migrate, migrationTarget } from './db/migrate';
 import { errorText } from './db/unreachable';
-import { createApp } from './app';
+import { redisReady, SHUTDOWN_GRACE_MS, untilDone } from './lifecycle';
 import { createLogger } from './lib/logger';
+import { startTracing } from './lib/tracing';
 import { startMetricsListener } from './http/metrics-listener';
-import { startWorkers, type RunningWorkers } from '../workers';
+import { superviseWorkerThread } from './worker-supervisor';
+import { startWorkers } from '../workers';
 
-/** How long in-flight jobs get to finish on SIGTERM before they are left to be retried elsewhere. */
-const SHUTDOWN_GRACE_MS = 10_000;
-/** Start-up retries a step that failed after 1 s, then twice as long each time, up to this. */
-const MAX_RETRY_DELAY_MS = 30_000;
-
-/** Runs one start-up step until it succeeds (or the process stops), marked pending meanwhile. */
-async function untilDone(container: Container, step: string, attempt: () => Promise<unknown>, signal: AbortSignal): Promise<void> {
-  const done = container.startup.begin(step);
-  try {
-    for (let delay = 1_000; ; delay = Math.min(delay * 2, MAX_RETRY_DELAY_MS)) {
-      try {
-        await attempt();
-        return;
-      } catch (err) {
-        container.log.error({ err: errorText(err), retry_in_ms: delay }, `start-up: ${step} failed; retrying`);
-        await sleep(delay, undefined, { signal });
-      }
-    }
-  } finally {
-    done();
-  }
-}
+/** Past the workers' own grace, a worker thread that has not stopped is terminated. */
+const WORKER_THREAD_DEADLINE_MS = SHUTDOWN_GRACE_MS + 5_000;
 
 /**
  * What must succeed before the process is ready: migrations (unless MIGRATE_ON_START=false) and a first Redis
@@ -45,9 +27,23 @@ async function startUp(container: Container, signal: AbortSignal): Promise<void>
     const target = migrationTarget(config);
     steps.push(untilDone(container, `applying migrations (${target.variable})`, () => migrate(target.url, { log, variable: target.variable }), signal));
   }
-  // BullMQ waits for a Redis that is down at start (ioredis reconnects) rather than failing.
-  steps.push(untilDone(container, 'connecting to Redis (REDIS_URL)', () => Promise.all(container.queues.all().map((q) => q.waitUntilReady())), signal));
+  steps.push(redisReady(container, signal));
   await Promise.all(steps);
+}
+
+/**
+ * Starts the workers: in this process's event loop for ROLE=worker; for ROLE=all in a worker thread, so that
+ * sending never holds up the receiver (and uses another core), its metrics exported with the receiver's.
+ * Returns how to stop them at once, and when they first take jobs.
+ */
+function runWorkers(container: Container): { close(): Promise<void>; ready: Promise<void> } {
+  if (container.config.ROLE === 'worker') {
+    const workers = startWorkers(container);
+    return { close: () => workers.then((w) => w.close(SHUTDOWN_GRACE_MS)), ready: workers.then(() => undefined) };
+  }
+  const thread = superviseWorkerThread(path.join(__dirname, 'worker-thread.js'), container.log);
+  container.metrics.addSource(() => thread.metrics());
+  return { close: () => thread.stop(WORKER_THREAD_DEADLINE_MS), ready: thread.ready };
 }
 
 async function main(): Promise<void> {
@@ -61,15 +57,16 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  const tracing = await startTracing(config);
   const log = createLogger(config.LOG_LEVEL);
   logConfigSummary(log, config);
   const container = buildContainer(config, log);
   const stop = new AbortController();
 
-  let workers: RunningWorkers | undefined;
+  let workers: ReturnType<typeof runWorkers> | undefined;
   const ready = startUp(container, stop.signal).then(async () => {
     if (stop.signal.aborted) return;
-    if (config.ROLE === 'all' || config.ROLE === 'worker') workers = await startWorkers(container);
+    if (config.ROLE === 'all' || config.ROLE === 'worker') await (workers = runWorkers(container)).ready;
     log.info({ role: config.ROLE }, 'auth-relay ready');
   });
   ready.catch((err: unknown) => {
@@ -78,6 +75,8 @@ async function main(): Promise<void> {
 
   let server: Server | undefined;
   if (config.ROLE === 'all' || config.ROLE === 'api') {
+    // Loaded only by a role that serves HTTP: the app pulls in the dashboard and bull-board.
+    const { createApp } = await import('./app');
     const app = createApp(container);
     server = app.listen(config.PORT);
     await new Promise<void>((resolve, reject) => server!.once('listening', resolve).once('error', reject));
@@ -103,8 +102,9 @@ async function main(): Promise<void> {
       : Promise.resolve();
     metricsServer?.close();
     metricsServer?.closeIdleConnections();
-    await Promise.all([serverClosed, workers?.close(SHUTDOWN_GRACE_MS)]);
+    await Promise.all([serverClosed, workers?.close()]);
     await container.close();
+    await tracing.shutdown();
     log.info('stopped');
     process.exit(0);
   };

@@ -1,6 +1,7 @@
 import { testConfig } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { startHarness, type Harness } from './helpers/harness';
+import { OUTBOUND_CONCURRENCY } from '../workers/outbound-webhooks-worker';
 
 let database: TestDatabase;
 let harness: Harness;
@@ -18,7 +19,8 @@ afterAll(async () => {
 
 it('runs each queue with the concurrency configured for it', () => {
   const concurrency = Object.fromEntries(harness.workers!.workers.map((w) => [w.name, w.concurrency]));
-  expect(concurrency).toEqual({ send: 7, 'provider-events': 3, 'clerk-writeback': 2, maintenance: 1 });
+  // Outbound event webhooks run at a fixed concurrency: their calls wait on the tenant's server, not on ours.
+  expect(concurrency).toEqual({ send: 7, 'provider-events': 3, 'clerk-writeback': 2, maintenance: 1, 'outbound-webhooks': OUTBOUND_CONCURRENCY });
 });
 
 // Nothing else in this file touches its database, so every connection to it is the container's pool.

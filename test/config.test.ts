@@ -34,7 +34,7 @@ describe('config', () => {
   it('defaults capacity to the figures once fixed in code, and migrates on start through DATABASE_URL', () => {
     expect(parseConfig({})).toMatchObject({
       DATABASE_POOL_SIZE: 10,
-      SEND_CONCURRENCY: 20,
+      SEND_CONCURRENCY: 100,
       EVENT_CONCURRENCY: 10,
       WRITEBACK_CONCURRENCY: 5,
       MIGRATE_ON_START: true,

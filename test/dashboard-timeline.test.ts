@@ -110,6 +110,11 @@ describe('one line per event', () => {
       [{ type: 'received', detail: { fallback_for: 'msg_sms1' } }, 'received', 'Accepted as the fallback for msg_sms1'],
       [{ type: 'queued' }, 'queued', 'Queued for sending'],
       [{ type: 'send_failed', provider: 'unosend', detail: { class: 'transient', status: 429, code: 'rate_limited', message: 'slow down' } }, 'send failed', 'transient error from unosend (429 rate_limited): slow down'],
+      [
+        { type: 'send_failed', provider: 'resend', detail: { class: 'transient', status: 500, code: null, message: 'boom', count: 12, first_at: '2026-03-01T10:00:00.000Z', last_at: '2026-03-01T10:05:00.000Z' } },
+        'send failed',
+        'transient error from resend (500), 12 times between 2026-03-01 10:00:00.000 UTC and 2026-03-01 10:05:00.000 UTC: boom',
+      ],
       [{ type: 'provider_skipped', provider: 'resend', detail: { reason: 'paused', retry_in_ms: 3000 } }, 'provider skipped', 'resend skipped: it asked us to slow down (rate limit); free again in 3.0 s'],
       [
         { type: 'provider_skipped', provider: 'resend', detail: { reason: 'paused', retry_in_ms: 3000, count: 37, first_at: '2026-03-01T10:00:00.000Z', last_at: '2026-03-01T10:04:10.000Z' } },
@@ -117,6 +122,7 @@ describe('one line per event', () => {
         'resend skipped 37 times between 2026-03-01 10:00:00.000 UTC and 2026-03-01 10:04:10.000 UTC: it asked us to slow down (rate limit); free again in 3.0 s',
       ],
       [{ type: 'failover', provider: 'outbox', detail: { from: 'autosend' } }, 'failover', 'Failing over from autosend to outbox'],
+      [{ type: 'failover', provider: 'autosend', detail: { from: 'resend', duplicate_possible: true } }, 'failover', 'Failing over from resend to autosend; a duplicate is possible (resend may have sent it)'],
       [{ type: 'sent', provider: 'unosend', detail: { provider_message_id: 'uno_1' } }, 'sent', 'Sent: accepted by unosend as uno_1'],
       [{ type: 'sent', provider: 'outbox', detail: { provider_message_id: 'outbox_1' } }, 'sent', 'Sent: accepted by outbox as outbox_1'],
       [{ type: 'fallback', detail: { message_id: 'msg_email1', channel: 'email' } }, 'fallback', 'Could not be delivered here; sent by email as msg_email1'],

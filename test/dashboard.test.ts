@@ -7,7 +7,7 @@ import { seedMessage } from './helpers/seed';
 import { TcpProxy } from './helpers/tcp-proxy';
 import { waitFor } from './helpers/wait';
 import { createProviderHealth } from '../src/providers/provider-health';
-import { ProviderError, type EmailProvider, type OutgoingEmail } from '../src/providers/types';
+import type { EmailProvider, OutgoingEmail } from '../src/providers/types';
 import { LOGIN_MAX_FAILURES } from '../src/dashboard/login-limiter';
 
 let database: TestDatabase;
@@ -23,9 +23,9 @@ const flakyProvider: EmailProvider = {
   name: 'flaky',
   channel: 'email',
   async send(m) {
-    if (flaky.failing) throw new ProviderError('550 mailbox <b>unavailable</b>', { class: 'permanent', status: 422, raw: { error: '<script>alert(4)</script>' } });
+    if (flaky.failing) return { kind: 'failed' as const, message: '550 mailbox <b>unavailable</b>', status: 422, raw: { error: '<script>alert(4)</script>' } };
     flaky.sent.push(m);
-    return { providerMessageId: `flaky_${m.messageId}` };
+    return { kind: 'sent' as const, providerMessageId: `flaky_${m.messageId}` };
   },
 };
 
@@ -562,13 +562,13 @@ describe('overview', () => {
     };
     expect(await providerRow()).toMatch(/<td>outbox<\/td><td><span class="lvl-ok">in use<\/span><\/td>\s*<td class="num ">0<\/td>/);
 
-    const rateLimited = new ProviderError('429 too many requests', { class: 'transient', status: 429, providerWide: true, retryAfterMs: 120_000 });
-    await expect(health.call('outbox', () => Promise.reject(rateLimited))).rejects.toThrow('429');
+    const rateLimited = { kind: 'rate_limited' as const, message: '429 too many requests', status: 429, retryAfterMs: 120_000 };
+    await expect(health.call('outbox', () => Promise.resolve(rateLimited))).resolves.toMatchObject({ ok: true, value: { kind: 'rate_limited' } });
     expect(await providerRow()).toMatch(/lvl-warn">paused<\/span> <span class="small">\(rate limited; <time[^>]*>(1\d\d|\d) (s|min)<\/time> left\)/);
 
     clock += 121_000;
-    const down = new ProviderError('503 unavailable', { class: 'transient', status: 503 });
-    for (let i = 0; i < config.PROVIDER_CIRCUIT_FAILURES; i++) await health.call('outbox', () => Promise.reject(down)).catch(() => undefined);
+    const down = { kind: 'retry' as const, message: '503 unavailable', status: 503, unanswered: false };
+    for (let i = 0; i < config.PROVIDER_CIRCUIT_FAILURES; i++) await health.call('outbox', () => Promise.resolve(down)).catch(() => undefined);
     const row = await providerRow();
     expect(row).toContain('<span class="lvl-page">circuit open</span>');
     expect(row).toMatch(new RegExp(`<td class="num lvl-page">${config.PROVIDER_CIRCUIT_FAILURES}</td>`));

@@ -27,7 +27,7 @@ const resend: EmailProvider = {
   channel: 'email',
   async send(message) {
     sends.push(message);
-    return { providerMessageId: `re_${randomBytes(8).toString('hex')}` };
+    return { kind: 'sent' as const, providerMessageId: `re_${randomBytes(8).toString('hex')}` };
   },
 };
 
@@ -238,6 +238,7 @@ it('a write-back the suppression list no longer agrees with is not sent (jobs ou
   const message = await settled(await clerkEmail(address, user.id));
   const writeback = createClerkWriteback({
     db: database.db,
+    store: harness.container.messageStore,
     clerk: {
       getUserList: async () => { throw new Error('must not be called'); },
       updateUserMetadata: async () => { throw new Error('must not be called'); },
@@ -256,7 +257,7 @@ it('a write-back the suppression list no longer agrees with is not sent (jobs ou
 
 it('without CLERK_SECRET_KEY the write-back is skipped and says so on the timeline', async () => {
   const message = await settled(await clerkEmail(newAddress(), 'user_x'));
-  const writeback = createClerkWriteback({ db: database.db, clerk: null, suppressions: harness.container.suppressions, log: harness.container.log });
+  const writeback = createClerkWriteback({ db: database.db, store: harness.container.messageStore, clerk: null, suppressions: harness.container.suppressions, log: harness.container.log });
   const outcome = await writeback.process({ emailStatus: 'undeliverable', recipient: message.recipient, messageId: message.id, reason: 'hard_bounce', at: new Date().toISOString() });
   expect(outcome).toEqual({ kind: 'done', outcome: 'skipped' });
   expect(await writebackOutcome(message.id)).toMatchObject({ outcome: 'skipped', reason: 'CLERK_SECRET_KEY is not set' });
@@ -273,6 +274,7 @@ it('gives up on a Clerk that keeps failing, after a bounded number of tries', as
   await harness.container.suppressions.suppress({ channel: 'email', recipient: message.recipient, reason: 'hard_bounce', sourceMessageId: message.id });
   const writeback = createClerkWriteback({
     db: database.db,
+    store: harness.container.messageStore,
     clerk: failing as never,
     suppressions: harness.container.suppressions,
     log: harness.container.log,

@@ -1,7 +1,7 @@
 import { createDeliveryService, type DeliveryDeps, type DeliveryService } from '../src/delivery/delivery-service';
 import { createLogger } from '../src/lib/logger';
 import { createOutbox } from '../src/providers/outbox';
-import { ProviderError, type EmailProvider, type OutgoingEmail } from '../src/providers/types';
+import type { EmailProvider, OutgoingEmail, ProviderFailure } from '../src/providers/types';
 import { acceptClerkEvent, emailCreated } from './helpers/clerk-events';
 import { TEST_ADMIN_TOKEN, TEST_CLERK_SECRET, testConfig } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
@@ -24,7 +24,7 @@ const postClerk = (harness: Harness, event: unknown): Promise<string> => acceptC
 const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 
 /** A provider under the test's control; it stands in for the adapter interface, not for any SDK. */
-function scriptedProvider(name: string, script: Array<'ok' | ProviderError>): EmailProvider & { calls: OutgoingEmail[] } {
+function scriptedProvider(name: string, script: Array<'ok' | ProviderFailure>): EmailProvider & { calls: OutgoingEmail[] } {
   const calls: OutgoingEmail[] = [];
   return {
     name,
@@ -33,8 +33,8 @@ function scriptedProvider(name: string, script: Array<'ok' | ProviderError>): Em
     async send(message) {
       calls.push(message);
       const step = script[Math.min(calls.length - 1, script.length - 1)];
-      if (step instanceof ProviderError) throw step;
-      return { providerMessageId: `${name}-${calls.length}` };
+      if (step !== 'ok') return step!;
+      return { kind: 'sent' as const, providerMessageId: `${name}-${calls.length}` };
     },
   };
 }
@@ -109,7 +109,7 @@ describe('end to end through the outbox', () => {
 
 describe('provider chain', () => {
   const log = createLogger('silent');
-  const config = { PROVIDER_ATTEMPTS: 3, EMAIL_FROM: 'Acme <auth@acme.example>', EMAIL_FROM_DOMAIN: undefined, EMAIL_FROM_NAME: undefined };
+  const config = { PROVIDER_ATTEMPTS: 3, PROVIDER_TIMEOUT_MS: 10_000, PROVIDER_MAX_PAUSE_SECONDS: 60, EMAIL_FROM: 'Acme <auth@acme.example>', EMAIL_FROM_DOMAIN: undefined, EMAIL_FROM_NAME: undefined };
   let harness: Harness;
   beforeAll(async () => {
     harness = await startHarness(testConfig(database.url));
@@ -120,6 +120,7 @@ describe('provider chain', () => {
   function deliveryWith(email: EmailProvider[], extra: Partial<DeliveryDeps> = {}): DeliveryService {
     return createDeliveryService({
       db: database.db,
+      store: harness.container.messageStore,
       providers: { email, sms: [] },
       suppressions: harness.container.suppressions,
       metrics: harness.container.metrics,
@@ -139,7 +140,7 @@ describe('provider chain', () => {
   }
 
   it('retries a transient error after a delay, then sends with the same idempotency key', async () => {
-    const provider = scriptedProvider('primary', [new ProviderError('503 from provider', { class: 'transient', status: 503 }), 'ok']);
+    const provider = scriptedProvider('primary', [{ kind: 'retry' as const, message: '503 from provider', status: 503, unanswered: false }, 'ok']);
     const delivery = deliveryWith([provider], { random: () => 0 });
     const id = await acceptedMessage();
 
@@ -157,14 +158,14 @@ describe('provider chain', () => {
   });
 
   it('waits at least as long as the provider asks (Retry-After)', async () => {
-    const provider = scriptedProvider('primary', [new ProviderError('rate limited', { class: 'transient', status: 429, retryAfterMs: 7_000 })]);
+    const provider = scriptedProvider('primary', [{ kind: 'retry' as const, message: 'rate limited', status: 429, retryAfterMs: 7_000, unanswered: false }]);
     const delivery = deliveryWith([provider], { random: () => 0 });
     const outcome = await delivery.processSend({ messageId: await acceptedMessage() });
     expect(outcome).toMatchObject({ kind: 'retry', delayMs: 7_000 });
   });
 
   it('fails over to the next provider after PROVIDER_ATTEMPTS transient failures', async () => {
-    const transient = new ProviderError('timeout', { class: 'transient' });
+    const transient = { kind: 'retry' as const, message: 'timeout', status: null, unanswered: false };
     const primary = scriptedProvider('primary', [transient]);
     const secondary = scriptedProvider('secondary', ['ok']);
     const delivery = deliveryWith([primary, secondary], { random: () => 0 });
@@ -182,7 +183,7 @@ describe('provider chain', () => {
   });
 
   it('keeps retrying its only provider past PROVIDER_ATTEMPTS while the code is valid, then sends', async () => {
-    const serverError = new ProviderError('500 from provider', { class: 'transient', status: 500 });
+    const serverError = { kind: 'retry' as const, message: '500 from provider', status: 500, unanswered: false };
     const only = scriptedProvider('only', [serverError, serverError, serverError, serverError, serverError, 'ok']);
     const delivery = deliveryWith([only], { health: direct, random: () => 0 });
     const id = await acceptedMessage();
@@ -198,8 +199,32 @@ describe('provider chain', () => {
     expect(await database.db.message.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: 'sent', attempts: 6 });
   });
 
+  it('counts the same failure past PROVIDER_ATTEMPTS on one event, as skips are: the timeline stays readable', async () => {
+    const serverError = { kind: 'retry' as const, message: '500 from provider', status: 500, unanswered: false };
+    const unavailable = { kind: 'retry' as const, message: '503 from provider', status: 503, unanswered: false };
+    const script = [serverError, serverError, serverError, serverError, serverError, serverError, unavailable, unavailable, 'ok' as const];
+    const delivery = deliveryWith([scriptedProvider('only', script)], { health: direct, random: () => 0 });
+    const id = await acceptedMessage();
+    let job: SendJobData = { messageId: id };
+    for (let i = 0; i < script.length; i += 1) {
+      const outcome = await delivery.processSend(job);
+      if (outcome.kind === 'retry') job = { ...job, ...outcome.state };
+    }
+    expect(await database.db.message.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: 'sent', attempts: 9 });
+    const failures = await database.db.messageEvent.findMany({ where: { messageId: id, type: 'send_failed' }, orderBy: { id: 'asc' } });
+    // Three within PROVIDER_ATTEMPTS, then one event per run of the same answer: 500 three more times, 503 twice.
+    expect(failures.map((e) => { const d = e.detail as { status: number; count?: number }; return [d.status, d.count ?? 1]; })).toEqual([
+      [500, 1],
+      [500, 1],
+      [500, 1],
+      [500, 3],
+      [503, 2],
+    ]);
+    expect(failures[3]!.detail).toMatchObject({ first_at: expect.any(String), last_at: expect.any(String), class: 'transient' });
+  });
+
   it('fails a message on its only provider once the next retry would land after the code expires', async () => {
-    const only = scriptedProvider('only', [new ProviderError('500 from provider', { class: 'transient', status: 500 })]);
+    const only = scriptedProvider('only', [{ kind: 'retry' as const, message: '500 from provider', status: 500, unanswered: false }]);
     const id = await acceptedMessage();
     const { expiresAt } = await database.db.message.findUniqueOrThrow({ where: { id } });
     // One second before the code expires, with a 4.5 s backoff due: sending later would be sending it late.
@@ -209,7 +234,7 @@ describe('provider chain', () => {
   });
 
   it('fails over at once on a permanent error another provider could fix', async () => {
-    const primary = scriptedProvider('primary', [new ProviderError('invalid api key', { class: 'permanent', failover: true, status: 401 })]);
+    const primary = scriptedProvider('primary', [{ kind: 'fail_over' as const, message: 'invalid api key', status: 401 }]);
     const secondary = scriptedProvider('secondary', ['ok']);
     const delivery = deliveryWith([primary, secondary]);
     expect(await delivery.processSend({ messageId: await acceptedMessage() })).toEqual({ kind: 'finished', status: 'sent' });
@@ -217,7 +242,7 @@ describe('provider chain', () => {
   });
 
   it('fails a message on a permanent error no provider can fix, with the reason', async () => {
-    const primary = scriptedProvider('primary', [new ProviderError('The to address is invalid', { class: 'permanent', status: 422 })]);
+    const primary = scriptedProvider('primary', [{ kind: 'failed' as const, message: 'The to address is invalid', status: 422 }]);
     const secondary = scriptedProvider('secondary', ['ok']);
     const delivery = deliveryWith([primary, secondary]);
     const id = await acceptedMessage();
@@ -262,7 +287,7 @@ describe('provider chain', () => {
       channel: 'email',
       async send() {
         await database.db.message.update({ where: { id }, data: { status: 'sent', provider: 'secondary', providerMessageId: 'other-run-1' } });
-        return { providerMessageId: 'stale-run-1' };
+        return { kind: 'sent' as const, providerMessageId: 'stale-run-1' };
       },
     };
     await expect(deliveryWith([provider]).processSend({ messageId: id })).rejects.toThrow();

@@ -56,6 +56,7 @@ describe('Redis goes away', () => {
     await waitFor(() => harness.container.redis.status === 'ready', { timeoutMs: 15_000 });
     const sweeper = createSweeper({
       db: database.db,
+      store: harness.container.messageStore,
       queues: harness.container.queues,
       log: createLogger('silent'),
       staleAfterMs: 0,
@@ -105,7 +106,7 @@ describe('Redis goes away under the send API', () => {
 
     await redis.start();
     await waitFor(() => harness.container.redis.status === 'ready', { timeoutMs: 15_000 });
-    const sweeper = createSweeper({ db: database.db, queues: harness.container.queues, log: createLogger('silent'), staleAfterMs: 0 });
+    const sweeper = createSweeper({ db: database.db, store: harness.container.messageStore, queues: harness.container.queues, log: createLogger('silent'), staleAfterMs: 0 });
     await sweeper.sweep();
     const { startWorkers } = await import('../workers');
     const workers = await startWorkers(harness.container);

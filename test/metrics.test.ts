@@ -7,7 +7,7 @@ import { seedMessage } from './helpers/seed';
 import { svixHeaders } from './helpers/svix';
 import { waitFor } from './helpers/wait';
 import { createProviderHealth } from '../src/providers/provider-health';
-import { ProviderError, type EmailProvider } from '../src/providers/types';
+import type { EmailProvider } from '../src/providers/types';
 
 let database: TestDatabase;
 let harness: Harness;
@@ -19,9 +19,9 @@ const provider: EmailProvider = {
   async send(m) {
     if (failNext > 0) {
       failNext -= 1;
-      throw new ProviderError('503 try later', { class: 'transient', retryAfterMs: 10 });
+      return { kind: 'retry' as const, message: '503 try later', status: null, retryAfterMs: 10, unanswered: false };
     }
-    return { providerMessageId: `fake_${m.messageId}` };
+    return { kind: 'sent' as const, providerMessageId: `fake_${m.messageId}` };
   },
 };
 
@@ -205,8 +205,8 @@ it('exports each provider circuit, its failures in a row and its rate-limit paus
   expect(value(closed, 'auth_relay_provider_circuit', { provider: 'outbox', state: 'open' })).toBe(0);
   expect(value(closed, 'auth_relay_provider_paused', { provider: 'outbox' })).toBe(0);
 
-  const down = new ProviderError('503 unavailable', { class: 'transient', status: 503 });
-  for (let i = 0; i < config.PROVIDER_CIRCUIT_FAILURES; i++) await health.call('outbox', () => Promise.reject(down)).catch(() => undefined);
+  const down = { kind: 'retry' as const, message: '503 unavailable', status: 503, unanswered: false };
+  for (let i = 0; i < config.PROVIDER_CIRCUIT_FAILURES; i++) await health.call('outbox', () => Promise.resolve(down)).catch(() => undefined);
   const open = await scrapeUntil((s) => value(s, 'auth_relay_provider_circuit', { provider: 'outbox', state: 'open' }) === 1);
   expect(value(open, 'auth_relay_provider_circuit', { provider: 'outbox', state: 'open' })).toBe(1);
   expect(value(open, 'auth_relay_provider_circuit', { provider: 'outbox', state: 'closed' })).toBe(0);
@@ -215,8 +215,8 @@ it('exports each provider circuit, its failures in a row and its rate-limit paus
 
 it('counts sends that pass a provider by while its circuit is open', async () => {
   const { config, providerHealth } = harness.container;
-  const down = new ProviderError('503 unavailable', { class: 'transient', status: 503 });
-  for (let i = 0; i < config.PROVIDER_CIRCUIT_FAILURES; i++) await providerHealth.call('fake', () => Promise.reject(down)).catch(() => undefined);
+  const down = { kind: 'retry' as const, message: '503 unavailable', status: 503, unanswered: false };
+  for (let i = 0; i < config.PROVIDER_CIRCUIT_FAILURES; i++) await providerHealth.call('fake', () => Promise.resolve(down)).catch(() => undefined);
   const before = await scrape();
   const accepted = await postClerk(emailCreated());
   const { message_id } = (await accepted.json()) as { message_id: string };

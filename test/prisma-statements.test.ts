@@ -1,5 +1,11 @@
 import { createPrisma, NAMED_STATEMENTS, type Db } from '../src/db/prisma';
+import type { NewMessage } from '../src/delivery/message-service';
+import { FAKE_RESEND_KEY, startFakeResend } from './fakes/fake-resend';
+import type { IdempotentFake } from './fakes/idempotent-fake';
+import { testConfig } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
+import { startHarness, type Harness } from './helpers/harness';
+import { startPgQueryCounter, type PgQueryCounter } from './helpers/pg-query-counter';
 
 let database: TestDatabase;
 const clients: Db[] = [];
@@ -44,5 +50,44 @@ describe('prepared statements', () => {
     const db = oneConnectionClient(`${database.url}?pgbouncer=true`);
     for (let i = 0; i < 3; i++) await db.message.count();
     expect(await preparedStatements(db)).toEqual([]);
+  });
+});
+
+describe('statements per send', () => {
+  let counter: PgQueryCounter;
+  let resend: IdempotentFake;
+  let harness: Harness;
+
+  beforeAll(async () => {
+    [counter, resend] = await Promise.all([startPgQueryCounter(database.url), startFakeResend()]);
+    harness = await startHarness(
+      testConfig(counter.url, { EMAIL_PROVIDERS: 'resend', RESEND_API_KEY: FAKE_RESEND_KEY, RESEND_BASE_URL: resend.url, EMAIL_FROM_DOMAIN: 'acme.test' }),
+      { overrides: { sharedGaugesIntervalMs: 3_600_000 } },
+    );
+  });
+  afterAll(async () => {
+    await harness.close();
+    await Promise.all([counter.close(), resend.close()]);
+  });
+
+  const codeEmail = (i: number): NewMessage => ({
+    source: 'api',
+    recipient: `user-${i}@example.com`,
+    payload: { channel: 'email', subject: '482913 is your code', html: '<p>482913</p>', text: '482913' },
+    secrets: ['482913'],
+    codeBearing: true,
+    maxAgeSeconds: 600,
+  });
+
+  // It was ten: the message and its content read apart, and the `sent` record a transaction of five.
+  it('sends a message in five statements: read (with content), claim, queued event, suppression check, sent', async () => {
+    const counts: number[] = [];
+    for (let i = 0; i < 5; i += 1) {
+      const { messageId } = await harness.container.messages.accept(codeEmail(i));
+      const before = counter.executed();
+      expect(await harness.container.delivery.processSend({ messageId }, new Date())).toEqual({ kind: 'finished', status: 'sent' });
+      counts.push(counter.executed() - before);
+    }
+    expect(counts).toEqual([5, 5, 5, 5, 5]);
   });
 });

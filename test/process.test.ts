@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { acceptClerkEvent, emailCreated } from './helpers/clerk-events';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
@@ -21,6 +21,15 @@ afterAll(async () => {
 const startService = (env: Record<string, string>): Service =>
   startServiceWith({ DATABASE_URL: database.url, QUEUE_PREFIX: prefix, ...env });
 
+/** [name, nice] of each thread of a process, from /proc. */
+function threadNices(pid: number): [string, number][] {
+  return readdirSync(`/proc/${pid}/task`).map((tid) => {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return [stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), Number(fields[16])];
+  });
+}
+
 async function postClerk(port: number): Promise<string> {
   return acceptClerkEvent((path, init) => fetch(`http://127.0.0.1:${port}${path}`, init), emailCreated());
 }
@@ -30,8 +39,15 @@ describe('the service process', () => {
     const service = startService({});
     try {
       await waitFor(() => logged(service, 'auth-relay ready'), { timeoutMs: 20_000 });
+      // The workers run in a thread of their own, off the receiver's event loop.
+      expect(logged(service, 'worker thread ready')).toBe(true);
+      // At a lower priority than the receiver's thread, so intake goes first when they want the same core.
+      expect(threadNices(service.child.pid!)).toEqual(expect.arrayContaining([['MainThread', 0], ['WorkerThread', 10]]));
       const id = await postClerk(service.port);
       await waitFor(() => database.db.message.findFirst({ where: { id, status: 'sent' } }));
+      // The thread's send counter is exported on the receiver's /metrics.
+      const metrics = await (await fetch(`http://127.0.0.1:${service.port}/metrics`)).text();
+      expect(metrics).toMatch(/^auth_relay_send_attempts_total\{[^}]*outcome="sent"[^}]*\} [1-9]/m);
       service.child.kill('SIGTERM');
       expect(await service.exited).toBe(0);
       expect(logged(service, 'stopped')).toBe(true);
@@ -60,6 +76,23 @@ describe('the service process', () => {
       api.child.kill('SIGKILL');
       worker?.child.kill('SIGKILL');
     }
+  });
+
+  it('ROLE=worker does not load the dashboard (bull-board); ROLE=api does', async () => {
+    const preload = `--require ${path.join(__dirname, 'fixtures/report-loaded-modules.js')}`;
+    const loadedBy = async (role: string): Promise<boolean> => {
+      const service = startService({ ROLE: role, METRICS_PORT: String(randomPort()), NODE_OPTIONS: preload });
+      try {
+        await waitFor(() => logged(service, 'auth-relay ready'), { timeoutMs: 20_000 });
+        service.child.kill('SIGTERM');
+        expect(await service.exited).toBe(0);
+        return (JSON.parse(service.stderr.find((l) => l.includes('bullBoardLoaded'))!) as { bullBoardLoaded: boolean }).bullBoardLoaded;
+      } finally {
+        service.child.kill('SIGKILL');
+      }
+    };
+    expect(await loadedBy('worker')).toBe(false);
+    expect(await loadedBy('api')).toBe(true);
   });
 
   it('refuses to start on a bad setting, naming the variable', async () => {

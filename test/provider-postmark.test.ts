@@ -4,7 +4,7 @@ import type { OutgoingEmail } from '../src/providers/types';
 import { acceptClerkEvent, emailCreated } from './helpers/clerk-events';
 import type { TestDatabase } from './helpers/db';
 import type { Harness } from './helpers/harness';
-import { outgoingEmail, providerError, startProviderHarness, type ProviderHarness } from './helpers/provider-tests';
+import { outgoingEmail, providerError, sentOutcome, startProviderHarness, type ProviderHarness } from './helpers/provider-tests';
 import { waitFor } from './helpers/wait';
 import type { FakeClerk } from './fakes/fake-clerk';
 import { POSTMARK_TOKEN, startFakePostmark, type FakePostmark } from './fakes/fake-postmark';
@@ -27,7 +27,7 @@ describe('Postmark adapter against the fake API', () => {
   const sendError = (p = provider()) => providerError(p.send(email()));
 
   it('sends with the server token, our header, metadata and the message stream', async () => {
-    const result = await provider().send(email());
+    const result = await sentOutcome(provider().send(email()));
     expect(result.providerMessageId).toMatch(/^[0-9a-f-]{36}$/);
     const request = fake.sends().at(-1)!;
     expect(request.headers['x-postmark-server-token']).toBe(POSTMARK_TOKEN);
@@ -41,22 +41,23 @@ describe('Postmark adapter against the fake API', () => {
   });
 
   it.each([
-    [422, 406, { class: 'permanent', failover: false, suppress: 'hard_bounce' }],
-    [422, 300, { class: 'permanent', failover: false, suppress: undefined }],
-    [422, 400, { class: 'permanent', failover: true }],
-    [422, 412, { class: 'permanent', failover: true }],
-    [429, 429, { class: 'transient', providerWide: true }],
-    [500, 0, { class: 'transient' }],
-    [503, 0, { class: 'transient' }],
+    [422, 406, { kind: 'failed', suppress: 'hard_bounce' }],
+    [422, 300, { kind: 'failed', suppress: undefined }],
+    [422, 400, { kind: 'fail_over' }],
+    [422, 412, { kind: 'fail_over' }],
+    [429, 429, { kind: 'rate_limited' }],
+    [500, 0, { kind: 'retry' }],
+    [503, 0, { kind: 'retry' }],
   ] as const)('maps HTTP %i ErrorCode %i', async (status, errorCode, expected) => {
     fake.failNext({ status, errorCode });
-    expect(await sendError()).toMatchObject({ ...expected, status });
+    // An outcome without `suppress` suppresses nobody: the rows say so as `suppress: undefined`.
+    expect({ suppress: undefined, ...(await sendError()) }).toMatchObject({ ...expected, status });
   });
 
   it('a wrong token fails over; no answer is a timeout', async () => {
-    expect(await sendError(provider('wrong'))).toMatchObject({ class: 'permanent', failover: true, status: 401 });
+    expect(await sendError(provider('wrong'))).toMatchObject({ kind: 'fail_over', status: 401 });
     fake.hangNext();
-    expect(await sendError()).toMatchObject({ class: 'transient', code: 'timeout' });
+    expect(await sendError()).toMatchObject({ kind: 'retry', code: 'timeout' });
   });
 
   it('webhooks need the basic-auth credentials', () => {

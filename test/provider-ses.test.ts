@@ -4,7 +4,7 @@ import type { OutgoingEmail } from '../src/providers/types';
 import { acceptClerkEvent, emailCreated } from './helpers/clerk-events';
 import type { TestDatabase } from './helpers/db';
 import type { Harness } from './helpers/harness';
-import { outgoingEmail, providerError, startProviderHarness, type ProviderHarness } from './helpers/provider-tests';
+import { outgoingEmail, providerError, sentOutcome, startProviderHarness, type ProviderHarness } from './helpers/provider-tests';
 import { makeSigningCertificate, sesEventMessage, signedSns, SNS_CERT_URL } from './helpers/sns';
 import { waitFor } from './helpers/wait';
 import type { FakeClerk } from './fakes/fake-clerk';
@@ -40,7 +40,7 @@ describe('SES adapter against the fake SESv2 API', () => {
   const sendError = (p = provider()) => providerError(p.send(email()));
 
   it('sends SendEmail, SigV4-signed, with our header, tags and configuration set', async () => {
-    const result = await provider().send(email());
+    const result = await sentOutcome(provider().send(email()));
     expect(result.providerMessageId).toMatch(/^0100/);
     expect(fake.sends().at(-1)!.json).toMatchObject({
       FromEmailAddress: 'Acme <auth@acme.example>',
@@ -52,13 +52,13 @@ describe('SES adapter against the fake SESv2 API', () => {
   });
 
   it.each([
-    [400, 'MessageRejected', { class: 'permanent', failover: false }],
-    [400, 'SendingPausedException', { class: 'permanent', failover: true }],
-    [400, 'AccountSuspendedException', { class: 'permanent', failover: true }],
-    [400, 'MailFromDomainNotVerifiedException', { class: 'permanent', failover: true }],
-    [400, 'LimitExceededException', { class: 'permanent', failover: true }],
-    [429, 'TooManyRequestsException', { class: 'transient', providerWide: true }],
-    [500, 'InternalServiceErrorException', { class: 'transient' }],
+    [400, 'MessageRejected', { kind: 'failed' }],
+    [400, 'SendingPausedException', { kind: 'fail_over' }],
+    [400, 'AccountSuspendedException', { kind: 'fail_over' }],
+    [400, 'MailFromDomainNotVerifiedException', { kind: 'fail_over' }],
+    [400, 'LimitExceededException', { kind: 'fail_over' }],
+    [429, 'TooManyRequestsException', { kind: 'rate_limited' }],
+    [500, 'InternalServiceErrorException', { kind: 'retry' }],
   ] as const)('maps %i %s', async (status, type, expected) => {
     fake.failNext({ status, type });
     const before = fake.sends().length;
@@ -69,7 +69,7 @@ describe('SES adapter against the fake SESv2 API', () => {
 
   it('no answer is a timeout', async () => {
     fake.hangNext();
-    expect(await sendError(provider(300))).toMatchObject({ class: 'transient', code: 'timeout' });
+    expect(await sendError(provider(300))).toMatchObject({ kind: 'retry', code: 'timeout' });
   });
 });
 

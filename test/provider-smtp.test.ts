@@ -4,7 +4,7 @@ import type { OutgoingEmail } from '../src/providers/types';
 import { acceptClerkEvent, emailCreated } from './helpers/clerk-events';
 import type { TestDatabase } from './helpers/db';
 import type { Harness } from './helpers/harness';
-import { outgoingEmail, providerError, startProviderHarness, type ProviderHarness } from './helpers/provider-tests';
+import { outgoingEmail, providerError, sentOutcome, startProviderHarness, type ProviderHarness } from './helpers/provider-tests';
 import { waitFor } from './helpers/wait';
 import type { FakeClerk } from './fakes/fake-clerk';
 import { SMTP_PASS, SMTP_USER, startSmtpSink, type SmtpSink } from './fakes/smtp-sink';
@@ -33,7 +33,7 @@ describe('SMTP adapter against a real SMTP server', () => {
 
   it('logs in and sends our id as Message-ID and X-Entity-Ref-ID, keeping the server reply', async () => {
     const message = email();
-    const result = await provider().send(message);
+    const result = await sentOutcome(provider().send(message));
     expect(result.providerMessageId).toBe(`<${message.messageId}@acme.example>`);
     expect(result.detail).toEqual({ response: expect.stringMatching(/^250 2\.0\.0 Ok: queued as Q\d+/) });
     const mail = sink.received.at(-1)!;
@@ -44,26 +44,27 @@ describe('SMTP adapter against a real SMTP server', () => {
   });
 
   it.each([
-    ['451 at DATA', { at: 'data', code: 451, message: '4.3.0 Temporary local problem' }, { class: 'transient', providerWide: false, failover: false }],
-    ['450 at RCPT', { at: 'rcpt', code: 450, message: '4.2.1 Mailbox busy' }, { class: 'transient', providerWide: false }],
-    ['421 at MAIL FROM', { at: 'mail', code: 421, message: '4.7.0 Try again later, closing connection' }, { class: 'transient', providerWide: true }],
-    ['452 at RCPT', { at: 'rcpt', code: 452, message: '4.5.3 Too many recipients' }, { class: 'transient' }],
-    ['554 at DATA (content refused)', { at: 'data', code: 554, message: '5.7.1 Message rejected as spam' }, { class: 'permanent', failover: false, suppress: undefined }],
-    ['550 5.1.1 at RCPT (no such user)', { at: 'rcpt', code: 550, message: '5.1.1 User unknown' }, { class: 'permanent', failover: false, suppress: 'hard_bounce' }],
-    ['552 5.2.2 at RCPT (mailbox full)', { at: 'rcpt', code: 552, message: '5.2.2 Mailbox full' }, { class: 'permanent', suppress: undefined }],
-    ['553 at MAIL FROM (sender not allowed)', { at: 'mail', code: 553, message: '5.7.1 Sender address rejected' }, { class: 'permanent', failover: true }],
+    ['451 at DATA', { at: 'data', code: 451, message: '4.3.0 Temporary local problem' }, { kind: 'retry' }],
+    ['450 at RCPT', { at: 'rcpt', code: 450, message: '4.2.1 Mailbox busy' }, { kind: 'retry' }],
+    ['421 at MAIL FROM', { at: 'mail', code: 421, message: '4.7.0 Try again later, closing connection' }, { kind: 'rate_limited' }],
+    ['452 at RCPT', { at: 'rcpt', code: 452, message: '4.5.3 Too many recipients' }, { kind: 'retry' }],
+    ['554 at DATA (content refused)', { at: 'data', code: 554, message: '5.7.1 Message rejected as spam' }, { kind: 'failed', suppress: undefined }],
+    ['550 5.1.1 at RCPT (no such user)', { at: 'rcpt', code: 550, message: '5.1.1 User unknown' }, { kind: 'failed', suppress: 'hard_bounce' }],
+    ['552 5.2.2 at RCPT (mailbox full)', { at: 'rcpt', code: 552, message: '5.2.2 Mailbox full' }, { kind: 'failed', suppress: undefined }],
+    ['553 at MAIL FROM (sender not allowed)', { at: 'mail', code: 553, message: '5.7.1 Sender address rejected' }, { kind: 'fail_over' }],
   ] as const)('maps %s', async (_name, reject, expected) => {
     sink.script({ kind: 'reject', ...reject });
     const before = sink.received.length;
     const err = await sendError(provider());
-    expect(err).toMatchObject({ ...expected, status: reject.code, code: `smtp_${reject.code}` });
+    // An outcome without `suppress` suppresses nobody: the rows say so as `suppress: undefined`.
+    expect({ suppress: undefined, ...err }).toMatchObject({ ...expected, status: reject.code, code: `smtp_${reject.code}` });
     expect(err.raw).toMatchObject({ smtp_code: reject.code, response: expect.stringContaining(reject.message) });
     expect(sink.received.length).toBe(before);
   });
 
   it('a refused login fails over', async () => {
     const wrong = provider(`smtp://${SMTP_USER}:wrong@127.0.0.1:${sink.port}`);
-    expect(await sendError(wrong)).toMatchObject({ class: 'permanent', failover: true, status: 535 });
+    expect(await sendError(wrong)).toMatchObject({ kind: 'fail_over', status: 535 });
     expect(sink.logins.at(-1)).toEqual({ username: SMTP_USER, accepted: false });
   });
 
@@ -72,7 +73,7 @@ describe('SMTP adapter against a real SMTP server', () => {
     const p = provider();
     const before = sink.received.length;
     const err = await sendError(p, email({ html: `<p>${'x'.repeat(200_000)}</p>` }));
-    expect(err).toMatchObject({ class: 'transient', code: 'network_error', status: null });
+    expect(err).toMatchObject({ kind: 'retry', code: 'network_error', status: null });
     expect(sink.received.length).toBe(before);
     // nodemailer's own requeue is off: the retry is ours, and the pool recovers for it.
     await p.send(email());
@@ -81,18 +82,18 @@ describe('SMTP adapter against a real SMTP server', () => {
 
   it('no reply after the whole message is a timeout (the server may hold it)', async () => {
     sink.script({ kind: 'no-reply' });
-    expect(await sendError(provider(sink.url, 500))).toMatchObject({ class: 'transient', code: 'timeout', status: null });
+    expect(await sendError(provider(sink.url, 500))).toMatchObject({ kind: 'retry', code: 'timeout', status: null });
   });
 
   it('an unreachable server is a network error', async () => {
-    expect(await sendError(provider('smtp://127.0.0.1:9', 500))).toMatchObject({ class: 'transient', code: 'network_error' });
+    expect(await sendError(provider('smtp://127.0.0.1:9', 500))).toMatchObject({ kind: 'retry', code: 'network_error' });
   });
 
   it('with SMTP_REQUIRE_TLS a server without STARTTLS is refused before any login (fail over)', async () => {
     const strict = createSmtpProvider({ url: sink.url, pool: 1, requireTls: true, timeoutMs: 2_000 });
     providers.push(strict);
     const logins = sink.logins.length;
-    expect(await sendError(strict)).toMatchObject({ class: 'permanent', failover: true });
+    expect(await sendError(strict)).toMatchObject({ kind: 'fail_over' });
     expect(sink.logins.length).toBe(logins);
   });
 });

@@ -3,7 +3,7 @@ import type { OutgoingSms } from '../src/providers/types';
 import { acceptClerkEvent, smsCreated } from './helpers/clerk-events';
 import type { TestDatabase } from './helpers/db';
 import type { Harness } from './helpers/harness';
-import { providerError, startProviderHarness, type ProviderHarness } from './helpers/provider-tests';
+import { providerError, sentOutcome, startProviderHarness, type ProviderHarness } from './helpers/provider-tests';
 import { logIn } from './helpers/dashboard';
 import { waitFor } from './helpers/wait';
 import {
@@ -46,7 +46,7 @@ describe('Twilio adapter against the fake Messages API', () => {
   const sendError = (p = provider(), message = sms()) => providerError(p.send(message));
 
   it('creates the message with To, From, Body and a StatusCallback naming our id', async () => {
-    const result = await provider().send(sms());
+    const result = await sentOutcome(provider().send(sms()));
     expect(result.providerMessageId).toMatch(/^SM[0-9a-f]{32}$/);
     const { request, params } = fake.creates().at(-1)!;
     expect(request.headers.authorization).toBe(`Basic ${Buffer.from(`${TWILIO_ACCOUNT_SID}:${TWILIO_AUTH_TOKEN}`).toString('base64')}`);
@@ -61,7 +61,7 @@ describe('Twilio adapter against the fake Messages API', () => {
   it('signs with an API key pair and sends through a messaging service', async () => {
     const mg = `MG${'3c'.repeat(16)}`;
     const p = provider({ authToken: undefined, apiKey: TWILIO_API_KEY, apiSecret: TWILIO_API_SECRET, from: undefined, messagingServiceSid: mg });
-    expect((await p.send(sms())).detail).toMatchObject({ status: 'accepted' });
+    expect((await sentOutcome(p.send(sms()))).detail).toMatchObject({ status: 'accepted' });
     const { request, params } = fake.creates().at(-1)!;
     expect(request.headers.authorization).toBe(`Basic ${Buffer.from(`${TWILIO_API_KEY}:${TWILIO_API_SECRET}`).toString('base64')}`);
     expect(params.get('MessagingServiceSid')).toBe(mg);
@@ -69,25 +69,26 @@ describe('Twilio adapter against the fake Messages API', () => {
   });
 
   it.each([
-    [400, 21211, { class: 'permanent', failover: false, suppress: undefined }],
-    [400, 21610, { class: 'permanent', failover: false, suppress: 'complaint' }],
-    [429, 20429, { class: 'transient', providerWide: true }],
-    [400, 30001, { class: 'transient' }],
-    [503, 20500, { class: 'transient' }],
-    [400, 21606, { class: 'permanent', failover: true }],
+    [400, 21211, { kind: 'failed', suppress: undefined }],
+    [400, 21610, { kind: 'failed', suppress: 'complaint' }],
+    [429, 20429, { kind: 'rate_limited' }],
+    [400, 30001, { kind: 'retry' }],
+    [503, 20500, { kind: 'retry' }],
+    [400, 21606, { kind: 'fail_over' }],
   ] as const)('maps HTTP %i error %i', async (status, code, expected) => {
     fake.failNext({ status, code });
-    expect(await sendError()).toMatchObject({ ...expected, status, code: String(code) });
+    // An outcome without `suppress` suppresses nobody: the rows say so as `suppress: undefined`.
+    expect({ suppress: undefined, ...(await sendError()) }).toMatchObject({ ...expected, status, code: String(code) });
   });
 
   it('a refused login (20003) fails over', async () => {
-    expect(await sendError(provider({ authToken: 'wrong' }))).toMatchObject({ class: 'permanent', failover: true, status: 401, code: '20003' });
+    expect(await sendError(provider({ authToken: 'wrong' }))).toMatchObject({ kind: 'fail_over', status: 401, code: '20003' });
   });
 
   it('no answer is a timeout; an unreachable API a network error', async () => {
     fake.hangNext();
-    expect(await sendError()).toMatchObject({ class: 'transient', code: 'timeout' });
-    expect(await sendError(provider({ apiUrl: 'http://127.0.0.1:9' }))).toMatchObject({ class: 'transient', code: 'network_error' });
+    expect(await sendError()).toMatchObject({ kind: 'retry', code: 'timeout' });
+    expect(await sendError(provider({ apiUrl: 'http://127.0.0.1:9' }))).toMatchObject({ kind: 'retry', code: 'network_error' });
   });
 
   it('verifies status callbacks against the URL and the sorted parameters', async () => {

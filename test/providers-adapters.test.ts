@@ -1,7 +1,8 @@
-import { classifyFailure, parseRateLimit, parseRetryAfter, retryAfterMs } from '../src/providers/error-policy';
+import { classifyFailure, failureClass, parseRateLimit, parseRetryAfter, retryAfterMs } from '../src/providers/error-policy';
 import { createAutosendProvider, toMailbox } from '../src/providers/autosend/autosend-provider';
 import { createResendProvider } from '../src/providers/resend/resend-provider';
-import { ProviderError, type OutgoingEmail } from '../src/providers/types';
+import type { OutgoingEmail } from '../src/providers/types';
+import { providerError, sentOutcome } from './helpers/provider-tests';
 import { autosendAnswers, FAKE_AUTOSEND_KEY, startFakeAutosend } from './fakes/fake-autosend';
 import { FAKE_RESEND_KEY, resendAnswers, startFakeResend } from './fakes/fake-resend';
 import type { IdempotentFake } from './fakes/idempotent-fake';
@@ -23,14 +24,7 @@ const email = (overrides: Partial<OutgoingEmail> = {}): OutgoingEmail => ({
   ...overrides,
 });
 
-async function failure(promise: Promise<unknown>): Promise<ProviderError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ProviderError);
-  return err as ProviderError;
-}
+const failure = providerError;
 
 describe('error policy', () => {
   const now = Date.parse('2026-11-21T20:00:00Z');
@@ -59,32 +53,32 @@ describe('error policy', () => {
   it('codes no answer as timeout or network_error, whatever the client called it', () => {
     // The Resend SDK reports both as `application_error` with `statusCode: null`.
     expect(classifyFailure({ status: null, code: 'application_error', message: 'no answer within 300 ms', timedOut: true })).toMatchObject({
-      class: 'transient',
+      kind: 'retry',
       code: 'timeout',
     });
     expect(classifyFailure({ status: null, code: 'application_error', message: 'Unable to fetch data' })).toMatchObject({
-      class: 'transient',
+      kind: 'retry',
       code: 'network_error',
     });
   });
 
   it.each([
-    ['network error', { status: null, message: 'ECONNRESET' }, 'transient', false, false],
-    ['timeout', { status: null, message: 'no answer', timedOut: true }, 'transient', false, false],
-    ['500', { status: 500, code: 'application_error', message: 'x' }, 'transient', false, false],
-    ['409 concurrent', { status: 409, code: 'concurrent_idempotent_requests', message: 'x' }, 'transient', false, false],
-    ['429 rate limit', { status: 429, code: 'rate_limit_exceeded', message: 'x' }, 'transient', false, true],
-    ['429 daily quota', { status: 429, code: 'daily_quota_exceeded', message: 'x' }, 'permanent', true, false],
-    ['429 monthly quota', { status: 429, code: 'monthly_quota_exceeded', message: 'x' }, 'permanent', true, false],
-    ['403 invalid key', { status: 403, code: 'invalid_api_key', message: 'x' }, 'permanent', true, false],
-    ['401 Autosend', { status: 401, code: 'UNAUTHORIZED', message: 'x' }, 'permanent', true, false],
-    ['402 Autosend plan', { status: 402, code: 'PLAN_UPGRADE_REQUIRED', message: 'x' }, 'permanent', true, false],
-    ['422 validation', { status: 422, code: 'validation_error', message: 'x' }, 'permanent', false, false],
-    ['400 Autosend validation', { status: 400, code: 'VALIDATION_FAILED', message: 'x' }, 'permanent', false, false],
-    ['409 different body', { status: 409, code: 'invalid_idempotent_request', message: 'x' }, 'permanent', false, false],
-  ] as const)('%s', (_label, call, cls, failover, providerWide) => {
-    const error = classifyFailure(call);
-    expect({ class: error.class, failover: error.failover, providerWide: error.providerWide }).toEqual({ class: cls, failover, providerWide });
+    ['network error', { status: null, message: 'ECONNRESET' }, 'transient', 'retry'],
+    ['timeout', { status: null, message: 'no answer', timedOut: true }, 'transient', 'retry'],
+    ['500', { status: 500, code: 'application_error', message: 'x' }, 'transient', 'retry'],
+    ['409 concurrent', { status: 409, code: 'concurrent_idempotent_requests', message: 'x' }, 'transient', 'pending'],
+    ['429 rate limit', { status: 429, code: 'rate_limit_exceeded', message: 'x' }, 'transient', 'rate_limited'],
+    ['429 daily quota', { status: 429, code: 'daily_quota_exceeded', message: 'x' }, 'permanent', 'fail_over'],
+    ['429 monthly quota', { status: 429, code: 'monthly_quota_exceeded', message: 'x' }, 'permanent', 'fail_over'],
+    ['403 invalid key', { status: 403, code: 'invalid_api_key', message: 'x' }, 'permanent', 'fail_over'],
+    ['401 Autosend', { status: 401, code: 'UNAUTHORIZED', message: 'x' }, 'permanent', 'fail_over'],
+    ['402 Autosend plan', { status: 402, code: 'PLAN_UPGRADE_REQUIRED', message: 'x' }, 'permanent', 'fail_over'],
+    ['422 validation', { status: 422, code: 'validation_error', message: 'x' }, 'permanent', 'failed'],
+    ['400 Autosend validation', { status: 400, code: 'VALIDATION_FAILED', message: 'x' }, 'permanent', 'failed'],
+    ['409 different body', { status: 409, code: 'invalid_idempotent_request', message: 'x' }, 'permanent', 'failed'],
+  ] as const)('%s', (_label, call, cls, kind) => {
+    const outcome = classifyFailure(call);
+    expect({ class: failureClass(outcome), kind: outcome.kind }).toEqual({ class: cls, kind });
   });
 });
 
@@ -101,7 +95,7 @@ describe('Resend adapter', () => {
   const resend = (timeoutMs = 2_000) => createResendProvider({ apiKey: FAKE_RESEND_KEY, baseUrl: fake.url, timeoutMs });
 
   it('sends From, headers, tags, both bodies, reply-to and the idempotency key', async () => {
-    const result = await resend().send(email());
+    const result = await sentOutcome(resend().send(email()));
     expect(result.providerMessageId).toBe(fake.deliveries.at(-1)!.id);
     expect(result.rateLimit).toEqual({ perSecond: 1000, remaining: 999, resetMs: 1000 });
     const [req] = fake.requests;
@@ -129,8 +123,8 @@ describe('Resend adapter', () => {
   });
 
   it('answers a repeat of the same key with the first id, as Resend does', async () => {
-    const first = await resend().send(email({ idempotencyKey: 'auth-message/repeat' }));
-    const again = await resend().send(email({ idempotencyKey: 'auth-message/repeat' }));
+    const first = await sentOutcome(resend().send(email({ idempotencyKey: 'auth-message/repeat' })));
+    const again = await sentOutcome(resend().send(email({ idempotencyKey: 'auth-message/repeat' })));
     expect(again.providerMessageId).toBe(first.providerMessageId);
     expect(fake.deliveries.filter((d) => d.idempotencyKey === 'auth-message/repeat')).toHaveLength(1);
   });
@@ -138,26 +132,26 @@ describe('Resend adapter', () => {
   it('gives up on a provider that does not answer, as a transient timeout', async () => {
     fake.setDefault(resendAnswers.hang());
     const error = await failure(resend(300).send(email()));
-    expect(error).toMatchObject({ class: 'transient', status: null });
+    expect(error).toMatchObject({ kind: 'retry', status: null });
     expect(error.message).toMatch(/no answer within 300 ms/);
   });
 
   it('turns a 429 rate limit into a provider-wide transient error with its Retry-After', async () => {
     fake.setDefault(resendAnswers.rateLimited(2));
     const error = await failure(resend().send(email()));
-    expect(error).toMatchObject({ class: 'transient', providerWide: true, retryAfterMs: 2000, status: 429, code: 'rate_limit_exceeded' });
+    expect(error).toMatchObject({ kind: 'rate_limited', retryAfterMs: 2000, status: 429, code: 'rate_limit_exceeded' });
   });
 
   it('classifies a 429 quota error by name: permanent, fail over', async () => {
     fake.setDefault(resendAnswers.dailyQuota());
     const error = await failure(resend().send(email()));
-    expect(error).toMatchObject({ class: 'permanent', failover: true, status: 429, code: 'daily_quota_exceeded' });
+    expect(error).toMatchObject({ kind: 'fail_over', status: 429, code: 'daily_quota_exceeded' });
     expect(error.raw).toEqual({ statusCode: 429, name: 'daily_quota_exceeded', message: 'You have reached your daily email sending quota.' });
   });
 
   it('fails a message with no From permanently, naming the settings, without calling Resend', async () => {
     const error = await failure(resend().send(email({ from: null })));
-    expect(error).toMatchObject({ class: 'permanent', failover: false });
+    expect(error).toMatchObject({ kind: 'failed' });
     expect(error.message).toMatch(/EMAIL_FROM.*EMAIL_FROM_DOMAIN/);
     expect(fake.requests).toHaveLength(0);
   });
@@ -176,7 +170,7 @@ describe('Autosend adapter', () => {
   const autosend = (timeoutMs = 2_000) => createAutosendProvider({ apiKey: FAKE_AUTOSEND_KEY, apiUrl: fake.url, timeoutMs });
 
   it('posts one recipient per call with the documented body, Bearer key and Idempotency-Key', async () => {
-    const result = await autosend().send(email());
+    const result = await sentOutcome(autosend().send(email()));
     expect(result.providerMessageId).toMatch(/^[0-9a-f]{24}$/);
     const [req] = fake.requests;
     expect(req!.path).toBe('/v1/mails/send');
@@ -195,16 +189,16 @@ describe('Autosend adapter', () => {
 
   it('reads the older success body too', async () => {
     fake.setDefault(autosendAnswers.legacyOk());
-    const result = await autosend().send(email({ idempotencyKey: 'auth-message/legacy' }));
+    const result = await sentOutcome(autosend().send(email({ idempotencyKey: 'auth-message/legacy' })));
     expect(result.providerMessageId).toBe(fake.deliveries.at(-1)!.id);
   });
 
   it.each([
-    ['a 503', autosendAnswers.serverError(), { class: 'transient', failover: false }],
-    ['a 400 validation error', autosendAnswers.validation(), { class: 'permanent', failover: false, code: 'VALIDATION_FAILED' }],
-    ['a 401', autosendAnswers.unauthorized(), { class: 'permanent', failover: true }],
-    ['a 402', autosendAnswers.planUpgrade(), { class: 'permanent', failover: true }],
-    ['a 429 with retryAfter in the body', autosendAnswers.rateLimited(3), { class: 'transient', providerWide: true, retryAfterMs: 3000 }],
+    ['a 503', autosendAnswers.serverError(), { kind: 'retry' }],
+    ['a 400 validation error', autosendAnswers.validation(), { kind: 'failed', code: 'VALIDATION_FAILED' }],
+    ['a 401', autosendAnswers.unauthorized(), { kind: 'fail_over' }],
+    ['a 402', autosendAnswers.planUpgrade(), { kind: 'fail_over' }],
+    ['a 429 with retryAfter in the body', autosendAnswers.rateLimited(3), { kind: 'rate_limited', retryAfterMs: 3000 }],
   ])('classifies %s', async (_label, answer, expected) => {
     fake.setDefault(answer);
     expect(await failure(autosend().send(email()))).toMatchObject(expected);
@@ -212,7 +206,7 @@ describe('Autosend adapter', () => {
 
   it('gives up on a hung request after its timeout', async () => {
     fake.setDefault(autosendAnswers.hang());
-    expect(await failure(autosend(300).send(email()))).toMatchObject({ class: 'transient', status: null, message: 'no answer within 300 ms' });
+    expect(await failure(autosend(300).send(email()))).toMatchObject({ kind: 'retry', status: null, message: 'no answer within 300 ms' });
   });
 
   it('splits display names, quoted or not', () => {

@@ -68,7 +68,7 @@ describe('REDIS_MODE=sentinel', () => {
 
     // A job written to the old master after the replica took over is gone with it; its message is still
     // queued in Postgres, and the sweeper (every 30 s in production) queues it again.
-    const sweeper = createSweeper({ db: database.db, queues: harness.container.queues, log: createLogger('silent'), staleAfterMs: 5_000 });
+    const sweeper = createSweeper({ db: database.db, store: harness.container.messageStore, queues: harness.container.queues, log: createLogger('silent'), staleAfterMs: 5_000 });
     await waitFor(
       async () => {
         const sent = await database.db.message.count({ where: { id: { in: ids }, status: 'sent' } });

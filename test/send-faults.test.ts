@@ -29,6 +29,7 @@ describe('Redis goes away during a send', () => {
     const { container } = harness;
     const delivery = createDeliveryService({
       db: database.db,
+      store: container.messageStore,
       providers: container.providers,
       suppressions: container.suppressions,
       health: createProviderHealth({

@@ -7,7 +7,7 @@ import { waitFor } from './helpers/wait';
 import { FAKE_UNOSEND_KEY, startFakeUnosend, type FakeUnosend } from './fakes/fake-unosend';
 import { parseRetryAfter } from '../src/providers/error-policy';
 import { createUnosendProvider } from '../src/providers/unosend/unosend-provider';
-import { ProviderError } from '../src/providers/types';
+import { providerError, sentOutcome } from './helpers/provider-tests';
 
 let database: TestDatabase;
 let unosend: FakeUnosend;
@@ -30,21 +30,14 @@ const sms = (overrides: Partial<Parameters<ReturnType<typeof createUnosendProvid
   ...overrides,
 });
 
-async function sendError(provider: ReturnType<typeof createUnosendProvider>, message = sms()): Promise<ProviderError> {
-  const err = await provider.send(message).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ProviderError);
-  return err as ProviderError;
-}
+const sendError = (provider: ReturnType<typeof createUnosendProvider>, message = sms()) => providerError(provider.send(message));
 
 describe('Unosend adapter against the fake API', () => {
   const provider = () => createUnosendProvider({ apiKey: FAKE_UNOSEND_KEY, apiUrl: unosend.url, timeoutMs: 500 });
 
   it('sends to, body and our message id, with the Bearer key, and reads the array shape', async () => {
     const before = unosend.sends().length;
-    const result = await provider().send(sms({ messageId: 'msg_array' }));
+    const result = await sentOutcome(provider().send(sms({ messageId: 'msg_array' })));
     expect(result.providerMessageId).toMatch(/^sms_fake_/);
     const request = unosend.sends()[before]!;
     expect(request.headers.authorization).toBe(`Bearer ${FAKE_UNOSEND_KEY}`);
@@ -54,7 +47,7 @@ describe('Unosend adapter against the fake API', () => {
   it('reads the single-object shape too', async () => {
     unosend.setShape('object');
     try {
-      expect((await provider().send(sms())).providerMessageId).toMatch(/^sms_fake_/);
+      expect((await sentOutcome(provider().send(sms()))).providerMessageId).toMatch(/^sms_fake_/);
     } finally {
       unosend.setShape('array');
     }
@@ -63,7 +56,7 @@ describe('Unosend adapter against the fake API', () => {
   it('refuses a number that is not E.164 without calling Unosend', async () => {
     const before = unosend.requests.length;
     const err = await sendError(provider(), sms({ to: '07700900123' }));
-    expect(err).toMatchObject({ class: 'permanent', code: 'invalid_recipient', failover: false });
+    expect(err).toMatchObject({ kind: 'failed', code: 'invalid_recipient' });
     expect(unosend.requests.length).toBe(before);
   });
 
@@ -73,40 +66,40 @@ describe('Unosend adapter against the fake API', () => {
       headers: { 'retry-after': '7' },
       body: { error: { code: 'rate_limit_exceeded', message: 'Slow down', status: 429 }, retry_after: 7 },
     });
-    expect(await sendError(provider())).toMatchObject({ class: 'transient', providerWide: true, retryAfterMs: 7000, status: 429 });
+    expect(await sendError(provider())).toMatchObject({ kind: 'rate_limited', retryAfterMs: 7000, status: 429 });
   });
 
   it('takes retry_after from the body when the header is missing', async () => {
     unosend.failNext({ status: 429, body: { error: { code: 'rate_limit_exceeded', message: 'Slow down' }, retry_after: 3 } });
-    expect((await sendError(provider())).retryAfterMs).toBe(3000);
+    expect(await sendError(provider())).toMatchObject({ retryAfterMs: 3000 });
   });
 
   it.each([
-    [500, 'transient', false],
-    [503, 'transient', false],
-    [401, 'permanent', true],
-    [402, 'permanent', true],
-    [403, 'permanent', true],
-    [400, 'permanent', false],
-    [422, 'permanent', false],
-  ])('classifies HTTP %i as %s (failover %s)', async (status, klass, failover) => {
+    [500, 'retry'],
+    [503, 'retry'],
+    [401, 'fail_over'],
+    [402, 'fail_over'],
+    [403, 'fail_over'],
+    [400, 'failed'],
+    [422, 'failed'],
+  ])('classifies HTTP %i as %s', async (status, kind) => {
     unosend.failNext({ status, body: { error: { code: 'some_code', message: 'nope', status } } });
-    expect(await sendError(provider())).toMatchObject({ class: klass, failover, status, code: 'some_code' });
+    expect(await sendError(provider())).toMatchObject({ kind, status, code: 'some_code' });
   });
 
   it('a wrong key is a permanent error another provider can fix', async () => {
     const wrongKey = createUnosendProvider({ apiKey: 'un_wrong', apiUrl: unosend.url, timeoutMs: 500 });
-    expect(await sendError(wrongKey)).toMatchObject({ class: 'permanent', failover: true, code: 'invalid_api_key' });
+    expect(await sendError(wrongKey)).toMatchObject({ kind: 'fail_over', code: 'invalid_api_key' });
   });
 
   it('times out a hanging request as transient', async () => {
     unosend.failNext({ status: 200, hang: true });
-    expect(await sendError(provider())).toMatchObject({ class: 'transient', code: 'timeout' });
+    expect(await sendError(provider())).toMatchObject({ kind: 'retry', code: 'timeout' });
   });
 
   it('treats an unreachable API as transient', async () => {
     const down = createUnosendProvider({ apiKey: FAKE_UNOSEND_KEY, apiUrl: 'http://127.0.0.1:9', timeoutMs: 500 });
-    expect(await sendError(down)).toMatchObject({ class: 'transient', code: 'network_error' });
+    expect(await sendError(down)).toMatchObject({ kind: 'retry', code: 'network_error' });
   });
 
   it('parses Retry-After as seconds or as an HTTP date', () => {

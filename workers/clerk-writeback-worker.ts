@@ -2,8 +2,9 @@ import type { Worker } from 'bullmq';
 import type { RedisClient } from '../src/lib/redis';
 import type { ClerkWriteback } from '../src/deliverability/clerk-writeback';
 import type { Logger } from '../src/lib/logger';
+import { withJobSpan } from '../src/lib/tracing';
 import type { Metrics } from '../src/metrics/metrics';
-import type { ClerkWritebackJobData } from '../src/queue/catalog';
+import { JOB_CATALOG, type ClerkWritebackJobData } from '../src/queue/catalog';
 import { createJobWorker, runAgainLater } from '../src/queue/queues';
 
 /**
@@ -22,12 +23,14 @@ export function createClerkWritebackWorker(options: {
   const { clerkWriteback, metrics, log } = options;
   const worker = createJobWorker(
     'clerkWriteback',
-    async (data, job, token) => {
-      const outcome = await clerkWriteback.process(data);
-      metrics.clerkWriteBack(outcome.kind === 'retry' ? 'retry' : outcome.outcome);
-      if (outcome.kind === 'retry') return runAgainLater(job, token, { ...data, tries: outcome.tries }, outcome.delayMs);
-      return outcome.outcome;
-    },
+    async (data, job, token) =>
+      withJobSpan(JOB_CATALOG.clerkWriteback.name, job, async (span) => {
+        const outcome = await clerkWriteback.process(data);
+        metrics.clerkWriteBack(outcome.kind === 'retry' ? 'retry' : outcome.outcome);
+        span.setAttribute('auth_relay.outcome', outcome.kind === 'retry' ? 'retry' : outcome.outcome);
+        if (outcome.kind === 'retry') return runAgainLater(job, token, { ...data, tries: outcome.tries }, outcome.delayMs);
+        return outcome.outcome;
+      }),
     // Clerk limits metadata updates to 10 per 10 s per user; a few at a time (default 5) is plenty.
     { connection: options.connection, prefix: options.prefix, concurrency: options.concurrency },
   );

@@ -2,8 +2,9 @@ import type { Worker } from 'bullmq';
 import type { Container } from '../src/container';
 import { createRedisConnection } from '../src/lib/redis';
 import { createClerkWritebackWorker } from './clerk-writeback-worker';
-import { JOB_CATALOG, scheduleMaintenance } from '../src/queue/catalog';
+import { JOB_CATALOG, scheduleMaintenance, scheduleOutboundSweep } from '../src/queue/catalog';
 import { createMaintenanceWorker, keepMaintenanceScheduled } from './maintenance-worker';
+import { createOutboundWebhooksWorker } from './outbound-webhooks-worker';
 import { createProviderEventsWorker } from './provider-events-worker';
 import { createSendWorker } from './send-worker';
 
@@ -49,8 +50,10 @@ export async function startWorkers(
       log,
       concurrency: config.WRITEBACK_CONCURRENCY,
     }),
+    createOutboundWebhooksWorker({ connection, prefix: prefix(JOB_CATALOG.outboundWebhooks.name), deliveries: container.outbound.deliveries, log }),
   ];
   await scheduleMaintenance(container.queues, sweepEveryMs);
+  await scheduleOutboundSweep(container.queues);
   const schedulers = keepMaintenanceScheduled(container.queues, connection, log, sweepEveryMs);
   log.info({ workers: workers.map((w) => w.name) }, 'workers started');
 

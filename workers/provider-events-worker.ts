@@ -2,7 +2,8 @@ import type { Worker } from 'bullmq';
 import type { RedisClient } from '../src/lib/redis';
 import { MessageNotFoundYetError, type ProviderEvents } from '../src/deliverability/provider-events';
 import type { Logger } from '../src/lib/logger';
-import type { ProviderEventJobData } from '../src/queue/catalog';
+import { withJobSpan } from '../src/lib/tracing';
+import { JOB_CATALOG, type ProviderEventJobData } from '../src/queue/catalog';
 import { createJobWorker } from '../src/queue/queues';
 
 /**
@@ -18,7 +19,7 @@ export function createProviderEventsWorker(options: {
   concurrency: number;
 }): Worker<ProviderEventJobData> {
   const { providerEvents, log } = options;
-  const worker = createJobWorker('providerEvents', (data) => providerEvents.apply(data.providerEventId), {
+  const worker = createJobWorker('providerEvents', (data, job) => withJobSpan(JOB_CATALOG.providerEvents.name, job, () => providerEvents.apply(data.providerEventId)), {
     connection: options.connection,
     prefix: options.prefix,
     concurrency: options.concurrency,

@@ -2,6 +2,7 @@ import type { Worker } from 'bullmq';
 import type { RedisClient } from '../src/lib/redis';
 import type { DeliveryService } from '../src/delivery/delivery-service';
 import type { Logger } from '../src/lib/logger';
+import { withJobSpan } from '../src/lib/tracing';
 import type { SendJobData } from '../src/queue/catalog';
 import { createJobWorker, runAgainLater } from '../src/queue/queues';
 
@@ -10,7 +11,7 @@ export interface SendWorkerOptions {
   prefix: string;
   delivery: Pick<DeliveryService, 'processSend'>;
   log: Logger;
-  /** SEND_CONCURRENCY */
+  /** SEND_CONCURRENCY: above the providers' own limits (providers/concurrency.ts), which bound what goes out. */
   concurrency: number;
   /** BullMQ lock: a job whose worker died is retried once this lapses (default 30 s). */
   lockDuration?: number;
@@ -25,11 +26,14 @@ export function createSendWorker(options: SendWorkerOptions): Worker<SendJobData
   const { delivery, log } = options;
   const worker = createJobWorker(
     'send',
-    async (data, job, token) => {
-      const outcome = await delivery.processSend(data, new Date(job.timestamp));
-      if (outcome.kind === 'retry') return runAgainLater(job, token, { ...data, ...outcome.state }, outcome.delayMs);
-      return outcome.status;
-    },
+    async (data, job, token) =>
+      withJobSpan('send', job, async (span) => {
+        span.setAttribute('auth_relay.message_id', data.messageId);
+        const outcome = await delivery.processSend(data, new Date(job.timestamp));
+        span.setAttribute('auth_relay.outcome', outcome.kind === 'retry' ? 'retry' : outcome.status);
+        if (outcome.kind === 'retry') return runAgainLater(job, token, { ...data, ...outcome.state }, outcome.delayMs);
+        return outcome.status;
+      }),
     {
       connection: options.connection,
       prefix: options.prefix,

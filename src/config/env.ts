@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { EMAIL_ADDRESS, mailboxAddress } from '../lib/recipient';
+import { outboundAllowList } from './outbound-allow-list';
 import { REDIS_MODES } from '../lib/redis';
 
 /** Docker and shells often pass `FOO=` for "unset"; treat an empty value as absent so defaults apply. */
@@ -63,6 +64,36 @@ const verificationExpiry = z
   .pipe(z.array(z.tuple([z.enum(VERIFICATION_PURPOSES), z.coerce.number().int().min(30).max(86_400)])))
   .transform((pairs) => Object.fromEntries(pairs) as Partial<Record<VerificationPurpose, number>>);
 
+/** `name=value,name2=value2` (values URL-encoded), as OTEL_EXPORTER_OTLP_HEADERS is written; values may be secrets. */
+const otlpHeaders = z.string().transform((s, ctx) => {
+  const headers: Record<string, string> = {};
+  for (const pair of s.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const match = /^([A-Za-z0-9!#$%&'*+.^_`|~-]+)\s*=\s*(\S.*)$/.exec(pair);
+    let value: string | undefined;
+    try {
+      value = match ? decodeURIComponent(match[2]!) : undefined;
+    } catch {
+      value = undefined;
+    }
+    // The message never quotes the pair: its value is likely a key.
+    if (!match || value === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'each header must be name=value (value URL-encoded), comma-separated' });
+      return z.NEVER;
+    }
+    headers[match[1]!] = value;
+  }
+  return headers;
+});
+
+export const TRACE_SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const;
+
 const EnvSchema = z.object({
   NODE_ENV: withDefault(z.enum(['development', 'test', 'production']), 'development'),
   ROLE: withDefault(z.enum(['all', 'api', 'worker']), 'all'),
@@ -97,6 +128,18 @@ const EnvSchema = z.object({
       .refine((v) => v !== 'true', '`true` trusts whatever address the client claims; set the number of proxies in front (e.g. 1) or their addresses/subnets')
       .transform((v): false | number | string => (v === 'false' ? false : /^\d+$/.test(v) ? Number(v) : v)),
   ),
+
+  // Tracing, with OpenTelemetry's own variables. Unset endpoint: no trace is made and the SDK is not loaded.
+  OTEL_EXPORTER_OTLP_ENDPOINT: optional(z.url({ protocol: /^https?$/, error: 'must be the collector\'s http(s):// URL, e.g. http://otel-collector:4318' })),
+  OTEL_EXPORTER_OTLP_PROTOCOL: withDefault(
+    z.enum(['http/protobuf', 'http/json'], { error: 'must be http/protobuf or http/json (grpc is not supported: use the collector\'s OTLP/HTTP port, 4318)' }),
+    'http/protobuf',
+  ),
+  OTEL_EXPORTER_OTLP_HEADERS: optional(otlpHeaders),
+  OTEL_SERVICE_NAME: withDefault(z.string().min(1), 'auth-relay'),
+  OTEL_TRACES_SAMPLER: withDefault(z.enum(TRACE_SAMPLERS, { error: `must be one of ${TRACE_SAMPLERS.join(', ')}` }), 'parentbased_always_on'),
+  // The ratio of the *traceidratio samplers; the others ignore it, as the specification says.
+  OTEL_TRACES_SAMPLER_ARG: optional(z.coerce.number().min(0).max(1)),
 
   CLERK_WEBHOOK_SIGNING_SECRET: optional(svixSecret),
   CLERK_SECRET_KEY: optional(z.string()),
@@ -151,14 +194,19 @@ const EnvSchema = z.object({
   // Unset: follow the rate the provider reports in its ratelimit-* headers (2/s until it does). Set: start at
   // this rate and never exceed it, whatever the headers say.
   RESEND_MAX_PER_SECOND: optional(z.coerce.number().positive()),
-  RESEND_CONCURRENCY: withDefault(positiveInt, 10),
+  // The most sends in flight per process; within it the relay keeps rate × latency in flight (providers/concurrency.ts).
+  RESEND_CONCURRENCY: withDefault(positiveInt, 50),
   AUTOSEND_MAX_PER_SECOND: optional(z.coerce.number().positive()),
-  AUTOSEND_CONCURRENCY: withDefault(positiveInt, 10),
-  // Jobs each worker process runs at once, per queue.
-  SEND_CONCURRENCY: withDefault(positiveInt, 20),
+  AUTOSEND_CONCURRENCY: withDefault(positiveInt, 50),
+  // Jobs each worker process runs at once, per queue. Sends: above the provider ceilings, so the ceilings and
+  // the providers' rates, not the queue, bound what goes out (a job also holds its slot around its send).
+  SEND_CONCURRENCY: withDefault(positiveInt, 100),
   EVENT_CONCURRENCY: withDefault(positiveInt, 10),
   WRITEBACK_CONCURRENCY: withDefault(positiveInt, 5),
   ALERT_WEBHOOK_URL: optional(z.url()),
+  // Outbound event webhooks to private addresses (refused in production otherwise): see OutboundAllowList.
+  // A default here would skip the transform, so unset becomes '' (an empty list) before it.
+  OUTBOUND_WEBHOOK_ALLOWED_HOSTS: z.preprocess((v) => (typeof v === 'string' ? v : ''), outboundAllowList),
   // Deliverability: suppression expiry and the rate thresholds (percent of email sends).
   HARD_BOUNCE_SUPPRESSION_DAYS: withDefault(positiveInt, 90),
   ALERT_BOUNCE_WARN_PERCENT: withDefault(percent, 2),

@@ -2,7 +2,7 @@ import type { EventJson } from '../delivery/message-log';
 import type { MessageDetail } from './detail';
 import { html, type SafeHtml } from './html';
 import type { SuppressionEntry } from './sources';
-import { age, duration, latency, layout, localTime, messageLink, statusBadge, suppressionReasonLabel, type PageContext } from './views';
+import { age, duration, latency, layout, localTime, messageLink, statusBadge, suppressionReasonLabel, type PageContext } from './layout';
 
 /** The message page: its facts, actions, timeline, headers and content. */
 
@@ -88,10 +88,15 @@ function ownSummary(e: EventJson, d: Detail, provider: string): SafeHtml | null 
       return html`Sent: accepted by ${provider}${text(d.provider_message_id) ? html` as <span class="mono">${text(d.provider_message_id)}</span>` : null}`;
     case 'send_failed': {
       const answer = [text(d.status), text(d.code)].filter(Boolean).join(' ');
-      return html`<span class="lvl-warn">${text(d.class) ?? 'error'}</span> error from ${provider}${answer ? ` (${answer})` : ''}: ${text(d.message) ?? 'no message'}`;
+      // One event stands for a run of the same failure on a last-resort provider (delivery/send-records.ts).
+      const times = typeof d.count === 'number' && d.count > 1 && text(d.first_at) && text(d.last_at)
+        ? html`, ${d.count} times between ${localTime(String(d.first_at))} and ${localTime(String(d.last_at))}`
+        : null;
+      return html`<span class="lvl-warn">${text(d.class) ?? 'error'}</span> error from ${provider}${answer ? ` (${answer})` : ''}${times}: ${text(d.message) ?? 'no message'}`;
     }
     case 'failover':
-      return html`Failing over from ${text(d.from) ?? '?'} to ${provider}`;
+      // The provider left behind got no answer to its last try: it may still deliver, so the user may get two.
+      return html`Failing over from ${text(d.from) ?? '?'} to ${provider}${d.duplicate_possible === true ? html`; <span class="lvl-warn">a duplicate is possible</span> (${text(d.from) ?? '?'} may have sent it)` : null}`;
     case 'provider_skipped': {
       // One event stands for a run of skips (delivery/skip-log.ts): say how many, and over what time.
       const times = typeof d.count === 'number' && d.count > 1 && text(d.first_at) && text(d.last_at)

@@ -29,6 +29,17 @@ export interface AlertChange {
   posted: boolean;
 }
 
+/** An alert as the outbound `alert.raised` / `alert.resolved` events carry it. */
+export interface AlertEvent {
+  key: string;
+  level: AlertLevel;
+  previous_level: AlertLevel;
+  /** The rate that moved it (a fraction of sends); null for an alert that is not a rate. */
+  value: number | null;
+  text: string;
+  at: string;
+}
+
 export interface AlertsDeps {
   db: Db;
   stats: Pick<Stats, 'compute'>;
@@ -42,6 +53,8 @@ export interface AlertsDeps {
     | 'ALERT_MIN_SENDS'
   >;
   log: Logger;
+  /** Told of each level change once it is recorded, and of each one-off alert: the outbound events. */
+  onAlert?: (alert: AlertEvent) => Promise<void>;
 }
 
 export type Alerts = ReturnType<typeof createAlerts>;
@@ -84,7 +97,7 @@ async function postAlert(config: AlertsDeps['config'], log: Logger, text: string
   return false;
 }
 
-export function createAlerts({ db, stats, config, log }: AlertsDeps) {
+export function createAlerts({ db, stats, config, log, onAlert }: AlertsDeps) {
   const thresholds = alertThresholds(config);
 
   /** The worse of the window and last-1,000-sends rates that have enough sends to mean anything. */
@@ -151,6 +164,8 @@ export function createAlerts({ db, stats, config, log }: AlertsDeps) {
           db.alertState.upsert({ where: { key }, create: { key, level: to, value }, update: { level: to, value, changedAt: new Date() } }),
         ),
       );
+      const at = new Date().toISOString();
+      for (const c of changes) await onAlert?.({ key: c.key, level: c.to, previous_level: c.from, value: c.value, text: c.text, at });
     }
     for (const c of changes) {
       log[c.to === 'ok' ? 'info' : 'warn']({ alert: c.key, from: c.from, to: c.to, value: c.value, posted }, 'deliverability alert');
@@ -158,5 +173,15 @@ export function createAlerts({ db, stats, config, log }: AlertsDeps) {
     return changes.map((c) => ({ ...c, posted }));
   }
 
-  return { evaluate };
+  /**
+   * A one-off alert that is not a rate (an outbound webhook endpoint disabled): posted to ALERT_WEBHOOK_URL
+   * once, logged, and published; nothing is kept, so there is no recovery to report.
+   */
+  async function raise(alert: { key: string; text: string }): Promise<void> {
+    const posted = await postAlert(config, log, alert.text);
+    log.warn({ alert: alert.key, posted }, 'alert raised');
+    await onAlert?.({ key: alert.key, level: 'warn', previous_level: 'ok', value: null, text: alert.text, at: new Date().toISOString() });
+  }
+
+  return { evaluate, raise };
 }

@@ -1,6 +1,7 @@
 import type { createClerkClient } from '@clerk/backend';
 import { isClerkAPIResponseError, type ClerkAPIResponseError } from '@clerk/backend/errors';
 import type { Db } from '../db/prisma';
+import type { MessageStore } from '../delivery/message-store';
 import type { Logger } from '../lib/logger';
 import { normalizeEmail } from '../lib/recipient';
 import type { ClerkWritebackJobData } from '../queue/catalog';
@@ -27,6 +28,7 @@ const clerkErrorOf = (err: unknown): ClerkAPIResponseError | undefined =>
 
 export interface ClerkWritebackDeps {
   db: Db;
+  store: Pick<MessageStore, 'recordWriteback'>;
   /** Null when CLERK_SECRET_KEY is not set: write-backs are skipped and say so. */
   clerk: ClerkUsers | null;
   /** Read when the job runs: a write-back the suppression list no longer agrees with is not sent. */
@@ -50,15 +52,10 @@ async function findUserIds(db: Db, job: ClerkWritebackJobData, users: ClerkUsers
 
 const backoffMs = (tries: number): number => Math.min(MAX_BACKOFF_MS, 2_000 * 2 ** (tries - 1));
 
-export function createClerkWriteback({ db, clerk, suppressions, log, maxTries = CLERK_WRITEBACK_MAX_TRIES }: ClerkWritebackDeps) {
+export function createClerkWriteback({ db, store, clerk, suppressions, log, maxTries = CLERK_WRITEBACK_MAX_TRIES }: ClerkWritebackDeps) {
   async function record(job: ClerkWritebackJobData, detail: Record<string, unknown>): Promise<void> {
     if (!job.messageId) return;
-    // The message may have aged out of the log; the outcome is still logged.
-    const exists = await db.message.count({ where: { id: job.messageId } });
-    if (exists === 0) return;
-    await db.messageEvent.create({
-      data: { messageId: job.messageId, type: 'clerk_writeback', provider: 'clerk', detail: { email_status: job.emailStatus, ...detail } as never },
-    });
+    await store.recordWriteback(job.messageId, { email_status: job.emailStatus, ...detail });
   }
 
   async function process(job: ClerkWritebackJobData): Promise<WritebackOutcome> {

@@ -1,50 +1,21 @@
-import { isStorableDate, MAX_KEY_CHARS, toStorable } from '../db/storable';
 import type { Db } from '../db/prisma';
-import type { MessageStatus } from '../generated/prisma/enums';
-import { DependencyUnavailableError } from '../lib/errors';
-import { newId, shortHash } from '../lib/ids';
+import { shortHash } from '../lib/ids';
 import type { Logger } from '../lib/logger';
+import { inMessageTrace } from '../lib/tracing';
+import type { MessageStore } from '../delivery/message-store';
+import { statusForReport, type ProviderReportDetail, type ReportedType } from '../delivery/timeline';
 import type { Metrics } from '../metrics/metrics';
-import type { BounceDetail, ProviderEventType, ProviderWebhookEvent } from '../providers/types';
-import { enqueueClerkWriteback, enqueueProviderEvent, providerEventJobId, type Queues } from '../queue/catalog';
-import { requeueJob } from '../queue/queues';
+import type { ProviderEventType } from '../providers/types';
+import { enqueueClerkWriteback, type Queues } from '../queue/catalog';
+import { createProviderEventIntake, type StoredEvent } from './provider-event-intake';
 import type { SuppressionReason, SuppressionService } from './suppressions';
 
 /**
- * Provider delivery events, in two steps. `receive` (on the webhook request) stores the verified event and
- * queues it: nothing heavy before the 2xx. `apply` (a `provider-events` job) joins it to our message,
- * records it on the timeline once, moves the status forward only, and on a hard bounce, a complaint or the
- * provider's own suppression suppresses the recipient and queues the Clerk write-back.
+ * Provider delivery events, in two steps. `receive` (on the webhook request, provider-event-intake.ts) stores
+ * the verified event and queues it: nothing heavy before the 2xx. `apply` (a `provider-events` job) joins it
+ * to our message, records it on the timeline once, moves the status forward only, and on a hard bounce, a
+ * complaint or the provider's own suppression suppresses the recipient and queues the Clerk write-back.
  */
-
-/** How far each status is along a message's life. An event never moves a message back. */
-const STATUS_RANK: Record<MessageStatus, number> = {
-  queued: 0,
-  sending: 0,
-  expired: 0,
-  sent: 1,
-  delayed: 2,
-  failed: 3,
-  delivered: 4,
-  suppressed: 5,
-  bounced: 5,
-  complained: 6,
-};
-
-const STATUS_FOR: Partial<Record<ProviderEventType, MessageStatus>> = {
-  sent: 'sent',
-  delivered: 'delivered',
-  delivery_delayed: 'delayed',
-  bounced: 'bounced',
-  complained: 'complained',
-  failed: 'failed',
-  suppressed: 'suppressed',
-};
-
-/** Statuses a given status may replace: strictly earlier ones (an expired message was never sent). */
-export function statusesBefore(status: MessageStatus): MessageStatus[] {
-  return (Object.keys(STATUS_RANK) as MessageStatus[]).filter((s) => STATUS_RANK[s] < STATUS_RANK[status] && s !== 'expired');
-}
 
 /**
  * After this long without finding its message, an event is recorded as unmatched and left alone. An event
@@ -53,34 +24,6 @@ export function statusesBefore(status: MessageStatus): MessageStatus[] {
  */
 export const UNMATCHED_AFTER_MS = 3 * 24 * 3600_000;
 export const UNTAGGED_UNMATCHED_AFTER_MS = 3600_000;
-/** An unprocessed event older than this has lost its job (Redis was down, retries ran out): queue it again. */
-const STALE_AFTER_MS = 60_000;
-
-interface StoredEvent {
-  provider_type: string;
-  message_id: string | null;
-  recipient: string | null;
-  bounce: BounceDetail | null;
-  detail: Record<string, unknown>;
-  raw: unknown;
-}
-
-/**
- * A provider retries what it cannot deliver, so an event Postgres would refuse must still be recorded: text it
- * cannot hold becomes U+FFFD, an id too long for its index is kept as its hash (the event id, still the same
- * on every retry) or not at all (a provider message id that long is none we stored), a time it cannot hold is
- * the time of receipt. The raw body keeps what was sent.
- */
-function storableEvent(received: ProviderWebhookEvent, receivedAt: Date): ProviderWebhookEvent {
-  const event = toStorable(received);
-  return {
-    ...event,
-    eventId: event.eventId.length > MAX_KEY_CHARS ? `sha256:${shortHash(event.eventId)}` : event.eventId,
-    providerMessageId: event.providerMessageId && event.providerMessageId.length > MAX_KEY_CHARS ? null : event.providerMessageId,
-    occurredAt: isStorableDate(event.occurredAt) ? event.occurredAt : receivedAt,
-  };
-}
-
 /** Thrown by `apply` while the event's message is not (yet) known: the job retries with backoff. */
 export class MessageNotFoundYetError extends Error {}
 
@@ -88,6 +31,7 @@ export type ApplyOutcome = 'applied' | 'duplicate' | 'unmatched' | 'already_proc
 
 export interface ProviderEventsDeps {
   db: Db;
+  store: Pick<MessageStore, 'applyProviderEvent'>;
   queues: Pick<Queues, 'providerEvents' | 'clerkWriteback'>;
   suppressions: Pick<SuppressionService, 'suppress'>;
   metrics: Pick<Metrics, 'delivered' | 'messageOutcome'>;
@@ -138,86 +82,109 @@ function timelineTime(providerTime: Date, floor: { at: Date | null; what: string
   return { at: floor.at, flag: { provider_time: providerTime.toISOString(), provider_time_before: floor.what } };
 }
 
-export function createProviderEvents({ db, queues, suppressions, metrics, log, now = () => new Date() }: ProviderEventsDeps) {
-  async function enqueue(id: string): Promise<void> {
-    await enqueueProviderEvent(queues, id);
-  }
+/** The report as the timeline keeps it: our ids and the provider's, the bounce, the provider's own detail. */
+function reportDetail(row: ProviderEventRow, stored: StoredEvent, flag: Record<string, string>): ProviderReportDetail {
+  return {
+    provider_type: stored.provider_type,
+    provider_event_id: row.eventId,
+    provider_message_id: row.providerMessageId,
+    ...(stored.bounce
+      ? { bounce_kind: stored.bounce.kind, bounce_type: stored.bounce.type, bounce_sub_type: stored.bounce.subType, diagnostic: stored.bounce.diagnostic }
+      : {}),
+    ...stored.detail,
+    ...flag,
+  };
+}
 
-  /** Stores the verified event (once per provider event id) and queues it. Answers before any heavy work. */
-  async function receive(received: ProviderWebhookEvent): Promise<{ id: string; duplicate: boolean }> {
-    const event = storableEvent(received, now());
-    const stored: StoredEvent = {
-      provider_type: event.providerType,
-      message_id: event.messageId,
-      recipient: event.recipient,
-      bounce: event.bounce ?? null,
-      detail: event.detail,
-      raw: event.raw,
-    };
-    const ignored = event.type === 'unknown';
-    const id = newId('pev');
-    let inserted: number;
-    try {
-      ({ count: inserted } = await db.providerEvent.createMany({
-        data: [
-          {
-            id,
-            provider: event.provider,
-            eventId: event.eventId,
-            type: event.type,
-            providerMessageId: event.providerMessageId,
-            occurredAt: event.occurredAt,
-            payload: stored as never,
-            // An event type we do not act on is kept for the record and needs no job.
-            ...(ignored ? { processedAt: now(), outcome: 'ignored' } : {}),
-          },
-        ],
-        skipDuplicates: true,
-      }));
-    } catch (err) {
-      throw new DependencyUnavailableError('Database unavailable; retry later', err);
-    }
-    const row =
-      inserted === 1
-        ? { id, processedAt: ignored ? now() : null }
-        : await db.providerEvent.findUniqueOrThrow({
-            where: { provider_eventId: { provider: event.provider, eventId: event.eventId } },
-            select: { id: true, processedAt: true },
-          });
-    // A repeat of an event not yet applied (its first delivery may have been answered 503) is queued again.
-    if (!row.processedAt) {
-      try {
-        await enqueue(row.id);
-      } catch (err) {
-        log.warn({ provider_event_id: row.id, err: String(err) }, 'could not queue provider event; maintenance will retry');
-        throw new DependencyUnavailableError('Queue unavailable; the event is recorded, retry later', err);
-      }
-    }
-    return { id: row.id, duplicate: inserted === 0 };
-  }
+type ProviderEventRow = NonNullable<Awaited<ReturnType<Db['providerEvent']['findUnique']>>>;
 
-  async function findMessage(providerMessageId: string | null, messageId: string | null) {
-    const select = { id: true, status: true, provider: true, channel: true, recipient: true, createdAt: true, sentAt: true } as const;
-    if (providerMessageId) {
-      const byProviderId = await db.message.findFirst({ where: { providerMessageId }, select });
-      if (byProviderId) return byProviderId;
-    }
-    if (messageId) return db.message.findUnique({ where: { id: messageId }, select });
-    return null;
+/** An address that cannot take mail is suppressed here too, and Clerk is told. */
+async function suppressRecipient(
+  { suppressions, queues }: Pick<ProviderEventsDeps, 'suppressions' | 'queues'>,
+  row: ProviderEventRow,
+  stored: StoredEvent,
+  message: { id: string; channel: string; recipient: string },
+  failure: string | null,
+): Promise<void> {
+  const type = row.type as ProviderEventType;
+  const reason = suppressionReason(type, stored);
+  if (!reason || message.channel !== 'email') return;
+  await suppressions.suppress({
+    channel: 'email',
+    recipient: message.recipient,
+    reason,
+    sourceMessageId: message.id,
+    detail: {
+      provider: row.provider,
+      provider_event_id: row.eventId,
+      ...(type === 'suppressed' ? { provider_suppression: stored.detail } : {}),
+      ...(failure ? { description: failure } : {}),
+    },
+  });
+  await enqueueClerkWriteback(
+    queues,
+    { emailStatus: 'undeliverable', recipient: message.recipient, messageId: message.id, reason, at: row.occurredAt.toISOString() },
+    `undeliverable-${shortHash(dedupeKey(row.provider, row.eventId))}`,
+  );
+}
+
+/** The message a report is about: by the provider's id for it, else by our id in its tags. */
+async function findMessage(db: Db, providerMessageId: string | null, messageId: string | null) {
+  const select = { id: true, status: true, provider: true, channel: true, recipient: true, createdAt: true, sentAt: true, traceparent: true } as const;
+  if (providerMessageId) {
+    const byProviderId = await db.message.findFirst({ where: { providerMessageId }, select });
+    if (byProviderId) return byProviderId;
   }
+  if (messageId) return db.message.findUnique({ where: { id: messageId }, select });
+  return null;
+}
+type MatchedMessage = NonNullable<Awaited<ReturnType<typeof findMessage>>>;
+
+export function createProviderEvents(deps: ProviderEventsDeps) {
+  const { db, store, queues, metrics, log } = deps;
+  const now = deps.now ?? (() => new Date());
+  const intake = createProviderEventIntake({ db, queues, log, now });
 
   async function markProcessed(id: string, outcome: ApplyOutcome, messageId: string | null): Promise<void> {
     await db.providerEvent.update({ where: { id }, data: { processedAt: now(), outcome, messageId } });
+  }
+
+  /**
+   * Records the report on the message's timeline (once) through the message store, which moves the status
+   * forward only and only for the provider that sent it. 'duplicate': recorded by an earlier run of this job
+   * that stopped before the end; only the follow-ups remain.
+   */
+  async function record(row: ProviderEventRow, stored: StoredEvent, message: MatchedMessage, applies: boolean) {
+    const type = row.type as ReportedType;
+    const failure = describeFailure(type, stored, row.provider);
+    const { at, flag } = timelineTime(row.occurredAt, applies ? { at: message.sentAt, what: 'sent' } : { at: message.createdAt, what: 'accepted' });
+    const { outcome, moved } = await store.applyProviderEvent(message, {
+      type,
+      provider: row.provider,
+      at,
+      dedupeKey: dedupeKey(row.provider, row.eventId),
+      detail: reportDetail(row, stored, flag),
+      bounceKind: stored.bounce?.kind,
+      failure,
+    });
+    if (moved) metrics.messageOutcome({ status: moved, provider: row.provider, channel: message.channel });
+    if (outcome === 'applied' && type === 'delivered' && applies && message.sentAt) {
+      metrics.delivered({
+        provider: row.provider,
+        channel: message.channel,
+        sentToDeliveredSeconds: (at.getTime() - message.sentAt.getTime()) / 1000,
+      });
+    }
+    return { outcome, failure };
   }
 
   async function apply(providerEventId: string): Promise<ApplyOutcome> {
     const row = await db.providerEvent.findUnique({ where: { id: providerEventId } });
     if (!row || row.processedAt) return 'already_processed';
     const stored = row.payload as unknown as StoredEvent;
-    const type = row.type as ProviderEventType;
-    const eventLog = log.child({ provider: row.provider, provider_event_id: row.id, event_type: type });
+    const eventLog = log.child({ provider: row.provider, provider_event_id: row.id, event_type: row.type });
 
-    const message = await findMessage(row.providerMessageId, stored.message_id);
+    const message = await findMessage(db, row.providerMessageId, stored.message_id);
     // Until our own `sent` write has landed, applying the event would be overwritten by it: wait for it.
     if (!message || message.status === 'queued' || message.status === 'sending') {
       const patience = stored.message_id ? UNMATCHED_AFTER_MS : UNTAGGED_UNMATCHED_AFTER_MS;
@@ -229,113 +196,23 @@ export function createProviderEvents({ db, queues, suppressions, metrics, log, n
       }
       throw new MessageNotFoundYetError(`no sent message for ${row.provider} event ${row.eventId} yet`);
     }
+    const attributes = { 'auth_relay.message_id': message.id, 'auth_relay.provider': row.provider, 'auth_relay.event_type': row.type };
+    return inMessageTrace(message.traceparent, 'provider_event apply', attributes, () => applyToMessage(row, stored, eventLog, message));
+  }
 
+  /** `apply` once the event's message is found and sent. */
+  async function applyToMessage(row: ProviderEventRow, stored: StoredEvent, eventLog: Logger, message: MatchedMessage): Promise<ApplyOutcome> {
     // Only the provider that sent the message speaks for it. An event from another one (about an attempt before
     // a failover, or joined by our tag to a message the outbox "sent") goes on the timeline and changes
     // nothing: not the status, not the suppression list.
     const applies = message.provider === row.provider;
-    const newStatus = applies ? STATUS_FOR[type] : undefined;
-    const failure = describeFailure(type, stored, row.provider);
-    const { at, flag } = timelineTime(row.occurredAt, applies ? { at: message.sentAt, what: 'sent' } : { at: message.createdAt, what: 'accepted' });
-    // A soft bounce reported after delivery (an asynchronous "mailbox full") is recorded, but the message was
-    // delivered and stays so; a hard bounce after delivery does move it on.
-    const replaceable = !newStatus
-      ? []
-      : type === 'bounced' && stored.bounce?.kind !== 'hard'
-        ? statusesBefore('delivered')
-        : statusesBefore(newStatus);
-    let outcome: ApplyOutcome = 'applied';
-    try {
-      const [, statusChange] = await db.$transaction([
-        db.messageEvent.create({
-          data: {
-            messageId: message.id,
-            type,
-            provider: row.provider,
-            occurredAt: at,
-            dedupeKey: dedupeKey(row.provider, row.eventId),
-            detail: {
-              provider_type: stored.provider_type,
-              provider_event_id: row.eventId,
-              provider_message_id: row.providerMessageId,
-              ...(stored.bounce
-                ? { bounce_kind: stored.bounce.kind, bounce_type: stored.bounce.type, bounce_sub_type: stored.bounce.subType, diagnostic: stored.bounce.diagnostic }
-                : {}),
-              ...stored.detail,
-              ...flag,
-              ...(applies ? {} : { not_applied: `the message was sent by ${message.provider ?? 'no provider'}, not ${row.provider}` }),
-            } as never,
-          },
-        }),
-        ...(newStatus
-          ? [
-              db.message.updateMany({
-                where: { id: message.id, status: { in: replaceable } },
-                data: { status: newStatus, ...(failure ? { lastError: failure } : {}) },
-              }),
-            ]
-          : []),
-        ...(type === 'delivered' && newStatus
-          ? [db.message.updateMany({ where: { id: message.id, deliveredAt: null }, data: { deliveredAt: at } })]
-          : []),
-      ]);
-      if (newStatus && statusChange && 'count' in statusChange && statusChange.count > 0) {
-        metrics.messageOutcome({ status: newStatus, provider: row.provider, channel: message.channel });
-      }
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'P2002') throw err;
-      // Recorded by an earlier run of this job that stopped before the end: only the follow-ups remain.
-      outcome = 'duplicate';
-    }
-
-    if (outcome === 'applied' && type === 'delivered' && newStatus && message.sentAt) {
-      metrics.delivered({
-        provider: row.provider,
-        channel: message.channel,
-        sentToDeliveredSeconds: (at.getTime() - message.sentAt.getTime()) / 1000,
-      });
-    }
-
-    const reason = applies ? suppressionReason(type, stored) : null;
-    if (reason && message.channel === 'email') {
-      await suppressions.suppress({
-        channel: 'email',
-        recipient: message.recipient,
-        reason,
-        sourceMessageId: message.id,
-        detail: {
-          provider: row.provider,
-          provider_event_id: row.eventId,
-          ...(type === 'suppressed' ? { provider_suppression: stored.detail } : {}),
-          ...(failure ? { description: failure } : {}),
-        },
-      });
-      await enqueueClerkWriteback(
-        queues,
-        { emailStatus: 'undeliverable', recipient: message.recipient, messageId: message.id, reason, at: row.occurredAt.toISOString() },
-        `undeliverable-${shortHash(dedupeKey(row.provider, row.eventId))}`,
-      );
-    }
+    const { outcome, failure } = await record(row, stored, message, applies);
+    if (applies) await suppressRecipient(deps, row, stored, message, failure);
     await markProcessed(row.id, outcome, message.id);
-    eventLog.info({ message_id: message.id, outcome, status: newStatus }, 'provider event applied');
+    const status = applies ? statusForReport(row.type as ProviderEventType) : undefined;
+    eventLog.info({ message_id: message.id, outcome, status }, 'provider event applied');
     return outcome;
   }
 
-  /** Queues again every stored event still waiting after its job gave up or was lost. */
-  async function requeueStale(): Promise<number> {
-    const stale = await db.providerEvent.findMany({
-      where: { processedAt: null, receivedAt: { lt: new Date(now().getTime() - STALE_AFTER_MS) } },
-      select: { id: true },
-      orderBy: { receivedAt: 'asc' },
-      take: 500,
-    });
-    let requeued = 0;
-    for (const { id } of stale) {
-      const result = await requeueJob(queues.providerEvents, providerEventJobId(id), () => enqueue(id));
-      if (result !== 'alive') requeued += 1;
-    }
-    return requeued;
-  }
-
-  return { receive, apply, requeueStale };
+  return { receive: intake.receive, apply, requeueStale: intake.requeueStale };
 }

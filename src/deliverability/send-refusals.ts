@@ -1,6 +1,6 @@
 import { shortHash } from '../lib/ids';
 import type { Logger } from '../lib/logger';
-import { ProviderError, type EmailProvider, type Provider, type ProviderChains, type SmsProvider } from '../providers/types';
+import type { EmailProvider, Provider, ProviderChains, ProviderFailure, SmsProvider } from '../providers/types';
 import { enqueueClerkWriteback, type Queues } from '../queue/catalog';
 import type { SuppressionService } from './suppressions';
 
@@ -13,9 +13,9 @@ export interface SendRefusalDeps {
 /**
  * Some providers refuse a recipient for good at send time rather than in a later webhook: an SMTP server's
  * `550 5.1.1`, Postmark's inactive recipient (406), a Twilio number that replied STOP (21610). The adapter
- * marks its ProviderError with `suppress`; this wraps every adapter of the chains so such a refusal
+ * marks its `failed` outcome with `suppress`; this wraps every adapter of the chains so such a refusal
  * suppresses the recipient and, for email, tells Clerk, the way a webhook bounce or complaint does
- * (provider-events.ts). The error is then rethrown unchanged: the send path fails the message as before.
+ * (provider-events.ts). The outcome is then returned unchanged: the send path fails the message as before.
  */
 export function suppressingSendRefusals<W extends Provider>(
   adapters: { chains: ProviderChains; webhooks: W[] },
@@ -35,12 +35,9 @@ export function suppressingSendRefusals<W extends Provider>(
 
 function wrap<P extends EmailProvider | SmsProvider>(provider: P, deps: SendRefusalDeps): P {
   const send = async (message: Parameters<P['send']>[0]) => {
-    try {
-      return await (provider.send as (m: typeof message) => ReturnType<P['send']>)(message);
-    } catch (err) {
-      if (err instanceof ProviderError && err.suppress) await suppressRefused(provider, message, err, deps);
-      throw err;
-    }
+    const outcome = await (provider.send as (m: typeof message) => ReturnType<P['send']>)(message);
+    if (outcome.kind === 'failed' && outcome.suppress) await suppressRefused(provider, message, outcome, deps);
+    return outcome;
   };
   return { ...provider, send } as P;
 }
@@ -48,17 +45,17 @@ function wrap<P extends EmailProvider | SmsProvider>(provider: P, deps: SendRefu
 async function suppressRefused(
   provider: Provider,
   message: { messageId: string; to: string },
-  err: ProviderError,
+  refusal: Extract<ProviderFailure, { kind: 'failed' }>,
   { suppressions, queues, log }: SendRefusalDeps,
 ): Promise<void> {
-  const reason = err.suppress!;
+  const reason = refusal.suppress!;
   try {
     await suppressions.suppress({
       channel: provider.channel,
       recipient: message.to,
       reason,
       sourceMessageId: message.messageId,
-      detail: { provider: provider.name, provider_code: err.code ?? null, description: err.message },
+      detail: { provider: provider.name, provider_code: refusal.code ?? null, description: refusal.message },
     });
     if (provider.channel === 'email') {
       await enqueueClerkWriteback(

@@ -95,42 +95,57 @@ const emptyCounts = (): Record<MessageStatus, number> =>
 
 const ms = (v: number | null): number | null => (v === null ? null : Math.round(Number(v)));
 
+export type Stats = ReturnType<typeof createStats>;
+
 /**
  * The rates over the last 1,000 email sends overall, per provider and per listed domain. Each scope reads
- * its newest sends backwards along an index ((provider|recipient_domain, sent_at)) and stops at 1,000, so the
- * cost is bounded by the number of scopes, not by how many messages the retention keeps. JIT is off: the
- * planner overestimates the per-row EXISTS and would spend more compiling than executing.
+ * its newest email sends backwards along an index of email sends only ((provider|recipient_domain, sent_at)) and
+ * stops at 1,000; "all" is the newest 1,000 of every email provider's own (every send has a provider), the
+ * providers found by skipping along that index. Each message is then looked up once in the index of bounces
+ * and complaints. So the cost is bounded by the number of scopes, not by how many messages the retention keeps.
+ * JIT is off: the planner overestimates the lookups and would spend more compiling than executing.
  */
 async function lastSendsRates(db: Db, until: Date, providers: string[], domains: string[]): Promise<LastSendsRow[]> {
   return db.$transaction(
     async (tx) => {
       await tx.$executeRaw`SET LOCAL jit = off`;
       return tx.$queryRaw<LastSendsRow[]>`
-        WITH last AS (
-          SELECT 'all' AS scope, NULL::text AS key, l.id FROM (
-            SELECT m.id FROM messages m
-            WHERE m.channel = 'email' AND m.sent_at < ${until}
-            ORDER BY m.sent_at DESC LIMIT ${LAST_SENDS}
-          ) l
+        WITH RECURSIVE email_providers AS (
+          SELECT min(provider) AS p FROM messages WHERE channel = 'email' AND sent_at IS NOT NULL
           UNION ALL
-          SELECT 'provider', k, l.id FROM unnest(${providers}::text[]) k CROSS JOIN LATERAL (
-            SELECT m.id FROM messages m
-            WHERE m.provider = k AND m.channel = 'email' AND m.sent_at < ${until}
+          SELECT (SELECT min(m.provider) FROM messages m WHERE m.channel = 'email' AND m.sent_at IS NOT NULL AND m.provider > ep.p)
+          FROM email_providers ep WHERE ep.p IS NOT NULL
+        ),
+        by_provider AS (
+          SELECT ep.p AS key, l.id, l.sent_at FROM email_providers ep CROSS JOIN LATERAL (
+            SELECT m.id, m.sent_at FROM messages m
+            WHERE m.provider = ep.p AND m.channel = 'email' AND m.sent_at IS NOT NULL AND m.sent_at < ${until}
             ORDER BY m.sent_at DESC LIMIT ${LAST_SENDS}
           ) l
+          WHERE ep.p IS NOT NULL
+        ),
+        last AS (
+          SELECT 'all' AS scope, NULL::text AS key, a.id FROM (SELECT id FROM by_provider ORDER BY sent_at DESC LIMIT ${LAST_SENDS}) a
+          UNION ALL
+          SELECT 'provider', key, id FROM by_provider WHERE key = ANY(${providers}::text[])
           UNION ALL
           SELECT 'domain', k, l.id FROM unnest(${domains}::text[]) k CROSS JOIN LATERAL (
             SELECT m.id FROM messages m
-            WHERE m.recipient_domain = k AND m.channel = 'email' AND m.sent_at < ${until}
+            WHERE m.recipient_domain = k AND m.channel = 'email' AND m.sent_at IS NOT NULL AND m.sent_at < ${until}
             ORDER BY m.sent_at DESC LIMIT ${LAST_SENDS}
           ) l
+        ),
+        flagged AS (
+          SELECT d.id, f.hard, f.complained FROM (SELECT DISTINCT id FROM last) d CROSS JOIN LATERAL (
+            SELECT coalesce(bool_or(e.type = 'bounced' AND e.detail->>'bounce_kind' = 'hard'), false) AS hard,
+                   coalesce(bool_or(e.type = 'complained'), false) AS complained
+            FROM message_events e WHERE e.message_id = d.id AND e.type IN ('bounced', 'complained')
+          ) f
         )
         SELECT scope, key, count(*)::int AS sent,
-               count(*) FILTER (WHERE EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = last.id AND e.type = 'bounced'
-                                              AND e.detail->>'bounce_kind' = 'hard'))::int AS hard_bounces,
-               count(*) FILTER (WHERE EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = last.id
-                                              AND e.type = 'complained'))::int AS complaints
-        FROM last
+               count(*) FILTER (WHERE f.hard)::int AS hard_bounces,
+               count(*) FILTER (WHERE f.complained)::int AS complaints
+        FROM last JOIN flagged f USING (id)
         GROUP BY scope, key`;
     },
     // Bounded work, but on a busy shared database it may take longer than the 5 s interactive default.
@@ -138,8 +153,46 @@ async function lastSendsRates(db: Db, until: Date, providers: string[], domains:
   );
 }
 
-/** Every scope's counts, window rates and latency, keyed `all`, `provider:<name>` or `domain:<name>`. */
-function collectScopes(counts: CountRow[], aggregates: AggregateRow[]) {
+/** Counts per status, and rates and latency percentiles, of the messages accepted in [since, until): overall, per provider and per domain. */
+function windowRows(db: Db, since: Date, until: Date): Promise<[CountRow[], AggregateRow[]]> {
+  return Promise.all([
+    db.$queryRaw<CountRow[]>`
+      SELECT provider, recipient_domain, GROUPING(provider)::int AS g_provider, GROUPING(recipient_domain)::int AS g_domain,
+             status, count(*)::int AS n
+      FROM messages
+      WHERE created_at >= ${since} AND created_at < ${until}
+      GROUP BY GROUPING SETS ((status), (provider, status), (recipient_domain, status))`,
+    db.$queryRaw<AggregateRow[]>`
+      WITH flags AS (
+        -- A timeline event is never earlier than its message's acceptance (provider times are floored at it,
+        -- provider-events.ts), so the bounces and complaints of the window's messages are all since its start.
+        SELECT message_id, bool_or(type = 'bounced' AND detail->>'bounce_kind' = 'hard') AS hard_bounced, bool_or(type = 'complained') AS complained
+        FROM message_events
+        WHERE type IN ('bounced', 'complained') AND occurred_at >= ${since}
+        GROUP BY message_id
+      ),
+      w AS (
+        SELECT m.provider, m.recipient_domain, m.created_at, m.sent_at, m.delivered_at,
+               (m.channel = 'email' AND m.sent_at IS NOT NULL) AS email_sent,
+               coalesce(f.hard_bounced, false) AS hard_bounced, coalesce(f.complained, false) AS complained
+        FROM messages m LEFT JOIN flags f ON f.message_id = m.id
+        WHERE m.created_at >= ${since} AND m.created_at < ${until}
+      )
+      SELECT provider, recipient_domain, GROUPING(provider)::int AS g_provider, GROUPING(recipient_domain)::int AS g_domain,
+             count(*) FILTER (WHERE email_sent)::int AS sent,
+             count(*) FILTER (WHERE email_sent AND hard_bounced)::int AS hard_bounces,
+             count(*) FILTER (WHERE email_sent AND complained)::int AS complaints,
+             percentile_cont(0.5) WITHIN GROUP (ORDER BY greatest(extract(epoch FROM sent_at - created_at), 0) * 1000) AS sent_p50,
+             percentile_cont(0.95) WITHIN GROUP (ORDER BY greatest(extract(epoch FROM sent_at - created_at), 0) * 1000) AS sent_p95,
+             percentile_cont(0.5) WITHIN GROUP (ORDER BY greatest(extract(epoch FROM delivered_at - sent_at), 0) * 1000) AS delivered_p50,
+             percentile_cont(0.95) WITHIN GROUP (ORDER BY greatest(extract(epoch FROM delivered_at - sent_at), 0) * 1000) AS delivered_p95
+      FROM w
+      GROUP BY GROUPING SETS ((), (provider), (recipient_domain))`,
+  ]);
+}
+
+/** Each scope ("all", "provider:<name>", "domain:<name>") with its counts, window rates and latency. */
+function scopesFrom(counts: CountRow[], aggregates: AggregateRow[]): Map<string, ScopeStatsJson> {
   const scopeKey = (g_provider: number, g_domain: number, provider: string | null, domain: string | null): string =>
     g_provider === 0 ? `provider:${provider ?? ''}` : g_domain === 0 ? `domain:${domain ?? ''}` : 'all';
 
@@ -157,6 +210,8 @@ function collectScopes(counts: CountRow[], aggregates: AggregateRow[]) {
     }
     return s;
   };
+  // Always there, if only with zeros.
+  scope('all');
   for (const row of counts) {
     const s = scope(scopeKey(row.g_provider, row.g_domain, row.provider, row.recipient_domain));
     s.counts[row.status] = row.n;
@@ -170,78 +225,51 @@ function collectScopes(counts: CountRow[], aggregates: AggregateRow[]) {
       sent_to_delivered: { p50_ms: ms(row.delivered_p50), p95_ms: ms(row.delivered_p95) },
     };
   }
-  return { scopes, scope };
+  return scopes;
 }
 
-export type Stats = ReturnType<typeof createStats>;
+/**
+ * `lastSends: false` skips the last-1,000-sends rates (left at zero sends, null rates) for readers that show
+ * only the window: the dashboard and /metrics read this on every page load and scrape.
+ */
+async function compute(db: Db, now: () => Date, window = '24h', { lastSends: withLastSends = true }: { lastSends?: boolean } = {}): Promise<StatsJson> {
+  const until = now();
+  const since = new Date(until.getTime() - parseWindow(window));
+
+  const [counts, aggregates] = await windowRows(db, since, until);
+  const scopes = scopesFrom(counts, aggregates);
+  const all = scopes.get('all')!;
+  // The named scopes under a prefix (a message without a provider or domain has none), busiest first.
+  const named = (prefix: string) =>
+    [...scopes.entries()]
+      .filter(([k]) => k.startsWith(prefix) && k !== prefix)
+      .map(([k, s]) => [k.slice(prefix.length), s] as const)
+      .sort(([, a], [, b]) => b.total - a.total);
+  const providerScopes = named('provider:');
+  const domainScopes = named('domain:').slice(0, TOP_DOMAINS);
+  const lastSends = withLastSends
+    ? await lastSendsRates(db, until, providerScopes.map(([name]) => name), domainScopes.map(([name]) => name))
+    : [];
+  for (const row of lastSends) {
+    // Only scopes with traffic in the window are listed; their last 1,000 sends may reach further back.
+    const s = row.scope === 'all' ? all : scopes.get(`${row.scope}:${row.key ?? ''}`);
+    if (s) s.rates.last_1000_sends = rate(row.sent, row.hard_bounces, row.complaints);
+  }
+  const providers = providerScopes.map(([provider, s]) => ({ provider, ...s }));
+  const domains = domainScopes.map(([domain, s]) => ({ domain, ...s }));
+
+  return {
+    window,
+    since: since.toISOString(),
+    until: until.toISOString(),
+    ...all,
+    providers,
+    recipient_domains: domains,
+  };
+}
 
 export function createStats({ db, now = () => new Date() }: { db: Db; now?: () => Date }) {
-  /**
-   * `lastSends: false` skips the last-1,000-sends rates (left at zero sends, null rates) for readers that show
-   * only the window: the dashboard and /metrics read this on every page load and scrape.
-   */
-  async function compute(window = '24h', { lastSends: withLastSends = true }: { lastSends?: boolean } = {}): Promise<StatsJson> {
-    const until = now();
-    const since = new Date(until.getTime() - parseWindow(window));
-
-    const [counts, aggregates] = await Promise.all([
-      db.$queryRaw<CountRow[]>`
-        SELECT provider, recipient_domain, GROUPING(provider)::int AS g_provider, GROUPING(recipient_domain)::int AS g_domain,
-               status, count(*)::int AS n
-        FROM messages
-        WHERE created_at >= ${since} AND created_at < ${until}
-        GROUP BY GROUPING SETS ((status), (provider, status), (recipient_domain, status))`,
-      db.$queryRaw<AggregateRow[]>`
-        WITH w AS (
-          SELECT m.provider, m.recipient_domain, m.created_at, m.sent_at, m.delivered_at,
-                 (m.channel = 'email' AND m.sent_at IS NOT NULL) AS email_sent,
-                 EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = m.id AND e.type = 'bounced'
-                         AND e.detail->>'bounce_kind' = 'hard') AS hard_bounced,
-                 EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = m.id AND e.type = 'complained') AS complained
-          FROM messages m
-          WHERE m.created_at >= ${since} AND m.created_at < ${until}
-        )
-        SELECT provider, recipient_domain, GROUPING(provider)::int AS g_provider, GROUPING(recipient_domain)::int AS g_domain,
-               count(*) FILTER (WHERE email_sent)::int AS sent,
-               count(*) FILTER (WHERE email_sent AND hard_bounced)::int AS hard_bounces,
-               count(*) FILTER (WHERE email_sent AND complained)::int AS complaints,
-               percentile_cont(0.5) WITHIN GROUP (ORDER BY greatest(extract(epoch FROM sent_at - created_at), 0) * 1000) AS sent_p50,
-               percentile_cont(0.95) WITHIN GROUP (ORDER BY greatest(extract(epoch FROM sent_at - created_at), 0) * 1000) AS sent_p95,
-               percentile_cont(0.5) WITHIN GROUP (ORDER BY greatest(extract(epoch FROM delivered_at - sent_at), 0) * 1000) AS delivered_p50,
-               percentile_cont(0.95) WITHIN GROUP (ORDER BY greatest(extract(epoch FROM delivered_at - sent_at), 0) * 1000) AS delivered_p95
-        FROM w
-        GROUP BY GROUPING SETS ((), (provider), (recipient_domain))`,
-    ]);
-
-    const { scopes, scope } = collectScopes(counts, aggregates);
-    // The named scopes under a prefix (a message without a provider or domain has none), busiest first.
-    const named = (prefix: string) =>
-      [...scopes.entries()]
-        .filter(([k]) => k.startsWith(prefix) && k !== prefix)
-        .map(([k, s]) => [k.slice(prefix.length), s] as const)
-        .sort(([, a], [, b]) => b.total - a.total);
-    const providerScopes = named('provider:');
-    const domainScopes = named('domain:').slice(0, TOP_DOMAINS);
-    const lastSends = withLastSends
-      ? await lastSendsRates(db, until, providerScopes.map(([name]) => name), domainScopes.map(([name]) => name))
-      : [];
-    for (const row of lastSends) {
-      // Only scopes with traffic in the window are listed; their last 1,000 sends may reach further back.
-      const s = row.scope === 'all' ? scope('all') : scopes.get(`${row.scope}:${row.key ?? ''}`);
-      if (s) s.rates.last_1000_sends = rate(row.sent, row.hard_bounces, row.complaints);
-    }
-    const providers = providerScopes.map(([provider, s]) => ({ provider, ...s }));
-    const domains = domainScopes.map(([domain, s]) => ({ domain, ...s }));
-
-    return {
-      window,
-      since: since.toISOString(),
-      until: until.toISOString(),
-      ...scope('all'),
-      providers,
-      recipient_domains: domains,
-    };
-  }
-
-  return { compute };
+  return {
+    compute: (window = '24h', options: { lastSends?: boolean } = {}): Promise<StatsJson> => compute(db, now, window, options),
+  };
 }

@@ -17,7 +17,7 @@ import { enqueueClerkWriteback, type Queues } from '../queue/catalog';
 
 export type SuppressionReason = 'hard_bounce' | 'complaint' | 'provider_suppression' | 'manual';
 
-type SuppressionRow = Prisma.SuppressionGetPayload<object>;
+export type SuppressionRow = Prisma.SuppressionGetPayload<object>;
 
 export interface SuppressionJson {
   id: string;
@@ -70,6 +70,8 @@ export interface SuppressionDeps {
   queues: Pick<Queues, 'clerkWriteback'>;
   log: Logger;
   now?: () => Date;
+  /** Told of every entry added (or lengthened) and released, after it is written: the outbound events. */
+  onChange?: (kind: 'created' | 'released', row: SuppressionRow) => Promise<void>;
 }
 
 export type SuppressionService = ReturnType<typeof createSuppressionService>;
@@ -77,7 +79,7 @@ export type SuppressionService = ReturnType<typeof createSuppressionService>;
 /** Entries still suppressing at `at`: no expiry, or one still ahead. */
 const inForceAt = (at: Date): Prisma.SuppressionWhereInput => ({ OR: [{ expiresAt: null }, { expiresAt: { gt: at } }] });
 
-export function createSuppressionService({ db, config, queues, log, now = () => new Date() }: SuppressionDeps) {
+export function createSuppressionService({ db, config, queues, log, now = () => new Date(), onChange }: SuppressionDeps) {
   function defaultExpiry(reason: SuppressionReason, at: Date): Date | null {
     if (reason === 'hard_bounce' || reason === 'provider_suppression') return new Date(at.getTime() + config.HARD_BOUNCE_SUPPRESSION_DAYS * 86_400_000);
     return null;
@@ -110,6 +112,7 @@ export function createSuppressionService({ db, config, queues, log, now = () => 
           AND (EXCLUDED.expires_at IS NULL OR EXCLUDED.expires_at > suppressions.expires_at)`;
     const row = await db.suppression.findUniqueOrThrow({ where: { channel_recipient: { channel: input.channel, recipient } } });
     log.info({ suppression_id: row.id, channel: row.channel, reason: row.reason, source_message_id: row.sourceMessageId }, 'recipient suppressed');
+    await onChange?.('created', row);
     return row;
   }
 
@@ -187,6 +190,7 @@ export function createSuppressionService({ db, config, queues, log, now = () => 
     if (count === 0) return null;
     const released = { ...row, expiresAt: at, expiryHandledAt: null, detail };
     log.info({ suppression_id: row.id, channel: row.channel, reason: row.reason }, 'suppression released');
+    await onChange?.('released', released);
     try {
       await handleEnding(released, 'released');
     } catch (err) {

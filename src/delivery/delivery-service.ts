@@ -1,51 +1,53 @@
 import type { Config } from '../config/env';
-import { Prisma, type Db } from '../db/prisma';
+import type { Db } from '../db/prisma';
 import type { SuppressionLookup } from './suppression-lookup';
-import type { MessageSource, MessageStatus } from '../generated/prisma/enums';
+import type { MessageStatus } from '../generated/prisma/enums';
 import { DependencyUnavailableError } from '../lib/errors';
+import { unreachable } from '../providers/error-policy';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../metrics/metrics';
-import {
-  ProviderError,
-  type OutgoingEmail,
-  type OutgoingSms,
-  type Provider,
-  type ProviderChains,
-  type SendResult,
-} from '../providers/types';
-import type { GateResult, ProviderHealth } from '../providers/provider-health';
-import type { SendJobData, SkipRuns } from '../queue/catalog';
-import type { EmailContent, MessagePayload } from './content';
-import { resolveFrom, resolveReplyTo } from './from-address';
+import type { ProviderHealth } from '../providers/provider-health';
+import type { OutgoingEmail, OutgoingSms, Provider, ProviderChains, ProviderOutcome } from '../providers/types';
+import type { FailureRun, SendJobData, SkipRuns } from '../queue/catalog';
+import type { MessagePayload } from './content';
 import type { MessageService } from './message-service';
-import { createSkipLog } from './skip-log';
+import type { MessageStore, SendableMessage } from './message-store';
+import { buildOutgoing } from './outgoing';
+import {
+  answerBy,
+  decideAfterAttempt,
+  decideAtChainEnd,
+  type AttemptResult,
+  type ChainPosition,
+  type DecisionContext,
+  type PassedBy,
+} from './send-decision';
+import { createSendRecords } from './send-records';
+import { createSkipLog, type SkipLog } from './skip-log';
 
-/** The statuses a send run may still change; anything else another run (or a provider event) has settled. */
-export const IN_FLIGHT: MessageStatus[] = ['queued', 'sending'];
-
-export const TERMINAL_STATUSES: readonly MessageStatus[] = [
-  'sent',
-  'delivered',
-  'delayed',
-  'bounced',
-  'complained',
-  'failed',
-  'suppressed',
-  'expired',
-];
+export const TERMINAL_STATUSES: readonly MessageStatus[] = ['sent', 'delivered', 'delayed', 'bounced', 'complained', 'failed', 'suppressed', 'expired'];
 
 export type SendOutcome =
   | { kind: 'finished'; status: MessageStatus | 'missing' }
-  | { kind: 'retry'; delayMs: number; state: { providerIndex: number; providerAttempts: number; skips?: SkipRuns } };
+  | {
+      kind: 'retry';
+      delayMs: number;
+      state: { providerIndex: number; providerAttempts: number; providerUnanswered?: boolean; skips?: SkipRuns; failures?: FailureRun };
+    };
 
 export interface DeliveryDeps {
   db: Db;
+  /** Every status change and timeline event of a send goes through it. */
+  store: MessageStore;
   providers: ProviderChains;
   /** A suppressed recipient (hard bounce, complaint, by hand) is never sent to. */
   suppressions: SuppressionLookup;
   /** Circuit, pause and rate limit per provider, shared by every worker process. */
   health: Pick<ProviderHealth, 'call'>;
-  config: Pick<Config, 'PROVIDER_ATTEMPTS' | 'EMAIL_FROM' | 'EMAIL_FROM_DOMAIN' | 'EMAIL_FROM_NAME'>;
+  config: Pick<
+    Config,
+    'PROVIDER_ATTEMPTS' | 'PROVIDER_TIMEOUT_MS' | 'PROVIDER_MAX_PAUSE_SECONDS' | 'EMAIL_FROM' | 'EMAIL_FROM_DOMAIN' | 'EMAIL_FROM_NAME'
+  >;
   log: Logger;
   metrics: Pick<Metrics, 'sendAttempt' | 'providerSkipped' | 'messageOutcome'>;
   /** Accepts a failed message's fallback (SMS code → email) as a message of its own. */
@@ -58,134 +60,203 @@ export interface DeliveryDeps {
 
 export type DeliveryService = ReturnType<typeof createDeliveryService>;
 
-/** Bounds on how long a message waits when every provider is skipped (re-checked at least this often). */
-const MIN_SKIP_DELAY_MS = 200;
-const MAX_SKIP_DELAY_MS = 30_000;
-
 /** How long a message without a code is retried on its last provider (Postal and Knock give up after about a day). */
 const NON_CODE_RETRY_MS = 24 * 60 * 60 * 1000;
 
-/** A code until its expiry; anything else for a day after it was accepted. */
-const worthSendingUntil = (message: { createdAt: Date; expiresAt: Date | null }): number =>
-  message.expiresAt?.getTime() ?? message.createdAt.getTime() + NON_CODE_RETRY_MS;
+type LoadedMessage = SendableMessage;
 
-/** The idempotency key every provider sees for a message: the same on every retry, from every process. */
-export const idempotencyKeyFor = (messageId: string, generation = 0): string =>
-  generation === 0 ? `auth-message/${messageId}` : `auth-message/${messageId}/retry-${generation}`;
+const finished = (status: MessageStatus | 'missing'): SendOutcome => ({ kind: 'finished', status });
 
-/** Exponential backoff with full jitter (1 s, 3 s, 9 s … capped at 30 s), never sooner than the provider asked. */
-export function retryDelayMs(attempt: number, retryAfterMs: number | undefined, random: () => number): number {
-  const ceiling = Math.min(30_000, 1_000 * 3 ** (attempt - 1));
-  const backoff = Math.round(ceiling / 2 + (random() * ceiling) / 2);
-  return Math.max(backoff, retryAfterMs ?? 0);
-}
+const retryLater = (delayMs: number, position: ChainPosition, carried: { skips?: SkipRuns; failures?: FailureRun } = {}): SendOutcome => ({
+  kind: 'retry',
+  delayMs,
+  state: {
+    providerIndex: position.index,
+    providerAttempts: position.attempts,
+    providerUnanswered: position.unanswered || undefined,
+    skips: carried.skips,
+    failures: carried.failures,
+  },
+});
 
-function toProviderError(err: unknown): ProviderError {
-  if (err instanceof ProviderError) return err;
-  // An adapter bug or an unexpected throw: retry it like a network error, but say what it was.
-  return new ProviderError(err instanceof Error ? err.message : String(err), { class: 'transient', raw: String(err) });
-}
+const next = (position: ChainPosition): ChainPosition => ({ index: position.index + 1, attempts: 0, unanswered: false });
+
+/** An adapter that threw (a bug) instead of answering: retried like a network error, saying what it was. */
+const thrownAsRetry = (err: unknown): ProviderOutcome => ({
+  kind: 'retry',
+  message: err instanceof Error ? err.message : String(err),
+  status: null,
+  raw: String(err),
+  unanswered: false,
+});
 
 /**
- * Sends one message through its channel's provider chain. Each call makes progress and says what to do
- * next: finished, or come back after a delay (the worker turns that into a delayed job).
+ * Sends one message through its channel's provider chain as a sequence of steps (load, check expiry, claim,
+ * check suppression, then per provider: choose, attempt, record, decide). Each call makes progress and says
+ * what to do next: finished, or come back after a delay (the worker turns that into a delayed job).
  */
 export function createDeliveryService(deps: DeliveryDeps) {
-  const { db, providers, suppressions, health, metrics, config, log } = deps;
+  const { db, store, providers, suppressions, health, metrics, config, log } = deps;
   const now = deps.now ?? (() => new Date());
   const leaseMs = deps.leaseMs ?? 45_000;
   const random = deps.random ?? Math.random;
+  const records = createSendRecords({ store, log, metrics, messages: deps.messages, now });
 
-  async function finish(
-    messageId: string,
-    status: Extract<MessageStatus, 'failed' | 'expired' | 'suppressed'>,
-    reason: string,
-    codeBearing: boolean,
-    detail: Record<string, string | null> = {},
-  ): Promise<SendOutcome> {
-    const [settled] = await db.$transaction([
-      // Only from a status still in our hands: a run whose lease lapsed must not undo another run's result.
-      // If another run got there first, this throws, the job is retried and finds the message settled.
-      db.message.update({ where: { id: messageId, status: { in: IN_FLIGHT } }, data: { status, lastError: reason, leaseUntil: null } }),
-      db.messageEvent.create({ data: { messageId, type: status, detail: { reason, ...detail } } }),
-      ...(codeBearing
-        ? [db.messageContent.updateMany({ where: { messageId }, data: { payload: Prisma.DbNull } })]
-        : []),
-    ]);
-    metrics.messageOutcome({ status, provider: settled.provider, channel: settled.channel });
-    log.warn({ message_id: messageId, status, reason }, `message ${status}`);
-    return { kind: 'finished', status };
-  }
-
-  /**
-   * Hands the message back to the queue. Only while it is still ours to send: a worker whose lease had lapsed
-   * may have recorded it `sent` meanwhile, and that must not turn back into `queued`.
-   */
-  async function releaseForRetry(messageId: string): Promise<void> {
-    await db.message.updateMany({ where: { id: messageId, status: 'sending' }, data: { status: 'queued', leaseUntil: null } });
-  }
-
-  /**
-   * Called before a failed message's clear payload is dropped: its fallback becomes a message of its own, with
-   * the same source and expiry. The external id makes a job that runs twice queue it once.
-   */
-  async function acceptFallback(
-    message: { id: string; source: MessageSource; createdAt: Date; expiresAt: Date | null },
-    payload: MessagePayload,
-  ): Promise<void> {
-    if (payload.channel !== 'sms' || !payload.fallback) return;
-    if (message.expiresAt && now() >= message.expiresAt) return;
-    const { fallback } = payload;
-    try {
-      const accepted = await deps.messages.accept({
-        source: message.source,
-        externalId: `${message.id}:fallback`,
-        template: fallback.template,
-        recipient: fallback.recipient,
-        payload: fallback.payload,
-        secrets: fallback.secrets,
-        codeBearing: message.expiresAt !== null,
-        issuedAt: message.createdAt,
-        maxAgeSeconds: message.expiresAt ? (message.expiresAt.getTime() - message.createdAt.getTime()) / 1000 : 0,
-        receivedDetail: { fallback_for: message.id },
-      });
-      if (!accepted.duplicate) {
-        await db.messageEvent.create({
-          data: { messageId: message.id, type: 'fallback', detail: { message_id: accepted.messageId, channel: fallback.payload.channel } },
-        });
-      }
-    } catch (err) {
-      // Recorded but not queued (Redis down) is picked up by the sweeper; anything else is logged and the SMS fails.
-      log.warn({ message_id: message.id, err: String(err) }, 'could not accept the fallback message');
-    }
-  }
-
-  function buildOutgoing(
-    message: { id: string; recipient: string; template: string | null; sendGeneration: number },
-    payload: MessagePayload,
-  ): OutgoingEmail | OutgoingSms {
-    // Stable across automatic retries; an admin retry starts a new generation, which the provider sends anew.
-    const idempotencyKey = idempotencyKeyFor(message.id, message.sendGeneration);
-    if (payload.channel === 'sms') {
-      return { messageId: message.id, to: message.recipient, body: payload.body, idempotencyKey };
-    }
-    const email: EmailContent = payload;
+  function decisionContext(message: LoadedMessage, payload: MessagePayload, chain: Provider[]): DecisionContext {
     return {
-      messageId: message.id,
-      to: message.recipient,
-      from: resolveFrom(config, email),
-      replyTo: resolveReplyTo(config, email),
-      subject: email.subject,
-      html: email.html,
-      text: email.text,
-      // A unique X-Entity-Ref-ID per message stops Gmail threading one code under the previous ones.
-      headers: { 'X-Entity-Ref-ID': message.id },
-      tags: [
-        { name: 'message_id', value: message.id },
-        { name: 'template', value: (message.template ?? 'none').replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 256) },
-      ],
-      idempotencyKey,
+      now: now().getTime(),
+      worthSendingUntil: message.expiresAt?.getTime() ?? message.createdAt.getTime() + NON_CODE_RETRY_MS,
+      expiresAt: message.expiresAt?.getTime() ?? null,
+      chainLength: chain.length,
+      hasFallback: payload.channel === 'sms' && Boolean(payload.fallback),
+      maxAttempts: config.PROVIDER_ATTEMPTS,
+      attemptMs: config.PROVIDER_TIMEOUT_MS,
+      maxPauseMs: config.PROVIDER_MAX_PAUSE_SECONDS * 1000,
+      jitter: random(),
     };
+  }
+
+  /** One call to one provider through its gate: what it answered, or why the gate skipped it. */
+  async function attempt(
+    message: LoadedMessage,
+    provider: Provider,
+    outgoing: OutgoingEmail | OutgoingSms,
+    skips: SkipLog,
+    deadline: number,
+  ): Promise<AttemptResult | { kind: 'sent'; sent: Extract<ProviderOutcome, { kind: 'sent' }> }> {
+    let gate: Awaited<ReturnType<ProviderHealth['call']>>;
+    try {
+      gate = await health.call(provider.name, () => (provider.send as (m: typeof outgoing) => Promise<ProviderOutcome>)(outgoing), deadline);
+    } catch (err) {
+      if (err instanceof DependencyUnavailableError) {
+        // Our Redis, not the provider: no attempt spent, nothing on the provider's record. The job is retried.
+        log.warn({ message_id: message.id, provider: provider.name, err: String(err.cause) }, 'provider gate unavailable (Redis); send postponed');
+        await records.releaseForRetry(message.id);
+        throw err;
+      }
+      gate = { ok: true, value: thrownAsRetry(err) };
+    }
+    if (!gate.ok) {
+      await skips.record(provider.name, gate.reason, gate.retryInMs, now());
+      metrics.providerSkipped({ provider: provider.name, channel: message.channel, reason: gate.reason });
+      log.info({ message_id: message.id, provider: provider.name, reason: gate.reason, retry_in_ms: gate.retryInMs }, 'provider skipped');
+      return { kind: 'skipped', reason: gate.reason, retryInMs: gate.retryInMs };
+    }
+    if (gate.value.kind === 'sent') return { kind: 'sent', sent: gate.value };
+    return { kind: 'answered', failure: gate.value };
+  }
+
+  /** Choose, attempt, record, decide: provider after provider until one sends it or the decision stops. */
+  async function sendThroughChain(message: LoadedMessage, payload: MessagePayload, job: SendJobData, skips: SkipLog): Promise<SendOutcome> {
+    const codeBearing = message.expiresAt !== null;
+    const outgoing = buildOutgoing(config, message, payload);
+    const chain: Provider[] = message.channel === 'email' ? providers.email : providers.sms;
+    let position: ChainPosition = { index: job.providerIndex ?? 0, attempts: job.providerAttempts ?? 0, unanswered: job.providerUnanswered ?? false };
+    let lastError = 'no provider configured for this channel';
+    let passedBy: PassedBy | undefined;
+    let failures = job.failures;
+    const fail = async (reason: string): Promise<SendOutcome> => {
+      await records.acceptFallback(message, payload);
+      await records.finish(message.id, 'failed', reason, codeBearing);
+      return finished('failed');
+    };
+
+    while (position.index < chain.length) {
+      const provider = chain[position.index]!;
+      const ctx = decisionContext(message, payload, chain);
+      const result = await attempt(message, provider, outgoing, skips, answerBy(ctx));
+      if (result.kind === 'sent') {
+        await records.recordSent(message, provider.name, result.sent, outgoing, codeBearing);
+        return finished('sent');
+      }
+      if (result.kind === 'answered') {
+        lastError = `${provider.name}: ${result.failure.message}`;
+        const pastAttempts = position.attempts >= config.PROVIDER_ATTEMPTS;
+        failures = await records.recordFailedAttempt(message, provider.name, result.failure, pastAttempts, failures);
+      }
+      const action = decideAfterAttempt(ctx, position, result);
+      switch (action.kind) {
+        case 'retry':
+          await records.releaseForRetry(message.id);
+          // Still waiting for a provider that skipped it: its skip runs go on counting in the job.
+          return retryLater(action.delayMs, action.position, result.kind === 'skipped' ? { skips: skips.runs() } : { failures });
+        case 'fail':
+          return fail(lastError);
+        case 'pass_by':
+          if (!passedBy) passedBy = { position, retryInMs: action.retryInMs, allDown: action.down };
+          else passedBy = { ...passedBy, retryInMs: Math.min(passedBy.retryInMs, action.retryInMs), allDown: passedBy.allDown && action.down };
+          position = next(position);
+          break;
+        case 'fail_over':
+          position = next(position);
+          if (position.index < chain.length) {
+            await records.recordFailover(message.id, provider.name, chain[position.index]!.name, action.duplicatePossible);
+          }
+          break;
+        default:
+          return unreachable(action);
+      }
+    }
+
+    const end = decideAtChainEnd(decisionContext(message, payload, chain), passedBy);
+    switch (end.kind) {
+      case 'wait':
+        // No provider can take it right now: come back when the first one may, without spending an attempt.
+        await records.releaseForRetry(message.id);
+        return retryLater(end.delayMs, end.position, { skips: skips.runs() });
+      case 'fall_back':
+        return fail('every SMS provider is unavailable (circuit open); falling back to email');
+      case 'fail':
+        return fail(`every provider failed; last: ${lastError}`);
+      default:
+        return unreachable(end);
+    }
+  }
+
+  /** Load, check expiry, claim, check suppression; then the provider chain. */
+  async function sendOnce(job: SendJobData, skips: SkipLog, queuedAt?: Date): Promise<SendOutcome> {
+    const message = await store.loadForSend(job.messageId);
+    if (!message) {
+      log.warn({ message_id: job.messageId }, 'send job for unknown message dropped');
+      return finished('missing');
+    }
+    if (TERMINAL_STATUSES.includes(message.status)) return finished(message.status);
+    const codeBearing = message.expiresAt !== null;
+    const started = now();
+    if (message.expiresAt && started >= message.expiresAt) {
+      await records.finish(message.id, 'expired', 'the code expired before it could be sent', true);
+      return finished('expired');
+    }
+    if (!(await records.claim(message.id, started, leaseMs))) return whenClaimedElsewhere(job, skips, started);
+    if (queuedAt) await records.recordQueued(message.id, queuedAt);
+
+    const payload = message.content?.payload as MessagePayload | null | undefined;
+    const suppression = await suppressions.active(message.channel, message.recipient);
+    if (suppression) {
+      // The number cannot get the code; the email address it came with still can.
+      if (payload) await records.acceptFallback(message, payload);
+      await records.finish(message.id, 'suppressed', `recipient is suppressed (${suppression.reason})`, codeBearing, {
+        suppression_id: suppression.id,
+        suppression_reason: suppression.reason,
+        source_message_id: suppression.sourceMessageId,
+        expires_at: suppression.expiresAt?.toISOString() ?? null,
+      });
+      return finished('suppressed');
+    }
+    if (!payload) {
+      await records.finish(message.id, 'failed', 'message content is no longer available', codeBearing);
+      return finished('failed');
+    }
+    return sendThroughChain(message, payload, job, skips);
+  }
+
+  /** Another run holds the message: settled, or look again when its lease lapses. */
+  async function whenClaimedElsewhere(job: SendJobData, skips: SkipLog, started: Date): Promise<SendOutcome> {
+    const current = await db.message.findUnique({ where: { id: job.messageId }, select: { status: true, leaseUntil: true } });
+    if (!current || TERMINAL_STATUSES.includes(current.status)) return finished(current?.status ?? 'missing');
+    const wait = Math.max(500, (current.leaseUntil?.getTime() ?? started.getTime()) - started.getTime() + 100);
+    const position = { index: job.providerIndex ?? 0, attempts: job.providerAttempts ?? 0, unanswered: job.providerUnanswered ?? false };
+    return retryLater(wait, position, { skips: skips.runs(), failures: job.failures });
   }
 
   /**
@@ -193,226 +264,11 @@ export function createDeliveryService(deps: DeliveryDeps) {
    * waiting for a provider carries its skip runs to the next re-check; any other outcome ends them.
    */
   async function processSend(job: SendJobData, queuedAt?: Date): Promise<SendOutcome> {
-    const skips = createSkipLog(db, job.messageId, job.skips);
+    const skips = createSkipLog(store, job.messageId, job.skips);
     const outcome = await sendOnce(job, skips, queuedAt);
     if (outcome.kind === 'retry' && outcome.state.skips) return outcome;
     await skips.settle(now());
     return outcome.kind === 'retry' ? { ...outcome, state: { ...outcome.state, skips: undefined } } : outcome;
-  }
-
-  async function sendOnce(job: SendJobData, skips: ReturnType<typeof createSkipLog>, queuedAt?: Date): Promise<SendOutcome> {
-    const message = await db.message.findUnique({ where: { id: job.messageId }, include: { content: true } });
-    if (!message) {
-      log.warn({ message_id: job.messageId }, 'send job for unknown message dropped');
-      return { kind: 'finished', status: 'missing' };
-    }
-    if (TERMINAL_STATUSES.includes(message.status)) return { kind: 'finished', status: message.status };
-    const codeBearing = message.expiresAt !== null;
-    const started = now();
-    if (message.expiresAt && started >= message.expiresAt) {
-      return finish(message.id, 'expired', 'the code expired before it could be sent', true);
-    }
-
-    const claimed = await db.message.updateMany({
-      where: {
-        id: message.id,
-        status: { in: IN_FLIGHT },
-        OR: [{ leaseUntil: null }, { leaseUntil: { lt: started } }],
-      },
-      data: { status: 'sending', leaseUntil: new Date(started.getTime() + leaseMs), updatedAt: started },
-    });
-    if (claimed.count === 0) {
-      const current = await db.message.findUnique({ where: { id: message.id }, select: { status: true, leaseUntil: true } });
-      if (!current || TERMINAL_STATUSES.includes(current.status)) return { kind: 'finished', status: current?.status ?? 'missing' };
-      // Another worker is sending it right now; look again when its lease lapses.
-      const wait = Math.max(500, (current.leaseUntil?.getTime() ?? started.getTime()) - started.getTime() + 100);
-      return {
-        kind: 'retry',
-        delayMs: wait,
-        state: { providerIndex: job.providerIndex ?? 0, providerAttempts: job.providerAttempts ?? 0, skips: skips.runs() },
-      };
-    }
-
-    if (queuedAt) {
-      await db.messageEvent.createMany({
-        data: [{ messageId: message.id, type: 'queued', occurredAt: queuedAt, dedupeKey: `queued:${message.id}:${queuedAt.getTime()}` }],
-        skipDuplicates: true,
-      });
-    }
-
-    const suppression = await suppressions.active(message.channel, message.recipient);
-    if (suppression) {
-      // The number cannot get the code; the email address it came with still can.
-      const held = message.content?.payload as MessagePayload | null | undefined;
-      if (held) await acceptFallback(message, held);
-      return finish(message.id, 'suppressed', `recipient is suppressed (${suppression.reason})`, codeBearing, {
-        suppression_id: suppression.id,
-        suppression_reason: suppression.reason,
-        source_message_id: suppression.sourceMessageId,
-        expires_at: suppression.expiresAt?.toISOString() ?? null,
-      });
-    }
-
-    const payload = message.content?.payload as MessagePayload | null | undefined;
-    if (!payload) return finish(message.id, 'failed', 'message content is no longer available', codeBearing);
-    const outgoing = buildOutgoing(message, payload);
-    const chain: Provider[] = message.channel === 'email' ? providers.email : providers.sms;
-    const messageLog = log.child({ message_id: message.id });
-
-    let index = job.providerIndex ?? 0;
-    let attemptsOnProvider = job.providerAttempts ?? 0;
-    let lastError = 'no provider configured for this channel';
-    // Where to pick up if every provider left is skipped (circuit open, paused, saturated): the first skipped.
-    let resume: { providerIndex: number; providerAttempts: number; delayMs: number; allDown: boolean } | undefined;
-    while (index < chain.length) {
-      const provider = chain[index]!;
-      let attempt: GateResult<SendResult>;
-      try {
-        attempt = await health.call(provider.name, () =>
-          (provider.send as (m: OutgoingEmail | OutgoingSms) => ReturnType<Provider['send']>)(outgoing),
-        );
-      } catch (err) {
-        if (err instanceof DependencyUnavailableError) {
-          // Our Redis, not the provider: no attempt spent, nothing on the provider's record. The job is retried.
-          messageLog.warn({ provider: provider.name, err: String(err.cause) }, 'provider gate unavailable (Redis); send postponed');
-          await releaseForRetry(message.id);
-          throw err;
-        }
-        const error = toProviderError(err);
-        lastError = `${provider.name}: ${error.message}`;
-        await db.$transaction([
-          db.message.update({
-            where: { id: message.id },
-            data: { lastError, provider: provider.name, attempts: { increment: 1 } },
-          }),
-          db.messageEvent.create({
-            data: {
-              messageId: message.id,
-              type: 'send_failed',
-              provider: provider.name,
-              detail: {
-                class: error.class,
-                status: error.status ?? null,
-                code: error.code ?? null,
-                message: error.message,
-                raw: (error.raw ?? null) as never,
-              },
-            },
-          }),
-        ]);
-        metrics.sendAttempt({ provider: provider.name, channel: message.channel, outcome: error.class });
-        messageLog.warn(
-          { provider: provider.name, class: error.class, status: error.status, code: error.code, err: error.message },
-          'send attempt failed',
-        );
-
-        if (error.pending) {
-          // The provider already holds this message: ask it again for the answer (no attempt spent), and never
-          // another provider, which would send a second code.
-          const delayMs = retryDelayMs(1, error.retryAfterMs, random);
-          await releaseForRetry(message.id);
-          return { kind: 'retry', delayMs, state: { providerIndex: index, providerAttempts: attemptsOnProvider } };
-        }
-        if (error.class === 'transient') {
-          attemptsOnProvider += 1;
-          // With nowhere else to go (last provider, no fallback channel), PROVIDER_ATTEMPTS is no limit: the
-          // message is retried with backoff for as long as it is worth sending.
-          const lastResort = index === chain.length - 1 && !(payload.channel === 'sms' && payload.fallback);
-          if (attemptsOnProvider < config.PROVIDER_ATTEMPTS || lastResort) {
-            const delayMs = retryDelayMs(attemptsOnProvider, error.retryAfterMs, random);
-            if (now().getTime() + delayMs < worthSendingUntil(message)) {
-              await releaseForRetry(message.id);
-              return { kind: 'retry', delayMs, state: { providerIndex: index, providerAttempts: attemptsOnProvider } };
-            }
-            // Waiting here would outlive the message: move on to the next provider now.
-          }
-        } else if (!error.failover) {
-          await acceptFallback(message, payload);
-          return finish(message.id, 'failed', lastError, codeBearing);
-        }
-        index += 1;
-        attemptsOnProvider = 0;
-        if (index < chain.length) {
-          await db.messageEvent.create({
-            data: { messageId: message.id, type: 'failover', provider: chain[index]!.name, detail: { from: provider.name } },
-          });
-        }
-        continue;
-      }
-      if (!attempt.ok) {
-        await skips.record(provider.name, attempt.reason, attempt.retryInMs, now());
-        metrics.providerSkipped({ provider: provider.name, channel: message.channel, reason: attempt.reason });
-        messageLog.info({ provider: provider.name, reason: attempt.reason, retry_in_ms: attempt.retryInMs }, 'provider skipped');
-        const down = attempt.reason === 'circuit_open';
-        if (!resume) resume = { providerIndex: index, providerAttempts: attemptsOnProvider, delayMs: attempt.retryInMs, allDown: down };
-        else {
-          resume.delayMs = Math.min(resume.delayMs, attempt.retryInMs);
-          resume.allDown &&= down;
-        }
-        index += 1;
-        attemptsOnProvider = 0;
-        continue;
-      }
-      // Outside the try: failing to record the provider's answer is our failure, not the provider's; it must
-      // not count as a failed attempt (which could send again). It fails the job, which is retried.
-      const result = attempt.value;
-      const sentAt = now();
-      await db.$transaction([
-        db.message.update({
-          // As in finish(): a stale run cannot overwrite a message another run has already settled.
-          where: { id: message.id, status: { in: IN_FLIGHT } },
-          data: {
-            status: 'sent',
-            provider: provider.name,
-            providerMessageId: result.providerMessageId,
-            sentAt,
-            lastError: null,
-            leaseUntil: null,
-            attempts: { increment: 1 },
-          },
-        }),
-        db.messageEvent.create({
-          data: {
-            messageId: message.id,
-            type: 'sent',
-            provider: provider.name,
-            occurredAt: sentAt,
-            detail: { provider_message_id: result.providerMessageId, ...result.detail },
-          },
-        }),
-        db.messageContent.update({
-          where: { messageId: message.id },
-          data: {
-            headers: 'headers' in outgoing ? outgoing.headers : undefined,
-            ...(codeBearing ? { payload: Prisma.DbNull } : {}),
-          },
-        }),
-      ]);
-      metrics.messageOutcome({ status: 'sent', provider: provider.name, channel: message.channel });
-      metrics.sendAttempt({ provider: provider.name, channel: message.channel, outcome: 'sent', acceptedToSentSeconds: (sentAt.getTime() - message.createdAt.getTime()) / 1000 });
-      messageLog.info({ provider: provider.name, provider_message_id: result.providerMessageId }, 'message sent');
-      return { kind: 'finished', status: 'sent' };
-    }
-    if (resume?.allDown && payload.channel === 'sms' && payload.fallback) {
-      // Every SMS provider is failing (circuits open): the code goes by email now rather than waiting, maybe
-      // past its expiry, for SMS to recover. Busy or paused providers are waited for.
-      await acceptFallback(message, payload);
-      return finish(message.id, 'failed', 'every SMS provider is unavailable (circuit open); falling back to email', codeBearing);
-    }
-    if (resume) {
-      // No provider can take it right now: come back when the first one may, without spending an attempt.
-      // A code-bearing message comes back no later than its expiry, to be marked expired then.
-      const untilExpiry = message.expiresAt ? message.expiresAt.getTime() - now().getTime() + 50 : Number.POSITIVE_INFINITY;
-      const delayMs = Math.max(MIN_SKIP_DELAY_MS, Math.min(resume.delayMs, MAX_SKIP_DELAY_MS, untilExpiry));
-      await releaseForRetry(message.id);
-      return {
-        kind: 'retry',
-        delayMs,
-        state: { providerIndex: resume.providerIndex, providerAttempts: resume.providerAttempts, skips: skips.runs() },
-      };
-    }
-    await acceptFallback(message, payload);
-    return finish(message.id, 'failed', `every provider failed; last: ${lastError}`, codeBearing);
   }
 
   return { processSend };

@@ -117,10 +117,12 @@ export function createMessageLog(db: Db) {
     if (byUpdate) and.push({ updatedAt: { gte: filters.updatedSince } });
     if (filters.cursor) {
       const c = decodeCursor(filters.cursor, byUpdate ? BY_UPDATE : '');
+      // The OR alone is applied as a filter on every row before the position; the redundant bound beside it
+      // makes it an index range, so a page deep in the log costs what the first one does.
       and.push(
         byUpdate
-          ? { OR: [{ updatedAt: { gt: c.at } }, { updatedAt: c.at, id: { gt: c.id } }] }
-          : { OR: [{ createdAt: { lt: c.at } }, { createdAt: c.at, id: { lt: c.id } }] },
+          ? { updatedAt: { gte: c.at }, OR: [{ updatedAt: { gt: c.at } }, { updatedAt: c.at, id: { gt: c.id } }] }
+          : { createdAt: { lte: c.at }, OR: [{ createdAt: { lt: c.at } }, { createdAt: c.at, id: { lt: c.id } }] },
       );
     }
     const rows = await db.message.findMany({

@@ -1,13 +1,15 @@
 import type { Config } from '../config/env';
-import { Prisma, type Db } from '../db/prisma';
+import type { Db } from '../db/prisma';
 import { databaseMessage, isDataError, MAX_KEY_CHARS, unstorable } from '../db/storable';
 import type { MessageSource, MessageStatus } from '../generated/prisma/enums';
 import { DependencyUnavailableError, ValidationError } from '../lib/errors';
 import { newId } from '../lib/ids';
 import type { Logger } from '../lib/logger';
+import { currentTraceparent, withTraceContext } from '../lib/tracing';
 import { isRecipient, normalizeRecipient, RECIPIENT_EXPECTED, type RecipientChannel } from '../lib/recipient';
 import { sendJob, type Queues } from '../queue/catalog';
 import { redactPayload, withSingleLineHeaders, type MessagePayload } from './content';
+import type { AcceptedRow, MessageStore } from './message-store';
 import { otpMaxAgeSeconds } from './otp-max-age';
 
 export interface NewMessage {
@@ -47,6 +49,7 @@ export interface AcceptResult {
 export interface MessageServiceDeps {
   db: Db;
   config: Pick<Config, 'OTP_MAX_AGE_SECONDS' | 'SMS_OTP_MAX_AGE_SECONDS'>;
+  store: Pick<MessageStore, 'recordAccepted'>;
   queues: Pick<Queues, 'send'>;
   log: Logger;
   now?: () => Date;
@@ -56,51 +59,6 @@ export type MessageService = ReturnType<typeof createMessageService>;
 
 /** Rows written by one statement; bounds the statement's size, not the wait (there is none). */
 const MAX_BATCH = 100;
-
-/**
- * The same statement text for every group, whose only parameter is the group as a JSON array: the driver
- * binds one value however large the group, and Postgres sees one statement shape.
- */
-const insertAccepted = (rowsJson: string) => Prisma.sql`
-  WITH input AS (
-    SELECT * FROM jsonb_to_recordset(${rowsJson}::jsonb) AS i(
-      id text, source text, external_id text, channel text, template text, recipient text, recipient_domain text,
-      user_id text, subject text, expires_at timestamptz, created_at timestamptz, payload jsonb, redacted jsonb,
-      detail jsonb)
-  ), m AS (
-    INSERT INTO messages (id, source, external_id, channel, template, recipient, recipient_domain, user_id,
-                          subject, expires_at, created_at, updated_at)
-    SELECT id, source::"MessageSource", external_id, channel::"Channel", template, recipient, recipient_domain,
-           user_id, subject, expires_at, created_at, created_at
-    FROM input
-    ON CONFLICT (source, external_id) DO NOTHING
-    RETURNING id
-  ), content AS (
-    INSERT INTO message_contents (message_id, payload, redacted, expires_at, created_at)
-    SELECT i.id, i.payload, i.redacted, i.expires_at, i.created_at FROM input i JOIN m ON m.id = i.id
-  ), event AS (
-    INSERT INTO message_events (message_id, type, occurred_at, detail)
-    SELECT i.id, 'received', i.created_at, i.detail FROM input i JOIN m ON m.id = i.id
-  )
-  SELECT id FROM m`;
-
-/** A message as the group INSERT reads it: the columns of `insertAccepted`'s recordset. */
-interface AcceptedRow {
-  id: string;
-  source: MessageSource;
-  external_id: string | null;
-  channel: RecipientChannel;
-  template: string | null;
-  recipient: string;
-  recipient_domain: string | null;
-  user_id: string | null;
-  subject: string | null;
-  expires_at: Date | null;
-  created_at: Date;
-  payload: MessagePayload;
-  redacted: MessagePayload;
-  detail: Record<string, unknown>;
-}
 
 /**
  * Why Postgres would refuse this message, or null. Checked before it joins a group: what is refused here is
@@ -138,7 +96,7 @@ interface PendingAccept {
  * next group's INSERT. An accept that finds nothing in flight is written at once, so batching never adds
  * latency; under load it is what keeps the receiver fast.
  */
-export function createMessageService({ db, config, queues, log, now = () => new Date() }: MessageServiceDeps) {
+export function createMessageService({ db, config, store, queues, log, now = () => new Date() }: MessageServiceDeps) {
   const waiting: PendingAccept[] = [];
   let writing = false;
 
@@ -175,13 +133,13 @@ export function createMessageService({ db, config, queues, log, now = () => new 
       payload: input.payload,
       redacted,
       detail: input.receivedDetail ?? {},
+      traceparent: currentTraceparent(),
     };
   }
 
   /** One statement: each message with its content and first event, or none of it. Returns the ids inserted. */
   async function insert(group: PendingAccept[]): Promise<Set<string>> {
-    const inserted = await db.$queryRaw<{ id: string }[]>(insertAccepted(JSON.stringify(group.map((p) => p.row))));
-    return new Set(inserted.map((r) => r.id));
+    return store.recordAccepted(group.map((p) => p.row));
   }
 
   /**
@@ -216,7 +174,7 @@ export function createMessageService({ db, config, queues, log, now = () => new 
   async function enqueueRecorded(recorded: PendingAccept[]): Promise<void> {
     try {
       // The job id is the message id: adding a message twice (here, the sweeper, a retried webhook) is a no-op.
-      await queues.send.addBulk(recorded.map((p) => sendJob(p.row.id)));
+      await queues.send.addBulk(recorded.map((p) => withTraceContext(sendJob(p.row.id), p.row.traceparent)));
     } catch (err) {
       log.warn({ err: String(err), message_ids: recorded.map((p) => p.row.id) }, 'could not queue messages; the sweeper will queue them');
       for (const p of recorded) p.resolve({ messageId: p.row.id, status: 'queued', duplicate: false, queued: false });

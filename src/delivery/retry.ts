@@ -2,10 +2,12 @@ import type { Db } from '../db/prisma';
 import type { MessageStatus } from '../generated/prisma/enums';
 import { ConflictError, NotFoundError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
+import type { MessageStore } from './message-store';
 import type { Sweeper } from './sweeper';
 
 export interface MessageRetryDeps {
   db: Db;
+  store: Pick<MessageStore, 'requeue'>;
   sweeper: Pick<Sweeper, 'requeue'>;
   log: Logger;
   now?: () => Date;
@@ -32,7 +34,7 @@ export function retryRefusal(
  * timeline) and its send job is queued again from the first provider. The status change is conditional, so
  * two clicks queue it once.
  */
-export function createMessageRetry({ db, sweeper, log, now = () => new Date() }: MessageRetryDeps) {
+export function createMessageRetry({ db, store, sweeper, log, now = () => new Date() }: MessageRetryDeps) {
   async function retryMessage(id: string): Promise<{ id: string; status: 'queued' }> {
     const at = now();
     const message = await db.message.findUnique({
@@ -48,18 +50,7 @@ export function createMessageRetry({ db, sweeper, log, now = () => new Date() }:
 
     // A new send generation: the provider sees a new idempotency key (the old one would only replay its first
     // answer and send nothing), and the message gets a fresh job starting from the first provider.
-    const generation = await db.$transaction(async (tx) => {
-      const { count } = await tx.message.updateMany({
-        where: { id, status: message.status },
-        data: { status: 'queued', leaseUntil: null, updatedAt: at, sendGeneration: { increment: 1 } },
-      });
-      if (count !== 1) return null;
-      const { sendGeneration } = await tx.message.findUniqueOrThrow({ where: { id }, select: { sendGeneration: true } });
-      await tx.messageEvent.create({
-        data: { messageId: id, type: 'retried', occurredAt: at, detail: { previous_status: message.status, by: 'admin', generation: sendGeneration } },
-      });
-      return sendGeneration;
-    });
+    const generation = await store.requeue(id, message.status, at);
     if (generation === null) throw new ConflictError('the message changed while it was being retried; look again', 'not_retryable');
     await sweeper.requeue(id, generation);
     log.info({ message_id: id, previous_status: message.status }, 'message retried by an admin');

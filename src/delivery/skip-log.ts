@@ -1,10 +1,11 @@
-import type { Db } from '../db/prisma';
 import type { SkipRun, SkipRuns } from '../queue/catalog';
+import type { MessageStore } from './message-store';
+import type { SkipDetail } from './timeline';
 
 /** A run's event is brought up to date at most this often while the message keeps waiting. */
 export const SKIP_WRITE_INTERVAL_MS = 15_000;
 
-function detailOf(run: SkipRun) {
+function detailOf(run: SkipRun): SkipDetail {
   return { reason: run.reason, retry_in_ms: run.retryInMs, count: run.count, first_at: run.firstAt, last_at: run.lastAt };
 }
 
@@ -13,11 +14,11 @@ function detailOf(run: SkipRun) {
  * counts in memory (the job's data), and Postgres sees the count when the run changes, ends, or every
  * SKIP_WRITE_INTERVAL_MS, so a rate limit neither floods the timeline nor writes on every re-check.
  */
-export function createSkipLog(db: Db, messageId: string, carried: SkipRuns | undefined) {
+export function createSkipLog(store: Pick<MessageStore, 'recordSkip' | 'updateSkip'>, messageId: string, carried: SkipRuns | undefined) {
   const runs: SkipRuns = { ...carried };
 
   async function write(run: SkipRun, at: Date): Promise<void> {
-    await db.messageEvent.update({ where: { id: BigInt(run.eventId) }, data: { detail: detailOf(run) } });
+    await store.updateSkip(run.eventId, detailOf(run));
     run.writtenCount = run.count;
     run.writtenAt = at.toISOString();
   }
@@ -42,11 +43,8 @@ export function createSkipLog(db: Db, messageId: string, carried: SkipRuns | und
         writtenCount: 1,
         writtenAt: at.toISOString(),
       };
-      const event = await db.messageEvent.create({
-        data: { messageId, type: 'provider_skipped', provider, occurredAt: at, detail: detailOf({ ...first, eventId: '' }) },
-        select: { id: true },
-      });
-      runs[provider] = { ...first, eventId: event.id.toString() };
+      const eventId = await store.recordSkip(messageId, provider, at, detailOf({ ...first, eventId: '' }));
+      runs[provider] = { ...first, eventId };
     },
     /** The message stopped waiting (sent, failed, tried a provider): every run's event gets its final count. */
     async settle(at: Date): Promise<void> {
@@ -57,3 +55,5 @@ export function createSkipLog(db: Db, messageId: string, carried: SkipRuns | und
     },
   };
 }
+
+export type SkipLog = ReturnType<typeof createSkipLog>;

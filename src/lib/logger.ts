@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino';
+import { traceLogFields } from './tracing';
 
 export type { Logger };
 
@@ -27,7 +28,19 @@ const REDACT_PATHS = [
   '*.password',
 ];
 
-export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+/** POSIX's PIPE_BUF: a write up to this size to a pipe is never interleaved with another process's. */
+const PIPE_BUF = 4096;
+
+/**
+ * Without a destination, stdout written asynchronously: lines that arrive while a write is under way go out
+ * together in the next one (one write per request was a twentieth of intake), and pino flushes what is left
+ * when the process exits. Each write holds whole lines and at most PIPE_BUF bytes, so the worker process's
+ * lines on the same stdout never land inside one of these.
+ */
+export function createLogger(
+  level: string,
+  destination: pino.DestinationStream = pino.destination({ dest: 1, sync: false, maxWrite: PIPE_BUF }),
+): Logger {
   return pino(
     {
       level,
@@ -35,6 +48,7 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      mixin: traceLogFields,
     },
     destination,
   );

@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { MessageStatus } from '../generated/prisma/enums';
 import { createSharedGauges, type SharedGaugesDeps } from './shared-gauges';
 
@@ -10,6 +10,9 @@ export type MetricsDeps = Omit<SharedGaugesDeps, 'registry' | 'intervalMs'> & {
 };
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** A registry's metrics as JSON (`registry.getMetricsAsJSON()`), the form they cross a process boundary in. */
+export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 
 /** Seconds buckets for an auth message: our targets are p95 < 3 s to the provider and < 10 s to the inbox. */
 const LATENCY_BUCKETS = [0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300, 600];
@@ -112,12 +115,21 @@ export function createMetrics({ sharedGaugesIntervalMs, ...deps }: MetricsDeps) 
     httpDuration,
   } = instruments(registry);
 
+  /** Other processes whose metrics this one exports with its own (ROLE=all's worker process). */
+  const sources: (() => Promise<MetricsJson>)[] = [];
+
   return {
     registry,
     contentType: registry.contentType,
+    /** This process's metrics with its sources', counters and histograms summed as prom-client's cluster mode does. */
     async text(): Promise<string> {
       await shared.beforeScrape();
-      return registry.metrics();
+      if (sources.length === 0) return registry.metrics();
+      const parts = await Promise.all([registry.getMetricsAsJSON() as Promise<MetricsJson>, ...sources.map((source) => source())]);
+      return AggregatorRegistry.aggregate(parts).metrics();
+    },
+    addSource(source: () => Promise<MetricsJson>): void {
+      sources.push(source);
     },
     close: () => shared.close(),
 

@@ -1,4 +1,4 @@
-import { ProviderError, type RateLimitInfo } from './types';
+import type { FailureDetail, ProviderFailure, RateLimitInfo } from './types';
 
 /**
  * The one classification of provider failures, shared by every adapter, so "retry", "fail over" and "give
@@ -105,67 +105,87 @@ export function describeFetchError(err: unknown): string {
   return err.cause instanceof Error ? err.cause.message : err.message;
 }
 
-/**
- * transient (network, timeout, 5xx, rate limit): retry with backoff, the same idempotency key, after
- * Retry-After when given. A 429 rate limit is provider-wide (a provider's whole account, e.g. Unosend's).
- * No answer is coded `timeout` or `network_error` whatever the client called it. A concurrent request with our idempotency key
- * is transient and `pending`: the provider has the message, only it may be asked again.
- * permanent + failover (auth, quota, sender refused): this provider cannot send it, another may.
- * permanent (validation, anything else 4xx): no provider will; fail the message with the reason.
- */
-export function classifyFailure(call: FailedCall, now = Date.now()): ProviderError {
-  const code = call.code?.toLowerCase();
-  const rateLimit = parseRateLimit(call.headers, now);
-  const base = { status: call.status, code: call.code, raw: call.body ?? null, rateLimit };
-  const transient = (message: string, extra: { providerWide?: boolean; pending?: boolean; code?: string } = {}) =>
-    new ProviderError(message, { ...base, class: 'transient', retryAfterMs: retryAfterMs(call.headers, call.body, now), ...extra });
+/** No answer after the request may have reached the provider (a timeout, a connection cut mid-answer). */
+const CUT_MID_ANSWER = /ECONNRESET|socket hang up|other side closed|EPIPE/i;
 
-  if (call.timedOut) return transient(call.message, { code: 'timeout' });
-  if (call.status === null) return transient(`network error: ${call.message}`, { code: 'network_error' });
-  if (code && QUOTA_CODES.has(code)) {
-    return new ProviderError(`quota exceeded: ${call.message}`, { ...base, class: 'permanent', failover: true });
+/**
+ * retry (network, timeout, 5xx): retry with backoff, the same idempotency key, after Retry-After when given;
+ * `unanswered` when the provider may have taken it. No answer is coded `timeout` or `network_error` whatever
+ * the client called it.
+ * rate_limited (429): the provider's whole account is limited (e.g. Unosend's), not just this message.
+ * pending: a concurrent request with our idempotency key; the provider has the message, only it may be asked again.
+ * fail_over (auth, quota, sender refused): this provider cannot send it, another may.
+ * failed (validation, anything else 4xx): no provider will; fail the message with the reason.
+ */
+export function classifyFailure(call: FailedCall, now = Date.now()): ProviderFailure {
+  const code = call.code?.toLowerCase();
+  const base: FailureDetail = { message: call.message, status: call.status, code: call.code, raw: call.body ?? null, rateLimit: parseRateLimit(call.headers, now) };
+  const after = { retryAfterMs: retryAfterMs(call.headers, call.body, now) };
+
+  if (call.timedOut) return { kind: 'retry', ...base, ...after, code: 'timeout', unanswered: true };
+  if (call.status === null) {
+    return { kind: 'retry', ...base, ...after, message: `network error: ${call.message}`, code: 'network_error', unanswered: CUT_MID_ANSWER.test(call.message) };
   }
-  if ((code && AUTH_CODES.has(code)) || call.status === 401) {
-    return new ProviderError(`API key refused: ${call.message}`, { ...base, class: 'permanent', failover: true });
-  }
-  if (code && PENDING_CODES.has(code)) return transient(`already in progress: ${call.message}`, { pending: true });
-  if ((code && RATE_LIMIT_CODES.has(code)) || call.status === 429) {
-    return transient(`rate limited: ${call.message}`, { providerWide: true });
-  }
-  if ((code && TRANSIENT_CODES.has(code)) || call.status >= 500 || call.status === 408) return transient(call.message);
+  if (code && QUOTA_CODES.has(code)) return { kind: 'fail_over', ...base, message: `quota exceeded: ${call.message}` };
+  if ((code && AUTH_CODES.has(code)) || call.status === 401) return { kind: 'fail_over', ...base, message: `API key refused: ${call.message}` };
+  if (code && PENDING_CODES.has(code)) return { kind: 'pending', ...base, ...after, message: `already in progress: ${call.message}` };
+  if ((code && RATE_LIMIT_CODES.has(code)) || call.status === 429) return { kind: 'rate_limited', ...base, ...after, message: `rate limited: ${call.message}` };
+  if ((code && TRANSIENT_CODES.has(code)) || call.status >= 500 || call.status === 408) return { kind: 'retry', ...base, ...after, unanswered: false };
   // 402: payment required (Autosend's plan, an empty Unosend wallet). 403: this provider refuses the sender (domain not verified here, key not allowed).
-  if (call.status === 402 || call.status === 403) {
-    return new ProviderError(call.message, { ...base, class: 'permanent', failover: true });
+  if (call.status === 402 || call.status === 403) return { kind: 'fail_over', ...base };
+  return { kind: 'failed', ...base };
+}
+
+/** Transient or permanent, as the timeline and the send-attempt metric name a failure. */
+export function failureClass(failure: ProviderFailure): 'transient' | 'permanent' {
+  switch (failure.kind) {
+    case 'retry':
+    case 'rate_limited':
+    case 'pending':
+      return 'transient';
+    case 'fail_over':
+    case 'failed':
+      return 'permanent';
+    default:
+      return unreachable(failure);
   }
-  return new ProviderError(call.message, { ...base, class: 'permanent' });
+}
+
+/** The compiler's proof that a switch over an outcome (or a decision about one) left no case out. */
+export function unreachable(value: never): never {
+  throw new Error(`unhandled case: ${JSON.stringify(value)}`);
+}
+
+/** A message this adapter refuses before calling its API (no body, a number that is not E.164): no provider would send it. */
+export function refused(message: string, code: string): ProviderFailure {
+  return { kind: 'failed', message, status: null, code };
 }
 
 /**
  * An adapter asked to send without its API key. Configuration refuses a provider in a chain without its key;
  * the adapter itself exists for its webhook too, so say what is missing rather than call the API.
  */
-export function missingApiKeyError(variable: string): ProviderError {
-  return new ProviderError(`${variable} is not set`, { class: 'permanent', failover: true, code: 'not_configured' });
+export function missingApiKeyError(variable: string): ProviderFailure {
+  return { kind: 'fail_over', message: `${variable} is not set`, status: null, code: 'not_configured' };
 }
 
 /** The From a message cannot do without: a configuration problem no provider can fix. */
-export function missingFromError(): ProviderError {
-  return new ProviderError(
-    'no usable From address: set EMAIL_FROM (e.g. "Acme <auth@acme.com>") or EMAIL_FROM_DOMAIN',
-    { class: 'permanent', code: 'missing_from' },
-  );
+export function missingFromError(): ProviderFailure {
+  return refused('no usable From address: set EMAIL_FROM (e.g. "Acme <auth@acme.com>") or EMAIL_FROM_DOMAIN', 'missing_from');
 }
 
 /**
  * A 2xx whose answer names no message id: the provider probably accepted it, so neither a retry nor another
  * provider may send it again. Fails the message with the reason rather than risk a second code.
  */
-export function acceptedWithoutId(provider: string, body: unknown): ProviderError {
-  return new ProviderError(`${provider} accepted the request but its answer carried no message id; not resent to avoid a duplicate`, {
-    class: 'permanent',
+export function acceptedWithoutId(provider: string, body: unknown): ProviderFailure {
+  return {
+    kind: 'failed',
+    message: `${provider} accepted the request but its answer carried no message id; not resent to avoid a duplicate`,
+    status: null,
     code: 'missing_message_id',
     raw: body ?? null,
-  });
+  };
 }
 
 /**
@@ -200,28 +220,26 @@ const SMTP_NO_ANSWER = new Set(['ETIMEDOUT', 'ECONNECTION', 'ESOCKET', 'EDNS', '
  * for that address; another might). A 5xx naming the address as unusable (HARD_BOUNCE_STATUS) suppresses it.
  * The timeline keeps the reply code as `status` and the reply as `raw`.
  */
-export function classifySmtpFailure(call: SmtpFailedCall): ProviderError {
+export function classifySmtpFailure(call: SmtpFailedCall): ProviderFailure {
   const reply = call.responseCode;
   const raw = { smtp_code: reply ?? null, response: call.response ?? null, command: call.command ?? null, error_code: call.code ?? null };
-  const base = { status: reply ?? null, code: reply ? `smtp_${reply}` : call.code, raw };
+  const base: FailureDetail = { message: call.message, status: reply ?? null, code: reply ? `smtp_${reply}` : call.code, raw };
   if (!reply && call.code && SMTP_NO_ANSWER.has(call.code)) {
     const timedOut = call.code === 'ETIMEDOUT';
     return classifyFailure({ status: null, message: timedOut ? `no answer: ${call.message}` : call.message, timedOut, body: raw });
   }
   if (call.code === 'EAUTH' || call.code === 'ENOAUTH' || (reply && SMTP_AUTH_REPLIES.has(reply))) {
-    return new ProviderError(`SMTP login refused: ${call.message}`, { ...base, class: 'permanent', failover: true });
+    return { kind: 'fail_over', ...base, message: `SMTP login refused: ${call.message}` };
   }
-  if (call.code === 'ETLS' || call.code === 'EREQUIRETLS') {
-    return new ProviderError(`SMTP TLS failed: ${call.message}`, { ...base, class: 'permanent', failover: true });
-  }
-  if (reply && reply >= 400 && reply < 500) {
-    return new ProviderError(call.message, { ...base, class: 'transient', providerWide: reply === 421 });
-  }
+  if (call.code === 'ETLS' || call.code === 'EREQUIRETLS') return { kind: 'fail_over', ...base, message: `SMTP TLS failed: ${call.message}` };
+  // 421 closes the whole session: the server is holding us back, not refusing this message.
+  if (reply === 421) return { kind: 'rate_limited', ...base };
+  if (reply && reply >= 400 && reply < 500) return { kind: 'retry', ...base, unanswered: false };
   if (reply && reply >= 500) {
-    if (call.command === 'MAIL FROM') return new ProviderError(`sender refused: ${call.message}`, { ...base, class: 'permanent', failover: true });
+    if (call.command === 'MAIL FROM') return { kind: 'fail_over', ...base, message: `sender refused: ${call.message}` };
     const unusable = HARD_BOUNCE_STATUS.test(call.response ?? '');
-    return new ProviderError(call.message, { ...base, class: 'permanent', ...(unusable ? { suppress: 'hard_bounce' as const } : {}) });
+    return { kind: 'failed', ...base, ...(unusable ? { suppress: 'hard_bounce' as const } : {}) };
   }
   // Anything else nodemailer raises before talking to a server (a malformed message): no retry will change it.
-  return new ProviderError(call.message, { ...base, class: 'permanent' });
+  return { kind: 'failed', ...base };
 }

@@ -1,5 +1,5 @@
 import type { Db } from '../db/prisma';
-import type { EmailProvider, OutgoingEmail, OutgoingSms, SendResult, SmsProvider } from './types';
+import type { EmailProvider, OutgoingEmail, OutgoingSms, ProviderOutcome, SmsProvider } from './types';
 
 /**
  * Development provider: sends nothing and keeps the whole message for the dashboard. Keyed by our message
@@ -15,13 +15,13 @@ export function createOutbox(db: Db): { email: EmailProvider; sms: SmsProvider }
     html?: string;
     text?: string;
     headers?: Record<string, string>;
-  }): Promise<SendResult> => {
+  }): Promise<ProviderOutcome> => {
     await db.outboxMessage.upsert({
       where: { messageId: row.messageId },
       create: { ...row, headers: row.headers ?? {} },
       update: {},
     });
-    return { providerMessageId: `outbox_${row.messageId}` };
+    return { kind: 'sent', providerMessageId: `outbox_${row.messageId}` };
   };
 
   return {

@@ -1,7 +1,11 @@
 import type { RedisClient } from '../lib/redis';
 import { viaRedis } from '../lib/errors';
 import type { Logger } from '../lib/logger';
-import { ProviderError, type RateLimitInfo } from './types';
+import { createAdaptiveLimiter, type AdaptiveLimiter } from './concurrency';
+import { unreachable } from './error-policy';
+import { tracedSend } from './provider-span';
+import { ACQUIRE, REPORT } from './provider-health-scripts';
+import type { ProviderOutcome } from './types';
 
 /**
  * Per-provider gate in front of every send, shared by all worker processes through Redis:
@@ -12,11 +16,12 @@ import { ProviderError, type RateLimitInfo } from './types';
  *    only that provider waits, the queue and the other providers keep going;
  *  - a rate limit (GCRA: requests spaced 1/rate apart) at the rate the provider reports in its
  *    `ratelimit-*` headers, or the configured one until it has reported, never above a configured ceiling;
- *  - a concurrency limit per process, so a provider that hangs cannot hold every worker slot.
+ *  - a concurrency limit per process that follows the rate and the provider's latency (concurrency.ts), never
+ *    above the configured ceiling, so a provider that hangs cannot hold every worker slot.
  */
 
 export interface ProviderLimits {
-  /** Requests in flight at once from this process. */
+  /** The most requests in flight at once from this process; within it, rate × latency (concurrency.ts). */
   concurrency?: number;
   /** Ceiling (operator's choice) over whatever the provider reports. */
   maxPerSecond?: number;
@@ -70,141 +75,52 @@ const LEARNED_RATE_TTL_MS = 24 * 3600_000;
 const DEFAULT_RATE_LIMIT_PAUSE_MS = 1_000;
 const KEY_TTL_MS = 24 * 3600_000;
 
-/** Requests per second now: the reported rate while fresh, else the default; never above the ceiling. 0 = unlimited. */
-const EFFECTIVE_RATE = `
-local function effectiveRate(key, now, default, ceiling)
-  local f = redis.call('HMGET', key, 'rate', 'rate_until')
-  local rate = default
-  if f[1] and (tonumber(f[2]) or 0) > now then rate = tonumber(f[1]) end
-  if ceiling > 0 and (rate <= 0 or rate > ceiling) then rate = ceiling end
-  return rate
-end
-`;
-
-// KEYS[1] provider hash. ARGV: now, defaultRate, ceiling (0 = none), maxWait, probeLease, keyTtl.
-// Returns {verdict, waitMs}: verdict 'ok' | 'probe' | 'circuit_open' | 'paused' | 'saturated'.
-const ACQUIRE = `${EFFECTIVE_RATE}
-local key = KEYS[1]
-local now = tonumber(ARGV[1])
-local f = redis.call('HMGET', key, 'state', 'open_until', 'probe_until', 'paused_until', 'tat')
-local state = f[1] or 'closed'
-local probe = false
-if state == 'open' then
-  local openUntil = tonumber(f[2]) or 0
-  if now < openUntil then return {'circuit_open', openUntil - now} end
-  probe = true
-elseif state == 'half_open' then
-  local probeUntil = tonumber(f[3]) or 0
-  if now < probeUntil then return {'circuit_open', probeUntil - now} end
-  probe = true
-end
-local pausedUntil = tonumber(f[4]) or 0
-local rate = effectiveRate(key, now, tonumber(ARGV[2]), tonumber(ARGV[3]))
-local start = math.max(now, pausedUntil)
-if rate > 0 then start = math.max(start, tonumber(f[5]) or 0) end
-local wait = start - now
-if wait > tonumber(ARGV[4]) then
-  if pausedUntil > now then return {'paused', wait} end
-  return {'saturated', wait}
-end
-if rate > 0 then redis.call('HSET', key, 'tat', tostring(start + 1000 / rate)) end
-if probe then redis.call('HSET', key, 'state', 'half_open', 'probe_until', now + wait + tonumber(ARGV[5])) end
-redis.call('PEXPIRE', key, ARGV[6])
-if probe then return {'probe', wait} end
-return {'ok', wait}
-`;
-
-// KEYS[1] provider hash. ARGV: now, healthy (1/0), threshold, openMs, pauseUntil (0 = none), learnedRate
-// (0 = none), learnedTtl, keyTtl, defaultRate, ceiling. Returns the circuit transition, or ''.
-const REPORT = `${EFFECTIVE_RATE}
-local key = KEYS[1]
-local now = tonumber(ARGV[1])
-local state = redis.call('HGET', key, 'state') or 'closed'
-local transition = ''
-if ARGV[2] == '1' then
-  redis.call('HSET', key, 'failures', 0)
-  if state ~= 'closed' then
-    redis.call('HSET', key, 'state', 'closed')
-    transition = 'closed'
-  end
-else
-  local failures = redis.call('HINCRBY', key, 'failures', 1)
-  if state == 'half_open' or (state == 'closed' and failures >= tonumber(ARGV[3])) then
-    redis.call('HSET', key, 'state', 'open', 'open_until', now + tonumber(ARGV[4]))
-    transition = 'opened'
-  end
-end
-local pauseUntil = tonumber(ARGV[5])
-if pauseUntil > (tonumber(redis.call('HGET', key, 'paused_until')) or 0) then
-  redis.call('HSET', key, 'paused_until', pauseUntil)
-end
-local learned = tonumber(ARGV[6])
-if learned > 0 then
-  local before = effectiveRate(key, now, tonumber(ARGV[9]), tonumber(ARGV[10]))
-  redis.call('HSET', key, 'rate', tostring(learned), 'rate_until', now + tonumber(ARGV[7]))
-  local after = effectiveRate(key, now, tonumber(ARGV[9]), tonumber(ARGV[10]))
-  -- Slots handed out at the slower, guessed rate must not hold back what the provider says it allows.
-  if before > 0 and (after <= 0 or after > before) and (tonumber(redis.call('HGET', key, 'tat')) or 0) > now then
-    redis.call('HSET', key, 'tat', tostring(now))
-  end
-end
-redis.call('PEXPIRE', key, ARGV[8])
-return transition
-`;
-
-function createSemaphore(limit: number) {
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  return {
-    acquire(): Promise<void> {
-      if (active < limit) {
-        active += 1;
-        return Promise.resolve();
-      }
-      return new Promise((resolve) => waiting.push(resolve));
-    },
-    release(): void {
-      const next = waiting.shift();
-      if (next) next();
-      else active -= 1;
-    },
-  };
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * A failure the circuit counts: the provider did not do its job (no answer, 5xx, our key or quota refused).
- * A rate limit or a per-message refusal (validation) proves it is up.
+ * A rate limit or a per-message refusal (validation) proves it is up. Anything thrown (`undefined` here) is
+ * an adapter bug or a lost connection: retried like a network error, counted like one.
  */
-function isProviderFailure(error: unknown): boolean {
-  // Anything else thrown is an adapter bug or a lost connection: retried like a network error, counted like one.
-  if (!(error instanceof ProviderError)) return true;
-  if (error.providerWide || error.pending) return false;
-  return error.class === 'transient' || error.failover;
+function isProviderFailure(outcome: ProviderOutcome | undefined): boolean {
+  if (!outcome) return true;
+  switch (outcome.kind) {
+    case 'retry':
+    case 'fail_over':
+      return true;
+    case 'sent':
+    case 'rate_limited':
+    case 'pending':
+    case 'failed':
+      return false;
+    default:
+      return unreachable(outcome);
+  }
 }
 
 export function createProviderHealth(options: ProviderHealthOptions) {
   const { redis, log } = options;
   const now = options.now ?? Date.now;
   const keyOf = (provider: string) => `${options.prefix}:provider-health:${provider}`;
-  const semaphores = new Map<string, ReturnType<typeof createSemaphore>>();
-  const semaphoreOf = (provider: string) => {
-    let semaphore = semaphores.get(provider);
-    if (!semaphore) {
-      semaphore = createSemaphore(options.limits[provider]?.concurrency ?? Number.POSITIVE_INFINITY);
-      semaphores.set(provider, semaphore);
+  const limiters = new Map<string, AdaptiveLimiter>();
+  const limiterOf = (provider: string) => {
+    let limiter = limiters.get(provider);
+    if (!limiter) {
+      const limits = options.limits[provider] ?? {};
+      // Until the first slot is granted, the rate is the one the gate starts from.
+      const startRate = Math.min(limits.defaultPerSecond ?? 0, limits.maxPerSecond ?? Number.POSITIVE_INFINITY);
+      limiter = createAdaptiveLimiter({ ceiling: limits.concurrency ?? Number.POSITIVE_INFINITY, ratePerSecond: startRate });
+      limiters.set(provider, limiter);
     }
-    return semaphore;
+    return limiter;
   };
 
-  async function report(provider: string, error: unknown, rateLimitOnSuccess?: RateLimitInfo): Promise<void> {
+  async function report(provider: string, outcome: ProviderOutcome | undefined, pauseProbe: boolean): Promise<void> {
     const at = now();
-    const providerError = error instanceof ProviderError ? error : undefined;
-    const rateLimit = rateLimitOnSuccess ?? providerError?.rateLimit;
+    const rateLimit = outcome && 'rateLimit' in outcome ? outcome.rateLimit : undefined;
     const limits = options.limits[provider] ?? {};
     let pauseMs = 0;
-    if (providerError?.providerWide) pauseMs = providerError.retryAfterMs ?? DEFAULT_RATE_LIMIT_PAUSE_MS;
+    if (outcome?.kind === 'rate_limited') pauseMs = outcome.retryAfterMs ?? DEFAULT_RATE_LIMIT_PAUSE_MS;
     else if (rateLimit?.remaining === 0 && rateLimit.resetMs !== undefined) pauseMs = rateLimit.resetMs;
     const pauseUntil = pauseMs > 0 ? at + Math.min(pauseMs, options.maxPauseMs) : 0;
     try {
@@ -213,7 +129,7 @@ export function createProviderHealth(options: ProviderHealthOptions) {
         1,
         keyOf(provider),
         at,
-        error !== undefined && isProviderFailure(error) ? 0 : 1,
+        isProviderFailure(outcome) ? 0 : 1,
         options.failureThreshold,
         options.openMs,
         pauseUntil,
@@ -222,6 +138,7 @@ export function createProviderHealth(options: ProviderHealthOptions) {
         KEY_TTL_MS,
         limits.defaultPerSecond ?? 0,
         limits.maxPerSecond ?? 0,
+        pauseProbe ? 1 : 0,
       )) as string;
       if (transition === 'opened') {
         log.warn({ provider, open_ms: options.openMs }, `circuit opened: ${provider} is skipped until a probe succeeds`);
@@ -237,16 +154,22 @@ export function createProviderHealth(options: ProviderHealthOptions) {
 
   /**
    * Runs one send through `provider`'s gate: waits for a slot (at most `maxWaitMs`), sends, records the
-   * outcome for every process to see. Says instead why the provider is skipped right now. Errors from
-   * `send` are rethrown as they are.
+   * outcome for every process to see. Says instead why the provider is skipped right now. An error thrown
+   * by `send` (an adapter bug) counts as a failure and is rethrown as it is.
    */
-  async function call<T extends { rateLimit?: RateLimitInfo }>(provider: string, send: () => Promise<T>): Promise<GateResult<T>> {
-    const semaphore = semaphoreOf(provider);
-    await semaphore.acquire();
+  async function call(
+    provider: string,
+    send: () => Promise<ProviderOutcome>,
+    /** When the message needs its answer: a pause that would outlive it lets one probe through instead. */
+    answerBy?: number,
+  ): Promise<GateResult<ProviderOutcome>> {
+    const limiter = limiterOf(provider);
+    // Every slot taken for longer than we would wait for a rate slot: skipped as saturated, like the latter.
+    if (!(await limiter.acquire(options.maxWaitMs))) return { ok: false, reason: 'saturated', retryInMs: Math.ceil(limiter.latencyMs()) };
     try {
       const limits = options.limits[provider] ?? {};
       // Redis not answering is our outage, not the provider's: it surfaces as DependencyUnavailableError.
-      const [verdict, waitMs] = (await viaRedis(() => redis.eval(
+      const [verdict, waitMs, rate] = (await viaRedis(() => redis.eval(
         ACQUIRE,
         1,
         keyOf(provider),
@@ -256,22 +179,28 @@ export function createProviderHealth(options: ProviderHealthOptions) {
         options.maxWaitMs,
         options.probeLeaseMs,
         KEY_TTL_MS,
-      ))) as [string, number];
-      if (verdict !== 'ok' && verdict !== 'probe') {
+        answerBy ?? 0,
+      ))) as [string, number, string?];
+      if (verdict !== 'ok' && verdict !== 'probe' && verdict !== 'pause_probe') {
         return { ok: false, reason: verdict as SkipReason, retryInMs: Math.max(0, Math.ceil(waitMs)) };
       }
+      limiter.observeRate(Number(rate));
       if (waitMs > 0) await sleep(waitMs);
-      let value: T;
+      const started = performance.now();
+      let value: ProviderOutcome;
       try {
-        value = await send();
+        value = await tracedSend(provider, send);
       } catch (err) {
-        await report(provider, err);
+        await report(provider, undefined, verdict === 'pause_probe');
         throw err;
       }
-      await report(provider, undefined, value.rateLimit);
+      await report(provider, value, verdict === 'pause_probe');
+      // The time a slot is held once its rate slot has come (what Little's law multiplies the rate by); only
+      // answered calls count, so a provider that hangs never earns more slots.
+      if (!(value.kind === 'retry' && value.unanswered)) limiter.observeLatency(performance.now() - started);
       return { ok: true, value };
     } finally {
-      semaphore.release();
+      limiter.release();
     }
   }
 

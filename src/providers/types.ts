@@ -4,7 +4,8 @@ import type { Channel } from '../generated/prisma/enums';
 /**
  * One adapter per provider behind one interface, Novu-style: `send` delivers one message, `parseWebhook`
  * (where the provider reports delivery events) turns its webhook into our normalized events. Each adapter is
- * built once, in the composition root, and serves both the send chains and the webhook routes.
+ * built once, in the composition root, and serves both the send chains and the webhook routes. `send`
+ * resolves every answer the provider gives as a ProviderOutcome; it rejects only on an adapter bug.
  */
 export interface OutgoingEmail {
   messageId: string;
@@ -37,81 +38,53 @@ export interface RateLimitInfo {
   resetMs?: number;
 }
 
-export interface SendResult {
-  providerMessageId: string;
-  /** The provider's answer, kept on the timeline. */
-  detail?: Record<string, unknown>;
-  rateLimit?: RateLimitInfo;
-}
-
-export type ProviderErrorClass = 'transient' | 'permanent';
-
-export interface ProviderErrorOptions {
-  class: ProviderErrorClass;
-  /** A permanent error another provider could fix (bad key, quota): fail over instead of failing. */
-  failover?: boolean;
-  /** The provider said when to come back (Retry-After, ratelimit-reset). */
-  retryAfterMs?: number;
-  /** The whole provider is limited (429), not just this message. */
-  providerWide?: boolean;
-  /**
-   * The provider already holds this message (same idempotency key still in flight): it will go out, so ask
-   * this provider again, never another one.
-   */
-  pending?: boolean;
-  status?: number | null;
-  code?: string;
-  /** The provider's raw answer, for the timeline. */
-  raw?: unknown;
-  rateLimit?: RateLimitInfo;
-  /**
-   * The provider refused the recipient for good at send time (an SMTP 550 5.1.1, Postmark's inactive
-   * recipient, a Twilio STOP): suppress it as a webhook bounce or complaint would.
-   */
-  suppress?: SendTimeSuppression;
-}
-
 /** Why a send-time refusal suppresses the recipient, in the suppression list's words. */
 export type SendTimeSuppression = 'hard_bounce' | 'complaint';
 
-export class ProviderError extends Error {
-  readonly class: ProviderErrorClass;
-  readonly failover: boolean;
-  readonly retryAfterMs?: number;
-  readonly providerWide: boolean;
-  readonly pending: boolean;
-  readonly status?: number | null;
-  readonly code?: string;
-  readonly raw?: unknown;
-  readonly rateLimit?: RateLimitInfo;
-  readonly suppress?: SendTimeSuppression;
-
-  constructor(message: string, options: ProviderErrorOptions) {
-    super(message);
-    this.name = 'ProviderError';
-    this.class = options.class;
-    this.failover = options.failover ?? false;
-    this.retryAfterMs = options.retryAfterMs;
-    this.providerWide = options.providerWide ?? false;
-    this.pending = options.pending ?? false;
-    this.status = options.status;
-    this.code = options.code;
-    this.raw = options.raw;
-    this.rateLimit = options.rateLimit;
-    this.suppress = options.suppress;
-  }
+/** What the provider answered besides the verdict, kept on the timeline. */
+export interface FailureDetail {
+  message: string;
+  /** HTTP status (or SMTP reply code); null when no answer came. */
+  status: number | null;
+  code?: string;
+  /** The provider's raw answer. */
+  raw?: unknown;
+  rateLimit?: RateLimitInfo;
 }
+
+/**
+ * What one send at one provider came to, as every adapter reports it (classified by error-policy.ts) and
+ * the send decision (src/delivery/send-decision.ts) consumes:
+ *  - `sent`: the provider took it and named its id;
+ *  - `retry`: a transient failure (5xx, timeout, network); `unanswered` when no answer came after the
+ *    request may have reached the provider, which may then hold the message;
+ *  - `rate_limited`: the whole provider is limited (429): it is paused, the message waits or moves on;
+ *  - `pending`: the provider already holds this message (same idempotency key still in flight): only it may
+ *    be asked again;
+ *  - `fail_over`: this provider cannot send it (key, quota, sender refused), another may;
+ *  - `failed`: no provider would (validation): the message fails, and `suppress` the recipient if set.
+ */
+export type ProviderOutcome =
+  | { kind: 'sent'; providerMessageId: string; /** The provider's answer, kept on the timeline. */ detail?: Record<string, unknown>; rateLimit?: RateLimitInfo }
+  | ({ kind: 'retry'; retryAfterMs?: number; unanswered: boolean } & FailureDetail)
+  | ({ kind: 'rate_limited'; retryAfterMs?: number } & FailureDetail)
+  | ({ kind: 'pending'; retryAfterMs?: number } & FailureDetail)
+  | ({ kind: 'fail_over' } & FailureDetail)
+  | ({ kind: 'failed'; suppress?: SendTimeSuppression } & FailureDetail);
+
+export type ProviderFailure = Exclude<ProviderOutcome, { kind: 'sent' }>;
+export type SentOutcome = Extract<ProviderOutcome, { kind: 'sent' }>;
 
 export interface EmailProvider extends Partial<WebhookParser> {
   readonly name: string;
   readonly channel: Extract<Channel, 'email'>;
-  send(message: OutgoingEmail): Promise<SendResult>;
+  send(message: OutgoingEmail): Promise<ProviderOutcome>;
 }
 
 export interface SmsProvider extends Partial<WebhookParser> {
   readonly name: string;
   readonly channel: Extract<Channel, 'sms'>;
-  send(message: OutgoingSms): Promise<SendResult>;
+  send(message: OutgoingSms): Promise<ProviderOutcome>;
 }
 
 export type Provider = EmailProvider | SmsProvider;

@@ -1,6 +1,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import { z } from 'zod';
 import type { RedisClient, RedisKeys } from '../lib/redis';
+import { injectTraceContext, type TraceCarrier } from '../lib/tracing';
 
 /*
  * Every queue in one table: its BullMQ name, the zod schema of its jobs' data, its default job options, and
@@ -9,6 +10,14 @@ import type { RedisClient, RedisKeys } from '../lib/redis';
  *
  * Job data is stored in clear in Redis, so payloads carry ids only: message content stays in Postgres.
  */
+
+/**
+ * The W3C trace context of whatever queued the job (lib/tracing.ts `injectTraceContext`), optional on every
+ * queue: absent when tracing is off.
+ */
+const Trace = z
+  .object({ traceparent: z.string().optional(), tracestate: z.string().optional() })
+  .optional() satisfies z.ZodType<TraceCarrier | undefined>;
 
 /** One provider's unbroken run of skips for one reason: a single `provider_skipped` event on the timeline. */
 const SkipRun = z.object({
@@ -24,13 +33,32 @@ const SkipRun = z.object({
   writtenAt: z.string(),
 });
 
+/**
+ * Identical failures in a row past PROVIDER_ATTEMPTS on one provider (its last-resort retries): one
+ * `send_failed` event, its count brought up to date on each further failure.
+ */
+const FailureRun = z.object({
+  eventId: z.string(),
+  provider: z.string(),
+  /** outcome:status:code; a different answer starts a new event. */
+  key: z.string(),
+  count: z.number().int(),
+  firstAt: z.string(),
+  lastAt: z.string(),
+});
+
 const SendJob = z.object({
   messageId: z.string().min(1),
   /** Where the provider chain stands after earlier tries; absent on the first run. */
   providerIndex: z.number().int().nonnegative().optional(),
   providerAttempts: z.number().int().nonnegative().optional(),
+  /** The last attempt at `providerIndex` got no answer: that provider may hold the message (send-decision.ts). */
+  providerUnanswered: z.boolean().optional(),
   /** Skip runs by provider name, still being counted while the message waits for a provider (delivery/skip-log.ts). */
   skips: z.record(z.string(), SkipRun).optional(),
+  /** The run of repeated failures still being counted (see FailureRun). */
+  failures: FailureRun.optional(),
+  trace: Trace,
 });
 
 const MaintenanceJob = z.discriminatedUnion('task', [
@@ -40,7 +68,7 @@ const MaintenanceJob = z.discriminatedUnion('task', [
 ]);
 
 /** Apply one stored provider webhook (provider_events.id) to its message. */
-const ProviderEventJob = z.object({ providerEventId: z.string().min(1) });
+const ProviderEventJob = z.object({ providerEventId: z.string().min(1), trace: Trace });
 
 /** Tell Clerk whether a user's email address can receive mail (public_metadata.email_status). */
 const ClerkWritebackJob = z.object({
@@ -52,7 +80,14 @@ const ClerkWritebackJob = z.object({
   at: z.string(),
   /** Tries so far (429s and server errors), so the job gives up after a bound. */
   tries: z.number().int().nonnegative().optional(),
+  trace: Trace,
 });
+
+/** One outbound event to one tenant endpoint (webhook_deliveries.id), or the sweep that re-queues lost ones. */
+const OutboundWebhookJob = z.union([
+  z.object({ deliveryId: z.string().min(1), trigger: z.enum(['scheduled', 'manual']), trace: Trace }),
+  z.object({ task: z.literal('sweep'), trace: Trace }),
+]);
 
 const DAY_S = 24 * 3600;
 
@@ -99,6 +134,18 @@ export const JOB_CATALOG = {
       removeOnFail: { age: 7 * DAY_S },
     },
   },
+  outboundWebhooks: {
+    name: 'outbound-webhooks',
+    data: OutboundWebhookJob,
+    defaults: {
+      // The endpoint's retry schedule is kept by the delivery itself (moved to delayed); these attempts cover
+      // our side (Postgres unreachable).
+      attempts: 5,
+      backoff: { type: 'exponential', delay: 5_000 },
+      removeOnComplete: { age: DAY_S, count: 10_000 },
+      removeOnFail: { age: 7 * DAY_S },
+    },
+  },
 } as const satisfies Record<string, { name: string; data: z.ZodType; defaults: JobsOptions }>;
 
 export type QueueKey = keyof typeof JOB_CATALOG;
@@ -107,9 +154,11 @@ export type JobData<K extends QueueKey> = z.infer<(typeof JOB_CATALOG)[K]['data'
 export type SendJobData = JobData<'send'>;
 export type SkipRun = z.infer<typeof SkipRun>;
 export type SkipRuns = NonNullable<SendJobData['skips']>;
+export type FailureRun = z.infer<typeof FailureRun>;
 export type MaintenanceJobData = JobData<'maintenance'>;
 export type ProviderEventJobData = JobData<'providerEvents'>;
 export type ClerkWritebackJobData = JobData<'clerkWriteback'>;
+export type OutboundWebhookJobData = JobData<'outboundWebhooks'>;
 
 export type Queues = { [K in QueueKey]: Queue<JobData<K>> } & {
   all(): Queue[];
@@ -142,17 +191,30 @@ export function createQueues(connection: RedisClient, keys: RedisKeys): Queues {
  * The job id of a message's send job: the message id itself, so adding it twice is a no-op; an admin retry
  * (a new send generation) gets a job of its own.
  */
-const sendJobId = (messageId: string, generation = 0): string => (generation === 0 ? messageId : `${messageId}-retry-${generation}`);
+export const sendJobId = (messageId: string, generation = 0): string => (generation === 0 ? messageId : `${messageId}-retry-${generation}`);
 
 /** A message's send job, in the shape `add` and `addBulk` take. */
 export const sendJob = (messageId: string, generation = 0) =>
   ({ name: 'send', data: { messageId } satisfies SendJobData, opts: { jobId: sendJobId(messageId, generation) } }) as const;
 
+/** A delivery's scheduled job: its id is the delivery's, so queueing it again is a no-op while it lives. */
+export const outboundJob = (deliveryId: string) =>
+  ({ name: 'deliver', data: { deliveryId, trigger: 'scheduled' } satisfies OutboundWebhookJobData, opts: { jobId: deliveryId } }) as const;
+
+/** A delivery's "resend" (dashboard, API): one attempt now, outside its schedule, under a job id of its own. */
+export const outboundResendJob = (deliveryId: string, at: Date) =>
+  ({
+    name: 'deliver',
+    data: { deliveryId, trigger: 'manual' } satisfies OutboundWebhookJobData,
+    opts: { jobId: `${deliveryId}-resend-${at.getTime()}`, attempts: 1 },
+  }) as const;
+
 /** The job id of a stored provider event's job: its row id, so queueing it again is a no-op while it lives. */
 export const providerEventJobId = (providerEventId: string): string => providerEventId;
 
 export async function enqueueProviderEvent(queues: Pick<Queues, 'providerEvents'>, providerEventId: string): Promise<void> {
-  await queues.providerEvents.add('apply', { providerEventId }, { jobId: providerEventJobId(providerEventId) });
+  // Queued on the webhook request: the event's job continues that request's trace.
+  await queues.providerEvents.add('apply', injectTraceContext({ providerEventId }), { jobId: providerEventJobId(providerEventId) });
 }
 
 /** Queues a Clerk write-back; `jobKey` names the change, so queueing the same change again is a no-op. */
@@ -161,7 +223,8 @@ export async function enqueueClerkWriteback(
   data: ClerkWritebackJobData,
   jobKey: string,
 ): Promise<void> {
-  await queues.clerkWriteback.add('writeback', data, { jobId: jobKey });
+  // Queued while a message's event is applied: the write-back joins that message's trace.
+  await queues.clerkWriteback.add('writeback', injectTraceContext(data), { jobId: jobKey });
 }
 
 export const SWEEP_EVERY_MS = 30_000;
@@ -182,4 +245,11 @@ export async function scheduleMaintenance(queues: Pick<Queues, 'maintenance'>, s
   };
   for (const task of MAINTENANCE_SCHEDULER_IDS)
     await queues.maintenance.upsertJobScheduler(task, repeat[task], { name: task, data: { task } });
+}
+
+export const OUTBOUND_SWEEP_EVERY_MS = 60_000;
+
+/** Registers the sweep that re-queues deliveries whose job was lost (once per interval, whatever the number of workers). */
+export async function scheduleOutboundSweep(queues: Pick<Queues, 'outboundWebhooks'>): Promise<void> {
+  await queues.outboundWebhooks.upsertJobScheduler('outbound-sweep', { every: OUTBOUND_SWEEP_EVERY_MS }, { name: 'sweep', data: { task: 'sweep' } });
 }

@@ -23,6 +23,11 @@ export interface IdempotentFake {
   setDefault(behaviour: Behaviour): void;
   /** One behaviour per coming request, in order, before falling back to the default. */
   script(...behaviours: Behaviour[]): void;
+  /**
+   * Takes every new idempotency key at once (it counts as sent) but answers its first request only after
+   * `ms`, as a provider that is slow to answer; repeats of the key are answered as usual. 0 turns it off.
+   */
+  delayFirstAnswers(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -49,6 +54,7 @@ const PER_SECOND = 1000;
  */
 export async function startIdempotentFake(dialect: ProviderDialect): Promise<IdempotentFake> {
   let fallback: Behaviour = { kind: 'ok' };
+  let firstAnswerDelayMs = 0;
   const script: Behaviour[] = [];
   let window = { second: 0, count: 0 };
   const deliveries: Delivery[] = [];
@@ -96,9 +102,10 @@ export async function startIdempotentFake(dialect: ProviderDialect): Promise<Ide
       return json(200, dialect.success(seen.id, behaviour.legacy ?? false), limitHeaders, latency);
     }
     const id = dialect.newId();
+    const firstLatency = Math.max(latency, firstAnswerDelayMs);
     deliveries.push({ id, idempotencyKey: key, request: req });
-    if (key) byKey.set(key, { id, answeredAt: req.receivedAt + latency, body: req.body });
-    return json(200, dialect.success(id, behaviour.legacy ?? false), limitHeaders, latency);
+    if (key) byKey.set(key, { id, answeredAt: req.receivedAt + firstLatency, body: req.body });
+    return json(200, dialect.success(id, behaviour.legacy ?? false), limitHeaders, firstLatency);
   });
 
   return {
@@ -107,6 +114,9 @@ export async function startIdempotentFake(dialect: ProviderDialect): Promise<Ide
     deliveries,
     setDefault(behaviour) {
       fallback = behaviour;
+    },
+    delayFirstAnswers(ms) {
+      firstAnswerDelayMs = ms;
     },
     script(...behaviours) {
       script.push(...behaviours);

@@ -1,5 +1,5 @@
 import type { Db } from '../../src/db/prisma';
-import { ProviderError, type OutgoingEmail } from '../../src/providers/types';
+import type { OutgoingEmail, ProviderFailure, ProviderOutcome, SentOutcome } from '../../src/providers/types';
 import { testConfig } from './config';
 import { createTestDatabase, type TestDatabase } from './db';
 import { startHarness, type Harness } from './harness';
@@ -21,11 +21,18 @@ export const outgoingEmail = (overrides: Partial<OutgoingEmail> = {}): OutgoingE
   ...overrides,
 });
 
-/** The ProviderError a send rejects with (failing the test if it resolves or throws anything else). */
-export async function providerError(send: Promise<unknown>): Promise<ProviderError> {
-  const err = await send.then(() => undefined, (e: unknown) => e);
-  expect(err).toBeInstanceOf(ProviderError);
-  return err as ProviderError;
+/** The failure a send resolves with (failing the test if it sent, or rejected). */
+export async function providerError(send: Promise<ProviderOutcome>): Promise<ProviderFailure> {
+  const outcome = await send;
+  expect(outcome.kind).not.toBe('sent');
+  return outcome as ProviderFailure;
+}
+
+/** The `sent` outcome a send resolves with (failing the test on any other outcome). */
+export async function sentOutcome(send: Promise<ProviderOutcome>): Promise<SentOutcome> {
+  const outcome = await send;
+  expect(outcome).toMatchObject({ kind: 'sent' });
+  return outcome as SentOutcome;
 }
 
 /** The message with its timeline once its status is one of `statuses`. */

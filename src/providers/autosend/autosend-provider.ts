@@ -6,8 +6,9 @@ import {
   missingApiKeyError,
   missingFromError,
   parseRateLimit,
+  refused,
 } from '../error-policy';
-import { ProviderError, type EmailProvider, type OutgoingEmail, type SendResult, type WebhookParser } from '../types';
+import type { EmailProvider, OutgoingEmail, ProviderOutcome, WebhookParser } from '../types';
 import { createAutosendWebhookParser } from './autosend-webhook';
 
 export interface AutosendProviderOptions {
@@ -51,12 +52,12 @@ export function createAutosendProvider(options: AutosendProviderOptions): EmailP
   const endpoint = `${options.apiUrl.replace(/\/+$/, '')}/v1/mails/send`;
   const webhook = options.webhookSecret ? createAutosendWebhookParser(options.webhookSecret) : null;
 
-  async function send(message: OutgoingEmail): Promise<SendResult> {
+  async function send(message: OutgoingEmail): Promise<ProviderOutcome> {
     const { apiKey } = options;
-    if (!apiKey) throw missingApiKeyError('AUTOSEND_API_KEY');
-    if (!message.from) throw missingFromError();
+    if (!apiKey) return missingApiKeyError('AUTOSEND_API_KEY');
+    if (!message.from) return missingFromError();
     if (message.html === undefined && message.text === undefined) {
-      throw new ProviderError('the message has neither an HTML nor a text body', { class: 'permanent', code: 'empty_body' });
+      return refused('the message has neither an HTML nor a text body', 'empty_body');
     }
     const payload = {
       to: { email: message.to },
@@ -87,7 +88,7 @@ export function createAutosendProvider(options: AutosendProviderOptions): EmailP
       text = await response.text();
     } catch (err) {
       const timedOut = signal.aborted;
-      throw classifyFailure({
+      return classifyFailure({
         status: null,
         message: timedOut ? `no answer within ${options.timeoutMs} ms` : describeFetchError(err),
         timedOut,
@@ -104,7 +105,7 @@ export function createAutosendProvider(options: AutosendProviderOptions): EmailP
       const error = (body as { error?: { code?: unknown; message?: unknown } | string; message?: unknown } | undefined)?.error;
       const nested = typeof error === 'object' && error !== null ? error : undefined;
       const message = nested?.message ?? (typeof error === 'string' ? error : undefined) ?? (body as { message?: unknown } | undefined)?.message;
-      throw classifyFailure({
+      return classifyFailure({
         status: response.status,
         code: typeof nested?.code === 'string' ? nested.code : undefined,
         message: typeof message === 'string' ? message : `HTTP ${response.status} ${response.statusText}`.trim(),
@@ -113,8 +114,8 @@ export function createAutosendProvider(options: AutosendProviderOptions): EmailP
       });
     }
     const emailId = emailIdOf(body);
-    if (!emailId) throw acceptedWithoutId('Autosend', body ?? text.slice(0, 500));
-    return { providerMessageId: emailId, rateLimit: parseRateLimit(response.headers) };
+    if (!emailId) return acceptedWithoutId('Autosend', body ?? text.slice(0, 500));
+    return { kind: 'sent', providerMessageId: emailId, rateLimit: parseRateLimit(response.headers) };
   }
 
   const parseWebhook: WebhookParser['parseWebhook'] = (rawBody, headers, request) => {

@@ -1,7 +1,7 @@
 import type * as PostmarkSdk from 'postmark';
 import { NotConfiguredError } from '../../lib/errors';
-import { acceptedWithoutId, classifyFailure, missingApiKeyError, missingFromError } from '../error-policy';
-import { ProviderError, type EmailProvider, type OutgoingEmail, type SendResult, type WebhookParser } from '../types';
+import { acceptedWithoutId, classifyFailure, missingApiKeyError, missingFromError, refused } from '../error-policy';
+import type { EmailProvider, OutgoingEmail, ProviderFailure, ProviderOutcome, WebhookParser } from '../types';
 import { createPostmarkWebhookParser } from './postmark-webhook';
 
 export interface PostmarkProviderOptions {
@@ -21,7 +21,7 @@ const INACTIVE_RECIPIENT = 406;
 /** Our sender or account is refused on this server: another provider can send. */
 const SENDER_REFUSED = new Set([10, 400, 401, 405, 412]); // bad token, no/unconfirmed sender signature, not allowed to send, pending approval
 
-function classifyPostmarkError(err: unknown, timeoutMs: number): ProviderError {
+function classifyPostmarkError(err: unknown, timeoutMs: number): ProviderFailure {
   const { message, code, statusCode } = err as { message?: string; code?: number; statusCode?: number };
   const text = message ?? String(err);
   const raw = { ErrorCode: code ?? null, Message: text, status: statusCode ?? null };
@@ -31,10 +31,10 @@ function classifyPostmarkError(err: unknown, timeoutMs: number): ProviderError {
     return classifyFailure({ status: null, message: timedOut ? `no answer within ${timeoutMs} ms` : text, timedOut });
   }
   if (code === INACTIVE_RECIPIENT) {
-    return new ProviderError(`Postmark: inactive recipient: ${text}`, { class: 'permanent', status: statusCode, code: String(code), raw, suppress: 'hard_bounce' });
+    return { kind: 'failed', message: `Postmark: inactive recipient: ${text}`, status: statusCode, code: String(code), raw, suppress: 'hard_bounce' };
   }
   if (code !== undefined && SENDER_REFUSED.has(code)) {
-    return new ProviderError(text, { class: 'permanent', failover: true, status: statusCode, code: String(code), raw });
+    return { kind: 'fail_over', message: text, status: statusCode, code: String(code), raw };
   }
   return classifyFailure({ status: statusCode, code: code !== undefined ? String(code) : undefined, message: text, body: raw });
 }
@@ -58,11 +58,11 @@ export function createPostmarkProvider(options: PostmarkProviderOptions): EmailP
   const webhook =
     options.webhookUser && options.webhookPassword ? createPostmarkWebhookParser(options.webhookUser, options.webhookPassword) : null;
 
-  async function send(message: OutgoingEmail): Promise<SendResult> {
-    if (!client) throw missingApiKeyError('POSTMARK_SERVER_TOKEN');
-    if (!message.from) throw missingFromError();
+  async function send(message: OutgoingEmail): Promise<ProviderOutcome> {
+    if (!client) return missingApiKeyError('POSTMARK_SERVER_TOKEN');
+    if (!message.from) return missingFromError();
     if (message.html === undefined && message.text === undefined) {
-      throw new ProviderError('the message has neither an HTML nor a text body', { class: 'permanent', code: 'empty_body' });
+      return refused('the message has neither an HTML nor a text body', 'empty_body');
     }
     let response: { MessageID?: string; SubmittedAt?: string };
     try {
@@ -78,10 +78,10 @@ export function createPostmarkProvider(options: PostmarkProviderOptions): EmailP
         MessageStream: options.messageStream,
       });
     } catch (err) {
-      throw classifyPostmarkError(err, options.timeoutMs);
+      return classifyPostmarkError(err, options.timeoutMs);
     }
-    if (!response.MessageID) throw acceptedWithoutId('Postmark', response);
-    return { providerMessageId: response.MessageID, detail: { submitted_at: response.SubmittedAt ?? null } };
+    if (!response.MessageID) return acceptedWithoutId('Postmark', response);
+    return { kind: 'sent', providerMessageId: response.MessageID, detail: { submitted_at: response.SubmittedAt ?? null } };
   }
 
   const parseWebhook: WebhookParser['parseWebhook'] = (rawBody, headers, request) => {

@@ -1,7 +1,7 @@
 import { Resend } from 'resend';
 import { NotConfiguredError } from '../../lib/errors';
-import { acceptedWithoutId, classifyFailure, missingApiKeyError, missingFromError, parseRateLimit } from '../error-policy';
-import { ProviderError, type EmailProvider, type OutgoingEmail, type SendResult, type WebhookParser } from '../types';
+import { acceptedWithoutId, classifyFailure, missingApiKeyError, missingFromError, parseRateLimit, refused } from '../error-policy';
+import type { EmailProvider, OutgoingEmail, ProviderOutcome, WebhookParser } from '../types';
 import { createResendWebhookParser } from './resend-webhook';
 
 export interface ResendProviderOptions {
@@ -25,16 +25,16 @@ export function createResendProvider(options: ResendProviderOptions): EmailProvi
   const client = options.apiKey ? new Resend(options.apiKey, { baseUrl: options.baseUrl }) : null;
   const webhook = options.webhookSecret ? createResendWebhookParser(options.webhookSecret) : null;
 
-  async function send(message: OutgoingEmail): Promise<SendResult> {
-    if (!client) throw missingApiKeyError('RESEND_API_KEY');
-    if (!message.from) throw missingFromError();
+  async function send(message: OutgoingEmail): Promise<ProviderOutcome> {
+    if (!client) return missingApiKeyError('RESEND_API_KEY');
+    if (!message.from) return missingFromError();
     const body =
       message.html !== undefined
         ? { html: message.html, ...(message.text !== undefined ? { text: message.text } : {}) }
         : message.text !== undefined
           ? { text: message.text }
           : undefined;
-    if (!body) throw new ProviderError('the message has neither an HTML nor a text body', { class: 'permanent', code: 'empty_body' });
+    if (!body) return refused('the message has neither an HTML nor a text body', 'empty_body');
 
     const signal = AbortSignal.timeout(options.timeoutMs);
     const { data, error, headers } = await client.emails.send(
@@ -51,7 +51,7 @@ export function createResendProvider(options: ResendProviderOptions): EmailProvi
     );
     if (error) {
       const timedOut = signal.aborted;
-      throw classifyFailure({
+      return classifyFailure({
         status: error.statusCode,
         code: error.name,
         message: timedOut ? `no answer within ${options.timeoutMs} ms` : error.message,
@@ -60,8 +60,8 @@ export function createResendProvider(options: ResendProviderOptions): EmailProvi
         body: error,
       });
     }
-    if (!data?.id) throw acceptedWithoutId('Resend', data);
-    return { providerMessageId: data.id, rateLimit: parseRateLimit(headers) };
+    if (!data?.id) return acceptedWithoutId('Resend', data);
+    return { kind: 'sent', providerMessageId: data.id, rateLimit: parseRateLimit(headers) };
   }
 
   const parseWebhook: WebhookParser['parseWebhook'] = (rawBody, headers, request) => {

@@ -1,6 +1,6 @@
 import type * as SesSdk from '@aws-sdk/client-sesv2';
-import { acceptedWithoutId, classifyFailure, describeFetchError, missingApiKeyError, missingFromError } from '../error-policy';
-import { ProviderError, type EmailProvider, type OutgoingEmail, type SendResult, type WebhookParser } from '../types';
+import { acceptedWithoutId, classifyFailure, describeFetchError, missingApiKeyError, missingFromError, refused } from '../error-policy';
+import type { EmailProvider, OutgoingEmail, ProviderFailure, ProviderOutcome, WebhookParser } from '../types';
 import { createSnsWebhookParser, type FetchText } from './sns-webhook';
 
 export interface SesProviderOptions {
@@ -22,14 +22,14 @@ const FAILOVER = new Set([
   'NotFoundException', // the configuration set or identity does not exist in this region
 ]);
 
-function classifySesError(sdk: typeof SesSdk, err: unknown, timedOut: boolean, timeoutMs: number): ProviderError {
+function classifySesError(sdk: typeof SesSdk, err: unknown, timedOut: boolean, timeoutMs: number): ProviderFailure {
   if (err instanceof sdk.SESv2ServiceException) {
     const status = err.$metadata.httpStatusCode ?? null;
     const call = { status, code: err.name, message: err.message, body: { name: err.name, message: err.message, request_id: err.$metadata.requestId ?? null } };
-    if (FAILOVER.has(err.name)) return new ProviderError(err.message, { class: 'permanent', failover: true, status, code: err.name, raw: call.body });
+    if (FAILOVER.has(err.name)) return { kind: 'fail_over', message: err.message, status, code: err.name, raw: call.body };
     // LimitExceededException is the daily quota (not a rate): another provider can send now.
     if (err.name === 'LimitExceededException') return classifyFailure({ ...call, code: 'quota_exceeded' });
-    // TooManyRequestsException (429) is the per-second rate: provider-wide, transient.
+    // TooManyRequestsException (429) is the per-second rate: rate_limited, provider-wide.
     return classifyFailure(call);
   }
   return classifyFailure({ status: null, message: timedOut ? `no answer within ${timeoutMs} ms` : describeFetchError(err), timedOut });
@@ -48,11 +48,11 @@ export function createSesProvider(options: SesProviderOptions): EmailProvider & 
     : null;
   const webhook = createSnsWebhookParser({ fetchText: options.fetchText });
 
-  async function send(message: OutgoingEmail): Promise<SendResult> {
-    if (!sdk || !client) throw missingApiKeyError('SES_REGION');
-    if (!message.from) throw missingFromError();
+  async function send(message: OutgoingEmail): Promise<ProviderOutcome> {
+    if (!sdk || !client) return missingApiKeyError('SES_REGION');
+    if (!message.from) return missingFromError();
     if (message.html === undefined && message.text === undefined) {
-      throw new ProviderError('the message has neither an HTML nor a text body', { class: 'permanent', code: 'empty_body' });
+      return refused('the message has neither an HTML nor a text body', 'empty_body');
     }
     const signal = AbortSignal.timeout(options.timeoutMs);
     let messageId: string | undefined;
@@ -79,10 +79,10 @@ export function createSesProvider(options: SesProviderOptions): EmailProvider & 
         { abortSignal: signal },
       ));
     } catch (err) {
-      throw classifySesError(sdk, err, signal.aborted, options.timeoutMs);
+      return classifySesError(sdk, err, signal.aborted, options.timeoutMs);
     }
-    if (!messageId) throw acceptedWithoutId('SES', null);
-    return { providerMessageId: messageId };
+    if (!messageId) return acceptedWithoutId('SES', null);
+    return { kind: 'sent', providerMessageId: messageId };
   }
 
   return { name: 'ses', channel: 'email', send, parseWebhook: webhook.parseWebhook };

@@ -1,6 +1,6 @@
 import type * as Nodemailer from 'nodemailer';
-import { classifySmtpFailure, missingApiKeyError, missingFromError, type SmtpFailedCall } from '../error-policy';
-import { ProviderError, type EmailProvider, type OutgoingEmail, type SendResult } from '../types';
+import { classifySmtpFailure, missingApiKeyError, missingFromError, refused, type SmtpFailedCall } from '../error-policy';
+import type { EmailProvider, OutgoingEmail, ProviderOutcome } from '../types';
 
 export interface SmtpProviderOptions {
   /** SMTP_URL: `smtp://user:pass@host:587` (STARTTLS) or `smtps://user:pass@host:465` (TLS from the start). */
@@ -28,11 +28,11 @@ const fromDomain = (from: string): string => /@([^\s<>@]+)>?\s*$/.exec(from)?.[1
 export function createSmtpProvider(options: SmtpProviderOptions): EmailProvider & { close(): void } {
   const transport = options.url ? buildTransport(options.url, options) : null;
 
-  async function send(message: OutgoingEmail): Promise<SendResult> {
-    if (!transport) throw missingApiKeyError('SMTP_URL');
-    if (!message.from) throw missingFromError();
+  async function send(message: OutgoingEmail): Promise<ProviderOutcome> {
+    if (!transport) return missingApiKeyError('SMTP_URL');
+    if (!message.from) return missingFromError();
     if (message.html === undefined && message.text === undefined) {
-      throw new ProviderError('the message has neither an HTML nor a text body', { class: 'permanent', code: 'empty_body' });
+      return refused('the message has neither an HTML nor a text body', 'empty_body');
     }
     const messageId = `<${message.messageId}@${fromDomain(message.from)}>`;
     try {
@@ -46,10 +46,10 @@ export function createSmtpProvider(options: SmtpProviderOptions): EmailProvider 
         messageId,
         headers: { ...message.headers, 'X-Entity-Ref-ID': message.messageId },
       });
-      return { providerMessageId: info.messageId || messageId, detail: { response: info.response } };
+      return { kind: 'sent', providerMessageId: info.messageId || messageId, detail: { response: info.response } };
     } catch (err) {
       const failed = err as Partial<SmtpFailedCall> & Error;
-      throw classifySmtpFailure({
+      return classifySmtpFailure({
         code: failed.code,
         responseCode: failed.responseCode,
         response: failed.response,

@@ -1,8 +1,8 @@
 import type TwilioSdk from 'twilio';
 import { E164_NUMBER } from '../../lib/recipient';
 import { NotConfiguredError } from '../../lib/errors';
-import { acceptedWithoutId, classifyFailure, describeFetchError, missingApiKeyError } from '../error-policy';
-import { ProviderError, type OutgoingSms, type SendResult, type SmsProvider, type WebhookParser } from '../types';
+import { acceptedWithoutId, classifyFailure, describeFetchError, missingApiKeyError, refused } from '../error-policy';
+import type { OutgoingSms, ProviderFailure, ProviderOutcome, SmsProvider, WebhookParser } from '../types';
 import { createTwilioWebhookParser } from './twilio-webhook';
 
 export interface TwilioProviderOptions {
@@ -38,18 +38,19 @@ function rebasedRequestClient(twilio: typeof TwilioSdk, apiUrl: string, timeout:
   return new RebasedRequestClient({ timeout });
 }
 
-function classifyTwilioError(twilio: typeof TwilioSdk, err: unknown, timeoutMs: number): ProviderError {
+function classifyTwilioError(twilio: typeof TwilioSdk, err: unknown, timeoutMs: number): ProviderFailure {
   if (err instanceof twilio.RestException) {
     const code = err.code;
     const call = { status: err.status, code: code !== undefined ? String(code) : undefined, message: err.message, body: { code, message: err.message, more_info: err.moreInfo, status: err.status } };
     if (code !== undefined && SUPPRESSING.has(code)) {
-      return new ProviderError(err.message, { class: 'permanent', status: err.status, code: call.code, raw: call.body, suppress: 'complaint' });
+      return { kind: 'failed', message: err.message, status: err.status, code: call.code, raw: call.body, suppress: 'complaint' };
     }
     if (code !== undefined && TRANSIENT.has(code)) {
-      return new ProviderError(err.message, { class: 'transient', status: err.status, code: call.code, raw: call.body, providerWide: code === 20429 });
+      const detail = { message: err.message, status: err.status, code: call.code, raw: call.body };
+      return code === 20429 ? { kind: 'rate_limited', ...detail } : { kind: 'retry', ...detail, unanswered: false };
     }
     if (code !== undefined && SENDER_REFUSED.has(code)) {
-      return new ProviderError(`sender refused: ${err.message}`, { class: 'permanent', failover: true, status: err.status, code: call.code, raw: call.body });
+      return { kind: 'fail_over', message: `sender refused: ${err.message}`, status: err.status, code: call.code, raw: call.body };
     }
     return classifyFailure(call);
   }
@@ -80,10 +81,10 @@ export function createTwilioProvider(options: TwilioProviderOptions): SmsProvide
       : null;
   const webhook = options.authToken ? createTwilioWebhookParser(options.authToken) : null;
 
-  async function send(message: OutgoingSms): Promise<SendResult> {
-    if (!twilio || !client) throw missingApiKeyError('TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or TWILIO_API_KEY + TWILIO_API_SECRET)');
+  async function send(message: OutgoingSms): Promise<ProviderOutcome> {
+    if (!twilio || !client) return missingApiKeyError('TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or TWILIO_API_KEY + TWILIO_API_SECRET)');
     if (!E164_NUMBER.test(message.to)) {
-      throw new ProviderError(`"${message.to}" is not an E.164 phone number`, { class: 'permanent', code: 'invalid_recipient' });
+      return refused(`"${message.to}" is not an E.164 phone number`, 'invalid_recipient');
     }
     let created: { sid?: string; status?: string; numSegments?: string };
     try {
@@ -96,10 +97,10 @@ export function createTwilioProvider(options: TwilioProviderOptions): SmsProvide
           : {}),
       });
     } catch (err) {
-      throw classifyTwilioError(twilio, err, timeoutMs);
+      return classifyTwilioError(twilio, err, timeoutMs);
     }
-    if (!created.sid) throw acceptedWithoutId('Twilio', created);
-    return { providerMessageId: created.sid, detail: { status: created.status ?? null, segments: created.numSegments ?? null } };
+    if (!created.sid) return acceptedWithoutId('Twilio', created);
+    return { kind: 'sent', providerMessageId: created.sid, detail: { status: created.status ?? null, segments: created.numSegments ?? null } };
   }
 
   const parseWebhook: WebhookParser['parseWebhook'] = (rawBody, headers, request) => {

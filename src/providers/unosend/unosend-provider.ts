@@ -1,6 +1,6 @@
 import { E164_NUMBER } from '../../lib/recipient';
-import { classifyFailure, describeFetchError, missingApiKeyError } from '../error-policy';
-import { ProviderError, type OutgoingSms, type SendResult, type SmsProvider } from '../types';
+import { classifyFailure, describeFetchError, missingApiKeyError, refused } from '../error-policy';
+import type { OutgoingSms, ProviderOutcome, SmsProvider } from '../types';
 
 /**
  * Unosend SMS (providers.md §7.1, free-text API): `POST {UNOSEND_API_URL}/sms` with a Bearer key. Plain
@@ -43,17 +43,14 @@ export function createUnosendProvider(options: UnosendOptions): SmsProvider {
   const { timeoutMs } = options;
   const endpoint = `${options.apiUrl.replace(/\/+$/, '')}/sms`;
 
-  async function send(message: OutgoingSms): Promise<SendResult> {
+  async function send(message: OutgoingSms): Promise<ProviderOutcome> {
     const { apiKey } = options;
-    if (!apiKey) throw missingApiKeyError('UNOSEND_API_KEY');
+    if (!apiKey) return missingApiKeyError('UNOSEND_API_KEY');
     if (!E164_NUMBER.test(message.to)) {
-      throw new ProviderError(`"${message.to}" is not an E.164 phone number`, { class: 'permanent', code: 'invalid_recipient' });
+      return refused(`"${message.to}" is not an E.164 phone number`, 'invalid_recipient');
     }
     if (message.body.length > MAX_BODY_CHARS) {
-      throw new ProviderError(`SMS body is ${message.body.length} characters; Unosend takes at most ${MAX_BODY_CHARS}`, {
-        class: 'permanent',
-        code: 'body_too_long',
-      });
+      return refused(`SMS body is ${message.body.length} characters; Unosend takes at most ${MAX_BODY_CHARS}`, 'body_too_long');
     }
 
     const signal = AbortSignal.timeout(timeoutMs);
@@ -67,7 +64,7 @@ export function createUnosendProvider(options: UnosendOptions): SmsProvider {
       });
     } catch (err) {
       const timedOut = signal.aborted;
-      throw classifyFailure({ status: null, message: timedOut ? `no answer within ${timeoutMs} ms` : describeFetchError(err), timedOut });
+      return classifyFailure({ status: null, message: timedOut ? `no answer within ${timeoutMs} ms` : describeFetchError(err), timedOut });
     }
 
     const text = await response.text().catch(() => '');
@@ -79,7 +76,7 @@ export function createUnosendProvider(options: UnosendOptions): SmsProvider {
     }
     if (!response.ok) {
       const error = (body as UnosendErrorBody | undefined)?.error;
-      throw classifyFailure({
+      return classifyFailure({
         status: response.status,
         code: typeof error?.code === 'string' ? error.code : undefined,
         message: typeof error?.message === 'string' ? error.message : `HTTP ${response.status}`,
@@ -91,9 +88,10 @@ export function createUnosendProvider(options: UnosendOptions): SmsProvider {
     const entry = firstEntry(body);
     if (typeof entry?.id !== 'string' || entry.id === '') {
       // Accepted (2xx) but unreadable: the SMS is probably on its way, and sending again would double it.
-      return { providerMessageId: `unosend-unknown:${message.messageId}`, detail: { warning: 'Unosend answered 2xx without an id', raw: body ?? null } };
+      return { kind: 'sent', providerMessageId: `unosend-unknown:${message.messageId}`, detail: { warning: 'Unosend answered 2xx without an id', raw: body ?? null } };
     }
     return {
+      kind: 'sent',
       providerMessageId: entry.id,
       detail: {
         status: typeof entry.status === 'string' ? entry.status : null,

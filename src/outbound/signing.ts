@@ -1,0 +1,25 @@
+import { createHmac, randomBytes } from 'node:crypto';
+
+/**
+ * Standard Webhooks signing (the spec svix and `standardwebhooks` verify): `v1,` + base64 HMAC-SHA256 of
+ * `${id}.${timestamp}.${body}` under the secret's base64-decoded bytes. During a rotation each live secret
+ * signs, space-separated in the one header, and a receiver holding either verifies.
+ */
+
+/** 24 random bytes, as Svix's own secrets: `whsec_` + 32 base64 characters. */
+export const newSigningSecret = (): string => `whsec_${randomBytes(24).toString('base64')}`;
+
+export function signature(secret: string, id: string, timestamp: number, body: string): string {
+  const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
+  return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
+}
+
+export function signedHeaders(secrets: string[], id: string, timestamp: number, body: string): Record<string, string> {
+  return {
+    'content-type': 'application/json',
+    'user-agent': 'auth-relay-webhooks',
+    'webhook-id': id,
+    'webhook-timestamp': String(timestamp),
+    'webhook-signature': secrets.map((s) => signature(s, id, timestamp, body)).join(' '),
+  };
+}
