@@ -3,13 +3,14 @@ import tseslint from 'typescript-eslint';
 
 /*
  * Which top-level folders of src/ each folder may import from. Dependencies point down: http/api/webhooks/
- * dashboard → the domain (delivery, deliverability, verification, templates) → db/queue/metrics/providers →
+ * dashboard → the domain (outbound → deliverability → delivery, verification, templates) → db/queue/metrics/providers →
  * config → lib. `generated` is Prisma's client, part of the db layer. A folder always may import itself.
- * src/container.ts, src/main.ts, src/app.ts, workers/ and scripts/ compose everything and are not restricted.
+ * src/container.ts, src/main.ts, src/app.ts, the worker thread's files (worker-thread.ts, worker-supervisor.ts,
+ * lifecycle.ts), workers/ and scripts/ compose everything and are not restricted.
  */
 const INFRA = ['lib', 'config', 'db', 'generated'];
 const DOMAIN_BELOW = [...INFRA, 'queue', 'metrics', 'providers'];
-const WEB_BELOW = [...DOMAIN_BELOW, 'templates', 'delivery', 'deliverability', 'verification'];
+const WEB_BELOW = [...DOMAIN_BELOW, 'templates', 'delivery', 'deliverability', 'verification', 'outbound'];
 const MAY_IMPORT = {
   lib: [],
   config: ['lib'],
@@ -21,13 +22,15 @@ const MAY_IMPORT = {
   delivery: [...DOMAIN_BELOW, 'templates'],
   deliverability: [...DOMAIN_BELOW, 'templates', 'delivery'],
   verification: [...DOMAIN_BELOW, 'templates', 'delivery'],
+  // Event webhooks to tenants: told of message and suppression changes and alerts by hooks passed in.
+  outbound: [...DOMAIN_BELOW, 'delivery', 'deliverability'],
   http: WEB_BELOW,
   api: [...WEB_BELOW, 'http'],
   webhooks: [...WEB_BELOW, 'http'],
   dashboard: [...WEB_BELOW, 'http'],
 };
 /** What only the composition root and the processes it starts may import. */
-const COMPOSITION = ['container', 'main', 'app', 'workers', 'scripts'];
+const COMPOSITION = ['container', 'main', 'app', 'worker-thread', 'worker-supervisor', 'lifecycle', 'workers', 'scripts'];
 
 const layerBlocks = Object.entries(MAY_IMPORT).map(([folder, allowed]) => {
   const forbidden = [...Object.keys(MAY_IMPORT), 'generated', ...COMPOSITION].filter((f) => f !== folder && !allowed.includes(f));

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { EMAIL_ADDRESS, mailboxAddress } from '../lib/recipient';
 import { outboundAllowList } from './outbound-allow-list';
 import { REDIS_MODES } from '../lib/redis';
+import type { TraceSampler } from '../lib/tracing-sdk';
 
 /** Docker and shells often pass `FOO=` for "unset"; treat an empty value as absent so defaults apply. */
 const optional = <T extends z.ZodType>(schema: T) =>
@@ -92,7 +93,7 @@ export const TRACE_SAMPLERS = [
   'parentbased_always_on',
   'parentbased_always_off',
   'parentbased_traceidratio',
-] as const;
+] as const satisfies readonly TraceSampler[];
 
 const EnvSchema = z.object({
   NODE_ENV: withDefault(z.enum(['development', 'test', 'production']), 'development'),

@@ -12,17 +12,30 @@ import {
   type Sampler,
 } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
-import type { Config } from '../config/env';
 
 /**
  * The OpenTelemetry SDK, loaded by `startTracing` (tracing.ts) only when OTEL_EXPORTER_OTLP_ENDPOINT is set.
  * Everything is configured from the parsed config, not left to the SDK reading the environment again.
  */
 
-export type TracingConfig = Pick<
-  Config,
-  'OTEL_EXPORTER_OTLP_PROTOCOL' | 'OTEL_EXPORTER_OTLP_HEADERS' | 'OTEL_SERVICE_NAME' | 'OTEL_TRACES_SAMPLER' | 'OTEL_TRACES_SAMPLER_ARG'
-> & { OTEL_EXPORTER_OTLP_ENDPOINT: string };
+/** The samplers OTEL_TRACES_SAMPLER names (config/env.ts parses the variable against this list). */
+export type TraceSampler =
+  | 'always_on'
+  | 'always_off'
+  | 'traceidratio'
+  | 'parentbased_always_on'
+  | 'parentbased_always_off'
+  | 'parentbased_traceidratio';
+
+/** The OTEL_* settings of the parsed config (config/env.ts), the endpoint set. */
+export interface TracingConfig {
+  OTEL_EXPORTER_OTLP_ENDPOINT: string;
+  OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' | 'http/json';
+  OTEL_EXPORTER_OTLP_HEADERS?: Record<string, string>;
+  OTEL_SERVICE_NAME: string;
+  OTEL_TRACES_SAMPLER: TraceSampler;
+  OTEL_TRACES_SAMPLER_ARG?: number;
+}
 
 function samplerOf(config: TracingConfig): Sampler {
   const ratio = new TraceIdRatioBasedSampler(config.OTEL_TRACES_SAMPLER_ARG ?? 1);

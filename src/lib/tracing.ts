@@ -14,7 +14,7 @@ import {
 import { ATTR_ERROR_TYPE, ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_HTTP_ROUTE } from '@opentelemetry/semantic-conventions';
 import { DelayedError } from 'bullmq';
 import type { Request, RequestHandler } from 'express';
-import type { Config } from '../config/env';
+import type { TracingConfig } from './tracing-sdk';
 
 /**
  * OpenTelemetry traces, one per message: the request that brought it, its send job, each provider attempt,
@@ -51,7 +51,7 @@ const NO_FIELDS = {};
 const tracer = () => trace.getTracer('auth-relay');
 
 /** Loads and registers the SDK when OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise loads nothing. */
-export async function startTracing(config: Config): Promise<Tracing> {
+export async function startTracing(config: Omit<TracingConfig, 'OTEL_EXPORTER_OTLP_ENDPOINT'> & { OTEL_EXPORTER_OTLP_ENDPOINT?: string }): Promise<Tracing> {
   if (!config.OTEL_EXPORTER_OTLP_ENDPOINT) return NO_TRACING;
   const { registerTracing } = await import('./tracing-sdk');
   const tracing = registerTracing({ ...config, OTEL_EXPORTER_OTLP_ENDPOINT: config.OTEL_EXPORTER_OTLP_ENDPOINT });
