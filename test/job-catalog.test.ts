@@ -53,6 +53,8 @@ const MALFORMED: [QueueKey, string, unknown, RegExp][] = [
     /^malformed clerk-writeback job bad-writeback: emailStatus: /,
   ],
   ['maintenance', 'bad-task', { task: 'reboot' }, /^malformed maintenance job bad-task: task: /],
+  ['outboundWebhooks', 'bad-delivery', { deliveryId: 'whd_1', trigger: 'later' }, /^malformed outbound-webhooks job bad-delivery: /],
+  ['send', 'bad-trace', { messageId: 'msg_x', trace: { traceparent: 7 } }, /^malformed send job bad-trace: trace\.traceparent: /],
 ];
 
 it.each(MALFORMED)(
@@ -90,4 +92,17 @@ it('parses job data with its queue schema: unknown keys are dropped, a wrong typ
   expect(() => parseJobData('send', { id: '2', data: { messageId: 'msg_1', providerIndex: -1 } })).toThrow(
     /^malformed send job 2: providerIndex: /,
   );
+});
+
+it("keeps each job's trace context and the send path's own fields through the parse", () => {
+  const trace = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', tracestate: 'vendor=1' };
+  const failures = { eventId: '7', provider: 'resend', key: 'retry:503:', count: 2, firstAt: 'a', lastAt: 'b' };
+  const send = { messageId: 'msg_1', providerIndex: 1, providerAttempts: 0, providerUnanswered: true, failures, trace };
+  expect(parseJobData('send', { id: '1', data: send })).toEqual(send);
+  expect(parseJobData('providerEvents', { id: '2', data: { providerEventId: 'pev_1', trace } })).toEqual({ providerEventId: 'pev_1', trace });
+  const writeback = { emailStatus: 'deliverable', recipient: 'a@example.com', messageId: null, reason: 'released', at: 'now', trace };
+  expect(parseJobData('clerkWriteback', { id: '3', data: writeback })).toEqual(writeback);
+  const delivery = { deliveryId: 'whd_1', trigger: 'manual', trace };
+  expect(parseJobData('outboundWebhooks', { id: '4', data: delivery })).toEqual(delivery);
+  expect(parseJobData('outboundWebhooks', { id: '5', data: { task: 'sweep' } })).toEqual({ task: 'sweep' });
 });
