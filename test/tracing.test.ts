@@ -171,7 +171,7 @@ describe('without OTEL_EXPORTER_OTLP_ENDPOINT', () => {
   function otelLoaded(env: Record<string, string>): string[] {
     const script = `
       require(${JSON.stringify(path.join(dist, 'src', 'container.js'))});
-      require(${JSON.stringify(path.join(dist, 'src', 'http', 'app.js'))});
+      require(${JSON.stringify(path.join(dist, 'src', 'app.js'))});
       require(${JSON.stringify(path.join(dist, 'workers', 'index.js'))});
       const { parseConfig } = require(${JSON.stringify(path.join(dist, 'src', 'config', 'env.js'))});
       const { startTracing } = require(${JSON.stringify(path.join(dist, 'src', 'lib', 'tracing.js'))});
