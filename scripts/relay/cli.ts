@@ -66,6 +66,7 @@ export interface Cli {
 
 /** Every string in an API answer with control characters (ESC, BEL, newlines …) shown as `?`. */
 function withoutControlCharacters(value: unknown): unknown {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
   if (typeof value === 'string') return value.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
   if (Array.isArray(value)) return value.map(withoutControlCharacters);
   if (value && typeof value === 'object') {
@@ -116,7 +117,7 @@ export function createCli(io: RelayIo, opts: RelayOptions, args: string[]): Cli 
       throw new CliError(`Cannot reach auth-relay at ${baseUrl} (${(err as Error).cause ?? (err as Error).message}); set RELAY_URL.`);
     }
     const text = await res.text();
-    let data: unknown = null;
+    let data: unknown;
     try {
       data = text ? JSON.parse(text) : null;
     } catch {
