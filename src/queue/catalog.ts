@@ -6,7 +6,7 @@ import { injectTraceContext, type TraceCarrier } from '../lib/tracing';
 /*
  * Every queue in one table: its BullMQ name, the zod schema of its jobs' data, its default job options, and
  * below, the functions that produce its jobs (with their job id schemes). Workers parse a job's data with the
- * schema before they run it (queue/worker.ts). Adding a queue is one entry here, its producer, and its worker.
+ * schema before they run it (createJobWorker, queue/queues.ts). Adding a queue is one entry here, its producer, and its worker.
  *
  * Job data is stored in clear in Redis, so payloads carry ids only: message content stays in Postgres.
  */
