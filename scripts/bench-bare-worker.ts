@@ -23,7 +23,10 @@ const worker = new Worker<{ id: string }>(
       html: '<!DOCTYPE html><html><body><p>Your Acme verification code:</p><p><b>482913</b></p></body></html>',
       text: '482913 is your Acme verification code.',
       headers: { 'X-Entity-Ref-ID': id },
-      tags: [{ name: 'message_id', value: id }, { name: 'template', value: 'verification_code' }],
+      tags: [
+        { name: 'message_id', value: id },
+        { name: 'template', value: 'verification_code' },
+      ],
       idempotencyKey: `bare/${id}`,
     });
   },

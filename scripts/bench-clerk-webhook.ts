@@ -24,7 +24,9 @@ export function signedClerkWebhook(secret: string): { body: string; headers: Rec
   });
   const svixId = `msg_${randomBytes(8).toString('hex')}`;
   const ts = Math.floor(Date.now() / 1000);
-  const signature = createHmac('sha256', Buffer.from(secret.replace(/^whsec_/, ''), 'base64')).update(`${svixId}.${ts}.${body}`).digest('base64');
+  const signature = createHmac('sha256', Buffer.from(secret.replace(/^whsec_/, ''), 'base64'))
+    .update(`${svixId}.${ts}.${body}`)
+    .digest('base64');
   return {
     body,
     headers: { 'content-type': 'application/json', 'svix-id': svixId, 'svix-timestamp': String(ts), 'svix-signature': `v1,${signature}` },

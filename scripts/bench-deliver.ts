@@ -103,16 +103,24 @@ async function main(): Promise<void> {
     const waits = [...steady.accepted].map(([id, at]) => resend.firstSeen.get(`auth-message/${id}`)! - at).sort((a, b) => a - b);
 
     const ideal = Math.min(PROVIDER_RATE, CONCURRENCY / (PROVIDER_LATENCY_MS / 1000));
-    console.log(`\nbench:deliver — fake Resend answering in ${PROVIDER_LATENCY_MS} ms, announcing ${PROVIDER_RATE}/s; default settings (at most ${CONCURRENCY} in flight); one API and one worker process`);
+    console.log(
+      `\nbench:deliver — fake Resend answering in ${PROVIDER_LATENCY_MS} ms, announcing ${PROVIDER_RATE}/s; default settings (at most ${CONCURRENCY} in flight); one API and one worker process`,
+    );
     console.log(`machine     ${machine()}`);
     rounds.forEach((r, i) => {
       const cpu = r.cpuPerMessage === undefined ? '' : `; relay worker CPU ${r.cpuPerMessage.toFixed(1)} ms/message`;
-      console.log(`round ${i + 1}     ${MESSAGES} queued: relay ${r.relay.toFixed(0)} msg/s, bare BullMQ worker (concurrency ${CONCURRENCY}) ${r.bare.toFixed(0)} msg/s, ratio ${(r.relay / r.bare).toFixed(2)}${cpu}`);
+      console.log(
+        `round ${i + 1}     ${MESSAGES} queued: relay ${r.relay.toFixed(0)} msg/s, bare BullMQ worker (concurrency ${CONCURRENCY}) ${r.bare.toFixed(0)} msg/s, ratio ${(r.relay / r.bare).toFixed(2)}${cpu}`,
+      );
     });
     const relay = rounds.reduce((s, r) => s + r.relay, 0) / rounds.length;
     const bare = rounds.reduce((s, r) => s + r.bare, 0) / rounds.length;
-    console.log(`throughput  relay ${relay.toFixed(0)} msg/s; vs bare worker ${(relay / bare).toFixed(2)} (goal ≥ 0.8); vs ideal ${ideal.toFixed(0)} msg/s = min(rate, ${CONCURRENCY} / ${PROVIDER_LATENCY_MS} ms): ${(relay / ideal).toFixed(2)} (goal ≥ 0.8)`);
-    console.log(`latency     ${steadyIds.length} messages at ${LATENCY_RATE}/s: webhook 202 → provider request p50 ${percentile(waits, 50).toFixed(1)} ms, p99 ${percentile(waits, 99).toFixed(1)} ms`);
+    console.log(
+      `throughput  relay ${relay.toFixed(0)} msg/s; vs bare worker ${(relay / bare).toFixed(2)} (goal ≥ 0.8); vs ideal ${ideal.toFixed(0)} msg/s = min(rate, ${CONCURRENCY} / ${PROVIDER_LATENCY_MS} ms): ${(relay / ideal).toFixed(2)} (goal ≥ 0.8)`,
+    );
+    console.log(
+      `latency     ${steadyIds.length} messages at ${LATENCY_RATE}/s: webhook 202 → provider request p50 ${percentile(waits, 50).toFixed(1)} ms, p99 ${percentile(waits, 99).toFixed(1)} ms`,
+    );
     const relayKeys = [...resend.requestsByKey].filter(([key]) => key.startsWith('auth-message/'));
     console.log(`once each   ${relayKeys.length} messages, ${relayKeys.filter(([, n]) => n > 1).length} requested more than once`);
   } finally {

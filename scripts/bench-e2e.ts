@@ -58,7 +58,10 @@ async function runPhase(resend: FakeResend, phase: (typeof PHASES)[number], port
     // Late repeats (a retry, a sweep) would show up now, not later.
     await new Promise((r) => setTimeout(r, 2_000));
 
-    const waits = ids.filter(reached).map((id) => resend.firstSeen.get(`auth-message/${id}`)! - posted.accepted.get(id)!).sort((a, b) => a - b);
+    const waits = ids
+      .filter(reached)
+      .map((id) => resend.firstSeen.get(`auth-message/${id}`)! - posted.accepted.get(id)!)
+      .sort((a, b) => a - b);
     const lost = ids.filter((id) => !reached(id)).length;
     const duplicated = ids.filter((id) => (resend.requestsByKey.get(`auth-message/${id}`) ?? 0) > 1).length;
     const refused = [...posted.refused].map(([status, n]) => `${n} × ${status}`).join(', ') || 'none';
@@ -80,7 +83,8 @@ async function main(): Promise<void> {
   const lines: string[] = [];
   try {
     // A rate of 0 skips that phase.
-    for (const phase of PHASES.filter((p) => p.perSecond > 0)) lines.push(await runPhase(resend, phase, 33_000 + Math.floor(Math.random() * 1000)));
+    for (const phase of PHASES.filter((p) => p.perSecond > 0))
+      lines.push(await runPhase(resend, phase, 33_000 + Math.floor(Math.random() * 1000)));
     console.log(`\nbench:e2e — fake Resend answering after ${PROVIDER_LATENCY_MS} ms, announcing 100000/s; default settings`);
     console.log(`machine ${machine()}`);
     for (const line of lines) console.log(line);

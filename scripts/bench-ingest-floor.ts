@@ -13,7 +13,10 @@ import { Pool } from 'pg';
 
 const key = Buffer.from(process.env.CLERK_WEBHOOK_SIGNING_SECRET!.replace(/^whsec_/, ''), 'base64');
 const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 2 });
-const queue = new Queue('send', { connection: new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null }), prefix: process.env.QUEUE_PREFIX });
+const queue = new Queue('send', {
+  connection: new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null }),
+  prefix: process.env.QUEUE_PREFIX,
+});
 
 interface Pending {
   row: { id: string; external_id: string };
@@ -48,7 +51,10 @@ async function drain(): Promise<void> {
 const app = express();
 app.get('/healthz', (_req, res) => res.json({ status: 'ok' }));
 app.post('/webhooks/clerk', express.raw({ type: () => true, limit: '256kb' }), (req, res) => {
-  const expected = createHmac('sha256', key).update(`${req.headers['svix-id']}.${req.headers['svix-timestamp']}.`).update(req.body).digest();
+  const expected = createHmac('sha256', key)
+    .update(`${req.headers['svix-id']}.${req.headers['svix-timestamp']}.`)
+    .update(req.body)
+    .digest();
   const given = Buffer.from(String(req.headers['svix-signature']).replace(/^v1,/, ''), 'base64');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
     res.status(401).end();

@@ -27,7 +27,13 @@ app.post('/webhooks/clerk', express.raw({ type: () => true, limit: '256kb' }), a
     return;
   }
   const { data, error } = await resend.emails.send(
-    { from: 'Acme <auth@acme.test>', to: event.data.to_email_address, subject: event.data.subject, html: event.data.body ?? '', text: event.data.body_plain ?? '' },
+    {
+      from: 'Acme <auth@acme.test>',
+      to: event.data.to_email_address,
+      subject: event.data.subject,
+      html: event.data.body ?? '',
+      text: event.data.body_plain ?? '',
+    },
     { idempotencyKey: event.data.id },
   );
   if (error) res.status(503).json({ error: error.message });

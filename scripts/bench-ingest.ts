@@ -63,7 +63,13 @@ async function startProcess(args: readonly string[], env: Record<string, string>
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited with ${child.exitCode}`);
-    if (await fetch(readyUrl).then((r) => r.ok, () => false)) return child;
+    if (
+      await fetch(readyUrl).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return child;
     await new Promise((r) => setTimeout(r, 200));
   }
   child.kill();
@@ -87,7 +93,11 @@ async function createDatabase(name: string): Promise<void> {
 async function startServers(servers: Server[], provider: { url: string; apiKey: string }, basePort: number): Promise<void> {
   const add = async (name: string, label: string, args: readonly string[], env: Record<string, string>, extra: Partial<Server> = {}) => {
     const port = basePort + servers.length;
-    const child = await startProcess(args, { PORT: String(port), ...env }, `http://127.0.0.1:${port}/${name === 'api' || name === 'all' ? 'readyz' : 'healthz'}`);
+    const child = await startProcess(
+      args,
+      { PORT: String(port), ...env },
+      `http://127.0.0.1:${port}/${name === 'api' || name === 'all' ? 'readyz' : 'healthz'}`,
+    );
     servers.push({ name, label, child, url: `http://127.0.0.1:${port}/webhooks/clerk`, idleRss: 0, ...extra });
   };
   const relay = (role: string) => {
@@ -129,9 +139,13 @@ async function startServers(servers: Server[], provider: { url: string; apiKey: 
 }
 
 async function load(server: Server, seconds: number, connections: number): Promise<LoadFigures & { loadCpu: number }> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist/scripts/bench-load.js'), server.url, SECRET, String(seconds), String(connections)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [path.join(ROOT, 'dist/scripts/bench-load.js'), server.url, SECRET, String(seconds), String(connections)],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   let loadCpu = 0;
@@ -150,11 +164,22 @@ async function measure(server: Server, connections: number, providerPid: number)
     provider: processTree(providerPid),
   });
   const before = parties();
-  const cpuBefore = { server: cpuOf(before.server), postgres: cpuOf(before.postgres), redis: cpuOf(before.redis), provider: cpuOf(before.provider) };
+  const cpuBefore = {
+    server: cpuOf(before.server),
+    postgres: cpuOf(before.postgres),
+    redis: cpuOf(before.redis),
+    provider: cpuOf(before.provider),
+  };
   const figures = await load(server, SECONDS, connections);
   const after = parties();
   const between = (k: keyof typeof cpuBefore) => cpuBetween(cpuBefore[k], cpuOf(after[k]));
-  const cpu = { server: between('server'), postgres: between('postgres'), redis: between('redis'), load: figures.loadCpu, provider: between('provider') };
+  const cpu = {
+    server: between('server'),
+    postgres: between('postgres'),
+    redis: between('redis'),
+    load: figures.loadCpu,
+    provider: between('provider'),
+  };
   return { ...figures, server, cpu, peakRss: rssOf(after.server).peak };
 }
 
@@ -184,8 +209,12 @@ function report(connections: number, runs: Run[], loadAverage: string): void {
   const all = by('all');
   const apiMet = api.rps >= 0.85 * floor.rps && api.p99 <= 1.2 * floor.p99;
   const allMet = all.rps >= 0.8 * api.rps && all.p99 < 50;
-  console.log(`ROLE=api / floor ${(api.rps / floor.rps).toFixed(2)} (goal ≥ 0.85), p99 ${api.p99} vs floor ${floor.p99} ms (goal ≤ 1.2×): ${apiMet ? 'MET' : 'NOT MET'}`);
-  console.log(`ROLE=all / ROLE=api ${(all.rps / api.rps).toFixed(2)} (goal ≥ 0.80), p99 ${all.p99} ms (goal < 50): ${allMet ? 'MET' : 'NOT MET'}`);
+  console.log(
+    `ROLE=api / floor ${(api.rps / floor.rps).toFixed(2)} (goal ≥ 0.85), p99 ${api.p99} vs floor ${floor.p99} ms (goal ≤ 1.2×): ${apiMet ? 'MET' : 'NOT MET'}`,
+  );
+  console.log(
+    `ROLE=all / ROLE=api ${(all.rps / api.rps).toFixed(2)} (goal ≥ 0.80), p99 ${all.p99} ms (goal < 50): ${allMet ? 'MET' : 'NOT MET'}`,
+  );
   console.log(`floor / bare ${(floor.rps / by('bare').rps).toFixed(2)}; sync recipe / ROLE=api ${(by('sync').rps / api.rps).toFixed(2)}`);
 }
 

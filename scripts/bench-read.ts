@@ -62,7 +62,12 @@ async function cursorAt(pg: Client, fraction: number, total: number, where = 'TR
 
 /** The reads, by name: API paths with the bearer token, dashboard paths with a session. */
 async function reads(pg: Client, size: number): Promise<[string, string][]> {
-  const one = (await pg.query(`SELECT id, external_id, provider_message_id, user_id, recipient FROM messages WHERE status = 'delivered' ORDER BY created_at DESC OFFSET $1 LIMIT 1`, [Math.floor(size / 3)])).rows[0];
+  const one = (
+    await pg.query(
+      `SELECT id, external_id, provider_message_id, user_id, recipient FROM messages WHERE status = 'delivered' ORDER BY created_at DESC OFFSET $1 LIMIT 1`,
+      [Math.floor(size / 3)],
+    )
+  ).rows[0];
   const autosend = (await pg.query(`SELECT count(*)::int AS n FROM messages WHERE provider = 'autosend'`)).rows[0].n as number;
   const day = new Date(Date.now() - 30 * 86_400_000);
   const since = encodeURIComponent(day.toISOString());
@@ -108,7 +113,10 @@ async function reads(pg: Client, size: number): Promise<[string, string][]> {
 
 async function login(origin: string, adminToken: string): Promise<string> {
   const page = await fetch(`${origin}/dashboard/login`);
-  const loginCsrf = page.headers.getSetCookie().find((c) => c.startsWith('relay_login_csrf='))!.split(';')[0]!;
+  const loginCsrf = page.headers
+    .getSetCookie()
+    .find((c) => c.startsWith('relay_login_csrf='))!
+    .split(';')[0]!;
   const formCsrf = (await page.text()).match(/name="_csrf" value="([^"]+)"/)![1]!;
   const res = await fetch(`${origin}/dashboard/login`, {
     method: 'POST',
@@ -116,7 +124,10 @@ async function login(origin: string, adminToken: string): Promise<string> {
     headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: loginCsrf },
     body: new URLSearchParams({ _csrf: formCsrf, token: adminToken }).toString(),
   });
-  return res.headers.getSetCookie().find((c) => c.startsWith('relay_session='))!.split(';')[0]!;
+  return res.headers
+    .getSetCookie()
+    .find((c) => c.startsWith('relay_session='))!
+    .split(';')[0]!;
 }
 
 async function explain(pg: Client, s: Statement): Promise<string> {
@@ -132,12 +143,21 @@ async function measure(size: number, base: URL): Promise<number> {
   const pg = new Client({ connectionString: url.toString() });
   await pg.connect();
   const adminToken = randomBytes(16).toString('hex');
-  const config = parseConfig({ ...process.env, DATABASE_URL: url.toString(), ADMIN_TOKEN: adminToken, QUEUE_PREFIX: `bench-${randomBytes(3).toString('hex')}`, LOG_LEVEL: 'silent', NODE_ENV: 'test' });
+  const config = parseConfig({
+    ...process.env,
+    DATABASE_URL: url.toString(),
+    ADMIN_TOKEN: adminToken,
+    QUEUE_PREFIX: `bench-${randomBytes(3).toString('hex')}`,
+    LOG_LEVEL: 'silent',
+    NODE_ENV: 'test',
+  });
   const container = buildContainer(config, createLogger('silent'));
   let over = 0;
   try {
     const seeded = await seedLog(pg, { messages: size, days: DAYS, bodyDays: config.BODY_RETENTION_DAYS });
-    console.log(`\n${size.toLocaleString('en')} messages over ${DAYS} days: ${seeded.events.toLocaleString('en')} events, ${seeded.contents.toLocaleString('en')} contents (seeded in ${(seeded.ms / 1000).toFixed(1)} s); ${ROUNDS} requests each after a warm-up, budget p95 < ${BUDGET_MS} ms`);
+    console.log(
+      `\n${size.toLocaleString('en')} messages over ${DAYS} days: ${seeded.events.toLocaleString('en')} events, ${seeded.contents.toLocaleString('en')} contents (seeded in ${(seeded.ms / 1000).toFixed(1)} s); ${ROUNDS} requests each after a warm-up, budget p95 < ${BUDGET_MS} ms`,
+    );
 
     const server = createApp(container).listen(0);
     await new Promise<void>((resolve) => server.once('listening', () => resolve()));
@@ -163,7 +183,9 @@ async function measure(size: number, base: URL): Promise<number> {
       times.sort((a, b) => a - b);
       const p95 = percentile(times, 0.95);
       const miss = p95 >= BUDGET_MS;
-      console.log(`${label.padEnd(48)} p50 ${percentile(times, 0.5).toFixed(1).padStart(7)} ms   p95 ${p95.toFixed(1).padStart(7)} ms${miss ? '   MISSES' : ''}`);
+      console.log(
+        `${label.padEnd(48)} p50 ${percentile(times, 0.5).toFixed(1).padStart(7)} ms   p95 ${p95.toFixed(1).padStart(7)} ms${miss ? '   MISSES' : ''}`,
+      );
       if (!miss) continue;
       over += 1;
       const worst = [...slowest].sort((a, b) => b.ms - a.ms)[0];

@@ -34,7 +34,9 @@ export async function startFakeResend(latencyMs: number): Promise<FakeResend> {
   const firstSeen = new Map<string, number>();
   const requestsByKey = new Map<string, number>();
   let requests = 0;
-  const child = fork(path.resolve(__dirname, 'bench-timed-resend.js'), { env: { ...process.env, BENCH_PROVIDER_LATENCY_MS: String(latencyMs) } });
+  const child = fork(path.resolve(__dirname, 'bench-timed-resend.js'), {
+    env: { ...process.env, BENCH_PROVIDER_LATENCY_MS: String(latencyMs) },
+  });
   const url = await new Promise<string>((resolve, reject) => {
     child.once('error', reject);
     child.on('message', (message: [string, string, number?]) => {
@@ -55,12 +57,21 @@ export async function startProcess(env: Record<string, string>, readyUrl?: strin
   // BENCH_LOG_DIR keeps each process's log (one file per process), to see why a figure is what it is.
   const logDir = process.env.BENCH_LOG_DIR;
   const stdout = logDir ? openSync(path.join(logDir, `${env.ROLE ?? 'bare'}-${Date.now()}.log`), 'a') : 'ignore';
-  const child = spawn(process.execPath, [path.join(root, 'dist', script)], { env: { ...process.env, ...env }, stdio: ['ignore', stdout, 'inherit'] });
+  const child = spawn(process.execPath, [path.join(root, 'dist', script)], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', stdout, 'inherit'],
+  });
   if (!readyUrl) return child;
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${script} exited with ${child.exitCode}`);
-    if (await fetch(readyUrl).then((r) => r.ok, () => false)) return child;
+    if (
+      await fetch(readyUrl).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return child;
     await new Promise((r) => setTimeout(r, 200));
   }
   child.kill();
@@ -82,7 +93,12 @@ export interface Posted {
 }
 
 /** Posts `count` signed Clerk webhooks, `parallel` at a time, or paced at a steady `perSecond`. */
-export async function postWebhooks(url: string, secret: string, count: number, pace: { parallel: number } | { perSecond: number }): Promise<Posted> {
+export async function postWebhooks(
+  url: string,
+  secret: string,
+  count: number,
+  pace: { parallel: number } | { perSecond: number },
+): Promise<Posted> {
   const posted: Posted = { accepted: new Map(), refused: new Map() };
   const refuse = (why: string): void => void posted.refused.set(why, (posted.refused.get(why) ?? 0) + 1);
   const one = async (): Promise<void> => {
@@ -135,7 +151,10 @@ export async function until(check: () => boolean, timeoutMs: number, what: strin
 
 /** Waits until `check` holds or `timeoutMs` passes; says which. */
 export async function settle(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  return until(check, timeoutMs, '').then(() => true, () => false);
+  return until(check, timeoutMs, '').then(
+    () => true,
+    () => false,
+  );
 }
 
 /** CPU time a process has used (user + system), from /proc on Linux; undefined elsewhere. */
@@ -154,7 +173,9 @@ export const percentile = (sorted: number[], p: number): number =>
 
 /** Figures from a shared machine mean little without its load. */
 export const machine = (): string =>
-  `${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`;
+  `${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), load average ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`;
 
 /** The relay's environment for one run: its own database and queue prefix, Resend on the fake, defaults otherwise. */
 export function relayEnv(run: { port: number; dbName: string; prefix: string; secret: string; resendUrl: string }): Record<string, string> {

@@ -9,7 +9,17 @@ import path from 'node:path';
 const root = path.resolve(import.meta.dirname, '..');
 const STAMP = path.join(root, 'dist', '.build-stamp');
 // What the build reads; src/generated is the build's own output.
-const INPUTS = ['src', 'workers', 'scripts', 'test', 'prisma/schema.prisma', 'prisma/prisma.config.ts', 'tsconfig.json', 'package.json', 'package-lock.json'];
+const INPUTS = [
+  'src',
+  'workers',
+  'scripts',
+  'test',
+  'prisma/schema.prisma',
+  'prisma/prisma.config.ts',
+  'tsconfig.json',
+  'package.json',
+  'package-lock.json',
+];
 const SKIP = new Set([path.join(root, 'src', 'generated')]);
 
 function newestMtime(file) {

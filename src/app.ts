@@ -42,7 +42,15 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(providerWebhookRouter(deps));
 
   // Apps sending through auth-relay (API keys).
-  app.use('/v1', whileStarting(deps.startup), requireApiKey(deps.config.API_KEYS), express.json({ limit: '256kb' }), refuseUnstorableInBody, sendApiRouter(deps), verificationRouter(deps));
+  app.use(
+    '/v1',
+    whileStarting(deps.startup),
+    requireApiKey(deps.config.API_KEYS),
+    express.json({ limit: '256kb' }),
+    refuseUnstorableInBody,
+    sendApiRouter(deps),
+    verificationRouter(deps),
+  );
 
   // The on-call side (ADMIN_TOKEN): JSON API and dashboard.
   app.use(

@@ -1,10 +1,7 @@
 import { createClerkClient } from '@clerk/backend';
 import { createIdempotencyStore, type IdempotencyStore } from './api/idempotency';
 import type { Config } from './config/env';
-import {
-  createDeliverabilityRates,
-  type StatsSource,
-} from './dashboard/sources';
+import { createDeliverabilityRates, type StatsSource } from './dashboard/sources';
 import { createPrisma, type Db } from './db/prisma';
 import { createAlerts, type Alerts } from './deliverability/alerts';
 import { createClerkWriteback, type ClerkWriteback } from './deliverability/clerk-writeback';

@@ -25,7 +25,14 @@ async function startUp(container: Container, signal: AbortSignal): Promise<void>
   const steps: Promise<void>[] = [];
   if (config.MIGRATE_ON_START) {
     const target = migrationTarget(config);
-    steps.push(untilDone(container, `applying migrations (${target.variable})`, () => migrate(target.url, { log, variable: target.variable }), signal));
+    steps.push(
+      untilDone(
+        container,
+        `applying migrations (${target.variable})`,
+        () => migrate(target.url, { log, variable: target.variable }),
+        signal,
+      ),
+    );
   }
   steps.push(redisReady(container, signal));
   await Promise.all(steps);

@@ -30,7 +30,10 @@ afterAll(async () => {
 
 const rid = (): string => randomBytes(5).toString('hex');
 const admin = (path: string, init: RequestInit = {}) =>
-  harness.request(path, { ...init, headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json', ...init.headers } });
+  harness.request(path, {
+    ...init,
+    headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json', ...init.headers },
+  });
 const postSupabase = (payload: unknown, secret = oldSecret, on: Harness = harness) => {
   const body = JSON.stringify(payload);
   return on.request('/webhooks/supabase', { method: 'POST', headers: standardWebhookHeaders(secret, body), body });
@@ -41,7 +44,13 @@ describe('one address normalizer', () => {
     const local = `x${rid()}`;
     const address = `${local}@example.org`;
     expect((await admin('/api/suppressions', { method: 'POST', body: JSON.stringify({ recipient: address }) })).status).toBe(201);
-    const variants = [`${local}@example.org.`, `${local}\u200b@example.org`, `\uff58${local.slice(1)}@example.org`, `${local.toUpperCase()}@EXAMPLE.ORG`, `${local}@exa\u00admple.org`];
+    const variants = [
+      `${local}@example.org.`,
+      `${local}\u200b@example.org`,
+      `\uff58${local.slice(1)}@example.org`,
+      `${local.toUpperCase()}@EXAMPLE.ORG`,
+      `${local}@exa\u00admple.org`,
+    ];
     for (const variant of variants) {
       expect(await harness.container.suppressions.active('email', variant)).toMatchObject({ recipient: address });
       const api = await json(await postV1(harness, '/messages', { channel: 'email', to: variant, subject: 'Hi', text: 'Hi' }));
@@ -49,38 +58,68 @@ describe('one address normalizer', () => {
       const supabase = await postSupabase(sendEmailHook('signup', { user: { email: variant } }));
       expect(supabase.status).toBe(200);
       for (const id of [api.message_id, clerk.message_id]) {
-        expect(await database.db.message.findUniqueOrThrow({ where: { id } })).toMatchObject({ recipient: address, recipientDomain: 'example.org' });
+        expect(await database.db.message.findUniqueOrThrow({ where: { id } })).toMatchObject({
+          recipient: address,
+          recipientDomain: 'example.org',
+        });
       }
       // Adding it again finds the same entry; a lookup by any spelling finds the messages.
-      expect(await json(await admin('/api/suppressions', { method: 'POST', body: JSON.stringify({ recipient: variant }) }))).toMatchObject({ recipient: address });
+      expect(await json(await admin('/api/suppressions', { method: 'POST', body: JSON.stringify({ recipient: variant }) }))).toMatchObject({
+        recipient: address,
+      });
       const listed = await json(await admin(`/api/messages?recipient=${encodeURIComponent(variant)}`));
       expect(listed.data.length).toBeGreaterThanOrEqual(2);
     }
-    expect(await database.db.message.count({ where: { recipient: { not: address }, OR: variants.map((v) => ({ recipient: v })) } })).toBe(0);
+    expect(await database.db.message.count({ where: { recipient: { not: address }, OR: variants.map((v) => ({ recipient: v })) } })).toBe(
+      0,
+    );
   });
 
   it('every source accepts exactly the addresses a suppression accepts', async () => {
-    const addresses = ['user@localhost', 'a@b.co', 'ok+tag@example.co.uk', 'a b@example.com', 'a@b..example', '<a@example.com>', 'a@example.com,b@example.com', 'a@'];
+    const addresses = [
+      'user@localhost',
+      'a@b.co',
+      'ok+tag@example.co.uk',
+      'a b@example.com',
+      'a@b..example',
+      '<a@example.com>',
+      'a@example.com,b@example.com',
+      'a@',
+    ];
     const verdicts = [];
     for (const address of addresses) {
-      const suppress = (await admin('/api/suppressions', { method: 'POST', body: JSON.stringify({ recipient: address, expires_at: new Date(Date.now() + 60_000).toISOString() }) })).status;
+      const suppress = (
+        await admin('/api/suppressions', {
+          method: 'POST',
+          body: JSON.stringify({ recipient: address, expires_at: new Date(Date.now() + 60_000).toISOString() }),
+        })
+      ).status;
       const api = (await postV1(harness, '/messages', { channel: 'email', to: address, subject: 'Hi', text: 'Hi' })).status;
       const clerk = (await postClerkEvent(harness.request, emailCreated({ to: address }))).status;
       const supabase = (await postSupabase(sendEmailHook('signup', { user: { email: address } }))).status;
       verdicts.push([address, suppress === 201, api === 202, clerk === 202, supabase === 200]);
     }
-    expect(verdicts).toEqual(addresses.map((a) => {
-      const ok = ['a@b.co', 'ok+tag@example.co.uk'].includes(a);
-      return [a, ok, ok, ok, ok];
-    }));
+    expect(verdicts).toEqual(
+      addresses.map((a) => {
+        const ok = ['a@b.co', 'ok+tag@example.co.uk'].includes(a);
+        return [a, ok, ok, ok, ok];
+      }),
+    );
   });
 });
 
 describe('header text on one line', () => {
   it('CR/LF in the subject or the From name becomes a space, for Clerk, /v1 and EMAIL_FROM_NAME alike', async () => {
     const injected = 'Your code\r\nBcc: attacker@example.net';
-    const clerk = await json(await postClerkEvent(harness.request, emailCreated({ data: { subject: injected, data: { otp_code: '111111', app: { name: 'Acme\nBcc: attacker@example.net' } } } })));
-    const api = await json(await postV1(harness, '/messages', { channel: 'email', to: `h-${rid()}@example.com`, subject: injected, text: 'Hi' }));
+    const clerk = await json(
+      await postClerkEvent(
+        harness.request,
+        emailCreated({ data: { subject: injected, data: { otp_code: '111111', app: { name: 'Acme\nBcc: attacker@example.net' } } } }),
+      ),
+    );
+    const api = await json(
+      await postV1(harness, '/messages', { channel: 'email', to: `h-${rid()}@example.com`, subject: injected, text: 'Hi' }),
+    );
     for (const id of [clerk.message_id, api.message_id]) {
       const content = await database.db.messageContent.findUniqueOrThrow({ where: { messageId: id } });
       const payload = content.payload as { subject: string; appName?: string };
@@ -88,7 +127,10 @@ describe('header text on one line', () => {
       expect(payload.appName ?? '').not.toMatch(/[\r\n]/);
       expect((await database.db.message.findUniqueOrThrow({ where: { id } })).subject).not.toMatch(/[\r\n]/);
     }
-    const from = resolveFrom({ EMAIL_FROM: undefined, EMAIL_FROM_DOMAIN: 'acme.example', EMAIL_FROM_NAME: 'Acme\r\nBcc: attacker@example.net' }, {});
+    const from = resolveFrom(
+      { EMAIL_FROM: undefined, EMAIL_FROM_DOMAIN: 'acme.example', EMAIL_FROM_NAME: 'Acme\r\nBcc: attacker@example.net' },
+      {},
+    );
     expect(from).toBe('"Acme Bcc: attacker@example.net" <noreply@acme.example>');
   });
 });

@@ -11,7 +11,9 @@ let slack: FakeServer;
 beforeAll(async () => {
   database = await createTestDatabase();
   slack = await startFakeServer(() => ({ status: 200, body: 'ok' }));
-  harness = await startHarness(testConfig(database.url, { ALERT_WEBHOOK_URL: `${slack.url}/services/T000/B000/XXX`, ALERT_MIN_SENDS: '50' }));
+  harness = await startHarness(
+    testConfig(database.url, { ALERT_WEBHOOK_URL: `${slack.url}/services/T000/B000/XXX`, ALERT_MIN_SENDS: '50' }),
+  );
 });
 
 afterAll(async () => {

@@ -9,9 +9,12 @@ let harness: Harness;
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  harness = await startHarness(testConfig(database.url, { API_KEYS: `${TEST_API_KEY}, ${TEST_API_KEY_2}`, EMAIL_FROM: 'Acme <auth@acme.example>' }), {
-    workers: true,
-  });
+  harness = await startHarness(
+    testConfig(database.url, { API_KEYS: `${TEST_API_KEY}, ${TEST_API_KEY_2}`, EMAIL_FROM: 'Acme <auth@acme.example>' }),
+    {
+      workers: true,
+    },
+  );
 });
 
 afterAll(async () => {
@@ -69,8 +72,15 @@ describe('sending', () => {
     expect(body).toEqual({ message_id: expect.stringMatching(/^msg_/), status: 'queued' });
     await waitFor(async () => (await database.db.message.findUnique({ where: { id: body.message_id } }))?.status === 'sent');
     const mail = await database.db.outboxMessage.findUniqueOrThrow({ where: { messageId: body.message_id } });
-    expect(mail).toMatchObject({ to: 'maria@example.com', from: 'Acme <auth@acme.example>', subject: 'Welcome to Acme', html: '<p>Hello</p>' });
-    const log = await json(await harness.request(`/api/messages/${body.message_id}`, { headers: { authorization: 'Bearer test-admin-token-0123456789' } }));
+    expect(mail).toMatchObject({
+      to: 'maria@example.com',
+      from: 'Acme <auth@acme.example>',
+      subject: 'Welcome to Acme',
+      html: '<p>Hello</p>',
+    });
+    const log = await json(
+      await harness.request(`/api/messages/${body.message_id}`, { headers: { authorization: 'Bearer test-admin-token-0123456789' } }),
+    );
     expect(log).toMatchObject({ source: 'api', channel: 'email', template: 'welcome', status: 'sent' });
     expect(log.events.find((e: { type: string }) => e.type === 'received').detail).toMatchObject({ metadata: { account: 'acc_1' } });
     const requestLine = harness.logs.lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'request' && l.message_id === body.message_id);
@@ -153,7 +163,10 @@ describe('Idempotency-Key', () => {
   it('keeps keys apart per API key', async () => {
     const key = `shared-${Date.now()}`;
     const a = await postV1(harness, '/messages', email({ to: 'scoped@example.com' }), { 'idempotency-key': key });
-    const b = await postV1(harness, '/messages', email({ to: 'scoped@example.com' }), { 'idempotency-key': key, authorization: `Bearer ${TEST_API_KEY_2}` });
+    const b = await postV1(harness, '/messages', email({ to: 'scoped@example.com' }), {
+      'idempotency-key': key,
+      authorization: `Bearer ${TEST_API_KEY_2}`,
+    });
     expect((await json(a)).message_id).not.toBe((await json(b)).message_id);
   });
 

@@ -20,7 +20,13 @@ afterAll(async () => {
 it('runs each queue with the concurrency configured for it', () => {
   const concurrency = Object.fromEntries(harness.workers!.workers.map((w) => [w.name, w.concurrency]));
   // Outbound event webhooks run at a fixed concurrency: their calls wait on the tenant's server, not on ours.
-  expect(concurrency).toEqual({ send: 7, 'provider-events': 3, 'clerk-writeback': 2, maintenance: 1, 'outbound-webhooks': OUTBOUND_CONCURRENCY });
+  expect(concurrency).toEqual({
+    send: 7,
+    'provider-events': 3,
+    'clerk-writeback': 2,
+    maintenance: 1,
+    'outbound-webhooks': OUTBOUND_CONCURRENCY,
+  });
 });
 
 // Nothing else in this file touches its database, so every connection to it is the container's pool.

@@ -106,7 +106,10 @@ describe('signature', () => {
     const id = 'msg_rotation';
     const ts = Math.floor(Date.now() / 1000);
     const oldSecret = `whsec_${randomBytes(24).toString('base64')}`;
-    const res = await post(body, svixHeaders(TEST_CLERK_SECRET, body, { id, timestamp: ts, extraSignatures: [svixSignature(oldSecret, id, ts, body)] }));
+    const res = await post(
+      body,
+      svixHeaders(TEST_CLERK_SECRET, body, { id, timestamp: ts, extraSignatures: [svixSignature(oldSecret, id, ts, body)] }),
+    );
     expect(res.status).toBe(202);
   });
 });
@@ -144,16 +147,25 @@ describe('payloads', () => {
   it('treats an invitation link as a secret too, though the message carries no code', async () => {
     const ticket = 'https://accounts.acme.example/sign-up?__clerk_ticket=ticket_SECRET123';
     const event = emailCreated({
-      data: { slug: 'invitation', subject: 'You are invited', body: `<a href="${ticket}">Accept</a>`, body_plain: `Accept: ${ticket}`, data: { action_url: ticket } },
+      data: {
+        slug: 'invitation',
+        subject: 'You are invited',
+        body: `<a href="${ticket}">Accept</a>`,
+        body_plain: `Accept: ${ticket}`,
+        data: { action_url: ticket },
+      },
     });
     const res = await signed(event);
-    const message = await database.db.message.findUniqueOrThrow({ where: { id: (await json(res)).message_id }, include: { content: true } });
+    const message = await database.db.message.findUniqueOrThrow({
+      where: { id: (await json(res)).message_id },
+      include: { content: true },
+    });
     expect(message.expiresAt).toBeNull();
     expect(JSON.stringify(message.content!.redacted)).not.toContain('ticket_SECRET123');
     expect(message.content!.payload).toMatchObject({ text: `Accept: ${ticket}` });
   });
 
-  it('delivers an unknown slug with Clerk\'s rendered content, not code-bearing', async () => {
+  it("delivers an unknown slug with Clerk's rendered content, not code-bearing", async () => {
     const event = emailCreated({ data: { slug: 'brand_new_template', data: { app: { name: 'Acme' } }, subject: 'Welcome' } });
     const res = await signed(event);
     expect(res.status).toBe(202);
@@ -165,7 +177,10 @@ describe('payloads', () => {
     const event = smsCreated();
     const res = await signed(event);
     expect(res.status).toBe(202);
-    const message = await database.db.message.findUniqueOrThrow({ where: { id: (await json(res)).message_id }, include: { content: true } });
+    const message = await database.db.message.findUniqueOrThrow({
+      where: { id: (await json(res)).message_id },
+      include: { content: true },
+    });
     expect(message).toMatchObject({ channel: 'sms', recipient: '+447700900123', template: 'verification_code' });
     expect(message.content!.redacted).toEqual({ channel: 'sms', body: 'Your Acme verification code is [redacted]' });
   });

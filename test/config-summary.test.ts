@@ -64,7 +64,7 @@ describe('the start-up summary', () => {
     ]);
     expect(summary.problems).toEqual([
       'no source is configured: set CLERK_WEBHOOK_SIGNING_SECRET, SUPABASE_HOOK_SECRET or API_KEYS, or nothing will arrive',
-      'SMS goes to the outbox, which sends nothing (development only): set a provider\'s key',
+      "SMS goes to the outbox, which sends nothing (development only): set a provider's key",
       "resend's delivery events (bounces, complaints) are refused until RESEND_WEBHOOK_SECRET is set",
     ]);
     expect(describeConfig(summary)).toContain('503 until set: CLERK_WEBHOOK_SIGNING_SECRET (POST /webhooks/clerk); SUPABASE_HOOK_SECRET');

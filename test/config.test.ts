@@ -44,7 +44,10 @@ describe('config', () => {
       url: 'postgresql://direct:5432/db',
       variable: 'MIGRATE_DATABASE_URL',
     });
-    expect(parseConfig({ MIGRATE_ON_START: 'false', SEND_CONCURRENCY: '50' })).toMatchObject({ MIGRATE_ON_START: false, SEND_CONCURRENCY: 50 });
+    expect(parseConfig({ MIGRATE_ON_START: 'false', SEND_CONCURRENCY: '50' })).toMatchObject({
+      MIGRATE_ON_START: false,
+      SEND_CONCURRENCY: 50,
+    });
   });
 
   it('defaults the verification limits to the issue: 6 digits, 5 attempts, 3 an hour, 10 a day, 60 s cooldown', () => {
@@ -81,7 +84,9 @@ describe('config', () => {
 
   it('takes several Redis nodes in cluster and sentinel mode', () => {
     expect(parseConfig({ REDIS_MODE: 'cluster', REDIS_URL: 'redis://a:7000, redis://b:7001' })).toMatchObject({ REDIS_MODE: 'cluster' });
-    expect(parseConfig({ REDIS_MODE: 'sentinel', REDIS_URL: 'redis://s1:26379,redis://s2:26379', REDIS_SENTINEL_MASTER: 'm' })).toMatchObject({
+    expect(
+      parseConfig({ REDIS_MODE: 'sentinel', REDIS_URL: 'redis://s1:26379,redis://s2:26379', REDIS_SENTINEL_MASTER: 'm' }),
+    ).toMatchObject({
       REDIS_SENTINEL_MASTER: 'm',
     });
     expect(parseConfig({}).REDIS_MODE).toBe('standalone');
@@ -108,7 +113,10 @@ describe('config', () => {
     [{ ROLE: 'both' }, /^ROLE: /],
     [{ TRUST_PROXY: 'everyone' }, /^TRUST_PROXY: must be a hop count or the proxies' addresses\/subnets/],
     // `true` believes the left-most X-Forwarded-For entry, which the client writes: any limit per IP is void.
-    [{ TRUST_PROXY: 'true' }, /^TRUST_PROXY: `true` trusts whatever address the client claims; set the number of proxies in front \(e\.g\. 1\) or their addresses\/subnets/],
+    [
+      { TRUST_PROXY: 'true' },
+      /^TRUST_PROXY: `true` trusts whatever address the client claims; set the number of proxies in front \(e\.g\. 1\) or their addresses\/subnets/,
+    ],
     [{ OTP_MAX_AGE_SECONDS: '-1' }, /^OTP_MAX_AGE_SECONDS: /],
     [{ ADMIN_TOKEN: 'short' }, /^ADMIN_TOKEN: must be at least 16 characters/],
     [{ CLERK_WEBHOOK_SIGNING_SECRET: 'secret' }, /^CLERK_WEBHOOK_SIGNING_SECRET: must look like whsec_/],
@@ -170,7 +178,13 @@ describe('config of the SMTP, SES, Postmark and Twilio providers', () => {
   });
 
   it('refuses malformed values, naming the variable', () => {
-    const issues = issuesOf({ SMTP_URL: 'http://smtp.example.com', SMTP_REQUIRE_TLS: 'yes', SES_REGION: 'Ireland', TWILIO_ACCOUNT_SID: 'SK123', PUBLIC_URL: 'ftp://x' });
+    const issues = issuesOf({
+      SMTP_URL: 'http://smtp.example.com',
+      SMTP_REQUIRE_TLS: 'yes',
+      SES_REGION: 'Ireland',
+      TWILIO_ACCOUNT_SID: 'SK123',
+      PUBLIC_URL: 'ftp://x',
+    });
     for (const variable of ['SMTP_URL', 'SMTP_REQUIRE_TLS', 'SES_REGION', 'TWILIO_ACCOUNT_SID', 'PUBLIC_URL']) {
       expect(issues.some((i) => i.startsWith(`${variable}:`))).toBe(true);
     }

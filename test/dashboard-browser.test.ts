@@ -28,7 +28,15 @@ beforeAll(async () => {
   context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
     viewport: { width: 1280, height: 900 },
     // A zone that is not UTC, so the page has to say which one it shows.
     timezoneId: 'America/New_York',
@@ -150,7 +158,10 @@ it('walks the on-call path: log in, find a user, read the timeline, release a su
     }
   }
   await page.setViewportSize({ width: 1280, height: 900 });
-  for (const [name, path] of [['messages', '/dashboard'], ['message', `/dashboard/messages/${message_id}`]] as const) {
+  for (const [name, path] of [
+    ['messages', '/dashboard'],
+    ['message', `/dashboard/messages/${message_id}`],
+  ] as const) {
     await page.goto(`${harness.baseUrl}${path}`);
     await shot(`${name}-dark`);
   }

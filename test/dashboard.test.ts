@@ -23,7 +23,13 @@ const flakyProvider: EmailProvider = {
   name: 'flaky',
   channel: 'email',
   async send(m) {
-    if (flaky.failing) return { kind: 'failed' as const, message: '550 mailbox <b>unavailable</b>', status: 422, raw: { error: '<script>alert(4)</script>' } };
+    if (flaky.failing)
+      return {
+        kind: 'failed' as const,
+        message: '550 mailbox <b>unavailable</b>',
+        status: 422,
+        raw: { error: '<script>alert(4)</script>' },
+      };
     flaky.sent.push(m);
     return { kind: 'sent' as const, providerMessageId: `flaky_${m.messageId}` };
   },
@@ -328,7 +334,12 @@ describe('messages', () => {
   });
 
   it('pages older messages with a cursor', async () => {
-    for (let i = 0; i < 55; i++) await seedMessage(database.db, { recipient: `bulk${i}@paging.example`, template: 'paging', createdAt: new Date(Date.now() - i * 1000) });
+    for (let i = 0; i < 55; i++)
+      await seedMessage(database.db, {
+        recipient: `bulk${i}@paging.example`,
+        template: 'paging',
+        createdAt: new Date(Date.now() - i * 1000),
+      });
     const first = await (await session.get('/dashboard?template=paging')).text();
     const next = first.match(/href="([^"]+)" rel="next"/)![1]!.replace(/&amp;/g, '&');
     expect(first).toContain('bulk0@paging.example');
@@ -384,15 +395,34 @@ describe('timeline', () => {
         { type: 'received' },
         { type: 'queued' },
         { type: 'provider_skipped', provider: 'resend', detail: { reason: 'circuit_open', retry_in_ms: 12_000 } },
-        { type: 'send_failed', provider: 'autosend', detail: { class: 'transient', status: 503, code: 'unavailable', message: 'upstream timeout', raw: { error: 'x' } } },
+        {
+          type: 'send_failed',
+          provider: 'autosend',
+          detail: { class: 'transient', status: 503, code: 'unavailable', message: 'upstream timeout', raw: { error: 'x' } },
+        },
         { type: 'failover', provider: 'outbox', detail: { from: 'autosend' } },
         { type: 'sent', provider: 'outbox', detail: { provider_message_id: 'ob_1' } },
-        { type: 'bounced', provider: 'outbox', detail: { bounce_kind: 'hard', bounce_type: 'Permanent', diagnostic: '550 5.1.1 user unknown' } },
+        {
+          type: 'bounced',
+          provider: 'outbox',
+          detail: { bounce_kind: 'hard', bounce_type: 'Permanent', diagnostic: '550 5.1.1 user unknown' },
+        },
         { type: 'fallback', detail: { message_id: fallbackId, channel: 'sms' } },
-        { type: 'clerk_writeback', provider: 'clerk', detail: { email_status: 'undeliverable', outcome: 'updated', user_ids: ['user_tl'] } },
-        { type: 'clerk_writeback', provider: 'clerk', detail: { email_status: 'undeliverable', outcome: 'gave_up', status: 503, tries: 8, error: 'Service Unavailable' } },
+        {
+          type: 'clerk_writeback',
+          provider: 'clerk',
+          detail: { email_status: 'undeliverable', outcome: 'updated', user_ids: ['user_tl'] },
+        },
+        {
+          type: 'clerk_writeback',
+          provider: 'clerk',
+          detail: { email_status: 'undeliverable', outcome: 'gave_up', status: 503, tries: 8, error: 'Service Unavailable' },
+        },
         { type: 'retried', detail: { previous_status: 'failed', by: 'admin' } },
-        { type: 'suppressed', detail: { reason: 'recipient is suppressed (hard_bounce)', suppression_reason: 'hard_bounce', source_message_id: 'msg_earlier' } },
+        {
+          type: 'suppressed',
+          detail: { reason: 'recipient is suppressed (hard_bounce)', suppression_reason: 'hard_bounce', source_message_id: 'msg_earlier' },
+        },
       ],
     });
     const page = await (await session.get(`/dashboard/messages/${id}`)).text();
@@ -408,7 +438,9 @@ describe('timeline', () => {
     expect(timeline).toMatch(/Clerk email_status = undeliverable: <span class="lvl-ok">user metadata updated<\/span> \(user_tl\)/);
     expect(timeline).toMatch(/gave up after repeated errors<\/span> — HTTP 503: Service Unavailable/);
     expect(timeline).toContain('Retried by an admin (was failed)');
-    expect(timeline).toContain('Not sent: the recipient is suppressed (hard bounce), after <a class="mono" href="/dashboard/messages/msg_earlier">');
+    expect(timeline).toContain(
+      'Not sent: the recipient is suppressed (hard bounce), after <a class="mono" href="/dashboard/messages/msg_earlier">',
+    );
     // The raw detail stays one click away, unfolded where it is the provider's answer.
     expect(timeline).toContain('<details class="small" ><summary class="muted">raw</summary>');
     expect(timeline).toMatch(/<details class="small" open><summary class="muted">raw<\/summary><pre>[^<]*upstream timeout/);
@@ -442,14 +474,24 @@ describe('retry', () => {
 
   it('is offered through the API for the CLI, and refused for a message that is not failed', async () => {
     const id = await seedMessage(database.db, { status: 'delivered' });
-    const res = await harness.request(`/api/messages/${id}/retry`, { method: 'POST', headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
+    const res = await harness.request(`/api/messages/${id}/retry`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` },
+    });
     expect(res.status).toBe(409);
     expect((await json(res)).error.code).toBe('not_retryable');
-    expect((await harness.request('/api/messages/msg_nope/retry', { method: 'POST', headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } })).status).toBe(404);
+    expect(
+      (await harness.request('/api/messages/msg_nope/retry', { method: 'POST', headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } }))
+        .status,
+    ).toBe(404);
   });
 
   it('never sends an expired code late', async () => {
-    const id = await seedMessage(database.db, { status: 'expired', expiresAt: new Date(Date.now() - 1000), payload: { channel: 'email', subject: '1234' } });
+    const id = await seedMessage(database.db, {
+      status: 'expired',
+      expiresAt: new Date(Date.now() - 1000),
+      payload: { channel: 'email', subject: '1234' },
+    });
     const page = await (await session.get(`/dashboard/messages/${id}`)).text();
     expect(page).not.toContain('Retry now');
     expect(page).toContain('must request a new one');
@@ -460,8 +502,20 @@ describe('retry', () => {
 
 describe('suppressions', () => {
   it('adds, lists, searches and releases', async () => {
-    expect((await session.post('/dashboard/suppressions', { channel: 'email', recipient: 'Bouncy@Example.com', reason: 'hard bounce' }, { csrf: null })).status).toBe(403);
-    const added = await session.post('/dashboard/suppressions', { channel: 'email', recipient: 'Bouncy@Example.com', reason: 'hard bounce' });
+    expect(
+      (
+        await session.post(
+          '/dashboard/suppressions',
+          { channel: 'email', recipient: 'Bouncy@Example.com', reason: 'hard bounce' },
+          { csrf: null },
+        )
+      ).status,
+    ).toBe(403);
+    const added = await session.post('/dashboard/suppressions', {
+      channel: 'email',
+      recipient: 'Bouncy@Example.com',
+      reason: 'hard bounce',
+    });
     expect(added.status).toBe(303);
     expect(added.headers.get('location')).toBe('/dashboard/suppressions?notice=suppressed');
     await session.post('/dashboard/suppressions', { channel: 'email', recipient: 'keep@example.com', reason: 'complaint' });
@@ -475,7 +529,9 @@ describe('suppressions', () => {
     expect(found).toContain('bouncy@example.com');
     expect(found).not.toContain('keep@example.com');
 
-    expect((await session.post('/dashboard/suppressions/release', { channel: 'email', recipient: 'bouncy@example.com' }, { csrf: null })).status).toBe(403);
+    expect(
+      (await session.post('/dashboard/suppressions/release', { channel: 'email', recipient: 'bouncy@example.com' }, { csrf: null })).status,
+    ).toBe(403);
     const released = await session.post('/dashboard/suppressions/release', { channel: 'email', recipient: 'bouncy@example.com' });
     expect(released.headers.get('location')).toBe('/dashboard/suppressions?notice=released');
     // A released entry no longer suppresses; it stays, ended, as the record of the release.
@@ -488,13 +544,21 @@ describe('suppressions', () => {
   it('suppresses and releases a recipient from its message page', async () => {
     const id = await seedMessage(database.db, { recipient: 'from-detail@example.com' });
     const res = await session.post('/dashboard/suppressions', {
-      channel: 'email', recipient: 'from-detail@example.com', reason: 'manual', source_message_id: id, back: `/dashboard/messages/${id}`,
+      channel: 'email',
+      recipient: 'from-detail@example.com',
+      reason: 'manual',
+      source_message_id: id,
+      back: `/dashboard/messages/${id}`,
     });
     expect(res.headers.get('location')).toBe(`/dashboard/messages/${id}?notice=suppressed`);
     const page = await (await session.get(`/dashboard/messages/${id}?notice=suppressed`)).text();
     expect(page).toContain('Release recipient');
     expect(page).toContain('Recipient suppressed');
-    await session.post('/dashboard/suppressions/release', { channel: 'email', recipient: 'from-detail@example.com', back: `/dashboard/messages/${id}` });
+    await session.post('/dashboard/suppressions/release', {
+      channel: 'email',
+      recipient: 'from-detail@example.com',
+      back: `/dashboard/messages/${id}`,
+    });
     expect(await (await session.get(`/dashboard/messages/${id}`)).text()).toContain('Suppress recipient');
   });
 
@@ -527,7 +591,14 @@ describe('overview', () => {
         createdAt: new Date(now - 2 * 3_600_000),
         sentAt: new Date(now - 2 * 3_600_000 + 800),
         deliveredAt: new Date(now - 2 * 3_600_000 + 3_000),
-        events: [{ type: 'sent', at: new Date(now - 2 * 3_600_000 + 800) }, { type: i < 1 ? 'bounced' : 'delivered', at: new Date(now - 2 * 3_600_000 + 3_000), detail: i < 1 ? { bounce_kind: 'hard' } : {} }],
+        events: [
+          { type: 'sent', at: new Date(now - 2 * 3_600_000 + 800) },
+          {
+            type: i < 1 ? 'bounced' : 'delivered',
+            at: new Date(now - 2 * 3_600_000 + 3_000),
+            detail: i < 1 ? { bounce_kind: 'hard' } : {},
+          },
+        ],
       });
     }
     const res = await session.get('/dashboard/overview');
@@ -553,8 +624,17 @@ describe('overview', () => {
     const { config, redis, log } = harness.container;
     let clock = Date.now();
     const health = createProviderHealth({
-      redis, prefix: config.QUEUE_PREFIX, providers: ['outbox'], limits: {}, failureThreshold: config.PROVIDER_CIRCUIT_FAILURES,
-      openMs: 10 * 60_000, probeLeaseMs: 5_000, maxWaitMs: 0, maxPauseMs: 10 * 60_000, log, now: () => clock,
+      redis,
+      prefix: config.QUEUE_PREFIX,
+      providers: ['outbox'],
+      limits: {},
+      failureThreshold: config.PROVIDER_CIRCUIT_FAILURES,
+      openMs: 10 * 60_000,
+      probeLeaseMs: 5_000,
+      maxWaitMs: 0,
+      maxPauseMs: 10 * 60_000,
+      log,
+      now: () => clock,
     });
     const providerRow = async () => {
       const page = await (await session.get('/dashboard/overview')).text();
@@ -563,18 +643,28 @@ describe('overview', () => {
     expect(await providerRow()).toMatch(/<td>outbox<\/td><td><span class="lvl-ok">in use<\/span><\/td>\s*<td class="num ">0<\/td>/);
 
     const rateLimited = { kind: 'rate_limited' as const, message: '429 too many requests', status: 429, retryAfterMs: 120_000 };
-    await expect(health.call('outbox', () => Promise.resolve(rateLimited))).resolves.toMatchObject({ ok: true, value: { kind: 'rate_limited' } });
-    expect(await providerRow()).toMatch(/lvl-warn">paused<\/span> <span class="small">\(rate limited; <time[^>]*>(1\d\d|\d) (s|min)<\/time> left\)/);
+    await expect(health.call('outbox', () => Promise.resolve(rateLimited))).resolves.toMatchObject({
+      ok: true,
+      value: { kind: 'rate_limited' },
+    });
+    expect(await providerRow()).toMatch(
+      /lvl-warn">paused<\/span> <span class="small">\(rate limited; <time[^>]*>(1\d\d|\d) (s|min)<\/time> left\)/,
+    );
 
     clock += 121_000;
     const down = { kind: 'retry' as const, message: '503 unavailable', status: 503, unanswered: false };
-    for (let i = 0; i < config.PROVIDER_CIRCUIT_FAILURES; i++) await health.call('outbox', () => Promise.resolve(down)).catch(() => undefined);
+    for (let i = 0; i < config.PROVIDER_CIRCUIT_FAILURES; i++)
+      await health.call('outbox', () => Promise.resolve(down)).catch(() => undefined);
     const row = await providerRow();
     expect(row).toContain('<span class="lvl-page">circuit open</span>');
     expect(row).toMatch(new RegExp(`<td class="num lvl-page">${config.PROVIDER_CIRCUIT_FAILURES}</td>`));
     const page = await (await session.get('/dashboard/overview')).text();
     const alert = page.slice(page.indexOf('<h2>Needs attention'), page.indexOf('</section>', page.indexOf('<h2>Needs attention')));
-    expect(alert).toMatch(new RegExp(`<b>outbox</b>: circuit open after ${config.PROVIDER_CIRCUIT_FAILURES} failures in a row; messages go to the next provider, next probe in <time[^>]*>1[12] min</time>`));
+    expect(alert).toMatch(
+      new RegExp(
+        `<b>outbox</b>: circuit open after ${config.PROVIDER_CIRCUIT_FAILURES} failures in a row; messages go to the next provider, next probe in <time[^>]*>1[12] min</time>`,
+      ),
+    );
     // The bounced messages of the test above put the bounce rate over its page threshold.
     expect(alert).toMatch(/<span class="lvl-page">bounce rate \d+\.\d\d %<\/span> for all providers over 24 h \(page threshold 4\.00 %\)/);
   });
@@ -593,7 +683,9 @@ describe('overview', () => {
       const page = await (await own.get('/dashboard/overview')).text();
       const since = String(new Date(hourStart - 2 * 3_600_000).getUTCHours()).padStart(2, '0');
       expect(page).toContain(`1 failed this hour</a>, and some every hour since ${since}:00 UTC`);
-      expect(page).toContain(`1 expired this hour</a>, and some every hour since ${String(new Date(hourStart).getUTCHours()).padStart(2, '0')}:00 UTC`);
+      expect(page).toContain(
+        `1 expired this hour</a>, and some every hour since ${String(new Date(hourStart).getUTCHours()).padStart(2, '0')}:00 UTC`,
+      );
       expect(page).toContain('<span class="key c-expired">expired</span>');
       expect(page).not.toContain('Nothing needs attention');
     } finally {
@@ -621,7 +713,10 @@ describe('queues', () => {
     // Nothing the CSP would refuse (bull-board links Google Fonts), and a way back to the dashboard.
     expect(board).not.toMatch(/fonts\.googleapis|https?:\/\//);
     expect(board).toMatch(/<a href="\/dashboard" id="back-to-dashboard"[^>]*>← auth-relay dashboard<\/a>/);
-    await harness.container.queues.send.add('send', { messageId: 'msg_board', secret: 'hunter2' } as never, { jobId: 'msg_board', delay: 60_000 });
+    await harness.container.queues.send.add('send', { messageId: 'msg_board', secret: 'hunter2' } as never, {
+      jobId: 'msg_board',
+      delay: 60_000,
+    });
     const api = await json(await session.get('/dashboard/queues/api/queues?activeQueue=send&status=delayed&page=1'));
     const text = JSON.stringify(api);
     expect(text).toContain('msg_board');

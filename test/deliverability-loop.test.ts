@@ -58,21 +58,30 @@ async function clerkEmail(to: string, userId: string | null): Promise<string> {
 }
 
 const settled = (id: string, statuses: string[] = ['sent', 'suppressed', 'failed']) =>
-  waitFor(async () => {
-    const m = await database.db.message.findUniqueOrThrow({ where: { id }, include: { events: { orderBy: { id: 'asc' } } } });
-    return statuses.includes(m.status) ? m : null;
-  }, { timeoutMs: 20_000 });
+  waitFor(
+    async () => {
+      const m = await database.db.message.findUniqueOrThrow({ where: { id }, include: { events: { orderBy: { id: 'asc' } } } });
+      return statuses.includes(m.status) ? m : null;
+    },
+    { timeoutMs: 20_000 },
+  );
 
 async function providerWebhook(type: string, providerMessageId: string, data: Record<string, unknown> = {}): Promise<void> {
-  const res = await harness.request('/webhooks/resend', { method: 'POST', ...signedResend(resendEvent(type, { email_id: providerMessageId, ...data })) });
+  const res = await harness.request('/webhooks/resend', {
+    method: 'POST',
+    ...signedResend(resendEvent(type, { email_id: providerMessageId, ...data })),
+  });
   expect(res.status).toBe(200);
 }
 
 const writebackOutcome = (messageId: string) =>
-  waitFor(async () => {
-    const event = await database.db.messageEvent.findFirst({ where: { messageId, type: 'clerk_writeback' } });
-    return event?.detail as Record<string, unknown> | undefined;
-  }, { timeoutMs: 20_000 });
+  waitFor(
+    async () => {
+      const event = await database.db.messageEvent.findFirst({ where: { messageId, type: 'clerk_writeback' } });
+      return event?.detail as Record<string, unknown> | undefined;
+    },
+    { timeoutMs: 20_000 },
+  );
 
 it('a permanent bounce marks the message bounced, suppresses the address, tells Clerk, and the next message is suppressed', async () => {
   const address = newAddress();
@@ -87,13 +96,21 @@ it('a permanent bounce marks the message bounced, suppresses the address, tells 
   const bounced = await settled(first.id, ['bounced']);
   expect(bounced.lastError).toMatch(/hard bounce/);
 
-  const suppression = await database.db.suppression.findUniqueOrThrow({ where: { channel_recipient: { channel: 'email', recipient: address } } });
+  const suppression = await database.db.suppression.findUniqueOrThrow({
+    where: { channel_recipient: { channel: 'email', recipient: address } },
+  });
   expect(suppression).toMatchObject({ reason: 'hard_bounce', sourceMessageId: first.id });
 
   await waitFor(() => clerk.users.get(user.id)!.publicMetadata.email_status === 'undeliverable', { timeoutMs: 20_000 });
   expect(clerk.users.get(user.id)!.publicMetadata).toEqual({
     email_status: 'undeliverable',
-    auth_relay: { email_status: 'undeliverable', email_address: address, reason: 'hard_bounce', at: expect.any(String), message_id: first.id },
+    auth_relay: {
+      email_status: 'undeliverable',
+      email_address: address,
+      reason: 'hard_bounce',
+      at: expect.any(String),
+      message_id: first.id,
+    },
   });
   expect(await writebackOutcome(first.id)).toMatchObject({ outcome: 'updated', email_status: 'undeliverable', user_ids: [user.id] });
 
@@ -101,7 +118,10 @@ it('a permanent bounce marks the message bounced, suppresses the address, tells 
   const second = await settled(await clerkEmail(address, user.id));
   expect(second.status).toBe('suppressed');
   expect(second.lastError).toBe('recipient is suppressed (hard_bounce)');
-  expect(second.events.find((e) => e.type === 'suppressed')!.detail).toMatchObject({ suppression_id: suppression.id, source_message_id: first.id });
+  expect(second.events.find((e) => e.type === 'suppressed')!.detail).toMatchObject({
+    suppression_id: suppression.id,
+    source_message_id: first.id,
+  });
   expect(sends.length).toBe(sendsBefore);
 
   const stats = await json(await harness.request('/api/stats?window=24h', { headers: admin }));
@@ -117,7 +137,10 @@ it('finds the Clerk user by email address when the message has no user_id (compl
   await providerWebhook('email.complained', message.providerMessageId!);
   await waitFor(() => clerk.users.get(user.id)!.publicMetadata.email_status === 'undeliverable', { timeoutMs: 20_000 });
   expect(clerk.users.get(user.id)!.publicMetadata.auth_relay).toMatchObject({ reason: 'complaint' });
-  expect(await database.db.suppression.findFirst({ where: { recipient: address } })).toMatchObject({ reason: 'complaint', expiresAt: null });
+  expect(await database.db.suppression.findFirst({ where: { recipient: address } })).toMatchObject({
+    reason: 'complaint',
+    expiresAt: null,
+  });
 });
 
 it('waits out a Clerk 429 for its Retry-After, then writes', async () => {
@@ -159,7 +182,10 @@ it('releasing a suppression tells Clerk the address is deliverable and sends aga
   await providerWebhook('email.bounced', message.providerMessageId!, { bounce: { type: 'Permanent' } });
   await waitFor(() => clerk.users.get(user.id)!.publicMetadata.email_status === 'undeliverable', { timeoutMs: 20_000 });
 
-  const res = await harness.request(`/api/suppressions?recipient=${encodeURIComponent(address)}&channel=email`, { method: 'DELETE', headers: admin });
+  const res = await harness.request(`/api/suppressions?recipient=${encodeURIComponent(address)}&channel=email`, {
+    method: 'DELETE',
+    headers: admin,
+  });
   expect(res.status).toBe(200);
   expect(await json(res)).toMatchObject({ released: true, suppression: { recipient: address, reason: 'hard_bounce' } });
   await waitFor(() => clerk.users.get(user.id)!.publicMetadata.email_status === 'deliverable', { timeoutMs: 20_000 });
@@ -197,8 +223,17 @@ it('blocking a bounced address for good by hand keeps the bounce, so its release
   await providerWebhook('email.bounced', message.providerMessageId!, { bounce: { type: 'Permanent' } });
   await waitFor(() => clerk.users.get(user.id)!.publicMetadata.email_status === 'undeliverable', { timeoutMs: 20_000 });
 
-  const added = await harness.request('/api/suppressions', { method: 'POST', headers: admin, body: JSON.stringify({ recipient: address, reason: 'support ticket 42' }) });
-  expect(await json(added)).toMatchObject({ reason: 'hard_bounce', source_message_id: message.id, expires_at: null, detail: { note: 'support ticket 42', provider: 'resend' } });
+  const added = await harness.request('/api/suppressions', {
+    method: 'POST',
+    headers: admin,
+    body: JSON.stringify({ recipient: address, reason: 'support ticket 42' }),
+  });
+  expect(await json(added)).toMatchObject({
+    reason: 'hard_bounce',
+    source_message_id: message.id,
+    expires_at: null,
+    detail: { note: 'support ticket 42', provider: 'resend' },
+  });
 
   const res = await harness.request(`/api/suppressions?recipient=${encodeURIComponent(address)}`, { method: 'DELETE', headers: admin });
   expect(res.status).toBe(200);
@@ -215,7 +250,13 @@ it('a release stands when the Clerk job cannot be queued, and maintenance tells 
   const redisDown = createSuppressionService({
     db: database.db,
     config: harness.container.config,
-    queues: { clerkWriteback: { add: async () => { throw new Error('Connection is closed.'); } } } as never,
+    queues: {
+      clerkWriteback: {
+        add: async () => {
+          throw new Error('Connection is closed.');
+        },
+      },
+    } as never,
     log: harness.container.log,
   });
   const released = await redisDown.release({ channel: 'email', recipient: address });
@@ -228,8 +269,12 @@ it('a release stands when the Clerk job cannot be queued, and maintenance tells 
   await waitFor(() => clerk.users.get(user.id)!.publicMetadata.email_status === 'deliverable', { timeoutMs: 20_000 });
   expect(clerk.users.get(user.id)!.publicMetadata.auth_relay).toMatchObject({ reason: 'released' });
   // The ended entry is the record of the release.
-  const listed = await json(await harness.request(`/api/suppressions?recipient=${encodeURIComponent(address)}&include_expired=true`, { headers: admin }));
-  expect(listed.data).toEqual([expect.objectContaining({ reason: 'complaint', detail: expect.objectContaining({ released_at: expect.any(String) }) })]);
+  const listed = await json(
+    await harness.request(`/api/suppressions?recipient=${encodeURIComponent(address)}&include_expired=true`, { headers: admin }),
+  );
+  expect(listed.data).toEqual([
+    expect.objectContaining({ reason: 'complaint', detail: expect.objectContaining({ released_at: expect.any(String) }) }),
+  ]);
 });
 
 it('a write-back the suppression list no longer agrees with is not sent (jobs out of order)', async () => {
@@ -240,25 +285,49 @@ it('a write-back the suppression list no longer agrees with is not sent (jobs ou
     db: database.db,
     store: harness.container.messageStore,
     clerk: {
-      getUserList: async () => { throw new Error('must not be called'); },
-      updateUserMetadata: async () => { throw new Error('must not be called'); },
+      getUserList: async () => {
+        throw new Error('must not be called');
+      },
+      updateUserMetadata: async () => {
+        throw new Error('must not be called');
+      },
     } as never,
     suppressions: harness.container.suppressions,
     log: harness.container.log,
   });
   const job = { recipient: address, messageId: message.id, reason: 'released', at: new Date().toISOString() };
-  await harness.container.suppressions.suppress({ channel: 'email', recipient: address, reason: 'hard_bounce', sourceMessageId: message.id });
+  await harness.container.suppressions.suppress({
+    channel: 'email',
+    recipient: address,
+    reason: 'hard_bounce',
+    sourceMessageId: message.id,
+  });
   // A "deliverable" from an earlier release, delayed by a 429, must not undo the newer bounce.
   expect(await writeback.process({ ...job, emailStatus: 'deliverable' })).toEqual({ kind: 'done', outcome: 'superseded' });
   await harness.container.suppressions.release({ channel: 'email', recipient: address });
-  expect(await writeback.process({ ...job, emailStatus: 'undeliverable', reason: 'hard_bounce' })).toEqual({ kind: 'done', outcome: 'superseded' });
+  expect(await writeback.process({ ...job, emailStatus: 'undeliverable', reason: 'hard_bounce' })).toEqual({
+    kind: 'done',
+    outcome: 'superseded',
+  });
   expect(clerk.users.get(user.id)!.publicMetadata.email_status).not.toBe('undeliverable');
 });
 
 it('without CLERK_SECRET_KEY the write-back is skipped and says so on the timeline', async () => {
   const message = await settled(await clerkEmail(newAddress(), 'user_x'));
-  const writeback = createClerkWriteback({ db: database.db, store: harness.container.messageStore, clerk: null, suppressions: harness.container.suppressions, log: harness.container.log });
-  const outcome = await writeback.process({ emailStatus: 'undeliverable', recipient: message.recipient, messageId: message.id, reason: 'hard_bounce', at: new Date().toISOString() });
+  const writeback = createClerkWriteback({
+    db: database.db,
+    store: harness.container.messageStore,
+    clerk: null,
+    suppressions: harness.container.suppressions,
+    log: harness.container.log,
+  });
+  const outcome = await writeback.process({
+    emailStatus: 'undeliverable',
+    recipient: message.recipient,
+    messageId: message.id,
+    reason: 'hard_bounce',
+    at: new Date().toISOString(),
+  });
   expect(outcome).toEqual({ kind: 'done', outcome: 'skipped' });
   expect(await writebackOutcome(message.id)).toMatchObject({ outcome: 'skipped', reason: 'CLERK_SECRET_KEY is not set' });
 });
@@ -271,7 +340,12 @@ it('gives up on a Clerk that keeps failing, after a bounded number of tries', as
       throw new ClerkAPIResponseError('Service Unavailable', { data: [], status: 503 });
     },
   };
-  await harness.container.suppressions.suppress({ channel: 'email', recipient: message.recipient, reason: 'hard_bounce', sourceMessageId: message.id });
+  await harness.container.suppressions.suppress({
+    channel: 'email',
+    recipient: message.recipient,
+    reason: 'hard_bounce',
+    sourceMessageId: message.id,
+  });
   const writeback = createClerkWriteback({
     db: database.db,
     store: harness.container.messageStore,
@@ -280,7 +354,13 @@ it('gives up on a Clerk that keeps failing, after a bounded number of tries', as
     log: harness.container.log,
     maxTries: 3,
   });
-  const job = { emailStatus: 'undeliverable' as const, recipient: message.recipient, messageId: message.id, reason: 'hard_bounce', at: new Date().toISOString() };
+  const job = {
+    emailStatus: 'undeliverable' as const,
+    recipient: message.recipient,
+    messageId: message.id,
+    reason: 'hard_bounce',
+    at: new Date().toISOString(),
+  };
   const first = await writeback.process(job);
   expect(first).toMatchObject({ kind: 'retry', tries: 1 });
   const second = await writeback.process({ ...job, tries: 1 });
@@ -299,12 +379,20 @@ describe('/api/suppressions', () => {
         body: JSON.stringify({ recipient: `Manual-${tag}-${i}@Example.org`, reason: 'asked us to stop' }),
       });
       expect(res.status).toBe(201);
-      expect(await json(res)).toMatchObject({ recipient: `manual-${tag}-${i}@example.org`, reason: 'manual', channel: 'email', expires_at: null, detail: { note: 'asked us to stop' } });
+      expect(await json(res)).toMatchObject({
+        recipient: `manual-${tag}-${i}@example.org`,
+        reason: 'manual',
+        channel: 'email',
+        expires_at: null,
+        detail: { note: 'asked us to stop' },
+      });
     }
     const page1 = await json(await harness.request(`/api/suppressions?search=${tag}&limit=2`, { headers: admin }));
     expect(page1.data).toHaveLength(2);
     expect(page1.next_cursor).toEqual(expect.any(String));
-    const page2 = await json(await harness.request(`/api/suppressions?search=${tag}&limit=2&cursor=${page1.next_cursor}`, { headers: admin }));
+    const page2 = await json(
+      await harness.request(`/api/suppressions?search=${tag}&limit=2&cursor=${page1.next_cursor}`, { headers: admin }),
+    );
     expect(page2.data).toHaveLength(1);
     expect(page2.next_cursor).toBeNull();
     const all = [...page1.data, ...page2.data].map((s: { recipient: string }) => s.recipient).sort();
@@ -325,8 +413,16 @@ describe('/api/suppressions', () => {
     expect((await json(added)).recipient).toBe('+447700900124');
     expect(await harness.container.suppressions.active('sms', '+447700900124')).not.toBeNull();
 
-    for (const [recipient, channel] of [['07700 900124', 'sms'], ['maria@', 'email'], ['maria at example.org', 'email']]) {
-      const res = await harness.request('/api/suppressions', { method: 'POST', headers: admin, body: JSON.stringify({ recipient, channel }) });
+    for (const [recipient, channel] of [
+      ['07700 900124', 'sms'],
+      ['maria@', 'email'],
+      ['maria at example.org', 'email'],
+    ]) {
+      const res = await harness.request('/api/suppressions', {
+        method: 'POST',
+        headers: admin,
+        body: JSON.stringify({ recipient, channel }),
+      });
       expect(res.status).toBe(422);
       expect((await json(res)).error.message).toMatch(/^recipient: must be/);
     }
@@ -343,22 +439,38 @@ describe('/api/suppressions', () => {
 
   it('finds one recipient exactly, and releases with a JSON body too', async () => {
     const address = newAddress();
-    const added = await harness.request('/api/suppressions', { method: 'POST', headers: admin, body: JSON.stringify({ recipient: address }) });
+    const added = await harness.request('/api/suppressions', {
+      method: 'POST',
+      headers: admin,
+      body: JSON.stringify({ recipient: address }),
+    });
     expect(added.status).toBe(201);
-    const exact = await json(await harness.request(`/api/suppressions?recipient=${encodeURIComponent(address.toUpperCase())}`, { headers: admin }));
+    const exact = await json(
+      await harness.request(`/api/suppressions?recipient=${encodeURIComponent(address.toUpperCase())}`, { headers: admin }),
+    );
     expect(exact.data.map((s: { recipient: string }) => s.recipient)).toEqual([address]);
     const prefix = address.slice(0, 10);
     expect((await json(await harness.request(`/api/suppressions?recipient=${prefix}`, { headers: admin }))).data).toEqual([]);
 
-    const released = await harness.request('/api/suppressions', { method: 'DELETE', headers: admin, body: JSON.stringify({ recipient: address }) });
+    const released = await harness.request('/api/suppressions', {
+      method: 'DELETE',
+      headers: admin,
+      body: JSON.stringify({ recipient: address }),
+    });
     expect(released.status).toBe(200);
     expect(await json(released)).toMatchObject({ released: true, suppression: { recipient: address, channel: 'email' } });
   });
 
   it('suppresses SMS numbers per channel', async () => {
-    const res = await harness.request('/api/suppressions', { method: 'POST', headers: admin, body: JSON.stringify({ recipient: '+447700900999', channel: 'sms' }) });
+    const res = await harness.request('/api/suppressions', {
+      method: 'POST',
+      headers: admin,
+      body: JSON.stringify({ recipient: '+447700900999', channel: 'sms' }),
+    });
     expect(res.status).toBe(201);
-    expect((await json(await harness.request('/api/suppressions?channel=sms', { headers: admin }))).data[0]).toMatchObject({ recipient: '+447700900999' });
+    expect((await json(await harness.request('/api/suppressions?channel=sms', { headers: admin }))).data[0]).toMatchObject({
+      recipient: '+447700900999',
+    });
   });
 
   it('stops suppressing once an entry has expired', async () => {
@@ -373,14 +485,24 @@ describe('/api/suppressions', () => {
     await database.db.suppression.updateMany({ where: { recipient: address }, data: { expiresAt: new Date(Date.now() - 1_000) } });
     expect(await settled(await clerkEmail(address, null))).toMatchObject({ status: 'sent' });
     expect((await json(await harness.request(`/api/suppressions?search=${address}`, { headers: admin }))).data).toHaveLength(0);
-    expect((await json(await harness.request(`/api/suppressions?search=${address}&include_expired=true`, { headers: admin }))).data).toHaveLength(1);
+    expect(
+      (await json(await harness.request(`/api/suppressions?search=${address}&include_expired=true`, { headers: admin }))).data,
+    ).toHaveLength(1);
   });
 
   it('answers clear errors', async () => {
-    const bad = await harness.request('/api/suppressions', { method: 'POST', headers: admin, body: JSON.stringify({ recipient: 'not-an-address' }) });
+    const bad = await harness.request('/api/suppressions', {
+      method: 'POST',
+      headers: admin,
+      body: JSON.stringify({ recipient: 'not-an-address' }),
+    });
     expect(bad.status).toBe(422);
     expect((await json(bad)).error.message).toMatch(/email address/);
-    const past = await harness.request('/api/suppressions', { method: 'POST', headers: admin, body: JSON.stringify({ recipient: 'a@example.org', expires_at: '2020-01-01T00:00:00Z' }) });
+    const past = await harness.request('/api/suppressions', {
+      method: 'POST',
+      headers: admin,
+      body: JSON.stringify({ recipient: 'a@example.org', expires_at: '2020-01-01T00:00:00Z' }),
+    });
     expect(past.status).toBe(422);
     expect((await json(past)).error.message).toMatch(/expires_at: must be in the future/);
     const unknown = await harness.request('/api/suppressions?recipient=nobody@example.org', { method: 'DELETE', headers: admin });

@@ -109,7 +109,14 @@ describe('end to end through the outbox', () => {
 
 describe('provider chain', () => {
   const log = createLogger('silent');
-  const config = { PROVIDER_ATTEMPTS: 3, PROVIDER_TIMEOUT_MS: 10_000, PROVIDER_MAX_PAUSE_SECONDS: 60, EMAIL_FROM: 'Acme <auth@acme.example>', EMAIL_FROM_DOMAIN: undefined, EMAIL_FROM_NAME: undefined };
+  const config = {
+    PROVIDER_ATTEMPTS: 3,
+    PROVIDER_TIMEOUT_MS: 10_000,
+    PROVIDER_MAX_PAUSE_SECONDS: 60,
+    EMAIL_FROM: 'Acme <auth@acme.example>',
+    EMAIL_FROM_DOMAIN: undefined,
+    EMAIL_FROM_NAME: undefined,
+  };
   let harness: Harness;
   beforeAll(async () => {
     harness = await startHarness(testConfig(database.url));
@@ -140,17 +147,26 @@ describe('provider chain', () => {
   }
 
   it('retries a transient error after a delay, then sends with the same idempotency key', async () => {
-    const provider = scriptedProvider('primary', [{ kind: 'retry' as const, message: '503 from provider', status: 503, unanswered: false }, 'ok']);
+    const provider = scriptedProvider('primary', [
+      { kind: 'retry' as const, message: '503 from provider', status: 503, unanswered: false },
+      'ok',
+    ]);
     const delivery = deliveryWith([provider], { random: () => 0 });
     const id = await acceptedMessage();
 
     const queuedAt = new Date();
     const first = await delivery.processSend({ messageId: id }, queuedAt);
     expect(first).toEqual({ kind: 'retry', delayMs: 500, state: { providerIndex: 0, providerAttempts: 1 } });
-    expect(await database.db.message.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: 'queued', lastError: 'primary: 503 from provider' });
+    expect(await database.db.message.findUniqueOrThrow({ where: { id } })).toMatchObject({
+      status: 'queued',
+      lastError: 'primary: 503 from provider',
+    });
 
     // The delayed job runs again with the same queue timestamp: still one `queued` event.
-    expect(await delivery.processSend({ messageId: id, providerIndex: 0, providerAttempts: 1 }, queuedAt)).toEqual({ kind: 'finished', status: 'sent' });
+    expect(await delivery.processSend({ messageId: id, providerIndex: 0, providerAttempts: 1 }, queuedAt)).toEqual({
+      kind: 'finished',
+      status: 'sent',
+    });
     expect(provider.calls.map((c) => c.idempotencyKey)).toEqual([`auth-message/${id}`, `auth-message/${id}`]);
     const events = await database.db.messageEvent.findMany({ where: { messageId: id }, orderBy: { id: 'asc' } });
     expect(events.map((e) => e.type)).toEqual(['received', 'queued', 'send_failed', 'sent']);
@@ -158,7 +174,9 @@ describe('provider chain', () => {
   });
 
   it('waits at least as long as the provider asks (Retry-After)', async () => {
-    const provider = scriptedProvider('primary', [{ kind: 'retry' as const, message: 'rate limited', status: 429, retryAfterMs: 7_000, unanswered: false }]);
+    const provider = scriptedProvider('primary', [
+      { kind: 'retry' as const, message: 'rate limited', status: 429, retryAfterMs: 7_000, unanswered: false },
+    ]);
     const delivery = deliveryWith([provider], { random: () => 0 });
     const outcome = await delivery.processSend({ messageId: await acceptedMessage() });
     expect(outcome).toMatchObject({ kind: 'retry', delayMs: 7_000 });
@@ -170,7 +188,10 @@ describe('provider chain', () => {
     const secondary = scriptedProvider('secondary', ['ok']);
     const delivery = deliveryWith([primary, secondary], { random: () => 0 });
     const id = await acceptedMessage();
-    expect(await delivery.processSend({ messageId: id, providerIndex: 0, providerAttempts: 2 })).toEqual({ kind: 'finished', status: 'sent' });
+    expect(await delivery.processSend({ messageId: id, providerIndex: 0, providerAttempts: 2 })).toEqual({
+      kind: 'finished',
+      status: 'sent',
+    });
     expect(secondary.calls).toHaveLength(1);
     const message = await database.db.message.findUniqueOrThrow({ where: { id }, include: { events: { orderBy: { id: 'asc' } } } });
     expect(message).toMatchObject({ provider: 'secondary', providerMessageId: 'secondary-1', status: 'sent' });
@@ -213,7 +234,12 @@ describe('provider chain', () => {
     expect(await database.db.message.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: 'sent', attempts: 9 });
     const failures = await database.db.messageEvent.findMany({ where: { messageId: id, type: 'send_failed' }, orderBy: { id: 'asc' } });
     // Three within PROVIDER_ATTEMPTS, then one event per run of the same answer: 500 three more times, 503 twice.
-    expect(failures.map((e) => { const d = e.detail as { status: number; count?: number }; return [d.status, d.count ?? 1]; })).toEqual([
+    expect(
+      failures.map((e) => {
+        const d = e.detail as { status: number; count?: number };
+        return [d.status, d.count ?? 1];
+      }),
+    ).toEqual([
       [500, 1],
       [500, 1],
       [500, 1],
@@ -229,8 +255,14 @@ describe('provider chain', () => {
     const { expiresAt } = await database.db.message.findUniqueOrThrow({ where: { id } });
     // One second before the code expires, with a 4.5 s backoff due: sending later would be sending it late.
     const delivery = deliveryWith([only], { health: direct, random: () => 0, now: () => new Date(expiresAt!.getTime() - 1_000) });
-    expect(await delivery.processSend({ messageId: id, providerIndex: 0, providerAttempts: 2 })).toEqual({ kind: 'finished', status: 'failed' });
-    expect(await database.db.message.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: 'failed', lastError: 'every provider failed; last: only: 500 from provider' });
+    expect(await delivery.processSend({ messageId: id, providerIndex: 0, providerAttempts: 2 })).toEqual({
+      kind: 'finished',
+      status: 'failed',
+    });
+    expect(await database.db.message.findUniqueOrThrow({ where: { id } })).toMatchObject({
+      status: 'failed',
+      lastError: 'every provider failed; last: only: 500 from provider',
+    });
   });
 
   it('fails over at once on a permanent error another provider could fix', async () => {
@@ -286,12 +318,18 @@ describe('provider chain', () => {
       name: 'primary',
       channel: 'email',
       async send() {
-        await database.db.message.update({ where: { id }, data: { status: 'sent', provider: 'secondary', providerMessageId: 'other-run-1' } });
+        await database.db.message.update({
+          where: { id },
+          data: { status: 'sent', provider: 'secondary', providerMessageId: 'other-run-1' },
+        });
         return { kind: 'sent' as const, providerMessageId: 'stale-run-1' };
       },
     };
     await expect(deliveryWith([provider]).processSend({ messageId: id })).rejects.toThrow();
-    expect(await database.db.message.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: 'sent', providerMessageId: 'other-run-1' });
+    expect(await database.db.message.findUniqueOrThrow({ where: { id } })).toMatchObject({
+      status: 'sent',
+      providerMessageId: 'other-run-1',
+    });
     expect(await database.db.messageEvent.count({ where: { messageId: id, type: 'sent' } })).toBe(0);
     // The job's retry finds the message settled and does nothing.
     expect(await deliveryWith([provider]).processSend({ messageId: id })).toEqual({ kind: 'finished', status: 'sent' });

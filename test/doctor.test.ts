@@ -123,14 +123,23 @@ describe('with the Resend domains API', () => {
   let getsUntilVerified = 0;
   const records = (domain: string, key = DKIM_KEY) => [
     { record: 'DKIM', name: 'resend._domainkey', type: 'TXT', ttl: 'Auto', status: 'verified', value: key },
-    { record: 'SPF', name: 'send', type: 'MX', ttl: 'Auto', status: 'verified', value: 'feedback-smtp.eu-west-1.amazonses.com', priority: 10 },
+    {
+      record: 'SPF',
+      name: 'send',
+      type: 'MX',
+      ttl: 'Auto',
+      status: 'verified',
+      value: 'feedback-smtp.eu-west-1.amazonses.com',
+      priority: 10,
+    },
     { record: 'SPF', name: 'send', type: 'TXT', ttl: 'Auto', status: 'verified', value: 'v=spf1 include:amazonses.com ~all' },
     { record: 'Tracking', name: `links.${domain}`, type: 'CNAME', ttl: 'Auto', status: 'pending', value: 'links1.resend-dns.com' },
   ];
 
   beforeAll(async () => {
     resendApi = await startFakeServer((req) => {
-      if (req.headers.authorization !== 'Bearer re_test_key') return { status: 401, body: { statusCode: 401, name: 'missing_api_key', message: 'no key' } };
+      if (req.headers.authorization !== 'Bearer re_test_key')
+        return { status: 401, body: { statusCode: 401, name: 'missing_api_key', message: 'no key' } };
       if (req.method === 'GET' && req.path === '/domains') {
         return { status: 200, body: { object: 'list', has_more: false, data: domains.map(({ records: _r, ...d }) => d) } };
       }
@@ -138,7 +147,10 @@ describe('with the Resend domains API', () => {
         const name = req.json.name as string;
         const created = { id: `d_${domains.length + 1}`, name, status: 'not_started', region: 'eu-west-1', records: records(name) };
         domains.push(created);
-        return { status: 200, body: { ...created, created_at: new Date().toISOString(), capabilities: { sending: 'enabled', receiving: 'disabled' } } };
+        return {
+          status: 200,
+          body: { ...created, created_at: new Date().toISOString(), capabilities: { sending: 'enabled', receiving: 'disabled' } },
+        };
       }
       const one = /^\/domains\/([^/]+)(\/verify)?$/.exec(req.path);
       const domain = one && domains.find((d) => d.id === one[1]);
@@ -160,30 +172,49 @@ describe('with the Resend domains API', () => {
 
   it('checks the exact records Resend returns and its verification status', async () => {
     domains.push({ id: 'd_9', name: 'good.example', status: 'verified', region: 'eu-west-1', records: records('good.example') });
-    const report = await diagnose({ domain: 'good.example', resolver: fakeResolver(goodZone('good.example', 'eu-west-1')), resend: client() });
+    const report = await diagnose({
+      domain: 'good.example',
+      resolver: fakeResolver(goodZone('good.example', 'eu-west-1')),
+      resend: client(),
+    });
     expect(report.resend).toEqual({ id: 'd_9', status: 'verified', region: 'eu-west-1' });
     expect(report.ok).toBe(true);
     // Tracking is optional: missing, reported, not failing.
     expect(report.checks.find((c) => c.check === 'Tracking')).toMatchObject({ status: 'missing', required: false });
   });
 
-  it('flags a DKIM key that differs from Resend\'s and a domain Resend has not verified', async () => {
-    domains.push({ id: 'd_8', name: 'stale.example', status: 'failed', region: 'eu-west-1', records: records('stale.example', 'p=NEWKEY') });
-    const report = await diagnose({ domain: 'stale.example', resolver: fakeResolver(goodZone('stale.example', 'eu-west-1')), resend: client() });
+  it("flags a DKIM key that differs from Resend's and a domain Resend has not verified", async () => {
+    domains.push({
+      id: 'd_8',
+      name: 'stale.example',
+      status: 'failed',
+      region: 'eu-west-1',
+      records: records('stale.example', 'p=NEWKEY'),
+    });
+    const report = await diagnose({
+      domain: 'stale.example',
+      resolver: fakeResolver(goodZone('stale.example', 'eu-west-1')),
+      resend: client(),
+    });
     expect(report.ok).toBe(false);
     expect(report.checks.find((c) => c.check === 'DKIM')).toMatchObject({ status: 'mismatch' });
     expect(formatReport(report)).toMatch(/Resend has not verified the domain yet \(failed\)/);
   });
 
   it('says so when the domain is not in Resend', async () => {
-    await expect(diagnose({ domain: 'unknown.example', resolver: fakeResolver({}), resend: client() })).rejects.toThrow(/not a Resend domain/);
+    await expect(diagnose({ domain: 'unknown.example', resolver: fakeResolver({}), resend: client() })).rejects.toThrow(
+      /not a Resend domain/,
+    );
     const run = await cli(['unknown.example'], { resolver: fakeResolver({}), resend: client() });
     expect(run.code).toBe(1);
     expect(run.err).toMatch(/not a Resend domain of this API key; add it with --setup/);
   });
 
   it('exits 3 when the Resend API refuses the key', async () => {
-    const run = await cli(['good.example'], { resolver: fakeResolver({}), resend: new Resend('re_wrong', { baseUrl: resendApi.url }).domains });
+    const run = await cli(['good.example'], {
+      resolver: fakeResolver({}),
+      resend: new Resend('re_wrong', { baseUrl: resendApi.url }).domains,
+    });
     expect(run.code).toBe(3);
     expect(run.err).toMatch(/Resend domains.list failed/);
   });
@@ -250,11 +281,25 @@ describe('with SES (SESv2 GetEmailIdentity, GetAccount)', () => {
   afterAll(() => ses.close());
   beforeEach(() => {
     ses.identities.clear();
-    ses.setAccount({ SendingEnabled: true, ProductionAccessEnabled: true, EnforcementStatus: 'HEALTHY', SendQuota: { Max24HourSend: 50000, MaxSendRate: 14, SentLast24Hours: 3 } });
+    ses.setAccount({
+      SendingEnabled: true,
+      ProductionAccessEnabled: true,
+      EnforcementStatus: 'HEALTHY',
+      SendQuota: { Max24HourSend: 50000, MaxSendRate: 14, SentLast24Hours: 3 },
+    });
   });
 
-  it('exits 0 for a verified domain with DKIM and MAIL FROM in place, without Resend\'s records', async () => {
-    ses.identities.set('ses.example', verifiedDomainIdentity({ MailFromAttributes: { MailFromDomain: 'bounce.ses.example', MailFromDomainStatus: 'SUCCESS', BehaviorOnMxFailure: 'USE_DEFAULT_VALUE' } }));
+  it("exits 0 for a verified domain with DKIM and MAIL FROM in place, without Resend's records", async () => {
+    ses.identities.set(
+      'ses.example',
+      verifiedDomainIdentity({
+        MailFromAttributes: {
+          MailFromDomain: 'bounce.ses.example',
+          MailFromDomainStatus: 'SUCCESS',
+          BehaviorOnMxFailure: 'USE_DEFAULT_VALUE',
+        },
+      }),
+    );
     const result = await run('ses.example');
     expect(result).toMatchObject({ code: 0, err: '' });
     expect(result.out).toMatch(/\[ok  \] SES identity +ok: ses\.example \(DOMAIN\): SUCCESS/);
@@ -272,7 +317,11 @@ describe('with SES (SESv2 GetEmailIdentity, GetAccount)', () => {
         VerifiedForSendingStatus: false,
         VerificationStatus: 'PENDING',
         DkimAttributes: { SigningEnabled: true, Status: 'PENDING', Tokens: ['tok1abc', 'tok2def'] },
-        MailFromAttributes: { MailFromDomain: 'bounce.pending.example', MailFromDomainStatus: 'FAILED', BehaviorOnMxFailure: 'USE_DEFAULT_VALUE' },
+        MailFromAttributes: {
+          MailFromDomain: 'bounce.pending.example',
+          MailFromDomainStatus: 'FAILED',
+          BehaviorOnMxFailure: 'USE_DEFAULT_VALUE',
+        },
       }),
     );
     const result = await run('pending.example');
@@ -288,7 +337,12 @@ describe('with SES (SESv2 GetEmailIdentity, GetAccount)', () => {
     expect(missing.code).toBe(1);
     expect(missing.out).toMatch(/\[FAIL\] SES identity +missing: none\.example nor auth@none\.example is not an SES identity/);
 
-    ses.identities.set('auth@none.example', { IdentityType: 'EMAIL_ADDRESS', VerifiedForSendingStatus: true, VerificationStatus: 'SUCCESS', FeedbackForwardingStatus: true });
+    ses.identities.set('auth@none.example', {
+      IdentityType: 'EMAIL_ADDRESS',
+      VerifiedForSendingStatus: true,
+      VerificationStatus: 'SUCCESS',
+      FeedbackForwardingStatus: true,
+    });
     const address = await run('none.example', 'Acme <auth@none.example>');
     expect(address.code).toBe(0);
     expect(address.out).toMatch(/\[ok  \] SES identity +ok: auth@none\.example \(EMAIL_ADDRESS\)/);
@@ -326,7 +380,8 @@ describe('with Postmark (server token; account token for the domain)', () => {
       messageStream,
       ...(accountToken ? { account: new AccountClient(accountToken, options()) } : {}),
     });
-  const run = (domain: string, source = status()) => cli([domain], { resolver: fakeResolver(dmarcZone(domain)), resendRecords: false, providers: [source] });
+  const run = (domain: string, source = status()) =>
+    cli([domain], { resolver: fakeResolver(dmarcZone(domain)), resendRecords: false, providers: [source] });
 
   beforeAll(async () => {
     postmark = await startFakePostmark();

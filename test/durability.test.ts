@@ -89,7 +89,9 @@ describe('Redis goes away under the send API', () => {
 
   beforeAll(async () => {
     await redis.start();
-    harness = await startHarness(testConfig(database.url, { REDIS_URL: redis.url, API_KEYS: TEST_API_KEY, EMAIL_FROM: 'Acme <auth@acme.example>' }));
+    harness = await startHarness(
+      testConfig(database.url, { REDIS_URL: redis.url, API_KEYS: TEST_API_KEY, EMAIL_FROM: 'Acme <auth@acme.example>' }),
+    );
   });
   afterAll(async () => {
     await harness.close();
@@ -106,7 +108,13 @@ describe('Redis goes away under the send API', () => {
 
     await redis.start();
     await waitFor(() => harness.container.redis.status === 'ready', { timeoutMs: 15_000 });
-    const sweeper = createSweeper({ db: database.db, store: harness.container.messageStore, queues: harness.container.queues, log: createLogger('silent'), staleAfterMs: 0 });
+    const sweeper = createSweeper({
+      db: database.db,
+      store: harness.container.messageStore,
+      queues: harness.container.queues,
+      log: createLogger('silent'),
+      staleAfterMs: 0,
+    });
     await sweeper.sweep();
     const { startWorkers } = await import('../workers');
     const workers = await startWorkers(harness.container);

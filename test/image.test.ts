@@ -45,8 +45,10 @@ describe('the image', () => {
   });
 
   it('holds production dependencies only: no Prisma CLI or studio, no TypeScript, no test tools', () => {
-    for (const pkg of ['prisma', 'typescript', '@prisma/studio-core', '@prisma/engines', 'jest', 'ts-jest']) expect([pkg, installed(pkg)]).toEqual([pkg, false]);
-    for (const pkg of ['@prisma/client', '@prisma/adapter-pg', 'pg', 'bullmq', 'express']) expect([pkg, installed(pkg)]).toEqual([pkg, true]);
+    for (const pkg of ['prisma', 'typescript', '@prisma/studio-core', '@prisma/engines', 'jest', 'ts-jest'])
+      expect([pkg, installed(pkg)]).toEqual([pkg, false]);
+    for (const pkg of ['@prisma/client', '@prisma/adapter-pg', 'pg', 'bullmq', 'express'])
+      expect([pkg, installed(pkg)]).toEqual([pkg, true]);
   });
 
   it('starts from what the Dockerfile copies and answers /healthz and /readyz', async () => {
@@ -70,8 +72,22 @@ describe('the image', () => {
       stdio: 'ignore',
     });
     try {
-      await waitFor(() => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false), { timeoutMs: 30_000 });
-      await waitFor(() => fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false), { timeoutMs: 30_000 });
+      await waitFor(
+        () =>
+          fetch(`http://127.0.0.1:${port}/healthz`).then(
+            (r) => r.ok,
+            () => false,
+          ),
+        { timeoutMs: 30_000 },
+      );
+      await waitFor(
+        () =>
+          fetch(`http://127.0.0.1:${port}/readyz`).then(
+            (r) => r.ok,
+            () => false,
+          ),
+        { timeoutMs: 30_000 },
+      );
     } finally {
       child.kill('SIGKILL');
     }
@@ -80,7 +96,10 @@ describe('the image', () => {
 
 describe('docker-compose.yml', () => {
   const compose = yaml.load(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8')) as {
-    services: Record<string, { command?: string[]; environment?: Record<string, string>; depends_on?: Record<string, { condition: string }> }>;
+    services: Record<
+      string,
+      { command?: string[]; environment?: Record<string, string>; depends_on?: Record<string, { condition: string }> }
+    >;
   };
 
   it('migrates in a one-shot service that the relay and the worker wait for, and neither migrates again', () => {

@@ -80,7 +80,8 @@ async function aloneRefused(label: unknown, bad: () => Promise<Response>, good: 
 describe('a message Postgres would refuse is refused alone', () => {
   it('3 bad among 80 in flight together: the 77 good ones are accepted, the 3 bad ones get 422', async () => {
     const requests: { bad: boolean; send: () => Promise<Response> }[] = [];
-    for (let i = 0; i < 60; i++) requests.push({ bad: i % 30 === 3, send: () => postV1(harness, '/messages', apiEmail(i % 30 === 3 ? { subject: '\ud800' } : {})) });
+    for (let i = 0; i < 60; i++)
+      requests.push({ bad: i % 30 === 3, send: () => postV1(harness, '/messages', apiEmail(i % 30 === 3 ? { subject: '\ud800' } : {})) });
     for (let i = 0; i < 20; i++) {
       const event = i === 7 ? emailCreated({ data: { subject: '\ud800 is your code' } }) : emailCreated();
       requests.push({ bad: i === 7, send: () => postClerkEvent(harness.request, event) });
@@ -104,14 +105,27 @@ describe('a message Postgres would refuse is refused alone', () => {
       { data: { otp_code: text } },
       { data: { app: { name: text } } },
     ];
-    for (const data of fields) await aloneRefused(data, () => postClerkEvent(harness.request, emailCreated({ data })), () => postClerkEvent(harness.request, emailCreated()));
+    for (const data of fields)
+      await aloneRefused(
+        data,
+        () => postClerkEvent(harness.request, emailCreated({ data })),
+        () => postClerkEvent(harness.request, emailCreated()),
+      );
     // Kept on the `received` event. (Template data Clerk sends beside the code and app name is not stored: no refusal.)
-    await aloneRefused('instance_id', () => postClerkEvent(harness.request, { ...emailCreated(), instance_id: text }), () => postClerkEvent(harness.request, emailCreated()));
+    await aloneRefused(
+      'instance_id',
+      () => postClerkEvent(harness.request, { ...emailCreated(), instance_id: text }),
+      () => postClerkEvent(harness.request, emailCreated()),
+    );
   });
 
   it('Clerk: an id, user id or slug too long for its index', async () => {
     for (const data of [{ id: overLong() }, { user_id: overLong() }, { slug: overLong() }]) {
-      await aloneRefused(data, () => postClerkEvent(harness.request, emailCreated({ data })), () => postClerkEvent(harness.request, emailCreated()));
+      await aloneRefused(
+        data,
+        () => postClerkEvent(harness.request, emailCreated({ data })),
+        () => postClerkEvent(harness.request, emailCreated()),
+      );
     }
   });
 
@@ -124,9 +138,18 @@ describe('a message Postgres would refuse is refused alone', () => {
       { metadata: { note: text } },
       { metadata: { [`k${text}`]: 'v' } },
     ];
-    for (const over of bodies) await aloneRefused(over, () => postV1(harness, '/messages', apiEmail(over)), () => postV1(harness, '/messages', apiEmail()));
+    for (const over of bodies)
+      await aloneRefused(
+        over,
+        () => postV1(harness, '/messages', apiEmail(over)),
+        () => postV1(harness, '/messages', apiEmail()),
+      );
     const verification = (to: string) => postV1(harness, '/verifications', { channel: 'email', to, purpose: 'login' });
-    await aloneRefused('verification', () => verification(`v${text}@example.com`), () => verification(`v-${rid()}@example.com`));
+    await aloneRefused(
+      'verification',
+      () => verification(`v${text}@example.com`),
+      () => verification(`v-${rid()}@example.com`),
+    );
     await aloneRefused(
       'check',
       () => postV1(harness, '/verifications/check', { to: `v${text}@example.com`, purpose: 'login', code: '123456' }),
@@ -142,12 +165,24 @@ describe('a message Postgres would refuse is refused alone', () => {
       sendEmailHook('signup', { email_data: { site_url: `https://x.example/${text}` } }),
       { ...sendEmailHook('signup'), metadata: { uuid: text } },
     ];
-    for (const payload of payloads) await aloneRefused(payload, () => postSupabase(payload), () => postSupabase(sendEmailHook('signup')));
+    for (const payload of payloads)
+      await aloneRefused(
+        payload,
+        () => postSupabase(payload),
+        () => postSupabase(sendEmailHook('signup')),
+      );
   });
 
   it('Supabase: a metadata.uuid or user id too long for its index', async () => {
-    for (const payload of [{ ...sendEmailHook('signup'), metadata: { uuid: overLong() } }, sendEmailHook('signup', { user: { id: overLong() } })]) {
-      await aloneRefused(payload, () => postSupabase(payload), () => postSupabase(sendEmailHook('signup')));
+    for (const payload of [
+      { ...sendEmailHook('signup'), metadata: { uuid: overLong() } },
+      sendEmailHook('signup', { user: { id: overLong() } }),
+    ]) {
+      await aloneRefused(
+        payload,
+        () => postSupabase(payload),
+        () => postSupabase(sendEmailHook('signup')),
+      );
     }
   });
 
@@ -170,26 +205,39 @@ describe('a message Postgres would refuse is refused alone', () => {
 
 describe('provider events are stored and applied whatever they hold', () => {
   async function applied(provider: string, eventIdLike: string) {
-    const row = await database.db.providerEvent.findFirstOrThrow({ where: { provider, eventId: { startsWith: eventIdLike } }, orderBy: { receivedAt: 'desc' } });
+    const row = await database.db.providerEvent.findFirstOrThrow({
+      where: { provider, eventId: { startsWith: eventIdLike } },
+      orderBy: { receivedAt: 'desc' },
+    });
     expect(await harness.container.providerEvents.apply(row.id)).toBe('applied');
     return row;
   }
 
-  it.each(BAD_TEXT)('Resend: %s in the bounce, a provider message id too long to index, a date Postgres has no year for', async (_what, text) => {
-    const message = await sentMessage(database.db, { provider: 'resend', recipient: `bounce-${rid()}@example.com` });
-    const bounce = { type: 'Permanent', subType: 'General', message: text, diagnosticCode: [`smtp; 550 5.1.1 ${text}`] };
-    const event = { ...resendEvent('email.bounced', { email_id: overLong(), tags: { message_id: message.id }, bounce, [`k${text}`]: text }), created_at: '0000-01-01T00:00:00Z' };
-    const { body, headers } = signedResend(event, { id: `msg_${rid()}` });
-    const res = await harness.request('/webhooks/resend', { method: 'POST', headers, body });
-    expect(res.status).toBe(200);
-    const row = await applied('resend', headers['svix-id']!);
-    expect(row.providerMessageId).toBeNull();
-    expect(await database.db.message.findUniqueOrThrow({ where: { id: message.id } })).toMatchObject({ status: 'bounced' });
-    expect(await harness.container.suppressions.active('email', message.recipient)).not.toBeNull();
-  });
+  it.each(BAD_TEXT)(
+    'Resend: %s in the bounce, a provider message id too long to index, a date Postgres has no year for',
+    async (_what, text) => {
+      const message = await sentMessage(database.db, { provider: 'resend', recipient: `bounce-${rid()}@example.com` });
+      const bounce = { type: 'Permanent', subType: 'General', message: text, diagnosticCode: [`smtp; 550 5.1.1 ${text}`] };
+      const event = {
+        ...resendEvent('email.bounced', { email_id: overLong(), tags: { message_id: message.id }, bounce, [`k${text}`]: text }),
+        created_at: '0000-01-01T00:00:00Z',
+      };
+      const { body, headers } = signedResend(event, { id: `msg_${rid()}` });
+      const res = await harness.request('/webhooks/resend', { method: 'POST', headers, body });
+      expect(res.status).toBe(200);
+      const row = await applied('resend', headers['svix-id']!);
+      expect(row.providerMessageId).toBeNull();
+      expect(await database.db.message.findUniqueOrThrow({ where: { id: message.id } })).toMatchObject({ status: 'bounced' });
+      expect(await harness.container.suppressions.active('email', message.recipient)).not.toBeNull();
+    },
+  );
 
   it('Autosend: a lone surrogate in the event and a delivery id too long to index', async () => {
-    const message = await sentMessage(database.db, { provider: 'autosend', providerMessageId: `as_${rid()}`, recipient: `as-${rid()}@example.com` });
+    const message = await sentMessage(database.db, {
+      provider: 'autosend',
+      providerMessageId: `as_${rid()}`,
+      recipient: `as-${rid()}@example.com`,
+    });
     const event = autosendEvent('email.delivered', { emailId: message.providerMessageId, note: LONE_SURROGATE });
     const deliveryId = `dlv_${randomBytes(1500).toString('hex')}`;
     const { body, headers } = signedAutosend(event, { deliveryId });
@@ -205,45 +253,66 @@ describe('provider events are stored and applied whatever they hold', () => {
 describe('garbage bodies and out-of-range queries are a 4xx, never a 500 or an error log line', () => {
   const errorLines = () => harness.logs.lines.filter((l) => JSON.parse(l).level >= 50);
 
-  it.each(['gzip', 'deflate', 'br'])('a body that does not decode as %s: 400, on /v1, /api and unauthenticated on /webhooks/*', async (encoding) => {
-    const before = errorLines().length;
-    for (const [path, auth] of [
-      ['/v1/messages', `Bearer ${TEST_API_KEY}`],
-      ['/api/suppressions', `Bearer ${TEST_ADMIN_TOKEN}`],
-      ['/webhooks/clerk', undefined],
-      ['/webhooks/resend', undefined],
-      ['/webhooks/supabase', undefined],
-    ] as const) {
-      const res = await harness.request(path, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-encoding': encoding, ...(auth ? { authorization: auth } : {}) },
-        body: 'not compressed at all',
-      });
-      expect([path, res.status, (await json(res)).error.code]).toEqual([path, 400, 'invalid_encoding']);
-    }
-    expect(errorLines().length).toBe(before);
-  });
+  it.each(['gzip', 'deflate', 'br'])(
+    'a body that does not decode as %s: 400, on /v1, /api and unauthenticated on /webhooks/*',
+    async (encoding) => {
+      const before = errorLines().length;
+      for (const [path, auth] of [
+        ['/v1/messages', `Bearer ${TEST_API_KEY}`],
+        ['/api/suppressions', `Bearer ${TEST_ADMIN_TOKEN}`],
+        ['/webhooks/clerk', undefined],
+        ['/webhooks/resend', undefined],
+        ['/webhooks/supabase', undefined],
+      ] as const) {
+        const res = await harness.request(path, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'content-encoding': encoding, ...(auth ? { authorization: auth } : {}) },
+          body: 'not compressed at all',
+        });
+        expect([path, res.status, (await json(res)).error.code]).toEqual([path, 400, 'invalid_encoding']);
+      }
+      expect(errorLines().length).toBe(before);
+    },
+  );
 
   it('JSON nested 10,000 levels: 422, on /v1, /api and signed webhooks', async () => {
     const before = errorLines().length;
     const deep = `${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}`;
-    const v1 = await harness.request('/v1/messages', { method: 'POST', headers: { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json' }, body: deep });
+    const v1 = await harness.request('/v1/messages', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json' },
+      body: deep,
+    });
     expect(v1.status).toBe(422);
-    const api = await harness.request('/api/suppressions', { method: 'POST', headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: deep });
+    const api = await harness.request('/api/suppressions', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: deep,
+    });
     expect(api.status).toBe(422);
     // Signed as they are: a sender's own bytes.
     const clerkBody = JSON.stringify(emailCreated()).replace(/}$/, `,"deep":${deep}}`);
-    const clerk = await harness.request('/webhooks/clerk', { method: 'POST', headers: svixHeaders(TEST_CLERK_SECRET, clerkBody), body: clerkBody });
+    const clerk = await harness.request('/webhooks/clerk', {
+      method: 'POST',
+      headers: svixHeaders(TEST_CLERK_SECRET, clerkBody),
+      body: clerkBody,
+    });
     expect(clerk.status).toBe(422);
     const resendBody = JSON.stringify(resendEvent('email.delivered')).replace(/}$/, `,"deep":${deep}}`);
-    const resend = await harness.request('/webhooks/resend', { method: 'POST', headers: svixHeaders(TEST_RESEND_WEBHOOK_SECRET, resendBody), body: resendBody });
+    const resend = await harness.request('/webhooks/resend', {
+      method: 'POST',
+      headers: svixHeaders(TEST_RESEND_WEBHOOK_SECRET, resendBody),
+      body: resendBody,
+    });
     expect(resend.status).toBe(422);
     expect(errorLines().length).toBe(before);
   });
 
   it('since=0000-01-01T00:00:00Z on /api/messages: 422 naming the field', async () => {
     const before = errorLines().length;
-    const res = await harness.request('/api/messages?since=0000-01-01T00:00:00Z', { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
+    const res = await harness.request('/api/messages?since=0000-01-01T00:00:00Z', {
+      headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` },
+    });
     expect(res.status).toBe(422);
     expect((await json(res)).error.message).toMatch(/^since: /);
     expect(errorLines().length).toBe(before);

@@ -99,7 +99,10 @@ it("keeps each job's trace context and the send path's own fields through the pa
   const failures = { eventId: '7', provider: 'resend', key: 'retry:503:', count: 2, firstAt: 'a', lastAt: 'b' };
   const send = { messageId: 'msg_1', providerIndex: 1, providerAttempts: 0, providerUnanswered: true, failures, trace };
   expect(parseJobData('send', { id: '1', data: send })).toEqual(send);
-  expect(parseJobData('providerEvents', { id: '2', data: { providerEventId: 'pev_1', trace } })).toEqual({ providerEventId: 'pev_1', trace });
+  expect(parseJobData('providerEvents', { id: '2', data: { providerEventId: 'pev_1', trace } })).toEqual({
+    providerEventId: 'pev_1',
+    trace,
+  });
   const writeback = { emailStatus: 'deliverable', recipient: 'a@example.com', messageId: null, reason: 'released', at: 'now', trace };
   expect(parseJobData('clerkWriteback', { id: '3', data: writeback })).toEqual(writeback);
   const delivery = { deliveryId: 'whd_1', trigger: 'manual', trace };

@@ -81,7 +81,9 @@ describe('accept', () => {
     expect(await store.recordAccepted([first])).toEqual(new Set([first.id]));
     expect(await store.recordAccepted([row()])).toEqual(new Set());
     expect((await eventsOf(first.id)).map((e) => [e.type, e.detail])).toEqual([['received', { svix_id: 'msg_1' }]]);
-    expect(changes).toEqual([{ messageId: first.id, status: 'queued', event: { type: 'received', detail: { svix_id: 'msg_1' } }, at: first.created_at }]);
+    expect(changes).toEqual([
+      { messageId: first.id, status: 'queued', event: { type: 'received', detail: { svix_id: 'msg_1' } }, at: first.created_at },
+    ]);
   });
 });
 
@@ -107,7 +109,7 @@ describe('send run', () => {
     expect(await store.touch(sending, new Date())).toBe(true);
   });
 
-  it('records a job\'s queued event once however often the job runs', async () => {
+  it("records a job's queued event once however often the job runs", async () => {
     const id = await messageIn('sending');
     const queuedAt = new Date();
     await store.recordQueued(id, queuedAt);
@@ -127,11 +129,24 @@ describe('send run', () => {
     const outcome = sent();
     expect(await store.markSent(sending, outcome)).toBe(true);
     const row = await database.db.message.findUniqueOrThrow({ where: { id: sending }, include: { content: true } });
-    expect(row).toMatchObject({ status: 'sent', provider: 'resend', providerMessageId: outcome.providerMessageId, attempts: 1, leaseUntil: null });
+    expect(row).toMatchObject({
+      status: 'sent',
+      provider: 'resend',
+      providerMessageId: outcome.providerMessageId,
+      attempts: 1,
+      leaseUntil: null,
+    });
     expect(row.content).toMatchObject({ payload: null, headers: { 'X-Entity-Ref-ID': 'ref' } });
-    expect((await eventsOf(sending)).map((e) => [e.type, e.detail])).toEqual([['sent', { provider_message_id: outcome.providerMessageId }]]);
+    expect((await eventsOf(sending)).map((e) => [e.type, e.detail])).toEqual([
+      ['sent', { provider_message_id: outcome.providerMessageId }],
+    ]);
     expect(changes).toEqual([
-      { messageId: sending, status: 'sent', event: { type: 'sent', provider: 'resend', detail: { provider_message_id: outcome.providerMessageId } }, at: outcome.sentAt },
+      {
+        messageId: sending,
+        status: 'sent',
+        event: { type: 'sent', provider: 'resend', detail: { provider_message_id: outcome.providerMessageId } },
+        at: outcome.sentAt,
+      },
     ]);
     expect(await Promise.all(seenByHook)).toEqual(['sent']);
   });
@@ -167,14 +182,26 @@ describe('send run', () => {
 
   it('counts a failed attempt and records failovers, fallbacks and skips while the message is sending', async () => {
     const id = await messageIn('sending');
-    await store.recordAttemptFailed(id, 'resend', 'resend: boom', { class: 'transient', outcome: 'retry', status: 503, code: null, message: 'boom', raw: null });
+    await store.recordAttemptFailed(id, 'resend', 'resend: boom', {
+      class: 'transient',
+      outcome: 'retry',
+      status: 503,
+      code: null,
+      message: 'boom',
+      raw: null,
+    });
     await store.recordFailover(id, 'smtp', 'resend');
     await store.recordFallback(id, { message_id: 'msg_other', channel: 'email' });
     const at = new Date();
     const skip = { reason: 'rate_limited', retry_in_ms: 100, count: 1, first_at: at.toISOString(), last_at: at.toISOString() };
     const eventId = await store.recordSkip(id, 'smtp', at, skip);
     await store.updateSkip(eventId, { ...skip, count: 4 });
-    expect(await database.db.message.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: 'sending', attempts: 1, lastError: 'resend: boom', provider: 'resend' });
+    expect(await database.db.message.findUniqueOrThrow({ where: { id } })).toMatchObject({
+      status: 'sending',
+      attempts: 1,
+      lastError: 'resend: boom',
+      provider: 'resend',
+    });
     expect((await eventsOf(id)).map((e) => [e.type, e.provider, e.detail])).toEqual([
       ['send_failed', 'resend', { class: 'transient', outcome: 'retry', status: 503, code: null, message: 'boom', raw: null }],
       ['failover', 'smtp', { from: 'resend' }],
@@ -198,14 +225,19 @@ describe('admin retry', () => {
     expect(await store.requeue(id, 'failed', at)).toBe(1);
     expect(await store.requeue(id, 'failed', at)).toBeNull();
     expect(await database.db.message.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: 'queued', sendGeneration: 1 });
-    expect((await eventsOf(id)).map((e) => [e.type, e.detail])).toEqual([['retried', { previous_status: 'failed', by: 'admin', generation: 1 }]]);
+    expect((await eventsOf(id)).map((e) => [e.type, e.detail])).toEqual([
+      ['retried', { previous_status: 'failed', by: 'admin', generation: 1 }],
+    ]);
     expect(changes.map((c) => [c.status, c.event.type])).toEqual([['queued', 'retried']]);
   });
 });
 
 describe('provider reports', () => {
   let n = 0;
-  const report = (type: 'delivered' | 'bounced' | 'complained' | 'opened', extra: { provider?: string; bounceKind?: 'hard' | 'soft' } = {}) => ({
+  const report = (
+    type: 'delivered' | 'bounced' | 'complained' | 'opened',
+    extra: { provider?: string; bounceKind?: 'hard' | 'soft' } = {},
+  ) => ({
     type,
     provider: extra.provider ?? 'resend',
     at: new Date(),
@@ -267,7 +299,9 @@ describe('Clerk write-back', () => {
     const id = await messageIn('bounced', { provider: 'resend' });
     expect(await store.recordWriteback(id, { email_status: 'undeliverable', outcome: 'updated' })).toBe(true);
     expect(await store.recordWriteback('msg_gone', { email_status: 'undeliverable', outcome: 'updated' })).toBe(false);
-    expect((await eventsOf(id)).map((e) => [e.type, e.provider, e.detail])).toEqual([['clerk_writeback', 'clerk', { email_status: 'undeliverable', outcome: 'updated' }]]);
+    expect((await eventsOf(id)).map((e) => [e.type, e.provider, e.detail])).toEqual([
+      ['clerk_writeback', 'clerk', { email_status: 'undeliverable', outcome: 'updated' }],
+    ]);
     expect(changes.map((c) => [c.messageId, c.status, c.event.type])).toEqual([[id, 'bounced', 'clerk_writeback']]);
   });
 });

@@ -95,14 +95,16 @@ describe('GET /api/messages', () => {
     const bulk = await database.db.message.findMany({ where: { template: 'bulk' }, orderBy: { id: 'asc' }, take: 12 });
     // Half changed at one instant (ties on updated_at), the rest a moment later.
     for (const [i, m] of bulk.entries()) {
-      await database.db.message.update({ where: { id: m.id }, data: { status: 'failed', updatedAt: new Date(at.getTime() + (i < 6 ? 0 : 5)) } });
+      await database.db.message.update({
+        where: { id: m.id },
+        data: { status: 'failed', updatedAt: new Date(at.getTime() + (i < 6 ? 0 : 5)) },
+      });
     }
     const seen: { id: string; updated_at: string }[] = [];
     let cursor: string | null = '';
     while (cursor !== null) {
-      const { status, body }: { status: number; body: { data: { id: string; updated_at: string }[]; next_cursor: string | null } } = await get(
-        `?template=bulk&updated_since=${since.toISOString()}&limit=5${cursor ? `&cursor=${cursor}` : ''}`,
-      );
+      const { status, body }: { status: number; body: { data: { id: string; updated_at: string }[]; next_cursor: string | null } } =
+        await get(`?template=bulk&updated_since=${since.toISOString()}&limit=5${cursor ? `&cursor=${cursor}` : ''}`);
       expect(status).toBe(200);
       seen.push(...body.data);
       cursor = body.next_cursor;
@@ -133,8 +135,23 @@ describe('GET /api/messages', () => {
     const { body } = await get('?provider=autosend');
     expect(Object.keys(body.data[0]).sort()).toEqual(
       [
-        'id', 'source', 'external_id', 'channel', 'template', 'recipient', 'user_id', 'provider', 'provider_message_id',
-        'status', 'attempts', 'subject', 'last_error', 'created_at', 'sent_at', 'delivered_at', 'updated_at',
+        'id',
+        'source',
+        'external_id',
+        'channel',
+        'template',
+        'recipient',
+        'user_id',
+        'provider',
+        'provider_message_id',
+        'status',
+        'attempts',
+        'subject',
+        'last_error',
+        'created_at',
+        'sent_at',
+        'delivered_at',
+        'updated_at',
       ].sort(),
     );
   });
@@ -145,7 +162,13 @@ describe('GET /api/messages/:id', () => {
     const message = await database.db.message.findFirstOrThrow({ where: { status: 'bounced' } });
     await database.db.messageEvent.createMany({
       data: [
-        { messageId: message.id, type: 'bounced', occurredAt: new Date(base + 3000), provider: 'resend', detail: { bounce: { type: 'Permanent' } } },
+        {
+          messageId: message.id,
+          type: 'bounced',
+          occurredAt: new Date(base + 3000),
+          provider: 'resend',
+          detail: { bounce: { type: 'Permanent' } },
+        },
         { messageId: message.id, type: 'received', occurredAt: new Date(base + 1000) },
         { messageId: message.id, type: 'sent', occurredAt: new Date(base + 2000), provider: 'resend' },
       ],

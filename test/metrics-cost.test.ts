@@ -56,7 +56,9 @@ it(`scrapes within the interval run no query and answer from memory (${DOMAINS} 
     // The ratios are still there, from memory.
     for (const s of scrapes) expect(s.text).toMatch(/^auth_relay_bounce_ratio\{provider="all"\} 0$/m);
     const times = scrapes.map((s) => s.ms);
-    console.log(`first scrape ${first.ms.toFixed(0)} ms (${first.queries} queries); next 20: median ${median(times).toFixed(1)} ms, worst ${Math.max(...times).toFixed(1)} ms, 0 queries`);
+    console.log(
+      `first scrape ${first.ms.toFixed(0)} ms (${first.queries} queries); next 20: median ${median(times).toFixed(1)} ms, worst ${Math.max(...times).toFixed(1)} ms, 0 queries`,
+    );
   } finally {
     await harness.close();
   }

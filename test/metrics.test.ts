@@ -51,7 +51,9 @@ function parsePrometheus(text: string): Sample[] {
   const typed = new Map<string, string>();
   const metricName = /[a-zA-Z_:][a-zA-Z0-9_:]*/.source;
   const labelPair = `[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\\\\n]|\\\\[\\\\"n])*"`;
-  const sampleLine = new RegExp(`^(${metricName})(?:\\{((?:${labelPair})(?:,${labelPair})*)?,?\\})? (-?(?:\\d+(?:\\.\\d+)?(?:e[+-]?\\d+)?|[Nn]a[Nn]|\\+Inf|-Inf))$`);
+  const sampleLine = new RegExp(
+    `^(${metricName})(?:\\{((?:${labelPair})(?:,${labelPair})*)?,?\\})? (-?(?:\\d+(?:\\.\\d+)?(?:e[+-]?\\d+)?|[Nn]a[Nn]|\\+Inf|-Inf))$`,
+  );
   for (const line of text.split('\n')) {
     if (line === '') continue;
     const help = line.match(new RegExp(`^# HELP (${metricName}) .*$`));
@@ -197,8 +199,16 @@ it('observes sent→delivered and counts Clerk write-backs as provider events ar
 it('exports each provider circuit, its failures in a row and its rate-limit pause', async () => {
   const { config, redis, log } = harness.container;
   const health = createProviderHealth({
-    redis, prefix: config.QUEUE_PREFIX, providers: ['outbox'], limits: {}, failureThreshold: config.PROVIDER_CIRCUIT_FAILURES,
-    openMs: 60_000, probeLeaseMs: 5_000, maxWaitMs: 0, maxPauseMs: 60_000, log,
+    redis,
+    prefix: config.QUEUE_PREFIX,
+    providers: ['outbox'],
+    limits: {},
+    failureThreshold: config.PROVIDER_CIRCUIT_FAILURES,
+    openMs: 60_000,
+    probeLeaseMs: 5_000,
+    maxWaitMs: 0,
+    maxPauseMs: 60_000,
+    log,
   });
   const closed = await scrapeUntil((s) => value(s, 'auth_relay_provider_circuit', { provider: 'outbox', state: 'closed' }) === 1);
   expect(value(closed, 'auth_relay_provider_circuit', { provider: 'outbox', state: 'closed' })).toBe(1);
@@ -206,7 +216,8 @@ it('exports each provider circuit, its failures in a row and its rate-limit paus
   expect(value(closed, 'auth_relay_provider_paused', { provider: 'outbox' })).toBe(0);
 
   const down = { kind: 'retry' as const, message: '503 unavailable', status: 503, unanswered: false };
-  for (let i = 0; i < config.PROVIDER_CIRCUIT_FAILURES; i++) await health.call('outbox', () => Promise.resolve(down)).catch(() => undefined);
+  for (let i = 0; i < config.PROVIDER_CIRCUIT_FAILURES; i++)
+    await health.call('outbox', () => Promise.resolve(down)).catch(() => undefined);
   const open = await scrapeUntil((s) => value(s, 'auth_relay_provider_circuit', { provider: 'outbox', state: 'open' }) === 1);
   expect(value(open, 'auth_relay_provider_circuit', { provider: 'outbox', state: 'open' })).toBe(1);
   expect(value(open, 'auth_relay_provider_circuit', { provider: 'outbox', state: 'closed' })).toBe(0);
@@ -216,7 +227,8 @@ it('exports each provider circuit, its failures in a row and its rate-limit paus
 it('counts sends that pass a provider by while its circuit is open', async () => {
   const { config, providerHealth } = harness.container;
   const down = { kind: 'retry' as const, message: '503 unavailable', status: 503, unanswered: false };
-  for (let i = 0; i < config.PROVIDER_CIRCUIT_FAILURES; i++) await providerHealth.call('fake', () => Promise.resolve(down)).catch(() => undefined);
+  for (let i = 0; i < config.PROVIDER_CIRCUIT_FAILURES; i++)
+    await providerHealth.call('fake', () => Promise.resolve(down)).catch(() => undefined);
   const before = await scrape();
   const accepted = await postClerk(emailCreated());
   const { message_id } = (await accepted.json()) as { message_id: string };
@@ -248,7 +260,13 @@ it('times HTTP answers by route template and status, never by raw path', async (
 
 it('counts a message the pipeline settles without a provider (suppressed) under provider "none"', async () => {
   const to = 'metrics-suppressed@example.com';
-  await harness.container.suppressions.suppress({ channel: 'email', recipient: to, reason: 'complaint', sourceMessageId: null, detail: {} });
+  await harness.container.suppressions.suppress({
+    channel: 'email',
+    recipient: to,
+    reason: 'complaint',
+    sourceMessageId: null,
+    detail: {},
+  });
   const before = await scrape();
   const accepted = await postClerk(emailCreated({ to }));
   const { message_id } = (await accepted.json()) as { message_id: string };

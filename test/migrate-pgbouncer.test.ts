@@ -5,12 +5,16 @@ import { DEFAULT_MIGRATIONS_DIR, migrate } from '../src/db/migrate';
 import { dropDatabase, PG_BASE, queryOnce } from './helpers/db';
 import { PrivatePgBouncer } from './helpers/pgbouncer';
 
-const names = readdirSync(DEFAULT_MIGRATIONS_DIR, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
-
+const names = readdirSync(DEFAULT_MIGRATIONS_DIR, { withFileTypes: true })
+  .filter((e) => e.isDirectory())
+  .map((e) => e.name);
 
 /** Advisory locks anyone holds on the server: a leaked migration lock would show here. */
 const advisoryLocks = (url: string) =>
-  queryOnce(url, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`);
+  queryOnce(
+    url,
+    `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+  );
 
 // Databases created as a hosted provider creates them: before the app, directly; the pooler serves only them.
 const stamp = Date.now();
@@ -47,7 +51,9 @@ describe('migrations through PgBouncer in transaction mode', () => {
 
   it('a start whose migration fails leaves nothing behind, so the next start (through the pooler or direct) applies cleanly', async () => {
     const url = pgbouncer.url(restarted);
-    await expect(migrate(url, { migrationsDir: brokenDir })).rejects.toThrow(/migration 99999999999999_broken failed, nothing was applied: division by zero/);
+    await expect(migrate(url, { migrationsDir: brokenDir })).rejects.toThrow(
+      /migration 99999999999999_broken failed, nothing was applied: division by zero/,
+    );
     const tables = await queryOnce(`${PG_BASE}/${restarted}`, `SELECT 1 FROM information_schema.tables WHERE table_schema = 'public'`);
     expect(tables).toEqual([]);
     expect(await advisoryLocks(`${PG_BASE}/${restarted}`)).toEqual([]);

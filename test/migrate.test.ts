@@ -5,8 +5,10 @@ import { migrate } from '../src/db/migrate';
 import { dropDatabase, PG_BASE, queryOnce } from './helpers/db';
 
 const MIGRATIONS = path.resolve(__dirname, '../prisma/migrations');
-const names = readdirSync(MIGRATIONS, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
-
+const names = readdirSync(MIGRATIONS, { withFileTypes: true })
+  .filter((e) => e.isDirectory())
+  .map((e) => e.name)
+  .sort();
 
 describe('migrate', () => {
   const name = `auth_relay_migrate_${Date.now()}`;
@@ -29,8 +31,13 @@ describe('migrate', () => {
       expect(row.id).toMatch(/^[0-9a-f-]{36}$/);
       expect(row.finished_at).toBeInstanceOf(Date);
     });
-    const tables = await queryOnce<{ table_name: string }>(url, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`);
-    expect(tables.map((t) => t.table_name)).toEqual(expect.arrayContaining(['messages', 'message_events', 'message_contents', 'suppressions']));
+    const tables = await queryOnce<{ table_name: string }>(
+      url,
+      `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`,
+    );
+    expect(tables.map((t) => t.table_name)).toEqual(
+      expect.arrayContaining(['messages', 'message_events', 'message_contents', 'suppressions']),
+    );
   });
 
   it('creates the partial indexes schema.prisma declares (rows outside them cost no index entry)', async () => {
@@ -65,7 +72,10 @@ describe('migrate', () => {
   });
 
   it('refuses to run over a failed migration, like prisma (P3009)', async () => {
-    await queryOnce(url, `INSERT INTO _prisma_migrations (id, checksum, migration_name) VALUES ('00000000-0000-4000-8000-000000000000', 'x', 'zz_failed')`);
+    await queryOnce(
+      url,
+      `INSERT INTO _prisma_migrations (id, checksum, migration_name) VALUES ('00000000-0000-4000-8000-000000000000', 'x', 'zz_failed')`,
+    );
     try {
       await expect(migrate(url)).rejects.toThrow(/P3009: migration zz_failed failed earlier/);
     } finally {

@@ -85,14 +85,20 @@ it('every npm script the runbook names exists', () => {
 
 it('every relay command the runbook gives runs as written, against a real relay', async () => {
   const recipient = 'runbook-user@example.com';
-  const failed = await seedMessage(database.db, { status: 'failed', recipient, template: 'magic_link', payload: { channel: 'email', to: recipient, subject: 'Sign in', text: 'Sign in' } });
+  const failed = await seedMessage(database.db, {
+    status: 'failed',
+    recipient,
+    template: 'magic_link',
+    payload: { channel: 'email', to: recipient, subject: 'Sign in', text: 'Sign in' },
+  });
   const suppress = await harness.request('/api/suppressions', {
     method: 'POST',
     headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' },
     body: JSON.stringify({ recipient, reason: 'runbook test' }),
   });
   expect(suppress.status).toBeLessThan(300);
-  const fill = (s: string) => s.replaceAll('<recipient>', recipient).replaceAll('<message id>', failed).replaceAll('<domain>', 'example.com');
+  const fill = (s: string) =>
+    s.replaceAll('<recipient>', recipient).replaceAll('<message id>', failed).replaceAll('<domain>', 'example.com');
 
   const commands = [...RUNBOOK.matchAll(/`npm run relay -- ([^`]+)`/g)].map((m) => fill(m[1]!));
   expect(commands.length).toBeGreaterThan(6);

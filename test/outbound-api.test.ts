@@ -87,7 +87,9 @@ describe('the API refuses bad input with a 4xx and the contract error shape', ()
 });
 
 it('creates (201, the secret shown once), lists, changes, rotates and deletes an endpoint', async () => {
-  const res = await api('', { body: { url: 'https://hooks.example.com/auth', description: 'warehouse', event_types: ['message.bounced', 'message.bounced'] } });
+  const res = await api('', {
+    body: { url: 'https://hooks.example.com/auth', description: 'warehouse', event_types: ['message.bounced', 'message.bounced'] },
+  });
   expect(res.status).toBe(201);
   const created = await json(res);
   expect(created).toMatchObject({
@@ -155,7 +157,10 @@ it('done when: an endpoint added through the API gets message.sent then message.
   // The delivery log, and its resend: the same event (same webhook-id) once more, marked manual.
   const log = await json(await api(`/${created.id}/deliveries`));
   expect(log.data.map((d: { event_type: string }) => d.event_type)).toEqual(['message.delivered', 'message.sent']);
-  expect(log.data[0]).toMatchObject({ status: 'succeeded', attempts: [expect.objectContaining({ status_code: 200, outcome: 'succeeded' })] });
+  expect(log.data[0]).toMatchObject({
+    status: 'succeeded',
+    attempts: [expect.objectContaining({ status_code: 200, outcome: 'succeeded' })],
+  });
   const resent = await api(`/${created.id}/deliveries/${log.data[0].id}/resend`, { method: 'POST' });
   expect(resent.status).toBe(202);
   const again = await waitFor(() => (receiver.verified.length === 3 ? receiver.verified[2] : null));
@@ -175,7 +180,11 @@ it('the dashboard adds an endpoint, shows its secret once, and its delivery log 
   const tenant = await startWebhookReceiver();
   try {
     const session = await logIn(harness);
-    const added = await session.post('/dashboard/webhooks', { url: tenant.url, description: 'from the dashboard', event_types: 'suppression.created' });
+    const added = await session.post('/dashboard/webhooks', {
+      url: tenant.url,
+      description: 'from the dashboard',
+      event_types: 'suppression.created',
+    });
     expect(added.status).toBe(200);
     const page = await added.text();
     const secret = /<code>(whsec_[A-Za-z0-9+/=]+)<\/code>/.exec(page)?.[1];

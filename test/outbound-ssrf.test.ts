@@ -16,7 +16,9 @@ describe('SSRF', () => {
 
   async function refusedAttempt(url: string, resolve: Resolve) {
     const deliveries = startDeliveries({ policy: PROD, resolve });
-    const endpoint = await fixture.database.db.webhookEndpoint.create({ data: { id: `ep_ssrf${next()}`, url, secret: 'whsec_' + Buffer.from('k'.repeat(24)).toString('base64') } });
+    const endpoint = await fixture.database.db.webhookEndpoint.create({
+      data: { id: `ep_ssrf${next()}`, url, secret: 'whsec_' + Buffer.from('k'.repeat(24)).toString('base64') },
+    });
     fixture.harness.container.outbound.publisher.endpointsChanged();
     await suppressSomeone();
     const log = await waitFor(async () => {
@@ -28,11 +30,26 @@ describe('SSRF', () => {
 
   it.each([
     ['loopback', 'https://127.0.0.1/hooks', publicAddress, /not a public address/],
-    ['a private address', 'https://hooks.example.com/', [{ address: '10.1.2.3', family: 4 as const }], /10\.1\.2\.3, which is not a public address/],
-    ['an IPv4-mapped private address', 'https://hooks.example.com/', [{ address: '::ffff:192.168.0.7', family: 6 as const }], /192\.168\.0\.7/],
+    [
+      'a private address',
+      'https://hooks.example.com/',
+      [{ address: '10.1.2.3', family: 4 as const }],
+      /10\.1\.2\.3, which is not a public address/,
+    ],
+    [
+      'an IPv4-mapped private address',
+      'https://hooks.example.com/',
+      [{ address: '::ffff:192.168.0.7', family: 6 as const }],
+      /192\.168\.0\.7/,
+    ],
     ['link-local IPv6', 'https://hooks.example.com/', [{ address: 'fe80::1', family: 6 as const }], /not a public address/],
     ['the metadata address', 'https://hooks.example.com/', [{ address: '169.254.169.254', family: 4 as const }], /metadata/],
-    ['a mix of public and private answers', 'https://hooks.example.com/', [...publicAddress, { address: '172.20.0.1', family: 4 as const }], /172\.20\.0\.1/],
+    [
+      'a mix of public and private answers',
+      'https://hooks.example.com/',
+      [...publicAddress, { address: '172.20.0.1', family: 4 as const }],
+      /172\.20\.0\.1/,
+    ],
   ])('refuses at send time in production: %s', async (_name, url, addresses, reason) => {
     const attempt = await refusedAttempt(url, async () => addresses);
     expect(attempt).toMatchObject({ outcome: 'refused', status_code: null });
@@ -42,7 +59,13 @@ describe('SSRF', () => {
   it('refuses a name that resolved to a public address at creation and to loopback at send time (DNS rebinding)', async () => {
     let answer = publicAddress;
     const resolve: Resolve = async () => answer;
-    const endpoints = createWebhookEndpoints({ db: fixture.database.db, policy: PROD, resolve, publisher: fixture.harness.container.outbound.publisher, log: fixture.harness.container.log });
+    const endpoints = createWebhookEndpoints({
+      db: fixture.database.db,
+      policy: PROD,
+      resolve,
+      publisher: fixture.harness.container.outbound.publisher,
+      log: fixture.harness.container.log,
+    });
     const { endpoint } = await endpoints.create({ url: 'https://rebind.example.com/hooks' });
     answer = [{ address: '127.0.0.1', family: 4 }];
     const deliveries = startDeliveries({ policy: PROD, resolve });
@@ -63,7 +86,10 @@ describe('SSRF', () => {
       publisher: fixture.harness.container.outbound.publisher,
       log: fixture.harness.container.log,
     });
-    await expect(endpoints.create({ url: 'http://hooks.example.com/' })).rejects.toMatchObject({ status: 422, message: expect.stringMatching(/https/) });
+    await expect(endpoints.create({ url: 'http://hooks.example.com/' })).rejects.toMatchObject({
+      status: 422,
+      message: expect.stringMatching(/https/),
+    });
     await expect(endpoints.create({ url: 'https://hooks.example.com/' })).rejects.toMatchObject({
       status: 422,
       message: expect.stringMatching(/OUTBOUND_WEBHOOK_ALLOWED_HOSTS/),
@@ -93,9 +119,14 @@ describe('SSRF', () => {
     expect(allowList).toEqual({ hosts: ['hooks.internal'], subnets: [{ address: '10.0.5.0', prefix: 24, family: 'ipv4' }] });
     const policy: AddressPolicy = { production: true, allowList };
     const private10 = async () => [{ address: '10.9.9.9', family: 4 as const }];
-    await expect(resolveDestination(new URL('https://hooks.internal/'), policy, private10)).resolves.toEqual({ address: '10.9.9.9', family: 4 });
+    await expect(resolveDestination(new URL('https://hooks.internal/'), policy, private10)).resolves.toEqual({
+      address: '10.9.9.9',
+      family: 4,
+    });
     await expect(resolveDestination(new URL('https://other.internal/'), policy, private10)).rejects.toThrow(/not a public address/);
-    await expect(resolveDestination(new URL('https://other.internal/'), policy, async () => [{ address: '10.0.5.20', family: 4 }])).resolves.toBeDefined();
+    await expect(
+      resolveDestination(new URL('https://other.internal/'), policy, async () => [{ address: '10.0.5.20', family: 4 }]),
+    ).resolves.toBeDefined();
     expect(() => parseConfig({ OUTBOUND_WEBHOOK_ALLOWED_HOSTS: '10.0.0.0/99' })).toThrow(/OUTBOUND_WEBHOOK_ALLOWED_HOSTS/);
   });
 });

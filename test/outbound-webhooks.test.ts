@@ -53,7 +53,9 @@ it('signs each event per Standard Webhooks: the receiver verifies it with `stand
   expect(event!.request.headers['webhook-signature']).toMatch(/^v1,[A-Za-z0-9+/=]+$/);
 
   const attempts = await waitFor(async () => ((await attemptsOf(endpoint.id)).length > 0 ? attemptsOf(endpoint.id) : null));
-  expect(attempts).toEqual([expect.objectContaining({ outcome: 'succeeded', status_code: 200, trigger: 'scheduled', response: 'x'.repeat(1024) })]);
+  expect(attempts).toEqual([
+    expect.objectContaining({ outcome: 'succeeded', status_code: 200, trigger: 'scheduled', response: 'x'.repeat(1024) }),
+  ]);
   expect(attempts[0]!.latency_ms).toBeGreaterThanOrEqual(0);
 });
 
@@ -156,7 +158,9 @@ it('a delivery whose job was lost (Redis down at publish, data lost) is queued a
   await queue.remove(delivery.id);
   expect(await queue.getJob(delivery.id)).toBeUndefined();
   await db.webhookDelivery.update({ where: { id: delivery.id }, data: { nextAttemptAt: new Date(Date.now() - 120_000) } });
-  const old = await db.webhookEvent.create({ data: { id: 'evt_old', type: 'alert.raised', body: '{}', createdAt: new Date(Date.now() - 31 * 86_400_000) } });
+  const old = await db.webhookEvent.create({
+    data: { id: 'evt_old', type: 'alert.raised', body: '{}', createdAt: new Date(Date.now() - 31 * 86_400_000) },
+  });
 
   const deliveries = startDeliveries();
   expect(await deliveries.sweep()).toEqual({ requeued: 1, pruned: 1 });
@@ -181,7 +185,10 @@ it('rotating the secret signs with the old and the new one for the overlap, then
   expect(() => new Webhook(oldSecret).verify(body, headers)).not.toThrow();
   expect(() => new Webhook(newSecret).verify(body, headers)).not.toThrow();
 
-  await fixture.database.db.webhookEndpoint.update({ where: { id: endpoint.id }, data: { previousSecretUntil: new Date(Date.now() - 1000) } });
+  await fixture.database.db.webhookEndpoint.update({
+    where: { id: endpoint.id },
+    data: { previousSecretUntil: new Date(Date.now() - 1000) },
+  });
   receiver.setSecret(newSecret);
   await suppressSomeone();
   const second = await waitFor(() => receiver.verified[1]);

@@ -33,7 +33,10 @@ afterAll(async () => {
 async function timedPost(): Promise<{ status: number | 'no answer'; retryAfter: string | null; ms: number }> {
   const started = Date.now();
   try {
-    const res = await postClerkEvent((path, init) => harness.request(path, { ...init, signal: AbortSignal.timeout(15_000) }), emailCreated());
+    const res = await postClerkEvent(
+      (path, init) => harness.request(path, { ...init, signal: AbortSignal.timeout(15_000) }),
+      emailCreated(),
+    );
     return { status: res.status, retryAfter: res.headers.get('retry-after'), ms: Date.now() - started };
   } catch {
     return { status: 'no answer', retryAfter: null, ms: Date.now() - started };

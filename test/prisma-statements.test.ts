@@ -61,7 +61,12 @@ describe('statements per send', () => {
   beforeAll(async () => {
     [counter, resend] = await Promise.all([startPgQueryCounter(database.url), startFakeResend()]);
     harness = await startHarness(
-      testConfig(counter.url, { EMAIL_PROVIDERS: 'resend', RESEND_API_KEY: FAKE_RESEND_KEY, RESEND_BASE_URL: resend.url, EMAIL_FROM_DOMAIN: 'acme.test' }),
+      testConfig(counter.url, {
+        EMAIL_PROVIDERS: 'resend',
+        RESEND_API_KEY: FAKE_RESEND_KEY,
+        RESEND_BASE_URL: resend.url,
+        EMAIL_FROM_DOMAIN: 'acme.test',
+      }),
       { overrides: { sharedGaugesIntervalMs: 3_600_000 } },
     );
   });

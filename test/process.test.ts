@@ -42,7 +42,12 @@ describe('the service process', () => {
       // The workers run in a thread of their own, off the receiver's event loop.
       expect(logged(service, 'worker thread ready')).toBe(true);
       // At a lower priority than the receiver's thread, so intake goes first when they want the same core.
-      expect(threadNices(service.child.pid!)).toEqual(expect.arrayContaining([['MainThread', 0], ['WorkerThread', 10]]));
+      expect(threadNices(service.child.pid!)).toEqual(
+        expect.arrayContaining([
+          ['MainThread', 0],
+          ['WorkerThread', 10],
+        ]),
+      );
       const id = await postClerk(service.port);
       await waitFor(() => database.db.message.findFirst({ where: { id, status: 'sent' } }));
       // The thread's send counter is exported on the receiver's /metrics.
@@ -104,7 +109,9 @@ describe('the service process', () => {
 
 /** The image's HEALTHCHECK command, run as Docker runs it (`/bin/sh -c`), in the container's environment. */
 function healthcheck(env: Record<string, string>): Promise<number> {
-  const line = readFileSync(path.resolve(__dirname, '../Dockerfile'), 'utf8').split('\n').find((l) => l.startsWith('HEALTHCHECK'))!;
+  const line = readFileSync(path.resolve(__dirname, '../Dockerfile'), 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('HEALTHCHECK'))!;
   const command = line.slice(line.indexOf(' CMD ') + 5);
   return new Promise((resolve) => {
     execFile('/bin/sh', ['-c', command], { env: { PATH: process.env.PATH!, ...env } }, (err) => resolve(err ? Number(err.code ?? 1) : 0));
@@ -124,7 +131,9 @@ describe('the metrics listener (METRICS_PORT)', () => {
     const worker = startService({ ROLE: 'worker', METRICS_PORT: String(metrics) });
     const api = startService({ ROLE: 'api' });
     try {
-      await waitFor(() => logged(worker, 'auth-relay ready') && logged(worker, 'metrics listening') && logged(api, 'auth-relay ready'), { timeoutMs: 20_000 });
+      await waitFor(() => logged(worker, 'auth-relay ready') && logged(worker, 'metrics listening') && logged(api, 'auth-relay ready'), {
+        timeoutMs: 20_000,
+      });
       const id = await postClerk(api.port);
       await waitFor(() => database.db.message.findFirst({ where: { id, status: 'sent' } }), { timeoutMs: 20_000 });
 

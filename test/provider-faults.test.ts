@@ -77,10 +77,13 @@ const statusesOf = async (ids: string[]) =>
 
 /** How many of `ids` ended in each status, once none is still queued or being sent. */
 async function settledCounts(ids: string[], timeoutMs: number): Promise<Record<string, number>> {
-  const statuses = await waitFor(async () => {
-    const now = await statusesOf(ids);
-    return now.every((s) => s !== 'queued' && s !== 'sending') ? now : null;
-  }, { timeoutMs, intervalMs: 200 });
+  const statuses = await waitFor(
+    async () => {
+      const now = await statusesOf(ids);
+      return now.every((s) => s !== 'queued' && s !== 'sending') ? now : null;
+    },
+    { timeoutMs, intervalMs: 200 },
+  );
   const counts: Record<string, number> = {};
   for (const s of statuses) counts[s] = (counts[s] ?? 0) + 1;
   return counts;
@@ -102,7 +105,10 @@ describe('a timeout, then an open circuit (issue 10 item 3)', () => {
         // Resend takes each first request (it is recorded under its idempotency key) but answers only after 3 s.
         resend.delayFirstAnswers(3_000);
         const ids = await acceptMany(h, 300);
-        await waitFor(async () => ((await statusesOf(ids)).every((s) => s === 'sent') ? true : null), { timeoutMs: 150_000, intervalMs: 500 });
+        await waitFor(async () => ((await statusesOf(ids)).every((s) => s === 'sent') ? true : null), {
+          timeoutMs: 150_000,
+          intervalMs: 500,
+        });
 
         const counts = deliveriesPerMessage();
         const twice = ids.filter((id) => (counts.get(id) ?? 0) > 1);
@@ -143,15 +149,18 @@ describe('a long Retry-After on the only provider (issue 10 item 4)', () => {
   }, 60_000);
 
   it('a pause that would outlive the queued codes gets one probe before they expire: all 20 sent, none expired', async () => {
-    await withHarness({ EMAIL_PROVIDERS: 'resend', PROVIDER_MAX_PAUSE_SECONDS: '60', OTP_MAX_AGE_SECONDS: '8', PROVIDER_TIMEOUT_MS: '1000' }, async (h) => {
-      resend.script(resendAnswers.rateLimited(3_600));
-      const first = await acceptClerkEvent(h.request, emailCreated());
-      await waitFor(() => database.db.messageEvent.findFirst({ where: { messageId: first, type: 'send_failed' } }));
-      const ids = [first, ...(await acceptMany(h, 19))];
+    await withHarness(
+      { EMAIL_PROVIDERS: 'resend', PROVIDER_MAX_PAUSE_SECONDS: '60', OTP_MAX_AGE_SECONDS: '8', PROVIDER_TIMEOUT_MS: '1000' },
+      async (h) => {
+        resend.script(resendAnswers.rateLimited(3_600));
+        const first = await acceptClerkEvent(h.request, emailCreated());
+        await waitFor(() => database.db.messageEvent.findFirst({ where: { messageId: first, type: 'send_failed' } }));
+        const ids = [first, ...(await acceptMany(h, 19))];
 
-      expect(await settledCounts(ids, 30_000)).toEqual({ sent: 20 });
-      const counts = deliveriesPerMessage();
-      expect(ids.map((id) => counts.get(id) ?? 0)).toEqual(ids.map(() => 1));
-    });
+        expect(await settledCounts(ids, 30_000)).toEqual({ sent: 20 });
+        const counts = deliveriesPerMessage();
+        expect(ids.map((id) => counts.get(id) ?? 0)).toEqual(ids.map(() => 1));
+      },
+    );
   }, 60_000);
 });

@@ -19,7 +19,11 @@ function sdksLoaded(env: Record<string, string>): string[] {
     const sdks = ${JSON.stringify(SDKS)}.filter((sdk) => loaded.some((file) => file.includes('/node_modules/' + sdk + '/')));
     process.stdout.write(JSON.stringify(sdks));
   `;
-  const base = { PATH: process.env.PATH ?? '', DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/unused', REDIS_URL: 'redis://127.0.0.1:6379' };
+  const base = {
+    PATH: process.env.PATH ?? '',
+    DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/unused',
+    REDIS_URL: 'redis://127.0.0.1:6379',
+  };
   return JSON.parse(execFileSync(process.execPath, ['-e', script], { env: { ...base, ...env }, encoding: 'utf8' })) as string[];
 }
 
@@ -29,7 +33,14 @@ test('with the default config no provider SDK is loaded', () => {
 
 test('each configured provider loads its own SDK and no other', () => {
   expect(sdksLoaded({ SES_REGION: 'eu-west-1', EMAIL_PROVIDERS: 'ses' })).toEqual(['@aws-sdk/client-sesv2']);
-  expect(sdksLoaded({ TWILIO_ACCOUNT_SID: 'AC' + '0'.repeat(32), TWILIO_AUTH_TOKEN: 'token', TWILIO_FROM: '+15005550006', SMS_PROVIDERS: 'twilio' })).toEqual(['twilio']);
+  expect(
+    sdksLoaded({
+      TWILIO_ACCOUNT_SID: 'AC' + '0'.repeat(32),
+      TWILIO_AUTH_TOKEN: 'token',
+      TWILIO_FROM: '+15005550006',
+      SMS_PROVIDERS: 'twilio',
+    }),
+  ).toEqual(['twilio']);
   expect(sdksLoaded({ POSTMARK_SERVER_TOKEN: 'server-token', EMAIL_PROVIDERS: 'postmark' })).toEqual(['postmark']);
   expect(sdksLoaded({ SMTP_URL: 'smtp://127.0.0.1:2525', EMAIL_PROVIDERS: 'smtp' })).toEqual(['nodemailer']);
 });

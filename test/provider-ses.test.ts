@@ -32,7 +32,12 @@ beforeAll(async () => {
 afterAll(() => fake.close());
 
 const email = (overrides: Partial<OutgoingEmail> = {}): OutgoingEmail =>
-  outgoingEmail({ messageId: 'msg_ses1', headers: { 'X-Entity-Ref-ID': 'msg_ses1' }, tags: [{ name: 'message_id', value: 'msg_ses1' }], ...overrides });
+  outgoingEmail({
+    messageId: 'msg_ses1',
+    headers: { 'X-Entity-Ref-ID': 'msg_ses1' },
+    tags: [{ name: 'message_id', value: 'msg_ses1' }],
+    ...overrides,
+  });
 
 describe('SES adapter against the fake SESv2 API', () => {
   const provider = (timeoutMs = 1_000) =>
@@ -78,28 +83,57 @@ describe('SNS notifications', () => {
   const parse = (body: string) => parser().parseWebhook(Buffer.from(body), {}, { url: 'https://relay.example.test/webhooks/ses' });
 
   it.each(['1', '2'] as const)('verifies SignatureVersion %s and maps a permanent bounce', async (version) => {
-    const message = sesEventMessage('Bounce', { messageId: 'ses-1', to: 'maria@example.com', ourId: 'msg_x' }, {
-      bounce: { bounceType: 'Permanent', bounceSubType: 'General', bouncedRecipients: [{ emailAddress: 'Maria@example.com', diagnosticCode: 'smtp; 550 5.1.1 user unknown' }], timestamp: new Date().toISOString() },
-    });
+    const message = sesEventMessage(
+      'Bounce',
+      { messageId: 'ses-1', to: 'maria@example.com', ourId: 'msg_x' },
+      {
+        bounce: {
+          bounceType: 'Permanent',
+          bounceSubType: 'General',
+          bouncedRecipients: [{ emailAddress: 'Maria@example.com', diagnosticCode: 'smtp; 550 5.1.1 user unknown' }],
+          timestamp: new Date().toISOString(),
+        },
+      },
+    );
     const event = await parse(signedSns(keyPem, 'Notification', { Message: message }, { version }));
-    expect(event).toMatchObject({ type: 'bounced', providerMessageId: 'ses-1', messageId: 'msg_x', recipient: 'maria@example.com', bounce: { kind: 'hard', type: 'Permanent' } });
+    expect(event).toMatchObject({
+      type: 'bounced',
+      providerMessageId: 'ses-1',
+      messageId: 'msg_x',
+      recipient: 'maria@example.com',
+      bounce: { kind: 'hard', type: 'Permanent' },
+    });
     expect(JSON.stringify(event!.raw)).not.toContain('482913');
   });
 
   it('refuses a tampered message, a certificate off amazonaws.com, and a plain-http certificate URL', async () => {
-    const good = JSON.parse(signedSns(keyPem, 'Notification', { Message: sesEventMessage('Delivery', { messageId: 'ses-2', to: 'a@example.com' }) }));
-    await expect(parse(JSON.stringify({ ...good, Message: good.Message.replace('Delivery', 'Bounce') }))).rejects.toMatchObject({ status: 401 });
-    await expect(parse(signedSns(keyPem, 'Notification', { Message: '{}' }, { certUrl: 'https://sns.us-east-1.amazonaws.com.evil.example/cert.pem' }))).rejects.toMatchObject({ status: 401 });
-    await expect(parse(signedSns(keyPem, 'Notification', { Message: '{}' }, { certUrl: 'http://sns.us-east-1.amazonaws.com/cert.pem' }))).rejects.toMatchObject({ status: 401 });
+    const good = JSON.parse(
+      signedSns(keyPem, 'Notification', { Message: sesEventMessage('Delivery', { messageId: 'ses-2', to: 'a@example.com' }) }),
+    );
+    await expect(parse(JSON.stringify({ ...good, Message: good.Message.replace('Delivery', 'Bounce') }))).rejects.toMatchObject({
+      status: 401,
+    });
+    await expect(
+      parse(signedSns(keyPem, 'Notification', { Message: '{}' }, { certUrl: 'https://sns.us-east-1.amazonaws.com.evil.example/cert.pem' })),
+    ).rejects.toMatchObject({ status: 401 });
+    await expect(
+      parse(signedSns(keyPem, 'Notification', { Message: '{}' }, { certUrl: 'http://sns.us-east-1.amazonaws.com/cert.pem' })),
+    ).rejects.toMatchObject({ status: 401 });
     const other = makeSigningCertificate();
     await expect(parse(signedSns(other.keyPem, 'Notification', { Message: good.Message }))).rejects.toMatchObject({ status: 401 });
   });
 
   it('confirms a subscription by fetching its SubscribeURL on amazonaws.com only', async () => {
     const subscribeUrl = `https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=x&Token=${randomBytes(8).toString('hex')}`;
-    expect(await parse(signedSns(keyPem, 'SubscriptionConfirmation', { Message: 'confirm', SubscribeURL: subscribeUrl, Token: 't' }))).toBeNull();
+    expect(
+      await parse(signedSns(keyPem, 'SubscriptionConfirmation', { Message: 'confirm', SubscribeURL: subscribeUrl, Token: 't' })),
+    ).toBeNull();
     expect(fetched).toContain(subscribeUrl);
-    const evil = signedSns(keyPem, 'SubscriptionConfirmation', { Message: 'confirm', SubscribeURL: 'https://evil.example/?Action=ConfirmSubscription', Token: 't' });
+    const evil = signedSns(keyPem, 'SubscriptionConfirmation', {
+      Message: 'confirm',
+      SubscribeURL: 'https://evil.example/?Action=ConfirmSubscription',
+      Token: 't',
+    });
     await expect(parse(evil)).rejects.toMatchObject({ status: 401 });
     expect(fetched.some((u) => u.includes('evil.example'))).toBe(false);
   });
@@ -111,16 +145,24 @@ describe('Clerk email.created through SES', () => {
   let clerk: FakeClerk;
   let harness: Harness;
   beforeAll(async () => {
-    ph = await startProviderHarness({
-      EMAIL_PROVIDERS: 'ses',
-      SES_REGION: REGION,
-      SES_ENDPOINT: fake.url,
-    }, { snsFetchText: fetchText });
+    ph = await startProviderHarness(
+      {
+        EMAIL_PROVIDERS: 'ses',
+        SES_REGION: REGION,
+        SES_ENDPOINT: fake.url,
+      },
+      { snsFetchText: fetchText },
+    );
     ({ database, clerk, harness } = ph);
   });
   afterAll(() => ph.close());
   const settled = (id: string, statuses: string[]) => ph.settled(id, statuses);
-  const post = (body: string) => harness.request('/webhooks/ses', { method: 'POST', headers: { 'content-type': 'text/plain; charset=UTF-8', 'x-amz-sns-message-type': 'Notification' }, body });
+  const post = (body: string) =>
+    harness.request('/webhooks/ses', {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain; charset=UTF-8', 'x-amz-sns-message-type': 'Notification' },
+      body,
+    });
 
   it('is sent; a permanent bounce suppresses the address and tells Clerk; a repeat is a duplicate', async () => {
     const to = `gone-${randomBytes(4).toString('hex')}@example.org`;
@@ -131,35 +173,64 @@ describe('Clerk email.created through SES', () => {
     expect(fake.sends().filter((r) => r.json?.EmailTags?.some((t: { Value: string }) => t.Value === id))).toHaveLength(1);
 
     const bounce = signedSns(keyPem, 'Notification', {
-      Message: sesEventMessage('Bounce', { messageId: sent.providerMessageId!, to, ourId: id }, {
-        bounce: { bounceType: 'Permanent', bounceSubType: 'NoEmail', bouncedRecipients: [{ emailAddress: to, diagnosticCode: 'smtp; 550 5.1.1' }] },
-      }),
+      Message: sesEventMessage(
+        'Bounce',
+        { messageId: sent.providerMessageId!, to, ourId: id },
+        {
+          bounce: {
+            bounceType: 'Permanent',
+            bounceSubType: 'NoEmail',
+            bouncedRecipients: [{ emailAddress: to, diagnosticCode: 'smtp; 550 5.1.1' }],
+          },
+        },
+      ),
     });
     expect((await post(bounce)).status).toBe(200);
     expect(await (await post(bounce)).json()).toMatchObject({ duplicate: true });
     const bounced = await settled(id, ['bounced']);
     expect(bounced.lastError).toMatch(/hard bounce \(Permanent\/NoEmail\)/);
-    expect(await waitFor(() => database.db.suppression.findUnique({ where: { channel_recipient: { channel: 'email', recipient: to } } }))).toMatchObject({ reason: 'hard_bounce' });
+    expect(
+      await waitFor(() => database.db.suppression.findUnique({ where: { channel_recipient: { channel: 'email', recipient: to } } })),
+    ).toMatchObject({ reason: 'hard_bounce' });
     await waitFor(() => clerk.users.get(user.id)!.publicMetadata.email_status === 'undeliverable', { timeoutMs: 20_000 });
   });
 
   it('a complaint suppresses for good; a delivery marks delivered; a forged notification is 401', async () => {
     const id = await acceptClerkEvent(harness.request, emailCreated());
     const sent = await settled(id, ['sent', 'failed']);
-    const delivery = signedSns(keyPem, 'Notification', { Message: sesEventMessage('Delivery', { messageId: sent.providerMessageId!, to: sent.recipient }, { delivery: { timestamp: new Date().toISOString(), smtpResponse: '250 ok' } }) });
+    const delivery = signedSns(keyPem, 'Notification', {
+      Message: sesEventMessage(
+        'Delivery',
+        { messageId: sent.providerMessageId!, to: sent.recipient },
+        { delivery: { timestamp: new Date().toISOString(), smtpResponse: '250 ok' } },
+      ),
+    });
     expect((await post(delivery)).status).toBe(200);
     await settled(id, ['delivered']);
-    const complaint = signedSns(keyPem, 'Notification', { Message: sesEventMessage('Complaint', { messageId: sent.providerMessageId!, to: sent.recipient }, { complaint: { complaintFeedbackType: 'abuse' } }) });
+    const complaint = signedSns(keyPem, 'Notification', {
+      Message: sesEventMessage(
+        'Complaint',
+        { messageId: sent.providerMessageId!, to: sent.recipient },
+        { complaint: { complaintFeedbackType: 'abuse' } },
+      ),
+    });
     expect((await post(complaint)).status).toBe(200);
     await settled(id, ['complained']);
-    expect(await database.db.suppression.findFirst({ where: { recipient: sent.recipient } })).toMatchObject({ reason: 'complaint', expiresAt: null });
-    const forged = signedSns(makeSigningCertificate().keyPem, 'Notification', { Message: sesEventMessage('Delivery', { messageId: 'x', to: 'a@b.example' }) });
+    expect(await database.db.suppression.findFirst({ where: { recipient: sent.recipient } })).toMatchObject({
+      reason: 'complaint',
+      expiresAt: null,
+    });
+    const forged = signedSns(makeSigningCertificate().keyPem, 'Notification', {
+      Message: sesEventMessage('Delivery', { messageId: 'x', to: 'a@b.example' }),
+    });
     expect((await post(forged)).status).toBe(401);
   });
 
   it('a subscription confirmation is confirmed and answered 200', async () => {
     const url = `https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&Token=${randomBytes(6).toString('hex')}`;
-    const res = await post(signedSns(keyPem, 'SubscriptionConfirmation', { Message: 'You have chosen to subscribe', SubscribeURL: url, Token: 'tok' }));
+    const res = await post(
+      signedSns(keyPem, 'SubscriptionConfirmation', { Message: 'You have chosen to subscribe', SubscribeURL: url, Token: 'tok' }),
+    );
     expect(res.status).toBe(200);
     expect(fetched).toContain(url);
   });

@@ -48,8 +48,16 @@ describe('SMTP adapter against a real SMTP server', () => {
     ['450 at RCPT', { at: 'rcpt', code: 450, message: '4.2.1 Mailbox busy' }, { kind: 'retry' }],
     ['421 at MAIL FROM', { at: 'mail', code: 421, message: '4.7.0 Try again later, closing connection' }, { kind: 'rate_limited' }],
     ['452 at RCPT', { at: 'rcpt', code: 452, message: '4.5.3 Too many recipients' }, { kind: 'retry' }],
-    ['554 at DATA (content refused)', { at: 'data', code: 554, message: '5.7.1 Message rejected as spam' }, { kind: 'failed', suppress: undefined }],
-    ['550 5.1.1 at RCPT (no such user)', { at: 'rcpt', code: 550, message: '5.1.1 User unknown' }, { kind: 'failed', suppress: 'hard_bounce' }],
+    [
+      '554 at DATA (content refused)',
+      { at: 'data', code: 554, message: '5.7.1 Message rejected as spam' },
+      { kind: 'failed', suppress: undefined },
+    ],
+    [
+      '550 5.1.1 at RCPT (no such user)',
+      { at: 'rcpt', code: 550, message: '5.1.1 User unknown' },
+      { kind: 'failed', suppress: 'hard_bounce' },
+    ],
     ['552 5.2.2 at RCPT (mailbox full)', { at: 'rcpt', code: 552, message: '5.2.2 Mailbox full' }, { kind: 'failed', suppress: undefined }],
     ['553 at MAIL FROM (sender not allowed)', { at: 'mail', code: 553, message: '5.7.1 Sender address rejected' }, { kind: 'fail_over' }],
   ] as const)('maps %s', async (_name, reject, expected) => {
@@ -145,7 +153,9 @@ describe('Clerk email.created through SMTP', () => {
     const failed = await settled(id, ['sent', 'failed']);
     expect(failed.status).toBe('failed');
     expect(failed.lastError).toContain('5.1.1');
-    const suppression = await database.db.suppression.findUniqueOrThrow({ where: { channel_recipient: { channel: 'email', recipient: to } } });
+    const suppression = await database.db.suppression.findUniqueOrThrow({
+      where: { channel_recipient: { channel: 'email', recipient: to } },
+    });
     expect(suppression).toMatchObject({ reason: 'hard_bounce', sourceMessageId: id });
     await waitFor(() => clerk.users.get(user.id)!.publicMetadata.email_status === 'undeliverable', { timeoutMs: 20_000 });
 

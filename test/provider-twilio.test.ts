@@ -60,7 +60,13 @@ describe('Twilio adapter against the fake Messages API', () => {
 
   it('signs with an API key pair and sends through a messaging service', async () => {
     const mg = `MG${'3c'.repeat(16)}`;
-    const p = provider({ authToken: undefined, apiKey: TWILIO_API_KEY, apiSecret: TWILIO_API_SECRET, from: undefined, messagingServiceSid: mg });
+    const p = provider({
+      authToken: undefined,
+      apiKey: TWILIO_API_KEY,
+      apiSecret: TWILIO_API_SECRET,
+      from: undefined,
+      messagingServiceSid: mg,
+    });
     expect((await sentOutcome(p.send(sms()))).detail).toMatchObject({ status: 'accepted' });
     const { request, params } = fake.creates().at(-1)!;
     expect(request.headers.authorization).toBe(`Basic ${Buffer.from(`${TWILIO_API_KEY}:${TWILIO_API_SECRET}`).toString('base64')}`);
@@ -93,15 +99,32 @@ describe('Twilio adapter against the fake Messages API', () => {
 
   it('verifies status callbacks against the URL and the sorted parameters', async () => {
     const url = `${PUBLIC_URL}/webhooks/twilio/msg_tw1`;
-    const params = { MessageSid: `SM${'4d'.repeat(16)}`, MessageStatus: 'undelivered', ErrorCode: '30003', To: '+447700900123', AccountSid: TWILIO_ACCOUNT_SID };
+    const params = {
+      MessageSid: `SM${'4d'.repeat(16)}`,
+      MessageStatus: 'undelivered',
+      ErrorCode: '30003',
+      To: '+447700900123',
+      AccountSid: TWILIO_ACCOUNT_SID,
+    };
     const signed = signedTwilioCallback(url, params);
     const event = await provider().parseWebhook(Buffer.from(signed.body), signed.headers, { url });
-    expect(event).toMatchObject({ type: 'failed', messageId: 'msg_tw1', providerMessageId: params.MessageSid, detail: { error_code: '30003' } });
+    expect(event).toMatchObject({
+      type: 'failed',
+      messageId: 'msg_tw1',
+      providerMessageId: params.MessageSid,
+      detail: { error_code: '30003' },
+    });
     // The same body posted to another URL, or changed, or signed with another token, is refused.
-    await expect(async () => provider().parseWebhook(Buffer.from(signed.body), signed.headers, { url: `${PUBLIC_URL}/webhooks/twilio/msg_other` })).rejects.toMatchObject({ status: 401 });
-    await expect(async () => provider().parseWebhook(Buffer.from(signed.body.replace('undelivered', 'delivered')), signed.headers, { url })).rejects.toMatchObject({ status: 401 });
+    await expect(async () =>
+      provider().parseWebhook(Buffer.from(signed.body), signed.headers, { url: `${PUBLIC_URL}/webhooks/twilio/msg_other` }),
+    ).rejects.toMatchObject({ status: 401 });
+    await expect(async () =>
+      provider().parseWebhook(Buffer.from(signed.body.replace('undelivered', 'delivered')), signed.headers, { url }),
+    ).rejects.toMatchObject({ status: 401 });
     const forged = signedTwilioCallback(url, params, 'another-token');
-    await expect(async () => provider().parseWebhook(Buffer.from(forged.body), forged.headers, { url })).rejects.toMatchObject({ status: 401 });
+    await expect(async () => provider().parseWebhook(Buffer.from(forged.body), forged.headers, { url })).rejects.toMatchObject({
+      status: 401,
+    });
   });
 });
 
@@ -150,7 +173,12 @@ describe('Clerk sms.created through Twilio', () => {
   it('an undelivered callback marks the message failed with Twilio’s error code', async () => {
     const id = await acceptClerkEvent(harness.request, smsCreated());
     const sent = await settled(id, ['sent', 'failed']);
-    const res = await callback(id, { MessageSid: sent.providerMessageId!, MessageStatus: 'undelivered', ErrorCode: '30005', To: sent.recipient });
+    const res = await callback(id, {
+      MessageSid: sent.providerMessageId!,
+      MessageStatus: 'undelivered',
+      ErrorCode: '30005',
+      To: sent.recipient,
+    });
     expect(res.status).toBe(200);
     const failed = await settled(id, ['failed']);
     expect(failed.lastError).toContain('30005');
@@ -161,7 +189,12 @@ describe('Clerk sms.created through Twilio', () => {
     const page = await (await (await logIn(harness)).get('/dashboard/overview')).text();
     const row = /<h2>SMS delivery[\s\S]*?<tr><td>twilio<\/td>([\s\S]*?)<\/tr>/.exec(page)?.[1];
     expect(row).toBeDefined();
-    expect(row!.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim()).toBe('2 50.00 % (1) 50.00 % (1)');
+    expect(
+      row!
+        .replace(/<[^>]+>/g, ' ')
+        .replace(/\s+/g, ' ')
+        .trim(),
+    ).toBe('2 50.00 % (1) 50.00 % (1)');
   });
 
   it('21610 (the number replied STOP) fails the message and suppresses the number', async () => {
@@ -169,11 +202,17 @@ describe('Clerk sms.created through Twilio', () => {
     const to = '+447700900555';
     const id = await acceptClerkEvent(harness.request, smsCreated({ data: { to_phone_number: to } }));
     expect((await settled(id, ['sent', 'failed'])).status).toBe('failed');
-    expect(await waitFor(() => database.db.suppression.findUnique({ where: { channel_recipient: { channel: 'sms', recipient: to } } }))).toMatchObject({
+    expect(
+      await waitFor(() => database.db.suppression.findUnique({ where: { channel_recipient: { channel: 'sms', recipient: to } } })),
+    ).toMatchObject({
       reason: 'complaint',
       sourceMessageId: id,
     });
-    const next = await settled(await acceptClerkEvent(harness.request, smsCreated({ data: { to_phone_number: to } })), ['suppressed', 'sent', 'failed']);
+    const next = await settled(await acceptClerkEvent(harness.request, smsCreated({ data: { to_phone_number: to } })), [
+      'suppressed',
+      'sent',
+      'failed',
+    ]);
     expect(next.status).toBe('suppressed');
   });
 });

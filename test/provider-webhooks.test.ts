@@ -39,7 +39,9 @@ const messageWithEvents = (id: string) =>
 const eventsOf = async (id: string, type: string, count = 1) => {
   await waitFor(async () => (await database.db.messageEvent.count({ where: { messageId: id, type } })) >= count, { timeoutMs: 15_000 });
   // The suppression and the Clerk write-back follow the timeline write: wait until the job has finished them.
-  await waitFor(async () => (await database.db.providerEvent.count({ where: { messageId: id, processedAt: { not: null } } })) >= count, { timeoutMs: 15_000 });
+  await waitFor(async () => (await database.db.providerEvent.count({ where: { messageId: id, processedAt: { not: null } } })) >= count, {
+    timeoutMs: 15_000,
+  });
   // Read after the event's transaction is visible: an include loads the message and its events in two queries.
   return messageWithEvents(id);
 };
@@ -51,19 +53,34 @@ describe('Resend webhooks', () => {
     ['email.delivery_delayed', {}, 'delivery_delayed', 'delayed'],
     ['email.complained', {}, 'complained', 'complained'],
     ['email.failed', { failed: { reason: 'reached_daily_quota' } }, 'failed', 'failed'],
-    ['email.suppressed', { suppressed: { type: 'OnAccountSuppressionList', message: 'on list', reason: 'previous_bounce' } }, 'suppressed', 'suppressed'],
+    [
+      'email.suppressed',
+      { suppressed: { type: 'OnAccountSuppressionList', message: 'on list', reason: 'previous_bounce' } },
+      'suppressed',
+      'suppressed',
+    ],
     ['email.opened', {}, 'opened', 'sent'],
     ['email.clicked', { click: { link: 'https://acme.example/magic?token=secret', ipAddress: '1.2.3.4' } }, 'clicked', 'sent'],
     [
       'email.bounced',
-      { bounce: { type: 'Permanent', subType: 'General', message: 'The recipient does not exist', diagnosticCode: ['smtp; 550 5.1.1 user unknown'] } },
+      {
+        bounce: {
+          type: 'Permanent',
+          subType: 'General',
+          message: 'The recipient does not exist',
+          diagnosticCode: ['smtp; 550 5.1.1 user unknown'],
+        },
+      },
       'bounced',
       'bounced',
     ],
     ['email.bounced', { bounce: { type: 'Transient', subType: 'MailboxFull', message: 'Mailbox full' } }, 'bounced', 'bounced'],
   ])('%s %j → timeline event %s, status %s', async (type, data, eventType, status) => {
     const message = await sentMessage(database.db);
-    const res = await post('/webhooks/resend', signedResend(resendEvent(type, { ...data, email_id: message.providerMessageId, to: [message.recipient] })));
+    const res = await post(
+      '/webhooks/resend',
+      signedResend(resendEvent(type, { ...data, email_id: message.providerMessageId, to: [message.recipient] })),
+    );
     expect(res.status).toBe(200);
     expect(await json(res)).toEqual({ received: true });
     const after = await eventsOf(message.id, eventType);
@@ -76,19 +93,28 @@ describe('Resend webhooks', () => {
 
     const suppression = await database.db.suppression.findFirst({ where: { recipient: message.recipient } });
     // Resend's own suppression list holds addresses that bounced or complained before: ours follows it.
-    const hard = type === 'email.complained' || type === 'email.suppressed' || (data as { bounce?: { type: string } }).bounce?.type === 'Permanent';
+    const hard =
+      type === 'email.complained' || type === 'email.suppressed' || (data as { bounce?: { type: string } }).bounce?.type === 'Permanent';
     if (hard) {
       expect(suppression).toMatchObject({ channel: 'email', sourceMessageId: message.id });
       if (type === 'email.complained') expect(suppression).toMatchObject({ reason: 'complaint', expiresAt: null });
       else if (type === 'email.suppressed') {
         expect(suppression).toMatchObject({
           reason: 'hard_bounce',
-          detail: { provider: 'resend', provider_suppression: { suppression_type: 'OnAccountSuppressionList', message: 'on list', reason: 'previous_bounce' } },
+          detail: {
+            provider: 'resend',
+            provider_suppression: { suppression_type: 'OnAccountSuppressionList', message: 'on list', reason: 'previous_bounce' },
+          },
         });
         expect(after.lastError).toBe("not sent: the address is on resend's suppression list (OnAccountSuppressionList): on list");
       } else {
         expect(suppression!.reason).toBe('hard_bounce');
-        expect(event.detail).toMatchObject({ bounce_kind: 'hard', bounce_type: 'Permanent', bounce_sub_type: 'General', diagnostic: 'smtp; 550 5.1.1 user unknown' });
+        expect(event.detail).toMatchObject({
+          bounce_kind: 'hard',
+          bounce_type: 'Permanent',
+          bounce_sub_type: 'General',
+          diagnostic: 'smtp; 550 5.1.1 user unknown',
+        });
         expect(after.lastError).toMatch(/hard bounce \(Permanent\/General\): smtp; 550 5.1.1 user unknown/);
         const days = (suppression!.expiresAt!.getTime() - Date.now()) / 86_400_000;
         expect(days).toBeGreaterThan(89);
@@ -101,8 +127,16 @@ describe('Resend webhooks', () => {
 
   it('records and applies a bounce whose text holds U+0000, which Postgres cannot store (kept as U+FFFD)', async () => {
     const message = await sentMessage(database.db);
-    const bounce = { type: 'Permanent', subType: 'General', message: 'no such user', diagnosticCode: ['smtp; 550 5.1.1 user\u0000unknown'] };
-    const res = await post('/webhooks/resend', signedResend(resendEvent('email.bounced', { email_id: message.providerMessageId, to: [message.recipient], bounce })));
+    const bounce = {
+      type: 'Permanent',
+      subType: 'General',
+      message: 'no such user',
+      diagnosticCode: ['smtp; 550 5.1.1 user\u0000unknown'],
+    };
+    const res = await post(
+      '/webhooks/resend',
+      signedResend(resendEvent('email.bounced', { email_id: message.providerMessageId, to: [message.recipient], bounce })),
+    );
     expect(res.status).toBe(200);
     const after = await eventsOf(message.id, 'bounced');
     expect(after.status).toBe('bounced');
@@ -113,16 +147,24 @@ describe('Resend webhooks', () => {
   it('a Resend suppression for a previous complaint suppresses the address for good', async () => {
     const message = await sentMessage(database.db);
     const suppressed = { type: 'OnAccountSuppressionList', message: 'on list', reason: 'previous_complaint' };
-    const res = await post('/webhooks/resend', signedResend(resendEvent('email.suppressed', { email_id: message.providerMessageId, suppressed })));
+    const res = await post(
+      '/webhooks/resend',
+      signedResend(resendEvent('email.suppressed', { email_id: message.providerMessageId, suppressed })),
+    );
     expect(res.status).toBe(200);
     await eventsOf(message.id, 'suppressed');
-    const suppression = await waitFor(() => database.db.suppression.findFirst({ where: { recipient: message.recipient } }), { timeoutMs: 15_000 });
+    const suppression = await waitFor(() => database.db.suppression.findFirst({ where: { recipient: message.recipient } }), {
+      timeoutMs: 15_000,
+    });
     expect(suppression).toMatchObject({ reason: 'complaint', expiresAt: null, sourceMessageId: message.id });
   });
 
   it('keeps neither the subject (it carries the code) nor clicked links in the stored event', async () => {
     const message = await sentMessage(database.db);
-    const event = resendEvent('email.clicked', { email_id: message.providerMessageId, click: { link: 'https://acme.example/v?token=tok_SECRET' } });
+    const event = resendEvent('email.clicked', {
+      email_id: message.providerMessageId,
+      click: { link: 'https://acme.example/v?token=tok_SECRET' },
+    });
     await post('/webhooks/resend', signedResend(event));
     await eventsOf(message.id, 'clicked');
     const stored = await database.db.providerEvent.findFirstOrThrow({ where: { providerMessageId: message.providerMessageId } });
@@ -132,7 +174,10 @@ describe('Resend webhooks', () => {
   });
 
   it('stores and acknowledges event types it does not act on', async () => {
-    const res = await post('/webhooks/resend', signedResend({ type: 'domain.updated', created_at: new Date().toISOString(), data: { id: 'd_1', status: 'verified' } }));
+    const res = await post(
+      '/webhooks/resend',
+      signedResend({ type: 'domain.updated', created_at: new Date().toISOString(), data: { id: 'd_1', status: 'verified' } }),
+    );
     expect(res.status).toBe(200);
     const stored = await database.db.providerEvent.findFirstOrThrow({ where: { provider: 'resend', type: 'unknown' } });
     expect(stored).toMatchObject({ outcome: 'ignored' });
@@ -141,14 +186,21 @@ describe('Resend webhooks', () => {
 
   it('joins by our message_id tag when the provider id is not on the message', async () => {
     const message = await sentMessage(database.db, { providerMessageId: null });
-    await post('/webhooks/resend', signedResend(resendEvent('email.delivered', { email_id: 're_unknown', tags: { message_id: message.id } })));
+    await post(
+      '/webhooks/resend',
+      signedResend(resendEvent('email.delivered', { email_id: 're_unknown', tags: { message_id: message.id } })),
+    );
     expect((await eventsOf(message.id, 'delivered')).status).toBe('delivered');
   });
 
   it('records a repeated delivery (same svix-id) once', async () => {
     const message = await sentMessage(database.db);
     const signed = signedResend(resendEvent('email.delivered', { email_id: message.providerMessageId }), { id: 'msg_repeat_1' });
-    const answers = await Promise.all([post('/webhooks/resend', signed), post('/webhooks/resend', signed), post('/webhooks/resend', signed)]);
+    const answers = await Promise.all([
+      post('/webhooks/resend', signed),
+      post('/webhooks/resend', signed),
+      post('/webhooks/resend', signed),
+    ]);
     expect(answers.map((r) => r.status)).toEqual([200, 200, 200]);
     await eventsOf(message.id, 'delivered');
     expect(await post('/webhooks/resend', signed).then(json)).toEqual({ received: true, duplicate: true });
@@ -175,7 +227,12 @@ describe('status only moves forward', () => {
 
   it('a late delivered never overwrites bounced, but is recorded and sets delivered_at', async () => {
     const message = await sentMessage(database.db);
-    await post('/webhooks/resend', signedResend(resendEvent('email.bounced', { email_id: message.providerMessageId, bounce: { type: 'Permanent', subType: 'General' } }, at(1))));
+    await post(
+      '/webhooks/resend',
+      signedResend(
+        resendEvent('email.bounced', { email_id: message.providerMessageId, bounce: { type: 'Permanent', subType: 'General' } }, at(1)),
+      ),
+    );
     await eventsOf(message.id, 'bounced');
     await post('/webhooks/resend', signedResend(resendEvent('email.delivered', { email_id: message.providerMessageId }, at(5))));
     const after = await eventsOf(message.id, 'delivered');
@@ -187,7 +244,10 @@ describe('status only moves forward', () => {
     const message = await sentMessage(database.db);
     await post('/webhooks/resend', signedResend(resendEvent('email.delivered', { email_id: message.providerMessageId }, at(5))));
     await eventsOf(message.id, 'delivered');
-    await post('/webhooks/resend', signedResend(resendEvent('email.bounced', { email_id: message.providerMessageId, bounce: { type: 'Permanent' } }, at(1))));
+    await post(
+      '/webhooks/resend',
+      signedResend(resendEvent('email.bounced', { email_id: message.providerMessageId, bounce: { type: 'Permanent' } }, at(1))),
+    );
     const after = await eventsOf(message.id, 'bounced');
     expect(after.status).toBe('bounced');
     expect(after.events.map((e) => e.type).filter((t) => t !== 'clerk_writeback')).toEqual(['delivered', 'bounced']);
@@ -197,7 +257,12 @@ describe('status only moves forward', () => {
     const message = await sentMessage(database.db);
     await post('/webhooks/resend', signedResend(resendEvent('email.delivered', { email_id: message.providerMessageId }, at(5))));
     await eventsOf(message.id, 'delivered');
-    await post('/webhooks/resend', signedResend(resendEvent('email.bounced', { email_id: message.providerMessageId, bounce: { type: 'Transient', subType: 'MailboxFull' } }, at(1))));
+    await post(
+      '/webhooks/resend',
+      signedResend(
+        resendEvent('email.bounced', { email_id: message.providerMessageId, bounce: { type: 'Transient', subType: 'MailboxFull' } }, at(1)),
+      ),
+    );
     const after = await eventsOf(message.id, 'bounced');
     expect(after.status).toBe('delivered');
     expect(await database.db.suppression.count({ where: { recipient: message.recipient } })).toBe(0);
@@ -225,7 +290,10 @@ describe('status only moves forward', () => {
     await new Promise((r) => setTimeout(r, 1_500));
     expect((await messageWithEvents(message.id)).events).toHaveLength(0);
     // The send worker records the provider's answer.
-    await database.db.message.update({ where: { id: message.id }, data: { status: 'sent', providerMessageId: providerId, sentAt: new Date() } });
+    await database.db.message.update({
+      where: { id: message.id },
+      data: { status: 'sent', providerMessageId: providerId, sentAt: new Date() },
+    });
     const after = await eventsOf(message.id, 'delivered');
     expect(after.status).toBe('delivered');
     const stored = await database.db.providerEvent.findFirstOrThrow({ where: { providerMessageId: providerId } });
@@ -238,13 +306,21 @@ describe('Autosend webhooks', () => {
     ['email.sent', {}, 'sent', 'sent'],
     ['email.delivered', {}, 'delivered', 'delivered'],
     ['email.deferred', {}, 'delivery_delayed', 'delayed'],
-    ['email.bounced', { bounceType: 'Permanent', bounceSubType: 'NoEmail', diagnosticCode: '550 5.1.1 no such user' }, 'bounced', 'bounced'],
+    [
+      'email.bounced',
+      { bounceType: 'Permanent', bounceSubType: 'NoEmail', diagnosticCode: '550 5.1.1 no such user' },
+      'bounced',
+      'bounced',
+    ],
     ['email.bounced', { bounceType: 'Transient' }, 'bounced', 'bounced'],
     ['email.spam_reported', {}, 'complained', 'complained'],
     ['email.opened', {}, 'opened', 'sent'],
     ['email.clicked', {}, 'clicked', 'sent'],
   ])('%s %j → timeline event %s, status %s', async (type, data, eventType, status) => {
-    const message = await sentMessage(database.db, { provider: 'autosend', providerMessageId: `as_${Math.random().toString(16).slice(2)}` });
+    const message = await sentMessage(database.db, {
+      provider: 'autosend',
+      providerMessageId: `as_${Math.random().toString(16).slice(2)}`,
+    });
     const res = await post('/webhooks/autosend', signedAutosend(autosendEvent(type, { ...data, emailId: message.providerMessageId })));
     expect(res.status).toBe(200);
     const after = await eventsOf(message.id, eventType);
@@ -253,7 +329,11 @@ describe('Autosend webhooks', () => {
     const suppression = await database.db.suppression.findFirst({ where: { recipient: message.recipient } });
     expect(suppression === null).toBe(!hard);
     if (type === 'email.bounced' && hard) {
-      expect(after.events.find((e) => e.type === 'bounced')!.detail).toMatchObject({ bounce_kind: 'hard', bounce_sub_type: 'NoEmail', diagnostic: '550 5.1.1 no such user' });
+      expect(after.events.find((e) => e.type === 'bounced')!.detail).toMatchObject({
+        bounce_kind: 'hard',
+        bounce_sub_type: 'NoEmail',
+        diagnostic: '550 5.1.1 no such user',
+      });
     }
   });
 
@@ -266,8 +346,14 @@ describe('Autosend webhooks', () => {
     [{ bounce: { kind: 'Soft Bounce', smtpResponse: 421 } }, 'soft', null],
     [{}, 'soft', null],
   ])('reads the bounce %j as %s', async (bounce, kind, diagnostic) => {
-    const message = await sentMessage(database.db, { provider: 'autosend', providerMessageId: `as_${Math.random().toString(16).slice(2)}` });
-    const res = await post('/webhooks/autosend', signedAutosend(autosendEvent('email.bounced', { ...bounce, emailId: message.providerMessageId })));
+    const message = await sentMessage(database.db, {
+      provider: 'autosend',
+      providerMessageId: `as_${Math.random().toString(16).slice(2)}`,
+    });
+    const res = await post(
+      '/webhooks/autosend',
+      signedAutosend(autosendEvent('email.bounced', { ...bounce, emailId: message.providerMessageId })),
+    );
     expect(res.status).toBe(200);
     const after = await eventsOf(message.id, 'bounced');
     const detail = after.events.find((e) => e.type === 'bounced')!.detail as Record<string, unknown>;
@@ -279,7 +365,10 @@ describe('Autosend webhooks', () => {
 
   it('accepts the hmac-sha256= prefixed signature form', async () => {
     const message = await sentMessage(database.db, { provider: 'autosend', providerMessageId: 'as_prefixed' });
-    const res = await post('/webhooks/autosend', signedAutosend(autosendEvent('email.delivered', { emailId: 'as_prefixed' }), { prefix: true }));
+    const res = await post(
+      '/webhooks/autosend',
+      signedAutosend(autosendEvent('email.delivered', { emailId: 'as_prefixed' }), { prefix: true }),
+    );
     expect(res.status).toBe(200);
     expect((await eventsOf(message.id, 'delivered')).status).toBe('delivered');
   });
@@ -298,7 +387,10 @@ describe('Autosend webhooks', () => {
     expect(await post('/webhooks/autosend', signed).then(json)).toEqual({ received: true, duplicate: true });
     // The delivery id is not signed: anyone holding one signed body can put any id beside it.
     for (const deliveryId of ['dlv_forged_1', 'dlv_forged_2', 'dlv_forged_3']) {
-      expect(await post('/webhooks/autosend', signedAutosend(event, { deliveryId })).then(json)).toEqual({ received: true, duplicate: true });
+      expect(await post('/webhooks/autosend', signedAutosend(event, { deliveryId })).then(json)).toEqual({
+        received: true,
+        duplicate: true,
+      });
     }
     await eventsOf(message.id, 'delivered');
     const eventId = `sha256:${createHash('sha256').update(signed.body).digest('hex')}`;
@@ -370,6 +462,8 @@ describe('events whose job was lost', () => {
   it('are marked unmatched at once when they carry nothing to join on', async () => {
     const res = await post('/webhooks/resend', signedResend(resendEvent('email.delivered', { email_id: null }), { id: 'msg_no_join' }));
     expect(res.status).toBe(200);
-    await waitFor(async () => (await database.db.providerEvent.findFirst({ where: { eventId: 'msg_no_join', outcome: 'unmatched' } })) !== null);
+    await waitFor(
+      async () => (await database.db.providerEvent.findFirst({ where: { eventId: 'msg_no_join', outcome: 'unmatched' } })) !== null,
+    );
   });
 });

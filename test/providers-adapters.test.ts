@@ -42,7 +42,9 @@ describe('error policy', () => {
   });
 
   it('learns the rate from ratelimit-limit over the policy window', () => {
-    expect(parseRateLimit({ 'ratelimit-limit': '20', 'ratelimit-policy': '20;w=1', 'ratelimit-remaining': '0', 'ratelimit-reset': '1' })).toEqual({
+    expect(
+      parseRateLimit({ 'ratelimit-limit': '20', 'ratelimit-policy': '20;w=1', 'ratelimit-remaining': '0', 'ratelimit-reset': '1' }),
+    ).toEqual({
       perSecond: 20,
       remaining: 0,
       resetMs: 1000,
@@ -146,7 +148,11 @@ describe('Resend adapter', () => {
     fake.setDefault(resendAnswers.dailyQuota());
     const error = await failure(resend().send(email()));
     expect(error).toMatchObject({ kind: 'fail_over', status: 429, code: 'daily_quota_exceeded' });
-    expect(error.raw).toEqual({ statusCode: 429, name: 'daily_quota_exceeded', message: 'You have reached your daily email sending quota.' });
+    expect(error.raw).toEqual({
+      statusCode: 429,
+      name: 'daily_quota_exceeded',
+      message: 'You have reached your daily email sending quota.',
+    });
   });
 
   it('fails a message with no From permanently, naming the settings, without calling Resend', async () => {

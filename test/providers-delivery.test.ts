@@ -80,7 +80,8 @@ const eventsOf = async (id: string) =>
     detail: e.detail as Record<string, unknown>,
   }));
 
-const requestsFor = (fake: IdempotentFake, id: string) => fake.requests.filter((r) => r.headers['idempotency-key'] === `auth-message/${id}`);
+const requestsFor = (fake: IdempotentFake, id: string) =>
+  fake.requests.filter((r) => r.headers['idempotency-key'] === `auth-message/${id}`);
 const deliveriesFor = (fake: IdempotentFake, id: string) => fake.deliveries.filter((d) => d.idempotencyKey === `auth-message/${id}`);
 
 describe('a signed Clerk webhook, end to end', () => {
@@ -89,7 +90,12 @@ describe('a signed Clerk webhook, end to end', () => {
       const event = emailCreated({ otp: '730241' });
       const id = await accept(h, event);
       const message = await settled(id);
-      expect(message).toMatchObject({ status: 'sent', provider: 'resend', providerMessageId: deliveriesFor(resend, id)[0]!.id, lastError: null });
+      expect(message).toMatchObject({
+        status: 'sent',
+        provider: 'resend',
+        providerMessageId: deliveriesFor(resend, id)[0]!.id,
+        lastError: null,
+      });
 
       const requests = requestsFor(resend, id);
       expect(requests).toHaveLength(1);
@@ -148,7 +154,11 @@ describe('one adapter per provider, for sending and for its webhook', () => {
       expect(await settled(id)).toMatchObject({ status: 'sent', provider: 'autosend' });
       const { metadata } = requestsFor(autosend, id)[0]!.json as { metadata: Record<string, string> };
       expect(metadata).toEqual({ message_id: id });
-      const res = await post(h, '/webhooks/autosend', signedAutosend(autosendEvent('email.delivered', { emailId: 'as_not_recorded', metadata })));
+      const res = await post(
+        h,
+        '/webhooks/autosend',
+        signedAutosend(autosendEvent('email.delivered', { emailId: 'as_not_recorded', metadata })),
+      );
       expect(res.status).toBe(200);
       await waitFor(async () => (await statusOf(id)) === 'delivered', { timeoutMs: 20_000 });
     });
@@ -164,7 +174,7 @@ describe('one adapter per provider, for sending and for its webhook', () => {
     });
   });
 
-  it("a provider out of the send chain still receives the events of what it sent before", async () => {
+  it('a provider out of the send chain still receives the events of what it sent before', async () => {
     await withHarness(
       { EMAIL_PROVIDERS: 'resend', AUTOSEND_API_KEY: undefined, AUTOSEND_WEBHOOK_SECRET: TEST_AUTOSEND_WEBHOOK_SECRET },
       async (h) => {
@@ -190,7 +200,10 @@ describe('an admin retry', () => {
       // Resend took it, then reported it failed (say, its daily quota ran out before it went out).
       await database.db.message.update({ where: { id }, data: { status: 'failed', lastError: 'resend: reached_daily_quota' } });
 
-      const res = await h.request(`/api/messages/${id}/retry`, { method: 'POST', headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
+      const res = await h.request(`/api/messages/${id}/retry`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` },
+      });
       expect(res.status).toBe(202);
       const again = await waitFor(async () => {
         const m = await database.db.message.findUniqueOrThrow({ where: { id } });
@@ -214,7 +227,10 @@ describe('retries', () => {
       expect(requests).toHaveLength(2);
       expect(requests.map((r) => r.headers['idempotency-key'])).toEqual([`auth-message/${id}`, `auth-message/${id}`]);
       const failed = (await eventsOf(id)).find((e) => e.type === 'send_failed')!;
-      expect(failed).toMatchObject({ provider: 'resend', detail: { class: 'transient', message: expect.stringMatching(/no answer within 400 ms/) } });
+      expect(failed).toMatchObject({
+        provider: 'resend',
+        detail: { class: 'transient', message: expect.stringMatching(/no answer within 400 ms/) },
+      });
     });
   });
 
@@ -238,7 +254,10 @@ describe('retries', () => {
       expect(await settled(id)).toMatchObject({ status: 'sent', provider: 'resend' });
       const [first, second] = requestsFor(resend, id);
       expect(second!.receivedAt - first!.receivedAt).toBeGreaterThanOrEqual(1_950);
-      expect((await eventsOf(id)).find((e) => e.type === 'send_failed')!.detail).toMatchObject({ status: 429, code: 'rate_limit_exceeded' });
+      expect((await eventsOf(id)).find((e) => e.type === 'send_failed')!.detail).toMatchObject({
+        status: 429,
+        code: 'rate_limit_exceeded',
+      });
     });
   });
 
@@ -330,7 +349,10 @@ describe('failover and the circuit', () => {
       const first = await accept(h);
       await waitFor(async () => (await eventsOf(first)).some((e) => e.type === 'send_failed' && e.provider === 'autosend'));
       const states = await h.container.providerHealth.states();
-      expect(states.filter((s) => s.provider !== 'outbox').map((s) => [s.provider, s.circuit])).toEqual([['resend', 'open'], ['autosend', 'open']]);
+      expect(states.filter((s) => s.provider !== 'outbox').map((s) => [s.provider, s.circuit])).toEqual([
+        ['resend', 'open'],
+        ['autosend', 'open'],
+      ]);
       // Its last provider failed, but its code has time left: it waits to be tried again, not `failed`.
       await waitFor(() => database.db.message.findFirst({ where: { id: first, status: 'queued' } }));
 
@@ -347,7 +369,7 @@ describe('failover and the circuit', () => {
 });
 
 describe('permanent failures', () => {
-  it('marks a message failed with the provider\'s reason, without trying another provider', async () => {
+  it("marks a message failed with the provider's reason, without trying another provider", async () => {
     await withHarness({}, async (h) => {
       resend.script(resendAnswers.validation());
       const id = await accept(h);
@@ -415,7 +437,7 @@ describe('no message is sent twice', () => {
     }
   });
 
-  it('when a stuck worker\'s lease lapses mid-send and another worker takes the message over', async () => {
+  it("when a stuck worker's lease lapses mid-send and another worker takes the message over", async () => {
     // One try per provider: anything but "wait for Resend" would fail over to Autosend at once.
     const config = providerEnv({ PROVIDER_TIMEOUT_MS: '5000', PROVIDER_ATTEMPTS: '1' });
     const [a, b] = [await startHarness(config), await startHarness(config)];

@@ -23,7 +23,13 @@ let unosend: FakeUnosend;
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  [sink, ses, postmark, twilio, unosend] = await Promise.all([startSmtpSink(), startFakeSes('eu-west-1'), startFakePostmark(), startFakeTwilio(), startFakeUnosend()]);
+  [sink, ses, postmark, twilio, unosend] = await Promise.all([
+    startSmtpSink(),
+    startFakeSes('eu-west-1'),
+    startFakePostmark(),
+    startFakeTwilio(),
+    startFakeUnosend(),
+  ]);
 });
 afterAll(async () => {
   await Promise.all([sink.close(), ses.close(), postmark.close(), twilio.close(), unosend.close()]);
@@ -51,7 +57,12 @@ const refuseNext: Record<string, () => void> = {
   smtp: () => sink.script({ kind: 'reject', at: 'mail', code: 553, message: '5.7.1 Sender address rejected: not owned by user' }),
   ses: () => ses.failNext({ status: 400, type: 'SendingPausedException', message: 'Sending is paused for this account' }),
   postmark: () => postmark.failNext({ status: 422, errorCode: 412, message: 'Your Postmark account is pending approval' }),
-  twilio: () => twilio.failNext({ status: 400, code: 21606, message: "The 'From' phone number provided is not a valid message-capable Twilio phone number" }),
+  twilio: () =>
+    twilio.failNext({
+      status: 400,
+      code: 21606,
+      message: "The 'From' phone number provided is not a valid message-capable Twilio phone number",
+    }),
   unosend: () => unosend.failNext({ status: 402, body: { error: { code: 'insufficient_balance', message: 'Wallet empty' } } }),
 };
 const requestsTo: Record<string, () => number> = {
@@ -65,31 +76,37 @@ const requestsTo: Record<string, () => number> = {
 const settled = (id: string) => settledMessage(database.db, id, ['sent', 'failed']);
 
 const EMAIL_ORDERS = [
-  ['smtp', 'ses'], ['smtp', 'postmark'], ['ses', 'smtp'], ['ses', 'postmark'], ['postmark', 'smtp'], ['postmark', 'ses'],
+  ['smtp', 'ses'],
+  ['smtp', 'postmark'],
+  ['ses', 'smtp'],
+  ['ses', 'postmark'],
+  ['postmark', 'smtp'],
+  ['postmark', 'ses'],
 ] as const;
 
-describe.each([...EMAIL_ORDERS.map(([a, b]) => ['email', a, b] as const), ['sms', 'twilio', 'unosend'] as const, ['sms', 'unosend', 'twilio'] as const])(
-  '%s: %s refuses, %s sends',
-  (channel, first, second) => {
-    let harness: Harness;
-    beforeAll(async () => {
-      const chain = channel === 'email' ? { EMAIL_PROVIDERS: `${first},${second}` } : { SMS_PROVIDERS: `${first},${second}` };
-      harness = await startHarness(testConfig(database.url, { ...providerEnv(), ...chain }), { workers: true });
-    });
-    afterAll(() => harness.close());
+describe.each([
+  ...EMAIL_ORDERS.map(([a, b]) => ['email', a, b] as const),
+  ['sms', 'twilio', 'unosend'] as const,
+  ['sms', 'unosend', 'twilio'] as const,
+])('%s: %s refuses, %s sends', (channel, first, second) => {
+  let harness: Harness;
+  beforeAll(async () => {
+    const chain = channel === 'email' ? { EMAIL_PROVIDERS: `${first},${second}` } : { SMS_PROVIDERS: `${first},${second}` };
+    harness = await startHarness(testConfig(database.url, { ...providerEnv(), ...chain }), { workers: true });
+  });
+  afterAll(() => harness.close());
 
-    it('fails over once and the message goes out through the second provider only', async () => {
-      refuseNext[first]!();
-      const before = { [second]: requestsTo[second]!() };
-      const id = await acceptClerkEvent(harness.request, channel === 'email' ? emailCreated() : smsCreated());
-      const message = await settled(id);
-      expect(message).toMatchObject({ status: 'sent', provider: second });
-      expect(message.events.filter((e) => e.type === 'send_failed').map((e) => e.provider)).toEqual([first]);
-      expect(message.events.find((e) => e.type === 'failover')).toMatchObject({ provider: second, detail: { from: first } });
-      expect(requestsTo[second]!() - before[second]!).toBe(1);
-    });
-  },
-);
+  it('fails over once and the message goes out through the second provider only', async () => {
+    refuseNext[first]!();
+    const before = { [second]: requestsTo[second]!() };
+    const id = await acceptClerkEvent(harness.request, channel === 'email' ? emailCreated() : smsCreated());
+    const message = await settled(id);
+    expect(message).toMatchObject({ status: 'sent', provider: second });
+    expect(message.events.filter((e) => e.type === 'send_failed').map((e) => e.provider)).toEqual([first]);
+    expect(message.events.find((e) => e.type === 'failover')).toMatchObject({ provider: second, detail: { from: first } });
+    expect(requestsTo[second]!() - before[second]!).toBe(1);
+  });
+});
 
 describe('a timeout is not failed over from', () => {
   let harness: Harness;

@@ -32,9 +32,14 @@ function setup(overrides: Partial<ProviderHealthOptions> = {}) {
   return { clock, a: createProviderHealth(options), b: createProviderHealth(options) };
 }
 
-const down = (): Promise<ProviderOutcome> => Promise.resolve({ kind: 'retry' as const, message: 'HTTP 503', status: 503, unanswered: false });
+const down = (): Promise<ProviderOutcome> =>
+  Promise.resolve({ kind: 'retry' as const, message: 'HTTP 503', status: 503, unanswered: false });
 const up = (): Promise<ProviderOutcome> => Promise.resolve({ kind: 'sent' as const, providerMessageId: 'x' });
-const outcome = (p: Promise<unknown>) => p.then((r) => r, (e: unknown) => (e instanceof Error ? e.message : e));
+const outcome = (p: Promise<unknown>) =>
+  p.then(
+    (r) => r,
+    (e: unknown) => (e instanceof Error ? e.message : e),
+  );
 
 describe('circuit breaker', () => {
   it('opens after N consecutive failures across processes, lets one probe through after the cool-down, closes on success', async () => {
@@ -55,7 +60,10 @@ describe('circuit breaker', () => {
     expect((await a.states())[0]!.circuit).toBe('half_open');
     // Half-open: exactly one probe; while it is out, the others are still skipped.
     let finishProbe!: () => void;
-    const probe = a.call('resend', () => new Promise<ProviderOutcome>((resolve) => (finishProbe = () => resolve({ kind: 'sent' as const, providerMessageId: 'p' }))));
+    const probe = a.call(
+      'resend',
+      () => new Promise<ProviderOutcome>((resolve) => (finishProbe = () => resolve({ kind: 'sent' as const, providerMessageId: 'p' }))),
+    );
     // The probe is out once its send has started.
     await waitFor(() => finishProbe !== undefined);
     expect(await b.call('resend', up)).toMatchObject({ ok: false, reason: 'circuit_open' });
@@ -76,14 +84,22 @@ describe('circuit breaker', () => {
 
   it('does not count per-message refusals or rate limits as the provider being down', async () => {
     const { a } = setup({ failureThreshold: 1 });
-    await outcome(a.call('resend', (): Promise<ProviderOutcome> => Promise.resolve({ kind: 'failed' as const, message: 'invalid to', status: 422 })));
-    await outcome(a.call('resend', (): Promise<ProviderOutcome> => Promise.resolve({ kind: 'rate_limited' as const, message: '429', status: null, retryAfterMs: 50 })));
+    await outcome(
+      a.call('resend', (): Promise<ProviderOutcome> => Promise.resolve({ kind: 'failed' as const, message: 'invalid to', status: 422 })),
+    );
+    await outcome(
+      a.call('resend', (): Promise<ProviderOutcome> =>
+        Promise.resolve({ kind: 'rate_limited' as const, message: '429', status: null, retryAfterMs: 50 }),
+      ),
+    );
     expect((await a.states())[0]!.circuit).toBe('closed');
   });
 
   it('counts a refused key or a spent quota (another provider could send)', async () => {
     const { a } = setup({ failureThreshold: 1 });
-    await outcome(a.call('resend', (): Promise<ProviderOutcome> => Promise.resolve({ kind: 'fail_over' as const, message: 'quota', status: 429 })));
+    await outcome(
+      a.call('resend', (): Promise<ProviderOutcome> => Promise.resolve({ kind: 'fail_over' as const, message: 'quota', status: 429 })),
+    );
     expect((await a.states())[0]!.circuit).toBe('open');
   });
 });
@@ -91,7 +107,11 @@ describe('circuit breaker', () => {
 describe('rate limits', () => {
   it('pauses only the provider that answered 429, until its Retry-After', async () => {
     const { clock, a, b } = setup();
-    await outcome(a.call('resend', (): Promise<ProviderOutcome> => Promise.resolve({ kind: 'rate_limited' as const, message: '429', status: null, retryAfterMs: 3_000 })));
+    await outcome(
+      a.call('resend', (): Promise<ProviderOutcome> =>
+        Promise.resolve({ kind: 'rate_limited' as const, message: '429', status: null, retryAfterMs: 3_000 }),
+      ),
+    );
     expect(await b.call('resend', up)).toEqual({ ok: false, reason: 'paused', retryInMs: 3_000 });
     expect(await b.call('autosend', up)).toMatchObject({ ok: true });
     expect((await b.states())[0]!.paused_until).toBe(new Date(clock.now + 3_000).toISOString());
@@ -101,7 +121,11 @@ describe('rate limits', () => {
 
   it('caps a pause at maxPauseMs whatever the Retry-After, and reports what is left of it', async () => {
     const { clock, a, b } = setup({ maxPauseMs: 2_000 });
-    await outcome(a.call('resend', (): Promise<ProviderOutcome> => Promise.resolve({ kind: 'rate_limited' as const, message: '429', status: null, retryAfterMs: 3_600_000 })));
+    await outcome(
+      a.call('resend', (): Promise<ProviderOutcome> =>
+        Promise.resolve({ kind: 'rate_limited' as const, message: '429', status: null, retryAfterMs: 3_600_000 }),
+      ),
+    );
     expect(await b.call('resend', up)).toEqual({ ok: false, reason: 'paused', retryInMs: 2_000 });
     expect((await b.states())[0]).toMatchObject({ paused_until: new Date(clock.now + 2_000).toISOString(), paused_seconds: 2 });
     clock.now += 2_000;
@@ -111,7 +135,9 @@ describe('rate limits', () => {
 
   it('pauses before a 429 when the provider says no requests remain in the window', async () => {
     const { a } = setup();
-    await a.call('resend', (): Promise<ProviderOutcome> => Promise.resolve({ kind: 'sent' as const, providerMessageId: 'x', rateLimit: { perSecond: 5, remaining: 0, resetMs: 900 } }));
+    await a.call('resend', (): Promise<ProviderOutcome> =>
+      Promise.resolve({ kind: 'sent' as const, providerMessageId: 'x', rateLimit: { perSecond: 5, remaining: 0, resetMs: 900 } }),
+    );
     expect(await a.call('resend', up)).toEqual({ ok: false, reason: 'paused', retryInMs: 900 });
   });
 
@@ -128,7 +154,9 @@ describe('rate limits', () => {
   it('follows the rate the provider reports as soon as it reports it', async () => {
     const { a } = setup({ limits: { resend: { defaultPerSecond: 2 } } });
     // The first send goes at the guessed 2/s, so the next slot would be 500 ms away…
-    await a.call('resend', (): Promise<ProviderOutcome> => Promise.resolve({ kind: 'sent' as const, providerMessageId: 'x', rateLimit: { perSecond: 20, remaining: 19, resetMs: 1000 } }));
+    await a.call('resend', (): Promise<ProviderOutcome> =>
+      Promise.resolve({ kind: 'sent' as const, providerMessageId: 'x', rateLimit: { perSecond: 20, remaining: 19, resetMs: 1000 } }),
+    );
     expect((await a.states())[0]!.reported_per_second).toBe(20);
     // …but Resend says 20/s: sends 50 ms apart now fit in 200 ms of patience.
     expect(await a.call('resend', up)).toMatchObject({ ok: true });
@@ -137,7 +165,9 @@ describe('rate limits', () => {
 
   it('never goes above the configured ceiling, whatever the provider reports', async () => {
     const { a } = setup({ limits: { resend: { defaultPerSecond: 4, maxPerSecond: 4 } } });
-    await a.call('resend', (): Promise<ProviderOutcome> => Promise.resolve({ kind: 'sent' as const, providerMessageId: 'x', rateLimit: { perSecond: 20 } }));
+    await a.call('resend', (): Promise<ProviderOutcome> =>
+      Promise.resolve({ kind: 'sent' as const, providerMessageId: 'x', rateLimit: { perSecond: 20 } }),
+    );
     // 4/s: the next slot is 250 ms away, beyond 200 ms of patience.
     expect(await a.call('resend', up)).toMatchObject({ ok: false, reason: 'saturated' });
   });

@@ -30,9 +30,10 @@ afterAll(async () => {
 });
 
 async function positionAt(fraction: number, where = 'TRUE'): Promise<{ created_at: Date; id: string }> {
-  const { rows } = await pg.query(`SELECT created_at, id FROM messages WHERE ${where} ORDER BY created_at DESC, id DESC OFFSET $1 LIMIT 1`, [
-    Math.floor((await pg.query(`SELECT count(*)::int AS n FROM messages WHERE ${where}`)).rows[0].n * fraction),
-  ]);
+  const { rows } = await pg.query(
+    `SELECT created_at, id FROM messages WHERE ${where} ORDER BY created_at DESC, id DESC OFFSET $1 LIMIT 1`,
+    [Math.floor((await pg.query(`SELECT count(*)::int AS n FROM messages WHERE ${where}`)).rows[0].n * fraction)],
+  );
   return rows[0];
 }
 
@@ -84,7 +85,9 @@ describe("the message list's filter choices", () => {
                     VALUES ('msg_old_facet', 'api', 'email', 'old@example.com', 'postmark', 'retired_template', 'sent', now() - interval '20 days')`);
     const since = new Date(Date.now() - 7 * 86_400_000);
     const distinct = async (column: string) =>
-      (await pg.query(`SELECT DISTINCT ${column} AS v FROM messages WHERE created_at >= $1 AND ${column} IS NOT NULL ORDER BY 1`, [since])).rows.map((r) => r.v);
+      (
+        await pg.query(`SELECT DISTINCT ${column} AS v FROM messages WHERE created_at >= $1 AND ${column} IS NOT NULL ORDER BY 1`, [since])
+      ).rows.map((r) => r.v);
     const facets = await filterFacets(database.db, new Date());
     expect(facets).toEqual({ providers: await distinct('provider'), templates: await distinct('template') });
     expect(facets.providers).not.toContain('postmark');

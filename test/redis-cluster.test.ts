@@ -69,7 +69,9 @@ describe('REDIS_MODE=cluster', () => {
     expect(new Set([...nodesByQueue.values()].map((n) => [...n][0])).size).toBeGreaterThan(1);
     // Provider health was read and written through its scripts on the cluster.
     expect(await cluster.keys(`${PREFIX}:provider-health:resend`)).toHaveLength(1);
-    expect(await harness.container.providerHealth.states()).toContainEqual(expect.objectContaining({ provider: 'resend', circuit: 'closed' }));
+    expect(await harness.container.providerHealth.states()).toContainEqual(
+      expect.objectContaining({ provider: 'resend', circuit: 'closed' }),
+    );
   });
 
   it('the verification limiter (a four-key script) counts in one slot and refuses the resend', async () => {

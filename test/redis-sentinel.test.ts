@@ -68,7 +68,13 @@ describe('REDIS_MODE=sentinel', () => {
 
     // A job written to the old master after the replica took over is gone with it; its message is still
     // queued in Postgres, and the sweeper (every 30 s in production) queues it again.
-    const sweeper = createSweeper({ db: database.db, store: harness.container.messageStore, queues: harness.container.queues, log: createLogger('silent'), staleAfterMs: 5_000 });
+    const sweeper = createSweeper({
+      db: database.db,
+      store: harness.container.messageStore,
+      queues: harness.container.queues,
+      log: createLogger('silent'),
+      staleAfterMs: 5_000,
+    });
     await waitFor(
       async () => {
         const sent = await database.db.message.count({ where: { id: { in: ids }, status: 'sent' } });
@@ -80,7 +86,11 @@ describe('REDIS_MODE=sentinel', () => {
 
     expect(resend.deliveries).toHaveLength(ids.length);
     expect(new Set(resend.deliveries.map((d) => d.idempotencyKey)).size).toBe(ids.length);
-    const sentEvents = await database.db.messageEvent.groupBy({ by: ['messageId'], where: { messageId: { in: ids }, type: 'sent' }, _count: true });
+    const sentEvents = await database.db.messageEvent.groupBy({
+      by: ['messageId'],
+      where: { messageId: { in: ids }, type: 'sent' },
+      _count: true,
+    });
     expect(sentEvents.map((e) => e._count)).toEqual(ids.map(() => 1));
     // The service is on the new master.
     // Its ping has a 1.5 s budget, which a loaded machine can miss once: ask until it answers.

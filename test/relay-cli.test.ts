@@ -50,7 +50,7 @@ it('shows a message with its timeline, as text and as JSON', async () => {
   expect(parsed.events.map((e: { type: string }) => e.type)).toEqual(['received', 'queued', 'sent']);
 });
 
-it('does not pass other people\'s escape sequences to the terminal', async () => {
+it("does not pass other people's escape sequences to the terminal", async () => {
   const id = await seedMessage(database.db, { status: 'failed', lastError: 'resend: \x1b]0;pwned\x07\x1b[2J boom' });
   const { stdout } = await relay(['show', id], { tty: true });
   expect(stdout).toMatch(/resend: \?\]0;pwned\?\?\[2J boom/);
@@ -86,7 +86,11 @@ it('follows the log live with filters', async () => {
 });
 
 it('retries a message and reports why it cannot', async () => {
-  const failed = await seedMessage(database.db, { status: 'failed', template: 'welcome', payload: { channel: 'email', subject: 'Hi', text: 'Welcome' } });
+  const failed = await seedMessage(database.db, {
+    status: 'failed',
+    template: 'welcome',
+    payload: { channel: 'email', subject: 'Hi', text: 'Welcome' },
+  });
   const ok = await relay(['retry', failed]);
   expect(ok).toMatchObject({ code: 0, stdout: `${failed} queued: queued again\n` });
   await waitFor(async () => (await database.db.message.findUniqueOrThrow({ where: { id: failed } })).status === 'sent');
@@ -117,7 +121,16 @@ it('says what is wrong without a token, with a wrong one, or with no server', as
 it('follows status changes of older messages, every one of them however many change at once', async () => {
   const hourAgo = new Date(Date.now() - 3_600_000);
   const ids: string[] = [];
-  for (let i = 0; i < 230; i++) ids.push(await seedMessage(database.db, { recipient: `bulk${i}@tail-bulk.example`, template: 'tail_bulk', status: 'sent', createdAt: hourAgo, updatedAt: hourAgo }));
+  for (let i = 0; i < 230; i++)
+    ids.push(
+      await seedMessage(database.db, {
+        recipient: `bulk${i}@tail-bulk.example`,
+        template: 'tail_bulk',
+        status: 'sent',
+        createdAt: hourAgo,
+        updatedAt: hourAgo,
+      }),
+    );
   const controller = new AbortController();
   let stdout = '';
   const running = runRelay(['tail', '--template', 'tail_bulk', '--lines', '1', '--interval', '0.2'], {
@@ -144,10 +157,22 @@ it('follows status changes of older messages, every one of them however many cha
 
 describe('stats, against the real /api/stats', () => {
   beforeAll(async () => {
-    await seedMessages(database.db, { count: 18, provider: 'resend', domain: 'stats-cli.example', outcome: 'delivered', sendMs: 800, deliverMs: 2_000 });
+    await seedMessages(database.db, {
+      count: 18,
+      provider: 'resend',
+      domain: 'stats-cli.example',
+      outcome: 'delivered',
+      sendMs: 800,
+      deliverMs: 2_000,
+    });
     await seedMessages(database.db, { count: 2, provider: 'resend', domain: 'stats-cli.example', outcome: 'hard_bounce' });
     for (const status of ['failed', 'expired', 'expired'] as const) {
-      await seedMessage(database.db, { status, provider: 'resend', recipient: `someone@stats-cli-lost.example`, createdAt: new Date(Date.now() - 60_000) });
+      await seedMessage(database.db, {
+        status,
+        provider: 'resend',
+        recipient: `someone@stats-cli-lost.example`,
+        createdAt: new Date(Date.now() - 60_000),
+      });
     }
   });
 
@@ -159,7 +184,9 @@ describe('stats, against the real /api/stats', () => {
     expect(stdout).toMatch(/^messages {2}\d+ {2}\(.*delivered \d+.*bounced \d+/m);
     expect(stdout).toMatch(/^email sent \d+: bounce rate \d+\.\d\d% \(\d+ hard\), complaint rate \d+\.\d{3}% \(\d+\)$/m);
     expect(stdout).toMatch(/^latency {3}accepted→sent p50 \S+ p95 \S+; sent→delivered p50 \S+ p95 \S+$/m);
-    expect(stdout).toMatch(/^PROVIDER\s+TOTAL\s+DELIVERED\s+FAILED\s+EXPIRED\s+EMAIL SENT\s+BOUNCE\s+COMPLAINT\s+TO SENT P95\s+TO DELIVERED P95$/m);
+    expect(stdout).toMatch(
+      /^PROVIDER\s+TOTAL\s+DELIVERED\s+FAILED\s+EXPIRED\s+EMAIL SENT\s+BOUNCE\s+COMPLAINT\s+TO SENT P95\s+TO DELIVERED P95$/m,
+    );
     expect(stdout).toMatch(/^DOMAIN\s+TOTAL/m);
     // 2 hard bounces of 20 sends to this domain.
     // Failed and expired in their own columns: 1 failed, 2 expired (not "3 failed").
@@ -172,7 +199,7 @@ describe('stats, against the real /api/stats', () => {
     expect(parsed.recipient_domains.find((d: { domain: string }) => d.domain === 'stats-cli.example').rates.window.hard_bounces).toBe(2);
   });
 
-  it('passes the API\'s answer on for a bad window', async () => {
+  it("passes the API's answer on for a bad window", async () => {
     const { code, stderr } = await relay(['stats', '--window', 'forever']);
     expect(code).toBe(1);
     expect(stderr).toMatch(/422 invalid_request: window: must look like 15m, 24h or 7d/);

@@ -24,21 +24,42 @@ it('removes bodies after BODY_RETENTION_DAYS and messages after RETENTION_DAYS, 
   const fresh = await seedMessage(database.db, { createdAt: daysAgo(1) });
   const oldBodies: string[] = [];
   for (let i = 0; i < 5; i++) oldBodies.push(await seedMessage(database.db, { createdAt: daysAgo(8 + i) }));
-  await database.db.outboxMessage.create({ data: { messageId: oldBodies[0]!, channel: 'email', to: 'a@example.com', createdAt: daysAgo(8) } });
+  await database.db.outboxMessage.create({
+    data: { messageId: oldBodies[0]!, channel: 'email', to: 'a@example.com', createdAt: daysAgo(8) },
+  });
   await database.db.outboxMessage.create({ data: { messageId: fresh, channel: 'email', to: 'b@example.com', createdAt: daysAgo(1) } });
   const expired: string[] = [];
-  for (let i = 0; i < 3; i++) expired.push(await seedMessage(database.db, { createdAt: daysAgo(31 + i), events: [{ type: 'received' }, { type: 'sent' }] }));
+  for (let i = 0; i < 3; i++)
+    expired.push(await seedMessage(database.db, { createdAt: daysAgo(31 + i), events: [{ type: 'received' }, { type: 'sent' }] }));
 
   const verification = (id: string, expiresAt: Date) =>
     database.db.verification.create({
-      data: { id, channel: 'email', recipient: 'v@example.com', purpose: 'login', status: 'verified', maxAttempts: 5, createdAt: new Date(expiresAt.getTime() - 300_000), expiresAt },
+      data: {
+        id,
+        channel: 'email',
+        recipient: 'v@example.com',
+        purpose: 'login',
+        status: 'verified',
+        maxAttempts: 5,
+        createdAt: new Date(expiresAt.getTime() - 300_000),
+        expiresAt,
+      },
     });
   for (let i = 0; i < 3; i++) await verification(`ver_old_${i}`, daysAgo(31 + i));
   await verification('ver_recent', daysAgo(29));
 
   const providerEvent = (id: string, processedAt: Date | null) =>
     database.db.providerEvent.create({
-      data: { id, provider: 'resend', eventId: id, type: 'email.delivered', occurredAt: daysAgo(40), payload: { to: ['someone@example.com'] }, receivedAt: daysAgo(40), processedAt },
+      data: {
+        id,
+        provider: 'resend',
+        eventId: id,
+        type: 'email.delivered',
+        occurredAt: daysAgo(40),
+        payload: { to: ['someone@example.com'] },
+        receivedAt: daysAgo(40),
+        processedAt,
+      },
     });
   await providerEvent('pev_old', daysAgo(31));
   await providerEvent('pev_recent', daysAgo(2));
@@ -52,7 +73,10 @@ it('removes bodies after BODY_RETENTION_DAYS and messages after RETENTION_DAYS, 
   });
   expect(await retention.run()).toEqual({ messages: 3, bodies: 5, outbox: 1, verifications: 3, providerEvents: 1 });
   expect((await database.db.verification.findMany({ select: { id: true } })).map((v) => v.id)).toEqual(['ver_recent']);
-  expect((await database.db.providerEvent.findMany({ orderBy: { id: 'asc' } })).map((e) => e.id)).toEqual(['pev_recent', 'pev_unprocessed']);
+  expect((await database.db.providerEvent.findMany({ orderBy: { id: 'asc' } })).map((e) => e.id)).toEqual([
+    'pev_recent',
+    'pev_unprocessed',
+  ]);
 
   expect(await database.db.message.count({ where: { id: { in: expired } } })).toBe(0);
   expect(await database.db.messageEvent.count({ where: { messageId: { in: expired } } })).toBe(0);

@@ -33,7 +33,11 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const child of children) child.kill('SIGKILL');
   const connection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
-  await Promise.all(createQueues(connection, redisKeys(prefix, 'standalone')).all().map((queue) => queue.obliterate({ force: true })));
+  await Promise.all(
+    createQueues(connection, redisKeys(prefix, 'standalone'))
+      .all()
+      .map((queue) => queue.obliterate({ force: true })),
+  );
   connection.disconnect();
   await Promise.all([resend.close(), database.drop()]);
 });
@@ -68,10 +72,13 @@ describe('two API and two worker processes on one Postgres and Redis', () => {
     const apiPorts = [randomPort(), randomPort() + 1];
     const apis = apiPorts.map((port) => start(MAIN, { ROLE: 'api', PORT: String(port) }));
     const workers = [0, 1].map(() => start(WORKER, { ROLE: 'worker', TEST_LOCK_MS: '2000' }));
-    await waitFor(() => apis.every((a) => a.lines.some((l) => l.includes('auth-relay ready'))) && workers.every((w) => w.lines.includes('ready')), {
-      timeoutMs: 40_000,
-      intervalMs: 200,
-    });
+    await waitFor(
+      () => apis.every((a) => a.lines.some((l) => l.includes('auth-relay ready'))) && workers.every((w) => w.lines.includes('ready')),
+      {
+        timeoutMs: 40_000,
+        intervalMs: 200,
+      },
+    );
 
     const ids: string[] = [];
     for (let i = 0; i < 60; i++) {
@@ -95,7 +102,11 @@ describe('two API and two worker processes on one Postgres and Redis', () => {
     // ...and the provider sent each message once.
     expect(resend.deliveries).toHaveLength(ids.length);
     expect(new Set(resend.deliveries.map((d) => d.idempotencyKey)).size).toBe(ids.length);
-    const sentEvents = await database.db.messageEvent.groupBy({ by: ['messageId'], where: { messageId: { in: ids }, type: 'sent' }, _count: true });
+    const sentEvents = await database.db.messageEvent.groupBy({
+      by: ['messageId'],
+      where: { messageId: { in: ids }, type: 'sent' },
+      _count: true,
+    });
     expect(sentEvents.map((e) => e._count)).toEqual(ids.map(() => 1));
   }, 90_000);
 });

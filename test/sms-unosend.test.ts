@@ -142,14 +142,21 @@ describe('Clerk sms.created through Unosend', () => {
 
     const job = await harness.container.queues.send.getJob(message_id);
     await waitFor(async () => (await job?.getState()) === 'completed');
-    const ours = unosend.sends().slice(before).filter((r) => r.json?.metadata?.message_id === message_id);
+    const ours = unosend
+      .sends()
+      .slice(before)
+      .filter((r) => r.json?.metadata?.message_id === message_id);
     expect(ours).toHaveLength(1);
     expect(ours[0]!.json).toMatchObject({ to: '+447700900123', body: 'Your Acme verification code is 551902' });
     expect(harness.logs.text()).not.toContain('551902');
   });
 
   it('retries after a 429 and sends once', async () => {
-    unosend.failNext({ status: 429, headers: { 'retry-after': '1' }, body: { error: { code: 'rate_limit_exceeded', message: 'Slow down' } } });
+    unosend.failNext({
+      status: 429,
+      headers: { 'retry-after': '1' },
+      body: { error: { code: 'rate_limit_exceeded', message: 'Slow down' } },
+    });
     const event = smsCreated();
     const res = await postClerkEvent(harness.request, event);
     const { message_id } = await json(res);

@@ -60,7 +60,9 @@ describe('a dependency down at start: the process listens, says what is missing,
       expect(refused.status).toBe(503);
       expect(refused.headers.get('retry-after')).toBe('5');
       // The log names the variable and what was tried, without the password.
-      await waitFor(() => output(service).includes(`cannot reach Postgres at postgresql://postgres:[redacted]@127.0.0.1:${postgres.port}/`));
+      await waitFor(() =>
+        output(service).includes(`cannot reach Postgres at postgresql://postgres:[redacted]@127.0.0.1:${postgres.port}/`),
+      );
       expect(output(service)).toContain('(DATABASE_URL): connect ECONNREFUSED');
       expect(output(service)).not.toContain('not-for-logs');
 
@@ -93,7 +95,9 @@ describe('a dependency down at start: the process listens, says what is missing,
       await waitFor(() => database.db.message.findFirst({ where: { id, status: 'sent' } }), { timeoutMs: 20_000 });
 
       await redis.stop();
-      expect(((await waitFor(() => answersWith(service, '/readyz', 503))) as { error: { message: string } }).error.message).toContain('REDIS_URL');
+      expect(((await waitFor(() => answersWith(service, '/readyz', 503))) as { error: { message: string } }).error.message).toContain(
+        'REDIS_URL',
+      );
       await redis.start();
       await waitFor(() => answersWith(service, '/readyz', 200), { timeoutMs: 40_000 });
     } finally {

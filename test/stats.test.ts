@@ -19,7 +19,13 @@ beforeAll(async () => {
   await seedMessages(db, { count: 1, outcome: 'queued' });
   await seedMessages(db, { count: 4, provider: 'unosend', channel: 'sms', outcome: 'delivered' });
   // Two days old: outside a 24 h window, but among the last 1,000 sends.
-  await seedMessages(db, { count: 5, provider: 'resend', domain: 'gmail.com', outcome: 'hard_bounce', createdAt: new Date(Date.now() - 48 * 3600_000) });
+  await seedMessages(db, {
+    count: 5,
+    provider: 'resend',
+    domain: 'gmail.com',
+    outcome: 'hard_bounce',
+    createdAt: new Date(Date.now() - 48 * 3600_000),
+  });
 });
 
 afterAll(async () => {
@@ -54,7 +60,10 @@ it('breaks the numbers down per provider and per recipient domain', async () => 
   expect(resend.counts).toMatchObject({ delivered: 15, bounced: 3, complained: 2 });
   const autosend = s.providers.find((p: { provider: string }) => p.provider === 'autosend');
   expect(autosend.rates.window).toMatchObject({ sent: 10, hard_bounces: 0, bounce_rate: 0 });
-  expect(autosend.latency).toEqual({ accepted_to_sent: { p50_ms: 3_000, p95_ms: 3_000 }, sent_to_delivered: { p50_ms: 8_000, p95_ms: 8_000 } });
+  expect(autosend.latency).toEqual({
+    accepted_to_sent: { p50_ms: 3_000, p95_ms: 3_000 },
+    sent_to_delivered: { p50_ms: 8_000, p95_ms: 8_000 },
+  });
 
   const gmail = s.recipient_domains.find((d: { domain: string }) => d.domain === 'gmail.com');
   expect(gmail.rates.window).toMatchObject({ sent: 18, hard_bounces: 2 });

@@ -31,7 +31,11 @@ const signed = (payload: unknown, opts?: Parameters<typeof standardWebhookHeader
 /** The messages a hook call recorded, by user id, with what was sent (the outbox keeps full bodies). */
 async function sentFor(userId: string, count = 1) {
   const messages = await waitFor(async () => {
-    const rows = await database.db.message.findMany({ where: { userId }, include: { outbox: true, content: true }, orderBy: { recipient: 'asc' } });
+    const rows = await database.db.message.findMany({
+      where: { userId },
+      include: { outbox: true, content: true },
+      orderBy: { recipient: 'asc' },
+    });
     return rows.length === count && rows.every((r) => r.outbox && r.status === 'sent') ? rows : undefined;
   });
   return messages;
@@ -58,7 +62,13 @@ describe('Send Email hook', () => {
     await expectOk(await signed(payload));
     const [message] = await sentFor(payload.user.id);
     const expectedLink = link(payload.email_data.token_hash, action);
-    expect(message).toMatchObject({ source: 'supabase', channel: 'email', recipient: payload.user.email, template: `supabase_${action}`, status: 'sent' });
+    expect(message).toMatchObject({
+      source: 'supabase',
+      channel: 'email',
+      recipient: payload.user.email,
+      template: `supabase_${action}`,
+      status: 'sent',
+    });
     expect(message!.outbox).toMatchObject({ to: payload.user.email, subject });
     expect(message!.outbox!.text).toContain(expectedLink);
     expect(message!.outbox!.text).toContain('305805');
@@ -225,7 +235,11 @@ describe('signature', () => {
       const body = JSON.stringify(sendEmailHook('signup'));
       const res = await off.request('/webhooks/supabase', { method: 'POST', headers: standardWebhookHeaders(secret, body), body });
       expect(res.status).toBe(503);
-      expect((await json(res)).error).toEqual({ code: 'not_configured', http_code: 503, message: expect.stringMatching(/SUPABASE_HOOK_SECRET/) });
+      expect((await json(res)).error).toEqual({
+        code: 'not_configured',
+        http_code: 503,
+        message: expect.stringMatching(/SUPABASE_HOOK_SECRET/),
+      });
     } finally {
       await off.close();
     }

@@ -88,7 +88,13 @@ describe('sweeper under a backlog', () => {
       log: createLogger('silent'),
       concurrency: 20,
     });
-    return { worker, close: async () => { await worker.close(); connection.disconnect(); } };
+    return {
+      worker,
+      close: async () => {
+        await worker.close();
+        connection.disconnect();
+      },
+    };
   }
 
   it('leaves alone the jobs the worker is running or has just finished while it looks, and warns of none', async () => {
@@ -116,7 +122,12 @@ describe('sweeper under a backlog', () => {
       },
     }) as unknown as Db;
     const logs = new LogCapture();
-    const sweeper = createSweeper({ db, store: harness.container.messageStore, queues: harness.container.queues, log: createLogger('warn', logs) });
+    const sweeper = createSweeper({
+      db,
+      store: harness.container.messageStore,
+      queues: harness.container.queues,
+      log: createLogger('warn', logs),
+    });
     try {
       expect((await sweeper.sweep()).requeued).toBe(0);
       expect(warnings(logs)).toEqual([]);
@@ -132,7 +143,12 @@ describe('sweeper under a backlog', () => {
     await harness.container.queues.send.remove(messageId);
     await backdate();
     const logs = new LogCapture();
-    const sweeper = createSweeper({ db: database.db, store: harness.container.messageStore, queues: harness.container.queues, log: createLogger('warn', logs) });
+    const sweeper = createSweeper({
+      db: database.db,
+      store: harness.container.messageStore,
+      queues: harness.container.queues,
+      log: createLogger('warn', logs),
+    });
 
     expect(await sweeper.sweep()).toEqual({ requeued: 1, purged: 0 });
     expect(await harness.container.queues.send.getJobState(messageId)).toBe('waiting');

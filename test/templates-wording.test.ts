@@ -18,7 +18,11 @@ const VARS = {
 };
 
 const visibleText = (html: string): string =>
-  html.replace(/<[^>]+>/g, ' ').replace(/&amp;/g, '&').replace(/\s+/g, ' ').trim();
+  html
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/&amp;/g, '&')
+    .replace(/\s+/g, ' ')
+    .trim();
 
 /** What is wrong with one rendered part, as a list (empty when it reads well). */
 function wordingProblems(rendered: string, appName: string | undefined): string[] {
@@ -54,7 +58,9 @@ describe('built-in wording', () => {
     }
     if (parts.sms) rendered.sms = templates.sms([name], VARS);
     expect(Object.keys(rendered).length).toBeGreaterThan(0);
-    const problems = Object.entries(rendered).flatMap(([part, value]) => wordingProblems(value, appName).map((p) => `${part}: ${p} in "${value}"`));
+    const problems = Object.entries(rendered).flatMap(([part, value]) =>
+      wordingProblems(value, appName).map((p) => `${part}: ${p} in "${value}"`),
+    );
     expect(problems).toEqual([]);
     // With a name, the reader can tell which app wrote to them.
     if (appName) expect(Object.values(rendered).join(' ')).toContain('Acme');
@@ -72,6 +78,13 @@ describe('built-in wording', () => {
   });
 
   it('says how long a code lasts with the right unit and number', () => {
-    expect([30, 60, 90, 600, 3600, 7200].map(spokenDuration)).toEqual(['30 seconds', '1 minute', '2 minutes', '10 minutes', '1 hour', '2 hours']);
+    expect([30, 60, 90, 600, 3600, 7200].map(spokenDuration)).toEqual([
+      '30 seconds',
+      '1 minute',
+      '2 minutes',
+      '10 minutes',
+      '1 hour',
+      '2 hours',
+    ]);
   });
 });

@@ -36,7 +36,12 @@ let clerk: FakeClerk;
 const prefix = `t-trace-${Date.now()}`;
 
 beforeAll(async () => {
-  [database, collector, resend, clerk] = await Promise.all([createTestDatabase(), startOtlpCollector(), startFakeResend(), startFakeClerk()]);
+  [database, collector, resend, clerk] = await Promise.all([
+    createTestDatabase(),
+    startOtlpCollector(),
+    startFakeResend(),
+    startFakeClerk(),
+  ]);
 });
 afterAll(async () => {
   await obliterateQueues(prefix);
@@ -71,21 +76,33 @@ describe('a Clerk email, traced', () => {
       await waitFor(() => logged(service, 'auth-relay ready'), { timeoutMs: 20_000 });
       const base = `http://127.0.0.1:${service.port}`;
       const user = clerk.addUser(`user_${randomBytes(4).toString('hex')}`, [address]);
-      messageId = await acceptClerkEvent((p, init) => fetch(base + p, init), emailCreated({ otp, to: address, data: { user_id: user.id } }));
+      messageId = await acceptClerkEvent(
+        (p, init) => fetch(base + p, init),
+        emailCreated({ otp, to: address, data: { user_id: user.id } }),
+      );
       const sent = await waitFor(() => database.db.message.findFirst({ where: { id: messageId, status: 'sent' } }), { timeoutMs: 20_000 });
 
       const providerWebhook = async (type: string, data: Record<string, unknown> = {}) => {
-        const res = await fetch(`${base}/webhooks/resend`, { method: 'POST', ...signedResend(resendEvent(type, { email_id: sent.providerMessageId, to: [address], ...data })) });
+        const res = await fetch(`${base}/webhooks/resend`, {
+          method: 'POST',
+          ...signedResend(resendEvent(type, { email_id: sent.providerMessageId, to: [address], ...data })),
+        });
         expect(res.status).toBe(200);
       };
       await providerWebhook('email.delivered');
       await waitFor(() => database.db.message.findFirst({ where: { id: messageId, status: 'delivered' } }), { timeoutMs: 20_000 });
-      await providerWebhook('email.bounced', { bounce: { type: 'Permanent', subType: 'General', message: 'No such user', diagnosticCode: ['smtp; 550 5.1.1'] } });
+      await providerWebhook('email.bounced', {
+        bounce: { type: 'Permanent', subType: 'General', message: 'No such user', diagnosticCode: ['smtp; 550 5.1.1'] },
+      });
       await waitFor(() => database.db.messageEvent.findFirst({ where: { messageId, type: 'clerk_writeback' } }), { timeoutMs: 20_000 });
 
       const api = await fetch(`${base}/v1/messages`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json', traceparent: `00-${APP_TRACE_ID}-${APP_SPAN_ID}-01` },
+        headers: {
+          authorization: `Bearer ${API_KEY}`,
+          'content-type': 'application/json',
+          traceparent: `00-${APP_TRACE_ID}-${APP_SPAN_ID}-01`,
+        },
         body: JSON.stringify({ channel: 'email', to: address, subject: 'Welcome', text: 'Hi' }),
       });
       expect(api.status).toBe(202);
@@ -109,15 +126,29 @@ describe('a Clerk email, traced', () => {
 
   it('exports the receipt, the send job and the Resend request as one trace', () => {
     const receipt = one((s) => s.name === 'POST /webhooks/clerk');
-    expect(receipt).toMatchObject({ kind: SERVER, parentSpanId: undefined, attributes: { 'http.request.method': 'POST', 'http.route': '/webhooks/clerk', 'http.response.status_code': 202 } });
+    expect(receipt).toMatchObject({
+      kind: SERVER,
+      parentSpanId: undefined,
+      attributes: { 'http.request.method': 'POST', 'http.route': '/webhooks/clerk', 'http.response.status_code': 202 },
+    });
     const trace = spans.filter((s) => s.traceId === receipt.traceId);
 
     const send = one((s) => s.name === 'send process' && s.traceId === receipt.traceId);
     expect(send).toMatchObject({ traceId: receipt.traceId, parentSpanId: receipt.spanId, kind: CONSUMER });
-    expect(send.attributes).toMatchObject({ 'messaging.system': 'bullmq', 'messaging.destination.name': 'send', 'auth_relay.message_id': messageId, 'auth_relay.outcome': 'sent' });
+    expect(send.attributes).toMatchObject({
+      'messaging.system': 'bullmq',
+      'messaging.destination.name': 'send',
+      'auth_relay.message_id': messageId,
+      'auth_relay.outcome': 'sent',
+    });
 
     const request = one((s) => s.name === 'resend send' && s.traceId === receipt.traceId);
-    expect(request).toMatchObject({ traceId: receipt.traceId, parentSpanId: send.spanId, kind: CLIENT, attributes: { 'auth_relay.provider': 'resend', 'auth_relay.outcome': 'sent' } });
+    expect(request).toMatchObject({
+      traceId: receipt.traceId,
+      parentSpanId: send.spanId,
+      kind: CLIENT,
+      attributes: { 'auth_relay.provider': 'resend', 'auth_relay.outcome': 'sent' },
+    });
     expect(trace.map((s) => s.name)).toEqual(expect.arrayContaining(['POST /webhooks/clerk', 'send process', 'resend send']));
     expect(receipt.resource['service.name']).toBe('auth-relay');
   });
@@ -130,7 +161,11 @@ describe('a Clerk email, traced', () => {
     const webhooks = spans.filter((s) => s.kind === SERVER && s.name.startsWith('POST /webhooks/') && s.name !== 'POST /webhooks/clerk');
     expect(webhooks).toHaveLength(2);
     for (const span of applied) {
-      expect(span).toMatchObject({ traceId: receipt.traceId, parentSpanId: receipt.spanId, attributes: { 'auth_relay.message_id': messageId, 'auth_relay.provider': 'resend' } });
+      expect(span).toMatchObject({
+        traceId: receipt.traceId,
+        parentSpanId: receipt.spanId,
+        attributes: { 'auth_relay.message_id': messageId, 'auth_relay.provider': 'resend' },
+      });
       // The link names the provider-events job span, which continues its webhook's own trace.
       const job = one((s) => s.spanId === span.links[0]!.spanId);
       expect(job).toMatchObject({ name: 'provider-events process', kind: CONSUMER });
@@ -139,18 +174,42 @@ describe('a Clerk email, traced', () => {
     }
     const bounce = applied.find((s) => s.attributes['auth_relay.event_type'] === 'bounced')!;
     const writeback = one((s) => s.name === 'clerk-writeback process');
-    expect(writeback).toMatchObject({ traceId: receipt.traceId, parentSpanId: bounce.spanId, attributes: { 'auth_relay.outcome': 'updated' } });
+    expect(writeback).toMatchObject({
+      traceId: receipt.traceId,
+      parentSpanId: bounce.spanId,
+      attributes: { 'auth_relay.outcome': 'updated' },
+    });
   });
 
   it("continues an API caller's traceparent through the send job", () => {
     const receipt = one((s) => s.name === 'POST /v1/messages');
-    expect(receipt).toMatchObject({ traceId: APP_TRACE_ID, parentSpanId: APP_SPAN_ID, kind: SERVER, attributes: { 'http.response.status_code': 202 } });
-    expect(spans.filter((s) => s.name === 'send process' && s.traceId === APP_TRACE_ID).map((s) => s.parentSpanId)).toEqual([receipt.spanId]);
+    expect(receipt).toMatchObject({
+      traceId: APP_TRACE_ID,
+      parentSpanId: APP_SPAN_ID,
+      kind: SERVER,
+      attributes: { 'http.response.status_code': 202 },
+    });
+    expect(spans.filter((s) => s.name === 'send process' && s.traceId === APP_TRACE_ID).map((s) => s.parentSpanId)).toEqual([
+      receipt.spanId,
+    ]);
   });
 
   it('puts no code, body, secret or address in any span, and sends OTEL_EXPORTER_OTLP_HEADERS to the collector', () => {
     const exported = JSON.stringify(spans);
-    for (const secret of [otp, address, address.split('@')[0]!, 'verification code', 'Welcome', API_KEY, TEST_CLERK_SECRET, FAKE_RESEND_KEY, TEST_RESEND_WEBHOOK_SECRET, FAKE_CLERK_SECRET_KEY, TEST_ADMIN_TOKEN, COLLECTOR_TOKEN]) {
+    for (const secret of [
+      otp,
+      address,
+      address.split('@')[0]!,
+      'verification code',
+      'Welcome',
+      API_KEY,
+      TEST_CLERK_SECRET,
+      FAKE_RESEND_KEY,
+      TEST_RESEND_WEBHOOK_SECRET,
+      FAKE_CLERK_SECRET_KEY,
+      TEST_ADMIN_TOKEN,
+      COLLECTOR_TOKEN,
+    ]) {
       expect(exported).not.toContain(secret);
     }
     expect(collector.requestHeaders.every((h) => h.authorization === `Bearer ${COLLECTOR_TOKEN}`)).toBe(true);
@@ -232,13 +291,28 @@ describe('sampling', () => {
   // In this test process (its own global OpenTelemetry state), last: the other tests trace in child processes.
   it('parentbased_traceidratio with ratio 0 drops new traces but keeps those a sampled caller started', async () => {
     const tracing = await startTracing(
-      parseConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0' }),
+      parseConfig({
+        OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+        OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+        OTEL_TRACES_SAMPLER_ARG: '0',
+      }),
     );
     const before = collector.spans.length;
     await withSpan('unsampled root', {}, async () => withSpan('unsampled child', {}, async () => undefined));
-    await withSpan('sampled by the caller', { parent: contextFromTraceparent(`00-${APP_TRACE_ID}-${APP_SPAN_ID}-01`) }, async () => undefined);
-    await withSpan('unsampled by the caller', { parent: contextFromTraceparent(`00-${APP_TRACE_ID}-${APP_SPAN_ID}-00`) }, async () => undefined);
+    await withSpan(
+      'sampled by the caller',
+      { parent: contextFromTraceparent(`00-${APP_TRACE_ID}-${APP_SPAN_ID}-01`) },
+      async () => undefined,
+    );
+    await withSpan(
+      'unsampled by the caller',
+      { parent: contextFromTraceparent(`00-${APP_TRACE_ID}-${APP_SPAN_ID}-00`) },
+      async () => undefined,
+    );
     await tracing.shutdown();
-    expect(collector.spans.slice(before).map((s) => [s.name, s.traceId, s.parentSpanId])).toEqual([['sampled by the caller', APP_TRACE_ID, APP_SPAN_ID]]);
+    expect(collector.spans.slice(before).map((s) => [s.name, s.traceId, s.parentSpanId])).toEqual([
+      ['sampled by the caller', APP_TRACE_ID, APP_SPAN_ID],
+    ]);
   });
 });

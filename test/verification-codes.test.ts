@@ -87,7 +87,9 @@ describe('the code paths', () => {
   });
 
   it.each(Object.keys(sources))('%s never compares a code or a hash with == or !=', (file) => {
-    const offending = sources[file]!.split('\n').filter((line) => /\b(code|codeHash|hash\w*)\b\s*[!=]==?|[!=]==?\s*\b(code|codeHash)\b/.test(line));
+    const offending = sources[file]!.split('\n').filter((line) =>
+      /\b(code|codeHash|hash\w*)\b\s*[!=]==?|[!=]==?\s*\b(code|codeHash)\b/.test(line),
+    );
     expect(offending).toEqual([]);
     expect(sources[file]).not.toMatch(/Math\.random/);
   });

@@ -79,7 +79,14 @@ function instrumentedService() {
     keyPrefix: container.redisKeys.group('verify'),
     limits: { cooldownSeconds: 0, perHour: 100, perDay: 100, perIpHour: 100, wrongChecksPerIpHour: 100 },
   });
-  const service = createVerificationService({ db, messages: container.messages, limiter, templates: container.templates, config: container.config, log: container.log });
+  const service = createVerificationService({
+    db,
+    messages: container.messages,
+    limiter,
+    templates: container.templates,
+    config: container.config,
+    log: container.log,
+  });
   return { service, calls };
 }
 
@@ -108,7 +115,10 @@ describe('a wrong code', () => {
     for (let i = 0; i < 5; i++) await answer({ to, purpose: 'login' }, WRONG);
     const issued = await postV1(harness, '/verifications', { channel: 'email', to, purpose: 'login' });
     const { verification_id } = await json(issued);
-    await database.db.verification.update({ where: { id: verification_id }, data: { codeHash: hashCode(TEST_VERIFICATION_SECRET, verification_id, CODE) } });
+    await database.db.verification.update({
+      where: { id: verification_id },
+      data: { codeHash: hashCode(TEST_VERIFICATION_SECRET, verification_id, CODE) },
+    });
     expect((await answer({ to, purpose: 'login' }, WRONG)).status).toBe(422);
     expect((await answer({ to, purpose: 'login' }, CODE)).status).toBe(200);
   });
@@ -131,7 +141,10 @@ describe('a wrong code', () => {
       'an expired code': async () => ({ verificationId: await seedVerification(email(), { expiresAt: new Date(Date.now() - 1000) }) }),
       'an unknown id': async () => ({ verificationId: newId('ver') }),
     };
-    for (const [scenarios, find] of [[byRecipient, 'findFirst'], [byId, 'findUnique']] as const) {
+    for (const [scenarios, find] of [
+      [byRecipient, 'findFirst'],
+      [byId, 'findUnique'],
+    ] as const) {
       const seen: Record<string, { answers: unknown[]; calls: string[][] }> = {};
       for (const [name, lookupOf] of Object.entries(scenarios)) {
         const lookup = await lookupOf();

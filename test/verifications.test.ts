@@ -111,9 +111,15 @@ describe('issuing', () => {
   });
 
   it('takes code lifetimes from VERIFICATION_EXPIRY and the length from VERIFICATION_CODE_LENGTH', async () => {
-    const custom = await startHarness(testConfig(database.url, { ...baseEnv, VERIFICATION_EXPIRY: 'login=120, password_reset=1800', VERIFICATION_CODE_LENGTH: '8' }));
+    const custom = await startHarness(
+      testConfig(database.url, { ...baseEnv, VERIFICATION_EXPIRY: 'login=120, password_reset=1800', VERIFICATION_CODE_LENGTH: '8' }),
+    );
     try {
-      for (const [purpose, seconds] of [['login', 120], ['password_reset', 1800], ['2fa', 300]] as const) {
+      for (const [purpose, seconds] of [
+        ['login', 120],
+        ['password_reset', 1800],
+        ['2fa', 300],
+      ] as const) {
         const { body } = await issue({ channel: 'sms', to: phone(), purpose }, custom);
         const row = await database.db.verification.findUniqueOrThrow({ where: { id: body.verification_id } });
         expect((row.expiresAt.getTime() - row.createdAt.getTime()) / 1000).toBe(seconds);
@@ -211,7 +217,10 @@ describe('checking', () => {
     const wrong = await check({ to, purpose: 'login', code: wrongCode(code) });
     const unknown = await check({ to: phone(), purpose: 'login', code });
     const unknownId = await check({ verification_id: 'ver_01NOPE', code });
-    expect(wrong).toEqual({ status: 422, body: { error: { code: 'invalid_code', message: 'The code is wrong, has expired or was already used' } } });
+    expect(wrong).toEqual({
+      status: 422,
+      body: { error: { code: 'invalid_code', message: 'The code is wrong, has expired or was already used' } },
+    });
     expect(unknown).toEqual(wrong);
     expect(unknownId).toEqual(wrong);
   });
@@ -236,7 +245,10 @@ describe('checking', () => {
     }
     const fifth = await check({ verification_id: body.verification_id, code: wrongCode(code) });
     expect(fifth.status).toBe(429);
-    expect(fifth.body.error).toEqual({ code: 'too_many_attempts', message: 'Too many wrong codes: this code no longer works; request a new one' });
+    expect(fifth.body.error).toEqual({
+      code: 'too_many_attempts',
+      message: 'Too many wrong codes: this code no longer works; request a new one',
+    });
     expect((await check({ verification_id: body.verification_id, code })).status).toBe(429);
     const row = await database.db.verification.findUniqueOrThrow({ where: { id: body.verification_id } });
     expect(row).toMatchObject({ status: 'burnt', codeHash: null, attempts: 5 });
@@ -245,7 +257,9 @@ describe('checking', () => {
   it('counts parallel wrong guesses atomically', async () => {
     const { body } = await issue({ channel: 'email', to: email(), purpose: 'login' });
     const code = await codeOf(body.message_id);
-    const guesses = await Promise.all(Array.from({ length: 12 }, () => check({ verification_id: body.verification_id, code: wrongCode(code) })));
+    const guesses = await Promise.all(
+      Array.from({ length: 12 }, () => check({ verification_id: body.verification_id, code: wrongCode(code) })),
+    );
     expect(guesses.filter((g) => g.status === 422).length).toBeLessThanOrEqual(4);
     expect((await check({ verification_id: body.verification_id, code })).status).toBe(429);
     expect((await database.db.verification.findUniqueOrThrow({ where: { id: body.verification_id } })).attempts).toBe(5);
@@ -356,7 +370,13 @@ describe('limits', () => {
     it('limits wrong codes per client IP over every recipient, on both instances; right codes cost nothing', async () => {
       await start({ VERIFICATION_CHECK_LIMIT_PER_IP_HOUR: '3' });
       const issued = await Promise.all([phone(), phone(), phone()].map((to) => issue({ channel: 'sms', to, purpose: 'login' })));
-      const [first, second, third] = await Promise.all(issued.map(async ({ body }) => ({ id: body.verification_id as string, to: body.to as string, code: await codeOf(body.message_id) })));
+      const [first, second, third] = await Promise.all(
+        issued.map(async ({ body }) => ({
+          id: body.verification_id as string,
+          to: body.to as string,
+          code: await codeOf(body.message_id),
+        })),
+      );
       const ip = '203.0.113.9';
 
       expect((await check({ verification_id: third!.id, code: third!.code, client_ip: ip }, a)).status).toBe(200);

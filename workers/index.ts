@@ -24,7 +24,14 @@ export async function startWorkers(
   const prefix = container.redisKeys.queue;
   const { sweepEveryMs, ...sendTuning } = tuning;
   const workers: Worker[] = [
-    createSendWorker({ connection, prefix: prefix(JOB_CATALOG.send.name), delivery: container.delivery, log, concurrency: config.SEND_CONCURRENCY, ...sendTuning }),
+    createSendWorker({
+      connection,
+      prefix: prefix(JOB_CATALOG.send.name),
+      delivery: container.delivery,
+      log,
+      concurrency: config.SEND_CONCURRENCY,
+      ...sendTuning,
+    }),
     createMaintenanceWorker({
       connection,
       prefix: prefix(JOB_CATALOG.maintenance.name),
@@ -50,7 +57,12 @@ export async function startWorkers(
       log,
       concurrency: config.WRITEBACK_CONCURRENCY,
     }),
-    createOutboundWebhooksWorker({ connection, prefix: prefix(JOB_CATALOG.outboundWebhooks.name), deliveries: container.outbound.deliveries, log }),
+    createOutboundWebhooksWorker({
+      connection,
+      prefix: prefix(JOB_CATALOG.outboundWebhooks.name),
+      deliveries: container.outbound.deliveries,
+      log,
+    }),
   ];
   await scheduleMaintenance(container.queues, sweepEveryMs);
   await scheduleOutboundSweep(container.queues);
@@ -68,7 +80,10 @@ export async function startWorkers(
         () => true,
         () => true,
       );
-      const finished = await Promise.race([graceful, new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)))]);
+      const finished = await Promise.race([
+        graceful,
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs))),
+      ]);
       clearTimeout(timer);
       if (!finished) log.warn({ grace_ms: graceMs }, 'jobs still running at shutdown; they will be retried by another worker');
       connection.disconnect();

@@ -29,7 +29,10 @@ export function keepMaintenanceScheduled(
       const present = await Promise.all(MAINTENANCE_SCHEDULER_IDS.map((id) => queues.maintenance.getJobScheduler(id)));
       if (present.some((scheduler) => !scheduler)) {
         await scheduleMaintenance(queues, sweepEveryMs);
-        log.warn({ missing: MAINTENANCE_SCHEDULER_IDS.filter((_, i) => !present[i]) }, 'maintenance schedulers were missing from Redis; registered again');
+        log.warn(
+          { missing: MAINTENANCE_SCHEDULER_IDS.filter((_, i) => !present[i]) },
+          'maintenance schedulers were missing from Redis; registered again',
+        );
       }
     } catch (err) {
       // Redis is down: the next tick (or the reconnection) tries again.

@@ -19,11 +19,15 @@ export function createProviderEventsWorker(options: {
   concurrency: number;
 }): Worker<ProviderEventJobData> {
   const { providerEvents, log } = options;
-  const worker = createJobWorker('providerEvents', (data, job) => withJobSpan(JOB_CATALOG.providerEvents.name, job, () => providerEvents.apply(data.providerEventId)), {
-    connection: options.connection,
-    prefix: options.prefix,
-    concurrency: options.concurrency,
-  });
+  const worker = createJobWorker(
+    'providerEvents',
+    (data, job) => withJobSpan(JOB_CATALOG.providerEvents.name, job, () => providerEvents.apply(data.providerEventId)),
+    {
+      connection: options.connection,
+      prefix: options.prefix,
+      concurrency: options.concurrency,
+    },
+  );
   worker.on('error', (err) => log.warn({ err: err.message }, 'provider-events worker error'));
   worker.on('failed', (job, err) => {
     if (!job) return;

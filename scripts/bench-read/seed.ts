@@ -7,7 +7,10 @@ import type { Client } from 'pg';
  * (the retention job has dropped the older ones). Recipients repeat (200,000 addresses), domains are skewed
  * (gmail, outlook, yahoo, icloud and a tail of 200).
  */
-export async function seedLog(pg: Client, o: { messages: number; days: number; bodyDays: number }): Promise<{ events: number; contents: number; ms: number }> {
+export async function seedLog(
+  pg: Client,
+  o: { messages: number; days: number; bodyDays: number },
+): Promise<{ events: number; contents: number; ms: number }> {
   const started = performance.now();
   const spanMs = o.days * 86_400_000;
   await pg.query(

@@ -33,8 +33,16 @@ export class CliError extends Error {}
 export type Message = MessageJson & { events?: EventJson[] };
 
 export const STATUS_COLOURS: Record<string, number> = {
-  queued: 34, sending: 34, sent: 35, delivered: 32, delayed: 33,
-  bounced: 31, complained: 31, failed: 31, suppressed: 90, expired: 90,
+  queued: 34,
+  sending: 34,
+  sent: 35,
+  delivered: 32,
+  delayed: 33,
+  bounced: 31,
+  complained: 31,
+  failed: 31,
+  suppressed: 90,
+  expired: 90,
 };
 
 export function ms(v: number | null): string {

@@ -17,11 +17,16 @@ async function list(cli: Cli): Promise<void> {
   cli.table(
     ['RECIPIENT', 'CHANNEL', 'REASON', 'SINCE', 'UNTIL', 'NOTE'],
     result.data.map((s) => [
-      s.recipient, s.channel, s.reason, time(s.created_at), s.expires_at ? time(s.expires_at) : 'released by hand',
+      s.recipient,
+      s.channel,
+      s.reason,
+      time(s.created_at),
+      s.expires_at ? time(s.expires_at) : 'released by hand',
       s.detail?.note ?? (s.source_message_id ? `after ${s.source_message_id}` : ''),
     ]),
   );
-  if (result.next_cursor) cli.out(`more: relay suppressions list${opts.search ? ` --search ${opts.search}` : ''} --cursor ${result.next_cursor}`);
+  if (result.next_cursor)
+    cli.out(`more: relay suppressions list${opts.search ? ` --search ${opts.search}` : ''} --cursor ${result.next_cursor}`);
 }
 
 /** `relay suppressions list|add|release`. */
@@ -34,13 +39,26 @@ export async function suppressions(cli: Cli): Promise<void> {
       return list(cli);
     case 'add': {
       const r = cli.required(recipient, 'suppressions add <recipient> [--channel email|sms] [--reason TEXT]');
-      const result = await cli.api<Suppression>('POST', '/api/suppressions', { channel, recipient: r, ...(opts.reason ? { reason: opts.reason } : {}) });
-      return opts.json ? cli.json(result) : cli.out(`suppressed ${result.recipient} (${result.channel}) ${result.expires_at ? `until ${time(result.expires_at)}` : 'until released'}`);
+      const result = await cli.api<Suppression>('POST', '/api/suppressions', {
+        channel,
+        recipient: r,
+        ...(opts.reason ? { reason: opts.reason } : {}),
+      });
+      return opts.json
+        ? cli.json(result)
+        : cli.out(
+            `suppressed ${result.recipient} (${result.channel}) ${result.expires_at ? `until ${time(result.expires_at)}` : 'until released'}`,
+          );
     }
     case 'release': {
       const r = cli.required(recipient, 'suppressions release <recipient> [--channel email|sms]');
-      const result = await cli.api<{ released: boolean; suppression: Suppression }>('DELETE', `/api/suppressions?${new URLSearchParams({ channel, recipient: r })}`);
-      return opts.json ? cli.json(result) : cli.out(`released ${result.suppression.recipient} (${result.suppression.channel}; was ${result.suppression.reason})`);
+      const result = await cli.api<{ released: boolean; suppression: Suppression }>(
+        'DELETE',
+        `/api/suppressions?${new URLSearchParams({ channel, recipient: r })}`,
+      );
+      return opts.json
+        ? cli.json(result)
+        : cli.out(`released ${result.suppression.recipient} (${result.suppression.channel}; was ${result.suppression.reason})`);
     }
     default:
       throw new CliError('usage: relay suppressions list|add|release');

@@ -1,7 +1,14 @@
 import { latency, STATUS_COLOURS, time, type Cli, type Message } from './cli';
 
 const messageRow = (m: Message): string[] => [
-  time(m.created_at), m.status, m.channel, m.recipient, m.template ?? '-', m.provider ?? '-', latency(m), m.id,
+  time(m.created_at),
+  m.status,
+  m.channel,
+  m.recipient,
+  m.template ?? '-',
+  m.provider ?? '-',
+  latency(m),
+  m.id,
 ];
 const MESSAGE_HEADER = ['CREATED', 'STATUS', 'CHANNEL', 'RECIPIENT', 'TEMPLATE', 'PROVIDER', 'TO SENT', 'ID'];
 // A stream cannot be measured first: fixed column widths keep it aligned.
@@ -36,7 +43,10 @@ export async function tail(cli: Cli): Promise<void> {
   };
   const remember = (m: Message) => seen.set(m.id, { status: m.status, updatedAt: Date.parse(m.updated_at) });
 
-  const first = await cli.api<{ data: Message[] }>('GET', `/api/messages?${new URLSearchParams([...cli.filters(), ['limit', String(lines)]])}`);
+  const first = await cli.api<{ data: Message[] }>(
+    'GET',
+    `/api/messages?${new URLSearchParams([...cli.filters(), ['limit', String(lines)]])}`,
+  );
   if (!opts.json) cli.out(cli.paint(1, cellsOf(MESSAGE_HEADER).join('  ')));
   for (const m of [...first.data].reverse()) {
     remember(m);

@@ -9,7 +9,10 @@ const ListQuery = z.strictObject({
   recipient: z.string().trim().min(3).optional(),
   search: z.string().min(1).optional(),
   channel: z.enum(Channel).optional(),
-  include_expired: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
+  include_expired: z
+    .enum(['true', 'false'])
+    .transform((v) => v === 'true')
+    .optional(),
   limit: z.coerce.number().int().min(1).max(200, 'must be at most 200').default(50),
   cursor: z.string().min(1).optional(),
 });
@@ -30,7 +33,11 @@ const ReleaseQuery = z.strictObject({
   channel: z.enum(Channel).default('email'),
 });
 
-export function suppressionsApiRouter({ suppressions }: { suppressions: Pick<SuppressionService, 'list' | 'suppress' | 'release'> }): Router {
+export function suppressionsApiRouter({
+  suppressions,
+}: {
+  suppressions: Pick<SuppressionService, 'list' | 'suppress' | 'release'>;
+}): Router {
   const router = Router();
 
   router.get('/suppressions', async (req, res) => {

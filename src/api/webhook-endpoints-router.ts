@@ -27,7 +27,11 @@ const LogQuery = z.strictObject({
 });
 
 /** `/api/webhook-endpoints`: the tenant's endpoints, their secrets (shown on creation and rotation only) and delivery log. */
-export function webhookEndpointsApiRouter({ outbound }: { outbound: { endpoints: WebhookEndpoints; deliveries: Pick<OutboundDeliveries, 'listLog' | 'resend'> } }): Router {
+export function webhookEndpointsApiRouter({
+  outbound,
+}: {
+  outbound: { endpoints: WebhookEndpoints; deliveries: Pick<OutboundDeliveries, 'listLog' | 'resend'> };
+}): Router {
   const { endpoints, deliveries } = outbound;
   const router = Router();
   const base = '/webhook-endpoints';
@@ -38,7 +42,12 @@ export function webhookEndpointsApiRouter({ outbound }: { outbound: { endpoints:
 
   router.post(base, async (req, res) => {
     const body = CreateBody.parse(req.body ?? {});
-    const { endpoint, secret } = await endpoints.create({ url: body.url, description: body.description, eventTypes: body.event_types, enabled: body.enabled });
+    const { endpoint, secret } = await endpoints.create({
+      url: body.url,
+      description: body.description,
+      eventTypes: body.event_types,
+      enabled: body.enabled,
+    });
     res.status(201).json({ ...toEndpointJson(endpoint), secret });
   });
 
@@ -48,7 +57,12 @@ export function webhookEndpointsApiRouter({ outbound }: { outbound: { endpoints:
 
   router.patch(`${base}/:id`, async (req, res) => {
     const body = PatchBody.parse(req.body ?? {});
-    const endpoint = await endpoints.update(req.params.id, { url: body.url, description: body.description, eventTypes: body.event_types, enabled: body.enabled });
+    const endpoint = await endpoints.update(req.params.id, {
+      url: body.url,
+      description: body.description,
+      eventTypes: body.event_types,
+      enabled: body.enabled,
+    });
     res.json(toEndpointJson(endpoint));
   });
 

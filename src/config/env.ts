@@ -19,7 +19,12 @@ const postgresUrl = z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postg
 const list = <T extends string>(values: readonly [T, ...T[]]) =>
   z
     .string()
-    .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
+    .transform((s) =>
+      s
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(z.enum(values)).min(1, 'must name at least one provider'));
 
 export const EMAIL_PROVIDER_NAMES = ['resend', 'autosend', 'smtp', 'ses', 'postmark', 'outbox'] as const;
@@ -48,27 +53,29 @@ const bool = (fallback: 'true' | 'false') =>
 
 const svixSecret = z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/, 'must look like whsec_<base64>');
 
-export const VERIFICATION_PURPOSES = [
-  'login',
-  '2fa',
-  'email_verification',
-  'phone_verification',
-  'magic_link',
-  'password_reset',
-] as const;
+export const VERIFICATION_PURPOSES = ['login', '2fa', 'email_verification', 'phone_verification', 'magic_link', 'password_reset'] as const;
 export type VerificationPurpose = (typeof VERIFICATION_PURPOSES)[number];
 
 /** `login=300,password_reset=1800`: per-purpose code lifetimes in seconds, overriding the defaults. */
 const verificationExpiry = z
   .string()
-  .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean).map((p) => p.split('=').map((x) => x.trim()) as [string, unknown]))
+  .transform((s) =>
+    s
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean)
+      .map((p) => p.split('=').map((x) => x.trim()) as [string, unknown]),
+  )
   .pipe(z.array(z.tuple([z.enum(VERIFICATION_PURPOSES), z.coerce.number().int().min(30).max(86_400)])))
   .transform((pairs) => Object.fromEntries(pairs) as Partial<Record<VerificationPurpose, number>>);
 
 /** `name=value,name2=value2` (values URL-encoded), as OTEL_EXPORTER_OTLP_HEADERS is written; values may be secrets. */
 const otlpHeaders = z.string().transform((s, ctx) => {
   const headers: Record<string, string> = {};
-  for (const pair of s.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const pair of s
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const match = /^([A-Za-z0-9!#$%&'*+.^_`|~-]+)\s*=\s*(\S.*)$/.exec(pair);
     let value: string | undefined;
     try {
@@ -107,7 +114,9 @@ const EnvSchema = z.object({
   DATABASE_POOL_SIZE: withDefault(positiveInt, 10),
   // One URL; in cluster and sentinel mode a comma-separated list of nodes (cluster nodes, or the sentinels).
   REDIS_URL: withDefault(
-    z.string().refine((s) => s.split(',').every((u) => /^rediss?:\/\/\S+$/.test(u.trim()) && URL.canParse(u.trim())), 'must be redis:// URLs'),
+    z
+      .string()
+      .refine((s) => s.split(',').every((u) => /^rediss?:\/\/\S+$/.test(u.trim()) && URL.canParse(u.trim())), 'must be redis:// URLs'),
     'redis://127.0.0.1:6379',
   ),
   REDIS_MODE: withDefault(z.enum(REDIS_MODES), 'standalone'),
@@ -126,19 +135,29 @@ const EnvSchema = z.object({
     z
       .string()
       .regex(/^(true|false|\d+|[0-9A-Fa-f.:/, ]+|loopback|linklocal|uniquelocal)$/, "must be a hop count or the proxies' addresses/subnets")
-      .refine((v) => v !== 'true', '`true` trusts whatever address the client claims; set the number of proxies in front (e.g. 1) or their addresses/subnets')
+      .refine(
+        (v) => v !== 'true',
+        '`true` trusts whatever address the client claims; set the number of proxies in front (e.g. 1) or their addresses/subnets',
+      )
       .transform((v): false | number | string => (v === 'false' ? false : /^\d+$/.test(v) ? Number(v) : v)),
   ),
 
   // Tracing, with OpenTelemetry's own variables. Unset endpoint: no trace is made and the SDK is not loaded.
-  OTEL_EXPORTER_OTLP_ENDPOINT: optional(z.url({ protocol: /^https?$/, error: 'must be the collector\'s http(s):// URL, e.g. http://otel-collector:4318' })),
+  OTEL_EXPORTER_OTLP_ENDPOINT: optional(
+    z.url({ protocol: /^https?$/, error: "must be the collector's http(s):// URL, e.g. http://otel-collector:4318" }),
+  ),
   OTEL_EXPORTER_OTLP_PROTOCOL: withDefault(
-    z.enum(['http/protobuf', 'http/json'], { error: 'must be http/protobuf or http/json (grpc is not supported: use the collector\'s OTLP/HTTP port, 4318)' }),
+    z.enum(['http/protobuf', 'http/json'], {
+      error: "must be http/protobuf or http/json (grpc is not supported: use the collector's OTLP/HTTP port, 4318)",
+    }),
     'http/protobuf',
   ),
   OTEL_EXPORTER_OTLP_HEADERS: optional(otlpHeaders),
   OTEL_SERVICE_NAME: withDefault(z.string().min(1), 'auth-relay'),
-  OTEL_TRACES_SAMPLER: withDefault(z.enum(TRACE_SAMPLERS, { error: `must be one of ${TRACE_SAMPLERS.join(', ')}` }), 'parentbased_always_on'),
+  OTEL_TRACES_SAMPLER: withDefault(
+    z.enum(TRACE_SAMPLERS, { error: `must be one of ${TRACE_SAMPLERS.join(', ')}` }),
+    'parentbased_always_on',
+  ),
   // The ratio of the *traceidratio samplers; the others ignore it, as the specification says.
   OTEL_TRACES_SAMPLER_ARG: optional(z.coerce.number().min(0).max(1)),
 
@@ -308,7 +327,9 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
   }
   // Every email needs a From (from-address.ts): without one each would fail later with missing_from.
   if (raw.NODE_ENV === 'production' && emailProviders.some((p) => p !== 'outbox') && !raw.EMAIL_FROM && !raw.EMAIL_FROM_DOMAIN) {
-    issues.push('EMAIL_FROM: set EMAIL_FROM ("Acme <auth@acme.com>") or EMAIL_FROM_DOMAIN: without a From address every email fails (missing_from)');
+    issues.push(
+      'EMAIL_FROM: set EMAIL_FROM ("Acme <auth@acme.com>") or EMAIL_FROM_DOMAIN: without a From address every email fails (missing_from)',
+    );
   }
   if (smsProviders.includes('twilio')) issues.push(...twilioIssues(raw));
   for (const metric of ['BOUNCE', 'COMPLAINT'] as const) {
@@ -319,7 +340,8 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
   if (raw.REDIS_MODE === 'standalone' && raw.REDIS_URL.includes(',')) {
     issues.push('REDIS_URL: lists several nodes; set REDIS_MODE=cluster or REDIS_MODE=sentinel');
   }
-  if (raw.REDIS_MODE === 'sentinel' && !raw.REDIS_SENTINEL_MASTER) issues.push('REDIS_SENTINEL_MASTER: must be set when REDIS_MODE=sentinel');
+  if (raw.REDIS_MODE === 'sentinel' && !raw.REDIS_SENTINEL_MASTER)
+    issues.push('REDIS_SENTINEL_MASTER: must be set when REDIS_MODE=sentinel');
   if (issues.length > 0) throw new ConfigError(issues);
   return { ...raw, EMAIL_PROVIDERS: emailProviders, SMS_PROVIDERS: smsProviders };
 }

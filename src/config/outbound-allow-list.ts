@@ -14,7 +14,12 @@ const hostName = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a
 
 export const outboundAllowList = z
   .string()
-  .transform((s) => s.split(',').map((p) => p.trim().toLowerCase()).filter(Boolean))
+  .transform((s) =>
+    s
+      .split(',')
+      .map((p) => p.trim().toLowerCase())
+      .filter(Boolean),
+  )
   .pipe(
     z.array(
       z.string().refine((entry) => {
@@ -32,7 +37,12 @@ export const outboundAllowList = z
       const [address, prefix] = entry.split('/') as [string, string | undefined];
       const family = isIP(address);
       if (family === 0) list.hosts.push(address);
-      else list.subnets.push({ address, prefix: prefix === undefined ? (family === 4 ? 32 : 128) : Number(prefix), family: family === 4 ? 'ipv4' : 'ipv6' });
+      else
+        list.subnets.push({
+          address,
+          prefix: prefix === undefined ? (family === 4 ? 32 : 128) : Number(prefix),
+          family: family === 4 ? 'ipv4' : 'ipv6',
+        });
     }
     return list;
   });

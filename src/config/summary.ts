@@ -45,9 +45,14 @@ export function summarizeConfig(config: Config): ConfigSummary {
   if (sending.length > 0 && !emailFrom) {
     problems.push('no From address: every email will fail with missing_from; set EMAIL_FROM ("Acme <auth@acme.com>") or EMAIL_FROM_DOMAIN');
   }
-  for (const [channel, chain] of [['email', config.EMAIL_PROVIDERS], ['SMS', config.SMS_PROVIDERS]] as const) {
+  for (const [channel, chain] of [
+    ['email', config.EMAIL_PROVIDERS],
+    ['SMS', config.SMS_PROVIDERS],
+  ] as const) {
     if (chain.includes('outbox')) {
-      problems.push(`${channel} goes to the outbox, which sends nothing (development only): set a provider's key${channel === 'email' && !emailFrom ? ' and EMAIL_FROM' : ''}`);
+      problems.push(
+        `${channel} goes to the outbox, which sends nothing (development only): set a provider's key${channel === 'email' && !emailFrom ? ' and EMAIL_FROM' : ''}`,
+      );
     }
   }
   for (const provider of sending) {

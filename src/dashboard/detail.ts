@@ -30,7 +30,14 @@ export async function messageDetail(db: Db, id: string, now: Date = new Date()):
     redacted: m.content?.redacted ?? null,
     headers: m.content?.headers ?? null,
     outbox: m.outbox
-      ? { from: m.outbox.from, to: m.outbox.to, subject: m.outbox.subject, text: m.outbox.text, html: m.outbox.html, headers: m.outbox.headers }
+      ? {
+          from: m.outbox.from,
+          to: m.outbox.to,
+          subject: m.outbox.subject,
+          text: m.outbox.text,
+          html: m.outbox.html,
+          headers: m.outbox.headers,
+        }
       : null,
     retryRefusal: retryRefusal({ status: m.status, expiresAt: m.expiresAt, hasPayload: m.content?.payload != null }, now),
   };

@@ -18,7 +18,11 @@ export function cookie(res: Response, req: Request, name: string, value: string,
 }
 
 /** The login form and its POST: CSRF-checked, rate-limited per address, ADMIN_TOKEN compared in constant time. */
-export function loginRoutes(router: Router, deps: Pick<DashboardDeps, 'config' | 'redis'>, sessions: ReturnType<typeof createSessions>): void {
+export function loginRoutes(
+  router: Router,
+  deps: Pick<DashboardDeps, 'config' | 'redis'>,
+  sessions: ReturnType<typeof createSessions>,
+): void {
   const { config } = deps;
   const loginLimiter = createLoginLimiter({ redis: deps.redis, prefix: config.QUEUE_PREFIX });
   const form = express.urlencoded({ extended: false, limit: '16kb' });
@@ -26,7 +30,10 @@ export function loginRoutes(router: Router, deps: Pick<DashboardDeps, 'config' |
   const showLogin = (req: Request, res: Response, status: number, error?: string): void => {
     const csrf = sessions.newToken();
     cookie(res, req, LOGIN_CSRF_COOKIE, csrf, 3600);
-    res.status(status).type('html').send(loginPage({ csrf, next: localPath(req.body?.next ?? req.query.next, '/dashboard'), error }));
+    res
+      .status(status)
+      .type('html')
+      .send(loginPage({ csrf, next: localPath(req.body?.next ?? req.query.next, '/dashboard'), error }));
   };
 
   router.get('/dashboard/login', (req, res) => showLogin(req, res, 200));
@@ -42,7 +49,12 @@ export function loginRoutes(router: Router, deps: Pick<DashboardDeps, 'config' |
     if (waitSeconds > 0) {
       req.log.warn({ address }, 'dashboard login refused: too many failed attempts');
       res.setHeader('Retry-After', String(waitSeconds));
-      showLogin(req, res, 429, `Too many failed logins from your address (${LOGIN_MAX_FAILURES}); try again in ${Math.ceil(waitSeconds / 60)} min.`);
+      showLogin(
+        req,
+        res,
+        429,
+        `Too many failed logins from your address (${LOGIN_MAX_FAILURES}); try again in ${Math.ceil(waitSeconds / 60)} min.`,
+      );
       return;
     }
     const token = typeof req.body?.token === 'string' ? req.body.token : '';

@@ -92,6 +92,11 @@ export async function hourlyOverview(db: Db, now: Date = new Date()): Promise<Ho
     acceptedToSent: percentiles(sentRows),
     sentToDelivered: percentiles(deliveredRows),
     statuses: Object.fromEntries(statusRows.map((r) => [r.status, Number(r.n)])),
-    smsDelivery: smsRows.map((r) => ({ provider: r.provider, sent: Number(r.sent), delivered: Number(r.delivered), undelivered: Number(r.undelivered) })),
+    smsDelivery: smsRows.map((r) => ({
+      provider: r.provider,
+      sent: Number(r.sent),
+      delivered: Number(r.delivered),
+      undelivered: Number(r.undelivered),
+    })),
   };
 }

@@ -40,11 +40,18 @@ export function queuesBoard(queues: Pick<Queues, 'all'>): Router {
       return adapter;
     }),
     serverAdapter,
-    options: { uiConfig: { boardTitle: 'auth-relay queues', miscLinks: [{ text: 'Back to the dashboard', url: '/dashboard' }], hideDocsLink: true } },
+    options: {
+      uiConfig: { boardTitle: 'auth-relay queues', miscLinks: [{ text: 'Back to the dashboard', url: '/dashboard' }], hideDocsLink: true },
+    },
   });
   // The adapter's own Express app renders bull-board's index.ejs; its output is rewritten once rendered.
-  const app = serverAdapter.getRouter() as Router & { engines: Record<string, RenderEngine>; engine(ext: string, fn: RenderEngine): unknown };
+  const app = serverAdapter.getRouter() as Router & {
+    engines: Record<string, RenderEngine>;
+    engine(ext: string, fn: RenderEngine): unknown;
+  };
   const render = app.engines['.ejs']!;
-  app.engine('ejs', (path, options, callback) => render(path, options, (err, page) => callback(err, page === undefined ? page : withoutExternalFonts(page))));
+  app.engine('ejs', (path, options, callback) =>
+    render(path, options, (err, page) => callback(err, page === undefined ? page : withoutExternalFonts(page))),
+  );
   return app;
 }

@@ -77,13 +77,23 @@ function requireSession(router: Router, sessions: ReturnType<typeof createSessio
 function queuesRoutes(router: Router, deps: DashboardDeps): void {
   // bull-board's own API changes jobs with JSON requests: a cross-site page cannot send those with our
   // SameSite=Strict cookie, and the Origin check refuses any that come from elsewhere.
-  router.use(QUEUES_BASE_PATH, (req, _res, next) => {
-    const origin = req.get('origin');
-    if (req.method !== 'GET' && req.method !== 'HEAD' && origin && origin !== `${req.protocol}://${req.get('host')}` && origin !== `https://${req.get('host')}`) {
-      throw new ForbiddenError('Cross-origin request refused', 'csrf_failed');
-    }
-    next();
-  }, queuesBoard(deps.queues));
+  router.use(
+    QUEUES_BASE_PATH,
+    (req, _res, next) => {
+      const origin = req.get('origin');
+      if (
+        req.method !== 'GET' &&
+        req.method !== 'HEAD' &&
+        origin &&
+        origin !== `${req.protocol}://${req.get('host')}` &&
+        origin !== `https://${req.get('host')}`
+      ) {
+        throw new ForbiddenError('Cross-origin request refused', 'csrf_failed');
+      }
+      next();
+    },
+    queuesBoard(deps.queues),
+  );
 }
 
 /** Errors on dashboard routes become pages, with the status and message the API would give. */
@@ -115,10 +125,17 @@ export function dashboardRouter(deps: DashboardDeps): Router {
 
   /** Every state-changing form carries the session's CSRF token. */
   const post = (path: string, handler: Handler): void => {
-    router.post(path, form, refuseUnstorableInBody, (req, _res, next) => {
-      if (!csrfMatches(req.dashboardSession!.csrf, req.body?._csrf)) throw new ForbiddenError('Missing or wrong CSRF token; reload the page and try again', 'csrf_failed');
-      next();
-    }, handler);
+    router.post(
+      path,
+      form,
+      refuseUnstorableInBody,
+      (req, _res, next) => {
+        if (!csrfMatches(req.dashboardSession!.csrf, req.body?._csrf))
+          throw new ForbiddenError('Missing or wrong CSRF token; reload the page and try again', 'csrf_failed');
+        next();
+      },
+      handler,
+    );
   };
   post('/dashboard/logout', async (req, res) => {
     await sessions.destroy(parseCookies(req.get('cookie'))[SESSION_COOKIE]);

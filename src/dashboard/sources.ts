@@ -58,7 +58,11 @@ export function createDeliverabilityRates(
   stats: Pick<Stats, 'compute'>,
   config: Pick<
     Config,
-    'ALERT_BOUNCE_WARN_PERCENT' | 'ALERT_BOUNCE_PAGE_PERCENT' | 'ALERT_COMPLAINT_WARN_PERCENT' | 'ALERT_COMPLAINT_PAGE_PERCENT' | 'ALERT_MIN_SENDS'
+    | 'ALERT_BOUNCE_WARN_PERCENT'
+    | 'ALERT_BOUNCE_PAGE_PERCENT'
+    | 'ALERT_COMPLAINT_WARN_PERCENT'
+    | 'ALERT_COMPLAINT_PAGE_PERCENT'
+    | 'ALERT_MIN_SENDS'
   >,
 ): StatsSource {
   const thresholds: Thresholds = { ...alertThresholds(config), minSends: config.ALERT_MIN_SENDS };

@@ -49,14 +49,23 @@ interface MigrationFile {
 async function findMigrationsDir(dir: string): Promise<string> {
   // Compiled code runs from dist/src/db; prisma/ stays at the project root.
   for (const candidate of [dir, path.resolve(__dirname, '../../../prisma/migrations')]) {
-    if (await stat(candidate).then((s) => s.isDirectory(), () => false)) return candidate;
+    if (
+      await stat(candidate).then(
+        (s) => s.isDirectory(),
+        () => false,
+      )
+    )
+      return candidate;
   }
   throw new MigrationError(`migrations folder not found at ${dir}`);
 }
 
 async function listMigrations(dir: string): Promise<MigrationFile[]> {
   const entries = await readdir(dir, { withFileTypes: true });
-  const names = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort((a, b) => a.localeCompare(b));
+  const names = entries
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort((a, b) => a.localeCompare(b));
   return Promise.all(
     names.map(async (name) => {
       const bytes = await readFile(path.join(dir, name, 'migration.sql'));
@@ -165,10 +174,7 @@ async function applyPending(client: Client, schema: string, migrations: Migratio
       } catch (err) {
         throw new MigrationError(`migration ${m.name} failed, nothing was applied: ${(err as Error).message}`);
       }
-      await client.query(
-        `UPDATE _prisma_migrations SET applied_steps_count = 1, finished_at = clock_timestamp() WHERE id = $1`,
-        [id],
-      );
+      await client.query(`UPDATE _prisma_migrations SET applied_steps_count = 1, finished_at = clock_timestamp() WHERE id = $1`, [id]);
     }
     await client.query('COMMIT');
     return pending.map((m) => m.name);

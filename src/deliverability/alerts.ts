@@ -73,7 +73,8 @@ export const alertThresholds = (config: ThresholdConfig): AlertThresholds => ({
 });
 
 /** A rate's level against its thresholds, before the alerts' recovery margin. */
-export const rateLevel = (value: number, t: AlertThresholds[Metric]): AlertLevel => (value >= t.page ? 'page' : value >= t.warn ? 'warn' : 'ok');
+export const rateLevel = (value: number, t: AlertThresholds[Metric]): AlertLevel =>
+  value >= t.page ? 'page' : value >= t.warn ? 'warn' : 'ok';
 
 const rateOf = (metric: Metric, r: RateJson): number => (metric === 'bounce' ? r.bounce_rate : r.complaint_rate) ?? 0;
 
@@ -113,7 +114,14 @@ export function createAlerts({ db, stats, config, log, onAlert }: AlertsDeps) {
     return raw;
   }
 
-  function alertText(metric: Metric, scopeName: string, from: AlertLevel, to: AlertLevel, rates: ScopeStatsJson['rates'], window: string): string {
+  function alertText(
+    metric: Metric,
+    scopeName: string,
+    from: AlertLevel,
+    to: AlertLevel,
+    rates: ScopeStatsJson['rates'],
+    window: string,
+  ): string {
     const name = `${metric} rate`;
     const of = (r: RateJson) => pct(rateOf(metric, r));
     const figures = `last ${window}: ${of(rates.window)} of ${rates.window.sent} sends; last ${rates.last_1000_sends.sent} sends: ${of(rates.last_1000_sends)}`;
@@ -152,8 +160,17 @@ export function createAlerts({ db, stats, config, log, onAlert }: AlertsDeps) {
     for (const [key, from] of states) {
       if (from === 'ok' || measuredKeys.has(key)) continue;
       const [metric, ...scopeParts] = key.split(':');
-      const scope = scopeParts.join(':').replace(/^provider:/, 'on ').replace(/^domain:/, 'to ');
-      changes.push({ key, from, to: 'ok', value: 0, text: `:white_check_mark: auth-relay: ${metric} rate ${scope}: no sends in the last ${window}; alert closed.` });
+      const scope = scopeParts
+        .join(':')
+        .replace(/^provider:/, 'on ')
+        .replace(/^domain:/, 'to ');
+      changes.push({
+        key,
+        from,
+        to: 'ok',
+        value: 0,
+        text: `:white_check_mark: auth-relay: ${metric} rate ${scope}: no sends in the last ${window}; alert closed.`,
+      });
     }
     if (changes.length === 0) return [];
 

@@ -69,7 +69,10 @@ export function createClerkWriteback({ db, store, clerk, suppressions, log, maxT
     const suppressed = (await suppressions.active('email', job.recipient)) !== null;
     if (suppressed !== (job.emailStatus === 'undeliverable')) {
       jobLog.info('the suppression list changed since this write-back was queued; not sent');
-      await record(job, { outcome: 'superseded', reason: suppressed ? 'the address is suppressed again' : 'the suppression was released or expired' });
+      await record(job, {
+        outcome: 'superseded',
+        reason: suppressed ? 'the address is suppressed again' : 'the suppression was released or expired',
+      });
       return { kind: 'done', outcome: 'superseded' };
     }
     let userId: string | undefined;

@@ -1,4 +1,13 @@
-import { diagnose, DoctorError, formatReport, setup, somethingMissing, type DnsResolver, type DoctorReport, type ResendDomains } from './doctor';
+import {
+  diagnose,
+  DoctorError,
+  formatReport,
+  setup,
+  somethingMissing,
+  type DnsResolver,
+  type DoctorReport,
+  type ResendDomains,
+} from './doctor';
 import type { ProviderStatusSource } from './provider-status';
 
 /**
@@ -74,7 +83,13 @@ export async function runDoctor(argv: string[], deps: DoctorCliDeps): Promise<nu
           print: deps.print,
           sleep: deps.sleep,
         })
-      : await diagnose({ domain: args.domain, resolver: deps.resolver, resend: deps.resend, resendRecords: deps.resendRecords, providers: deps.providers });
+      : await diagnose({
+          domain: args.domain,
+          resolver: deps.resolver,
+          resend: deps.resend,
+          resendRecords: deps.resendRecords,
+          providers: deps.providers,
+        });
     deps.print(formatReport(report));
     return exitCodeOf(report);
   } catch (err) {

@@ -126,19 +126,26 @@ function judge(expected: ExpectedRecord, found: string[]): Pick<CheckResult, 'st
       if (!dmarc) return { status: 'missing' };
       const policy = /(?:^|;)\s*p\s*=\s*(\w+)/i.exec(dmarc)?.[1]?.toLowerCase();
       if (!policy) return { status: 'mismatch', note: 'DMARC record has no p= policy' };
-      return { status: 'ok', ...(policy === 'none' ? { note: 'p=none: monitoring only; move to quarantine once reports show DKIM/SPF pass' } : {}) };
+      return {
+        status: 'ok',
+        ...(policy === 'none' ? { note: 'p=none: monitoring only; move to quarantine once reports show DKIM/SPF pass' } : {}),
+      };
     }
     case 'Return-path MX':
       if (expected.value && found.includes(clean(expected.value))) return { status: 'ok' };
       // Without Resend's answer the region is unknown: any of Amazon SES's feedback hosts will do.
       if (found.some((mx) => /^feedback-smtp\.[a-z0-9-]+\.amazonses\.com$/.test(mx))) {
-        return expected.value && !expected.value.includes('us-east-1') ? { status: 'mismatch', note: `expected ${expected.value}` } : { status: 'ok' };
+        return expected.value && !expected.value.includes('us-east-1')
+          ? { status: 'mismatch', note: `expected ${expected.value}` }
+          : { status: 'ok' };
       }
       return { status: 'mismatch' };
   }
   if (expected.value === null) {
     // The DKIM key is only known to Resend: any DKIM public key at the selector passes.
-    return found.some((r) => /(^|;)\s*p=\S+/.test(r)) ? { status: 'ok', note: 'key not compared (no RESEND_API_KEY)' } : { status: 'mismatch' };
+    return found.some((r) => /(^|;)\s*p=\S+/.test(r))
+      ? { status: 'ok', note: 'key not compared (no RESEND_API_KEY)' }
+      : { status: 'mismatch' };
   }
   if (expected.type === 'CNAME') return found.includes(clean(expected.value)) ? { status: 'ok' } : { status: 'mismatch' };
   return found.some((r) => squash(r) === squash(expected.value!) || squash(r).includes(squash(expected.value!)))
@@ -187,7 +194,13 @@ export interface DiagnoseOptions {
   providers?: ProviderStatusSource[];
 }
 
-export async function diagnose({ domain: input, resolver, resend, resendRecords = true, providers = [] }: DiagnoseOptions): Promise<DoctorReport> {
+export async function diagnose({
+  domain: input,
+  resolver,
+  resend,
+  resendRecords = true,
+  providers = [],
+}: DiagnoseOptions): Promise<DoctorReport> {
   const domain = clean(input);
   if (!/^[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(domain)) throw new DoctorError(`"${input}" is not a domain name`);
   let expected = resendRecords ? defaultRecords(domain) : [];
@@ -205,7 +218,13 @@ export async function diagnose({ domain: input, resolver, resend, resendRecords 
   ]);
   const dnsOk = checks.every((c) => !c.required || c.status === 'ok');
   const providersOk = providerChecks.flat().every((c) => c.status === 'ok' || c.status === 'skipped');
-  return { domain, resend: resendInfo, checks, providers: providerChecks.flat(), ok: dnsOk && providersOk && (resendInfo === null || resendInfo.status === 'verified') };
+  return {
+    domain,
+    resend: resendInfo,
+    checks,
+    providers: providerChecks.flat(),
+    ok: dnsOk && providersOk && (resendInfo === null || resendInfo.status === 'verified'),
+  };
 }
 
 /** Something required is missing or unverified (as opposed to: could not be checked). */
@@ -254,7 +273,9 @@ export function describeRecord(r: Pick<ExpectedRecord, 'type' | 'name' | 'value'
 
 export function formatReport(report: DoctorReport): string {
   const lines: string[] = [];
-  const resend = report.resend ? ` (Resend: ${report.resend.status}, ${report.resend.region})` : ' (DNS only; set RESEND_API_KEY to compare with Resend)';
+  const resend = report.resend
+    ? ` (Resend: ${report.resend.status}, ${report.resend.region})`
+    : ' (DNS only; set RESEND_API_KEY to compare with Resend)';
   lines.push(`Domain ${report.domain}${resend}`);
   for (const c of report.checks) {
     const mark = c.status === 'ok' ? 'ok  ' : c.required ? 'FAIL' : 'warn';

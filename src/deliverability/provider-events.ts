@@ -89,7 +89,12 @@ function reportDetail(row: ProviderEventRow, stored: StoredEvent, flag: Record<s
     provider_event_id: row.eventId,
     provider_message_id: row.providerMessageId,
     ...(stored.bounce
-      ? { bounce_kind: stored.bounce.kind, bounce_type: stored.bounce.type, bounce_sub_type: stored.bounce.subType, diagnostic: stored.bounce.diagnostic }
+      ? {
+          bounce_kind: stored.bounce.kind,
+          bounce_type: stored.bounce.type,
+          bounce_sub_type: stored.bounce.subType,
+          diagnostic: stored.bounce.diagnostic,
+        }
       : {}),
     ...stored.detail,
     ...flag,
@@ -130,7 +135,16 @@ async function suppressRecipient(
 
 /** The message a report is about: by the provider's id for it, else by our id in its tags. */
 async function findMessage(db: Db, providerMessageId: string | null, messageId: string | null) {
-  const select = { id: true, status: true, provider: true, channel: true, recipient: true, createdAt: true, sentAt: true, traceparent: true } as const;
+  const select = {
+    id: true,
+    status: true,
+    provider: true,
+    channel: true,
+    recipient: true,
+    createdAt: true,
+    sentAt: true,
+    traceparent: true,
+  } as const;
   if (providerMessageId) {
     const byProviderId = await db.message.findFirst({ where: { providerMessageId }, select });
     if (byProviderId) return byProviderId;
@@ -157,7 +171,10 @@ export function createProviderEvents(deps: ProviderEventsDeps) {
   async function record(row: ProviderEventRow, stored: StoredEvent, message: MatchedMessage, applies: boolean) {
     const type = row.type as ReportedType;
     const failure = describeFailure(type, stored, row.provider);
-    const { at, flag } = timelineTime(row.occurredAt, applies ? { at: message.sentAt, what: 'sent' } : { at: message.createdAt, what: 'accepted' });
+    const { at, flag } = timelineTime(
+      row.occurredAt,
+      applies ? { at: message.sentAt, what: 'sent' } : { at: message.createdAt, what: 'accepted' },
+    );
     const { outcome, moved } = await store.applyProviderEvent(message, {
       type,
       provider: row.provider,
@@ -201,7 +218,12 @@ export function createProviderEvents(deps: ProviderEventsDeps) {
   }
 
   /** `apply` once the event's message is found and sent. */
-  async function applyToMessage(row: ProviderEventRow, stored: StoredEvent, eventLog: Logger, message: MatchedMessage): Promise<ApplyOutcome> {
+  async function applyToMessage(
+    row: ProviderEventRow,
+    stored: StoredEvent,
+    eventLog: Logger,
+    message: MatchedMessage,
+  ): Promise<ApplyOutcome> {
     // Only the provider that sent the message speaks for it. An event from another one (about an attempt before
     // a failover, or joined by our tag to a message the outbox "sent") goes on the timeline and changes
     // nothing: not the status, not the suppression list.

@@ -24,19 +24,43 @@ const failed = (err: unknown): string => {
 };
 
 function sesIdentityChecks(identity: string, out: GetEmailIdentityCommandOutput): ProviderCheck[] {
-  const check = (name: string, ok: boolean, detail: string): ProviderCheck => ({ provider: 'ses', check: name, status: ok ? 'ok' : 'unverified', detail });
+  const check = (name: string, ok: boolean, detail: string): ProviderCheck => ({
+    provider: 'ses',
+    check: name,
+    status: ok ? 'ok' : 'unverified',
+    detail,
+  });
   const checks = [
-    check('SES identity', out.VerifiedForSendingStatus === true, `${identity} (${out.IdentityType ?? 'identity'}): ${out.VerificationStatus ?? 'unknown'}`),
+    check(
+      'SES identity',
+      out.VerifiedForSendingStatus === true,
+      `${identity} (${out.IdentityType ?? 'identity'}): ${out.VerificationStatus ?? 'unknown'}`,
+    ),
   ];
   const dkim = out.DkimAttributes;
   if (out.IdentityType !== 'EMAIL_ADDRESS' && dkim) {
     const tokens = dkim.Tokens ?? [];
-    const publish = dkim.Status === 'SUCCESS' || tokens.length === 0 ? '' : `; publish ${tokens.map((t) => `CNAME ${t}._domainkey.${identity} → ${t}.dkim.amazonses.com`).join(', ')}`;
-    checks.push(check('SES DKIM', dkim.Status === 'SUCCESS', `${dkim.Status ?? 'unknown'}${dkim.SigningEnabled === false ? ', signing disabled' : ''}${publish}`));
+    const publish =
+      dkim.Status === 'SUCCESS' || tokens.length === 0
+        ? ''
+        : `; publish ${tokens.map((t) => `CNAME ${t}._domainkey.${identity} → ${t}.dkim.amazonses.com`).join(', ')}`;
+    checks.push(
+      check(
+        'SES DKIM',
+        dkim.Status === 'SUCCESS',
+        `${dkim.Status ?? 'unknown'}${dkim.SigningEnabled === false ? ', signing disabled' : ''}${publish}`,
+      ),
+    );
   }
   const mailFrom = out.MailFromAttributes;
   if (mailFrom?.MailFromDomain) {
-    checks.push(check('SES MAIL FROM', mailFrom.MailFromDomainStatus === 'SUCCESS', `${mailFrom.MailFromDomain}: ${mailFrom.MailFromDomainStatus ?? 'unknown'}`));
+    checks.push(
+      check(
+        'SES MAIL FROM',
+        mailFrom.MailFromDomainStatus === 'SUCCESS',
+        `${mailFrom.MailFromDomain}: ${mailFrom.MailFromDomainStatus ?? 'unknown'}`,
+      ),
+    );
   }
   return checks;
 }
@@ -54,17 +78,42 @@ export function sesStatus(client: SESv2Client, from?: string): ProviderStatusSou
       try {
         return sesIdentityChecks(name, await client.send(new GetEmailIdentityCommand({ EmailIdentity: name })));
       } catch (err) {
-        if ((err as Error).name !== 'NotFoundException') return [{ provider: 'ses', check: 'SES identity', status: 'error', detail: failed(err) }];
+        if ((err as Error).name !== 'NotFoundException')
+          return [{ provider: 'ses', check: 'SES identity', status: 'error', detail: failed(err) }];
       }
     }
-    return [{ provider: 'ses', check: 'SES identity', status: 'missing', detail: `${candidates.join(' nor ')} is not an SES identity in this region` }];
+    return [
+      {
+        provider: 'ses',
+        check: 'SES identity',
+        status: 'missing',
+        detail: `${candidates.join(' nor ')} is not an SES identity in this region`,
+      },
+    ];
   }
   async function account(): Promise<ProviderCheck> {
     try {
       const out = await client.send(new GetAccountCommand({}));
-      if (out.SendingEnabled === false) return { provider: 'ses', check: 'SES account', status: 'unverified', detail: `sending is paused (${out.EnforcementStatus ?? 'unknown'})` };
-      if (out.ProductionAccessEnabled === false) return { provider: 'ses', check: 'SES account', status: 'unverified', detail: 'in the sandbox: SES sends only to verified recipients; request production access' };
-      return { provider: 'ses', check: 'SES account', status: 'ok', detail: `sending enabled, ${out.SendQuota?.Max24HourSend ?? '?'} per 24 h, ${out.SendQuota?.MaxSendRate ?? '?'}/s` };
+      if (out.SendingEnabled === false)
+        return {
+          provider: 'ses',
+          check: 'SES account',
+          status: 'unverified',
+          detail: `sending is paused (${out.EnforcementStatus ?? 'unknown'})`,
+        };
+      if (out.ProductionAccessEnabled === false)
+        return {
+          provider: 'ses',
+          check: 'SES account',
+          status: 'unverified',
+          detail: 'in the sandbox: SES sends only to verified recipients; request production access',
+        };
+      return {
+        provider: 'ses',
+        check: 'SES account',
+        status: 'ok',
+        detail: `sending enabled, ${out.SendQuota?.Max24HourSend ?? '?'} per 24 h, ${out.SendQuota?.MaxSendRate ?? '?'}/s`,
+      };
     } catch (err) {
       return { provider: 'ses', check: 'SES account', status: 'error', detail: failed(err) };
     }
@@ -84,21 +133,32 @@ export interface PostmarkStatusOptions {
 
 /** Postmark: the server token's server and message stream, and with an account token the domain's DKIM and Return-Path. */
 export function postmarkStatus({ server, messageStream, account }: PostmarkStatusOptions): ProviderStatusSource {
-  const pm = (check: string, status: ProviderCheck['status'], detail: string): ProviderCheck => ({ provider: 'postmark', check, status, detail });
+  const pm = (check: string, status: ProviderCheck['status'], detail: string): ProviderCheck => ({
+    provider: 'postmark',
+    check,
+    status,
+    detail,
+  });
   async function stream(): Promise<ProviderCheck[]> {
     try {
       const info = await server.getServer();
       const s = await server.getMessageStream(messageStream);
-      if (s.ArchivedAt) return [pm('Postmark stream', 'unverified', `${messageStream} on server "${info.Name}" was archived at ${s.ArchivedAt}`)];
-      if (s.MessageStreamType !== 'Transactional') return [pm('Postmark stream', 'unverified', `${messageStream} is a ${s.MessageStreamType} stream; codes belong on a Transactional one`)];
+      if (s.ArchivedAt)
+        return [pm('Postmark stream', 'unverified', `${messageStream} on server "${info.Name}" was archived at ${s.ArchivedAt}`)];
+      if (s.MessageStreamType !== 'Transactional')
+        return [
+          pm('Postmark stream', 'unverified', `${messageStream} is a ${s.MessageStreamType} stream; codes belong on a Transactional one`),
+        ];
       return [pm('Postmark stream', 'ok', `${messageStream} (Transactional) on server "${info.Name}"`)];
     } catch (err) {
-      if ((err as { code?: number }).code === STREAM_NOT_FOUND) return [pm('Postmark stream', 'missing', `no message stream "${messageStream}" on this server (POSTMARK_MESSAGE_STREAM)`)];
+      if ((err as { code?: number }).code === STREAM_NOT_FOUND)
+        return [pm('Postmark stream', 'missing', `no message stream "${messageStream}" on this server (POSTMARK_MESSAGE_STREAM)`)];
       return [pm('Postmark stream', 'error', failed(err))];
     }
   }
   async function domainChecks(domain: string): Promise<ProviderCheck[]> {
-    if (!account) return [pm('Postmark domain', 'skipped', 'set POSTMARK_ACCOUNT_TOKEN to check the domain (the server token cannot read domains)')];
+    if (!account)
+      return [pm('Postmark domain', 'skipped', 'set POSTMARK_ACCOUNT_TOKEN to check the domain (the server token cannot read domains)')];
     try {
       const count = 500;
       let found: { ID: number } | undefined;
@@ -110,11 +170,19 @@ export function postmarkStatus({ server, messageStream, account }: PostmarkStatu
       if (!found) return [pm('Postmark domain', 'missing', `${domain} is not a Postmark domain of this account`)];
       const d = await account.getDomain(found.ID);
       return [
-        pm('Postmark DKIM', d.DKIMVerified ? 'ok' : 'unverified', d.DKIMVerified ? d.DKIMHost : `publish TXT ${d.DKIMPendingHost || d.DKIMHost} ${JSON.stringify(d.DKIMPendingTextValue || d.DKIMTextValue)}`),
+        pm(
+          'Postmark DKIM',
+          d.DKIMVerified ? 'ok' : 'unverified',
+          d.DKIMVerified
+            ? d.DKIMHost
+            : `publish TXT ${d.DKIMPendingHost || d.DKIMHost} ${JSON.stringify(d.DKIMPendingTextValue || d.DKIMTextValue)}`,
+        ),
         pm(
           'Postmark Return-Path',
           d.ReturnPathDomainVerified ? 'ok' : 'unverified',
-          d.ReturnPathDomainVerified ? d.ReturnPathDomain : `publish CNAME ${d.ReturnPathDomain || `pm-bounces.${domain}`} → ${d.ReturnPathDomainCNAMEValue}`,
+          d.ReturnPathDomainVerified
+            ? d.ReturnPathDomain
+            : `publish CNAME ${d.ReturnPathDomain || `pm-bounces.${domain}`} → ${d.ReturnPathDomainCNAMEValue}`,
         ),
       ];
     } catch (err) {

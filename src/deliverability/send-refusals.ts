@@ -66,6 +66,9 @@ async function suppressRefused(
     }
   } catch (suppressError) {
     // The message still fails with the provider's reason; the next send to this recipient is refused again.
-    log.warn({ provider: provider.name, message_id: message.messageId, err: String(suppressError) }, 'could not suppress a recipient the provider refused');
+    log.warn(
+      { provider: provider.name, message_id: message.messageId, err: String(suppressError) },
+      'could not suppress a recipient the provider refused',
+    );
   }
 }

@@ -232,7 +232,12 @@ function scopesFrom(counts: CountRow[], aggregates: AggregateRow[]): Map<string,
  * `lastSends: false` skips the last-1,000-sends rates (left at zero sends, null rates) for readers that show
  * only the window: the dashboard and /metrics read this on every page load and scrape.
  */
-async function compute(db: Db, now: () => Date, window = '24h', { lastSends: withLastSends = true }: { lastSends?: boolean } = {}): Promise<StatsJson> {
+async function compute(
+  db: Db,
+  now: () => Date,
+  window = '24h',
+  { lastSends: withLastSends = true }: { lastSends?: boolean } = {},
+): Promise<StatsJson> {
   const until = now();
   const since = new Date(until.getTime() - parseWindow(window));
 
@@ -248,7 +253,12 @@ async function compute(db: Db, now: () => Date, window = '24h', { lastSends: wit
   const providerScopes = named('provider:');
   const domainScopes = named('domain:').slice(0, TOP_DOMAINS);
   const lastSends = withLastSends
-    ? await lastSendsRates(db, until, providerScopes.map(([name]) => name), domainScopes.map(([name]) => name))
+    ? await lastSendsRates(
+        db,
+        until,
+        providerScopes.map(([name]) => name),
+        domainScopes.map(([name]) => name),
+      )
     : [];
   for (const row of lastSends) {
     // Only scopes with traffic in the window are listed; their last 1,000 sends may reach further back.

@@ -63,7 +63,6 @@ export interface SuppressionListQuery {
   cursor?: string;
 }
 
-
 export interface SuppressionDeps {
   db: Db;
   config: Pick<Config, 'HARD_BOUNCE_SUPPRESSION_DAYS'>;
@@ -81,7 +80,8 @@ const inForceAt = (at: Date): Prisma.SuppressionWhereInput => ({ OR: [{ expiresA
 
 export function createSuppressionService({ db, config, queues, log, now = () => new Date(), onChange }: SuppressionDeps) {
   function defaultExpiry(reason: SuppressionReason, at: Date): Date | null {
-    if (reason === 'hard_bounce' || reason === 'provider_suppression') return new Date(at.getTime() + config.HARD_BOUNCE_SUPPRESSION_DAYS * 86_400_000);
+    if (reason === 'hard_bounce' || reason === 'provider_suppression')
+      return new Date(at.getTime() + config.HARD_BOUNCE_SUPPRESSION_DAYS * 86_400_000);
     return null;
   }
 
@@ -111,7 +111,10 @@ export function createSuppressionService({ db, config, queues, log, now = () => 
         WHERE suppressions.expires_at IS NOT NULL
           AND (EXCLUDED.expires_at IS NULL OR EXCLUDED.expires_at > suppressions.expires_at)`;
     const row = await db.suppression.findUniqueOrThrow({ where: { channel_recipient: { channel: input.channel, recipient } } });
-    log.info({ suppression_id: row.id, channel: row.channel, reason: row.reason, source_message_id: row.sourceMessageId }, 'recipient suppressed');
+    log.info(
+      { suppression_id: row.id, channel: row.channel, reason: row.reason, source_message_id: row.sourceMessageId },
+      'recipient suppressed',
+    );
     await onChange?.('created', row);
     return row;
   }

@@ -25,7 +25,16 @@ import {
 import { createSendRecords } from './send-records';
 import { createSkipLog, type SkipLog } from './skip-log';
 
-export const TERMINAL_STATUSES: readonly MessageStatus[] = ['sent', 'delivered', 'delayed', 'bounced', 'complained', 'failed', 'suppressed', 'expired'];
+export const TERMINAL_STATUSES: readonly MessageStatus[] = [
+  'sent',
+  'delivered',
+  'delayed',
+  'bounced',
+  'complained',
+  'failed',
+  'suppressed',
+  'expired',
+];
 
 export type SendOutcome =
   | { kind: 'finished'; status: MessageStatus | 'missing' }
@@ -126,11 +135,18 @@ export function createDeliveryService(deps: DeliveryDeps) {
   ): Promise<AttemptResult | { kind: 'sent'; sent: Extract<ProviderOutcome, { kind: 'sent' }> }> {
     let gate: Awaited<ReturnType<ProviderHealth['call']>>;
     try {
-      gate = await health.call(provider.name, () => (provider.send as (m: typeof outgoing) => Promise<ProviderOutcome>)(outgoing), deadline);
+      gate = await health.call(
+        provider.name,
+        () => (provider.send as (m: typeof outgoing) => Promise<ProviderOutcome>)(outgoing),
+        deadline,
+      );
     } catch (err) {
       if (err instanceof DependencyUnavailableError) {
         // Our Redis, not the provider: no attempt spent, nothing on the provider's record. The job is retried.
-        log.warn({ message_id: message.id, provider: provider.name, err: String(err.cause) }, 'provider gate unavailable (Redis); send postponed');
+        log.warn(
+          { message_id: message.id, provider: provider.name, err: String(err.cause) },
+          'provider gate unavailable (Redis); send postponed',
+        );
         await records.releaseForRetry(message.id);
         throw err;
       }
@@ -151,7 +167,11 @@ export function createDeliveryService(deps: DeliveryDeps) {
     const codeBearing = message.expiresAt !== null;
     const outgoing = buildOutgoing(config, message, payload);
     const chain: Provider[] = message.channel === 'email' ? providers.email : providers.sms;
-    let position: ChainPosition = { index: job.providerIndex ?? 0, attempts: job.providerAttempts ?? 0, unanswered: job.providerUnanswered ?? false };
+    let position: ChainPosition = {
+      index: job.providerIndex ?? 0,
+      attempts: job.providerAttempts ?? 0,
+      unanswered: job.providerUnanswered ?? false,
+    };
     let lastError = 'no provider configured for this channel';
     let passedBy: PassedBy | undefined;
     let failures = job.failures;
@@ -184,7 +204,8 @@ export function createDeliveryService(deps: DeliveryDeps) {
           return fail(lastError);
         case 'pass_by':
           if (!passedBy) passedBy = { position, retryInMs: action.retryInMs, allDown: action.down };
-          else passedBy = { ...passedBy, retryInMs: Math.min(passedBy.retryInMs, action.retryInMs), allDown: passedBy.allDown && action.down };
+          else
+            passedBy = { ...passedBy, retryInMs: Math.min(passedBy.retryInMs, action.retryInMs), allDown: passedBy.allDown && action.down };
           position = next(position);
           break;
         case 'fail_over':

@@ -132,7 +132,10 @@ export function createMessageLog(db: Db) {
     });
     const page = rows.slice(0, filters.limit);
     const last = page[page.length - 1];
-    const next = rows.length > filters.limit && last ? encodeCursor(byUpdate ? last.updatedAt : last.createdAt, last.id, byUpdate ? BY_UPDATE : '') : null;
+    const next =
+      rows.length > filters.limit && last
+        ? encodeCursor(byUpdate ? last.updatedAt : last.createdAt, last.id, byUpdate ? BY_UPDATE : '')
+        : null;
     return { data: page.map(toMessageJson), next_cursor: next };
   }
 

@@ -68,12 +68,17 @@ function refusalOf(input: NewMessage): string | null {
   const problem = unstorable(input);
   if (problem) return `The message cannot be stored: ${problem}`;
   const recipients: [string, RecipientChannel, string][] = [['recipient', input.payload.channel, input.recipient]];
-  if (input.payload.channel === 'sms' && input.payload.fallback) recipients.push(['fallback recipient', 'email', input.payload.fallback.recipient]);
+  if (input.payload.channel === 'sms' && input.payload.fallback)
+    recipients.push(['fallback recipient', 'email', input.payload.fallback.recipient]);
   for (const [field, channel, raw] of recipients) {
     if (!isRecipient(channel, normalizeRecipient(channel, raw).recipient)) return `${field}: ${RECIPIENT_EXPECTED[channel]}`;
   }
   // Indexed columns: a longer key does not fit a btree entry.
-  for (const [field, value] of [['external id', input.externalId], ['user id', input.userId], ['template', input.template]] as const) {
+  for (const [field, value] of [
+    ['external id', input.externalId],
+    ['user id', input.userId],
+    ['template', input.template],
+  ] as const) {
     if (value && value.length > MAX_KEY_CHARS) return `${field}: longer than ${MAX_KEY_CHARS} characters`;
   }
   return null;
@@ -158,8 +163,13 @@ export function createMessageService({ db, config, store, queues, log, now = () 
         return [...(await record(group.slice(0, half))), ...(await record(group.slice(half)))];
       }
       if (isDataError(err)) {
-        log.warn({ err: databaseMessage(err), source: group[0]!.input.source, external_id: group[0]!.input.externalId ?? null }, 'message refused by the database');
-        group[0]!.reject(new ValidationError('The message holds a value the database cannot store', { database_error: databaseMessage(err) }));
+        log.warn(
+          { err: databaseMessage(err), source: group[0]!.input.source, external_id: group[0]!.input.externalId ?? null },
+          'message refused by the database',
+        );
+        group[0]!.reject(
+          new ValidationError('The message holds a value the database cannot store', { database_error: databaseMessage(err) }),
+        );
         return [];
       }
       log.error({ err: String(err), count: group.length }, 'could not record messages');

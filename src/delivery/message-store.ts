@@ -52,7 +52,8 @@ const refusedByGuard = (err: unknown): boolean => (err as { code?: string }).cod
 export function createMessageStore({ db, now = () => new Date(), onChange, log }: MessageStoreDeps) {
   function changed(messageId: string, status: MessageStatus, event: TimelineEvent, at: Date = now()): void {
     if (!onChange) return;
-    const report = (err: unknown) => log?.warn({ message_id: messageId, event: event.type, err: String(err) }, 'message change hook failed');
+    const report = (err: unknown) =>
+      log?.warn({ message_id: messageId, event: event.type, err: String(err) }, 'message change hook failed');
     try {
       void Promise.resolve(onChange({ messageId, status, event, at })).catch(report);
     } catch (err) {
@@ -98,7 +99,10 @@ export function createMessageStore({ db, now = () => new Date(), onChange, log }
    * have recorded it `sent` meanwhile, and that must not turn back into `queued`.
    */
   async function release(messageId: string): Promise<boolean> {
-    const { count } = await db.message.updateMany({ where: { id: messageId, status: 'sending' }, data: { status: 'queued', leaseUntil: null } });
+    const { count } = await db.message.updateMany({
+      where: { id: messageId, status: 'sending' },
+      data: { status: 'queued', leaseUntil: null },
+    });
     return count === 1;
   }
 
@@ -120,7 +124,10 @@ export function createMessageStore({ db, now = () => new Date(), onChange, log }
   ): Promise<{ provider: string | null; channel: Channel } | null> {
     try {
       const [settled] = await db.$transaction([
-        db.message.update({ where: { id: messageId, status: { in: IN_FLIGHT } }, data: { status, lastError: detail.reason, leaseUntil: null } }),
+        db.message.update({
+          where: { id: messageId, status: { in: IN_FLIGHT } },
+          data: { status, lastError: detail.reason, leaseUntil: null },
+        }),
         db.messageEvent.create({ data: { messageId, type: status, detail } }),
         ...(dropPayload ? [db.messageContent.updateMany({ where: { messageId }, data: { payload: Prisma.DbNull } })] : []),
       ]);
@@ -146,7 +153,13 @@ export function createMessageStore({ db, now = () => new Date(), onChange, log }
   }
 
   /** The same failure again: counted on the message, and the run's one event (`eventId`) gets its count. */
-  async function recordRepeatedFailure(messageId: string, provider: string, lastError: string, eventId: string, detail: SendFailedDetail): Promise<void> {
+  async function recordRepeatedFailure(
+    messageId: string,
+    provider: string,
+    lastError: string,
+    eventId: string,
+    detail: SendFailedDetail,
+  ): Promise<void> {
     await db.$transaction([
       db.message.update({ where: { id: messageId }, data: { lastError, provider, attempts: { increment: 1 } } }),
       db.messageEvent.update({ where: { id: BigInt(eventId) }, data: { detail: detail as never } }),
@@ -220,7 +233,14 @@ export function createMessageStore({ db, now = () => new Date(), onChange, log }
     try {
       const [, statusChange] = await db.$transaction([
         db.messageEvent.create({
-          data: { messageId, type: report.type, provider: report.provider, occurredAt: report.at, dedupeKey: report.dedupeKey, detail: detail as never },
+          data: {
+            messageId,
+            type: report.type,
+            provider: report.provider,
+            occurredAt: report.at,
+            dedupeKey: report.dedupeKey,
+            detail: detail as never,
+          },
         }),
         ...(newStatus
           ? [
@@ -266,7 +286,11 @@ export function createMessageStore({ db, now = () => new Date(), onChange, log }
     recordRepeatedFailure,
     markSent,
     recordFailover: (messageId: string, provider: string, from: string, duplicatePossible = false) =>
-      append(messageId, 'sending', { type: 'failover', provider, detail: { from, ...(duplicatePossible ? { duplicate_possible: true as const } : {}) } }),
+      append(messageId, 'sending', {
+        type: 'failover',
+        provider,
+        detail: { from, ...(duplicatePossible ? { duplicate_possible: true as const } : {}) },
+      }),
     recordFallback: (messageId: string, detail: { message_id: string; channel: Channel }) =>
       append(messageId, 'sending', { type: 'fallback', detail }),
     recordSkip,

@@ -73,7 +73,15 @@ export function createRetention({ db, config, log, now = () => new Date(), batch
     );
     const result = { bodies, outbox, messages, verifications, providerEvents };
     log.info(
-      { bodies, outbox, messages, verifications, provider_events: providerEvents, body_retention_days: config.BODY_RETENTION_DAYS, retention_days: config.RETENTION_DAYS },
+      {
+        bodies,
+        outbox,
+        messages,
+        verifications,
+        provider_events: providerEvents,
+        body_retention_days: config.BODY_RETENTION_DAYS,
+        retention_days: config.RETENTION_DAYS,
+      },
       'retention finished',
     );
     return result;

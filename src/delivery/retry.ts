@@ -18,10 +18,7 @@ export const RETRYABLE_STATUSES: readonly MessageStatus[] = ['failed', 'expired'
 export type MessageRetry = ReturnType<typeof createMessageRetry>;
 
 /** Why a message cannot be sent again, or null when it can; the dashboard shows the reason instead of the button. */
-export function retryRefusal(
-  m: { status: MessageStatus; expiresAt: Date | null; hasPayload: boolean },
-  at: Date,
-): string | null {
+export function retryRefusal(m: { status: MessageStatus; expiresAt: Date | null; hasPayload: boolean }, at: Date): string | null {
   if (!RETRYABLE_STATUSES.includes(m.status)) return `only failed or expired messages can be retried; this one is ${m.status}`;
   // A code is never sent late, and its clear content is dropped once the message ends: the user must ask again.
   if (m.expiresAt && m.expiresAt <= at) return 'the code in this message has expired; the user must request a new one';

@@ -38,9 +38,7 @@ export interface DecisionContext {
 }
 
 /** What the provider at the current position came to: an answer, or the gate's reason to skip it. */
-export type AttemptResult =
-  | { kind: 'answered'; failure: ProviderFailure }
-  | { kind: 'skipped'; reason: SkipReason; retryInMs: number };
+export type AttemptResult = { kind: 'answered'; failure: ProviderFailure } | { kind: 'skipped'; reason: SkipReason; retryInMs: number };
 
 export type NextAction =
   /** Come back to `position` after `delayMs` (the job is delayed; no other provider is tried meanwhile). */
@@ -81,8 +79,7 @@ export function retryDelayMs(attempt: number, retryAfterMs: number | undefined, 
 /** The last moment a send can start and still be answered while the message is worth sending. */
 export const answerBy = (ctx: DecisionContext): number => ctx.worthSendingUntil - ctx.attemptMs - SCHEDULING_SLACK_MS;
 
-const onLastResort = (ctx: DecisionContext, position: ChainPosition): boolean =>
-  position.index === ctx.chainLength - 1 && !ctx.hasFallback;
+const onLastResort = (ctx: DecisionContext, position: ChainPosition): boolean => position.index === ctx.chainLength - 1 && !ctx.hasFallback;
 
 /**
  * A provider that may hold the message is waited for (its backoff, or its circuit's probe) while that wait
@@ -150,5 +147,9 @@ export function decideAtChainEnd(ctx: DecisionContext, passedBy: PassedBy | unde
   // Come back when the first provider passed by may take it, without spending an attempt; a code no later
   // than its expiry, to be marked expired then.
   const untilExpiry = ctx.expiresAt !== null ? ctx.expiresAt - ctx.now + 50 : Number.POSITIVE_INFINITY;
-  return { kind: 'wait', delayMs: Math.max(MIN_SKIP_DELAY_MS, Math.min(passedBy.retryInMs, MAX_SKIP_DELAY_MS, untilExpiry)), position: passedBy.position };
+  return {
+    kind: 'wait',
+    delayMs: Math.max(MIN_SKIP_DELAY_MS, Math.min(passedBy.retryInMs, MAX_SKIP_DELAY_MS, untilExpiry)),
+    position: passedBy.position,
+  };
 }

@@ -81,7 +81,12 @@ export function createSendRecords({ store, log, metrics, messages, now }: SendRe
     let next: FailureRun | undefined;
     if (coalesce && run && run.provider === provider && run.key === key) {
       next = { ...run, count: run.count + 1, lastAt: at };
-      await store.recordRepeatedFailure(message.id, provider, lastError, run.eventId, { ...detail, count: next.count, first_at: next.firstAt, last_at: at });
+      await store.recordRepeatedFailure(message.id, provider, lastError, run.eventId, {
+        ...detail,
+        count: next.count,
+        first_at: next.firstAt,
+        last_at: at,
+      });
     } else {
       const eventId = await store.recordAttemptFailed(message.id, provider, lastError, detail);
       next = coalesce ? { eventId, provider, key, count: 1, firstAt: at, lastAt: at } : undefined;
@@ -118,7 +123,12 @@ export function createSendRecords({ store, log, metrics, messages, now }: SendRe
     // As in finish(): a stale run cannot overwrite a message another run has already settled.
     if (!recorded) throw new Error(`message ${message.id} was settled by another send run`);
     metrics.messageOutcome({ status: 'sent', provider, channel: message.channel });
-    metrics.sendAttempt({ provider, channel: message.channel, outcome: 'sent', acceptedToSentSeconds: (sentAt.getTime() - message.createdAt.getTime()) / 1000 });
+    metrics.sendAttempt({
+      provider,
+      channel: message.channel,
+      outcome: 'sent',
+      acceptedToSentSeconds: (sentAt.getTime() - message.createdAt.getTime()) / 1000,
+    });
     log.info({ message_id: message.id, provider, provider_message_id: sent.providerMessageId }, 'message sent');
   }
 
@@ -155,5 +165,14 @@ export function createSendRecords({ store, log, metrics, messages, now }: SendRe
     }
   }
 
-  return { finish, releaseForRetry, claim, recordQueued: store.recordQueued, recordFailedAttempt, recordFailover, recordSent, acceptFallback };
+  return {
+    finish,
+    releaseForRetry,
+    claim,
+    recordQueued: store.recordQueued,
+    recordFailedAttempt,
+    recordFailover,
+    recordSent,
+    acceptFallback,
+  };
 }

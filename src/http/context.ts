@@ -36,7 +36,14 @@ export function requestContext(log: Logger): RequestHandler {
       // The path only: query strings may carry recipients. A handler that accepted a message names it in
       // `res.locals.messageId`, so this one line ties the request to the message's timeline.
       log[level](
-        { req_id: id, method: req.method, path: req.originalUrl.split('?')[0], status: res.statusCode, ms: Math.round(ms * 10) / 10, message_id: res.locals.messageId },
+        {
+          req_id: id,
+          method: req.method,
+          path: req.originalUrl.split('?')[0],
+          status: res.statusCode,
+          ms: Math.round(ms * 10) / 10,
+          message_id: res.locals.messageId,
+        },
         'request',
       );
     });

@@ -41,10 +41,16 @@ export function toHttpError(err: unknown): { status: number; body: HttpErrorBody
   if (known) return { status: known[0], body: { error: { code: known[1], message: known[2] } } };
   // What the intake checks did not foresee: still the request's value, not the database being away.
   if (isDataError(err)) {
-    return { status: 422, body: { error: { code: 'invalid_request', message: `The request holds a value the database refused: ${databaseMessage(err)}` } } };
+    return {
+      status: 422,
+      body: { error: { code: 'invalid_request', message: `The request holds a value the database refused: ${databaseMessage(err)}` } },
+    };
   }
   if (isUndecodableBody(err)) {
-    return { status: 400, body: { error: { code: 'invalid_encoding', message: 'Request body does not decode as its Content-Encoding says' } } };
+    return {
+      status: 400,
+      body: { error: { code: 'invalid_encoding', message: 'Request body does not decode as its Content-Encoding says' } },
+    };
   }
   return { status: 500, body: { error: { code: 'internal_error', message: 'Something went wrong' } } };
 }

@@ -8,7 +8,13 @@ async function answers(check: () => Promise<unknown>, timeoutMs = 1_500): Promis
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
   try {
-    return await Promise.race([check().then(() => true, () => false), timeout]);
+    return await Promise.race([
+      check().then(
+        () => true,
+        () => false,
+      ),
+      timeout,
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -22,7 +28,11 @@ export function healthRouter({ db, redis, startup }: { db: Db; redis: RedisClien
   router.get('/readyz', async (_req, res) => {
     const [postgres, redisOk] = await Promise.all([answers(() => db.$queryRaw`SELECT 1`), answers(() => redis.ping())]);
     const waiting = startup.pending();
-    const checks = { postgres: postgres ? 'ok' : 'down', redis: redisOk ? 'ok' : 'down', ...(waiting.length ? { startup: 'pending' } : {}) };
+    const checks = {
+      postgres: postgres ? 'ok' : 'down',
+      redis: redisOk ? 'ok' : 'down',
+      ...(waiting.length ? { startup: 'pending' } : {}),
+    };
     if (postgres && redisOk && !waiting.length) {
       res.json({ status: 'ready', checks });
       return;

@@ -28,12 +28,19 @@ export function normalizeEmail(raw: string): string {
   const address = raw.normalize('NFKC').replace(INVISIBLE, '').trim();
   const at = address.lastIndexOf('@');
   if (at < 0) return address.toLowerCase();
-  const domain = address.slice(at + 1).toLowerCase().replace(/\.+$/, '');
+  const domain = address
+    .slice(at + 1)
+    .toLowerCase()
+    .replace(/\.+$/, '');
   return `${address.slice(0, at).toLowerCase()}@${domainToASCII(domain) || domain}`;
 }
 
 /** Phone numbers without the spaces, dashes and brackets people write them with (and fullwidth digits as ASCII). */
-export const normalizePhone = (raw: string): string => raw.normalize('NFKC').replace(INVISIBLE, '').replace(/[\s().-]/g, '');
+export const normalizePhone = (raw: string): string =>
+  raw
+    .normalize('NFKC')
+    .replace(INVISIBLE, '')
+    .replace(/[\s().-]/g, '');
 
 export function normalizeRecipient(channel: RecipientChannel, raw: string): { recipient: string; domain: string | null } {
   if (channel === 'sms') return { recipient: normalizePhone(raw), domain: null };

@@ -20,12 +20,7 @@ import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 
 /** The samplers OTEL_TRACES_SAMPLER names (config/env.ts parses the variable against this list). */
 export type TraceSampler =
-  | 'always_on'
-  | 'always_off'
-  | 'traceidratio'
-  | 'parentbased_always_on'
-  | 'parentbased_always_off'
-  | 'parentbased_traceidratio';
+  'always_on' | 'always_off' | 'traceidratio' | 'parentbased_always_on' | 'parentbased_always_off' | 'parentbased_traceidratio';
 
 /** The OTEL_* settings of the parsed config (config/env.ts), the endpoint set. */
 export interface TracingConfig {

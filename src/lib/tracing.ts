@@ -11,7 +11,12 @@ import {
   type Link,
   type Span,
 } from '@opentelemetry/api';
-import { ATTR_ERROR_TYPE, ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_HTTP_ROUTE } from '@opentelemetry/semantic-conventions';
+import {
+  ATTR_ERROR_TYPE,
+  ATTR_HTTP_REQUEST_METHOD,
+  ATTR_HTTP_RESPONSE_STATUS_CODE,
+  ATTR_HTTP_ROUTE,
+} from '@opentelemetry/semantic-conventions';
 import { DelayedError } from 'bullmq';
 import type { Request, RequestHandler } from 'express';
 import type { TracingConfig } from './tracing-sdk';
@@ -51,7 +56,9 @@ const NO_FIELDS = {};
 const tracer = () => trace.getTracer('auth-relay');
 
 /** Loads and registers the SDK when OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise loads nothing. */
-export async function startTracing(config: Omit<TracingConfig, 'OTEL_EXPORTER_OTLP_ENDPOINT'> & { OTEL_EXPORTER_OTLP_ENDPOINT?: string }): Promise<Tracing> {
+export async function startTracing(
+  config: Omit<TracingConfig, 'OTEL_EXPORTER_OTLP_ENDPOINT'> & { OTEL_EXPORTER_OTLP_ENDPOINT?: string },
+): Promise<Tracing> {
   if (!config.OTEL_EXPORTER_OTLP_ENDPOINT) return NO_TRACING;
   const { registerTracing } = await import('./tracing-sdk');
   const tracing = registerTracing({ ...config, OTEL_EXPORTER_OTLP_ENDPOINT: config.OTEL_EXPORTER_OTLP_ENDPOINT });
@@ -151,7 +158,12 @@ export function withJobSpan<T>(queue: string, job: { id?: string; data: Traced }
     {
       kind: SpanKind.CONSUMER,
       parent: contextFromJob(job.data),
-      attributes: { 'messaging.system': 'bullmq', 'messaging.destination.name': queue, 'messaging.operation.type': 'process', 'messaging.message.id': job.id },
+      attributes: {
+        'messaging.system': 'bullmq',
+        'messaging.destination.name': queue,
+        'messaging.operation.type': 'process',
+        'messaging.message.id': job.id,
+      },
       expected: (err) => err instanceof DelayedError,
     },
     fn,

@@ -1,4 +1,12 @@
-import { AggregatorRegistry, Counter, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import {
+  AggregatorRegistry,
+  Counter,
+  Histogram,
+  Registry,
+  collectDefaultMetrics,
+  type MetricObjectWithValues,
+  type MetricValue,
+} from 'prom-client';
 import type { MessageStatus } from '../generated/prisma/enums';
 import { createSharedGauges, type SharedGaugesDeps } from './shared-gauges';
 

@@ -128,7 +128,8 @@ function registerGauges(registry: Registry, current: () => { leader: boolean; sn
     collect() {
       this.reset();
       for (const p of current().snapshot.providers ?? []) {
-        for (const state of ['closed', 'open', 'half_open'] as const) this.set({ provider: p.provider, state }, p.circuit === state ? 1 : 0);
+        for (const state of ['closed', 'open', 'half_open'] as const)
+          this.set({ provider: p.provider, state }, p.circuit === state ? 1 : 0);
       }
     },
   });
@@ -215,7 +216,10 @@ export function createSharedGauges(deps: SharedGaugesDeps) {
 
   const part = <T>(name: string, read: () => Promise<T>): Promise<T | undefined> =>
     read().catch((err: unknown) => {
-      log.warn({ gauges: name, err: err instanceof Error ? err.message : String(err) }, 'could not read shared gauges; left out of /metrics');
+      log.warn(
+        { gauges: name, err: err instanceof Error ? err.message : String(err) },
+        'could not read shared gauges; left out of /metrics',
+      );
       return undefined;
     });
 
@@ -223,7 +227,11 @@ export function createSharedGauges(deps: SharedGaugesDeps) {
     const [ratios, providers, queues] = await Promise.all([
       part('ratios', async () => {
         const rates = await deps.deliverability.rates(RATE_WINDOW_HOURS);
-        return [{ key: 'all', ...rates.overall }, ...rates.providers].map((r) => ({ provider: r.key, bounce_rate: r.bounce_rate, complaint_rate: r.complaint_rate }));
+        return [{ key: 'all', ...rates.overall }, ...rates.providers].map((r) => ({
+          provider: r.key,
+          bounce_rate: r.bounce_rate,
+          complaint_rate: r.complaint_rate,
+        }));
       }),
       part('providers', () => deps.providerHealth.states()),
       part('queues', () => queueSnapshot(deps.queues)),
@@ -245,13 +253,19 @@ export function createSharedGauges(deps: SharedGaugesDeps) {
       return;
     }
     // Redis unreachable: keep the lease we had (nobody else can take it meanwhile) and read what still answers.
-    const held = await redis.eval(HOLD, 1, leaseKey, id, leaseMs).then((r) => r === 1, () => true);
+    const held = await redis.eval(HOLD, 1, leaseKey, id, leaseMs).then(
+      (r) => r === 1,
+      () => true,
+    );
     if (!held) return stepDown();
     await refresh();
   }
 
   async function acquire(): Promise<void> {
-    const held = await redis.eval(HOLD, 1, leaseKey, id, leaseMs).then((r) => r === 1, () => false);
+    const held = await redis.eval(HOLD, 1, leaseKey, id, leaseMs).then(
+      (r) => r === 1,
+      () => false,
+    );
     if (!held || leader) return;
     leader = true;
     await refresh();

@@ -86,7 +86,10 @@ export function createOutboundDeliveries(deps: DeliveriesDeps) {
 
   /** Disabled once (the update is conditional), and said so. */
   async function disable(endpoint: EndpointRow, reason: string): Promise<void> {
-    const { count } = await db.webhookEndpoint.updateMany({ where: { id: endpoint.id, enabled: true }, data: { enabled: false, disabledReason: reason } });
+    const { count } = await db.webhookEndpoint.updateMany({
+      where: { id: endpoint.id, enabled: true },
+      data: { enabled: false, disabledReason: reason },
+    });
     if (count === 0) return;
     publisher.endpointsChanged();
     log.warn({ endpoint_id: endpoint.id, reason }, 'webhook endpoint disabled');
@@ -111,7 +114,8 @@ export function createOutboundDeliveries(deps: DeliveriesDeps) {
     if (job.trigger === 'scheduled' && delivery.status !== 'pending') return { kind: 'done', status: delivery.status };
     const { endpoint, event } = delivery;
     if (!endpoint.enabled) {
-      if (delivery.status === 'pending') await db.webhookDelivery.update({ where: { id: delivery.id }, data: { status: 'failed', nextAttemptAt: null } });
+      if (delivery.status === 'pending')
+        await db.webhookDelivery.update({ where: { id: delivery.id }, data: { status: 'failed', nextAttemptAt: null } });
       return { kind: 'done', status: 'endpoint_disabled' };
     }
 
@@ -153,7 +157,14 @@ export function createOutboundDeliveries(deps: DeliveriesDeps) {
         : db.webhookEndpoint.updateMany({ where: { id: endpoint.id, failingSince: null }, data: { failingSince: at } }),
     ]);
     log[ok ? 'debug' : 'info'](
-      { endpoint_id: endpoint.id, event_id: event.id, event_type: event.type, outcome: result.outcome, status_code: result.statusCode, attempt: attempts },
+      {
+        endpoint_id: endpoint.id,
+        event_id: event.id,
+        event_type: event.type,
+        outcome: result.outcome,
+        status_code: result.statusCode,
+        attempt: attempts,
+      },
       'outbound webhook attempt',
     );
     if (!ok) await disableIfFailing(endpoint, result, at);
@@ -162,7 +173,10 @@ export function createOutboundDeliveries(deps: DeliveriesDeps) {
 
   /** The dashboard's and API's "resend": one attempt now, the same event and webhook-id, outside the schedule. */
   async function resend(endpointId: string, id: string): Promise<void> {
-    const delivery = await db.webhookDelivery.findFirst({ where: { id, endpointId }, include: { endpoint: { select: { enabled: true } } } });
+    const delivery = await db.webhookDelivery.findFirst({
+      where: { id, endpointId },
+      include: { endpoint: { select: { enabled: true } } },
+    });
     if (!delivery) throw new NotFoundError(`No delivery ${id} to webhook endpoint ${endpointId}`);
     if (!delivery.endpoint.enabled) throw new ConflictError('The endpoint is disabled; enable it before resending', 'endpoint_disabled');
     const job = outboundResendJob(id, new Date());
@@ -208,7 +222,8 @@ export function createOutboundDeliveries(deps: DeliveriesDeps) {
       if ((await requeueJob(queue, id, () => queue.add(job.name, job.data, job.opts))) !== 'alive') requeued++;
     }
     const cutoff = new Date(at.getTime() - deps.retentionDays * 86_400_000);
-    const pruned = await db.$executeRaw`DELETE FROM webhook_events WHERE id IN (SELECT id FROM webhook_events WHERE created_at < ${cutoff} LIMIT ${batch})`;
+    const pruned =
+      await db.$executeRaw`DELETE FROM webhook_events WHERE id IN (SELECT id FROM webhook_events WHERE created_at < ${cutoff} LIMIT ${batch})`;
     if (requeued > 0 || pruned > 0) log.info({ requeued, pruned }, 'outbound webhooks swept');
     return { requeued, pruned };
   }

@@ -73,7 +73,8 @@ export function createWebhookEndpoints({ db, policy, resolve, publisher, log, no
       if (policy.production) await resolveDestination(url, policy, resolve);
       return url.toString();
     } catch (err) {
-      if (err instanceof RefusedDestinationError) throw new ValidationError(err.message.startsWith('url:') ? err.message : `url: ${err.message}`);
+      if (err instanceof RefusedDestinationError)
+        throw new ValidationError(err.message.startsWith('url:') ? err.message : `url: ${err.message}`);
       throw err;
     }
   }

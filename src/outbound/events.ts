@@ -47,7 +47,8 @@ const MESSAGE_EVENTS: Partial<Record<MessageStatus, OutboundEventType>> = {
 };
 
 /** The status a timeline event puts a message in, when it is one the tenant hears of. */
-const statusOfEvent = (type: string): MessageStatus | null => (type === 'delivery_delayed' ? 'delayed' : type in MESSAGE_EVENTS ? (type as MessageStatus) : null);
+const statusOfEvent = (type: string): MessageStatus | null =>
+  type === 'delivery_delayed' ? 'delayed' : type in MESSAGE_EVENTS ? (type as MessageStatus) : null;
 
 /**
  * The store reports every timeline event with the status the message has after it. Only the events that
@@ -105,7 +106,11 @@ export function createOutboundPublisher({ db, queue, log, now = () => new Date()
    * Records the event and its deliveries, then queues them; never throws (a state change must not fail for
    * it). `prepare` gives the event's data and the key that makes it one event however often it is reported.
    */
-  async function publish(type: OutboundEventType, prepare: () => Promise<{ data: unknown; key: string }>, createdAt = now()): Promise<void> {
+  async function publish(
+    type: OutboundEventType,
+    prepare: () => Promise<{ data: unknown; key: string }>,
+    createdAt = now(),
+  ): Promise<void> {
     try {
       const endpoints = await matching(type);
       if (endpoints.length === 0) return;
@@ -151,7 +156,10 @@ export function createOutboundPublisher({ db, queue, log, now = () => new Date()
       await publish(`suppression.${kind}`, async () => ({ data: toSuppressionJson(row), key: `${row.id}|${row.createdAt.toISOString()}` }));
     },
     async publishAlert(alert: AlertEvent): Promise<void> {
-      await publish(alert.level === 'ok' ? 'alert.resolved' : 'alert.raised', async () => ({ data: alert, key: `${alert.key}|${alert.level}|${alert.at}` }));
+      await publish(alert.level === 'ok' ? 'alert.resolved' : 'alert.raised', async () => ({
+        data: alert,
+        key: `${alert.key}|${alert.level}|${alert.at}`,
+      }));
     },
     /** After an endpoint is added, changed or removed here: the next event sees it at once. */
     endpointsChanged(): void {

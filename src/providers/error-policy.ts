@@ -119,18 +119,34 @@ const CUT_MID_ANSWER = /ECONNRESET|socket hang up|other side closed|EPIPE/i;
  */
 export function classifyFailure(call: FailedCall, now = Date.now()): ProviderFailure {
   const code = call.code?.toLowerCase();
-  const base: FailureDetail = { message: call.message, status: call.status, code: call.code, raw: call.body ?? null, rateLimit: parseRateLimit(call.headers, now) };
+  const base: FailureDetail = {
+    message: call.message,
+    status: call.status,
+    code: call.code,
+    raw: call.body ?? null,
+    rateLimit: parseRateLimit(call.headers, now),
+  };
   const after = { retryAfterMs: retryAfterMs(call.headers, call.body, now) };
 
   if (call.timedOut) return { kind: 'retry', ...base, ...after, code: 'timeout', unanswered: true };
   if (call.status === null) {
-    return { kind: 'retry', ...base, ...after, message: `network error: ${call.message}`, code: 'network_error', unanswered: CUT_MID_ANSWER.test(call.message) };
+    return {
+      kind: 'retry',
+      ...base,
+      ...after,
+      message: `network error: ${call.message}`,
+      code: 'network_error',
+      unanswered: CUT_MID_ANSWER.test(call.message),
+    };
   }
   if (code && QUOTA_CODES.has(code)) return { kind: 'fail_over', ...base, message: `quota exceeded: ${call.message}` };
-  if ((code && AUTH_CODES.has(code)) || call.status === 401) return { kind: 'fail_over', ...base, message: `API key refused: ${call.message}` };
+  if ((code && AUTH_CODES.has(code)) || call.status === 401)
+    return { kind: 'fail_over', ...base, message: `API key refused: ${call.message}` };
   if (code && PENDING_CODES.has(code)) return { kind: 'pending', ...base, ...after, message: `already in progress: ${call.message}` };
-  if ((code && RATE_LIMIT_CODES.has(code)) || call.status === 429) return { kind: 'rate_limited', ...base, ...after, message: `rate limited: ${call.message}` };
-  if ((code && TRANSIENT_CODES.has(code)) || call.status >= 500 || call.status === 408) return { kind: 'retry', ...base, ...after, unanswered: false };
+  if ((code && RATE_LIMIT_CODES.has(code)) || call.status === 429)
+    return { kind: 'rate_limited', ...base, ...after, message: `rate limited: ${call.message}` };
+  if ((code && TRANSIENT_CODES.has(code)) || call.status >= 500 || call.status === 408)
+    return { kind: 'retry', ...base, ...after, unanswered: false };
   // 402: payment required (Autosend's plan, an empty Unosend wallet). 403: this provider refuses the sender (domain not verified here, key not allowed).
   if (call.status === 402 || call.status === 403) return { kind: 'fail_over', ...base };
   return { kind: 'failed', ...base };
@@ -231,7 +247,8 @@ export function classifySmtpFailure(call: SmtpFailedCall): ProviderFailure {
   if (call.code === 'EAUTH' || call.code === 'ENOAUTH' || (reply && SMTP_AUTH_REPLIES.has(reply))) {
     return { kind: 'fail_over', ...base, message: `SMTP login refused: ${call.message}` };
   }
-  if (call.code === 'ETLS' || call.code === 'EREQUIRETLS') return { kind: 'fail_over', ...base, message: `SMTP TLS failed: ${call.message}` };
+  if (call.code === 'ETLS' || call.code === 'EREQUIRETLS')
+    return { kind: 'fail_over', ...base, message: `SMTP TLS failed: ${call.message}` };
   // 421 closes the whole session: the server is holding us back, not refusing this message.
   if (reply === 421) return { kind: 'rate_limited', ...base };
   if (reply && reply >= 400 && reply < 500) return { kind: 'retry', ...base, unanswered: false };

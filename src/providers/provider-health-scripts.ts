@@ -103,4 +103,3 @@ end
 redis.call('PEXPIRE', key, ARGV[8])
 return transition
 `;
-

@@ -169,18 +169,20 @@ export function createProviderHealth(options: ProviderHealthOptions) {
     try {
       const limits = options.limits[provider] ?? {};
       // Redis not answering is our outage, not the provider's: it surfaces as DependencyUnavailableError.
-      const [verdict, waitMs, rate] = (await viaRedis(() => redis.eval(
-        ACQUIRE,
-        1,
-        keyOf(provider),
-        now(),
-        limits.defaultPerSecond ?? 0,
-        limits.maxPerSecond ?? 0,
-        options.maxWaitMs,
-        options.probeLeaseMs,
-        KEY_TTL_MS,
-        answerBy ?? 0,
-      ))) as [string, number, string?];
+      const [verdict, waitMs, rate] = (await viaRedis(() =>
+        redis.eval(
+          ACQUIRE,
+          1,
+          keyOf(provider),
+          now(),
+          limits.defaultPerSecond ?? 0,
+          limits.maxPerSecond ?? 0,
+          options.maxWaitMs,
+          options.probeLeaseMs,
+          KEY_TTL_MS,
+          answerBy ?? 0,
+        ),
+      )) as [string, number, string?];
       if (verdict !== 'ok' && verdict !== 'probe' && verdict !== 'pause_probe') {
         return { ok: false, reason: verdict as SkipReason, retryInMs: Math.max(0, Math.ceil(waitMs)) };
       }
@@ -212,8 +214,7 @@ export function createProviderHealth(options: ProviderHealthOptions) {
         const h = await redis.hgetall(keyOf(provider));
         const openUntil = Number(h.open_until ?? 0);
         const pausedUntil = Number(h.paused_until ?? 0);
-        const circuit =
-          h.state === 'open' ? (at < openUntil ? 'open' : 'half_open') : h.state === 'half_open' ? 'half_open' : 'closed';
+        const circuit = h.state === 'open' ? (at < openUntil ? 'open' : 'half_open') : h.state === 'half_open' ? 'half_open' : 'closed';
         return {
           provider,
           circuit,

@@ -65,7 +65,12 @@ export interface FailureDetail {
  *  - `failed`: no provider would (validation): the message fails, and `suppress` the recipient if set.
  */
 export type ProviderOutcome =
-  | { kind: 'sent'; providerMessageId: string; /** The provider's answer, kept on the timeline. */ detail?: Record<string, unknown>; rateLimit?: RateLimitInfo }
+  | {
+      kind: 'sent';
+      providerMessageId: string;
+      /** The provider's answer, kept on the timeline. */ detail?: Record<string, unknown>;
+      rateLimit?: RateLimitInfo;
+    }
   | ({ kind: 'retry'; retryAfterMs?: number; unanswered: boolean } & FailureDetail)
   | ({ kind: 'rate_limited'; retryAfterMs?: number } & FailureDetail)
   | ({ kind: 'pending'; retryAfterMs?: number } & FailureDetail)
@@ -99,16 +104,7 @@ export interface ProviderChains {
 
 /** Delivery events from every provider's webhook, in one vocabulary (see src/deliverability/provider-events.ts). */
 export type ProviderEventType =
-  | 'sent'
-  | 'delivered'
-  | 'delivery_delayed'
-  | 'bounced'
-  | 'complained'
-  | 'failed'
-  | 'suppressed'
-  | 'opened'
-  | 'clicked'
-  | 'unknown';
+  'sent' | 'delivered' | 'delivery_delayed' | 'bounced' | 'complained' | 'failed' | 'suppressed' | 'opened' | 'clicked' | 'unknown';
 
 export interface BounceDetail {
   /** `hard` (permanent: suppress the address) or `soft` (transient or undetermined). */

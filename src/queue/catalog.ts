@@ -15,9 +15,9 @@ import { injectTraceContext, type TraceCarrier } from '../lib/tracing';
  * The W3C trace context of whatever queued the job (lib/tracing.ts `injectTraceContext`), optional on every
  * queue: absent when tracing is off.
  */
-const Trace = z
-  .object({ traceparent: z.string().optional(), tracestate: z.string().optional() })
-  .optional() satisfies z.ZodType<TraceCarrier | undefined>;
+const Trace = z.object({ traceparent: z.string().optional(), tracestate: z.string().optional() }).optional() satisfies z.ZodType<
+  TraceCarrier | undefined
+>;
 
 /** One provider's unbroken run of skips for one reason: a single `provider_skipped` event on the timeline. */
 const SkipRun = z.object({
@@ -251,5 +251,9 @@ export const OUTBOUND_SWEEP_EVERY_MS = 60_000;
 
 /** Registers the sweep that re-queues deliveries whose job was lost (once per interval, whatever the number of workers). */
 export async function scheduleOutboundSweep(queues: Pick<Queues, 'outboundWebhooks'>): Promise<void> {
-  await queues.outboundWebhooks.upsertJobScheduler('outbound-sweep', { every: OUTBOUND_SWEEP_EVERY_MS }, { name: 'sweep', data: { task: 'sweep' } });
+  await queues.outboundWebhooks.upsertJobScheduler(
+    'outbound-sweep',
+    { every: OUTBOUND_SWEEP_EVERY_MS },
+    { name: 'sweep', data: { task: 'sweep' } },
+  );
 }

@@ -121,11 +121,7 @@ function builtinTemplates(named: boolean): Record<string, TemplateDefinition> {
       `You have been invited to create an account${app(' on ')}.`,
       'Accept the invitation',
     ),
-    supabase_magiclink: supabaseLinkTemplate(
-      `Your sign-in link${app(' for ')}`,
-      `Use this link to sign in${app(' to ')}.`,
-      'Sign in',
-    ),
+    supabase_magiclink: supabaseLinkTemplate(`Your sign-in link${app(' for ')}`, `Use this link to sign in${app(' to ')}.`, 'Sign in'),
     supabase_recovery: supabaseLinkTemplate(
       `Reset ${your('password')}`,
       `Someone asked to reset the password for ${your('account')}.`,

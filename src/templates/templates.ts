@@ -53,7 +53,9 @@ function loadOverrides(dir: string | undefined, named: boolean): Map<string, str
     const source = readFileSync(path.join(dir, file), 'utf8');
     for (const [, variable] of source.matchAll(PLACEHOLDER)) {
       if (!definition.variables.includes(variable!)) {
-        throw new TemplateError(`TEMPLATES_DIR: ${file} uses {{${variable}}}; it may use ${definition.variables.map((v) => `{{${v}}}`).join(', ')}`);
+        throw new TemplateError(
+          `TEMPLATES_DIR: ${file} uses {{${variable}}}; it may use ${definition.variables.map((v) => `{{${v}}}`).join(', ')}`,
+        );
       }
       if (variable === 'app_name' && !named) {
         throw new TemplateError(`TEMPLATES_DIR: ${file} uses {{app_name}}, but no app name is set: set APP_NAME (or EMAIL_FROM_NAME)`);
@@ -67,9 +69,11 @@ function loadOverrides(dir: string | undefined, named: boolean): Map<string, str
 /** A validity period as a reader says it ("1 minute", "10 minutes", "2 hours"), for `{{expires_in}}`. */
 export function spokenDuration(seconds: number): string {
   const [n, unit] =
-    seconds >= 3600 && seconds % 3600 === 0 ? [seconds / 3600, 'hour']
-    : seconds >= 60 ? [Math.round(seconds / 60), 'minute']
-    : [Math.max(1, Math.round(seconds)), 'second'];
+    seconds >= 3600 && seconds % 3600 === 0
+      ? [seconds / 3600, 'hour']
+      : seconds >= 60
+        ? [Math.round(seconds / 60), 'minute']
+        : [Math.max(1, Math.round(seconds)), 'second'];
   return `${n} ${unit}${n === 1 ? '' : 's'}`;
 }
 
@@ -110,7 +114,9 @@ export function createTemplates({ dir, appName }: { dir?: string; appName?: stri
     email(names: readonly string[], vars: Record<string, string>): RenderedEmail {
       return {
         // A subject is one header line whatever a template file contains.
-        subject: fill(source(names, 'subject'), vars, false).replace(/\s*[\r\n]+\s*/g, ' ').trim(),
+        subject: fill(source(names, 'subject'), vars, false)
+          .replace(/\s*[\r\n]+\s*/g, ' ')
+          .trim(),
         html: fill(source(names, 'html'), vars, true),
         text: fill(source(names, 'text'), vars, false),
       };

@@ -56,13 +56,20 @@ const MESSAGES: Record<Exclude<IssueVerdict, 'ok'>, [string, string]> = {
   ip_hour: ['rate_limited', 'Too many codes requested from this IP address in the last hour'],
 };
 
-
 type LimiterRedis = Pick<RedisClient, 'eval' | 'del'>;
 
 export type VerificationRateLimiter = ReturnType<typeof createVerificationRateLimiter>;
 
 /** `keyPrefix`: every key of the limiter starts with it (one hash slot in cluster mode: the issue script uses four). */
-export function createVerificationRateLimiter({ redis, keyPrefix, limits }: { redis: LimiterRedis; keyPrefix: string; limits: VerificationLimits }) {
+export function createVerificationRateLimiter({
+  redis,
+  keyPrefix,
+  limits,
+}: {
+  redis: LimiterRedis;
+  keyPrefix: string;
+  limits: VerificationLimits;
+}) {
   // Recipients and IPs go into keys hashed, never in clear.
   const key = (...parts: string[]): string => `${keyPrefix}:${parts.join(':')}`;
 
@@ -97,10 +104,7 @@ export function createVerificationRateLimiter({ redis, keyPrefix, limits }: { re
     async takeCheck(ip: string): Promise<void> {
       const remainingMs = await viaRedis(() => takeSlot(redis, key('check-ip', shortHash(ip)), limits.wrongChecksPerIpHour, 3_600_000));
       if (remainingMs === 0) return;
-      throw new RateLimitedError(
-        'Too many wrong codes from this IP address in the last hour',
-        Math.max(1, Math.ceil(remainingMs / 1000)),
-      );
+      throw new RateLimitedError('Too many wrong codes from this IP address in the last hour', Math.max(1, Math.ceil(remainingMs / 1000)));
     },
 
     /** Gives back the slot of a check whose code was right. */

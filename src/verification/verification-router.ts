@@ -8,29 +8,31 @@ import type { VerificationService } from './verification-service';
 const Purpose = z.enum(VERIFICATION_PURPOSES);
 const ClientIp = z.string().refine((ip) => isIP(ip) !== 0, 'must be an IPv4 or IPv6 address');
 
-const CreateVerification = z
-  .discriminatedUnion('channel', [
-    z.strictObject({
-      channel: z.literal('email'),
-      to: EmailAddress,
-      purpose: Purpose,
-      client_ip: ClientIp.optional(),
-    }),
-    z.strictObject({
-      channel: z.literal('sms'),
-      to: PhoneNumber,
-      purpose: Purpose,
-      email: EmailAddress.optional(),
-      fallback: z.boolean().default(true),
-      client_ip: ClientIp.optional(),
-    }),
-  ]);
+const CreateVerification = z.discriminatedUnion('channel', [
+  z.strictObject({
+    channel: z.literal('email'),
+    to: EmailAddress,
+    purpose: Purpose,
+    client_ip: ClientIp.optional(),
+  }),
+  z.strictObject({
+    channel: z.literal('sms'),
+    to: PhoneNumber,
+    purpose: Purpose,
+    email: EmailAddress.optional(),
+    fallback: z.boolean().default(true),
+    client_ip: ClientIp.optional(),
+  }),
+]);
 
 const Code = z.string().min(1).max(32);
-const CheckVerification = z.union([
-  z.strictObject({ verification_id: z.string().min(1).max(64), code: Code, client_ip: ClientIp.optional() }),
-  z.strictObject({ to: z.string().trim().min(1).max(320), purpose: Purpose, code: Code, client_ip: ClientIp.optional() }),
-], { error: 'send verification_id and code, or to, purpose and code' });
+const CheckVerification = z.union(
+  [
+    z.strictObject({ verification_id: z.string().min(1).max(64), code: Code, client_ip: ClientIp.optional() }),
+    z.strictObject({ to: z.string().trim().min(1).max(320), purpose: Purpose, code: Code, client_ip: ClientIp.optional() }),
+  ],
+  { error: 'send verification_id and code, or to, purpose and code' },
+);
 
 /**
  * `POST /v1/verifications` issues a code and sends it; `POST /v1/verifications/check` checks one.

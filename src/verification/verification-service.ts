@@ -71,10 +71,7 @@ export interface VerificationDeps {
   messages: Pick<MessageService, 'accept'>;
   limiter: VerificationRateLimiter;
   templates: Templates;
-  config: Pick<
-    Config,
-    'VERIFICATION_SECRET' | 'VERIFICATION_CODE_LENGTH' | 'VERIFICATION_EXPIRY' | 'VERIFICATION_MAX_ATTEMPTS'
-  >;
+  config: Pick<Config, 'VERIFICATION_SECRET' | 'VERIFICATION_CODE_LENGTH' | 'VERIFICATION_EXPIRY' | 'VERIFICATION_MAX_ATTEMPTS'>;
   log: Logger;
   now?: () => Date;
 }
@@ -107,7 +104,10 @@ function verificationContext({ config, now = () => new Date() }: Pick<Verificati
 type VerificationContext = ReturnType<typeof verificationContext>;
 
 /** Issuing: a new code replaces the previous one, and its message is accepted like any other. */
-function createIssuer({ db, messages, limiter, templates, config, log }: VerificationDeps, { now, expirySeconds, secret }: VerificationContext) {
+function createIssuer(
+  { db, messages, limiter, templates, config, log }: VerificationDeps,
+  { now, expirySeconds, secret }: VerificationContext,
+) {
   function render(input: CreateVerificationInput, code: string, ttlSeconds: number): MessagePayload {
     const names = [`verification_${input.purpose}`, 'verification'];
     const vars = {
@@ -174,7 +174,10 @@ function createIssuer({ db, messages, limiter, templates, config, log }: Verific
       receivedDetail: { verification_id: id, purpose: input.purpose },
     });
     await db.verification.update({ where: { id }, data: { messageId: accepted.messageId } });
-    log.info({ verification_id: id, message_id: accepted.messageId, channel: input.channel, purpose: input.purpose }, 'verification issued');
+    log.info(
+      { verification_id: id, message_id: accepted.messageId, channel: input.channel, purpose: input.purpose },
+      'verification issued',
+    );
     return {
       verification_id: id,
       status: 'pending',

@@ -21,7 +21,10 @@ const User = z.looseObject({
 
 const Metadata = z.looseObject({ uuid: z.string().min(1).optional() }).nullish();
 
-const text = z.string().nullish().transform((s) => s ?? '');
+const text = z
+  .string()
+  .nullish()
+  .transform((s) => s ?? '');
 
 const SendEmail = z.looseObject({
   metadata: Metadata,
@@ -83,12 +86,17 @@ function toE164(phone: string): string {
   return compact.startsWith('+') ? compact : `+${compact}`;
 }
 
-const receivedDetail = (ctx: SupabaseHookContext, hook: string, extra: Record<string, unknown> = {}) => ({ webhook_id: ctx.webhookId, hook, ...extra });
+const receivedDetail = (ctx: SupabaseHookContext, hook: string, extra: Record<string, unknown> = {}) => ({
+  webhook_id: ctx.webhookId,
+  hook,
+  ...extra,
+});
 
 function smsMessage(body: unknown, ctx: SupabaseHookContext, templates: Templates): SupabaseMessage {
   const event = parseOrThrow(SendSms, body, 'Malformed Supabase hook payload');
   const phone = toE164(event.sms.phone || event.user.phone || '');
-  if (!isRecipient('sms', phone)) throw new ValidationError('Malformed Supabase hook payload: no E.164 phone number in sms.phone or user.phone');
+  if (!isRecipient('sms', phone))
+    throw new ValidationError('Malformed Supabase hook payload: no E.164 phone number in sms.phone or user.phone');
   const payload: MessagePayload = { channel: 'sms', body: templates.sms(['supabase_sms'], { token: event.sms.otp }) };
   return {
     source: 'supabase',
@@ -151,8 +159,20 @@ export function interpretSupabaseHook(body: unknown, ctx: SupabaseHookContext, t
     // the current address gets `token` with `token_hash_new`, the new address `token_new` with `token_hash`.
     if (data.token_hash_new) {
       return [
-        message({ suffix: ':current', to: user.email, template: 'supabase_email_change_current', token: data.token, tokenHash: data.token_hash_new }),
-        message({ suffix: ':new', to: user.new_email, template: 'supabase_email_change_new', token: data.token_new, tokenHash: data.token_hash }),
+        message({
+          suffix: ':current',
+          to: user.email,
+          template: 'supabase_email_change_current',
+          token: data.token,
+          tokenHash: data.token_hash_new,
+        }),
+        message({
+          suffix: ':new',
+          to: user.new_email,
+          template: 'supabase_email_change_new',
+          token: data.token_new,
+          tokenHash: data.token_hash,
+        }),
       ];
     }
     // Without secure change only the new address confirms. GoTrue puts its code in `token` (releases before

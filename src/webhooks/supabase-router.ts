@@ -75,7 +75,10 @@ export function supabaseHookRouter({
     if (toSend.length === 0) {
       // Acknowledged so the user's action goes through, but on-call should know an email was not sent.
       const action = (payload as { email_data?: { email_action_type?: unknown } } | null)?.email_data?.email_action_type;
-      req.log.warn({ webhook_id: id, email_action_type: action ?? null }, 'supabase hook not delivered: no template for this email_action_type and no code in it');
+      req.log.warn(
+        { webhook_id: id, email_action_type: action ?? null },
+        'supabase hook not delivered: no template for this email_action_type and no code in it',
+      );
     }
     for (const message of toSend) {
       const result = await messages.accept(message);

@@ -68,7 +68,8 @@ export async function startFakeClerk(): Promise<FakeClerk> {
     return [...users.values()].filter((u) => wanted.length === 0 || u.emailAddresses.some((e) => wanted.includes(e.toLowerCase())));
   };
   const server = await startFakeServer((req) => {
-    if (req.headers.authorization !== `Bearer ${FAKE_CLERK_SECRET_KEY}`) return { status: 401, body: { errors: [{ code: 'authentication_invalid', message: 'bad key' }] } };
+    if (req.headers.authorization !== `Bearer ${FAKE_CLERK_SECRET_KEY}`)
+      return { status: 401, body: { errors: [{ code: 'authentication_invalid', message: 'bad key' }] } };
     if (req.method === 'GET' && req.path === '/v1/users') return { status: 200, body: matching(req.query).map(userJson) };
     if (req.method === 'GET' && req.path === '/v1/users/count') {
       return { status: 200, body: { object: 'total_count', total_count: matching(req.query).length } };

@@ -54,13 +54,24 @@ function domainDetails(d: FakePostmarkDomain) {
 /** `GET /domains` and `GET /domains/{id}` with `X-Postmark-Account-Token`, as Postmark's account API has them. */
 function accountApi(req: RecordedRequest, domains: FakePostmarkDomain[]): FakeResponse {
   if (req.headers['x-postmark-account-token'] !== POSTMARK_ACCOUNT_TOKEN) {
-    return { status: 401, body: { ErrorCode: 10, Message: 'The Account Token you provided in the X-Postmark-Account-Token request header was invalid.' } };
+    return {
+      status: 401,
+      body: { ErrorCode: 10, Message: 'The Account Token you provided in the X-Postmark-Account-Token request header was invalid.' },
+    };
   }
   if (req.path === '/domains') {
     const count = Number(req.query.get('count'));
     const offset = Number(req.query.get('offset'));
-    if (!(count > 0 && count <= 500) || !(offset >= 0)) return { status: 422, body: { ErrorCode: 1203, Message: 'Count and offset are required, count at most 500.' } };
-    const page = domains.slice(offset, offset + count).map(({ ID, Name, DKIMVerified, ReturnPathDomainVerified }) => ({ ID, Name, SPFVerified: false, DKIMVerified, WeakDKIM: false, ReturnPathDomainVerified }));
+    if (!(count > 0 && count <= 500) || !(offset >= 0))
+      return { status: 422, body: { ErrorCode: 1203, Message: 'Count and offset are required, count at most 500.' } };
+    const page = domains.slice(offset, offset + count).map(({ ID, Name, DKIMVerified, ReturnPathDomainVerified }) => ({
+      ID,
+      Name,
+      SPFVerified: false,
+      DKIMVerified,
+      WeakDKIM: false,
+      ReturnPathDomainVerified,
+    }));
     return { status: 200, body: { TotalCount: domains.length, Domains: page } };
   }
   const id = /^\/domains\/(\d+)$/.exec(req.path);
@@ -71,13 +82,35 @@ function accountApi(req: RecordedRequest, domains: FakePostmarkDomain[]): FakeRe
 /** `GET /server` and `GET /message-streams/{id}` with the server token. */
 function serverApi(req: RecordedRequest, streams: FakeMessageStream[]): FakeResponse | null {
   if (req.method === 'GET' && req.path === '/server') {
-    return { status: 200, body: { ID: SERVER_ID, Name: 'auth-relay production', ApiTokens: [POSTMARK_TOKEN], Color: 'blue', SmtpApiActivated: true, DeliveryType: 'Live', TrackOpens: false } };
+    return {
+      status: 200,
+      body: {
+        ID: SERVER_ID,
+        Name: 'auth-relay production',
+        ApiTokens: [POSTMARK_TOKEN],
+        Color: 'blue',
+        SmtpApiActivated: true,
+        DeliveryType: 'Live',
+        TrackOpens: false,
+      },
+    };
   }
   const id = /^\/message-streams\/([^/]+)$/.exec(req.path);
   if (req.method !== 'GET' || !id) return null;
   const stream = streams.find((s) => s.ID === decodeURIComponent(id[1]!));
   if (!stream) return { status: 422, body: { ErrorCode: 1226, Message: "The message stream for the provided 'ID' was not found." } };
-  return { status: 200, body: { ...stream, ServerID: SERVER_ID, Description: null, CreatedAt: '2024-01-01T00:00:00-05:00', UpdatedAt: null, ExpectedPurgeDate: null, SubscriptionManagementConfiguration: { UnsubscribeHandlingType: 'None' } } };
+  return {
+    status: 200,
+    body: {
+      ...stream,
+      ServerID: SERVER_ID,
+      Description: null,
+      CreatedAt: '2024-01-01T00:00:00-05:00',
+      UpdatedAt: null,
+      ExpectedPurgeDate: null,
+      SubscriptionManagementConfiguration: { UnsubscribeHandlingType: 'None' },
+    },
+  };
 }
 
 /**
@@ -89,12 +122,17 @@ function serverApi(req: RecordedRequest, streams: FakeMessageStream[]): FakeResp
  */
 export async function startFakePostmark(): Promise<FakePostmark> {
   const queued: FakeResponse[] = [];
-  const streams: FakeMessageStream[] = [{ ID: 'outbound', Name: 'Default Transactional Stream', MessageStreamType: 'Transactional', ArchivedAt: null }];
+  const streams: FakeMessageStream[] = [
+    { ID: 'outbound', Name: 'Default Transactional Stream', MessageStreamType: 'Transactional', ArchivedAt: null },
+  ];
   const domains: FakePostmarkDomain[] = [];
   const server = await startFakeServer((req) => {
     if (req.method === 'GET' && req.path.startsWith('/domains')) return accountApi(req, domains);
     if (req.headers['x-postmark-server-token'] !== POSTMARK_TOKEN) {
-      return { status: 401, body: { ErrorCode: 10, Message: 'The Server Token you provided in the X-Postmark-Server-Token request header was invalid.' } };
+      return {
+        status: 401,
+        body: { ErrorCode: 10, Message: 'The Server Token you provided in the X-Postmark-Server-Token request header was invalid.' },
+      };
     }
     const read = serverApi(req, streams);
     if (read) return read;
@@ -104,14 +142,19 @@ export async function startFakePostmark(): Promise<FakePostmark> {
     if (!req.json?.From || !req.json?.To || (!req.json?.HtmlBody && !req.json?.TextBody)) {
       return { status: 422, body: { ErrorCode: 300, Message: 'Invalid email request' } };
     }
-    return { status: 200, body: { To: req.json.To, SubmittedAt: new Date().toISOString(), MessageID: randomUUID(), ErrorCode: 0, Message: 'OK' } };
+    return {
+      status: 200,
+      body: { To: req.json.To, SubmittedAt: new Date().toISOString(), MessageID: randomUUID(), ErrorCode: 0, Message: 'OK' },
+    };
   });
   return Object.assign(server, {
     streams,
     domains,
     sends: () => server.requests.filter((r) => r.method === 'POST' && r.path === '/email'),
     failNext: (...errors: { status: number; errorCode: number; message?: string }[]) =>
-      void queued.push(...errors.map((e) => ({ status: e.status, body: { ErrorCode: e.errorCode, Message: e.message ?? `error ${e.errorCode}` } }))),
+      void queued.push(
+        ...errors.map((e) => ({ status: e.status, body: { ErrorCode: e.errorCode, Message: e.message ?? `error ${e.errorCode}` } })),
+      ),
     hangNext: () => void queued.push({ status: 0, hang: true }),
   });
 }

@@ -32,7 +32,12 @@ export const resendAnswers = {
     message: 'Too many requests. You can only make 2 requests per second.',
     headers: { 'retry-after': String(retryAfterSeconds) },
   }),
-  dailyQuota: (): Behaviour => ({ kind: 'error', status: 429, code: 'daily_quota_exceeded', message: 'You have reached your daily email sending quota.' }),
+  dailyQuota: (): Behaviour => ({
+    kind: 'error',
+    status: 429,
+    code: 'daily_quota_exceeded',
+    message: 'You have reached your daily email sending quota.',
+  }),
   validation: (): Behaviour => ({ kind: 'error', status: 422, code: 'validation_error', message: 'Invalid `to` field.' }),
   hang: (): Behaviour => ({ kind: 'hang' }),
   ok: (latencyMs?: number): Behaviour => ({ kind: 'ok', latencyMs }),

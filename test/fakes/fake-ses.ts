@@ -23,7 +23,13 @@ export function verifiedDomainIdentity(overrides: Record<string, unknown> = {}):
     FeedbackForwardingStatus: true,
     VerifiedForSendingStatus: true,
     VerificationStatus: 'SUCCESS',
-    DkimAttributes: { SigningEnabled: true, Status: 'SUCCESS', Tokens: ['tok1abc', 'tok2def', 'tok3ghi'], SigningAttributesOrigin: 'AWS_SES', CurrentSigningKeyLength: 'RSA_2048_BIT' },
+    DkimAttributes: {
+      SigningEnabled: true,
+      Status: 'SUCCESS',
+      Tokens: ['tok1abc', 'tok2def', 'tok3ghi'],
+      SigningAttributesOrigin: 'AWS_SES',
+      CurrentSigningKeyLength: 'RSA_2048_BIT',
+    },
     Policies: {},
     Tags: [],
     ...overrides,
@@ -40,15 +46,29 @@ export async function startFakeSes(region: string): Promise<FakeSes> {
   const queued: FakeResponse[] = [];
   const error = (status: number, type: string, message: string): FakeResponse => ({
     status,
-    headers: { 'x-amzn-errortype': `${type}:http://internal.amazon.com/coral/com.amazonaws.sesv2/`, 'x-amzn-requestid': randomBytes(8).toString('hex') },
+    headers: {
+      'x-amzn-errortype': `${type}:http://internal.amazon.com/coral/com.amazonaws.sesv2/`,
+      'x-amzn-requestid': randomBytes(8).toString('hex'),
+    },
     body: { message },
   });
-  const scope = new RegExp(`^AWS4-HMAC-SHA256 Credential=${FAKE_AWS_ACCESS_KEY_ID}/\\d{8}/${region}/ses/aws4_request, SignedHeaders=[^,]+, Signature=[0-9a-f]{64}$`);
+  const scope = new RegExp(
+    `^AWS4-HMAC-SHA256 Credential=${FAKE_AWS_ACCESS_KEY_ID}/\\d{8}/${region}/ses/aws4_request, SignedHeaders=[^,]+, Signature=[0-9a-f]{64}$`,
+  );
   const identities = new Map<string, Record<string, unknown>>();
-  const state = { account: { SendingEnabled: true, ProductionAccessEnabled: true, EnforcementStatus: 'HEALTHY', DedicatedIpAutoWarmupEnabled: false, SendQuota: { Max24HourSend: 50000, MaxSendRate: 14, SentLast24Hours: 0 } } as Record<string, unknown> };
+  const state = {
+    account: {
+      SendingEnabled: true,
+      ProductionAccessEnabled: true,
+      EnforcementStatus: 'HEALTHY',
+      DedicatedIpAutoWarmupEnabled: false,
+      SendQuota: { Max24HourSend: 50000, MaxSendRate: 14, SentLast24Hours: 0 },
+    } as Record<string, unknown>,
+  };
   const ok = (body: unknown): FakeResponse => ({ status: 200, headers: { 'x-amzn-requestid': randomBytes(8).toString('hex') }, body });
   const server = await startFakeServer((req) => {
-    if (!scope.test(req.headers.authorization ?? '')) return error(403, 'UnrecognizedClientException', 'The security token included in the request is invalid.');
+    if (!scope.test(req.headers.authorization ?? ''))
+      return error(403, 'UnrecognizedClientException', 'The security token included in the request is invalid.');
     if (req.method === 'GET' && req.path === '/v2/email/account') return ok(state.account);
     const identity = /^\/v2\/email\/identities\/([^/]+)$/.exec(req.path);
     if (req.method === 'GET' && identity) {
@@ -60,8 +80,13 @@ export async function startFakeSes(region: string): Promise<FakeSes> {
     const next = queued.shift();
     if (next) return next;
     const to = req.json?.Destination?.ToAddresses;
-    if (!Array.isArray(to) || to.length === 0 || !req.json?.FromEmailAddress) return error(400, 'BadRequestException', 'Missing destination or sender');
-    return { status: 200, headers: { 'x-amzn-requestid': randomBytes(8).toString('hex') }, body: { MessageId: `0100${randomBytes(12).toString('hex')}-${randomBytes(4).toString('hex')}-000000` } };
+    if (!Array.isArray(to) || to.length === 0 || !req.json?.FromEmailAddress)
+      return error(400, 'BadRequestException', 'Missing destination or sender');
+    return {
+      status: 200,
+      headers: { 'x-amzn-requestid': randomBytes(8).toString('hex') },
+      body: { MessageId: `0100${randomBytes(12).toString('hex')}-${randomBytes(4).toString('hex')}-000000` },
+    };
   });
   return Object.assign(server, {
     identities,

@@ -37,12 +37,14 @@ export async function startFakeTwilio(): Promise<FakeTwilio> {
     if (!basic || !allowed.has(Buffer.from(basic, 'base64').toString('utf8'))) {
       return { status: 401, headers: { 'www-authenticate': 'Basic realm="Twilio API"' }, body: twilioError(401, 20003, 'Authenticate') };
     }
-    if (req.method !== 'POST' || req.path !== path) return { status: 404, body: twilioError(404, 20404, 'The requested resource was not found') };
+    if (req.method !== 'POST' || req.path !== path)
+      return { status: 404, body: twilioError(404, 20404, 'The requested resource was not found') };
     const next = queued.shift();
     if (next) return next;
     const params = new URLSearchParams(req.body);
     const to = params.get('To') ?? '';
-    if (!/^\+[1-9]\d{6,14}$/.test(to)) return { status: 400, body: twilioError(400, 21211, `The 'To' number ${to} is not a valid phone number.`) };
+    if (!/^\+[1-9]\d{6,14}$/.test(to))
+      return { status: 400, body: twilioError(400, 21211, `The 'To' number ${to} is not a valid phone number.`) };
     if (!params.get('From') && !params.get('MessagingServiceSid')) {
       return { status: 400, body: twilioError(400, 21603, "A 'From' or 'MessagingServiceSid' parameter is required to send a message") };
     }
@@ -74,9 +76,17 @@ export async function startFakeTwilio(): Promise<FakeTwilio> {
   });
   return Object.assign(server, {
     creates: () =>
-      server.requests.filter((r) => r.method === 'POST' && r.path === path).map((request) => ({ request, params: new URLSearchParams(request.body) })),
+      server.requests
+        .filter((r) => r.method === 'POST' && r.path === path)
+        .map((request) => ({ request, params: new URLSearchParams(request.body) })),
     failNext: (...errors: { status: number; code: number; message?: string; headers?: Record<string, string> }[]) =>
-      void queued.push(...errors.map((e) => ({ status: e.status, headers: e.headers, body: twilioError(e.status, e.code, e.message ?? `error ${e.code}`) }))),
+      void queued.push(
+        ...errors.map((e) => ({
+          status: e.status,
+          headers: e.headers,
+          body: twilioError(e.status, e.code, e.message ?? `error ${e.code}`),
+        })),
+      ),
     hangNext: () => void queued.push({ status: 0, hang: true }),
   });
 }
@@ -86,7 +96,9 @@ export async function startFakeTwilio(): Promise<FakeTwilio> {
  * appended in name order, HMAC-SHA1 with the auth token, base64.
  */
 export function twilioSignature(url: string, params: Record<string, string>, authToken = TWILIO_AUTH_TOKEN): string {
-  const data = Object.keys(params).sort().reduce((acc, key) => acc + key + params[key], url);
+  const data = Object.keys(params)
+    .sort()
+    .reduce((acc, key) => acc + key + params[key], url);
   return createHmac('sha1', authToken).update(Buffer.from(data, 'utf-8')).digest('base64');
 }
 

@@ -22,7 +22,8 @@ export async function startFakeUnosend(): Promise<FakeUnosend> {
     if (req.headers.authorization !== `Bearer ${FAKE_UNOSEND_KEY}`) {
       return { status: 401, body: { error: { code: 'invalid_api_key', message: 'Invalid API key', status: 401 } } };
     }
-    if (req.method !== 'POST' || req.path !== '/sms') return { status: 404, body: { error: { code: 'route_not_found', message: 'Not found', status: 404 } } };
+    if (req.method !== 'POST' || req.path !== '/sms')
+      return { status: 404, body: { error: { code: 'route_not_found', message: 'Not found', status: 404 } } };
     const next = queued.shift();
     if (next) return next;
     const { to, body } = req.json ?? {};

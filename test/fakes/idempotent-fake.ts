@@ -84,16 +84,24 @@ export async function startIdempotentFake(dialect: ProviderDialect): Promise<Ide
     const behaviour = script.shift() ?? fallback;
     if (behaviour.kind === 'hang') return { status: 0, hang: true };
     if (behaviour.kind === 'error') {
-      return json(behaviour.status, behaviour.body ?? dialect.error(behaviour.status, behaviour.code, behaviour.message ?? behaviour.code), {
-        ...limitHeaders,
-        ...behaviour.headers,
-      });
+      return json(
+        behaviour.status,
+        behaviour.body ?? dialect.error(behaviour.status, behaviour.code, behaviour.message ?? behaviour.code),
+        {
+          ...limitHeaders,
+          ...behaviour.headers,
+        },
+      );
     }
     const key = req.headers['idempotency-key'];
     const latency = behaviour.latencyMs ?? 0;
     const seen = key ? byKey.get(key) : undefined;
     if (seen && seen.body !== req.body) {
-      return json(409, dialect.error(409, 'invalid_idempotent_request', 'Same idempotency key used with a different payload'), limitHeaders);
+      return json(
+        409,
+        dialect.error(409, 'invalid_idempotent_request', 'Same idempotency key used with a different payload'),
+        limitHeaders,
+      );
     }
     if (seen) {
       if (seen.answeredAt > req.receivedAt) {

@@ -10,7 +10,13 @@ import { gunzipSync } from 'node:zlib';
  * `google.rpc.Status`; protobuf (which this receiver does not decode) is 415; other paths 404.
  */
 
-type AnyValue = { stringValue?: string; intValue?: string | number; boolValue?: boolean; doubleValue?: number; arrayValue?: { values: AnyValue[] } };
+type AnyValue = {
+  stringValue?: string;
+  intValue?: string | number;
+  boolValue?: boolean;
+  doubleValue?: number;
+  arrayValue?: { values: AnyValue[] };
+};
 interface KeyValue {
   key: string;
   value: AnyValue;
@@ -40,7 +46,11 @@ export interface OtlpCollector {
 }
 
 const valueOf = (v: AnyValue): unknown =>
-  v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : undefined) ?? v.boolValue ?? v.doubleValue ?? v.arrayValue?.values.map(valueOf);
+  v.stringValue ??
+  (v.intValue !== undefined ? Number(v.intValue) : undefined) ??
+  v.boolValue ??
+  v.doubleValue ??
+  v.arrayValue?.values.map(valueOf);
 const record = (kvs: KeyValue[] = []): Record<string, unknown> => Object.fromEntries(kvs.map((kv) => [kv.key, valueOf(kv.value)]));
 
 interface ExportTraceServiceRequest {
@@ -71,9 +81,11 @@ export async function startOtlpCollector(): Promise<OtlpCollector> {
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
-    const answer = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    const answer = (status: number, body: unknown) =>
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     if (req.method !== 'POST' || req.url !== '/v1/traces') return answer(404, { code: 5, message: 'not found' });
-    if (!req.headers['content-type']?.startsWith('application/json')) return answer(415, { code: 3, message: 'this receiver takes application/json' });
+    if (!req.headers['content-type']?.startsWith('application/json'))
+      return answer(415, { code: 3, message: 'this receiver takes application/json' });
     let body: unknown;
     try {
       const raw = Buffer.concat(chunks);

@@ -93,7 +93,11 @@ export function useOutboundFixture() {
 
   /** A `suppression.created` event, the cheapest one to cause. */
   const suppressSomeone = () =>
-    fixture.harness.container.suppressions.suppress({ channel: 'email', recipient: `someone-${++n}-${Date.now()}@example.com`, reason: 'manual' });
+    fixture.harness.container.suppressions.suppress({
+      channel: 'email',
+      recipient: `someone-${++n}-${Date.now()}@example.com`,
+      reason: 'manual',
+    });
 
   return { fixture, startDeliveries, newReceiver, receiverWithEndpoint, suppressSomeone, next: () => ++n };
 }

@@ -37,10 +37,13 @@ export async function sentOutcome(send: Promise<ProviderOutcome>): Promise<SentO
 
 /** The message with its timeline once its status is one of `statuses`. */
 export const settledMessage = (db: Db, id: string, statuses: string[]) =>
-  waitFor(async () => {
-    const m = await db.message.findUniqueOrThrow({ where: { id }, include: { events: { orderBy: { id: 'asc' } } } });
-    return statuses.includes(m.status) ? m : null;
-  }, { timeoutMs: 20_000 });
+  waitFor(
+    async () => {
+      const m = await db.message.findUniqueOrThrow({ where: { id }, include: { events: { orderBy: { id: 'asc' } } } });
+      return statuses.includes(m.status) ? m : null;
+    },
+    { timeoutMs: 20_000 },
+  );
 
 export interface ProviderHarness {
   database: TestDatabase;
@@ -55,7 +58,12 @@ export async function startProviderHarness(env: Record<string, string>, override
   const database = await createTestDatabase();
   const clerk = await startFakeClerk();
   const harness = await startHarness(
-    testConfig(database.url, { EMAIL_FROM: 'Acme <auth@acme.example>', CLERK_SECRET_KEY: FAKE_CLERK_SECRET_KEY, CLERK_API_URL: clerk.url, ...env }),
+    testConfig(database.url, {
+      EMAIL_FROM: 'Acme <auth@acme.example>',
+      CLERK_SECRET_KEY: FAKE_CLERK_SECRET_KEY,
+      CLERK_API_URL: clerk.url,
+      ...env,
+    }),
     { workers: true, overrides },
   );
   return {

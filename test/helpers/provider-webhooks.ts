@@ -24,7 +24,10 @@ export function resendEvent(type: string, data: Record<string, unknown> = {}, cr
   };
 }
 
-export function signedResend(event: unknown, opts: { id?: string; secret?: string } = {}): { body: string; headers: Record<string, string> } {
+export function signedResend(
+  event: unknown,
+  opts: { id?: string; secret?: string } = {},
+): { body: string; headers: Record<string, string> } {
   const body = JSON.stringify(event);
   return { body, headers: svixHeaders(opts.secret ?? TEST_RESEND_WEBHOOK_SECRET, body, { id: opts.id }) };
 }
@@ -34,7 +37,14 @@ export function autosendEvent(type: string, data: Record<string, unknown> = {}, 
   return {
     type,
     createdAt: createdAt.toISOString(),
-    data: { emailId: rid() + rid(), from: { email: 'auth@acme.example' }, to: { email: 'maria@example.com' }, subject: 'Your code', test: false, ...data },
+    data: {
+      emailId: rid() + rid(),
+      from: { email: 'auth@acme.example' },
+      to: { email: 'maria@example.com' },
+      subject: 'Your code',
+      test: false,
+      ...data,
+    },
   };
 }
 
@@ -43,7 +53,9 @@ export function signedAutosend(
   opts: { deliveryId?: string; secret?: string; prefix?: boolean } = {},
 ): { body: string; headers: Record<string, string> } {
   const body = JSON.stringify(event);
-  const hex = createHmac('sha256', opts.secret ?? TEST_AUTOSEND_WEBHOOK_SECRET).update(body).digest('hex');
+  const hex = createHmac('sha256', opts.secret ?? TEST_AUTOSEND_WEBHOOK_SECRET)
+    .update(body)
+    .digest('hex');
   return {
     body,
     headers: {
@@ -59,7 +71,14 @@ export function signedAutosend(
 /** A message a provider has accepted, as the send worker leaves it. */
 export async function sentMessage(
   db: Db,
-  opts: { provider?: string; providerMessageId?: string | null; recipient?: string; userId?: string | null; sentAt?: Date; status?: 'sent' | 'sending' } = {},
+  opts: {
+    provider?: string;
+    providerMessageId?: string | null;
+    recipient?: string;
+    userId?: string | null;
+    sentAt?: Date;
+    status?: 'sent' | 'sending';
+  } = {},
 ) {
   const recipient = opts.recipient ?? `user-${rid()}@example.com`;
   const sentAt = opts.sentAt ?? new Date();

@@ -73,15 +73,19 @@ export class PrivateRedisCluster {
     for (const port of this.ports) {
       this.servers.spawn(port, 'redis-server', [
         ...serverArgs(port),
-        '--cluster-enabled', 'yes',
-        '--cluster-config-file', path.join(this.servers.dir, `nodes-${port}.conf`),
-        '--cluster-node-timeout', '2000',
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        path.join(this.servers.dir, `nodes-${port}.conf`),
+        '--cluster-node-timeout',
+        '2000',
       ]);
     }
     await waitFor(async () => (await Promise.all(this.ports.map((p) => ask(p, 'PING')))).every((r) => r === 'PONG'));
     await run('redis-cli', ['--cluster', 'create', ...this.ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes']);
     await waitFor(
-      async () => (await Promise.all(this.ports.map((p) => ask(p, 'CLUSTER', 'INFO')))).every((i) => String(i).includes('cluster_state:ok')),
+      async () =>
+        (await Promise.all(this.ports.map((p) => ask(p, 'CLUSTER', 'INFO')))).every((i) => String(i).includes('cluster_state:ok')),
       { timeoutMs: 20_000 },
     );
   }
@@ -96,7 +100,9 @@ export class PrivateRedisCluster {
 
   /** Every key on every node matching `pattern`, with the node that holds it. */
   async keys(pattern: string): Promise<{ key: string; port: number }[]> {
-    const perNode = await Promise.all(this.ports.map(async (port) => ((await ask(port, 'KEYS', pattern)) as string[]).map((key) => ({ key, port }))));
+    const perNode = await Promise.all(
+      this.ports.map(async (port) => ((await ask(port, 'KEYS', pattern)) as string[]).map((key) => ({ key, port }))),
+    );
     return perNode.flat();
   }
 
@@ -165,10 +171,13 @@ export class PrivateSentinelSet {
     const from = await this.masterPort();
     const answer = await ask(this.sentinelPort, 'SENTINEL', 'FAILOVER', SENTINEL_MASTER);
     if (answer !== 'OK') throw new Error(`SENTINEL FAILOVER answered ${String(answer)}`);
-    const to = await waitFor(async () => {
-      const port = await this.masterPort();
-      return port !== from && String(await ask(port, 'ROLE')).startsWith('master') ? port : 0;
-    }, { timeoutMs: 20_000 });
+    const to = await waitFor(
+      async () => {
+        const port = await this.masterPort();
+        return port !== from && String(await ask(port, 'ROLE')).startsWith('master') ? port : 0;
+      },
+      { timeoutMs: 20_000 },
+    );
     return { from, to };
   }
 

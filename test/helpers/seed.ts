@@ -21,7 +21,9 @@ export async function seedMessages(db: Db, opts: SeedOptions): Promise<string[]>
   const outcome = opts.outcome ?? 'delivered';
   const domain = opts.domain ?? 'example.com';
   const ids = Array.from({ length: opts.count }, () => newId('msg'));
-  const status = { delivered: 'delivered', hard_bounce: 'bounced', soft_bounce: 'bounced', complaint: 'complained', queued: 'queued' }[outcome];
+  const status = { delivered: 'delivered', hard_bounce: 'bounced', soft_bounce: 'bounced', complaint: 'complained', queued: 'queued' }[
+    outcome
+  ];
   const sent = outcome !== 'queued';
   await db.message.createMany({
     data: ids.map((id, i) => ({
@@ -83,7 +85,11 @@ export async function seedMessage(
       createdAt,
       content: {
         create: {
-          redacted: (redacted ?? { channel: 'email', subject: '[redacted] is your verification code', text: 'Your code is [redacted]' }) as never,
+          redacted: (redacted ?? {
+            channel: 'email',
+            subject: '[redacted] is your verification code',
+            text: 'Your code is [redacted]',
+          }) as never,
           payload: payload === undefined ? undefined : (payload as never),
           headers: headers === undefined ? undefined : (headers as never),
           createdAt,

@@ -63,6 +63,10 @@ export async function answersWith(service: Service, path: string, status: number
 /** Removes the queues service processes left under `prefix` in the shared Redis (they schedule maintenance jobs). */
 export async function obliterateQueues(prefix: string): Promise<void> {
   const connection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
-  await Promise.all(createQueues(connection, redisKeys(prefix, 'standalone')).all().map((queue) => queue.obliterate({ force: true })));
+  await Promise.all(
+    createQueues(connection, redisKeys(prefix, 'standalone'))
+      .all()
+      .map((queue) => queue.obliterate({ force: true })),
+  );
   connection.disconnect();
 }

@@ -11,7 +11,25 @@ export const SNS_TOPIC = 'arn:aws:sns:us-east-1:123456789012:ses-events';
 export function makeSigningCertificate(): { certPem: string; keyPem: string } {
   const dir = mkdtempSync(join(tmpdir(), 'sns-cert-'));
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-subj', '/CN=sns.amazonaws.com', '-days', '2'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+        '-subj',
+        '/CN=sns.amazonaws.com',
+        '-days',
+        '2',
+      ],
+      { stdio: 'ignore' },
+    );
     return { certPem: readFileSync(join(dir, 'cert.pem'), 'utf8'), keyPem: readFileSync(join(dir, 'key.pem'), 'utf8') };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -38,13 +56,22 @@ export function signedSns(
     ...fields,
   };
   const version = opts.version ?? '2';
-  const toSign = FIELDS[type].filter((f) => message[f] !== undefined).map((f) => `${f}\n${message[f]}\n`).join('');
-  const signature = createSign(version === '1' ? 'RSA-SHA1' : 'RSA-SHA256').update(toSign, 'utf8').sign(keyPem, 'base64');
+  const toSign = FIELDS[type]
+    .filter((f) => message[f] !== undefined)
+    .map((f) => `${f}\n${message[f]}\n`)
+    .join('');
+  const signature = createSign(version === '1' ? 'RSA-SHA1' : 'RSA-SHA256')
+    .update(toSign, 'utf8')
+    .sign(keyPem, 'base64');
   return JSON.stringify({ ...message, SignatureVersion: version, Signature: signature, SigningCertURL: opts.certUrl ?? SNS_CERT_URL });
 }
 
 /** An SES event (configuration-set event publishing) about one sent message, as the SNS `Message`. */
-export function sesEventMessage(eventType: string, mail: { messageId: string; to: string; ourId?: string }, extra: Record<string, unknown> = {}): string {
+export function sesEventMessage(
+  eventType: string,
+  mail: { messageId: string; to: string; ourId?: string },
+  extra: Record<string, unknown> = {},
+): string {
   return JSON.stringify({
     eventType,
     mail: {

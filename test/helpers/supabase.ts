@@ -5,11 +5,7 @@ import { svixHeaders, type SignOptions } from './svix';
 export const newSupabaseSecret = (): string => `v1,whsec_${randomBytes(32).toString('base64')}`;
 
 /** Standard Webhooks headers as GoTrue sends them (`webhook-*`, unix seconds, `v1,<base64>` signatures). */
-export function standardWebhookHeaders(
-  secret: string,
-  body: string,
-  opts: Omit<SignOptions, 'headerPrefix'> = {},
-): Record<string, string> {
+export function standardWebhookHeaders(secret: string, body: string, opts: Omit<SignOptions, 'headerPrefix'> = {}): Record<string, string> {
   return svixHeaders(secret.replace(/^v1,/, ''), body, { ...opts, headerPrefix: 'webhook' });
 }
 

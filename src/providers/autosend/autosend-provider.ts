@@ -104,7 +104,8 @@ export function createAutosendProvider(options: AutosendProviderOptions): EmailP
     if (!response.ok || (body as { success?: unknown } | undefined)?.success === false) {
       const error = (body as { error?: { code?: unknown; message?: unknown } | string; message?: unknown } | undefined)?.error;
       const nested = typeof error === 'object' && error !== null ? error : undefined;
-      const message = nested?.message ?? (typeof error === 'string' ? error : undefined) ?? (body as { message?: unknown } | undefined)?.message;
+      const message =
+        nested?.message ?? (typeof error === 'string' ? error : undefined) ?? (body as { message?: unknown } | undefined)?.message;
       return classifyFailure({
         status: response.status,
         code: typeof nested?.code === 'string' ? nested.code : undefined,

@@ -64,14 +64,26 @@ function bounceOf(data: Record<string, unknown>): BounceDetail {
   const type = firstText(data.bounceType, data.bounce_type, b.type, b.bounceType, b.bounce_type, b.kind);
   const subType = firstText(data.bounceSubType, data.bounceSubtype, data.bounce_sub_type, b.subType, b.subtype, b.sub_type);
   const diagnostic = firstText(
-    data.diagnosticCode, data.diagnostic_code, b.diagnosticCode, b.diagnostic_code,
-    data.smtpResponse, b.smtpResponse, b.message, b.reason, data.reason, data.error,
+    data.diagnosticCode,
+    data.diagnostic_code,
+    b.diagnosticCode,
+    b.diagnostic_code,
+    data.smtpResponse,
+    b.smtpResponse,
+    b.message,
+    b.reason,
+    data.reason,
+    data.error,
   );
   const normalized = type?.toLowerCase().replace(/[\s_-]/g, '');
   const kind =
-    normalized && HARD_TYPES.has(normalized) ? 'hard'
-    : normalized && SOFT_TYPES.has(normalized) ? 'soft'
-    : HARD_BOUNCE_STATUS.test(diagnostic ?? '') ? 'hard' : 'soft';
+    normalized && HARD_TYPES.has(normalized)
+      ? 'hard'
+      : normalized && SOFT_TYPES.has(normalized)
+        ? 'soft'
+        : HARD_BOUNCE_STATUS.test(diagnostic ?? '')
+          ? 'hard'
+          : 'soft';
   return { kind, type, subType, diagnostic };
 }
 
@@ -79,7 +91,9 @@ export function createAutosendWebhookParser(secret: string, now: () => Date = ()
   const key = Buffer.from(secret, 'utf8');
 
   function verify(rawBody: Buffer, headers: IncomingHttpHeaders): void {
-    const signature = header(headers, 'x-webhook-signature')?.trim().replace(/^hmac-sha256=/i, '');
+    const signature = header(headers, 'x-webhook-signature')
+      ?.trim()
+      .replace(/^hmac-sha256=/i, '');
     if (!signature) throw new UnauthorizedError('Webhook signature rejected: missing X-Webhook-Signature', 'invalid_signature');
     const expected = createHmac('sha256', key).update(rawBody).digest();
     const given = /^[0-9a-f]{64}$/i.test(signature) ? Buffer.from(signature, 'hex') : Buffer.alloc(0);

@@ -31,7 +31,14 @@ function classifyPostmarkError(err: unknown, timeoutMs: number): ProviderFailure
     return classifyFailure({ status: null, message: timedOut ? `no answer within ${timeoutMs} ms` : text, timedOut });
   }
   if (code === INACTIVE_RECIPIENT) {
-    return { kind: 'failed', message: `Postmark: inactive recipient: ${text}`, status: statusCode, code: String(code), raw, suppress: 'hard_bounce' };
+    return {
+      kind: 'failed',
+      message: `Postmark: inactive recipient: ${text}`,
+      status: statusCode,
+      code: String(code),
+      raw,
+      suppress: 'hard_bounce',
+    };
   }
   if (code !== undefined && SENDER_REFUSED.has(code)) {
     return { kind: 'fail_over', message: text, status: statusCode, code: String(code), raw };
@@ -53,7 +60,10 @@ export function postmarkClientOptions(apiUrl: string, timeoutMs: number): { useH
 export function createPostmarkProvider(options: PostmarkProviderOptions): EmailProvider & WebhookParser {
   // The SDK is loaded only when Postmark is configured: an idle API process does not carry it.
   const client = options.serverToken
-    ? new (require('postmark') as typeof PostmarkSdk).ServerClient(options.serverToken, postmarkClientOptions(options.apiUrl, options.timeoutMs))
+    ? new (require('postmark') as typeof PostmarkSdk).ServerClient(
+        options.serverToken,
+        postmarkClientOptions(options.apiUrl, options.timeoutMs),
+      )
     : null;
   const webhook =
     options.webhookUser && options.webhookPassword ? createPostmarkWebhookParser(options.webhookUser, options.webhookPassword) : null;
@@ -85,7 +95,8 @@ export function createPostmarkProvider(options: PostmarkProviderOptions): EmailP
   }
 
   const parseWebhook: WebhookParser['parseWebhook'] = (rawBody, headers, request) => {
-    if (!webhook) throw new NotConfiguredError('Set POSTMARK_WEBHOOK_USER and POSTMARK_WEBHOOK_PASSWORD, and put them in your Postmark webhook URL');
+    if (!webhook)
+      throw new NotConfiguredError('Set POSTMARK_WEBHOOK_USER and POSTMARK_WEBHOOK_PASSWORD, and put them in your Postmark webhook URL');
     return webhook.parseWebhook(rawBody, headers, request);
   };
 

@@ -78,7 +78,9 @@ export function createPostmarkWebhookParser(user: string, password: string, now:
       if (!parsed.success) throw new ValidationError('Malformed Postmark webhook: needs a RecordType');
       const record = parsed.data;
       const type = typeOf(record);
-      const at = [record.BouncedAt, record.DeliveredAt, record.ChangedAt].map((v) => (v ? new Date(v) : undefined)).find((d) => d && !Number.isNaN(d.getTime()));
+      const at = [record.BouncedAt, record.DeliveredAt, record.ChangedAt]
+        .map((v) => (v ? new Date(v) : undefined))
+        .find((d) => d && !Number.isNaN(d.getTime()));
       const ourId = record.Metadata?.message_id;
       const { Subject: _subject, Content: _content, ...kept } = record as Record<string, unknown>;
       const event: ProviderWebhookEvent = {

@@ -25,7 +25,12 @@ const FAILOVER = new Set([
 function classifySesError(sdk: typeof SesSdk, err: unknown, timedOut: boolean, timeoutMs: number): ProviderFailure {
   if (err instanceof sdk.SESv2ServiceException) {
     const status = err.$metadata.httpStatusCode ?? null;
-    const call = { status, code: err.name, message: err.message, body: { name: err.name, message: err.message, request_id: err.$metadata.requestId ?? null } };
+    const call = {
+      status,
+      code: err.name,
+      message: err.message,
+      body: { name: err.name, message: err.message, request_id: err.$metadata.requestId ?? null },
+    };
     if (FAILOVER.has(err.name)) return { kind: 'fail_over', message: err.message, status, code: err.name, raw: call.body };
     // LimitExceededException is the daily quota (not a rate): another provider can send now.
     if (err.name === 'LimitExceededException') return classifyFailure({ ...call, code: 'quota_exceeded' });
@@ -43,9 +48,10 @@ function classifySesError(sdk: typeof SesSdk, err: unknown, timedOut: boolean, t
 export function createSesProvider(options: SesProviderOptions): EmailProvider & WebhookParser {
   // The SDK (a large module tree) is loaded only when SES is configured: an idle API process does not carry it.
   const sdk = options.region ? (require('@aws-sdk/client-sesv2') as typeof SesSdk) : null;
-  const client = sdk && options.region
-    ? new sdk.SESv2Client({ region: options.region, maxAttempts: 1, ...(options.endpoint ? { endpoint: options.endpoint } : {}) })
-    : null;
+  const client =
+    sdk && options.region
+      ? new sdk.SESv2Client({ region: options.region, maxAttempts: 1, ...(options.endpoint ? { endpoint: options.endpoint } : {}) })
+      : null;
   const webhook = createSnsWebhookParser({ fetchText: options.fetchText });
 
   async function send(message: OutgoingEmail): Promise<ProviderOutcome> {

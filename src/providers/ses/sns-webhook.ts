@@ -94,7 +94,9 @@ const SesEvent = z.looseObject({
       bounceType: z.string().optional(),
       bounceSubType: z.string().optional(),
       timestamp: z.string().optional(),
-      bouncedRecipients: z.array(z.looseObject({ emailAddress: z.string(), diagnosticCode: z.string().optional(), status: z.string().optional() })).optional(),
+      bouncedRecipients: z
+        .array(z.looseObject({ emailAddress: z.string(), diagnosticCode: z.string().optional(), status: z.string().optional() }))
+        .optional(),
     })
     .optional(),
   complaint: z.looseObject({ timestamp: z.string().optional(), complaintFeedbackType: z.string().optional() }).optional(),
@@ -144,7 +146,13 @@ function sesEvent(message: SnsMessage, now: Date): ProviderWebhookEvent {
     providerType,
     type,
     occurredAt:
-      at(event.bounce?.timestamp, event.complaint?.timestamp, event.delivery?.timestamp, event.deliveryDelay?.timestamp, message.Timestamp) ?? now,
+      at(
+        event.bounce?.timestamp,
+        event.complaint?.timestamp,
+        event.delivery?.timestamp,
+        event.deliveryDelay?.timestamp,
+        message.Timestamp,
+      ) ?? now,
     providerMessageId: event.mail.messageId,
     messageId: ourId,
     recipient: reportedRecipient(event.bounce?.bouncedRecipients?.[0]?.emailAddress ?? event.mail.destination?.[0]),
@@ -191,7 +199,8 @@ export function createSnsWebhookParser({ fetchText, now = () => new Date() }: { 
   return {
     async parseWebhook(rawBody) {
       const parsed = SnsMessage.safeParse(parseJsonBody(rawBody));
-      if (!parsed.success) throw new ValidationError('Malformed SNS message: needs Type, MessageId, TopicArn, Message, Timestamp and a signature');
+      if (!parsed.success)
+        throw new ValidationError('Malformed SNS message: needs Type, MessageId, TopicArn, Message, Timestamp and a signature');
       const message = parsed.data;
       await verify(message);
       if (message.Type === 'SubscriptionConfirmation') {

@@ -41,7 +41,12 @@ function rebasedRequestClient(twilio: typeof TwilioSdk, apiUrl: string, timeout:
 function classifyTwilioError(twilio: typeof TwilioSdk, err: unknown, timeoutMs: number): ProviderFailure {
   if (err instanceof twilio.RestException) {
     const code = err.code;
-    const call = { status: err.status, code: code !== undefined ? String(code) : undefined, message: err.message, body: { code, message: err.message, more_info: err.moreInfo, status: err.status } };
+    const call = {
+      status: err.status,
+      code: code !== undefined ? String(code) : undefined,
+      message: err.message,
+      body: { code, message: err.message, more_info: err.moreInfo, status: err.status },
+    };
     if (code !== undefined && SUPPRESSING.has(code)) {
       return { kind: 'failed', message: err.message, status: err.status, code: call.code, raw: call.body, suppress: 'complaint' };
     }
@@ -100,7 +105,11 @@ export function createTwilioProvider(options: TwilioProviderOptions): SmsProvide
       return classifyTwilioError(twilio, err, timeoutMs);
     }
     if (!created.sid) return acceptedWithoutId('Twilio', created);
-    return { kind: 'sent', providerMessageId: created.sid, detail: { status: created.status ?? null, segments: created.numSegments ?? null } };
+    return {
+      kind: 'sent',
+      providerMessageId: created.sid,
+      detail: { status: created.status ?? null, segments: created.numSegments ?? null },
+    };
   }
 
   const parseWebhook: WebhookParser['parseWebhook'] = (rawBody, headers, request) => {

@@ -9,7 +9,6 @@ import type { OutgoingSms, ProviderOutcome, SmsProvider } from '../types';
  * account's (bad key, empty wallet, key scope), so another provider may still deliver.
  */
 
-
 /** Unosend splits longer bodies into segments up to this many characters in all. */
 const MAX_BODY_CHARS = 1600;
 
@@ -88,7 +87,11 @@ export function createUnosendProvider(options: UnosendOptions): SmsProvider {
     const entry = firstEntry(body);
     if (typeof entry?.id !== 'string' || entry.id === '') {
       // Accepted (2xx) but unreadable: the SMS is probably on its way, and sending again would double it.
-      return { kind: 'sent', providerMessageId: `unosend-unknown:${message.messageId}`, detail: { warning: 'Unosend answered 2xx without an id', raw: body ?? null } };
+      return {
+        kind: 'sent',
+        providerMessageId: `unosend-unknown:${message.messageId}`,
+        detail: { warning: 'Unosend answered 2xx without an id', raw: body ?? null },
+      };
     }
     return {
       kind: 'sent',
