@@ -42,9 +42,8 @@ export function lineChart(opts: { title: string; labels: string[]; series: Serie
   const r = (v: number): string => v.toFixed(1);
 
   const gridLines = [0, 0.25, 0.5, 0.75, 1].map(
-    (f) =>
-      html`<line class="grid" x1="${PAD.left}" x2="${W - PAD.right}" y1="${r(y(max * f))}" y2="${r(y(max * f))}" />
-        <text x="${PAD.left - 4}" y="${r(y(max * f) + 3)}" text-anchor="end">${fmt(max * f, unit)}</text>`,
+    (f) => html`<line class="grid" x1="${PAD.left}" x2="${W - PAD.right}" y1="${r(y(max * f))}" y2="${r(y(max * f))}"/>
+      <text x="${PAD.left - 4}" y="${r(y(max * f) + 3)}" text-anchor="end">${fmt(max * f, unit)}</text>`,
   );
   const xLabels = opts.labels.map((label, i) =>
     i % 6 === 0 || i === n - 1
@@ -67,38 +66,23 @@ export function lineChart(opts: { title: string; labels: string[]; series: Serie
     const dots = s.values.map((v, i) =>
       v === null
         ? null
-        : html`<circle class="dot ${s.cls}" cx="${r(x(i))}" cy="${r(y(v))}" r="2.5"
-            ><title>${s.name} ${opts.labels[i]}: ${fmt(v, unit)}</title></circle
-          >`,
+        : html`<circle class="dot ${s.cls}" cx="${r(x(i))}" cy="${r(y(v))}" r="2.5"><title>${s.name} ${opts.labels[i]}: ${fmt(v, unit)}</title></circle>`,
     );
-    return html`<g>${segments.map((d) => html`<path class="series ${s.cls}" d="${d}" />`)}${dots}</g>`;
+    return html`<g>${segments.map((d) => html`<path class="series ${s.cls}" d="${d}"/>`)}${dots}</g>`;
   });
 
   return html`<figure class="card">
     <h2>${opts.title}</h2>
     <div class="legend">${opts.series.map((s) => html`<span class="key ${s.cls}">${s.name}</span>`)}</div>
     <svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-label="${opts.title}">${gridLines}${xLabels}${lines}</svg>
-    <details class="small">
-      <summary class="muted">numbers</summary>
-      <div class="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th>hour (UTC)</th>
-              ${opts.series.map((s) => html`<th class="num">${s.name}</th>`)}
-            </tr>
-          </thead>
-          <tbody>
-            ${opts.labels.map(
-              (label, i) =>
-                html`<tr>
-                  <td>${label}</td>
-                  ${opts.series.map((s) => html`<td class="num">${s.values[i] === null ? '–' : fmt(s.values[i]!, unit)}</td>`)}
-                </tr>`,
-            )}
-          </tbody>
-        </table>
-      </div>
+    <details class="small"><summary class="muted">numbers</summary>
+      <div class="table-wrap"><table>
+        <thead><tr><th>hour (UTC)</th>${opts.series.map((s) => html`<th class="num">${s.name}</th>`)}</tr></thead>
+        <tbody>${opts.labels.map(
+          (label, i) =>
+            html`<tr><td>${label}</td>${opts.series.map((s) => html`<td class="num">${s.values[i] === null ? '–' : fmt(s.values[i]!, unit)}</td>`)}</tr>`,
+        )}</tbody>
+      </table></div>
     </details>
   </figure>`;
 }

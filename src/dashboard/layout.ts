@@ -24,39 +24,28 @@ const NAV: [NavItem, string, string][] = [
 
 function document(title: string, body: SafeHtml): string {
   return html`<!doctype html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <meta name="robots" content="noindex" />
-        <title>${title} · auth-relay</title>
-        <link rel="stylesheet" href="${STYLESHEET.path}" />
-        <script src="${SCRIPT.path}" defer></script>
-      </head>
-      <body>
-        ${body}
-      </body>
-    </html>`.value;
+<html lang="en"><head>
+<meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>${title} · auth-relay</title>
+<link rel="stylesheet" href="${STYLESHEET.path}">
+<script src="${SCRIPT.path}" defer></script>
+</head><body>${body}</body></html>`.value;
 }
 
 export function layout(ctx: PageContext, active: NavItem | null, title: string, content: SafeHtml): string {
   return document(
     title,
     html`<header class="top">
-        <span class="brand">auth-relay</span>
-        <nav>${NAV.map(([key, label, href]) => html`<a href="${href}" class="${key === active ? 'active' : ''}">${label}</a>`)}</nav>
-        <form method="post" action="/dashboard/logout">
-          <input type="hidden" name="_csrf" value="${ctx.csrf}" /><button class="link" type="submit">Log out</button>
-        </form>
-      </header>
-      <main>
-        ${ctx.notice ? html`<div class="notice ${ctx.notice.error ? 'error' : ''}" role="status">${ctx.notice.text}</div>` : null}
-        ${content}
-      </main>
-      <footer>
-        Messages, their timelines and the providers' delivery webhooks are kept ${ctx.retention.RETENTION_DAYS} days; message bodies (codes
-        redacted) ${ctx.retention.BODY_RETENTION_DAYS} days. Codes themselves are dropped as soon as a message is sent, fails or expires.
-      </footer>`,
+  <span class="brand">auth-relay</span>
+  <nav>${NAV.map(([key, label, href]) => html`<a href="${href}" class="${key === active ? 'active' : ''}">${label}</a>`)}</nav>
+  <form method="post" action="/dashboard/logout"><input type="hidden" name="_csrf" value="${ctx.csrf}"><button class="link" type="submit">Log out</button></form>
+</header>
+<main>
+${ctx.notice ? html`<div class="notice ${ctx.notice.error ? 'error' : ''}" role="status">${ctx.notice.text}</div>` : null}
+${content}
+</main>
+<footer>Messages, their timelines and the providers' delivery webhooks are kept ${ctx.retention.RETENTION_DAYS} days; message bodies (codes redacted) ${ctx.retention.BODY_RETENTION_DAYS} days. Codes themselves are dropped as soon as a message is sent, fails or expires.</footer>`,
   );
 }
 
@@ -69,33 +58,27 @@ export function loginPage(opts: { csrf: string; next: string; error?: string }):
   return barePage(
     'Log in',
     html`<h1>auth-relay</h1>
-      <p class="muted">Log in with the <code>ADMIN_TOKEN</code> this instance was started with.</p>
-      ${opts.error ? html`<div class="notice error" role="alert">${opts.error}</div>` : null}
-      <form method="post" action="/dashboard/login">
-        <input type="hidden" name="_csrf" value="${opts.csrf}" />
-        <input type="hidden" name="next" value="${opts.next}" />
-        <label for="token">Admin token</label>
-        <input id="token" name="token" type="password" autocomplete="current-password" required autofocus />
-        <button class="primary" type="submit">Log in</button>
-      </form>`,
+<p class="muted">Log in with the <code>ADMIN_TOKEN</code> this instance was started with.</p>
+${opts.error ? html`<div class="notice error" role="alert">${opts.error}</div>` : null}
+<form method="post" action="/dashboard/login">
+  <input type="hidden" name="_csrf" value="${opts.csrf}">
+  <input type="hidden" name="next" value="${opts.next}">
+  <label for="token">Admin token</label>
+  <input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
+  <button class="primary" type="submit">Log in</button>
+</form>`,
   );
 }
 
 export function notConfiguredPage(): string {
   return barePage(
     'Not configured',
-    html`<h1>Dashboard disabled</h1>
-      <p>Set <code>ADMIN_TOKEN</code> (16 characters or more) and restart auth-relay to use the dashboard and the admin API.</p>`,
+    html`<h1>Dashboard disabled</h1><p>Set <code>ADMIN_TOKEN</code> (16 characters or more) and restart auth-relay to use the dashboard and the admin API.</p>`,
   );
 }
 
 export function errorPage(status: number, message: string): string {
-  return barePage(
-    `Error ${status}`,
-    html`<h1>${status}</h1>
-      <p>${message}</p>
-      <p><a href="/dashboard">Back to the dashboard</a></p>`,
-  );
+  return barePage(`Error ${status}`, html`<h1>${status}</h1><p>${message}</p><p><a href="/dashboard">Back to the dashboard</a></p>`);
 }
 
 // ---- formatting -------------------------------------------------------------------------------------------
@@ -148,9 +131,7 @@ const SUPPRESSION_REASONS: Record<string, string> = {
 export const suppressionReasonLabel = (reason: string): string => SUPPRESSION_REASONS[reason] ?? reason.replace(/_/g, ' ');
 
 export function select(name: string, label: string, current: string | undefined, options: [string, string][]): SafeHtml {
-  return html`<label
-    >${label}<select name="${name}">
-      ${options.map(([value, text]) => html`<option value="${value}" ${value === (current ?? '') ? html`selected` : null}>${text}</option>`)}
-    </select></label
-  >`;
+  return html`<label>${label}<select name="${name}">
+    ${options.map(([value, text]) => html`<option value="${value}" ${value === (current ?? '') ? html`selected` : null}>${text}</option>`)}
+  </select></label>`;
 }
