@@ -64,9 +64,15 @@ it(`scrapes within the interval run no query and answer from memory (${DOMAINS} 
   }
 }, 60_000);
 
+// The lease lasts three intervals: long enough that a leader's first, slowest scrape on a loaded machine (seen
+// at 1.6 s) does not lose it to another replica between two rounds of this test.
+const SHARED_INTERVAL_MS = 1_000;
+
 it('reads the shared gauges once per interval in one process, however many are scraped', async () => {
   const config = testConfig(counter.url);
-  const replicas = await Promise.all([0, 1, 2].map(() => startHarness(config, { overrides: { sharedGaugesIntervalMs: 500 } })));
+  const replicas = await Promise.all(
+    [0, 1, 2].map(() => startHarness(config, { overrides: { sharedGaugesIntervalMs: SHARED_INTERVAL_MS } })),
+  );
   try {
     const leaders = async () => {
       const texts = await Promise.all(replicas.map(async (r) => (await timedScrape(r)).text));
@@ -84,13 +90,13 @@ it('reads the shared gauges once per interval in one process, however many are s
     expect(texts.map((t) => /^auth_relay_bounce_ratio\{/m.test(t))).toEqual(first);
     expect(texts.map((t) => /^auth_relay_queue_jobs\{/m.test(t))).toEqual(first);
 
-    // Scraped over and over for 2 s: one process reads, once per 500 ms interval, so at most 5 reads.
+    // Scraped over and over for 3 s: one process reads, once per 1 s interval, so at most 4 reads.
     const before = counter.executed();
-    const until = Date.now() + 2_000;
+    const until = Date.now() + 3_000;
     let rounds = 0;
     for (; Date.now() < until; rounds++) await Promise.all(replicas.map((r) => timedScrape(r)));
     expect(rounds).toBeGreaterThan(5);
-    expect(counter.executed() - before).toBeLessThanOrEqual(perRead * 5);
+    expect(counter.executed() - before).toBeLessThanOrEqual(perRead * 4);
 
     // The leader goes away: another takes the lease at its next scrape.
     await replicas[leader]!.close();
