@@ -90,16 +90,19 @@ export interface ContainerOverrides {
   outboundResolve?: Resolve;
 }
 
-export function buildContainer(config: Config, log: Logger, overrides: ContainerOverrides = {}): Container {
+/** Postgres, the producer's Redis connection and the queues on it, each logging its connection errors. */
+function connectStores(config: Config, log: Logger) {
   const db = createPrisma(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
   const redis = createRedisConnection(config, 'producer');
   redis.on('error', (err) => log.warn({ err: err.message, variable: 'REDIS_URL' }, 'redis connection error (REDIS_URL)'));
   const keys = redisKeys(config.QUEUE_PREFIX, config.REDIS_MODE);
   const queues = createQueues(redis, keys);
   for (const queue of queues.all()) queue.on('error', (err) => log.warn({ queue: queue.name, err: err.message }, 'queue error'));
-  const adapters = createProviders({ config, db, snsFetchText: overrides.snsFetchText });
+  return { db, redis, keys, queues };
+}
 
-  const providerHealth = createProviderHealth({
+function buildProviderHealth(config: Config, redis: RedisClient, log: Logger): ProviderHealth {
+  return createProviderHealth({
     redis,
     prefix: config.QUEUE_PREFIX,
     providers: [...new Set([...config.EMAIL_PROVIDERS, ...config.SMS_PROVIDERS])],
@@ -111,6 +114,86 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     maxPauseMs: config.PROVIDER_MAX_PAUSE_SECONDS * 1000,
     log,
   });
+}
+
+/** Deliverability feedback: provider events, Clerk write-back, alerts. */
+function buildFeedback(
+  config: Config,
+  deps: {
+    db: Db;
+    store: MessageStore;
+    queues: Queues;
+    suppressions: SuppressionService;
+    metrics: Metrics;
+    stats: Stats;
+    publisher: OutboundPublisher;
+    log: Logger;
+  },
+): Pick<Container, 'providerEvents' | 'clerkWriteback' | 'alerts'> {
+  const { db, store, queues, suppressions, metrics, stats, publisher, log } = deps;
+  const providerEvents = createProviderEvents({ db, store, queues, suppressions, metrics, log });
+  const clerk = config.CLERK_SECRET_KEY
+    ? createClerkClient({ secretKey: config.CLERK_SECRET_KEY, apiUrl: config.CLERK_API_URL }).users
+    : null;
+  const clerkWriteback = createClerkWriteback({ db, store, clerk, suppressions, log });
+  const alerts = createAlerts({ db, stats, config, log, onAlert: publisher.publishAlert });
+  return { providerEvents, clerkWriteback, alerts };
+}
+
+/** Outbound event webhooks to the tenant's own systems. */
+function buildOutbound(
+  config: Config,
+  deps: { db: Db; queues: Queues; alerts: Alerts; publisher: OutboundPublisher; metrics: Metrics; log: Logger; resolve?: Resolve },
+): Container['outbound'] {
+  const { db, queues, alerts, publisher, log } = deps;
+  const policy = { production: config.NODE_ENV === 'production', allowList: config.OUTBOUND_WEBHOOK_ALLOWED_HOSTS };
+  const resolve = deps.resolve ?? systemResolve;
+  const metrics = createOutboundMetrics(deps.metrics.registry);
+  return {
+    publisher,
+    metrics,
+    endpoints: createWebhookEndpoints({ db, policy, resolve, publisher, log }),
+    deliveries: createOutboundDeliveries({
+      db,
+      queue: queues.outboundWebhooks,
+      policy,
+      resolve,
+      alerts,
+      publisher,
+      metrics,
+      log,
+      retentionDays: config.RETENTION_DAYS,
+    }),
+  };
+}
+
+/** Apps that send their own messages and codes. */
+function buildVerifications(
+  config: Config,
+  deps: { db: Db; redis: RedisClient; keys: RedisKeys; messages: MessageService; log: Logger },
+): Pick<Container, 'templates' | 'idempotency' | 'verifications'> {
+  const { db, redis, keys, messages, log } = deps;
+  const templates = createTemplates({ dir: config.TEMPLATES_DIR, appName: config.APP_NAME ?? config.EMAIL_FROM_NAME });
+  const idempotency = createIdempotencyStore({ redis, prefix: config.QUEUE_PREFIX });
+  const verificationLimiter = createVerificationRateLimiter({
+    redis,
+    keyPrefix: keys.group('verify'),
+    limits: {
+      cooldownSeconds: config.VERIFICATION_RESEND_COOLDOWN_SECONDS,
+      perHour: config.VERIFICATION_LIMIT_PER_HOUR,
+      perDay: config.VERIFICATION_LIMIT_PER_DAY,
+      perIpHour: config.VERIFICATION_LIMIT_PER_IP_HOUR,
+      wrongChecksPerIpHour: config.VERIFICATION_CHECK_LIMIT_PER_IP_HOUR,
+    },
+  });
+  const verifications = createVerificationService({ db, messages, limiter: verificationLimiter, templates, config, log });
+  return { templates, idempotency, verifications };
+}
+
+export function buildContainer(config: Config, log: Logger, overrides: ContainerOverrides = {}): Container {
+  const { db, redis, keys, queues } = connectStores(config, log);
+  const adapters = createProviders({ config, db, snsFetchText: overrides.snsFetchText });
+  const providerHealth = buildProviderHealth(config, redis, log);
 
   // Delivery log and the send pipeline.
   const stats = createStats({ db });
@@ -149,50 +232,10 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
   const retry = createMessageRetry({ db, store: messageStore, sweeper, log });
   const retention = createRetention({ db, config, log });
 
-  // Deliverability feedback: provider events, Clerk write-back, alerts.
-  const providerEvents = createProviderEvents({ db, store: messageStore, queues, suppressions, metrics, log });
-  const clerk = config.CLERK_SECRET_KEY
-    ? createClerkClient({ secretKey: config.CLERK_SECRET_KEY, apiUrl: config.CLERK_API_URL }).users
-    : null;
-  const clerkWriteback = createClerkWriteback({ db, store: messageStore, clerk, suppressions, log });
-  const alerts = createAlerts({ db, stats, config, log, onAlert: publisher.publishAlert });
-
-  // Outbound event webhooks to the tenant's own systems.
-  const outboundPolicy = { production: config.NODE_ENV === 'production', allowList: config.OUTBOUND_WEBHOOK_ALLOWED_HOSTS };
-  const resolve = overrides.outboundResolve ?? systemResolve;
-  const outboundMetrics = createOutboundMetrics(metrics.registry);
-  const outbound = {
-    publisher,
-    metrics: outboundMetrics,
-    endpoints: createWebhookEndpoints({ db, policy: outboundPolicy, resolve, publisher, log }),
-    deliveries: createOutboundDeliveries({
-      db,
-      queue: queues.outboundWebhooks,
-      policy: outboundPolicy,
-      resolve,
-      alerts,
-      publisher,
-      metrics: outboundMetrics,
-      log,
-      retentionDays: config.RETENTION_DAYS,
-    }),
-  };
-
-  // Apps that send their own messages and codes.
-  const templates = createTemplates({ dir: config.TEMPLATES_DIR, appName: config.APP_NAME ?? config.EMAIL_FROM_NAME });
-  const idempotency = createIdempotencyStore({ redis, prefix: config.QUEUE_PREFIX });
-  const verificationLimiter = createVerificationRateLimiter({
-    redis,
-    keyPrefix: keys.group('verify'),
-    limits: {
-      cooldownSeconds: config.VERIFICATION_RESEND_COOLDOWN_SECONDS,
-      perHour: config.VERIFICATION_LIMIT_PER_HOUR,
-      perDay: config.VERIFICATION_LIMIT_PER_DAY,
-      perIpHour: config.VERIFICATION_LIMIT_PER_IP_HOUR,
-      wrongChecksPerIpHour: config.VERIFICATION_CHECK_LIMIT_PER_IP_HOUR,
-    },
-  });
-  const verifications = createVerificationService({ db, messages, limiter: verificationLimiter, templates, config, log });
+  const feedback = buildFeedback(config, { db, store: messageStore, queues, suppressions, metrics, stats, publisher, log });
+  const { alerts } = feedback;
+  const outbound = buildOutbound(config, { db, queues, alerts, publisher, metrics, log, resolve: overrides.outboundResolve });
+  const apps = buildVerifications(config, { db, redis, keys, messages, log });
 
   return {
     config,
@@ -213,15 +256,11 @@ export function buildContainer(config: Config, log: Logger, overrides: Container
     retry,
     retention,
     suppressions,
-    providerEvents,
-    clerkWriteback,
+    ...feedback,
     stats,
     deliverability,
-    alerts,
     outbound,
-    templates,
-    idempotency,
-    verifications,
+    ...apps,
     startup: createStartupState(),
     async close() {
       await metrics.close();
