@@ -98,135 +98,155 @@ function isProviderFailure(outcome: ProviderOutcome | undefined): boolean {
   }
 }
 
-export function createProviderHealth(options: ProviderHealthOptions) {
-  const { redis, log } = options;
-  const now = options.now ?? Date.now;
-  const keyOf = (provider: string) => `${options.prefix}:provider-health:${provider}`;
-  const limiters = new Map<string, AdaptiveLimiter>();
-  const limiterOf = (provider: string) => {
-    let limiter = limiters.get(provider);
-    if (!limiter) {
-      const limits = options.limits[provider] ?? {};
-      // Until the first slot is granted, the rate is the one the gate starts from.
-      const startRate = Math.min(limits.defaultPerSecond ?? 0, limits.maxPerSecond ?? Number.POSITIVE_INFINITY);
-      limiter = createAdaptiveLimiter({ ceiling: limits.concurrency ?? Number.POSITIVE_INFINITY, ratePerSecond: startRate });
-      limiters.set(provider, limiter);
-    }
-    return limiter;
-  };
+/** What each step of the gate works with: the options, and this process's clock, keys and concurrency limiters. */
+interface HealthContext {
+  options: ProviderHealthOptions;
+  redis: RedisClient;
+  log: Logger;
+  now: () => number;
+  keyOf: (provider: string) => string;
+  limiterOf: (provider: string) => AdaptiveLimiter;
+}
 
-  async function report(provider: string, outcome: ProviderOutcome | undefined, pauseProbe: boolean): Promise<void> {
-    const at = now();
-    const rateLimit = outcome && 'rateLimit' in outcome ? outcome.rateLimit : undefined;
+async function report(ctx: HealthContext, provider: string, outcome: ProviderOutcome | undefined, pauseProbe: boolean): Promise<void> {
+  const { redis, log, options } = ctx;
+  const at = ctx.now();
+  const rateLimit = outcome && 'rateLimit' in outcome ? outcome.rateLimit : undefined;
+  const limits = options.limits[provider] ?? {};
+  let pauseMs = 0;
+  if (outcome?.kind === 'rate_limited') pauseMs = outcome.retryAfterMs ?? DEFAULT_RATE_LIMIT_PAUSE_MS;
+  else if (rateLimit?.remaining === 0 && rateLimit.resetMs !== undefined) pauseMs = rateLimit.resetMs;
+  const pauseUntil = pauseMs > 0 ? at + Math.min(pauseMs, options.maxPauseMs) : 0;
+  try {
+    const transition = (await redis.eval(
+      REPORT,
+      1,
+      ctx.keyOf(provider),
+      at,
+      isProviderFailure(outcome) ? 0 : 1,
+      options.failureThreshold,
+      options.openMs,
+      pauseUntil,
+      rateLimit?.perSecond ?? 0,
+      LEARNED_RATE_TTL_MS,
+      KEY_TTL_MS,
+      limits.defaultPerSecond ?? 0,
+      limits.maxPerSecond ?? 0,
+      pauseProbe ? 1 : 0,
+    )) as string;
+    if (transition === 'opened') {
+      log.warn({ provider, open_ms: options.openMs }, `circuit opened: ${provider} is skipped until a probe succeeds`);
+    } else if (transition === 'closed') {
+      log.info({ provider }, `circuit closed: ${provider} is back`);
+    }
+    if (pauseUntil > at) log.info({ provider, pause_ms: pauseUntil - at }, `${provider} rate limit reached; paused`);
+  } catch (err) {
+    // The message's outcome does not depend on this bookkeeping; never turn a sent message into a retry.
+    log.warn({ provider, err: err instanceof Error ? err.message : String(err) }, 'could not record provider health');
+  }
+}
+
+/**
+ * Runs one send through `provider`'s gate: waits for a slot (at most `maxWaitMs`), sends, records the
+ * outcome for every process to see. Says instead why the provider is skipped right now. An error thrown
+ * by `send` (an adapter bug) counts as a failure and is rethrown as it is.
+ */
+async function call(
+  ctx: HealthContext,
+  provider: string,
+  send: () => Promise<ProviderOutcome>,
+  /** When the message needs its answer: a pause that would outlive it lets one probe through instead. */
+  answerBy?: number,
+): Promise<GateResult<ProviderOutcome>> {
+  const { redis, options } = ctx;
+  const limiter = ctx.limiterOf(provider);
+  // Every slot taken for longer than we would wait for a rate slot: skipped as saturated, like the latter.
+  if (!(await limiter.acquire(options.maxWaitMs))) return { ok: false, reason: 'saturated', retryInMs: Math.ceil(limiter.latencyMs()) };
+  try {
     const limits = options.limits[provider] ?? {};
-    let pauseMs = 0;
-    if (outcome?.kind === 'rate_limited') pauseMs = outcome.retryAfterMs ?? DEFAULT_RATE_LIMIT_PAUSE_MS;
-    else if (rateLimit?.remaining === 0 && rateLimit.resetMs !== undefined) pauseMs = rateLimit.resetMs;
-    const pauseUntil = pauseMs > 0 ? at + Math.min(pauseMs, options.maxPauseMs) : 0;
-    try {
-      const transition = (await redis.eval(
-        REPORT,
+    // Redis not answering is our outage, not the provider's: it surfaces as DependencyUnavailableError.
+    const [verdict, waitMs, rate] = (await viaRedis(() =>
+      redis.eval(
+        ACQUIRE,
         1,
-        keyOf(provider),
-        at,
-        isProviderFailure(outcome) ? 0 : 1,
-        options.failureThreshold,
-        options.openMs,
-        pauseUntil,
-        rateLimit?.perSecond ?? 0,
-        LEARNED_RATE_TTL_MS,
-        KEY_TTL_MS,
+        ctx.keyOf(provider),
+        ctx.now(),
         limits.defaultPerSecond ?? 0,
         limits.maxPerSecond ?? 0,
-        pauseProbe ? 1 : 0,
-      )) as string;
-      if (transition === 'opened') {
-        log.warn({ provider, open_ms: options.openMs }, `circuit opened: ${provider} is skipped until a probe succeeds`);
-      } else if (transition === 'closed') {
-        log.info({ provider }, `circuit closed: ${provider} is back`);
-      }
-      if (pauseUntil > at) log.info({ provider, pause_ms: pauseUntil - at }, `${provider} rate limit reached; paused`);
-    } catch (err) {
-      // The message's outcome does not depend on this bookkeeping; never turn a sent message into a retry.
-      log.warn({ provider, err: err instanceof Error ? err.message : String(err) }, 'could not record provider health');
+        options.maxWaitMs,
+        options.probeLeaseMs,
+        KEY_TTL_MS,
+        answerBy ?? 0,
+      ),
+    )) as [string, number, string?];
+    if (verdict !== 'ok' && verdict !== 'probe' && verdict !== 'pause_probe') {
+      return { ok: false, reason: verdict as SkipReason, retryInMs: Math.max(0, Math.ceil(waitMs)) };
     }
-  }
-
-  /**
-   * Runs one send through `provider`'s gate: waits for a slot (at most `maxWaitMs`), sends, records the
-   * outcome for every process to see. Says instead why the provider is skipped right now. An error thrown
-   * by `send` (an adapter bug) counts as a failure and is rethrown as it is.
-   */
-  async function call(
-    provider: string,
-    send: () => Promise<ProviderOutcome>,
-    /** When the message needs its answer: a pause that would outlive it lets one probe through instead. */
-    answerBy?: number,
-  ): Promise<GateResult<ProviderOutcome>> {
-    const limiter = limiterOf(provider);
-    // Every slot taken for longer than we would wait for a rate slot: skipped as saturated, like the latter.
-    if (!(await limiter.acquire(options.maxWaitMs))) return { ok: false, reason: 'saturated', retryInMs: Math.ceil(limiter.latencyMs()) };
+    limiter.observeRate(Number(rate));
+    if (waitMs > 0) await sleep(waitMs);
+    const started = performance.now();
+    let value: ProviderOutcome;
     try {
-      const limits = options.limits[provider] ?? {};
-      // Redis not answering is our outage, not the provider's: it surfaces as DependencyUnavailableError.
-      const [verdict, waitMs, rate] = (await viaRedis(() =>
-        redis.eval(
-          ACQUIRE,
-          1,
-          keyOf(provider),
-          now(),
-          limits.defaultPerSecond ?? 0,
-          limits.maxPerSecond ?? 0,
-          options.maxWaitMs,
-          options.probeLeaseMs,
-          KEY_TTL_MS,
-          answerBy ?? 0,
-        ),
-      )) as [string, number, string?];
-      if (verdict !== 'ok' && verdict !== 'probe' && verdict !== 'pause_probe') {
-        return { ok: false, reason: verdict as SkipReason, retryInMs: Math.max(0, Math.ceil(waitMs)) };
-      }
-      limiter.observeRate(Number(rate));
-      if (waitMs > 0) await sleep(waitMs);
-      const started = performance.now();
-      let value: ProviderOutcome;
-      try {
-        value = await tracedSend(provider, send);
-      } catch (err) {
-        await report(provider, undefined, verdict === 'pause_probe');
-        throw err;
-      }
-      await report(provider, value, verdict === 'pause_probe');
-      // The time a slot is held once its rate slot has come (what Little's law multiplies the rate by); only
-      // answered calls count, so a provider that hangs never earns more slots.
-      if (!(value.kind === 'retry' && value.unanswered)) limiter.observeLatency(performance.now() - started);
-      return { ok: true, value };
-    } finally {
-      limiter.release();
+      value = await tracedSend(provider, send);
+    } catch (err) {
+      await report(ctx, provider, undefined, verdict === 'pause_probe');
+      throw err;
     }
+    await report(ctx, provider, value, verdict === 'pause_probe');
+    // The time a slot is held once its rate slot has come (what Little's law multiplies the rate by); only
+    // answered calls count, so a provider that hangs never earns more slots.
+    if (!(value.kind === 'retry' && value.unanswered)) limiter.observeLatency(performance.now() - started);
+    return { ok: true, value };
+  } finally {
+    limiter.release();
   }
+}
 
-  /** The circuit of every configured provider, for the dashboard and /metrics (any process can read it). */
-  async function states(): Promise<ProviderState[]> {
-    const at = now();
-    return Promise.all(
-      options.providers.map(async (provider): Promise<ProviderState> => {
-        const h = await redis.hgetall(keyOf(provider));
-        const openUntil = Number(h.open_until ?? 0);
-        const pausedUntil = Number(h.paused_until ?? 0);
-        const circuit = h.state === 'open' ? (at < openUntil ? 'open' : 'half_open') : h.state === 'half_open' ? 'half_open' : 'closed';
-        return {
-          provider,
-          circuit,
-          consecutive_failures: Number(h.failures ?? 0),
-          open_until: circuit === 'closed' || !openUntil ? null : new Date(openUntil).toISOString(),
-          paused_until: pausedUntil > at ? new Date(pausedUntil).toISOString() : null,
-          paused_seconds: pausedUntil > at ? (pausedUntil - at) / 1000 : 0,
-          reported_per_second: h.rate && Number(h.rate_until ?? 0) > at ? Number(h.rate) : null,
-        };
-      }),
-    );
-  }
+/** The circuit of every configured provider, for the dashboard and /metrics (any process can read it). */
+async function states(ctx: HealthContext): Promise<ProviderState[]> {
+  const { redis, options } = ctx;
+  const at = ctx.now();
+  return Promise.all(
+    options.providers.map(async (provider): Promise<ProviderState> => {
+      const h = await redis.hgetall(ctx.keyOf(provider));
+      const openUntil = Number(h.open_until ?? 0);
+      const pausedUntil = Number(h.paused_until ?? 0);
+      const circuit = h.state === 'open' ? (at < openUntil ? 'open' : 'half_open') : h.state === 'half_open' ? 'half_open' : 'closed';
+      return {
+        provider,
+        circuit,
+        consecutive_failures: Number(h.failures ?? 0),
+        open_until: circuit === 'closed' || !openUntil ? null : new Date(openUntil).toISOString(),
+        paused_until: pausedUntil > at ? new Date(pausedUntil).toISOString() : null,
+        paused_seconds: pausedUntil > at ? (pausedUntil - at) / 1000 : 0,
+        reported_per_second: h.rate && Number(h.rate_until ?? 0) > at ? Number(h.rate) : null,
+      };
+    }),
+  );
+}
 
-  return { call, states };
+export function createProviderHealth(options: ProviderHealthOptions) {
+  const limiters = new Map<string, AdaptiveLimiter>();
+  const ctx: HealthContext = {
+    options,
+    redis: options.redis,
+    log: options.log,
+    now: options.now ?? Date.now,
+    keyOf: (provider) => `${options.prefix}:provider-health:${provider}`,
+    limiterOf: (provider) => {
+      let limiter = limiters.get(provider);
+      if (!limiter) {
+        const limits = options.limits[provider] ?? {};
+        // Until the first slot is granted, the rate is the one the gate starts from.
+        const startRate = Math.min(limits.defaultPerSecond ?? 0, limits.maxPerSecond ?? Number.POSITIVE_INFINITY);
+        limiter = createAdaptiveLimiter({ ceiling: limits.concurrency ?? Number.POSITIVE_INFINITY, ratePerSecond: startRate });
+        limiters.set(provider, limiter);
+      }
+      return limiter;
+    },
+  };
+  return {
+    call: (provider: string, send: () => Promise<ProviderOutcome>, answerBy?: number) => call(ctx, provider, send, answerBy),
+    states: () => states(ctx),
+  };
 }
