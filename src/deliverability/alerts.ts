@@ -98,40 +98,42 @@ async function postAlert(config: AlertsDeps['config'], log: Logger, text: string
   return false;
 }
 
+/** The worse of the window and last-1,000-sends rates that have enough sends to mean anything. */
+function worstRate(minSends: number, metric: Metric, rates: ScopeStatsJson['rates']): number | null {
+  const eligible = [rates.window, rates.last_1000_sends].filter((r) => r.sent >= minSends);
+  return eligible.length === 0 ? null : Math.max(...eligible.map((r) => rateOf(metric, r)));
+}
+
+/** A rate's level, kept at the current one until the rate is clearly (RECOVERY_MARGIN) under it. */
+function levelFor(thresholds: AlertThresholds, metric: Metric, value: number, current: AlertLevel): AlertLevel {
+  const t = thresholds[metric];
+  const raw = rateLevel(value, t);
+  if (RANK[raw] < RANK[current] && current !== 'ok' && value >= t[current] * RECOVERY_MARGIN) return current;
+  return raw;
+}
+
+function alertText(
+  thresholds: AlertThresholds,
+  metric: Metric,
+  scopeName: string,
+  from: AlertLevel,
+  to: AlertLevel,
+  rates: ScopeStatsJson['rates'],
+  window: string,
+): string {
+  const name = `${metric} rate`;
+  const of = (r: RateJson) => pct(rateOf(metric, r));
+  const figures = `last ${window}: ${of(rates.window)} of ${rates.window.sent} sends; last ${rates.last_1000_sends.sent} sends: ${of(rates.last_1000_sends)}`;
+  if (to === 'ok') {
+    return `:white_check_mark: auth-relay: ${name} ${scopeName} recovered (below ${pct(thresholds[metric].warn)}). ${figures}.`;
+  }
+  const icon = to === 'page' ? ':rotating_light:' : ':warning:';
+  const verb = RANK[to] > RANK[from] ? 'crossed' : 'fell back under the page level but is still above';
+  return `${icon} auth-relay ${to.toUpperCase()}: ${name} ${scopeName} ${verb} ${pct(thresholds[metric][to])}. ${figures}.`;
+}
+
 export function createAlerts({ db, stats, config, log, onAlert }: AlertsDeps) {
   const thresholds = alertThresholds(config);
-
-  /** The worse of the window and last-1,000-sends rates that have enough sends to mean anything. */
-  function worstRate(metric: Metric, rates: ScopeStatsJson['rates']): number | null {
-    const eligible = [rates.window, rates.last_1000_sends].filter((r) => r.sent >= config.ALERT_MIN_SENDS);
-    return eligible.length === 0 ? null : Math.max(...eligible.map((r) => rateOf(metric, r)));
-  }
-
-  function levelFor(metric: Metric, value: number, current: AlertLevel): AlertLevel {
-    const t = thresholds[metric];
-    const raw = rateLevel(value, t);
-    if (RANK[raw] < RANK[current] && current !== 'ok' && value >= t[current] * RECOVERY_MARGIN) return current;
-    return raw;
-  }
-
-  function alertText(
-    metric: Metric,
-    scopeName: string,
-    from: AlertLevel,
-    to: AlertLevel,
-    rates: ScopeStatsJson['rates'],
-    window: string,
-  ): string {
-    const name = `${metric} rate`;
-    const of = (r: RateJson) => pct(rateOf(metric, r));
-    const figures = `last ${window}: ${of(rates.window)} of ${rates.window.sent} sends; last ${rates.last_1000_sends.sent} sends: ${of(rates.last_1000_sends)}`;
-    if (to === 'ok') {
-      return `:white_check_mark: auth-relay: ${name} ${scopeName} recovered (below ${pct(thresholds[metric].warn)}). ${figures}.`;
-    }
-    const icon = to === 'page' ? ':rotating_light:' : ':warning:';
-    const verb = RANK[to] > RANK[from] ? 'crossed' : 'fell back under the page level but is still above';
-    return `${icon} auth-relay ${to.toUpperCase()}: ${name} ${scopeName} ${verb} ${pct(thresholds[metric][to])}. ${figures}.`;
-  }
 
   /** Computes the rates and reports every level change in one post; run periodically by the maintenance worker. */
   async function evaluate(window = '24h'): Promise<AlertChange[]> {
@@ -148,13 +150,13 @@ export function createAlerts({ db, stats, config, log, onAlert }: AlertsDeps) {
       for (const metric of ['bounce', 'complaint'] as const) {
         const key = `${metric}:${scope.key}`;
         measuredKeys.add(key);
-        const value = worstRate(metric, scope.rates);
+        const value = worstRate(config.ALERT_MIN_SENDS, metric, scope.rates);
         // Too few sends to judge: keep whatever was last reported.
         if (value === null) continue;
         const from = states.get(key) ?? 'ok';
-        const to = levelFor(metric, value, from);
+        const to = levelFor(thresholds, metric, value, from);
         if (to === from) continue;
-        changes.push({ key, from, to, value, text: alertText(metric, scope.name, from, to, scope.rates, window) });
+        changes.push({ key, from, to, value, text: alertText(thresholds, metric, scope.name, from, to, scope.rates, window) });
       }
     }
     for (const [key, from] of states) {
