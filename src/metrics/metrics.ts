@@ -1,13 +1,6 @@
-import {
-  AggregatorRegistry,
-  Counter,
-  Histogram,
-  Registry,
-  collectDefaultMetrics,
-  type MetricObjectWithValues,
-  type MetricValue,
-} from 'prom-client';
+import { AggregatorRegistry, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { MessageStatus } from '../generated/prisma/enums';
+import { instrumentsOn } from './instruments';
 import { createSharedGauges, type SharedGaugesDeps } from './shared-gauges';
 
 export { queueSnapshot, RATE_WINDOW_HOURS, type QueueSnapshot } from './shared-gauges';
@@ -30,63 +23,55 @@ const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /** This process's own counters and histograms, on `registry`. */
 function instruments(registry: Registry) {
-  const webhooksReceived = new Counter({
-    name: 'auth_relay_webhooks_received_total',
-    help: 'Webhooks received, by source (clerk, resend, autosend, supabase) and outcome',
-    labelNames: ['source', 'outcome'] as const,
-    registers: [registry],
-  });
-  const sendAttempts = new Counter({
-    name: 'auth_relay_send_attempts_total',
-    help: 'Calls to a provider to send a message, by provider, channel and outcome (sent, transient, permanent)',
-    labelNames: ['provider', 'channel', 'outcome'] as const,
-    registers: [registry],
-  });
-  const sendErrors = new Counter({
-    name: 'auth_relay_send_errors_total',
-    help: 'Failed provider calls, by provider, channel and error class (transient, permanent)',
-    labelNames: ['provider', 'channel', 'class'] as const,
-    registers: [registry],
-  });
-  const providerSkips = new Counter({
-    name: 'auth_relay_provider_skips_total',
-    help: 'Sends that passed a provider by without calling it, by provider, channel and reason (circuit_open, paused, saturated)',
-    labelNames: ['provider', 'channel', 'reason'] as const,
-    registers: [registry],
-  });
-  const acceptedToSent = new Histogram({
-    name: 'auth_relay_accepted_to_sent_seconds',
-    help: 'From accepting a message to a provider accepting it',
-    labelNames: ['provider', 'channel'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [registry],
-  });
-  const sentToDelivered = new Histogram({
-    name: 'auth_relay_sent_to_delivered_seconds',
-    help: 'From a provider accepting a message to its delivered event',
-    labelNames: ['provider', 'channel'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [registry],
-  });
-  const clerkWriteBacks = new Counter({
-    name: 'auth_relay_clerk_writebacks_total',
-    help: 'Clerk metadata write-backs, by outcome (updated, retry, skipped, superseded, user_not_found, rejected, gave_up)',
-    labelNames: ['outcome'] as const,
-    registers: [registry],
-  });
-  const messageOutcomes = new Counter({
-    name: 'auth_relay_message_outcomes_total',
-    help: 'Messages that reached a status (sent, delivered, delayed, bounced, complained, failed, suppressed, expired), by provider and channel',
-    labelNames: ['status', 'provider', 'channel'] as const,
-    registers: [registry],
-  });
-  const httpDuration = new Histogram({
-    name: 'http_request_duration_seconds',
-    help: 'HTTP answers, by method, route template and status code',
-    labelNames: ['method', 'route', 'status_code'] as const,
-    buckets: HTTP_BUCKETS,
-    registers: [registry],
-  });
+  const { counter, histogram } = instrumentsOn(registry);
+  const webhooksReceived = counter(
+    'auth_relay_webhooks_received_total',
+    'Webhooks received, by source (clerk, resend, autosend, supabase) and outcome',
+    ['source', 'outcome'],
+  );
+  const sendAttempts = counter(
+    'auth_relay_send_attempts_total',
+    'Calls to a provider to send a message, by provider, channel and outcome (sent, transient, permanent)',
+    ['provider', 'channel', 'outcome'],
+  );
+  const sendErrors = counter(
+    'auth_relay_send_errors_total',
+    'Failed provider calls, by provider, channel and error class (transient, permanent)',
+    ['provider', 'channel', 'class'],
+  );
+  const providerSkips = counter(
+    'auth_relay_provider_skips_total',
+    'Sends that passed a provider by without calling it, by provider, channel and reason (circuit_open, paused, saturated)',
+    ['provider', 'channel', 'reason'],
+  );
+  const acceptedToSent = histogram(
+    'auth_relay_accepted_to_sent_seconds',
+    'From accepting a message to a provider accepting it',
+    ['provider', 'channel'],
+    LATENCY_BUCKETS,
+  );
+  const sentToDelivered = histogram(
+    'auth_relay_sent_to_delivered_seconds',
+    'From a provider accepting a message to its delivered event',
+    ['provider', 'channel'],
+    LATENCY_BUCKETS,
+  );
+  const clerkWriteBacks = counter(
+    'auth_relay_clerk_writebacks_total',
+    'Clerk metadata write-backs, by outcome (updated, retry, skipped, superseded, user_not_found, rejected, gave_up)',
+    ['outcome'],
+  );
+  const messageOutcomes = counter(
+    'auth_relay_message_outcomes_total',
+    'Messages that reached a status (sent, delivered, delayed, bounced, complained, failed, suppressed, expired), by provider and channel',
+    ['status', 'provider', 'channel'],
+  );
+  const httpDuration = histogram(
+    'http_request_duration_seconds',
+    'HTTP answers, by method, route template and status code',
+    ['method', 'route', 'status_code'],
+    HTTP_BUCKETS,
+  );
   return {
     webhooksReceived,
     sendAttempts,
