@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Db } from '../db/prisma';
+import { Prisma, type Db } from '../db/prisma';
 import { toSuppressionJson } from '../deliverability/suppressions';
 import { Channel, MessageStatus } from '../generated/prisma/enums';
 import { NotFoundError } from '../lib/errors';
@@ -29,29 +29,25 @@ const MessagesQuery = z.object({
  */
 export async function filterFacets(db: Db, now: Date): Promise<{ providers: string[]; templates: string[] }> {
   const since = new Date(now.getTime() - FACETS_DAYS * 86_400_000);
-  const [providers, templates] = await Promise.all([
-    db.$queryRaw<{ v: string }[]>`
+  const [providers, templates] = await Promise.all([columnValues(db, 'provider', since, 50), columnValues(db, 'template', since, 100)]);
+  return { providers, templates };
+}
+
+/** The values of one indexed column of `messages` used since `since`, at most `limit` of them. */
+async function columnValues(db: Db, column: 'provider' | 'template', since: Date, limit: number): Promise<string[]> {
+  // The column and the limit are fixed in code, never a request's value, so they stand in the SQL as they are.
+  const c = Prisma.raw(column);
+  const rows = await db.$queryRaw<{ v: string }[]>`
       WITH RECURSIVE vals AS (
-        (SELECT provider AS v FROM messages WHERE provider IS NOT NULL ORDER BY provider LIMIT 1)
+        (SELECT ${c} AS v FROM messages WHERE ${c} IS NOT NULL ORDER BY ${c} LIMIT 1)
         UNION ALL
-        SELECT (SELECT m.provider FROM messages m WHERE m.provider IS NOT NULL AND m.provider > vals.v ORDER BY m.provider LIMIT 1)
+        SELECT (SELECT m.${c} FROM messages m WHERE m.${c} IS NOT NULL AND m.${c} > vals.v ORDER BY m.${c} LIMIT 1)
         FROM vals WHERE vals.v IS NOT NULL
       )
       SELECT v FROM vals
-      WHERE v IS NOT NULL AND EXISTS (SELECT 1 FROM messages m WHERE m.provider = vals.v AND m.created_at >= ${since})
-      ORDER BY 1 LIMIT 50`,
-    db.$queryRaw<{ v: string }[]>`
-      WITH RECURSIVE vals AS (
-        (SELECT template AS v FROM messages WHERE template IS NOT NULL ORDER BY template LIMIT 1)
-        UNION ALL
-        SELECT (SELECT m.template FROM messages m WHERE m.template IS NOT NULL AND m.template > vals.v ORDER BY m.template LIMIT 1)
-        FROM vals WHERE vals.v IS NOT NULL
-      )
-      SELECT v FROM vals
-      WHERE v IS NOT NULL AND EXISTS (SELECT 1 FROM messages m WHERE m.template = vals.v AND m.created_at >= ${since})
-      ORDER BY 1 LIMIT 100`,
-  ]);
-  return { providers: providers.map((r) => r.v), templates: templates.map((r) => r.v) };
+      WHERE v IS NOT NULL AND EXISTS (SELECT 1 FROM messages m WHERE m.${c} = vals.v AND m.created_at >= ${since})
+      ORDER BY 1 LIMIT ${Prisma.raw(String(limit))}`;
+  return rows.map((r) => r.v);
 }
 
 /** The message list, a message's page and its retry. */

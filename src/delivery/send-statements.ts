@@ -27,13 +27,8 @@ export interface SendableMessage {
   content: { payload: unknown } | null;
 }
 
-export interface SendableRow {
-  id: string;
-  source: MessageSource;
-  channel: Channel;
-  status: MessageStatus;
-  recipient: string;
-  template: string | null;
+/** The same message as `selectSendable` returns it: the columns named as they are in the table. */
+export interface SendableRow extends Pick<SendableMessage, 'id' | 'source' | 'channel' | 'status' | 'recipient' | 'template'> {
   send_generation: number;
   expires_at: Date | null;
   created_at: Date;

@@ -91,19 +91,27 @@ const OutboundWebhookJob = z.union([
 
 const DAY_S = 24 * 3600;
 
+/**
+ * A job retried `attempts` times with exponential backoff; the last day's completed ids are kept (the newest
+ * `completedKept`), failed jobs for a week.
+ */
+function retried(attempts: number, backoff: { delay: number; jitter?: number }, completedKept: number): JobsOptions {
+  return {
+    attempts,
+    backoff: { type: 'exponential', ...backoff },
+    removeOnComplete: { age: DAY_S, count: completedKept },
+    removeOnFail: { age: 7 * DAY_S },
+  };
+}
+
 export const JOB_CATALOG = {
   send: {
     name: 'send',
     data: SendJob,
-    defaults: {
-      // Retries here cover infrastructure errors (Postgres unreachable, a bug); provider retries are scheduled by
-      // the delivery service itself, and the sweeper re-drives anything these give up on.
-      attempts: 8,
-      backoff: { type: 'exponential', delay: 1_000, jitter: 0.5 },
-      // Completed ids are kept for a day so a late duplicate add stays a no-op; the database is the real gate.
-      removeOnComplete: { age: DAY_S, count: 50_000 },
-      removeOnFail: { age: 7 * DAY_S },
-    },
+    // Retries here cover infrastructure errors (Postgres unreachable, a bug); provider retries are scheduled by
+    // the delivery service itself, and the sweeper re-drives anything these give up on. Completed ids are kept
+    // for a day so a late duplicate add stays a no-op; the database is the real gate.
+    defaults: retried(8, { delay: 1_000, jitter: 0.5 }, 50_000),
   },
   maintenance: {
     name: 'maintenance',
@@ -113,38 +121,23 @@ export const JOB_CATALOG = {
   providerEvents: {
     name: 'provider-events',
     data: ProviderEventJob,
-    defaults: {
-      // An event can arrive before our own write of the provider's message id: retried with backoff
-      // (1 s, 2 s, 4 s … about 17 minutes in all); after that the maintenance job picks it up again.
-      attempts: 11,
-      backoff: { type: 'exponential', delay: 1_000 },
-      removeOnComplete: { age: DAY_S, count: 50_000 },
-      removeOnFail: { age: 7 * DAY_S },
-    },
+    // An event can arrive before our own write of the provider's message id: retried with backoff
+    // (1 s, 2 s, 4 s … about 17 minutes in all); after that the maintenance job picks it up again.
+    defaults: retried(11, { delay: 1_000 }, 50_000),
   },
   clerkWriteback: {
     name: 'clerk-writeback',
     data: ClerkWritebackJob,
-    defaults: {
-      // Clerk's own 429s and 5xx are retried by the write-back itself (bounded); these attempts cover our side
-      // (Postgres unreachable).
-      attempts: 5,
-      backoff: { type: 'exponential', delay: 2_000 },
-      removeOnComplete: { age: DAY_S, count: 10_000 },
-      removeOnFail: { age: 7 * DAY_S },
-    },
+    // Clerk's own 429s and 5xx are retried by the write-back itself (bounded); these attempts cover our side
+    // (Postgres unreachable).
+    defaults: retried(5, { delay: 2_000 }, 10_000),
   },
   outboundWebhooks: {
     name: 'outbound-webhooks',
     data: OutboundWebhookJob,
-    defaults: {
-      // The endpoint's retry schedule is kept by the delivery itself (moved to delayed); these attempts cover
-      // our side (Postgres unreachable).
-      attempts: 5,
-      backoff: { type: 'exponential', delay: 5_000 },
-      removeOnComplete: { age: DAY_S, count: 10_000 },
-      removeOnFail: { age: 7 * DAY_S },
-    },
+    // The endpoint's retry schedule is kept by the delivery itself (moved to delayed); these attempts cover
+    // our side (Postgres unreachable).
+    defaults: retried(5, { delay: 5_000 }, 10_000),
   },
 } as const satisfies Record<string, { name: string; data: z.ZodType; defaults: JobsOptions }>;
 
