@@ -22,7 +22,7 @@ import {
   type DecisionContext,
   type PassedBy,
 } from './send-decision';
-import { createSendRecords } from './send-records';
+import { createSendRecords, type SendRecords } from './send-records';
 import { createSkipLog, type SkipLog } from './skip-log';
 
 export const TERMINAL_STATUSES: readonly MessageStatus[] = [
@@ -99,198 +99,214 @@ const thrownAsRetry = (err: unknown): ProviderOutcome => ({
   unanswered: false,
 });
 
+/** What a send run works with: the service's dependencies, defaults filled in, and its send records. */
+interface SendRun extends Required<Omit<DeliveryDeps, 'messages'>> {
+  records: SendRecords;
+}
+
+function decisionContext(run: SendRun, message: LoadedMessage, payload: MessagePayload, chain: Provider[]): DecisionContext {
+  const { now, config, random } = run;
+  return {
+    now: now().getTime(),
+    worthSendingUntil: message.expiresAt?.getTime() ?? message.createdAt.getTime() + NON_CODE_RETRY_MS,
+    expiresAt: message.expiresAt?.getTime() ?? null,
+    chainLength: chain.length,
+    hasFallback: payload.channel === 'sms' && Boolean(payload.fallback),
+    maxAttempts: config.PROVIDER_ATTEMPTS,
+    attemptMs: config.PROVIDER_TIMEOUT_MS,
+    maxPauseMs: config.PROVIDER_MAX_PAUSE_SECONDS * 1000,
+    jitter: random(),
+  };
+}
+
+/** One call to one provider through its gate: what it answered, or why the gate skipped it. */
+async function attempt(
+  run: SendRun,
+  message: LoadedMessage,
+  provider: Provider,
+  outgoing: OutgoingEmail | OutgoingSms,
+  skips: SkipLog,
+  deadline: number,
+): Promise<AttemptResult | { kind: 'sent'; sent: Extract<ProviderOutcome, { kind: 'sent' }> }> {
+  const { health, log, records, metrics, now } = run;
+  let gate: Awaited<ReturnType<ProviderHealth['call']>>;
+  try {
+    gate = await health.call(provider.name, () => (provider.send as (m: typeof outgoing) => Promise<ProviderOutcome>)(outgoing), deadline);
+  } catch (err) {
+    if (err instanceof DependencyUnavailableError) {
+      // Our Redis, not the provider: no attempt spent, nothing on the provider's record. The job is retried.
+      log.warn(
+        { message_id: message.id, provider: provider.name, err: String(err.cause) },
+        'provider gate unavailable (Redis); send postponed',
+      );
+      await records.releaseForRetry(message.id);
+      throw err;
+    }
+    gate = { ok: true, value: thrownAsRetry(err) };
+  }
+  if (!gate.ok) {
+    await skips.record(provider.name, gate.reason, gate.retryInMs, now());
+    metrics.providerSkipped({ provider: provider.name, channel: message.channel, reason: gate.reason });
+    log.info({ message_id: message.id, provider: provider.name, reason: gate.reason, retry_in_ms: gate.retryInMs }, 'provider skipped');
+    return { kind: 'skipped', reason: gate.reason, retryInMs: gate.retryInMs };
+  }
+  if (gate.value.kind === 'sent') return { kind: 'sent', sent: gate.value };
+  return { kind: 'answered', failure: gate.value };
+}
+
+/** Choose, attempt, record, decide: provider after provider until one sends it or the decision stops. */
+async function sendThroughChain(
+  run: SendRun,
+  message: LoadedMessage,
+  payload: MessagePayload,
+  job: SendJobData,
+  skips: SkipLog,
+): Promise<SendOutcome> {
+  const { config, providers, records } = run;
+  const codeBearing = message.expiresAt !== null;
+  const outgoing = buildOutgoing(config, message, payload);
+  const chain: Provider[] = message.channel === 'email' ? providers.email : providers.sms;
+  let position: ChainPosition = {
+    index: job.providerIndex ?? 0,
+    attempts: job.providerAttempts ?? 0,
+    unanswered: job.providerUnanswered ?? false,
+  };
+  let lastError = 'no provider configured for this channel';
+  let passedBy: PassedBy | undefined;
+  let failures = job.failures;
+  const fail = async (reason: string): Promise<SendOutcome> => {
+    await records.acceptFallback(message, payload);
+    await records.finish(message.id, 'failed', reason, codeBearing);
+    return finished('failed');
+  };
+
+  while (position.index < chain.length) {
+    const provider = chain[position.index]!;
+    const ctx = decisionContext(run, message, payload, chain);
+    const result = await attempt(run, message, provider, outgoing, skips, answerBy(ctx));
+    if (result.kind === 'sent') {
+      await records.recordSent(message, provider.name, result.sent, outgoing, codeBearing);
+      return finished('sent');
+    }
+    if (result.kind === 'answered') {
+      lastError = `${provider.name}: ${result.failure.message}`;
+      const pastAttempts = position.attempts >= config.PROVIDER_ATTEMPTS;
+      failures = await records.recordFailedAttempt(message, provider.name, result.failure, pastAttempts, failures);
+    }
+    const action = decideAfterAttempt(ctx, position, result);
+    switch (action.kind) {
+      case 'retry':
+        await records.releaseForRetry(message.id);
+        // Still waiting for a provider that skipped it: its skip runs go on counting in the job.
+        return retryLater(action.delayMs, action.position, result.kind === 'skipped' ? { skips: skips.runs() } : { failures });
+      case 'fail':
+        return fail(lastError);
+      case 'pass_by':
+        if (!passedBy) passedBy = { position, retryInMs: action.retryInMs, allDown: action.down };
+        else
+          passedBy = { ...passedBy, retryInMs: Math.min(passedBy.retryInMs, action.retryInMs), allDown: passedBy.allDown && action.down };
+        position = next(position);
+        break;
+      case 'fail_over':
+        position = next(position);
+        if (position.index < chain.length) {
+          await records.recordFailover(message.id, provider.name, chain[position.index]!.name, action.duplicatePossible);
+        }
+        break;
+      default:
+        return unreachable(action);
+    }
+  }
+
+  const end = decideAtChainEnd(decisionContext(run, message, payload, chain), passedBy);
+  switch (end.kind) {
+    case 'wait':
+      // No provider can take it right now: come back when the first one may, without spending an attempt.
+      await records.releaseForRetry(message.id);
+      return retryLater(end.delayMs, end.position, { skips: skips.runs() });
+    case 'fall_back':
+      return fail('every SMS provider is unavailable (circuit open); falling back to email');
+    case 'fail':
+      return fail(`every provider failed; last: ${lastError}`);
+    default:
+      return unreachable(end);
+  }
+}
+
+/** Load, check expiry, claim, check suppression; then the provider chain. */
+async function sendOnce(run: SendRun, job: SendJobData, skips: SkipLog, queuedAt?: Date): Promise<SendOutcome> {
+  const { store, log, now, records, leaseMs, suppressions } = run;
+  const message = await store.loadForSend(job.messageId);
+  if (!message) {
+    log.warn({ message_id: job.messageId }, 'send job for unknown message dropped');
+    return finished('missing');
+  }
+  if (TERMINAL_STATUSES.includes(message.status)) return finished(message.status);
+  const codeBearing = message.expiresAt !== null;
+  const started = now();
+  if (message.expiresAt && started >= message.expiresAt) {
+    await records.finish(message.id, 'expired', 'the code expired before it could be sent', true);
+    return finished('expired');
+  }
+  if (!(await records.claim(message.id, started, leaseMs))) return whenClaimedElsewhere(run, job, skips, started);
+  if (queuedAt) await records.recordQueued(message.id, queuedAt);
+
+  const payload = message.content?.payload as MessagePayload | null | undefined;
+  const suppression = await suppressions.active(message.channel, message.recipient);
+  if (suppression) {
+    // The number cannot get the code; the email address it came with still can.
+    if (payload) await records.acceptFallback(message, payload);
+    await records.finish(message.id, 'suppressed', `recipient is suppressed (${suppression.reason})`, codeBearing, {
+      suppression_id: suppression.id,
+      suppression_reason: suppression.reason,
+      source_message_id: suppression.sourceMessageId,
+      expires_at: suppression.expiresAt?.toISOString() ?? null,
+    });
+    return finished('suppressed');
+  }
+  if (!payload) {
+    await records.finish(message.id, 'failed', 'message content is no longer available', codeBearing);
+    return finished('failed');
+  }
+  return sendThroughChain(run, message, payload, job, skips);
+}
+
+/** Another run holds the message: settled, or look again when its lease lapses. */
+async function whenClaimedElsewhere({ db }: SendRun, job: SendJobData, skips: SkipLog, started: Date): Promise<SendOutcome> {
+  const current = await db.message.findUnique({ where: { id: job.messageId }, select: { status: true, leaseUntil: true } });
+  if (!current || TERMINAL_STATUSES.includes(current.status)) return finished(current?.status ?? 'missing');
+  const wait = Math.max(500, (current.leaseUntil?.getTime() ?? started.getTime()) - started.getTime() + 100);
+  const position = { index: job.providerIndex ?? 0, attempts: job.providerAttempts ?? 0, unanswered: job.providerUnanswered ?? false };
+  return retryLater(wait, position, { skips: skips.runs(), failures: job.failures });
+}
+
+/**
+ * `queuedAt` is when the queue accepted this job; it becomes the message's `queued` event. A message still
+ * waiting for a provider carries its skip runs to the next re-check; any other outcome ends them.
+ */
+async function processSend(run: SendRun, job: SendJobData, queuedAt?: Date): Promise<SendOutcome> {
+  const { store, now } = run;
+  const skips = createSkipLog(store, job.messageId, job.skips);
+  const outcome = await sendOnce(run, job, skips, queuedAt);
+  if (outcome.kind === 'retry' && outcome.state.skips) return outcome;
+  await skips.settle(now());
+  return outcome.kind === 'retry' ? { ...outcome, state: { ...outcome.state, skips: undefined } } : outcome;
+}
+
 /**
  * Sends one message through its channel's provider chain as a sequence of steps (load, check expiry, claim,
  * check suppression, then per provider: choose, attempt, record, decide). Each call makes progress and says
  * what to do next: finished, or come back after a delay (the worker turns that into a delayed job).
  */
 export function createDeliveryService(deps: DeliveryDeps) {
-  const { db, store, providers, suppressions, health, metrics, config, log } = deps;
   const now = deps.now ?? (() => new Date());
-  const leaseMs = deps.leaseMs ?? 45_000;
-  const random = deps.random ?? Math.random;
-  const records = createSendRecords({ store, log, metrics, messages: deps.messages, now });
-
-  function decisionContext(message: LoadedMessage, payload: MessagePayload, chain: Provider[]): DecisionContext {
-    return {
-      now: now().getTime(),
-      worthSendingUntil: message.expiresAt?.getTime() ?? message.createdAt.getTime() + NON_CODE_RETRY_MS,
-      expiresAt: message.expiresAt?.getTime() ?? null,
-      chainLength: chain.length,
-      hasFallback: payload.channel === 'sms' && Boolean(payload.fallback),
-      maxAttempts: config.PROVIDER_ATTEMPTS,
-      attemptMs: config.PROVIDER_TIMEOUT_MS,
-      maxPauseMs: config.PROVIDER_MAX_PAUSE_SECONDS * 1000,
-      jitter: random(),
-    };
-  }
-
-  /** One call to one provider through its gate: what it answered, or why the gate skipped it. */
-  async function attempt(
-    message: LoadedMessage,
-    provider: Provider,
-    outgoing: OutgoingEmail | OutgoingSms,
-    skips: SkipLog,
-    deadline: number,
-  ): Promise<AttemptResult | { kind: 'sent'; sent: Extract<ProviderOutcome, { kind: 'sent' }> }> {
-    let gate: Awaited<ReturnType<ProviderHealth['call']>>;
-    try {
-      gate = await health.call(
-        provider.name,
-        () => (provider.send as (m: typeof outgoing) => Promise<ProviderOutcome>)(outgoing),
-        deadline,
-      );
-    } catch (err) {
-      if (err instanceof DependencyUnavailableError) {
-        // Our Redis, not the provider: no attempt spent, nothing on the provider's record. The job is retried.
-        log.warn(
-          { message_id: message.id, provider: provider.name, err: String(err.cause) },
-          'provider gate unavailable (Redis); send postponed',
-        );
-        await records.releaseForRetry(message.id);
-        throw err;
-      }
-      gate = { ok: true, value: thrownAsRetry(err) };
-    }
-    if (!gate.ok) {
-      await skips.record(provider.name, gate.reason, gate.retryInMs, now());
-      metrics.providerSkipped({ provider: provider.name, channel: message.channel, reason: gate.reason });
-      log.info({ message_id: message.id, provider: provider.name, reason: gate.reason, retry_in_ms: gate.retryInMs }, 'provider skipped');
-      return { kind: 'skipped', reason: gate.reason, retryInMs: gate.retryInMs };
-    }
-    if (gate.value.kind === 'sent') return { kind: 'sent', sent: gate.value };
-    return { kind: 'answered', failure: gate.value };
-  }
-
-  /** Choose, attempt, record, decide: provider after provider until one sends it or the decision stops. */
-  async function sendThroughChain(message: LoadedMessage, payload: MessagePayload, job: SendJobData, skips: SkipLog): Promise<SendOutcome> {
-    const codeBearing = message.expiresAt !== null;
-    const outgoing = buildOutgoing(config, message, payload);
-    const chain: Provider[] = message.channel === 'email' ? providers.email : providers.sms;
-    let position: ChainPosition = {
-      index: job.providerIndex ?? 0,
-      attempts: job.providerAttempts ?? 0,
-      unanswered: job.providerUnanswered ?? false,
-    };
-    let lastError = 'no provider configured for this channel';
-    let passedBy: PassedBy | undefined;
-    let failures = job.failures;
-    const fail = async (reason: string): Promise<SendOutcome> => {
-      await records.acceptFallback(message, payload);
-      await records.finish(message.id, 'failed', reason, codeBearing);
-      return finished('failed');
-    };
-
-    while (position.index < chain.length) {
-      const provider = chain[position.index]!;
-      const ctx = decisionContext(message, payload, chain);
-      const result = await attempt(message, provider, outgoing, skips, answerBy(ctx));
-      if (result.kind === 'sent') {
-        await records.recordSent(message, provider.name, result.sent, outgoing, codeBearing);
-        return finished('sent');
-      }
-      if (result.kind === 'answered') {
-        lastError = `${provider.name}: ${result.failure.message}`;
-        const pastAttempts = position.attempts >= config.PROVIDER_ATTEMPTS;
-        failures = await records.recordFailedAttempt(message, provider.name, result.failure, pastAttempts, failures);
-      }
-      const action = decideAfterAttempt(ctx, position, result);
-      switch (action.kind) {
-        case 'retry':
-          await records.releaseForRetry(message.id);
-          // Still waiting for a provider that skipped it: its skip runs go on counting in the job.
-          return retryLater(action.delayMs, action.position, result.kind === 'skipped' ? { skips: skips.runs() } : { failures });
-        case 'fail':
-          return fail(lastError);
-        case 'pass_by':
-          if (!passedBy) passedBy = { position, retryInMs: action.retryInMs, allDown: action.down };
-          else
-            passedBy = { ...passedBy, retryInMs: Math.min(passedBy.retryInMs, action.retryInMs), allDown: passedBy.allDown && action.down };
-          position = next(position);
-          break;
-        case 'fail_over':
-          position = next(position);
-          if (position.index < chain.length) {
-            await records.recordFailover(message.id, provider.name, chain[position.index]!.name, action.duplicatePossible);
-          }
-          break;
-        default:
-          return unreachable(action);
-      }
-    }
-
-    const end = decideAtChainEnd(decisionContext(message, payload, chain), passedBy);
-    switch (end.kind) {
-      case 'wait':
-        // No provider can take it right now: come back when the first one may, without spending an attempt.
-        await records.releaseForRetry(message.id);
-        return retryLater(end.delayMs, end.position, { skips: skips.runs() });
-      case 'fall_back':
-        return fail('every SMS provider is unavailable (circuit open); falling back to email');
-      case 'fail':
-        return fail(`every provider failed; last: ${lastError}`);
-      default:
-        return unreachable(end);
-    }
-  }
-
-  /** Load, check expiry, claim, check suppression; then the provider chain. */
-  async function sendOnce(job: SendJobData, skips: SkipLog, queuedAt?: Date): Promise<SendOutcome> {
-    const message = await store.loadForSend(job.messageId);
-    if (!message) {
-      log.warn({ message_id: job.messageId }, 'send job for unknown message dropped');
-      return finished('missing');
-    }
-    if (TERMINAL_STATUSES.includes(message.status)) return finished(message.status);
-    const codeBearing = message.expiresAt !== null;
-    const started = now();
-    if (message.expiresAt && started >= message.expiresAt) {
-      await records.finish(message.id, 'expired', 'the code expired before it could be sent', true);
-      return finished('expired');
-    }
-    if (!(await records.claim(message.id, started, leaseMs))) return whenClaimedElsewhere(job, skips, started);
-    if (queuedAt) await records.recordQueued(message.id, queuedAt);
-
-    const payload = message.content?.payload as MessagePayload | null | undefined;
-    const suppression = await suppressions.active(message.channel, message.recipient);
-    if (suppression) {
-      // The number cannot get the code; the email address it came with still can.
-      if (payload) await records.acceptFallback(message, payload);
-      await records.finish(message.id, 'suppressed', `recipient is suppressed (${suppression.reason})`, codeBearing, {
-        suppression_id: suppression.id,
-        suppression_reason: suppression.reason,
-        source_message_id: suppression.sourceMessageId,
-        expires_at: suppression.expiresAt?.toISOString() ?? null,
-      });
-      return finished('suppressed');
-    }
-    if (!payload) {
-      await records.finish(message.id, 'failed', 'message content is no longer available', codeBearing);
-      return finished('failed');
-    }
-    return sendThroughChain(message, payload, job, skips);
-  }
-
-  /** Another run holds the message: settled, or look again when its lease lapses. */
-  async function whenClaimedElsewhere(job: SendJobData, skips: SkipLog, started: Date): Promise<SendOutcome> {
-    const current = await db.message.findUnique({ where: { id: job.messageId }, select: { status: true, leaseUntil: true } });
-    if (!current || TERMINAL_STATUSES.includes(current.status)) return finished(current?.status ?? 'missing');
-    const wait = Math.max(500, (current.leaseUntil?.getTime() ?? started.getTime()) - started.getTime() + 100);
-    const position = { index: job.providerIndex ?? 0, attempts: job.providerAttempts ?? 0, unanswered: job.providerUnanswered ?? false };
-    return retryLater(wait, position, { skips: skips.runs(), failures: job.failures });
-  }
-
-  /**
-   * `queuedAt` is when the queue accepted this job; it becomes the message's `queued` event. A message still
-   * waiting for a provider carries its skip runs to the next re-check; any other outcome ends them.
-   */
-  async function processSend(job: SendJobData, queuedAt?: Date): Promise<SendOutcome> {
-    const skips = createSkipLog(store, job.messageId, job.skips);
-    const outcome = await sendOnce(job, skips, queuedAt);
-    if (outcome.kind === 'retry' && outcome.state.skips) return outcome;
-    await skips.settle(now());
-    return outcome.kind === 'retry' ? { ...outcome, state: { ...outcome.state, skips: undefined } } : outcome;
-  }
-
-  return { processSend };
+  const { store, log, metrics, messages } = deps;
+  const run: SendRun = {
+    ...deps,
+    now,
+    leaseMs: deps.leaseMs ?? 45_000,
+    random: deps.random ?? Math.random,
+    records: createSendRecords({ store, log, metrics, messages, now }),
+  };
+  return { processSend: (job: SendJobData, queuedAt?: Date) => processSend(run, job, queuedAt) };
 }
