@@ -1,4 +1,5 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { svixKey, svixSignature } from '../lib/svix';
 
 /**
  * Standard Webhooks signing (the spec svix and `standardwebhooks` verify): `v1,` + base64 HMAC-SHA256 of
@@ -9,10 +10,8 @@ import { createHmac, randomBytes } from 'node:crypto';
 /** 24 random bytes, as Svix's own secrets: `whsec_` + 32 base64 characters. */
 export const newSigningSecret = (): string => `whsec_${randomBytes(24).toString('base64')}`;
 
-export function signature(secret: string, id: string, timestamp: number, body: string): string {
-  const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
-  return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
-}
+const signature = (secret: string, id: string, timestamp: number, body: string): string =>
+  `v1,${svixSignature(svixKey(secret), id, timestamp, body)}`;
 
 export function signedHeaders(secrets: string[], id: string, timestamp: number, body: string): Record<string, string> {
   return {
