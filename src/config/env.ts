@@ -13,7 +13,6 @@ const withDefault = <T extends z.ZodType>(schema: T, fallback: z.input<T>) =>
 
 const positiveInt = z.coerce.number().int().positive();
 const percent = z.coerce.number().positive().max(100);
-const boolean = z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true');
 const postgresUrl = z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgresql:// URL' });
 
 const list = <T extends string>(values: readonly [T, ...T[]]) =>
@@ -109,8 +108,7 @@ const EnvSchema = z.object({
   DATABASE_URL: withDefault(postgresUrl, 'postgresql://postgres:postgres@127.0.0.1:5432/auth_relay'),
   // Migrations need a direct connection (session-level state), not a transaction-mode pooler. Unset: DATABASE_URL.
   MIGRATE_DATABASE_URL: optional(postgresUrl),
-  // A default here would skip the transform, so unset becomes 'true' before it.
-  MIGRATE_ON_START: z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' ? v : 'true'), boolean),
+  MIGRATE_ON_START: bool('true'),
   DATABASE_POOL_SIZE: withDefault(positiveInt, 10),
   // One URL; in cluster and sentinel mode a comma-separated list of nodes (cluster nodes, or the sentinels).
   REDIS_URL: withDefault(
