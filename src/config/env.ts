@@ -15,15 +15,17 @@ const positiveInt = z.coerce.number().int().positive();
 const percent = z.coerce.number().positive().max(100);
 const postgresUrl = z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgresql:// URL' });
 
+/** `a, b,,c` is `['a', 'b', 'c']`: the entries of a comma-separated variable, trimmed, empty ones dropped. */
+const commaSeparated = (s: string): string[] =>
+  s
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+
 const list = <T extends string>(values: readonly [T, ...T[]]) =>
   z
     .string()
-    .transform((s) =>
-      s
-        .split(',')
-        .map((p) => p.trim())
-        .filter(Boolean),
-    )
+    .transform(commaSeparated)
     .pipe(z.array(z.enum(values)).min(1, 'must name at least one provider'));
 
 export const EMAIL_PROVIDER_NAMES = ['resend', 'autosend', 'smtp', 'ses', 'postmark', 'outbox'] as const;
@@ -58,23 +60,14 @@ export type VerificationPurpose = (typeof VERIFICATION_PURPOSES)[number];
 /** `login=300,password_reset=1800`: per-purpose code lifetimes in seconds, overriding the defaults. */
 const verificationExpiry = z
   .string()
-  .transform((s) =>
-    s
-      .split(',')
-      .map((p) => p.trim())
-      .filter(Boolean)
-      .map((p) => p.split('=').map((x) => x.trim()) as [string, unknown]),
-  )
+  .transform((s) => commaSeparated(s).map((p) => p.split('=').map((x) => x.trim()) as [string, unknown]))
   .pipe(z.array(z.tuple([z.enum(VERIFICATION_PURPOSES), z.coerce.number().int().min(30).max(86_400)])))
   .transform((pairs) => Object.fromEntries(pairs) as Partial<Record<VerificationPurpose, number>>);
 
 /** `name=value,name2=value2` (values URL-encoded), as OTEL_EXPORTER_OTLP_HEADERS is written; values may be secrets. */
 const otlpHeaders = z.string().transform((s, ctx) => {
   const headers: Record<string, string> = {};
-  for (const pair of s
-    .split(',')
-    .map((p) => p.trim())
-    .filter(Boolean)) {
+  for (const pair of commaSeparated(s)) {
     const match = /^([A-Za-z0-9!#$%&'*+.^_`|~-]+)\s*=\s*(\S.*)$/.exec(pair);
     let value: string | undefined;
     try {
