@@ -88,6 +88,13 @@ const retryLater = (delayMs: number, position: ChainPosition, carried: { skips?:
   },
 });
 
+/** Where in the chain the job's earlier runs left the message: `retryLater`'s state read back. */
+const positionOf = (job: SendJobData): ChainPosition => ({
+  index: job.providerIndex ?? 0,
+  attempts: job.providerAttempts ?? 0,
+  unanswered: job.providerUnanswered ?? false,
+});
+
 const next = (position: ChainPosition): ChainPosition => ({ index: position.index + 1, attempts: 0, unanswered: false });
 
 /** An adapter that threw (a bug) instead of answering: retried like a network error, saying what it was. */
@@ -166,11 +173,7 @@ async function sendThroughChain(
   const codeBearing = message.expiresAt !== null;
   const outgoing = buildOutgoing(config, message, payload);
   const chain: Provider[] = message.channel === 'email' ? providers.email : providers.sms;
-  let position: ChainPosition = {
-    index: job.providerIndex ?? 0,
-    attempts: job.providerAttempts ?? 0,
-    unanswered: job.providerUnanswered ?? false,
-  };
+  let position = positionOf(job);
   let lastError = 'no provider configured for this channel';
   let passedBy: PassedBy | undefined;
   let failures = job.failures;
@@ -276,8 +279,7 @@ async function whenClaimedElsewhere({ db }: SendRun, job: SendJobData, skips: Sk
   const current = await db.message.findUnique({ where: { id: job.messageId }, select: { status: true, leaseUntil: true } });
   if (!current || TERMINAL_STATUSES.includes(current.status)) return finished(current?.status ?? 'missing');
   const wait = Math.max(500, (current.leaseUntil?.getTime() ?? started.getTime()) - started.getTime() + 100);
-  const position = { index: job.providerIndex ?? 0, attempts: job.providerAttempts ?? 0, unanswered: job.providerUnanswered ?? false };
-  return retryLater(wait, position, { skips: skips.runs(), failures: job.failures });
+  return retryLater(wait, positionOf(job), { skips: skips.runs(), failures: job.failures });
 }
 
 /**
