@@ -95,6 +95,10 @@ export async function endSendRun(
   }
 }
 
+/** A failed attempt on the message itself: counted, with its error and provider. */
+const countAttempt = (db: Db, messageId: string, provider: string, lastError: string) =>
+  db.message.update({ where: { id: messageId }, data: { lastError, provider, attempts: { increment: 1 } } });
+
 /**
  * One provider attempt failed: counted, and on the timeline. The run still holds the message (`sending`).
  * Returns the event's id, which a run of the same failure updates (`recordRepeatedFailure`).
@@ -107,7 +111,7 @@ export async function recordAttemptFailed(
   detail: SendFailedDetail,
 ): Promise<string> {
   const [, event] = await db.$transaction([
-    db.message.update({ where: { id: messageId }, data: { lastError, provider, attempts: { increment: 1 } } }),
+    countAttempt(db, messageId, provider, lastError),
     db.messageEvent.create({ data: { messageId, type: 'send_failed', provider, detail: detail as never }, select: { id: true } }),
   ]);
   changed(messageId, 'sending', { type: 'send_failed', provider, detail });
@@ -124,7 +128,7 @@ export async function recordRepeatedFailure(
   detail: SendFailedDetail,
 ): Promise<void> {
   await db.$transaction([
-    db.message.update({ where: { id: messageId }, data: { lastError, provider, attempts: { increment: 1 } } }),
+    countAttempt(db, messageId, provider, lastError),
     db.messageEvent.update({ where: { id: BigInt(eventId) }, data: { detail: detail as never } }),
   ]);
   changed(messageId, 'sending', { type: 'send_failed', provider, detail });
