@@ -26,8 +26,9 @@ export function createClerkWritebackWorker(options: {
     async (data, job, token) =>
       withJobSpan(JOB_CATALOG.clerkWriteback.name, job, async (span) => {
         const outcome = await clerkWriteback.process(data);
-        metrics.clerkWriteBack(outcome.kind === 'retry' ? 'retry' : outcome.outcome);
-        span.setAttribute('auth_relay.outcome', outcome.kind === 'retry' ? 'retry' : outcome.outcome);
+        const result = outcome.kind === 'retry' ? 'retry' : outcome.outcome;
+        metrics.clerkWriteBack(result);
+        span.setAttribute('auth_relay.outcome', result);
         if (outcome.kind === 'retry') return runAgainLater(job, token, { ...data, tries: outcome.tries }, outcome.delayMs);
         return outcome.outcome;
       }),
