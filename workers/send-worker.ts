@@ -3,7 +3,7 @@ import type { RedisClient } from '../src/lib/redis';
 import type { DeliveryService } from '../src/delivery/delivery-service';
 import type { Logger } from '../src/lib/logger';
 import { withJobSpan } from '../src/lib/tracing';
-import type { SendJobData } from '../src/queue/catalog';
+import { JOB_CATALOG, type SendJobData } from '../src/queue/catalog';
 import { createJobWorker, runAgainLater } from '../src/queue/queues';
 
 export interface SendWorkerOptions {
@@ -27,7 +27,7 @@ export function createSendWorker(options: SendWorkerOptions): Worker<SendJobData
   const worker = createJobWorker(
     'send',
     async (data, job, token) =>
-      withJobSpan('send', job, async (span) => {
+      withJobSpan(JOB_CATALOG.send.name, job, async (span) => {
         span.setAttribute('auth_relay.message_id', data.messageId);
         const outcome = await delivery.processSend(data, new Date(job.timestamp));
         span.setAttribute('auth_relay.outcome', outcome.kind === 'retry' ? 'retry' : outcome.status);
