@@ -72,8 +72,6 @@ export type DeliveryService = ReturnType<typeof createDeliveryService>;
 /** How long a message without a code is retried on its last provider (Postal and Knock give up after about a day). */
 const NON_CODE_RETRY_MS = 24 * 60 * 60 * 1000;
 
-type LoadedMessage = SendableMessage;
-
 const finished = (status: MessageStatus | 'missing'): SendOutcome => ({ kind: 'finished', status });
 
 const retryLater = (delayMs: number, position: ChainPosition, carried: { skips?: SkipRuns; failures?: FailureRun } = {}): SendOutcome => ({
@@ -111,7 +109,7 @@ interface SendRun extends Required<Omit<DeliveryDeps, 'messages'>> {
   records: SendRecords;
 }
 
-function decisionContext(run: SendRun, message: LoadedMessage, payload: MessagePayload, chain: Provider[]): DecisionContext {
+function decisionContext(run: SendRun, message: SendableMessage, payload: MessagePayload, chain: Provider[]): DecisionContext {
   const { now, config, random } = run;
   return {
     now: now().getTime(),
@@ -129,7 +127,7 @@ function decisionContext(run: SendRun, message: LoadedMessage, payload: MessageP
 /** One call to one provider through its gate: what it answered, or why the gate skipped it. */
 async function attempt(
   run: SendRun,
-  message: LoadedMessage,
+  message: SendableMessage,
   provider: Provider,
   outgoing: OutgoingEmail | OutgoingSms,
   skips: SkipLog,
@@ -164,7 +162,7 @@ async function attempt(
 /** Choose, attempt, record, decide: provider after provider until one sends it or the decision stops. */
 async function sendThroughChain(
   run: SendRun,
-  message: LoadedMessage,
+  message: SendableMessage,
   payload: MessagePayload,
   job: SendJobData,
   skips: SkipLog,
