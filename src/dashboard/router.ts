@@ -104,7 +104,7 @@ function errorPages(router: Router): void {
   router.use('/dashboard', (err: unknown, req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(err);
     const { status, body, headers } = toHttpError(err);
-    logRequestError(req, res, err, 'dashboard request failed');
+    logRequestError(req, res, err, status, 'dashboard request failed');
     if (headers) res.set(headers);
     res.status(status).type('html').send(errorPage(status, body.error.message));
   });

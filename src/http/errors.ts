@@ -58,15 +58,15 @@ export function toHttpError(err: unknown): { status: number; body: HttpErrorBody
 /**
  * Logs a request's error: a 500 with its stack, for whoever fixes it. A feature left unconfigured (503
  * naming the variable) is the operator's choice, not a fault: a warning without a stack, and the request's
- * own line is a warning too.
+ * own line is a warning too. `status` is the answer's, from the caller's own `toHttpError`.
  */
-export function logRequestError(req: Request, res: Response, err: unknown, what: string, log: Logger = req.log): void {
+export function logRequestError(req: Request, res: Response, err: unknown, status: number, what: string, log: Logger = req.log): void {
   if (err instanceof NotConfiguredError) {
     res.locals.logLevel = 'warn';
     log.warn({ code: err.code }, err.message);
   } else if (isDataError(err)) {
     log.warn({ err: databaseMessage(err) }, 'request refused by the database');
-  } else if (toHttpError(err).status >= 500) {
+  } else if (status >= 500) {
     log.error({ err }, what);
   }
 }
@@ -75,7 +75,7 @@ export function logRequestError(req: Request, res: Response, err: unknown, what:
 export function errorHandler(log: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const { status, body, headers } = toHttpError(err);
-    logRequestError(req, res, err, 'request failed', req.log ?? log);
+    logRequestError(req, res, err, status, 'request failed', req.log ?? log);
     if (res.headersSent) return;
     if (headers) res.set(headers);
     res.status(status).json(body);

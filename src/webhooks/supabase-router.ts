@@ -36,7 +36,7 @@ function createStandardWebhooksVerifier(secrets: string[]): SvixVerifier {
  */
 const supabaseErrors: ErrorRequestHandler = (err, req, res, _next) => {
   const { status, body, headers } = toHttpError(err);
-  logRequestError(req, res, err, 'supabase hook failed');
+  logRequestError(req, res, err, status, 'supabase hook failed');
   if (res.headersSent) return;
   if (headers) res.set(headers);
   sendJson(res, status, { error: { code: body.error.code, http_code: status, message: body.error.message } });
