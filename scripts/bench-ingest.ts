@@ -23,6 +23,7 @@ import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import type { LoadFigures } from './bench-load';
 import { cpuBetween, cpuOf, postgresBackends, processTree, redisServers, rssOf } from './bench-proc';
+import { waitReady } from './bench-relay';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '16,64').split(',').map(Number);
@@ -60,20 +61,7 @@ interface Run extends LoadFigures {
 
 async function startProcess(args: readonly string[], env: Record<string, string>, readyUrl: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited with ${child.exitCode}`);
-    if (
-      await fetch(readyUrl).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      return child;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  child.kill();
-  throw new Error(`${readyUrl} did not answer within 60 s`);
+  return waitReady(child, readyUrl, args.join(' '));
 }
 
 async function startProvider(): Promise<{ child: ChildProcess; url: string; apiKey: string }> {

@@ -61,10 +61,14 @@ export async function startProcess(env: Record<string, string>, readyUrl?: strin
     env: { ...process.env, ...env },
     stdio: ['ignore', stdout, 'inherit'],
   });
-  if (!readyUrl) return child;
+  return readyUrl ? waitReady(child, readyUrl, script) : child;
+}
+
+/** Polls `readyUrl` until it answers 2xx; kills `child` if it has not within 60 s. `what` names it if it exits first. */
+export async function waitReady(child: ChildProcess, readyUrl: string, what: string): Promise<ChildProcess> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${script} exited with ${child.exitCode}`);
+    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}`);
     if (
       await fetch(readyUrl).then(
         (r) => r.ok,
