@@ -1,13 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { Redis } from 'ioredis';
-import { redisKeys } from '../src/lib/redis';
-import { createQueues } from '../src/queue/catalog';
 import { emailCreated, postClerkEvent } from './helpers/clerk-events';
 import { TEST_ADMIN_TOKEN, TEST_CLERK_SECRET, TEST_REDIS_URL } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { randomPort } from './helpers/redis-server';
+import { MAIN, obliterateQueues } from './helpers/service';
 import { waitFor } from './helpers/wait';
 import { FAKE_RESEND_KEY, startFakeResend } from './fakes/fake-resend';
 import type { IdempotentFake } from './fakes/idempotent-fake';
@@ -17,7 +15,6 @@ import type { IdempotentFake } from './fakes/idempotent-fake';
  * processes on one Postgres and one Redis, a worker SIGKILLed mid-traffic. Every message is sent once.
  */
 
-const MAIN = path.resolve(__dirname, '../dist/src/main.js');
 const WORKER = path.resolve(__dirname, '../dist/test/fixtures/worker-process.js');
 const prefix = `t-scale-${Date.now()}`;
 
@@ -32,13 +29,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   for (const child of children) child.kill('SIGKILL');
-  const connection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
-  await Promise.all(
-    createQueues(connection, redisKeys(prefix, 'standalone'))
-      .all()
-      .map((queue) => queue.obliterate({ force: true })),
-  );
-  connection.disconnect();
+  await obliterateQueues(prefix);
   await Promise.all([resend.close(), database.drop()]);
 });
 
