@@ -4,6 +4,7 @@ import { emailCreated, postClerkEvent } from './helpers/clerk-events';
 import { testConfig } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { json, startHarness, type Harness } from './helpers/harness';
+import { expectSentOnce } from './helpers/provider-tests';
 import { PrivateSentinelSet, SENTINEL_MASTER } from './helpers/redis-topologies';
 import { waitFor } from './helpers/wait';
 import { FAKE_RESEND_KEY, startFakeResend } from './fakes/fake-resend';
@@ -84,14 +85,7 @@ describe('REDIS_MODE=sentinel', () => {
       { timeoutMs: 40_000, intervalMs: 500 },
     );
 
-    expect(resend.deliveries).toHaveLength(ids.length);
-    expect(new Set(resend.deliveries.map((d) => d.idempotencyKey)).size).toBe(ids.length);
-    const sentEvents = await database.db.messageEvent.groupBy({
-      by: ['messageId'],
-      where: { messageId: { in: ids }, type: 'sent' },
-      _count: true,
-    });
-    expect(sentEvents.map((e) => e._count)).toEqual(ids.map(() => 1));
+    await expectSentOnce(resend, database.db, ids);
     // The service is on the new master.
     // Its ping has a 1.5 s budget, which a loaded machine can miss once: ask until it answers.
     await waitFor(() => harness.request('/readyz').then((r) => r.status === 200), { timeoutMs: 15_000, intervalMs: 500 });

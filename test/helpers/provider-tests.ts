@@ -5,6 +5,7 @@ import { createTestDatabase, type TestDatabase } from './db';
 import { startHarness, type Harness } from './harness';
 import { waitFor } from './wait';
 import { FAKE_CLERK_SECRET_KEY, startFakeClerk, type FakeClerk } from '../fakes/fake-clerk';
+import type { IdempotentFake } from '../fakes/idempotent-fake';
 import type { ContainerOverrides } from '../../src/container';
 
 /** An email as the delivery service hands it to an adapter. */
@@ -44,6 +45,18 @@ export const settledMessage = (db: Db, id: string, statuses: string[]) =>
     },
     { timeoutMs: 20_000 },
   );
+
+/** Each of `ids` reached the fake provider as one delivery under its own idempotency key, and has one `sent` event. */
+export async function expectSentOnce(provider: Pick<IdempotentFake, 'deliveries'>, db: Db, ids: string[]): Promise<void> {
+  expect(provider.deliveries).toHaveLength(ids.length);
+  expect(new Set(provider.deliveries.map((d) => d.idempotencyKey)).size).toBe(ids.length);
+  const sentEvents = await db.messageEvent.groupBy({
+    by: ['messageId'],
+    where: { messageId: { in: ids }, type: 'sent' },
+    _count: true,
+  });
+  expect(sentEvents.map((e) => e._count)).toEqual(ids.map(() => 1));
+}
 
 export interface ProviderHarness {
   database: TestDatabase;
