@@ -23,12 +23,10 @@ import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import type { LoadFigures } from './bench-load';
 import { cpuBetween, cpuOf, postgresBackends, processTree, redisServers, rssOf } from './bench-proc';
-import { waitReady } from './bench-relay';
+import { PG, REDIS_URL, waitReady } from './bench-relay';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '16,64').split(',').map(Number);
-const PG = process.env.BENCH_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432';
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const SECRET = `whsec_${randomBytes(24).toString('base64')}`;
 const RUN = `${Date.now()}`;
 const ROOT = path.resolve(__dirname, '../..');
