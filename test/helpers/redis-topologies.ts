@@ -134,6 +134,9 @@ export class PrivateSentinelSet {
     const [master, replica] = this.dataPorts as [number, number];
     this.servers.spawn(master, 'redis-server', serverArgs(master));
     this.servers.spawn(replica, 'redis-server', [...serverArgs(replica), '--replicaof', '127.0.0.1', String(master)]);
+    // The sentinel reads a replica's link from the replica itself, again only every 10 s: started before the
+    // link is up, it can report it down for that long (a loaded machine once missed the wait below by that).
+    await waitFor(async () => /master_link_status:up/.test(String(await ask(replica, 'INFO', 'replication'))), { timeoutMs: 20_000 });
     // The sentinel rewrites its own config file (it records what it learns), so it gets one of its own.
     const conf = path.join(this.servers.dir, 'sentinel.conf');
     writeFileSync(
