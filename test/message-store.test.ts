@@ -29,7 +29,7 @@ beforeEach(() => {
 
 const payload = { channel: 'email' as const, subject: 'Your code', html: '<p>1234</p>', text: '1234' };
 
-async function messageIn(status: MessageStatus, extra: { provider?: string; leaseUntil?: Date } = {}): Promise<string> {
+async function messageIn(status: MessageStatus, extra: { provider?: string; leaseUntil?: Date; expiresAt?: Date } = {}): Promise<string> {
   const id = newId('msg');
   await database.db.message.create({
     data: {
@@ -40,6 +40,7 @@ async function messageIn(status: MessageStatus, extra: { provider?: string; leas
       status,
       provider: extra.provider ?? null,
       leaseUntil: extra.leaseUntil ?? null,
+      expiresAt: extra.expiresAt ?? null,
       content: { create: { payload, redacted: payload } },
     },
   });
@@ -88,14 +89,54 @@ describe('accept', () => {
 });
 
 describe('send run', () => {
-  it('claims only an in-flight message whose lease has lapsed', async () => {
+  it('claims only an in-flight, unexpired message whose lease has lapsed, and reads it as it was', async () => {
     const at = new Date();
+    const lease = new Date(at.getTime() + 30_000);
     const queued = await messageIn('queued');
-    expect(await store.claim(queued, at, new Date(at.getTime() + 30_000))).toBe(true);
+    const first = await store.claimForSend(queued, at, lease, null);
+    expect(first).toMatchObject({ claimed: true, queuedRecorded: false, suppression: null });
+    expect(first!.message).toMatchObject({ id: queued, status: 'queued', channel: 'email', content: { payload } });
     expect(await statusOf(queued)).toBe('sending');
     // Another run holds the lease.
-    expect(await store.claim(queued, at, new Date(at.getTime() + 30_000))).toBe(false);
-    expect(await store.claim(await messageIn('delivered'), at, new Date(at.getTime() + 30_000))).toBe(false);
+    expect(await store.claimForSend(queued, at, lease, null)).toMatchObject({ claimed: false, message: { status: 'sending' } });
+    expect(await store.claimForSend(await messageIn('delivered'), at, lease, null)).toMatchObject({ claimed: false });
+    const expired = await messageIn('queued', { expiresAt: at });
+    expect(await store.claimForSend(expired, at, lease, null)).toMatchObject({ claimed: false, message: { expiresAt: at } });
+    expect(await statusOf(expired)).toBe('queued');
+    expect(await store.claimForSend(newId('msg'), at, lease, null)).toBeNull();
+    expect(await eventsOf(queued)).toEqual([]);
+  });
+
+  it("records a job's queued event with its claim, once however often the job runs", async () => {
+    const id = await messageIn('queued');
+    const queuedAt = new Date(Date.now() - 1_000);
+    const at = new Date();
+    expect(await store.claimForSend(id, at, new Date(at.getTime() - 1), queuedAt)).toMatchObject({ claimed: true, queuedRecorded: true });
+    // The job again (its lease lapsed): claimed, the event not written twice.
+    expect(await store.claimForSend(id, at, at, queuedAt)).toMatchObject({ claimed: true, queuedRecorded: false });
+    expect((await eventsOf(id)).map((e) => [e.type, e.occurredAt])).toEqual([['queued', queuedAt]]);
+    expect(changes.map((c) => [c.event.type, c.at])).toEqual([['queued', queuedAt]]);
+  });
+
+  it("reads the recipient's suppression in force with the claim", async () => {
+    const at = new Date();
+    const id = await messageIn('queued');
+    const expiresAt = new Date(at.getTime() + 60_000);
+    await database.db.suppression.create({
+      data: { id: newId('sup'), channel: 'email', recipient: 'user@example.com', reason: 'hard_bounce', expiresAt },
+    });
+    try {
+      expect((await store.claimForSend(id, at, new Date(at.getTime() + 30_000), null))?.suppression).toMatchObject({
+        reason: 'hard_bounce',
+        sourceMessageId: null,
+        expiresAt,
+      });
+      // Lapsed by the claim's time: no longer in force.
+      const later = new Date(expiresAt.getTime() + 1);
+      expect((await store.claimForSend(id, later, new Date(later.getTime() + 30_000), null))?.suppression).toBeNull();
+    } finally {
+      await database.db.suppression.deleteMany({});
+    }
   });
 
   it('releases only a message still sending, and touches only one in flight', async () => {
@@ -107,15 +148,6 @@ describe('send run', () => {
     expect(await store.touch(settled, new Date())).toBe(false);
     expect(await statusOf(settled)).toBe('sent');
     expect(await store.touch(sending, new Date())).toBe(true);
-  });
-
-  it("records a job's queued event once however often the job runs", async () => {
-    const id = await messageIn('sending');
-    const queuedAt = new Date();
-    await store.recordQueued(id, queuedAt);
-    await store.recordQueued(id, queuedAt);
-    expect((await eventsOf(id)).map((e) => e.type)).toEqual(['queued']);
-    expect(changes.map((c) => c.event.type)).toEqual(['queued']);
   });
 
   it('marks sent only from in flight; on a delivered message it writes nothing, announces nothing, returns false', async () => {

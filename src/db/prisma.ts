@@ -1,5 +1,7 @@
 import { PrismaPg } from '@prisma/adapter-pg';
+import { Pool } from 'pg';
 import { PrismaClient } from '../generated/prisma/client';
+import { registerSql } from './sql';
 
 export type Db = PrismaClient;
 export { Prisma } from '../generated/prisma/client';
@@ -43,18 +45,26 @@ export const CONNECT_TIMEOUT_MS = 2_000;
  */
 export function createPrisma(databaseUrl: string, poolSize = 10): Db {
   const behindPooler = new URL(databaseUrl).searchParams.get('pgbouncer') === 'true';
-  return new PrismaClient({
-    adapter: new PrismaPg(
-      {
-        connectionString: databaseUrl,
-        max: poolSize,
-        connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-        query_timeout: QUERY_TIMEOUT_MS,
-        statement_timeout: STATEMENT_TIMEOUT_MS,
-        // A peer that vanished is noticed by the kernel, not only when a query times out.
-        keepAlive: true,
-      },
-      behindPooler ? {} : { statementNameGenerator: statementNames() },
-    ),
+  // Our pool, given to the adapter, so the send path's own statements (db/sql.ts) share its connections.
+  const pool = new Pool({
+    connectionString: databaseUrl,
+    max: poolSize,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    query_timeout: QUERY_TIMEOUT_MS,
+    statement_timeout: STATEMENT_TIMEOUT_MS,
+    // A peer that vanished is noticed by the kernel, not only when a query times out.
+    keepAlive: true,
   });
+  // An idle connection that dies is dropped by the pool (the next query opens another, or reports Postgres gone);
+  // the adapter listens only once Prisma connects, and an 'error' nobody listens to would end the process.
+  pool.on('error', () => undefined);
+  const db = new PrismaClient({
+    adapter: new PrismaPg(pool, {
+      // `$disconnect` ends the pool, as it did when the adapter made it.
+      disposeExternalPool: true,
+      ...(behindPooler ? {} : { statementNameGenerator: statementNames() }),
+    }),
+  });
+  registerSql(db, pool, !behindPooler);
+  return db;
 }

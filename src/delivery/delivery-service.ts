@@ -5,13 +5,14 @@ import type { MessageStatus } from '../generated/prisma/enums';
 import { DependencyUnavailableError } from '../lib/errors';
 import { unreachable } from '../providers/error-policy';
 import type { Logger } from '../lib/logger';
+import { normalizeRecipient } from '../lib/recipient';
 import type { Metrics } from '../metrics/metrics';
 import type { ProviderHealth } from '../providers/provider-health';
 import type { OutgoingEmail, OutgoingSms, Provider, ProviderChains, ProviderOutcome } from '../providers/types';
 import type { FailureRun, SendJobData, SkipRuns } from '../queue/catalog';
 import type { MessagePayload } from './content';
 import type { MessageService } from './message-service';
-import type { MessageStore, SendableMessage } from './message-store';
+import type { ActiveSuppression, MessageStore, SendableMessage, SendClaim } from './message-store';
 import { buildOutgoing } from './outgoing';
 import {
   answerBy,
@@ -234,26 +235,36 @@ async function sendThroughChain(
   }
 }
 
-/** Load, check expiry, claim, check suppression; then the provider chain. */
+/**
+ * The suppression in force for the claimed message's recipient. The claim looked it up by the recipient as
+ * stored; one stored in another form than today's normalization (an older release's) is looked up as before.
+ */
+async function suppressionOf({ suppressions }: SendRun, claim: SendClaim): Promise<ActiveSuppression | null> {
+  const { channel, recipient } = claim.message;
+  if (normalizeRecipient(channel, recipient).recipient === recipient) return claim.suppression;
+  return suppressions.active(channel, recipient);
+}
+
+/** Load and claim (one statement), check expiry and suppression; then the provider chain. */
 async function sendOnce(run: SendRun, job: SendJobData, skips: SkipLog, queuedAt?: Date): Promise<SendOutcome> {
-  const { store, log, now, records, leaseMs, suppressions } = run;
-  const message = await store.loadForSend(job.messageId);
-  if (!message) {
+  const { log, now, records, leaseMs } = run;
+  const started = now();
+  const claim = await records.claim(job.messageId, started, leaseMs, queuedAt ?? null);
+  if (!claim) {
     log.warn({ message_id: job.messageId }, 'send job for unknown message dropped');
     return finished('missing');
   }
+  const { message } = claim;
   if (TERMINAL_STATUSES.includes(message.status)) return finished(message.status);
   const codeBearing = message.expiresAt !== null;
-  const started = now();
   if (message.expiresAt && started >= message.expiresAt) {
     await records.finish(message.id, 'expired', 'the code expired before it could be sent', true);
     return finished('expired');
   }
-  if (!(await records.claim(message.id, started, leaseMs))) return whenClaimedElsewhere(run, job, skips, started);
-  if (queuedAt) await records.recordQueued(message.id, queuedAt);
+  if (!claim.claimed) return whenClaimedElsewhere(run, job, skips, started);
 
   const payload = message.content?.payload as MessagePayload | null | undefined;
-  const suppression = await suppressions.active(message.channel, message.recipient);
+  const suppression = await suppressionOf(run, claim);
   if (suppression) {
     // The number cannot get the code; the email address it came with still can.
     if (payload) await records.acceptFallback(message, payload);

@@ -6,13 +6,11 @@ import { announceChanges, appendEvent, type StoreContext } from './message-chang
 import { applyProviderEvent, recordWriteback, requeue } from './report-transitions';
 import type { SentRecord } from './send-statements';
 import {
-  claim,
+  claimForSend,
   endSendRun,
-  loadForSend,
   markSent,
   recordAccepted,
   recordAttemptFailed,
-  recordQueued,
   recordRepeatedFailure,
   recordSkip,
   release,
@@ -28,7 +26,7 @@ import type { EndDetail, MessageChange, ProviderReport, SendFailedDetail, SkipDe
  */
 
 export type { AcceptedRow } from './accepted-rows';
-export type { SendableMessage } from './send-statements';
+export type { ActiveSuppression, SendableMessage, SendClaim } from './send-statements';
 export type { MessageChange, ProviderReport, TimelineEvent } from './timeline';
 
 export interface MessageStoreDeps {
@@ -46,9 +44,8 @@ export function createMessageStore({ db, now = () => new Date(), onChange, log }
   const ctx: StoreContext = { db, changed: announceChanges(now, onChange, log) };
   return {
     recordAccepted: (rows: AcceptedRow[]) => recordAccepted(ctx, rows),
-    loadForSend: (messageId: string) => loadForSend(db, messageId),
-    claim: (messageId: string, at: Date, leaseUntil: Date) => claim(db, messageId, at, leaseUntil),
-    recordQueued: (messageId: string, queuedAt: Date) => recordQueued(ctx, messageId, queuedAt),
+    claimForSend: (messageId: string, at: Date, leaseUntil: Date, queuedAt: Date | null) =>
+      claimForSend(ctx, messageId, at, leaseUntil, queuedAt),
     release: (messageId: string) => release(db, messageId),
     touch: (messageId: string, at: Date) => touch(db, messageId, at),
     markFailed: (messageId: string, detail: EndDetail, dropPayload: boolean) => endSendRun(ctx, messageId, 'failed', detail, dropPayload),

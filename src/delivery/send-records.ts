@@ -163,9 +163,12 @@ export function createSendRecords(deps: SendRecordsDeps) {
     await store.release(messageId);
   }
 
-  /** Takes the message for this run (`sending`, under a lease), unless another run holds or settled it. */
-  const claim = (messageId: string, at: Date, leaseMs: number): Promise<boolean> =>
-    store.claim(messageId, at, new Date(at.getTime() + leaseMs));
+  /**
+   * Reads the message and takes it for this run (`sending`, under a lease) unless another run holds or settled
+   * it, with the job's `queued` event and the recipient's suppression: one statement (store.claimForSend).
+   */
+  const claim = (messageId: string, at: Date, leaseMs: number, queuedAt: Date | null) =>
+    store.claimForSend(messageId, at, new Date(at.getTime() + leaseMs), queuedAt);
 
   /** `duplicatePossible`: the provider left behind may already hold the message (its last try got no answer). */
   const recordFailover = (messageId: string, from: string, to: string, duplicatePossible: boolean): Promise<void> =>
@@ -181,7 +184,6 @@ export function createSendRecords(deps: SendRecordsDeps) {
     ) => finish(deps, messageId, status, reason, codeBearing, detail),
     releaseForRetry,
     claim,
-    recordQueued: store.recordQueued,
     recordFailedAttempt: (
       message: { id: string; channel: 'email' | 'sms' },
       provider: string,

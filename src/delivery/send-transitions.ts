@@ -1,15 +1,16 @@
 import { Prisma, type Db } from '../db/prisma';
+import { sqlOf } from '../db/sql';
 import type { Channel, MessageStatus } from '../generated/prisma/enums';
 import { insertAccepted, type AcceptedRow } from './accepted-rows';
 import type { StoreContext } from './message-changes';
 import {
-  claimForSend,
-  insertQueued,
-  recordSent,
-  selectSendable,
-  toSendable,
-  type SendableMessage,
-  type SendableRow,
+  CLAIM_FOR_SEND,
+  queuedEventKey,
+  RECORD_SENT,
+  recordSentValues,
+  toSendClaim,
+  type SendClaim,
+  type SendClaimRow,
   type SentRecord,
 } from './send-statements';
 import { IN_FLIGHT, type EndDetail, type SendFailedDetail, type SkipDetail } from './timeline';
@@ -32,21 +33,28 @@ export async function recordAccepted({ db, changed }: StoreContext, rows: Accept
   return ids;
 }
 
-/** A message with its content, as a send run reads it; null if there is none. */
-export async function loadForSend(db: Db, messageId: string): Promise<SendableMessage | null> {
-  const [row] = await db.$queryRaw<SendableRow[]>(selectSendable(messageId));
-  return row ? toSendable(row) : null;
-}
-
-/** Takes a message for one send run: only while it is in flight and no other run's lease holds it. */
-export async function claim(db: Db, messageId: string, at: Date, leaseUntil: Date): Promise<boolean> {
-  return (await db.$executeRaw(claimForSend(messageId, at, leaseUntil))) === 1;
-}
-
-/** The `queued` event of the job that claimed the message, once however often that job runs. */
-export async function recordQueued({ db, changed }: StoreContext, messageId: string, queuedAt: Date): Promise<void> {
-  const inserted = await db.$executeRaw(insertQueued(messageId, queuedAt));
-  if (inserted === 1) changed(messageId, 'sending', { type: 'queued', detail: {} }, queuedAt);
+/**
+ * A send run's start, in one statement: the message with its content, taken for this run (only while it is in
+ * flight, unexpired and no other run's lease holds it), the job's `queued` event (once however often the job
+ * runs) and the recipient's suppression. Null: no such message. `queuedAt` null: no `queued` event.
+ */
+export async function claimForSend(
+  { db, changed }: StoreContext,
+  messageId: string,
+  at: Date,
+  leaseUntil: Date,
+  queuedAt: Date | null,
+): Promise<SendClaim | null> {
+  const [row] = await sqlOf(db).rows<SendClaimRow>(CLAIM_FOR_SEND, [
+    messageId,
+    at,
+    leaseUntil,
+    queuedAt,
+    queuedAt && queuedEventKey(messageId, queuedAt),
+  ]);
+  if (!row) return null;
+  if (row.queued) changed(messageId, 'sending', { type: 'queued', detail: {} }, queuedAt!);
+  return toSendClaim(row);
 }
 
 /**
@@ -137,7 +145,9 @@ export async function recordRepeatedFailure(
 /** The provider took it. Only from in flight, as `end`: a stale run cannot overwrite a settled message. */
 export async function markSent({ db, changed }: StoreContext, messageId: string, sent: SentRecord): Promise<boolean> {
   const detail = { provider_message_id: sent.providerMessageId, ...sent.detail };
-  const [{ sent: count }] = (await db.$queryRaw<{ sent: number }[]>(recordSent(messageId, { ...sent, detail }))) as [{ sent: number }];
+  const [{ sent: count }] = (await sqlOf(db).rows<{ sent: number }>(RECORD_SENT, recordSentValues(messageId, { ...sent, detail }))) as [
+    { sent: number },
+  ];
   if (count !== 1) return false;
   changed(messageId, 'sent', { type: 'sent', provider: sent.provider, detail }, sent.sentAt);
   return true;
