@@ -1,6 +1,8 @@
+import { redisScript } from '../lib/redis-script';
+
 /**
  * The Lua scripts behind provider-health.ts: each runs atomically in Redis, so every worker process sees one
- * circuit, one pause and one rate slot sequence per provider.
+ * circuit, one pause and one rate slot sequence per provider. Both run on every send, by their SHA1.
  */
 
 /** Requests per second now: the reported rate while fresh, else the default; never above the ceiling. 0 = unlimited. */
@@ -17,7 +19,7 @@ end
 // KEYS[1] provider hash. ARGV: now, defaultRate, ceiling (0 = none), maxWait, probeLease, keyTtl, answerBy
 // (0 = none: when the message needs its answer). Returns {verdict, waitMs, rate}: verdict 'ok' | 'probe' |
 // 'pause_probe' | 'circuit_open' | 'paused' | 'saturated'.
-export const ACQUIRE = `${EFFECTIVE_RATE}
+export const ACQUIRE = redisScript(`${EFFECTIVE_RATE}
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
 local f = redis.call('HMGET', key, 'state', 'open_until', 'probe_until', 'paused_until', 'tat')
@@ -59,11 +61,11 @@ redis.call('PEXPIRE', key, ARGV[6])
 -- The rate goes back as text: a Lua number would reach us truncated to an integer.
 if probe then return {'probe', wait, tostring(rate)} end
 return {'ok', wait, tostring(rate)}
-`;
+`);
 
 // KEYS[1] provider hash. ARGV: now, healthy (1/0), threshold, openMs, pauseUntil (0 = none), learnedRate
 // (0 = none), learnedTtl, keyTtl, defaultRate, ceiling, pauseProbe (1/0). Returns the circuit transition, or ''.
-export const REPORT = `${EFFECTIVE_RATE}
+export const REPORT = redisScript(`${EFFECTIVE_RATE}
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
 local state = redis.call('HGET', key, 'state') or 'closed'
@@ -102,4 +104,4 @@ if learned > 0 then
 end
 redis.call('PEXPIRE', key, ARGV[8])
 return transition
-`;
+`);

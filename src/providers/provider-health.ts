@@ -1,5 +1,6 @@
 import type { RedisClient } from '../lib/redis';
 import { viaRedis } from '../lib/errors';
+import { runScript } from '../lib/redis-script';
 import type { Logger } from '../lib/logger';
 import { createAdaptiveLimiter, type AdaptiveLimiter } from './concurrency';
 import { unreachable } from './error-policy';
@@ -118,10 +119,7 @@ async function report(ctx: HealthContext, provider: string, outcome: ProviderOut
   else if (rateLimit?.remaining === 0 && rateLimit.resetMs !== undefined) pauseMs = rateLimit.resetMs;
   const pauseUntil = pauseMs > 0 ? at + Math.min(pauseMs, options.maxPauseMs) : 0;
   try {
-    const transition = (await redis.eval(
-      REPORT,
-      1,
-      ctx.keyOf(provider),
+    const transition = (await runScript(redis, REPORT, [ctx.keyOf(provider)], [
       at,
       isProviderFailure(outcome) ? 0 : 1,
       options.failureThreshold,
@@ -133,7 +131,7 @@ async function report(ctx: HealthContext, provider: string, outcome: ProviderOut
       limits.defaultPerSecond ?? 0,
       limits.maxPerSecond ?? 0,
       pauseProbe ? 1 : 0,
-    )) as string;
+    ])) as string;
     if (transition === 'opened') {
       log.warn({ provider, open_ms: options.openMs }, `circuit opened: ${provider} is skipped until a probe succeeds`);
     } else if (transition === 'closed') {
@@ -166,10 +164,7 @@ async function call(
     const limits = options.limits[provider] ?? {};
     // Redis not answering is our outage, not the provider's: it surfaces as DependencyUnavailableError.
     const [verdict, waitMs, rate] = (await viaRedis(() =>
-      redis.eval(
-        ACQUIRE,
-        1,
-        ctx.keyOf(provider),
+      runScript(redis, ACQUIRE, [ctx.keyOf(provider)], [
         ctx.now(),
         limits.defaultPerSecond ?? 0,
         limits.maxPerSecond ?? 0,
@@ -177,7 +172,7 @@ async function call(
         options.probeLeaseMs,
         KEY_TTL_MS,
         answerBy ?? 0,
-      ),
+      ]),
     )) as [string, number, string?];
     if (verdict !== 'ok' && verdict !== 'probe' && verdict !== 'pause_probe') {
       return { ok: false, reason: verdict as SkipReason, retryInMs: Math.max(0, Math.ceil(waitMs)) };
