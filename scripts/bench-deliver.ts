@@ -60,7 +60,7 @@ async function main(): Promise<void> {
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   const bareQueue = new Queue(BARE_QUEUE, { connection: redis, prefix: PREFIX });
   const api = await startProcess({ ...env, ROLE: 'api' }, `http://127.0.0.1:${port}/readyz`);
-  const rounds: { relay: number; bare: number; cpuPerMessage?: number }[] = [];
+  const rounds: { relay: number; bare: number; cpuPerMessage?: number; bareCpuPerMessage?: number }[] = [];
   let worker = api;
   try {
     const warmUp = await startProcess({ ...env, ROLE: 'worker', PORT: '0' });
@@ -87,10 +87,19 @@ async function main(): Promise<void> {
         'scripts/bench-bare-worker.js',
       );
       const bareKeys = bareIds.map((id) => `bare/${id}`);
+      await until(() => bareKeys.some((key) => resend.firstSeen.has(key)), 60_000, 'the first bare provider request');
+      const bareCpuBefore = cpuMs(bareWorker.pid);
       await until(() => bareKeys.every((key) => resend.firstSeen.has(key)), 600_000, `${MESSAGES} bare provider requests`);
+      const bareCpuAfter = cpuMs(bareWorker.pid);
       await stopProcess(bareWorker);
-      const cpuPerMessage = cpuBefore !== undefined && cpuAfter !== undefined ? (cpuAfter - cpuBefore) / (MESSAGES - 1) : undefined;
-      rounds.push({ relay: relay.rate, bare: drainRate(resend, bareKeys).rate, cpuPerMessage });
+      const perMessage = (before: number | undefined, after: number | undefined) =>
+        before !== undefined && after !== undefined ? (after - before) / (MESSAGES - 1) : undefined;
+      rounds.push({
+        relay: relay.rate,
+        bare: drainRate(resend, bareKeys).rate,
+        cpuPerMessage: perMessage(cpuBefore, cpuAfter),
+        bareCpuPerMessage: perMessage(bareCpuBefore, bareCpuAfter),
+      });
     }
 
     worker = await startProcess({ ...env, ROLE: 'worker', PORT: '0' });
@@ -108,7 +117,10 @@ async function main(): Promise<void> {
     );
     console.log(`machine     ${machine()}`);
     rounds.forEach((r, i) => {
-      const cpu = r.cpuPerMessage === undefined ? '' : `; relay worker CPU ${r.cpuPerMessage.toFixed(1)} ms/message`;
+      const cpu =
+        r.cpuPerMessage === undefined || r.bareCpuPerMessage === undefined
+          ? ''
+          : `; CPU per message: relay worker ${r.cpuPerMessage.toFixed(2)} ms, bare worker ${r.bareCpuPerMessage.toFixed(2)} ms`;
       console.log(
         `round ${i + 1}     ${MESSAGES} queued: relay ${r.relay.toFixed(0)} msg/s, bare BullMQ worker (concurrency ${CONCURRENCY}) ${r.bare.toFixed(0)} msg/s, ratio ${(r.relay / r.bare).toFixed(2)}${cpu}`,
       );
