@@ -173,6 +173,56 @@ describe('rate limits', () => {
   });
 });
 
+describe('round trips', () => {
+  it('leaves Redis alone after a plain success that changes nothing, and records the first success after a failure', async () => {
+    const { a, b } = setup();
+    const scripts = jest.spyOn(redis, 'evalsha');
+    const roundTrips = async (call: Promise<unknown>) => {
+      const before = scripts.mock.calls.length;
+      await call;
+      return scripts.mock.calls.length - before;
+    };
+    try {
+      // The slot's script only: the answer changes nothing.
+      expect(await roundTrips(a.call('resend', up))).toBe(1);
+      expect(await roundTrips(b.call('resend', down))).toBe(2);
+      // The failure is counted; the next success resets it, in whichever process.
+      expect(await roundTrips(a.call('resend', up))).toBe(2);
+      expect((await b.states())[0]).toMatchObject({ circuit: 'closed', consecutive_failures: 0 });
+      expect(await roundTrips(a.call('resend', up))).toBe(1);
+
+      // A rate the provider reports is learned; seen again, it is not written again.
+      const reporting = () =>
+        Promise.resolve({ kind: 'sent' as const, providerMessageId: 'x', rateLimit: { perSecond: 20, remaining: 19 } });
+      expect(await roundTrips(a.call('resend', reporting))).toBe(2);
+      expect((await b.states())[0]!.reported_per_second).toBe(20);
+      expect(await roundTrips(a.call('resend', reporting))).toBe(1);
+      // No requests left in the window: a pause, recorded.
+      const spent = () =>
+        Promise.resolve({ kind: 'sent' as const, providerMessageId: 'x', rateLimit: { perSecond: 20, remaining: 0, resetMs: 1_000 } });
+      expect(await roundTrips(a.call('resend', spent))).toBe(2);
+      expect((await b.states())[0]!.paused_until).not.toBeNull();
+    } finally {
+      scripts.mockRestore();
+    }
+  });
+
+  it("records a success that followed this process's own failure while it was out", async () => {
+    const { a, b } = setup();
+    let answer!: () => void;
+    const slow = a.call(
+      'resend',
+      () => new Promise<ProviderOutcome>((resolve) => (answer = () => resolve({ kind: 'sent', providerMessageId: 'x' }))),
+    );
+    await waitFor(() => answer !== undefined);
+    await a.call('resend', down);
+    expect((await b.states())[0]!.consecutive_failures).toBe(1);
+    answer();
+    await slow;
+    expect((await b.states())[0]!.consecutive_failures).toBe(0);
+  });
+});
+
 describe('concurrency', () => {
   it('holds at most N sends in flight per provider in a process', async () => {
     const { a } = setup({ limits: { resend: { concurrency: 2 } } });

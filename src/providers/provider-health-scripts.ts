@@ -17,12 +17,13 @@ end
 `;
 
 // KEYS[1] provider hash. ARGV: now, defaultRate, ceiling (0 = none), maxWait, probeLease, keyTtl, answerBy
-// (0 = none: when the message needs its answer). Returns {verdict, waitMs, rate}: verdict 'ok' | 'probe' |
-// 'pause_probe' | 'circuit_open' | 'paused' | 'saturated'.
+// (0 = none: when the message needs its answer). Returns {verdict, waitMs, rate, failures, learnedRate,
+// learnedUntil}: verdict 'ok' | 'probe' | 'pause_probe' | 'circuit_open' | 'paused' | 'saturated'; the last
+// three (the hash as it was) only with a slot, so the caller can tell an answer that would change none of it.
 export const ACQUIRE = redisScript(`${EFFECTIVE_RATE}
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
-local f = redis.call('HMGET', key, 'state', 'open_until', 'probe_until', 'paused_until', 'tat')
+local f = redis.call('HMGET', key, 'state', 'open_until', 'probe_until', 'paused_until', 'tat', 'failures', 'rate', 'rate_until')
 local state = f[1] or 'closed'
 local probe = false
 if state == 'open' then
@@ -60,7 +61,7 @@ if probe then redis.call('HSET', key, 'state', 'half_open', 'probe_until', now +
 redis.call('PEXPIRE', key, ARGV[6])
 -- The rate goes back as text: a Lua number would reach us truncated to an integer.
 if probe then return {'probe', wait, tostring(rate)} end
-return {'ok', wait, tostring(rate)}
+return {'ok', wait, tostring(rate), f[6] or '0', f[7] or '', f[8] or '0'}
 `);
 
 // KEYS[1] provider hash. ARGV: now, healthy (1/0), threshold, openMs, pauseUntil (0 = none), learnedRate

@@ -75,6 +75,8 @@ const LEARNED_RATE_TTL_MS = 24 * 3600_000;
 /** A 429 that names no Retry-After still pauses the provider briefly. */
 const DEFAULT_RATE_LIMIT_PAUSE_MS = 1_000;
 const KEY_TTL_MS = 24 * 3600_000;
+/** A learned rate seen again is written again (its TTL renewed) once this much of the TTL has passed. */
+const LEARNED_RATE_REFRESH_MS = 60_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -107,6 +109,32 @@ interface HealthContext {
   now: () => number;
   keyOf: (provider: string) => string;
   limiterOf: (provider: string) => AdaptiveLimiter;
+  /** Failures this process has reported per provider, so far. */
+  failuresReported: Map<string, number>;
+}
+
+/** The provider's hash as a granted slot found it (ACQUIRE's last three values), and this process's failures then. */
+interface SlotState {
+  failures: number;
+  learnedRate: string;
+  learnedUntil: number;
+  failuresReported: number;
+}
+
+/**
+ * Whether recording `outcome` would change nothing in the provider's hash: a plain success (no probe, no
+ * pause) on a circuit with no failures counted, at the rate already learned, from a slot that no failure of
+ * this process has followed. Most sends are that, and leave Redis alone; the first success after any
+ * failure, a new rate, a pause and a rate's renewal once a minute are still recorded at once. (A failure in
+ * another process while this send was out is reset by that process's next success, not this one.)
+ */
+function changesNothing(ctx: HealthContext, provider: string, outcome: ProviderOutcome, slot: SlotState | undefined): boolean {
+  if (!slot || outcome.kind !== 'sent' || slot.failures !== 0) return false;
+  if ((ctx.failuresReported.get(provider) ?? 0) !== slot.failuresReported) return false;
+  const { rateLimit } = outcome;
+  if (rateLimit?.remaining === 0 && rateLimit.resetMs !== undefined) return false;
+  if (!rateLimit?.perSecond) return true;
+  return String(rateLimit.perSecond) === slot.learnedRate && slot.learnedUntil - ctx.now() > LEARNED_RATE_TTL_MS - LEARNED_RATE_REFRESH_MS;
 }
 
 async function report(ctx: HealthContext, provider: string, outcome: ProviderOutcome | undefined, pauseProbe: boolean): Promise<void> {
@@ -118,20 +146,26 @@ async function report(ctx: HealthContext, provider: string, outcome: ProviderOut
   if (outcome?.kind === 'rate_limited') pauseMs = outcome.retryAfterMs ?? DEFAULT_RATE_LIMIT_PAUSE_MS;
   else if (rateLimit?.remaining === 0 && rateLimit.resetMs !== undefined) pauseMs = rateLimit.resetMs;
   const pauseUntil = pauseMs > 0 ? at + Math.min(pauseMs, options.maxPauseMs) : 0;
+  if (isProviderFailure(outcome)) ctx.failuresReported.set(provider, (ctx.failuresReported.get(provider) ?? 0) + 1);
   try {
-    const transition = (await runScript(redis, REPORT, [ctx.keyOf(provider)], [
-      at,
-      isProviderFailure(outcome) ? 0 : 1,
-      options.failureThreshold,
-      options.openMs,
-      pauseUntil,
-      rateLimit?.perSecond ?? 0,
-      LEARNED_RATE_TTL_MS,
-      KEY_TTL_MS,
-      limits.defaultPerSecond ?? 0,
-      limits.maxPerSecond ?? 0,
-      pauseProbe ? 1 : 0,
-    ])) as string;
+    const transition = (await runScript(
+      redis,
+      REPORT,
+      [ctx.keyOf(provider)],
+      [
+        at,
+        isProviderFailure(outcome) ? 0 : 1,
+        options.failureThreshold,
+        options.openMs,
+        pauseUntil,
+        rateLimit?.perSecond ?? 0,
+        LEARNED_RATE_TTL_MS,
+        KEY_TTL_MS,
+        limits.defaultPerSecond ?? 0,
+        limits.maxPerSecond ?? 0,
+        pauseProbe ? 1 : 0,
+      ],
+    )) as string;
     if (transition === 'opened') {
       log.warn({ provider, open_ms: options.openMs }, `circuit opened: ${provider} is skipped until a probe succeeds`);
     } else if (transition === 'closed') {
@@ -142,6 +176,35 @@ async function report(ctx: HealthContext, provider: string, outcome: ProviderOut
     // The message's outcome does not depend on this bookkeeping; never turn a sent message into a retry.
     log.warn({ provider, err: err instanceof Error ? err.message : String(err) }, 'could not record provider health');
   }
+}
+
+/** ACQUIRE: the gate's verdict on a send now, and with a plain slot the hash as it found it. */
+async function takeSlot(ctx: HealthContext, provider: string, answerBy: number | undefined) {
+  const { redis, options } = ctx;
+  const limits = options.limits[provider] ?? {};
+  const failuresReported = ctx.failuresReported.get(provider) ?? 0;
+  // Redis not answering is our outage, not the provider's: it surfaces as DependencyUnavailableError.
+  const [verdict, waitMs, rate, failures, learnedRate, learnedUntil] = (await viaRedis(() =>
+    runScript(
+      redis,
+      ACQUIRE,
+      [ctx.keyOf(provider)],
+      [
+        ctx.now(),
+        limits.defaultPerSecond ?? 0,
+        limits.maxPerSecond ?? 0,
+        options.maxWaitMs,
+        options.probeLeaseMs,
+        KEY_TTL_MS,
+        answerBy ?? 0,
+      ],
+    ),
+  )) as [string, number, string?, string?, string?, string?];
+  const slot: SlotState | undefined =
+    verdict === 'ok'
+      ? { failures: Number(failures), learnedRate: learnedRate ?? '', learnedUntil: Number(learnedUntil), failuresReported }
+      : undefined;
+  return { verdict, waitMs, rate, slot };
 }
 
 /**
@@ -156,24 +219,12 @@ async function call(
   /** When the message needs its answer: a pause that would outlive it lets one probe through instead. */
   answerBy?: number,
 ): Promise<GateResult<ProviderOutcome>> {
-  const { redis, options } = ctx;
+  const { options } = ctx;
   const limiter = ctx.limiterOf(provider);
   // Every slot taken for longer than we would wait for a rate slot: skipped as saturated, like the latter.
   if (!(await limiter.acquire(options.maxWaitMs))) return { ok: false, reason: 'saturated', retryInMs: Math.ceil(limiter.latencyMs()) };
   try {
-    const limits = options.limits[provider] ?? {};
-    // Redis not answering is our outage, not the provider's: it surfaces as DependencyUnavailableError.
-    const [verdict, waitMs, rate] = (await viaRedis(() =>
-      runScript(redis, ACQUIRE, [ctx.keyOf(provider)], [
-        ctx.now(),
-        limits.defaultPerSecond ?? 0,
-        limits.maxPerSecond ?? 0,
-        options.maxWaitMs,
-        options.probeLeaseMs,
-        KEY_TTL_MS,
-        answerBy ?? 0,
-      ]),
-    )) as [string, number, string?];
+    const { verdict, waitMs, rate, slot } = await takeSlot(ctx, provider, answerBy);
     if (verdict !== 'ok' && verdict !== 'probe' && verdict !== 'pause_probe') {
       return { ok: false, reason: verdict as SkipReason, retryInMs: Math.max(0, Math.ceil(waitMs)) };
     }
@@ -187,7 +238,7 @@ async function call(
       await report(ctx, provider, undefined, verdict === 'pause_probe');
       throw err;
     }
-    await report(ctx, provider, value, verdict === 'pause_probe');
+    if (!changesNothing(ctx, provider, value, slot)) await report(ctx, provider, value, verdict === 'pause_probe');
     // The time a slot is held once its rate slot has come (what Little's law multiplies the rate by); only
     // answered calls count, so a provider that hangs never earns more slots.
     if (!(value.kind === 'retry' && value.unanswered)) limiter.observeLatency(performance.now() - started);
@@ -228,6 +279,7 @@ export function createProviderHealth(options: ProviderHealthOptions) {
     log: options.log,
     now: options.now ?? Date.now,
     keyOf: (provider) => `${options.prefix}:provider-health:${provider}`,
+    failuresReported: new Map(),
     limiterOf: (provider) => {
       let limiter = limiters.get(provider);
       if (!limiter) {
