@@ -69,7 +69,8 @@ export type ProviderHealth = ReturnType<typeof createProviderHealth>;
 
 /**
  * How long a rate learned from headers is trusted without being seen again: an account's limit rarely
- * changes, and every answer refreshes it, so a restart does not fall back to the cautious default.
+ * changes, and answers that report it renew it (at most once a minute per process), so a restart does not
+ * fall back to the cautious default.
  */
 const LEARNED_RATE_TTL_MS = 24 * 3600_000;
 /** A 429 that names no Retry-After still pauses the provider briefly. */
