@@ -1,4 +1,5 @@
 import { createPrisma, NAMED_STATEMENTS, type Db } from '../src/db/prisma';
+import { sqlOf } from '../src/db/sql';
 import type { NewMessage } from '../src/delivery/message-service';
 import { FAKE_RESEND_KEY, startFakeResend } from './fakes/fake-resend';
 import type { IdempotentFake } from './fakes/idempotent-fake';
@@ -26,6 +27,8 @@ function oneConnectionClient(url: string): Db {
   return client;
 }
 
+const ONE = { name: 'test_one', text: 'SELECT 1 AS n' };
+
 async function preparedStatements(db: Db): Promise<string[]> {
   const rows = await db.$queryRaw<{ statement: string }[]>`SELECT statement FROM pg_prepared_statements`;
   return rows.map((r) => r.statement);
@@ -49,7 +52,14 @@ describe('prepared statements', () => {
   it('names nothing behind a transaction-mode pooler (?pgbouncer=true), as Prisma does', async () => {
     const db = oneConnectionClient(`${database.url}?pgbouncer=true`);
     for (let i = 0; i < 3; i++) await db.message.count();
+    for (let i = 0; i < 3; i++) await sqlOf(db).rows(ONE, []);
     expect(await preparedStatements(db)).toEqual([]);
+  });
+
+  it("runs the send path's statements on the client's own pool, each prepared once under its name", async () => {
+    const db = oneConnectionClient(database.url);
+    for (let i = 0; i < 3; i++) expect(await sqlOf(db).rows(ONE, [])).toEqual([{ n: 1 }]);
+    expect((await preparedStatements(db)).filter((s) => s.includes('AS n'))).toEqual([ONE.text]);
   });
 });
 
