@@ -1,10 +1,9 @@
-import { createClerkClient } from '@clerk/backend';
 import { createIdempotencyStore, type IdempotencyStore } from './api/idempotency';
 import type { Config } from './config/env';
 import { createDeliverabilityRates, type StatsSource } from './dashboard/sources';
 import { createPrisma, type Db } from './db/prisma';
 import { createAlerts, type Alerts } from './deliverability/alerts';
-import { createClerkWriteback, type ClerkWriteback } from './deliverability/clerk-writeback';
+import { clerkUsers, createClerkWriteback, type ClerkWriteback } from './deliverability/clerk-writeback';
 import { createProviderEvents, type ProviderEvents } from './deliverability/provider-events';
 import { suppressingSendRefusals } from './deliverability/send-refusals';
 import { createStats, type Stats } from './deliverability/stats';
@@ -132,9 +131,7 @@ function buildFeedback(
 ): Pick<Container, 'providerEvents' | 'clerkWriteback' | 'alerts'> {
   const { db, store, queues, suppressions, metrics, stats, publisher, log } = deps;
   const providerEvents = createProviderEvents({ db, store, queues, suppressions, metrics, log });
-  const clerk = config.CLERK_SECRET_KEY
-    ? createClerkClient({ secretKey: config.CLERK_SECRET_KEY, apiUrl: config.CLERK_API_URL }).users
-    : null;
+  const clerk = config.CLERK_SECRET_KEY ? clerkUsers({ secretKey: config.CLERK_SECRET_KEY, apiUrl: config.CLERK_API_URL }) : null;
   const clerkWriteback = createClerkWriteback({ db, store, clerk, suppressions, log });
   const alerts = createAlerts({ db, stats, config, log, onAlert: publisher.publishAlert });
   return { providerEvents, clerkWriteback, alerts };

@@ -1,7 +1,4 @@
-import { createBullBoard } from '@bull-board/api';
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import { ExpressAdapter } from '@bull-board/express';
-import type { Router } from 'express';
+import type { RequestHandler, Router } from 'express';
 import type { Queues } from '../queue/catalog';
 
 export const QUEUES_BASE_PATH = '/dashboard/queues';
@@ -29,8 +26,31 @@ export function withoutExternalFonts(page: string): string {
   return page.replace(EXTERNAL_FONTS, '').replace('<body class="preload">', `<body class="preload">${BACK_LINK}`);
 }
 
-/** bull-board's UI and API for our queues; the dashboard router puts it behind the login. */
-export function queuesBoard(queues: Pick<Queues, 'all'>): Router {
+/**
+ * bull-board's UI and API for our queues; the dashboard router puts it behind the login. Built on its first
+ * request: bull-board and what it brings (lodash, valibot, ejs, its Express app) hold about 5 MB of heap that a
+ * relay whose queue page nobody opens would carry for its whole life.
+ */
+export function queuesBoard(queues: Pick<Queues, 'all'>): RequestHandler {
+  let board: Promise<Router> | undefined;
+  return (req, res, next) => {
+    board ??= buildQueuesBoard(queues);
+    board.then(
+      (app) => app(req, res, next),
+      (err: unknown) => {
+        board = undefined; // the next request tries again
+        next(err);
+      },
+    );
+  };
+}
+
+async function buildQueuesBoard(queues: Pick<Queues, 'all'>): Promise<Router> {
+  const [{ createBullBoard }, { BullMQAdapter }, { ExpressAdapter }] = await Promise.all([
+    import('@bull-board/api'),
+    import('@bull-board/api/bullMQAdapter'),
+    import('@bull-board/express'),
+  ]);
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(QUEUES_BASE_PATH);
   createBullBoard({

@@ -66,5 +66,26 @@ export function createPrisma(databaseUrl: string, poolSize = 10): Db {
     }),
   });
   registerSql(db, pool, !behindPooler);
+  // Connecting compiles the query compiler (no database round trip: the pool connects on the first query).
+  void db.$connect().then(dropQueryCompilerSource, () => undefined);
   return db;
+}
+
+/** The module Prisma reads its query compiler's Wasm from, as base64 text. */
+const QUERY_COMPILER_SOURCE = /[\\/]@prisma[\\/]client[\\/]runtime[\\/]query_compiler_[a-z]+_bg\.[a-z]+\.wasm-base64\.js$/;
+
+/**
+ * Prisma imports its query compiler as a module exporting 4.6 MB of base64 text, which it decodes and compiles
+ * once; the module cache would keep that text for the life of the process, in each isolate (the receiver's and
+ * the worker thread's). Emptied and dropped from the cache once compiled, it is collected; a client that
+ * reconnects reads the file again.
+ */
+function dropQueryCompilerSource(): void {
+  for (const [file, module] of Object.entries(require.cache)) {
+    if (!module || !QUERY_COMPILER_SOURCE.test(file)) continue;
+    // Emptied in place: Node keeps the exports object on the module too, and the importer keeps the module.
+    const exports = module.exports as Record<string, unknown>;
+    for (const key of Object.keys(exports)) delete exports[key];
+    delete require.cache[file];
+  }
 }

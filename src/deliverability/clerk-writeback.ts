@@ -15,6 +15,19 @@ import type { SuppressionService } from './suppressions';
 
 export type ClerkUsers = Pick<ReturnType<typeof createClerkClient>['users'], 'getUserList' | 'updateUserMetadata'>;
 
+/**
+ * Clerk's users API, its SDK loaded on the first write-back: write-backs follow bounces and complaints, rare
+ * next to sends, and the SDK holds about 4 MB of heap in each process (and worker thread) that builds it.
+ */
+export function clerkUsers(options: { secretKey: string; apiUrl?: string }): ClerkUsers {
+  let users: Promise<ClerkUsers> | undefined;
+  const loaded = () => (users ??= import('@clerk/backend').then(({ createClerkClient }) => createClerkClient(options).users));
+  return {
+    getUserList: async (...args) => (await loaded()).getUserList(...args),
+    updateUserMetadata: async (...args) => (await loaded()).updateUserMetadata(...args),
+  };
+}
+
 export const CLERK_WRITEBACK_MAX_TRIES = 6;
 const MAX_BACKOFF_MS = 5 * 60_000;
 
