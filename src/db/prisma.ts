@@ -1,7 +1,15 @@
 import { PrismaPg } from '@prisma/adapter-pg';
+import { Pool } from 'pg';
 import { PrismaClient } from '../generated/prisma/client';
 
-export type Db = PrismaClient;
+/**
+ * One statement run on pg's pool itself, past the ORM, for the hot path where Prisma's own work cost more than
+ * the query (the receiver's group INSERT): the same pool and connections Prisma uses. `name` is the
+ * statement's (prepared once per connection), dropped behind a transaction pooler.
+ */
+export type DirectQuery = <R>(name: string, text: string, values: readonly unknown[]) => Promise<R[]>;
+
+export type Db = PrismaClient & { readonly direct: DirectQuery };
 export { Prisma } from '../generated/prisma/client';
 
 /**
@@ -43,18 +51,23 @@ export const CONNECT_TIMEOUT_MS = 2_000;
  */
 export function createPrisma(databaseUrl: string, poolSize = 10): Db {
   const behindPooler = new URL(databaseUrl).searchParams.get('pgbouncer') === 'true';
-  return new PrismaClient({
-    adapter: new PrismaPg(
-      {
-        connectionString: databaseUrl,
-        max: poolSize,
-        connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-        query_timeout: QUERY_TIMEOUT_MS,
-        statement_timeout: STATEMENT_TIMEOUT_MS,
-        // A peer that vanished is noticed by the kernel, not only when a query times out.
-        keepAlive: true,
-      },
-      behindPooler ? {} : { statementNameGenerator: statementNames() },
-    ),
+  const pool = new Pool({
+    connectionString: databaseUrl,
+    max: poolSize,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    query_timeout: QUERY_TIMEOUT_MS,
+    statement_timeout: STATEMENT_TIMEOUT_MS,
+    // A peer that vanished is noticed by the kernel, not only when a query times out.
+    keepAlive: true,
   });
+  const client = new PrismaClient({
+    adapter: new PrismaPg(pool, {
+      // $disconnect ends the pool, as it did when the adapter made it.
+      disposeExternalPool: true,
+      ...(behindPooler ? {} : { statementNameGenerator: statementNames() }),
+    }),
+  });
+  const direct: DirectQuery = async <R>(name: string, text: string, values: readonly unknown[]) =>
+    (await pool.query({ name: behindPooler ? undefined : name, text, values: [...values] })).rows as R[];
+  return Object.assign(client, { direct });
 }
