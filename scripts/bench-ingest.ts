@@ -10,6 +10,8 @@
  * party spent per request is read from /proc: the server with its children, the Postgres backends of its
  * database, the Redis server (shared with whatever else uses it), the load generator and the fake provider.
  * Goals (issue 13): api ≥ 0.85 × floor with p99 ≤ 1.2 × floor's; all ≥ 0.8 × api with p99 < 50 ms.
+ * BENCH_SECONDS, BENCH_CONNECTIONS (comma-separated), BENCH_SERVERS (some of bare,floor,api,all,sync) and
+ * BENCH_CPU_PROF (a directory for the relays' CPU profiles) narrow a run to what one is looking at.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -30,6 +32,10 @@ const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '16,64').split(',').map(Nu
 const SECRET = `whsec_${randomBytes(24).toString('base64')}`;
 const RUN = `${Date.now()}`;
 const ROOT = path.resolve(__dirname, '../..');
+/** BENCH_SERVERS=floor,api runs only those (a quick look at one change); the ratios need floor, api and all. */
+const ONLY = process.env.BENCH_SERVERS?.split(',');
+/** BENCH_CPU_PROF=<dir>: the relays run with --cpu-prof and write their profiles there when they stop. */
+const CPU_PROF = process.env.BENCH_CPU_PROF;
 
 const BARE_EXPRESS = `
 const express = require('express');
@@ -78,6 +84,7 @@ async function createDatabase(name: string): Promise<void> {
 /** Starts the five servers into `servers` (so a failure part-way still stops those already started). */
 async function startServers(servers: Server[], provider: { url: string; apiKey: string }, basePort: number): Promise<void> {
   const add = async (name: string, label: string, args: readonly string[], env: Record<string, string>, extra: Partial<Server> = {}) => {
+    if (ONLY && !ONLY.includes(name)) return;
     const port = basePort + servers.length;
     const child = await startProcess(
       args,
@@ -102,12 +109,14 @@ async function startServers(servers: Server[], provider: { url: string; apiKey: 
       RESEND_BASE_URL: provider.url,
       EMAIL_FROM: 'Acme <auth@acme.test>',
     };
+    // One directory per role: ROLE=all's worker thread writes a profile of its own.
+    const profile = CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(CPU_PROF, role)}`] : [];
     // As `npm start` and the image run it.
-    return [['--max-semi-space-size=8', path.join(ROOT, 'dist/src/main.js')], env, { database, queuePrefix }] as const;
+    return [['--max-semi-space-size=8', ...profile, path.join(ROOT, 'dist/src/main.js')], env, { database, queuePrefix }] as const;
   };
   await add('bare', 'bare Express 5 JSON handler', ['-e', BARE_EXPRESS], { NODE_PATH: path.join(ROOT, 'node_modules') });
   const floorDb = `auth_relay_bench_floor_${RUN}`;
-  await createDatabase(floorDb);
+  if (!ONLY || ONLY.includes('floor')) await createDatabase(floorDb);
   await add(
     'floor',
     'minimal durable receiver',
@@ -180,28 +189,36 @@ async function dropBacklog(server: Server): Promise<void> {
 const us = (seconds: number, requests: number) => (requests ? ((seconds * 1e6) / requests).toFixed(0) : '-').padStart(6);
 
 function report(connections: number, runs: Run[], loadAverage: string): void {
-  const by = (name: string) => runs.find((r) => r.server.name === name)!;
+  const by = (name: string) => runs.find((r) => r.server.name === name);
   const floor = by('floor');
   console.log(`\n${connections} connections, ${SECONDS} s each, load average before ${loadAverage}`);
   console.log(
     `${'server'.padEnd(30)} ${'req/s'.padStart(7)} ${'×floor'.padStart(6)} ${'p50'.padStart(4)} ${'p99'.padStart(4)}  CPU µs/req: ${'server'.padStart(6)} ${'pg'.padStart(6)} ${'redis'.padStart(6)} ${'loadgen'.padStart(7)} ${'fake'.padStart(6)}   idle/peak RSS MB  non-2xx`,
   );
   for (const r of runs) {
+    const ratio = floor ? (r.rps / floor.rps).toFixed(2) : '-';
     console.log(
-      `${r.server.label.padEnd(30)} ${r.rps.toFixed(0).padStart(7)} ${(r.rps / floor.rps).toFixed(2).padStart(6)} ${String(r.p50).padStart(4)} ${String(r.p99).padStart(4)}  ${''.padStart(11)} ${us(r.cpu.server, r.requests)} ${us(r.cpu.postgres, r.requests)} ${us(r.cpu.redis, r.requests)} ${us(r.cpu.load, r.requests).padStart(7)} ${us(r.cpu.provider, r.requests)}   ${r.server.idleRss.toFixed(0).padStart(4)} / ${r.peakRss.toFixed(0).padStart(4)}       ${r.non2xx + r.errors}`,
+      `${r.server.label.padEnd(30)} ${r.rps.toFixed(0).padStart(7)} ${ratio.padStart(6)} ${String(r.p50).padStart(4)} ${String(r.p99).padStart(4)}  ${''.padStart(11)} ${us(r.cpu.server, r.requests)} ${us(r.cpu.postgres, r.requests)} ${us(r.cpu.redis, r.requests)} ${us(r.cpu.load, r.requests).padStart(7)} ${us(r.cpu.provider, r.requests)}   ${r.server.idleRss.toFixed(0).padStart(4)} / ${r.peakRss.toFixed(0).padStart(4)}       ${r.non2xx + r.errors}`,
     );
   }
   const api = by('api');
   const all = by('all');
-  const apiMet = api.rps >= 0.85 * floor.rps && api.p99 <= 1.2 * floor.p99;
-  const allMet = all.rps >= 0.8 * api.rps && all.p99 < 50;
-  console.log(
-    `ROLE=api / floor ${(api.rps / floor.rps).toFixed(2)} (goal ≥ 0.85), p99 ${api.p99} vs floor ${floor.p99} ms (goal ≤ 1.2×): ${apiMet ? 'MET' : 'NOT MET'}`,
-  );
-  console.log(
-    `ROLE=all / ROLE=api ${(all.rps / api.rps).toFixed(2)} (goal ≥ 0.80), p99 ${all.p99} ms (goal < 50): ${allMet ? 'MET' : 'NOT MET'}`,
-  );
-  console.log(`floor / bare ${(floor.rps / by('bare').rps).toFixed(2)}; sync recipe / ROLE=api ${(by('sync').rps / api.rps).toFixed(2)}`);
+  if (floor && api) {
+    const apiMet = api.rps >= 0.85 * floor.rps && api.p99 <= 1.2 * floor.p99;
+    console.log(
+      `ROLE=api / floor ${(api.rps / floor.rps).toFixed(2)} (goal ≥ 0.85), p99 ${api.p99} vs floor ${floor.p99} ms (goal ≤ 1.2×): ${apiMet ? 'MET' : 'NOT MET'}`,
+    );
+  }
+  if (api && all) {
+    const allMet = all.rps >= 0.8 * api.rps && all.p99 < 50;
+    console.log(
+      `ROLE=all / ROLE=api ${(all.rps / api.rps).toFixed(2)} (goal ≥ 0.80), p99 ${all.p99} ms (goal < 50): ${allMet ? 'MET' : 'NOT MET'}`,
+    );
+  }
+  const bare = by('bare');
+  const sync = by('sync');
+  if (floor && bare) console.log(`floor / bare ${(floor.rps / bare.rps).toFixed(2)}`);
+  if (sync && api) console.log(`sync recipe / ROLE=api ${(sync.rps / api.rps).toFixed(2)}`);
 }
 
 async function cleanUp(servers: Server[], provider: ChildProcess | undefined): Promise<void> {

@@ -1,5 +1,6 @@
 import { createMessageStore, type AcceptedRow, type MessageChange, type MessageStore } from '../src/delivery/message-store';
 import type { MessageStatus } from '../src/generated/prisma/enums';
+import { databaseMessage, isDataError } from '../src/db/storable';
 import { newId } from '../src/lib/ids';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 
@@ -60,24 +61,26 @@ const sent = (provider = 'resend') => ({
 });
 
 describe('accept', () => {
+  const row = (extra: Partial<AcceptedRow> = {}): AcceptedRow => ({
+    id: newId('msg'),
+    source: 'clerk',
+    external_id: 'ema_once',
+    channel: 'email',
+    template: null,
+    recipient: 'user@example.com',
+    recipient_domain: 'example.com',
+    user_id: null,
+    subject: 'Your code',
+    expires_at: null,
+    created_at: new Date(),
+    payload,
+    redacted: payload,
+    detail: { svix_id: 'msg_1' },
+    traceparent: null,
+    ...extra,
+  });
+
   it('records a message with its received event once per external id, and announces only the new one', async () => {
-    const row = (): AcceptedRow => ({
-      id: newId('msg'),
-      source: 'clerk',
-      external_id: 'ema_once',
-      channel: 'email',
-      template: null,
-      recipient: 'user@example.com',
-      recipient_domain: 'example.com',
-      user_id: null,
-      subject: 'Your code',
-      expires_at: null,
-      created_at: new Date(),
-      payload,
-      redacted: payload,
-      detail: { svix_id: 'msg_1' },
-      traceparent: null,
-    });
     const first = row();
     expect(await store.recordAccepted([first])).toEqual(new Set([first.id]));
     expect(await store.recordAccepted([row()])).toEqual(new Set());
@@ -85,6 +88,15 @@ describe('accept', () => {
     expect(changes).toEqual([
       { messageId: first.id, status: 'queued', event: { type: 'received', detail: { svix_id: 'msg_1' } }, at: first.created_at },
     ]);
+  });
+
+  // The group INSERT runs on pg's pool, past Prisma: its refusal must still read as the data's fault (the
+  // message service then isolates the one message and answers it 422), with Postgres' own words.
+  it("tells a value Postgres refuses from the database being away, on the pool's own error", async () => {
+    const refused = await store.recordAccepted([row({ external_id: 'ema_nul', template: 'a\u0000b' })]).catch((err: unknown) => err);
+    expect(isDataError(refused)).toBe(true);
+    expect(databaseMessage(refused)).toMatch(/SQLSTATE 22/);
+    expect(changes).toEqual([]);
   });
 });
 

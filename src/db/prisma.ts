@@ -45,7 +45,7 @@ export const CONNECT_TIMEOUT_MS = 2_000;
  */
 export function createPrisma(databaseUrl: string, poolSize = 10): Db {
   const behindPooler = new URL(databaseUrl).searchParams.get('pgbouncer') === 'true';
-  // Our pool, given to the adapter, so the send path's own statements (db/sql.ts) share its connections.
+  // Our pool, given to the adapter, so the hot path's own statements (db/sql.ts) share its connections.
   const pool = new Pool({
     connectionString: databaseUrl,
     max: poolSize,

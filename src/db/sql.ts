@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 import type { Db } from './prisma';
 
 /**
- * The send path's statements straight on the `pg` pool Prisma's adapter is given (src/db/prisma.ts). Through
+ * The hot path's statements (the intake INSERT, a send's claim and record) straight on the `pg` pool Prisma's adapter is given (src/db/prisma.ts). Through
  * Prisma even a raw statement goes through its client runtime, which cost the send worker more CPU than
  * Postgres spent on the statement; here a statement is one `pool.query` whose result pg parses itself
  * (timestamptz → Date, jsonb → value, int → number).

@@ -1,3 +1,4 @@
+import { DatabaseError } from 'pg';
 import { MAX_JSON_DEPTH } from '../lib/json';
 
 /**
@@ -73,9 +74,14 @@ interface DriverCause {
   originalMessage?: unknown;
 }
 
-/** What Postgres said about a failed Prisma query, from the driver adapter's error (`meta.driverAdapterError.cause`). */
-const causeOf = (err: unknown): DriverCause | undefined =>
-  (err as { meta?: { driverAdapterError?: { cause?: DriverCause } } } | null)?.meta?.driverAdapterError?.cause;
+/**
+ * What Postgres said about a failed query: from the driver adapter's error (`meta.driverAdapterError.cause`)
+ * for a Prisma query, from pg's own error for a statement run on the pool directly (`sqlOf(db)`, src/db/sql.ts).
+ */
+function causeOf(err: unknown): DriverCause | undefined {
+  if (err instanceof DatabaseError) return { originalCode: err.code, originalMessage: err.message };
+  return (err as { meta?: { driverAdapterError?: { cause?: DriverCause } } } | null)?.meta?.driverAdapterError?.cause;
+}
 
 function sqlState(err: unknown): string | undefined {
   const code = causeOf(err)?.originalCode;

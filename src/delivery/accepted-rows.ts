@@ -1,6 +1,7 @@
-import { Prisma } from '../db/prisma';
+import { sqlOf, type NamedStatement } from '../db/sql';
 import type { Channel, MessageSource } from '../generated/prisma/enums';
 import type { MessagePayload } from './content';
+import type { StoreContext } from './message-changes';
 
 /** A message as the group INSERT reads it: the columns of `insertAccepted`'s recordset. */
 export interface AcceptedRow {
@@ -24,11 +25,13 @@ export interface AcceptedRow {
 
 /**
  * The same statement text for every group, whose only parameter is the group as a JSON array: the driver
- * binds one value however large the group, and Postgres sees one statement shape.
+ * binds one value however large the group, and Postgres sees one statement shape, prepared once per connection.
  */
-export const insertAccepted = (rowsJson: string) => Prisma.sql`
+const INSERT_ACCEPTED: NamedStatement = {
+  name: 'accept_insert',
+  text: `
   WITH input AS (
-    SELECT * FROM jsonb_to_recordset(${rowsJson}::jsonb) AS i(
+    SELECT * FROM jsonb_to_recordset($1::jsonb) AS i(
       id text, source text, external_id text, channel text, template text, recipient text, recipient_domain text,
       user_id text, subject text, expires_at timestamptz, created_at timestamptz, payload jsonb, redacted jsonb,
       detail jsonb, traceparent text)
@@ -47,4 +50,18 @@ export const insertAccepted = (rowsJson: string) => Prisma.sql`
     INSERT INTO message_events (message_id, type, occurred_at, detail)
     SELECT i.id, 'received', i.created_at, i.detail FROM input i JOIN m ON m.id = i.id
   )
-  SELECT id FROM m`;
+  SELECT id FROM m`,
+};
+
+/**
+ * One statement: each message with its content and `received` event, or none of it. Returns the ids inserted.
+ * Run on the pool directly: through Prisma's raw query the ORM's own work cost more than the statement.
+ */
+export async function recordAccepted({ db, changed }: StoreContext, rows: AcceptedRow[]): Promise<Set<string>> {
+  const inserted = await sqlOf(db).rows<{ id: string }>(INSERT_ACCEPTED, [JSON.stringify(rows)]);
+  const ids = new Set(inserted.map((r) => r.id));
+  for (const row of rows) {
+    if (ids.has(row.id)) changed(row.id, 'queued', { type: 'received', detail: row.detail }, row.created_at);
+  }
+  return ids;
+}

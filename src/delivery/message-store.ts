@@ -1,7 +1,7 @@
 import type { Db } from '../db/prisma';
 import type { Channel, MessageStatus } from '../generated/prisma/enums';
 import type { Logger } from '../lib/logger';
-import type { AcceptedRow } from './accepted-rows';
+import { recordAccepted, type AcceptedRow } from './accepted-rows';
 import { announceChanges, appendEvent, type StoreContext } from './message-changes';
 import { applyProviderEvent, recordWriteback, requeue } from './report-transitions';
 import type { SentRecord } from './send-statements';
@@ -9,7 +9,6 @@ import {
   claimForSend,
   endSendRun,
   markSent,
-  recordAccepted,
   recordAttemptFailed,
   recordRepeatedFailure,
   recordSkip,

@@ -1,7 +1,6 @@
 import { Prisma, type Db } from '../db/prisma';
 import { sqlOf } from '../db/sql';
 import type { Channel, MessageStatus } from '../generated/prisma/enums';
-import { insertAccepted, type AcceptedRow } from './accepted-rows';
 import type { StoreContext } from './message-changes';
 import {
   CLAIM_FOR_SEND,
@@ -22,16 +21,6 @@ import { IN_FLIGHT, type EndDetail, type SendFailedDetail, type SkipDetail } fro
 
 /** Prisma's "record to update not found": a guarded `update` whose status guard refused. */
 const refusedByGuard = (err: unknown): boolean => (err as { code?: string }).code === 'P2025';
-
-/** One statement: each message with its content and `received` event, or none of it. Returns the ids inserted. */
-export async function recordAccepted({ db, changed }: StoreContext, rows: AcceptedRow[]): Promise<Set<string>> {
-  const inserted = await db.$queryRaw<{ id: string }[]>(insertAccepted(JSON.stringify(rows)));
-  const ids = new Set(inserted.map((r) => r.id));
-  for (const row of rows) {
-    if (ids.has(row.id)) changed(row.id, 'queued', { type: 'received', detail: row.detail }, row.created_at);
-  }
-  return ids;
-}
 
 /**
  * A send run's start, in one statement: the message with its content, taken for this run (only while it is in

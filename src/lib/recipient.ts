@@ -18,6 +18,19 @@ export const E164_NUMBER = /^\+[1-9]\d{6,14}$/;
 /** Invisible in a mail client or on a phone: zero-width spaces and joiners, soft hyphens, BOMs, bidi marks. */
 const INVISIBLE = /[\p{Cf}\p{Default_Ignorable_Code_Point}]/gu;
 
+/** Domains repeat (most addresses are at a few providers): their ASCII forms, bounded, cleared when full. */
+const asciiDomains = new Map<string, string>();
+const ASCII_DOMAINS_KEPT = 1_000;
+
+function asciiDomain(domain: string): string {
+  let ascii = asciiDomains.get(domain);
+  if (ascii === undefined) {
+    if (asciiDomains.size >= ASCII_DOMAINS_KEPT) asciiDomains.clear();
+    asciiDomains.set(domain, (ascii = domainToASCII(domain) || domain));
+  }
+  return ascii;
+}
+
 /**
  * NFKC (a fullwidth `ｘ＠ｅｘａｍｐｌｅ．ｏｒｇ` is `x@example.org`), without invisible characters, the domain in
  * its ASCII form (IDNA: `bücher.de` is `xn--bcher-kva.de`) and without the trailing dot of a fully qualified
@@ -32,7 +45,7 @@ export function normalizeEmail(raw: string): string {
     .slice(at + 1)
     .toLowerCase()
     .replace(/\.+$/, '');
-  return `${address.slice(0, at).toLowerCase()}@${domainToASCII(domain) || domain}`;
+  return `${address.slice(0, at).toLowerCase()}@${asciiDomain(domain)}`;
 }
 
 /** Phone numbers without the spaces, dashes and brackets people write them with (and fullwidth digits as ASCII). */

@@ -1,0 +1,38 @@
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { bufferedStdout, createLogger, LOG_FLUSH_MS } from '../src/lib/logger';
+
+let dir: string;
+beforeAll(() => (dir = mkdtempSync(path.join(tmpdir(), 'relay-log-'))));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const linesIn = (file: string) =>
+  readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+describe('the log destination', () => {
+  it('writes lines a few at a time, none of them held longer than LOG_FLUSH_MS', async () => {
+    const file = path.join(dir, 'stdout.log');
+    const fd = openSync(file, 'w');
+    try {
+      const log = createLogger('info', bufferedStdout({ fd }));
+      log.info({ n: 1 }, 'first');
+      log.info({ n: 2 }, 'second');
+      // Held: a write per line cost more than the line.
+      expect(readFileSync(file, 'utf8')).toBe('');
+      await new Promise((r) => setTimeout(r, LOG_FLUSH_MS + 100));
+      expect(linesIn(file).map((l) => [l.msg, l.n])).toEqual([
+        ['first', 1],
+        ['second', 2],
+      ]);
+      // A burst past the buffer goes out without waiting, in whole lines.
+      for (let i = 0; i < 100; i++) log.info({ i }, 'burst');
+      expect(linesIn(file).length).toBeGreaterThan(2);
+    } finally {
+      closeSync(fd);
+    }
+  });
+});
