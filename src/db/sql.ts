@@ -2,9 +2,9 @@ import type { Pool } from 'pg';
 import type { Db } from './prisma';
 
 /**
- * The hot path's statements (the intake INSERT, a send's claim and record) straight on the `pg` pool Prisma's adapter is given (src/db/prisma.ts). Through
- * Prisma even a raw statement goes through its client runtime, which cost the send worker more CPU than
- * Postgres spent on the statement; here a statement is one `pool.query` whose result pg parses itself
+ * The hot path's statements (the intake INSERT, a send's claim and its record) straight on the `pg` pool
+ * Prisma's adapter is given (src/db/prisma.ts). Through Prisma even a raw statement goes through its client
+ * runtime, which cost the receiver and the send worker more CPU than Postgres spent on the statement; here a statement is one `pool.query` whose result pg parses itself
  * (timestamptz → Date, jsonb → value, int → number).
  */
 
