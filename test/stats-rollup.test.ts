@@ -24,7 +24,14 @@ beforeAll(async () => {
   ] as const) {
     await seedMessages(db, { count: n, provider: 'resend', domain: 'gmail.com', outcome: 'delivered', createdAt: hoursAgo(h + 0.5) });
     await seedMessages(db, { count: 1, provider: 'resend', domain: 'gmail.com', outcome: 'hard_bounce', createdAt: hoursAgo(h + 0.2) });
-    await seedMessages(db, { count: 2, provider: 'autosend', domain: 'yahoo.com', outcome: 'complaint', sendMs: 2_345, createdAt: hoursAgo(h) });
+    await seedMessages(db, {
+      count: 2,
+      provider: 'autosend',
+      domain: 'yahoo.com',
+      outcome: 'complaint',
+      sendMs: 2_345,
+      createdAt: hoursAgo(h),
+    });
     await seedMessages(db, { count: 1, provider: 'unosend', channel: 'sms', outcome: 'delivered', createdAt: hoursAgo(h + 0.1) });
     await seedMessages(db, { count: 1, outcome: 'queued', createdAt: hoursAgo(h + 0.3) });
   }

@@ -39,7 +39,7 @@ export interface StatusRow {
   email_sent: number;
 }
 
-/** A scope's latency percentiles ('all' sums the providers'). */
+/** A scope's latency percentiles. */
 export interface PercentileRow {
   scope: Scope | 'all';
   key: string;
@@ -66,11 +66,14 @@ const inRanges = (ranges: Range[]) =>
         ' OR ',
       );
 
-/** Per acceptance hour, per provider and per domain (a message without one has no domain row). */
+/**
+ * Per acceptance hour, per provider and per domain (a message without one has no domain row); latency also over
+ * all messages ('all'), counts only per provider (stats.ts sums those for 'all').
+ */
 const scopeColumns = Prisma.sql`
-  CASE WHEN GROUPING(provider) = 0 THEN 'provider' ELSE 'domain' END AS scope,
+  CASE WHEN GROUPING(provider) = 0 THEN 'provider' WHEN GROUPING(recipient_domain) = 0 THEN 'domain' ELSE 'all' END AS scope,
   coalesce(CASE WHEN GROUPING(provider) = 0 THEN provider ELSE recipient_domain END, '') AS key`;
-const notNoDomain = Prisma.sql`HAVING GROUPING(provider) = 0 OR recipient_domain IS NOT NULL`;
+const notNoDomain = Prisma.sql`HAVING GROUPING(recipient_domain) = 1 OR recipient_domain IS NOT NULL`;
 
 const statusRowsOver = (ranges: Range[]) => Prisma.sql`
   SELECT hour, ${scopeColumns}, status, count(*)::int AS messages, count(*) FILTER (WHERE email_sent)::int AS email_sent
@@ -86,10 +89,11 @@ const latencyRowsOver = (ranges: Range[]) => Prisma.sql`
                l.ms / l.unit * l.unit AS bucket_ms
         FROM messages m
         CROSS JOIN LATERAL (VALUES ('accepted_to_sent', m.sent_at - m.created_at), ('sent_to_delivered', m.delivered_at - m.sent_at)) AS d(kind, span)
-        CROSS JOIN LATERAL (SELECT greatest(round(extract(epoch FROM d.span) * 1000), 0)::bigint AS ms) v
+        -- No span (not sent, not delivered) makes a bucket of its own, NULL: the fold leaves it out, a read ignores it.
+        CROSS JOIN LATERAL (SELECT CASE WHEN d.span IS NOT NULL THEN greatest(round(extract(epoch FROM d.span) * 1000), 0)::bigint END AS ms) v
         CROSS JOIN LATERAL (SELECT d.kind, v.ms, (10 ^ greatest(length(v.ms::text) - 2, 0))::bigint AS unit) l
-        WHERE (${inRanges(ranges)}) AND d.span IS NOT NULL) x
-  GROUP BY GROUPING SETS ((hour, provider, kind, bucket_ms), (hour, recipient_domain, kind, bucket_ms))
+        WHERE ${inRanges(ranges)}) x
+  GROUP BY GROUPING SETS ((hour, kind, bucket_ms), (hour, provider, kind, bucket_ms), (hour, recipient_domain, kind, bucket_ms))
   ${notNoDomain}`;
 
 const hourOf = (ms: number): number => Math.floor(ms / HOUR_MS) * HOUR_MS;
@@ -124,7 +128,9 @@ export async function fold(db: Db): Promise<{ hours: number }> {
       for (let i = 0; i < hours.length; i += FOLD_HOURS_PER_STATEMENT) {
         const ranges = hours.slice(i, i + FOLD_HOURS_PER_STATEMENT).map(hourRange);
         await tx.$executeRaw`INSERT INTO message_stats_hourly (hour, scope, key, status, messages, email_sent) ${statusRowsOver(ranges)}`;
-        await tx.$executeRaw`INSERT INTO message_latency_hourly (hour, scope, key, kind, bucket_ms, messages) ${latencyRowsOver(ranges)}`;
+        await tx.$executeRaw`
+          INSERT INTO message_latency_hourly (hour, scope, key, kind, bucket_ms, messages)
+          SELECT * FROM (${latencyRowsOver(ranges)}) l WHERE bucket_ms IS NOT NULL`;
       }
       await tx.rollupWatermark.upsert({
         where: { name: ROLLUP },
@@ -177,13 +183,11 @@ export async function hourlyRows(db: Db, since: Date, until: Date): Promise<{ st
         SELECT scope, key, kind, bucket_ms, messages FROM (${latencyRowsOver(live)}) l
       ),
       buckets AS (
-        SELECT scope, key, kind, bucket_ms, sum(messages) AS n FROM (
-          SELECT * FROM h UNION ALL SELECT 'all', '', kind, bucket_ms, messages FROM h WHERE scope = 'provider'
-        ) a GROUP BY scope, key, kind, bucket_ms
+        SELECT scope, key, kind, bucket_ms, sum(messages) AS n FROM h GROUP BY scope, key, kind, bucket_ms
       ),
       running AS (
-        SELECT *, sum(n) OVER (PARTITION BY scope, key, kind ORDER BY bucket_ms) AS below,
-                  sum(n) OVER (PARTITION BY scope, key, kind) AS total
+        SELECT *, sum(n) FILTER (WHERE bucket_ms IS NOT NULL) OVER (PARTITION BY scope, key, kind ORDER BY bucket_ms) AS below,
+                  sum(n) FILTER (WHERE bucket_ms IS NOT NULL) OVER (PARTITION BY scope, key, kind) AS total
         FROM buckets
       )
       SELECT scope, key, kind, min(bucket_ms) FILTER (WHERE below >= 0.5 * total)::float8 AS p50,
