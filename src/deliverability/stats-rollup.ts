@@ -122,8 +122,11 @@ export async function fold(db: Db): Promise<{ hours: number }> {
             FROM messages`;
       const hours = dirty.filter((d) => d.hour !== null).map((d) => d.hour);
       const kept = new Date(started.getTime() - KEPT_MS);
-      await tx.$executeRaw`DELETE FROM message_stats_hourly WHERE hour = ANY(${hours}::timestamptz[]) OR hour < ${kept}`;
-      await tx.$executeRaw`DELETE FROM message_latency_hourly WHERE hour = ANY(${hours}::timestamptz[]) OR hour < ${kept}`;
+      // Two statements each, so each reads its hours along the primary key (an OR of both reads the whole table).
+      await tx.$executeRaw`DELETE FROM message_stats_hourly WHERE hour = ANY(${hours}::timestamptz[])`;
+      await tx.$executeRaw`DELETE FROM message_stats_hourly WHERE hour < ${kept}`;
+      await tx.$executeRaw`DELETE FROM message_latency_hourly WHERE hour = ANY(${hours}::timestamptz[])`;
+      await tx.$executeRaw`DELETE FROM message_latency_hourly WHERE hour < ${kept}`;
       // A day of hours per statement, so the first fold of a large log stays within the statement timeout.
       for (let i = 0; i < hours.length; i += FOLD_HOURS_PER_STATEMENT) {
         const ranges = hours.slice(i, i + FOLD_HOURS_PER_STATEMENT).map(hourRange);
