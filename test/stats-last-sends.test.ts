@@ -1,3 +1,4 @@
+import { RECORDED_FRESH_MS } from '../src/deliverability/last-sends';
 import { createStats } from '../src/deliverability/stats';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { seedMessages } from './helpers/seed';
@@ -46,4 +47,26 @@ it('skips the last-1,000 rates for readers that show only the window (dashboard,
   const s = await createStats({ db: database.db }).compute('24h', { lastSends: false });
   expect(s.rates.window).toMatchObject({ sent: 1_006 });
   expect(s.rates.last_1000_sends).toEqual({ sent: 0, hard_bounces: 0, complaints: 0, bounce_rate: null, complaint_rate: null });
+});
+
+it('reports the rates the deliverability check recorded while they are fresh, and computes them again once stale', async () => {
+  const db = database.db;
+  const at = new Date();
+  const recorded = await createStats({ db, now: () => at }).compute('24h', { lastSends: 'computeAndRecord' });
+  const gmailOf = (s: typeof recorded) => s.recipient_domains.find((d) => d.domain === 'gmail.com')!.rates.last_1000_sends;
+  expect(gmailOf(recorded)).toMatchObject({ sent: 1_000, hard_bounces: 0 });
+  // A hard bounce after the check: a read within RECORDED_FRESH_MS reports what the check recorded.
+  await seedMessages(db, {
+    count: 1,
+    provider: 'resend',
+    domain: 'gmail.com',
+    outcome: 'hard_bounce',
+    createdAt: new Date(Date.now() - 3600_000),
+  });
+  const soon = await createStats({ db, now: () => new Date(at.getTime() + 60_000) }).compute('24h');
+  expect(soon.rates.last_1000_sends).toEqual(recorded.rates.last_1000_sends);
+  expect(gmailOf(soon)).toEqual(gmailOf(recorded));
+  // Past it (no worker runs the check), they are computed on the read.
+  const stale = await createStats({ db, now: () => new Date(at.getTime() + RECORDED_FRESH_MS + 1_000) }).compute('24h');
+  expect(gmailOf(stale)).toMatchObject({ sent: 1_000, hard_bounces: 1 });
 });

@@ -40,6 +40,7 @@ export async function startWorkers(
       alerts: container.alerts,
       suppressions: container.suppressions,
       retention: container.retention,
+      stats: container.stats,
       log,
     }),
     createProviderEventsWorker({

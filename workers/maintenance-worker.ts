@@ -3,6 +3,7 @@ import type { RedisClient } from '../src/lib/redis';
 import type { Retention } from '../src/delivery/retention';
 import type { Sweeper } from '../src/delivery/sweeper';
 import type { Alerts } from '../src/deliverability/alerts';
+import type { Stats } from '../src/deliverability/stats';
 import type { ProviderEvents } from '../src/deliverability/provider-events';
 import type { SuppressionService } from '../src/deliverability/suppressions';
 import type { Logger } from '../src/lib/logger';
@@ -61,9 +62,10 @@ export function createMaintenanceWorker(options: {
   alerts: Pick<Alerts, 'evaluate'>;
   suppressions: Pick<SuppressionService, 'handleExpired'>;
   retention: Pick<Retention, 'run'>;
+  stats: Pick<Stats, 'fold'>;
   log: Logger;
 }): Worker<MaintenanceJobData> {
-  const { sweeper, providerEvents, alerts, suppressions, retention, log } = options;
+  const { sweeper, providerEvents, alerts, suppressions, retention, stats, log } = options;
   const worker = createJobWorker(
     'maintenance',
     async (data) => {
@@ -84,6 +86,8 @@ export function createMaintenanceWorker(options: {
         }
         case 'retention':
           return retention.run();
+        case 'rollup':
+          return stats.fold();
       }
     },
     { connection: options.connection, prefix: options.prefix, concurrency: 1 },

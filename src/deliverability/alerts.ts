@@ -137,7 +137,7 @@ export function createAlerts({ db, stats, config, log, onAlert }: AlertsDeps) {
 
   /** Computes the rates and reports every level change in one post; run periodically by the maintenance worker. */
   async function evaluate(window = '24h'): Promise<AlertChange[]> {
-    const current = await stats.compute(window);
+    const current = await stats.compute(window, { lastSends: 'computeAndRecord' });
     const scopes: { key: string; name: string; rates: ScopeStatsJson['rates'] }[] = [
       { key: 'all', name: 'overall', rates: current.rates },
       ...current.providers.map((p) => ({ key: `provider:${p.provider}`, name: `on ${p.provider}`, rates: p.rates })),

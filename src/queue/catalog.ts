@@ -65,6 +65,7 @@ const MaintenanceJob = z.discriminatedUnion('task', [
   z.object({ task: z.literal('sweep') }),
   z.object({ task: z.literal('deliverability') }),
   z.object({ task: z.literal('retention') }),
+  z.object({ task: z.literal('rollup') }),
 ]);
 
 /** Apply one stored provider webhook (provider_events.id) to its message. */
@@ -224,7 +225,9 @@ export const SWEEP_EVERY_MS = 30_000;
 export const DELIVERABILITY_EVERY_MS = 60_000;
 /** Daily, at a quiet hour (UTC): deletes are batched, but there is no reason to do them at peak. */
 export const RETENTION_CRON = '17 3 * * *';
-export const MAINTENANCE_SCHEDULER_IDS = ['sweep', 'deliverability', 'retention'] as const;
+/** Folds the messages changed since the last run into the stats' hourly rollup (deliverability/stats-rollup.ts). */
+export const ROLLUP_EVERY_MS = 60_000;
+export const MAINTENANCE_SCHEDULER_IDS = ['sweep', 'deliverability', 'retention', 'rollup'] as const;
 
 /**
  * Periodic housekeeping as BullMQ job schedulers (the scheduler id is the task), so it runs once per interval
@@ -235,6 +238,7 @@ export async function scheduleMaintenance(queues: Pick<Queues, 'maintenance'>, s
     sweep: { every: sweepEveryMs },
     deliverability: { every: DELIVERABILITY_EVERY_MS },
     retention: { pattern: RETENTION_CRON, tz: 'UTC' },
+    rollup: { every: ROLLUP_EVERY_MS },
   };
   for (const task of MAINTENANCE_SCHEDULER_IDS)
     await queues.maintenance.upsertJobScheduler(task, repeat[task], { name: task, data: { task } });
