@@ -4,7 +4,8 @@ import type { Logger } from '../lib/logger';
 import { recordAccepted, type AcceptedRow } from './accepted-rows';
 import { announceChanges, appendEvent, type StoreContext } from './message-changes';
 import { applyProviderEvent, recordWriteback, requeue } from './report-transitions';
-import type { SentRecord } from './send-statements';
+import { groupCommit, isDataError } from './send-batcher';
+import type { ClaimRequest, SentRecord, SentRequest } from './send-statements';
 import {
   claimForSend,
   endSendRun,
@@ -41,10 +42,20 @@ export type MessageStore = ReturnType<typeof createMessageStore>;
 
 export function createMessageStore({ db, now = () => new Date(), onChange, log }: MessageStoreDeps) {
   const ctx: StoreContext = { db, changed: announceChanges(now, onChange, log) };
+  // Concurrent send runs in this process share their claim and `sent` statements (group commit).
+  const claim = groupCommit({
+    write: (claims: ClaimRequest[]) => claimForSend(ctx, claims),
+    keyOf: (c) => c.messageId,
+    mayBeOneItems: isDataError,
+  });
+  const recordSent = groupCommit({
+    write: (records: SentRequest[]) => markSent(ctx, records),
+    keyOf: (r) => r.messageId,
+    mayBeOneItems: isDataError,
+  });
   return {
     recordAccepted: (rows: AcceptedRow[]) => recordAccepted(ctx, rows),
-    claimForSend: (messageId: string, at: Date, leaseUntil: Date, queuedAt: Date | null) =>
-      claimForSend(ctx, messageId, at, leaseUntil, queuedAt),
+    claimForSend: (messageId: string, at: Date, leaseUntil: Date, queuedAt: Date | null) => claim({ messageId, at, leaseUntil, queuedAt }),
     release: (messageId: string) => release(db, messageId),
     touch: (messageId: string, at: Date) => touch(db, messageId, at),
     markFailed: (messageId: string, detail: EndDetail, dropPayload: boolean) => endSendRun(ctx, messageId, 'failed', detail, dropPayload),
@@ -54,7 +65,7 @@ export function createMessageStore({ db, now = () => new Date(), onChange, log }
       recordAttemptFailed(ctx, messageId, provider, lastError, detail),
     recordRepeatedFailure: (messageId: string, provider: string, lastError: string, eventId: string, detail: SendFailedDetail) =>
       recordRepeatedFailure(ctx, messageId, provider, lastError, eventId, detail),
-    markSent: (messageId: string, sent: SentRecord) => markSent(ctx, messageId, sent),
+    markSent: (messageId: string, sent: SentRecord) => recordSent({ messageId, sent }),
     recordFailover: (messageId: string, provider: string, from: string, duplicatePossible = false) =>
       appendEvent(ctx, messageId, 'sending', {
         type: 'failover',

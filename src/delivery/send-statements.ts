@@ -62,40 +62,64 @@ export interface SendClaimRow extends Pick<SendableMessage, 'id' | 'source' | 'c
   suppression_expires_at: Date | null;
 }
 
+/** One send run's claim, as `claimForSend` is asked for it. */
+export interface ClaimRequest {
+  messageId: string;
+  at: Date;
+  leaseUntil: Date;
+  /** When the queue took the job; null: no `queued` event. */
+  queuedAt: Date | null;
+}
+
 /**
- * Reads the message with its content and takes it for one run, only while it is in flight, unexpired and no
- * other run's lease holds it; then the job's `queued` event, once per job run (its dedupe key); and the
- * recipient's suppression in force. The read is the statement's snapshot, from before the claim. No row: no
- * such message. $1 message id, $2 now, $3 lease until, $4 when the queue took the job (null: no event),
- * $5 that event's dedupe key.
+ * Per message: reads it with its content and takes it for one run, only while it is in flight, unexpired and
+ * no other run's lease holds it; then the job's `queued` event, once per job run (its dedupe key); and the
+ * recipient's suppression in force. The read is the statement's snapshot, from before the claim. One row per
+ * message found (none: no such message). The messages are locked in id order first, so two batches sharing
+ * messages wait for each other instead of deadlocking. Arrays, one element per message (ids distinct): $1 ids,
+ * $2 nows, $3 leases until, $4 when the queue took each job (null: no event), $5 those events' dedupe keys.
  */
 export const CLAIM_FOR_SEND: NamedStatement = {
-  name: 'send_claim',
+  name: 'send_claim_batch',
   text: `
-  WITH msg AS (
+  WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[], $5::text[])
+      AS i(id, at, lease_until, queued_at, queued_key)
+  ), msg AS (
     SELECT m.id, m.source::text AS source, m.channel, m.status::text AS status, m.recipient, m.template,
-           m.send_generation, m.expires_at, m.created_at, c.message_id IS NOT NULL AS has_content, c.payload
-    FROM messages m LEFT JOIN message_contents c ON c.message_id = m.id
-    WHERE m.id = $1
+           m.send_generation, m.expires_at, m.created_at, c.message_id IS NOT NULL AS has_content, c.payload, i.at
+    FROM input i JOIN messages m ON m.id = i.id LEFT JOIN message_contents c ON c.message_id = m.id
+  ), locked AS (
+    SELECT id FROM messages WHERE id IN (SELECT id FROM input) ORDER BY id FOR UPDATE
   ), claimed AS (
-    UPDATE messages SET status = 'sending', lease_until = $3, updated_at = $2
-    WHERE id = $1 AND status IN ${inFlight} AND (lease_until IS NULL OR lease_until < $2)
-      AND (expires_at IS NULL OR expires_at > $2)
-    RETURNING id
+    UPDATE messages m SET status = 'sending', lease_until = i.lease_until, updated_at = i.at
+    FROM input i, locked l
+    WHERE m.id = i.id AND l.id = i.id AND m.status IN ${inFlight} AND (m.lease_until IS NULL OR m.lease_until < i.at)
+      AND (m.expires_at IS NULL OR m.expires_at > i.at)
+    RETURNING m.id, i.queued_at, i.queued_key
   ), queued AS (
     INSERT INTO message_events (message_id, type, occurred_at, dedupe_key)
-    SELECT id, 'queued', $4, $5 FROM claimed WHERE $4::timestamptz IS NOT NULL
+    SELECT id, 'queued', queued_at, queued_key FROM claimed WHERE queued_at IS NOT NULL
     ON CONFLICT DO NOTHING
-    RETURNING 1
+    RETURNING message_id
   )
   SELECT msg.id, msg.source, msg.channel::text AS channel, msg.status, msg.recipient, msg.template, msg.send_generation,
          msg.expires_at, msg.created_at, msg.has_content, msg.payload,
-         EXISTS (SELECT 1 FROM claimed) AS claimed, EXISTS (SELECT 1 FROM queued) AS queued,
+         claimed.id IS NOT NULL AS claimed, queued.message_id IS NOT NULL AS queued,
          s.id AS suppression_id, s.reason AS suppression_reason, s.source_message_id AS suppression_source_message_id,
          s.expires_at AS suppression_expires_at
-  FROM msg LEFT JOIN suppressions s
-    ON s.channel = msg.channel AND s.recipient = msg.recipient AND (s.expires_at IS NULL OR s.expires_at > $2)`,
+  FROM msg LEFT JOIN claimed ON claimed.id = msg.id LEFT JOIN queued ON queued.message_id = msg.id
+  LEFT JOIN suppressions s
+    ON s.channel = msg.channel AND s.recipient = msg.recipient AND (s.expires_at IS NULL OR s.expires_at > msg.at)`,
 };
+
+export const claimValues = (claims: ClaimRequest[]): unknown[] => [
+  claims.map((c) => c.messageId),
+  claims.map((c) => c.at),
+  claims.map((c) => c.leaseUntil),
+  claims.map((c) => c.queuedAt),
+  claims.map((c) => c.queuedAt && queuedEventKey(c.messageId, c.queuedAt)),
+];
 
 export const toSendClaim = (row: SendClaimRow): SendClaim => ({
   message: {
@@ -136,38 +160,51 @@ export interface SentRecord {
   dropPayload: boolean;
 }
 
+/** One `sent` record, as `markSent` is asked for it. */
+export interface SentRequest {
+  messageId: string;
+  sent: SentRecord;
+}
+
 /**
- * The provider took it: status, `sent` event and content (headers kept, clear code dropped) in one statement,
- * all of it only if the message was still in flight. Returns `[{ sent: 1 }]`, or `[{ sent: 0 }]` when the
- * guard refused (a stale run; nothing was written). $1 message id, $2 provider, $3 its message id, $4 sent at,
- * $5 the event's detail (JSON), $6 the headers (JSON; null keeps them), $7 whether the clear payload goes.
+ * Per message, the provider took it: status, `sent` event and content (headers kept, clear code dropped),
+ * all of it only if the message was still in flight (else nothing is written: a stale run). Returns the ids
+ * recorded. Messages locked in id order first, as `CLAIM_FOR_SEND`. Arrays, one element per message (ids
+ * distinct): $1 ids, $2 providers, $3 their message ids, $4 sent at, $5 the events' details (JSON), $6 the
+ * headers (JSON; null keeps them), $7 whether the clear payload goes.
  */
 export const RECORD_SENT: NamedStatement = {
-  name: 'send_sent',
+  name: 'send_sent_batch',
   text: `
-  WITH sent AS (
-    UPDATE messages SET status = 'sent', provider = $2, provider_message_id = $3,
-           sent_at = $4, last_error = NULL, lease_until = NULL, attempts = attempts + 1, updated_at = $4
-    WHERE id = $1 AND status IN ${inFlight}
-    RETURNING id
+  WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[], $6::jsonb[], $7::boolean[])
+      AS i(id, provider, provider_message_id, sent_at, detail, headers, drop_payload)
+  ), locked AS (
+    SELECT id FROM messages WHERE id IN (SELECT id FROM input) ORDER BY id FOR UPDATE
+  ), sent AS (
+    UPDATE messages m SET status = 'sent', provider = i.provider, provider_message_id = i.provider_message_id,
+           sent_at = i.sent_at, last_error = NULL, lease_until = NULL, attempts = m.attempts + 1, updated_at = i.sent_at
+    FROM input i, locked l
+    WHERE m.id = i.id AND l.id = i.id AND m.status IN ${inFlight}
+    RETURNING m.id, i.provider, i.sent_at, i.detail, i.headers, i.drop_payload
   ), event AS (
     INSERT INTO message_events (message_id, type, provider, occurred_at, detail)
-    SELECT id, 'sent', $2, $4, $5::jsonb FROM sent
+    SELECT id, 'sent', provider, sent_at, detail FROM sent
   ), content AS (
-    UPDATE message_contents
-    SET headers = COALESCE($6::jsonb, headers),
-        payload = CASE WHEN $7::boolean THEN NULL ELSE payload END
-    WHERE message_id IN (SELECT id FROM sent)
+    UPDATE message_contents c
+    SET headers = COALESCE(sent.headers, c.headers),
+        payload = CASE WHEN sent.drop_payload THEN NULL ELSE c.payload END
+    FROM sent WHERE c.message_id = sent.id
   )
-  SELECT count(*)::int AS sent FROM sent`,
+  SELECT id FROM sent`,
 };
 
-export const recordSentValues = (messageId: string, sent: SentRecord): unknown[] => [
-  messageId,
-  sent.provider,
-  sent.providerMessageId,
-  sent.sentAt,
-  JSON.stringify(sent.detail),
-  sent.headers === undefined ? null : JSON.stringify(sent.headers),
-  sent.dropPayload,
+export const recordSentValues = (records: SentRequest[]): unknown[] => [
+  records.map((r) => r.messageId),
+  records.map((r) => r.sent.provider),
+  records.map((r) => r.sent.providerMessageId),
+  records.map((r) => r.sent.sentAt),
+  records.map((r) => JSON.stringify(r.sent.detail)),
+  records.map((r) => (r.sent.headers === undefined ? null : JSON.stringify(r.sent.headers))),
+  records.map((r) => r.sent.dropPayload),
 ];

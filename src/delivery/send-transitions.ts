@@ -4,13 +4,14 @@ import type { Channel, MessageStatus } from '../generated/prisma/enums';
 import type { StoreContext } from './message-changes';
 import {
   CLAIM_FOR_SEND,
-  queuedEventKey,
+  claimValues,
   RECORD_SENT,
   recordSentValues,
   toSendClaim,
+  type ClaimRequest,
   type SendClaim,
   type SendClaimRow,
-  type SentRecord,
+  type SentRequest,
 } from './send-statements';
 import { IN_FLIGHT, type EndDetail, type SendFailedDetail, type SkipDetail } from './timeline';
 
@@ -23,27 +24,20 @@ import { IN_FLIGHT, type EndDetail, type SendFailedDetail, type SkipDetail } fro
 const refusedByGuard = (err: unknown): boolean => (err as { code?: string }).code === 'P2025';
 
 /**
- * A send run's start, in one statement: the message with its content, taken for this run (only while it is in
- * flight, unexpired and no other run's lease holds it), the job's `queued` event (once however often the job
- * runs) and the recipient's suppression. Null: no such message. `queuedAt` null: no `queued` event.
+ * Send runs' starts, in one statement for a batch (send-batcher.ts groups them): per run, the message with its
+ * content, taken for this run (only while it is in flight, unexpired and no other run's lease holds it), the
+ * job's `queued` event (once however often the job runs) and the recipient's suppression. Answers in the
+ * claims' order; null: no such message. `queuedAt` null: no `queued` event. Message ids distinct.
  */
-export async function claimForSend(
-  { db, changed }: StoreContext,
-  messageId: string,
-  at: Date,
-  leaseUntil: Date,
-  queuedAt: Date | null,
-): Promise<SendClaim | null> {
-  const [row] = await sqlOf(db).rows<SendClaimRow>(CLAIM_FOR_SEND, [
-    messageId,
-    at,
-    leaseUntil,
-    queuedAt,
-    queuedAt && queuedEventKey(messageId, queuedAt),
-  ]);
-  if (!row) return null;
-  if (row.queued) changed(messageId, 'sending', { type: 'queued', detail: {} }, queuedAt!);
-  return toSendClaim(row);
+export async function claimForSend({ db, changed }: StoreContext, claims: ClaimRequest[]): Promise<(SendClaim | null)[]> {
+  const rows = await sqlOf(db).rows<SendClaimRow>(CLAIM_FOR_SEND, claimValues(claims));
+  const byId = new Map(rows.map((row) => [row.id, row]));
+  return claims.map(({ messageId, queuedAt }) => {
+    const row = byId.get(messageId);
+    if (!row) return null;
+    if (row.queued) changed(messageId, 'sending', { type: 'queued', detail: {} }, queuedAt!);
+    return toSendClaim(row);
+  });
 }
 
 /**
@@ -131,15 +125,22 @@ export async function recordRepeatedFailure(
   changed(messageId, 'sending', { type: 'send_failed', provider, detail });
 }
 
-/** The provider took it. Only from in flight, as `end`: a stale run cannot overwrite a settled message. */
-export async function markSent({ db, changed }: StoreContext, messageId: string, sent: SentRecord): Promise<boolean> {
-  const detail = { provider_message_id: sent.providerMessageId, ...sent.detail };
-  const [{ sent: count }] = (await sqlOf(db).rows<{ sent: number }>(RECORD_SENT, recordSentValues(messageId, { ...sent, detail }))) as [
-    { sent: number },
-  ];
-  if (count !== 1) return false;
-  changed(messageId, 'sent', { type: 'sent', provider: sent.provider, detail }, sent.sentAt);
-  return true;
+/**
+ * The provider took them, in one statement for a batch (send-batcher.ts). Only from in flight, as `end`: a
+ * stale run cannot overwrite a settled message. Answers in the records' order. Message ids distinct.
+ */
+export async function markSent({ db, changed }: StoreContext, records: SentRequest[]): Promise<boolean[]> {
+  const withIds = records.map(({ messageId, sent }) => ({
+    messageId,
+    sent: { ...sent, detail: { provider_message_id: sent.providerMessageId, ...sent.detail } },
+  }));
+  const rows = await sqlOf(db).rows<{ id: string }>(RECORD_SENT, recordSentValues(withIds));
+  const recorded = new Set(rows.map((row) => row.id));
+  return withIds.map(({ messageId, sent }) => {
+    if (!recorded.has(messageId)) return false;
+    changed(messageId, 'sent', { type: 'sent', provider: sent.provider, detail: sent.detail }, sent.sentAt);
+    return true;
+  });
 }
 
 /** A new run of skips (provider, reason) starts one event; returns its id, which later counts update. */
