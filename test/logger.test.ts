@@ -35,4 +35,24 @@ describe('the log destination', () => {
       closeSync(fd);
     }
   });
+
+  it('drops what it cannot write when stdout is gone, and never throws into the code that logs', async () => {
+    const fd = openSync(path.join(dir, 'closed.log'), 'w');
+    const log = createLogger('info', bufferedStdout({ fd, flushMs: 10 }));
+    closeSync(fd);
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    try {
+      // Past the buffer (written at once) and below it (written by the timer): both fail with EBADF.
+      expect(() => {
+        for (let i = 0; i < 100; i++) log.info({ i }, 'burst');
+      }).not.toThrow();
+      log.info('held');
+      await new Promise((r) => setTimeout(r, 50));
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+  });
 });

@@ -2,7 +2,9 @@ import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { acceptClerkEvent, emailCreated } from './helpers/clerk-events';
+import { logIn } from './helpers/dashboard';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
+import type { Harness } from './helpers/harness';
 import { logged, obliterateQueues, startService as startServiceWith, type Service } from './helpers/service';
 import { randomPort } from './helpers/redis-server';
 import { waitFor } from './helpers/wait';
@@ -83,12 +85,16 @@ describe('the service process', () => {
     }
   });
 
-  it('ROLE=worker does not load the dashboard (bull-board); ROLE=api does', async () => {
+  it('ROLE=worker never loads the dashboard (bull-board); ROLE=api loads it on the first /dashboard/queues request', async () => {
     const preload = `--require ${path.join(__dirname, 'fixtures/report-loaded-modules.js')}`;
-    const loadedBy = async (role: string): Promise<boolean> => {
+    const loadedBy = async (role: string, openQueuesPage: boolean): Promise<boolean> => {
       const service = startService({ ROLE: role, METRICS_PORT: String(randomPort()), NODE_OPTIONS: preload });
       try {
         await waitFor(() => logged(service, 'auth-relay ready'), { timeoutMs: 20_000 });
+        if (openQueuesPage) {
+          const session = await logIn({ request: (p, init) => fetch(`http://127.0.0.1:${service.port}${p}`, init) } as Harness);
+          expect((await session.get('/dashboard/queues/')).status).toBe(200);
+        }
         service.child.kill('SIGTERM');
         expect(await service.exited).toBe(0);
         return (JSON.parse(service.stderr.find((l) => l.includes('bullBoardLoaded'))!) as { bullBoardLoaded: boolean }).bullBoardLoaded;
@@ -96,8 +102,9 @@ describe('the service process', () => {
         service.child.kill('SIGKILL');
       }
     };
-    expect(await loadedBy('worker')).toBe(false);
-    expect(await loadedBy('api')).toBe(true);
+    expect(await loadedBy('worker', false)).toBe(false);
+    expect(await loadedBy('api', false)).toBe(false);
+    expect(await loadedBy('api', true)).toBe(true);
   });
 
   it('refuses to start on a bad setting, naming the variable', async () => {

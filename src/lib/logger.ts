@@ -34,6 +34,8 @@ const PIPE_BUF = 4096;
 const LOG_BUFFER_BYTES = 3_584;
 /** … or this long has passed since the first of them. */
 export const LOG_FLUSH_MS = 100;
+/** What is kept for a stdout that refuses writes; past it, lines are dropped rather than held in memory. */
+const MAX_HELD_BYTES = 1 << 20;
 
 /**
  * stdout, written a few lines at a time: a write per line cost more than the line (a twentieth of intake when
@@ -43,7 +45,10 @@ export const LOG_FLUSH_MS = 100;
  * thread's lines on the same stdout never land inside one of these. `fd` is for tests.
  */
 export function bufferedStdout({ fd = 1, flushMs = LOG_FLUSH_MS } = {}): pino.DestinationStream {
-  const stdout = pino.destination({ dest: fd, sync: true, minLength: LOG_BUFFER_BYTES, maxWrite: PIPE_BUF });
+  const stdout = pino.destination({ dest: fd, sync: true, minLength: LOG_BUFFER_BYTES, maxWrite: PIPE_BUF, maxLength: MAX_HELD_BYTES });
+  // A stdout that fails (a closed pipe, a vanished collector) loses its lines; it must not throw into the request,
+  // the send or the timer that logged, which an 'error' nobody listens to would do.
+  stdout.on('error', () => undefined);
   let flushing: NodeJS.Timeout | undefined;
   process.on('exit', () => {
     try {
