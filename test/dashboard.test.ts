@@ -693,6 +693,48 @@ describe('overview', () => {
       await quiet.drop();
     }
   });
+  it('counts the day by status the same from the hourly rollup, and at once after a change', async () => {
+    const own = await createTestDatabase();
+    const other = await startHarness(testConfig(own.url));
+    try {
+      const session = await logIn(other);
+      const hourStart = Math.floor(Date.now() / 3_600_000) * 3_600_000;
+      const ids: string[] = [];
+      for (const [hoursAgo, status] of [
+        [30, 'delivered'],
+        [5, 'delivered'],
+        [5, 'failed'],
+        [2, 'sent'],
+        [0, 'delivered'],
+      ] as const) {
+        ids.push(
+          await seedMessage(own.db, {
+            status,
+            createdAt: new Date(Math.min(hourStart - hoursAgo * 3_600_000 + 60_000, Date.now() - 1_000)),
+          }),
+        );
+      }
+      const tiles = async () =>
+        Object.fromEntries(
+          [
+            ...(await (await session.get('/dashboard/overview')).text()).matchAll(
+              /status=(\w+)&amp;range=24h"><div class="small">.*?<div class="n">(\d+)</g,
+            ),
+          ].map((m) => [m[1], Number(m[2])]),
+        );
+      const live = await tiles();
+      expect(live).toMatchObject({ delivered: 2, failed: 1, sent: 1 });
+      // Changed long before the fold, so the fold's whole hours are read from the rollup alone.
+      await own.db.$executeRaw`UPDATE messages SET updated_at = created_at`;
+      await other.container.stats.fold();
+      expect(await tiles()).toEqual(live);
+      await own.db.message.update({ where: { id: ids[3]! }, data: { status: 'delivered' } });
+      expect(await tiles()).toEqual({ ...live, delivered: 3, sent: 0 });
+    } finally {
+      await other.close();
+      await own.drop();
+    }
+  });
 });
 
 describe('queues', () => {

@@ -4,6 +4,7 @@ import { createMessageLog } from '../src/delivery/message-log';
 import { encodeCursor } from '../src/lib/cursor';
 import { filterFacets } from '../src/dashboard/messages-routes';
 import { createStats } from '../src/deliverability/stats';
+import { hourlyOverview } from '../src/dashboard/overview';
 import { costliest, everyStatement } from './helpers/explain';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 
@@ -94,6 +95,20 @@ describe('the deliverability stats from the hourly rollup', () => {
         });
       }
     }
+  });
+});
+
+describe('the overview from the hourly rollup', () => {
+  it('reads the statuses of the day from the rollup once folded, and messages and events by time over the window only', async () => {
+    await createStats({ db: database.db }).fold();
+    const works = await everyStatement(database.url, () => hourlyOverview(database.db));
+    for (const work of works) {
+      const scanned = /Seq Scan on (messages|message_events)\b/.test(work.plan);
+      // Each statement reads one index range of the window (the costliest, events, 80 pages); counting the
+      // statuses over every message of the day read 175, the rollup and the current hour 60.
+      expect({ scanned, buffers: work.buffers < 120, plan: work.plan }).toEqual({ scanned: false, buffers: true, plan: work.plan });
+    }
+    expect(works.some((w) => /on message_stats_hourly\b/.test(w.plan))).toBe(true);
   });
 });
 

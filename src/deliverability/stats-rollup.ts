@@ -148,30 +148,49 @@ export async function fold(db: Db): Promise<{ hours: number }> {
 }
 
 /**
- * The status rows and latency percentiles of the messages accepted in [since, until): whole hours the last
- * fold left unchanged from the rollup, the rest (partial hours, hours changed since) from messages, merged in
- * one statement each, so only the sums and the percentiles (the floor of the bucket a fraction of the
- * messages fall under) leave Postgres. Without a fold yet, all from messages.
+ * How to read the messages accepted in [since, until): the whole hours the last fold left unchanged from the
+ * rollup (`rolled`, a condition on its hour), the rest (partial hours, hours changed since) from messages
+ * (`live`). Without a fold yet, all live.
  */
-export async function hourlyRows(db: Db, since: Date, until: Date): Promise<{ statuses: StatusRow[]; latency: PercentileRow[] }> {
+async function split(db: Db, since: Date, until: Date): Promise<{ live: Range[]; rolled: Prisma.Sql }> {
   const firstWhole = new Date(hourOf(since.getTime() - 1) + HOUR_MS);
   const lastWhole = new Date(hourOf(until.getTime()));
   const mark = firstWhole < lastWhole ? await db.rollupWatermark.findUnique({ where: { name: ROLLUP } }) : null;
-  let live: Range[] = [{ from: since, to: until }];
-  let rolled = Prisma.sql`false`;
-  if (mark) {
-    const changed = await db.$queryRaw<{ hour: Date }[]>`
-      SELECT DISTINCT date_trunc('hour', created_at) AS hour FROM messages
-      WHERE updated_at >= ${new Date(mark.foldedUntil.getTime() - FOLD_OVERLAP_MS)}
-        AND created_at >= ${firstWhole} AND created_at < ${lastWhole}`;
-    const changedHours = changed.map((c) => c.hour);
-    live = [
+  if (!mark) return { live: [{ from: since, to: until }], rolled: Prisma.sql`false` };
+  const changed = await db.$queryRaw<{ hour: Date }[]>`
+    SELECT DISTINCT date_trunc('hour', created_at) AS hour FROM messages
+    WHERE updated_at >= ${new Date(mark.foldedUntil.getTime() - FOLD_OVERLAP_MS)}
+      AND created_at >= ${firstWhole} AND created_at < ${lastWhole}`;
+  const changedHours = changed.map((c) => c.hour);
+  return {
+    live: [
       ...(since < firstWhole ? [{ from: since, to: firstWhole }] : []),
       ...changedHours.map(hourRange),
       ...(lastWhole < until ? [{ from: lastWhole, to: until }] : []),
-    ];
-    rolled = Prisma.sql`hour >= ${firstWhole} AND hour < ${lastWhole} AND hour <> ALL(${changedHours}::timestamptz[])`;
-  }
+    ],
+    rolled: Prisma.sql`hour >= ${firstWhole} AND hour < ${lastWhole} AND hour <> ALL(${changedHours}::timestamptz[])`,
+  };
+}
+
+/** How many messages accepted in [since, until) are in each status now, read as `hourlyRows` reads. */
+export async function statusCounts(db: Db, since: Date, until: Date): Promise<{ status: MessageStatus; messages: number }[]> {
+  const { live, rolled } = await split(db, since, until);
+  return db.$queryRaw`
+    SELECT status, sum(messages)::int AS messages FROM (
+      -- Every message has one provider row ('' for none): the domain rows would count some twice.
+      SELECT status, messages FROM message_stats_hourly WHERE scope = 'provider' AND ${rolled}
+      UNION ALL
+      SELECT m.status, count(*)::int FROM messages m WHERE ${inRanges(live)} GROUP BY 1
+    ) u GROUP BY status`;
+}
+
+/**
+ * The status rows and latency percentiles of the messages accepted in [since, until), from `split`'s rollup
+ * hours and live ranges merged in one statement each, so only the sums and the percentiles (the floor of the
+ * bucket a fraction of the messages fall under) leave Postgres.
+ */
+export async function hourlyRows(db: Db, since: Date, until: Date): Promise<{ statuses: StatusRow[]; latency: PercentileRow[] }> {
+  const { live, rolled } = await split(db, since, until);
   const [statuses, latency] = await Promise.all([
     db.$queryRaw<StatusRow[]>`
       SELECT scope, key, status, sum(messages)::int AS messages, sum(email_sent)::int AS email_sent FROM (
