@@ -44,6 +44,12 @@ afterAll(async () => {
 const rollupRows = () => database.db.$queryRaw<unknown[]>`SELECT * FROM message_stats_hourly ORDER BY hour, scope, key, status`;
 const latencyRows = () => database.db.$queryRaw<unknown[]>`SELECT * FROM message_latency_hourly ORDER BY hour, scope, key, kind, bucket_ms`;
 
+const dailyRows = () =>
+  database.db.$queryRaw<unknown[]>`SELECT day, scope, key, kind, bucket_ms, messages FROM message_latency_daily ORDER BY 1, 2, 3, 4, 5`;
+const hourlySummedByDay = () => database.db.$queryRaw<unknown[]>`
+  SELECT date_trunc('day', hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS day, scope, key, kind, bucket_ms, sum(messages)::int AS messages
+  FROM message_latency_hourly GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5`;
+
 const directCounts = () => database.db.$queryRaw<unknown[]>`
   SELECT date_trunc('hour', created_at) AS hour, coalesce(provider, '') AS key, status,
          count(*)::int AS messages, count(*) FILTER (WHERE channel = 'email' AND sent_at IS NOT NULL)::int AS email_sent
@@ -63,6 +69,10 @@ it('holds, per hour, provider and status, what a count over the messages says; f
   await Promise.all([fold(database.db), fold(database.db)]);
   expect(await rollupRows()).toEqual(rows);
   expect(await latencyRows()).toEqual(latency);
+  // The daily histograms are the hourly ones summed per UTC day; the seeded sends fall on three days or more.
+  const daily = await dailyRows();
+  expect(daily).toEqual(await hourlySummedByDay());
+  expect(new Set(daily.map((r) => String((r as { day: Date }).day))).size).toBeGreaterThanOrEqual(3);
 
   // Read from the rollup now, the answer is the one read from the messages alone.
   expect(await stats().compute('7d', { lastSends: false })).toEqual(live);
@@ -88,6 +98,7 @@ it('answers right after a message changes or arrives in a folded hour, before th
 
   await fold(database.db);
   expect(await stats().compute('7d', { lastSends: false })).toEqual(after);
+  expect(await dailyRows()).toEqual(await hourlySummedByDay());
   const byProvider = await database.db.$queryRaw<unknown[]>`
     SELECT hour, key, status, messages, email_sent FROM message_stats_hourly WHERE scope = 'provider' ORDER BY 1, 2, 3`;
   expect(byProvider).toEqual(await directCounts());

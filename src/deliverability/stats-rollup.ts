@@ -13,11 +13,13 @@ import type { MessageStatus } from '../generated/prisma/enums';
  * Bounces and complaints are not rolled up: an event can be recorded without touching its message (a second
  * report), so a rollup could not tell the hour changed; the window's are few and read live by time
  * (stats.ts). Latency is kept as a histogram of milliseconds floored to two significant digits (1,234 ms
- * counts as 1,200): percentiles merge across hours that way, to within 10 %.
+ * counts as 1,200): percentiles merge across hours that way, to within 10 %. The histograms are also kept
+ * summed per UTC day (`message_latency_daily`), which a read of whole days takes instead of their hours.
  */
 
 const ROLLUP = 'message_stats_hourly';
 const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
 /**
  * How late a change may commit after the time it records (a slow transaction, a writer's clock behind the
  * database's): changes are read from this much before the last fold's start, so none is missed.
@@ -97,6 +99,9 @@ const latencyRowsOver = (ranges: Range[]) => Prisma.sql`
   ${notNoDomain}`;
 
 const hourOf = (ms: number): number => Math.floor(ms / HOUR_MS) * HOUR_MS;
+const dayOf = (ms: number): number => Math.floor(ms / DAY_MS) * DAY_MS;
+/** The UTC days the hours fall in, each once. */
+const daysOf = (hours: Date[]): Date[] => [...new Set(hours.map((h) => dayOf(h.getTime())))].map((ms) => new Date(ms));
 const hourRange = (hour: Date): Range => ({ from: hour, to: new Date(hour.getTime() + HOUR_MS) });
 
 /**
@@ -135,6 +140,16 @@ export async function fold(db: Db): Promise<{ hours: number }> {
           INSERT INTO message_latency_hourly (hour, scope, key, kind, bucket_ms, messages)
           SELECT * FROM (${latencyRowsOver(ranges)}) l WHERE bucket_ms IS NOT NULL`;
       }
+      // Each day holding a recomputed hour, summed again from its hours.
+      const days = daysOf(hours);
+      await tx.$executeRaw`DELETE FROM message_latency_daily WHERE day = ANY(${days}::timestamptz[])`;
+      await tx.$executeRaw`DELETE FROM message_latency_daily WHERE day < ${new Date(dayOf(kept.getTime()))}`;
+      await tx.$executeRaw`
+        INSERT INTO message_latency_daily (day, scope, key, kind, bucket_ms, messages)
+        SELECT d.day, h.scope, h.key, h.kind, h.bucket_ms, sum(h.messages)::int
+        FROM unnest(${days}::timestamptz[]) AS d(day)
+        JOIN message_latency_hourly h ON h.hour >= d.day AND h.hour < d.day + interval '1 day'
+        GROUP BY d.day, h.scope, h.key, h.kind, h.bucket_ms`;
       await tx.rollupWatermark.upsert({
         where: { name: ROLLUP },
         create: { name: ROLLUP, foldedUntil: started },
@@ -147,28 +162,65 @@ export async function fold(db: Db): Promise<{ hours: number }> {
   );
 }
 
+/** Where a read finds each part of its window. */
+interface WindowSplit {
+  /** Partial hours and hours changed since the last fold, read from messages. */
+  live: Range[];
+  /** The other whole hours, a condition on a rollup table's `hour`. */
+  rolled: Prisma.Sql;
+  /** For latency: the whole UTC days among them without a changed hour, a condition on the daily table's `day` … */
+  rolledDays: Prisma.Sql;
+  /** … and the rolled hours outside those days, a condition on the hourly table's `hour`. */
+  rolledHoursOutsideDays: Prisma.Sql;
+}
+
 /**
  * How to read the messages accepted in [since, until): the whole hours the last fold left unchanged from the
- * rollup (`rolled`, a condition on its hour), the rest (partial hours, hours changed since) from messages
- * (`live`). Without a fold yet, all live.
+ * rollup, the rest (partial hours, hours changed since) from messages. Without a fold yet, all live.
  */
-async function split(db: Db, since: Date, until: Date): Promise<{ live: Range[]; rolled: Prisma.Sql }> {
+async function split(db: Db, since: Date, until: Date): Promise<WindowSplit> {
   const firstWhole = new Date(hourOf(since.getTime() - 1) + HOUR_MS);
   const lastWhole = new Date(hourOf(until.getTime()));
   const mark = firstWhole < lastWhole ? await db.rollupWatermark.findUnique({ where: { name: ROLLUP } }) : null;
-  if (!mark) return { live: [{ from: since, to: until }], rolled: Prisma.sql`false` };
+  if (!mark) {
+    const none = Prisma.sql`false`;
+    return { live: [{ from: since, to: until }], rolled: none, rolledDays: none, rolledHoursOutsideDays: none };
+  }
   const changed = await db.$queryRaw<{ hour: Date }[]>`
     SELECT DISTINCT date_trunc('hour', created_at) AS hour FROM messages
     WHERE updated_at >= ${new Date(mark.foldedUntil.getTime() - FOLD_OVERLAP_MS)}
       AND created_at >= ${firstWhole} AND created_at < ${lastWhole}`;
   const changedHours = changed.map((c) => c.hour);
+  const notChanged = Prisma.sql`hour <> ALL(${changedHours}::timestamptz[])`;
+  // Whole days in [firstDay, lastDay); one holding a changed hour is read by the hour instead.
+  const firstDay = new Date(Math.ceil(firstWhole.getTime() / DAY_MS) * DAY_MS);
+  const lastDay = new Date(dayOf(lastWhole.getTime()));
+  const changedDays = daysOf(changedHours);
+  const hourRanges: Range[] =
+    firstDay < lastDay
+      ? [
+          { from: firstWhole, to: firstDay },
+          { from: lastDay, to: lastWhole },
+          ...changedDays.map((d) => ({ from: d, to: new Date(d.getTime() + DAY_MS) })),
+        ]
+      : [{ from: firstWhole, to: lastWhole }];
+  // One bound condition per range, so each is read along the primary key (a filter would read the days too).
+  const inHourRanges = Prisma.join(
+    hourRanges.map((r) => Prisma.sql`(hour >= ${r.from} AND hour < ${r.to})`),
+    ' OR ',
+  );
   return {
     live: [
       ...(since < firstWhole ? [{ from: since, to: firstWhole }] : []),
       ...changedHours.map(hourRange),
       ...(lastWhole < until ? [{ from: lastWhole, to: until }] : []),
     ],
-    rolled: Prisma.sql`hour >= ${firstWhole} AND hour < ${lastWhole} AND hour <> ALL(${changedHours}::timestamptz[])`,
+    rolled: Prisma.sql`hour >= ${firstWhole} AND hour < ${lastWhole} AND ${notChanged}`,
+    rolledDays:
+      firstDay < lastDay
+        ? Prisma.sql`day >= ${firstDay} AND day < ${lastDay} AND day <> ALL(${changedDays}::timestamptz[])`
+        : Prisma.sql`false`,
+    rolledHoursOutsideDays: Prisma.sql`(${inHourRanges}) AND ${notChanged}`,
   };
 }
 
@@ -190,7 +242,7 @@ export async function statusCounts(db: Db, since: Date, until: Date): Promise<{ 
  * bucket a fraction of the messages fall under) leave Postgres.
  */
 export async function hourlyRows(db: Db, since: Date, until: Date): Promise<{ statuses: StatusRow[]; latency: PercentileRow[] }> {
-  const { live, rolled } = await split(db, since, until);
+  const { live, rolled, rolledDays, rolledHoursOutsideDays } = await split(db, since, until);
   const [statuses, latency] = await Promise.all([
     db.$queryRaw<StatusRow[]>`
       SELECT scope, key, status, sum(messages)::int AS messages, sum(email_sent)::int AS email_sent FROM (
@@ -200,7 +252,9 @@ export async function hourlyRows(db: Db, since: Date, until: Date): Promise<{ st
       ) u GROUP BY scope, key, status`,
     db.$queryRaw<PercentileRow[]>`
       WITH h AS (
-        SELECT scope, key, kind, bucket_ms, messages FROM message_latency_hourly WHERE ${rolled}
+        SELECT scope, key, kind, bucket_ms, messages FROM message_latency_daily WHERE ${rolledDays}
+        UNION ALL
+        SELECT scope, key, kind, bucket_ms, messages FROM message_latency_hourly WHERE ${rolledHoursOutsideDays}
         UNION ALL
         SELECT scope, key, kind, bucket_ms, messages FROM (${latencyRowsOver(live)}) l
       ),
