@@ -43,7 +43,8 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => {
   await harness?.close();
-  await Promise.all([cluster.stop(), resend.close(), database.drop()]);
+  // After a failed setup only what was made is there to stop.
+  await Promise.all([cluster.stop(), resend?.close(), database?.drop()]);
 });
 
 describe('REDIS_MODE=cluster', () => {

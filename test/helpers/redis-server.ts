@@ -41,4 +41,8 @@ export class PrivateRedis {
   }
 }
 
-export const randomPort = (): number => 20_000 + Math.floor(Math.random() * 20_000);
+/**
+ * A port for a server a test starts: below Linux's ephemeral range (32768 up), where the suite's own outgoing
+ * connections take their local ports, and above the cluster nodes' ports and buses (redis-topologies.ts).
+ */
+export const randomPort = (): number => 24_800 + Math.floor(Math.random() * 7_900);

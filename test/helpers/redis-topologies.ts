@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { randomPort } from './redis-server';
 import { waitFor } from './wait';
 
 /*
@@ -27,9 +26,13 @@ export async function ask(port: number, ...command: [string, ...(string | number
   }
 }
 
-/** `n` consecutive ports (a cluster node also opens its bus at port + 10000, still under 65536). */
+/**
+ * `n` consecutive ports for cluster nodes, each with its bus at port + 10000: both below the ports `randomPort` (redis-server.ts)
+ * gives and below the ephemeral range, so neither another test's server nor an outgoing connection holds one
+ * (in the ephemeral range one did, and a node that could not bind left the cluster's setup waiting).
+ */
 function freePorts(n: number): number[] {
-  const start = randomPort();
+  const start = 12_000 + Math.floor(Math.random() * 2_700);
   return Array.from({ length: n }, (_, i) => start + i);
 }
 
