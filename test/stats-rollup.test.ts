@@ -103,3 +103,33 @@ it('answers right after a message changes or arrives in a folded hour, before th
     SELECT hour, key, status, messages, email_sent FROM message_stats_hourly WHERE scope = 'provider' ORDER BY 1, 2, 3`;
   expect(byProvider).toEqual(await directCounts());
 });
+
+it('counts the current hour once in a window of days, whatever changed earlier today', async () => {
+  // Its own log: six sends in the current hour at 9 s, seven earlier at 1 s, so counting the current hour twice
+  // moves the median. Run in the first hour of a UTC day there is no earlier hour today, and nothing to catch.
+  const own = await createTestDatabase();
+  try {
+    const current = new Date(Math.max(Math.floor(now.getTime() / 3600_000) * 3600_000, now.getTime() - 1_000));
+    await seedMessages(own.db, {
+      count: 6,
+      provider: 'resend',
+      domain: 'now.example',
+      outcome: 'delivered',
+      sendMs: 9_000,
+      createdAt: current,
+    });
+    await seedMessages(own.db, { count: 6, provider: 'resend', domain: 'gmail.com', outcome: 'delivered', createdAt: hoursAgo(30) });
+    const earlierToday = new Date(Math.max(Math.floor(now.getTime() / 86_400_000) * 86_400_000, now.getTime() - 2 * 3600_000));
+    await seedMessages(own.db, { count: 1, provider: 'resend', domain: 'gmail.com', outcome: 'delivered', createdAt: earlierToday });
+    const ownStats = createStats({ db: own.db, now: () => now });
+    const live = await ownStats.compute('7d', { lastSends: false });
+    expect(live.latency.accepted_to_sent.p50_ms).toBe(1_000);
+
+    await fold(own.db);
+    // A change earlier today (a delivery report, say) makes its hour live again; nothing else about the log moved.
+    await own.db.$executeRaw`UPDATE messages SET updated_at = now() WHERE created_at = ${earlierToday}`;
+    expect(await ownStats.compute('7d', { lastSends: false })).toEqual(live);
+  } finally {
+    await own.drop();
+  }
+});

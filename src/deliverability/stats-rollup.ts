@@ -148,7 +148,7 @@ export async function fold(db: Db): Promise<{ hours: number }> {
         INSERT INTO message_latency_daily (day, scope, key, kind, bucket_ms, messages)
         SELECT d.day, h.scope, h.key, h.kind, h.bucket_ms, sum(h.messages)::int
         FROM unnest(${days}::timestamptz[]) AS d(day)
-        JOIN message_latency_hourly h ON h.hour >= d.day AND h.hour < d.day + interval '1 day'
+        JOIN message_latency_hourly h ON h.hour >= d.day AND h.hour < d.day + interval '24 hours'
         GROUP BY d.day, h.scope, h.key, h.kind, h.bucket_ms`;
       await tx.rollupWatermark.upsert({
         where: { name: ROLLUP },
@@ -195,7 +195,9 @@ async function split(db: Db, since: Date, until: Date): Promise<WindowSplit> {
   // Whole days in [firstDay, lastDay); one holding a changed hour is read by the hour instead.
   const firstDay = new Date(Math.ceil(firstWhole.getTime() / DAY_MS) * DAY_MS);
   const lastDay = new Date(dayOf(lastWhole.getTime()));
-  const changedDays = daysOf(changedHours);
+  // Only the days read whole otherwise: a changed hour outside them is in an hour range already, and a whole
+  // day's range around it would reach past the window's whole hours (into hours read live, or outside it).
+  const changedDays = daysOf(changedHours).filter((d) => d >= firstDay && d < lastDay);
   const hourRanges: Range[] =
     firstDay < lastDay
       ? [
