@@ -169,4 +169,22 @@ describe('sent records', () => {
     expect(recorded.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect(await Promise.all([first, bad, good].map(statusOf))).toEqual(['sent', 'sending', 'sent']);
   });
+
+  it('records each of a batch alone when the batch statement fails for the connection, not only for its data', async () => {
+    const [first, second, third] = await Promise.all([messageIn('sending'), messageIn('sending'), messageIn('sending')]);
+    // The batch of the second and third is cut off as a connection would be; alone, each goes through.
+    statements.mockRestore();
+    const sql = sqlOf(database.db);
+    const original = sql.rows.bind(sql);
+    statements = jest.spyOn(sql, 'rows').mockImplementation(async (statement, values) => {
+      if (statement.name === 'send_sent_batch' && (values[0] as string[]).length > 1) {
+        throw new Error('Connection terminated unexpectedly');
+      }
+      return original(statement, values);
+    });
+    // Each was taken by its provider: one cut connection must not leave them to be sent again.
+    const recorded = await Promise.all([first, second, third].map((id) => store.markSent(id, sent())));
+    expect(recorded).toEqual([true, true, true]);
+    expect(await Promise.all([first, second, third].map(statusOf))).toEqual(['sent', 'sent', 'sent']);
+  });
 });

@@ -51,7 +51,10 @@ export function createMessageStore({ db, now = () => new Date(), onChange, log }
   const recordSent = groupCommit({
     write: (records: SentRequest[]) => markSent(ctx, records),
     keyOf: (r) => r.messageId,
-    mayBeOneItems: isDataError,
+    // Whatever failed the batch (a cut connection, a timeout, one row's data), each is written again alone: its
+    // provider took the message, and one unrecorded is sent again once its lease lapses. Safe: a record that did
+    // commit finds its message no longer in flight, and the guard refuses it.
+    mayBeOneItems: () => true,
   });
   return {
     recordAccepted: (rows: AcceptedRow[]) => recordAccepted(ctx, rows),
