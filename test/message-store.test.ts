@@ -2,6 +2,7 @@ import { createMessageStore, type AcceptedRow, type MessageChange, type MessageS
 import type { MessageStatus } from '../src/generated/prisma/enums';
 import { databaseMessage, isDataError } from '../src/db/storable';
 import { newId } from '../src/lib/ids';
+import { MESSAGE_IN_PAYLOAD, messageIn as messageInDb } from './helpers/seed';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 
 let database: TestDatabase;
@@ -28,25 +29,8 @@ beforeEach(() => {
   });
 });
 
-const payload = { channel: 'email' as const, subject: 'Your code', html: '<p>1234</p>', text: '1234' };
-
-async function messageIn(status: MessageStatus, extra: { provider?: string; leaseUntil?: Date; expiresAt?: Date } = {}): Promise<string> {
-  const id = newId('msg');
-  await database.db.message.create({
-    data: {
-      id,
-      source: 'api',
-      channel: 'email',
-      recipient: 'user@example.com',
-      status,
-      provider: extra.provider ?? null,
-      leaseUntil: extra.leaseUntil ?? null,
-      expiresAt: extra.expiresAt ?? null,
-      content: { create: { payload, redacted: payload } },
-    },
-  });
-  return id;
-}
+const payload = MESSAGE_IN_PAYLOAD;
+const messageIn = (status: MessageStatus, extra?: Parameters<typeof messageInDb>[2]) => messageInDb(database.db, status, extra);
 
 const statusOf = async (id: string) => (await database.db.message.findUniqueOrThrow({ where: { id } })).status;
 const eventsOf = (id: string) => database.db.messageEvent.findMany({ where: { messageId: id }, orderBy: { id: 'asc' } });

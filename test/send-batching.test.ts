@@ -3,6 +3,7 @@ import { sqlOf } from '../src/db/sql';
 import { createMessageStore, type MessageChange, type MessageStore } from '../src/delivery/message-store';
 import type { MessageStatus } from '../src/generated/prisma/enums';
 import { newId } from '../src/lib/ids';
+import { MESSAGE_IN_PAYLOAD, messageIn as messageInDb } from './helpers/seed';
 import { createTestDatabase, PG_BASE, type TestDatabase } from './helpers/db';
 
 /*
@@ -30,24 +31,8 @@ beforeEach(() => {
 
 afterEach(() => statements.mockRestore());
 
-const payload = { channel: 'email' as const, subject: 'Your code', html: '<p>1234</p>', text: '1234' };
-
-async function messageIn(status: MessageStatus, extra: { leaseUntil?: Date; expiresAt?: Date } = {}): Promise<string> {
-  const id = newId('msg');
-  await database.db.message.create({
-    data: {
-      id,
-      source: 'api',
-      channel: 'email',
-      recipient: 'user@example.com',
-      status,
-      leaseUntil: extra.leaseUntil ?? null,
-      expiresAt: extra.expiresAt ?? null,
-      content: { create: { payload, redacted: payload } },
-    },
-  });
-  return id;
-}
+const payload = MESSAGE_IN_PAYLOAD;
+const messageIn = (status: MessageStatus, extra?: Parameters<typeof messageInDb>[2]) => messageInDb(database.db, status, extra);
 
 const statusOf = async (id: string) => (await database.db.message.findUniqueOrThrow({ where: { id } })).status;
 const later = (at: Date, ms: number) => new Date(at.getTime() + ms);

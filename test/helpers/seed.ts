@@ -1,6 +1,7 @@
 import type { Db } from '../../src/db/prisma';
 import { newId } from '../../src/lib/ids';
 import type { Prisma } from '../../src/generated/prisma/client';
+import type { MessageStatus } from '../../src/generated/prisma/enums';
 
 export interface SeedOptions {
   count: number;
@@ -103,6 +104,33 @@ export async function seedMessage(
           detail: (e.detail ?? {}) as never,
         })),
       },
+    },
+  });
+  return id;
+}
+
+/** The content `messageIn` gives its message. */
+export const MESSAGE_IN_PAYLOAD = { channel: 'email' as const, subject: 'Your code', html: '<p>1234</p>', text: '1234' };
+
+/** One email message in `status`, with its content, as the message store's tests start from. */
+export async function messageIn(
+  db: Db,
+  status: MessageStatus,
+  extra: { provider?: string; leaseUntil?: Date; expiresAt?: Date } = {},
+): Promise<string> {
+  const id = newId('msg');
+  const payload = MESSAGE_IN_PAYLOAD;
+  await db.message.create({
+    data: {
+      id,
+      source: 'api',
+      channel: 'email',
+      recipient: 'user@example.com',
+      status,
+      provider: extra.provider ?? null,
+      leaseUntil: extra.leaseUntil ?? null,
+      expiresAt: extra.expiresAt ?? null,
+      content: { create: { payload, redacted: payload } },
     },
   });
   return id;
