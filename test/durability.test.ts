@@ -23,6 +23,19 @@ afterAll(async () => {
 
 const postClerk = (harness: Harness, event: unknown): Promise<Response> => postClerkEvent(harness.request, event);
 
+/** Redis back up (empty), and a sweeper that takes every message still in flight for lost. */
+async function redisBackWithSweeper(redis: PrivateRedis, harness: Harness) {
+  await redis.start();
+  await waitFor(() => harness.container.redis.status === 'ready', { timeoutMs: 15_000 });
+  return createSweeper({
+    db: database.db,
+    store: harness.container.messageStore,
+    queues: harness.container.queues,
+    log: createLogger('silent'),
+    staleAfterMs: 0,
+  });
+}
+
 describe('Redis goes away', () => {
   const redis = new PrivateRedis(randomPort());
   let harness: Harness;
@@ -52,15 +65,7 @@ describe('Redis goes away', () => {
     expect(recorded.status).toBe('queued');
 
     // Back, but empty: the job of the message accepted before the outage is gone too.
-    await redis.start();
-    await waitFor(() => harness.container.redis.status === 'ready', { timeoutMs: 15_000 });
-    const sweeper = createSweeper({
-      db: database.db,
-      store: harness.container.messageStore,
-      queues: harness.container.queues,
-      log: createLogger('silent'),
-      staleAfterMs: 0,
-    });
+    const sweeper = await redisBackWithSweeper(redis, harness);
     expect((await sweeper.sweep()).requeued).toBeGreaterThanOrEqual(2);
 
     // Svix retries the refused webhook: it is the same message, not a second one.
@@ -106,15 +111,7 @@ describe('Redis goes away under the send API', () => {
     const { message_id } = await json(res);
     expect(await database.db.message.findUniqueOrThrow({ where: { id: message_id } })).toMatchObject({ status: 'queued' });
 
-    await redis.start();
-    await waitFor(() => harness.container.redis.status === 'ready', { timeoutMs: 15_000 });
-    const sweeper = createSweeper({
-      db: database.db,
-      store: harness.container.messageStore,
-      queues: harness.container.queues,
-      log: createLogger('silent'),
-      staleAfterMs: 0,
-    });
+    const sweeper = await redisBackWithSweeper(redis, harness);
     await sweeper.sweep();
     const { startWorkers } = await import('../workers');
     const workers = await startWorkers(harness.container);
