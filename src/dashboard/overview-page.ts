@@ -76,6 +76,16 @@ function attention(v: OverviewView): SafeHtml {
 
 export function overviewPage(ctx: PageContext, v: OverviewView): string {
   const labels = v.hourly.hours.map((h) => `${String(h.getUTCHours()).padStart(2, '0')}:00`);
+  const latencyChart = (title: string, { p50, p95 }: HourlyOverview['acceptedToSent']) =>
+    lineChart({
+      title,
+      labels,
+      unit: 's',
+      series: [
+        { name: 'p50', cls: 'c-p50', values: p50 },
+        { name: 'p95', cls: 'c-p95', values: p95 },
+      ],
+    });
   const t = v.rates.thresholds;
   const o = v.rates.overall;
   const tiles = Object.values(MessageStatus).map(
@@ -100,24 +110,8 @@ ${attention(v)}
 <h2>Messages accepted in the last 24 h, by status now</h2><div class="tiles">${tiles}</div>
 <div class="grid">
 ${lineChart({ title: 'Events per hour', labels, series: CHART_EVENT_TYPES.map((type) => ({ name: type, cls: `c-${type}`, values: v.hourly.counts[type] })) })}
-${lineChart({
-  title: 'Accepted → sent',
-  labels,
-  unit: 's',
-  series: [
-    { name: 'p50', cls: 'c-p50', values: v.hourly.acceptedToSent.p50 },
-    { name: 'p95', cls: 'c-p95', values: v.hourly.acceptedToSent.p95 },
-  ],
-})}
-${lineChart({
-  title: 'Sent → delivered',
-  labels,
-  unit: 's',
-  series: [
-    { name: 'p50', cls: 'c-p50', values: v.hourly.sentToDelivered.p50 },
-    { name: 'p95', cls: 'c-p95', values: v.hourly.sentToDelivered.p95 },
-  ],
-})}
+${latencyChart('Accepted → sent', v.hourly.acceptedToSent)}
+${latencyChart('Sent → delivered', v.hourly.sentToDelivered)}
 </div>
 <div class="grid">
 ${rateTable('By provider', v.rates.providers, t)}
