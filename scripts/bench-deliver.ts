@@ -17,6 +17,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
   BARE_QUEUE,
+  benchPort,
   cleanUp,
   cpuMs,
   machine,
@@ -54,7 +55,7 @@ function drainRate(resend: FakeResend, keys: string[]): { rate: number; seconds:
 
 async function main(): Promise<void> {
   const resend = await startFakeResend(PROVIDER_LATENCY_MS);
-  const port = 32_000 + Math.floor(Math.random() * 1000);
+  const port = benchPort();
   const env = relayEnv({ port, dbName: DB_NAME, prefix: PREFIX, secret: SECRET, resendUrl: resend.url });
   const webhookUrl = `http://127.0.0.1:${port}/webhooks/clerk`;
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });

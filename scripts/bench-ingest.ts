@@ -25,7 +25,7 @@ import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import type { LoadFigures } from './bench-load';
 import { cpuBetween, cpuOf, postgresBackends, processTree, redisServers, rssOf } from './bench-proc';
-import { PG, REDIS_URL, waitReady } from './bench-relay';
+import { benchPort, PG, REDIS_URL, waitReady } from './bench-relay';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '16,64').split(',').map(Number);
@@ -235,7 +235,7 @@ async function cleanUp(servers: Server[], provider: ChildProcess | undefined): P
 }
 
 async function main(): Promise<void> {
-  const basePort = 31_000 + Math.floor(Math.random() * 1000);
+  const basePort = benchPort(10);
   let provider: Awaited<ReturnType<typeof startProvider>> | undefined;
   const servers: Server[] = [];
   try {

@@ -13,6 +13,12 @@ import { signedClerkWebhook } from './bench-clerk-webhook';
 export const PG = process.env.BENCH_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432';
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const RESEND_KEY = 're_bench_0123456789';
+
+/**
+ * A port for a relay a bench starts, with `span` free ones after it: below Linux's ephemeral range (32768 up),
+ * which the bench's own outgoing connections take from, and below the tests' servers (24,800 up).
+ */
+export const benchPort = (span = 1): number => 20_000 + Math.floor(Math.random() * (4_000 - span));
 /** The queue of `bench-bare-worker.ts`, the baseline worker. */
 export const BARE_QUEUE = 'bare-send';
 
