@@ -11,6 +11,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
+  benchPort,
   cleanUp,
   machine,
   percentile,
@@ -84,7 +85,7 @@ async function main(): Promise<void> {
   try {
     // A rate of 0 skips that phase.
     for (const phase of PHASES.filter((p) => p.perSecond > 0))
-      lines.push(await runPhase(resend, phase, 33_000 + Math.floor(Math.random() * 1000)));
+      lines.push(await runPhase(resend, phase, benchPort()));
     console.log(`\nbench:e2e — fake Resend answering after ${PROVIDER_LATENCY_MS} ms, announcing 100000/s; default settings`);
     console.log(`machine ${machine()}`);
     for (const line of lines) console.log(line);
