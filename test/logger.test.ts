@@ -13,6 +13,21 @@ const linesIn = (file: string) =>
     .filter(Boolean)
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 
+describe('log lines', () => {
+  it('carry only their own fields, never those of an earlier line', () => {
+    const lines: Record<string, unknown>[] = [];
+    const log = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    log.info({ message_id: 'msg_1', provider: 'resend' }, 'message sent');
+    log.info('idle');
+    log.child({ req_id: 'r1' }).info({ status: 202 }, 'request');
+    expect(lines.map(({ msg, message_id, provider, req_id, status }) => ({ msg, message_id, provider, req_id, status }))).toEqual([
+      { msg: 'message sent', message_id: 'msg_1', provider: 'resend', req_id: undefined, status: undefined },
+      { msg: 'idle', message_id: undefined, provider: undefined, req_id: undefined, status: undefined },
+      { msg: 'request', message_id: undefined, provider: undefined, req_id: 'r1', status: 202 },
+    ]);
+  });
+});
+
 describe('the log destination', () => {
   it('writes lines a few at a time, none of them held longer than LOG_FLUSH_MS', async () => {
     const file = path.join(dir, 'stdout.log');

@@ -77,6 +77,10 @@ export function createLogger(level: string, destination: pino.DestinationStream 
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       mixin: traceLogFields,
+      // pino's own merge assigns each line's fields into the object the mixin returned: into traceLogFields'
+      // one shared empty object when no span is active, which then carried every field ever logged (a message
+      // id, a whole config summary) into every later line of the process.
+      mixinMergeStrategy: (line: object, trace: object) => (Object.keys(trace).length === 0 ? line : { ...trace, ...line }),
     },
     destination,
   );
