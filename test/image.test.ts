@@ -51,6 +51,14 @@ describe('the image', () => {
       expect([pkg, installed(pkg)]).toEqual([pkg, true]);
   });
 
+  it('runs Node with the heap flags `npm start` does (which the benches measure)', () => {
+    const heapFlags = (args: string[]) => args.filter((arg) => arg.startsWith('--max-'));
+    const cmd = JSON.parse(runtimeStage.match(/^CMD (\[.*\])$/m)![1]!) as string[];
+    const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: { start: string } };
+    expect(heapFlags(cmd)).toEqual(heapFlags(pkg.scripts.start.split(/\s+/)));
+    expect(heapFlags(cmd)).toEqual(['--max-semi-space-size=8', '--max-old-space-size=1024']);
+  });
+
   it('starts from what the Dockerfile copies and answers /healthz and /readyz', async () => {
     const cmd = JSON.parse(runtimeStage.match(/^CMD (\[.*\])$/m)![1]!) as string[];
     const port = randomPort();
