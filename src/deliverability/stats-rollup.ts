@@ -140,16 +140,19 @@ export async function fold(db: Db): Promise<{ hours: number }> {
           INSERT INTO message_latency_hourly (hour, scope, key, kind, bucket_ms, messages)
           SELECT * FROM (${latencyRowsOver(ranges)}) l WHERE bucket_ms IS NOT NULL`;
       }
-      // Each day holding a recomputed hour, summed again from its hours.
+      // Each day holding a recomputed hour, summed again from its hours: a day per statement, as above (all of a
+      // first fold's 60 days in one statement outlasted the statement timeout on a slow host, every minute).
       const days = daysOf(hours);
       await tx.$executeRaw`DELETE FROM message_latency_daily WHERE day = ANY(${days}::timestamptz[])`;
       await tx.$executeRaw`DELETE FROM message_latency_daily WHERE day < ${new Date(dayOf(kept.getTime()))}`;
-      await tx.$executeRaw`
-        INSERT INTO message_latency_daily (day, scope, key, kind, bucket_ms, messages)
-        SELECT d.day, h.scope, h.key, h.kind, h.bucket_ms, sum(h.messages)::int
-        FROM unnest(${days}::timestamptz[]) AS d(day)
-        JOIN message_latency_hourly h ON h.hour >= d.day AND h.hour < d.day + interval '24 hours'
-        GROUP BY d.day, h.scope, h.key, h.kind, h.bucket_ms`;
+      for (const day of days) {
+        await tx.$executeRaw`
+          INSERT INTO message_latency_daily (day, scope, key, kind, bucket_ms, messages)
+          SELECT ${day}::timestamptz, scope, key, kind, bucket_ms, sum(messages)::int
+          FROM message_latency_hourly
+          WHERE hour >= ${day}::timestamptz AND hour < ${day}::timestamptz + interval '24 hours'
+          GROUP BY scope, key, kind, bucket_ms`;
+      }
       await tx.rollupWatermark.upsert({
         where: { name: ROLLUP },
         create: { name: ROLLUP, foldedUntil: started },
