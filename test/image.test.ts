@@ -14,6 +14,7 @@ import { waitFor } from './helpers/wait';
 const root = path.resolve(__dirname, '..');
 const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
 const runtimeStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+const cmd = JSON.parse(runtimeStage.match(/^CMD (\[.*\])$/m)![1]!) as string[];
 // js-yaml comes with jest; only this test reads YAML.
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- js-yaml has no types of its own here
 const yaml = require('js-yaml') as { load(text: string): unknown };
@@ -53,14 +54,12 @@ describe('the image', () => {
 
   it('runs Node with the heap flags `npm start` does (which the benches measure)', () => {
     const heapFlags = (args: string[]) => args.filter((arg) => arg.startsWith('--max-'));
-    const cmd = JSON.parse(runtimeStage.match(/^CMD (\[.*\])$/m)![1]!) as string[];
     const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: { start: string } };
     expect(heapFlags(cmd)).toEqual(heapFlags(pkg.scripts.start.split(/\s+/)));
     expect(heapFlags(cmd)).toEqual(['--max-semi-space-size=8', '--max-old-space-size=1024']);
   });
 
   it('starts from what the Dockerfile copies and answers /healthz and /readyz', async () => {
-    const cmd = JSON.parse(runtimeStage.match(/^CMD (\[.*\])$/m)![1]!) as string[];
     const port = randomPort();
     const child = spawn(cmd[0] === 'node' ? process.execPath : cmd[0]!, cmd.slice(1), {
       cwd: app,
