@@ -34,4 +34,4 @@ HEALTHCHECK --interval=10s --timeout=3s --retries=3 CMD node -e "const e=process
 # A young generation of 2 × 8 MB (V8 grows it to 2 × 64 MB by default): ~60 MB less resident, idle and under load.
 # A 1 GB heap limit (about 20 times what the service keeps live): V8 collects at up to 1.6 times the live heap
 # under it, where a limit taken from a large host's memory (4 GB on 24 GB) lets garbage grow to 4 times first.
-CMD ["node", "--max-semi-space-size=8", "--max-old-space-size=1024", "dist/src/main.js"]
+CMD ["node", "--max-semi-space-size=4", "--max-old-space-size=1024", "--heap-growing-percent=30", "dist/src/main.js"]

@@ -66,7 +66,7 @@ export const RELAY_NODE_FLAGS: readonly string[] = (
   }
 ).scripts.start
   .split(/\s+/)
-  .filter((arg) => arg.startsWith('--max-'));
+  .filter((arg) => /^--(max-|heap-)/.test(arg));
 
 /**
  * Runs `dist/<script>` (default the relay, `dist/src/main.js`, with `RELAY_NODE_FLAGS`) and waits for `readyUrl`

@@ -53,10 +53,10 @@ describe('the image', () => {
   });
 
   it('runs Node with the heap flags `npm start` does (which the benches measure)', () => {
-    const heapFlags = (args: string[]) => args.filter((arg) => arg.startsWith('--max-'));
+    const heapFlags = (args: string[]) => args.filter((arg) => /^--(max-|heap-)/.test(arg));
     const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: { start: string } };
     expect(heapFlags(cmd)).toEqual(heapFlags(pkg.scripts.start.split(/\s+/)));
-    expect(heapFlags(cmd)).toEqual(['--max-semi-space-size=8', '--max-old-space-size=1024']);
+    expect(heapFlags(cmd)).toEqual(['--max-semi-space-size=4', '--max-old-space-size=1024', '--heap-growing-percent=30']);
   });
 
   it('starts from what the Dockerfile copies and answers /healthz and /readyz', async () => {

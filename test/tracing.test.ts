@@ -2,6 +2,8 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, parseConfig } from '../src/config/env';
+import * as semconv from '@opentelemetry/semantic-conventions';
+import * as spanAttributeNames from '../src/lib/tracing';
 import { contextFromTraceparent, startTracing, withSpan } from '../src/lib/tracing';
 import { acceptClerkEvent, emailCreated } from './helpers/clerk-events';
 import { TEST_ADMIN_TOKEN, TEST_CLERK_SECRET } from './helpers/config';
@@ -245,7 +247,17 @@ describe('without OTEL_EXPORTER_OTLP_ENDPOINT', () => {
   }
 
   it('loads no OpenTelemetry SDK module, only the API', () => {
-    expect(otelLoaded({})).toEqual(['@opentelemetry/api', '@opentelemetry/semantic-conventions']);
+    expect(otelLoaded({})).toEqual(['@opentelemetry/api']);
+  });
+
+  it('names its attributes as the semantic conventions do, without loading them', () => {
+    const { ATTR_ERROR_TYPE, ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_HTTP_ROUTE } = semconv;
+    expect(spanAttributeNames).toMatchObject({
+      ATTR_ERROR_TYPE,
+      ATTR_HTTP_REQUEST_METHOD,
+      ATTR_HTTP_RESPONSE_STATUS_CODE,
+      ATTR_HTTP_ROUTE,
+    });
   });
 
   it('with it set, loads the SDK and the exporter of the protocol asked for', () => {

@@ -11,12 +11,6 @@ import {
   type Link,
   type Span,
 } from '@opentelemetry/api';
-import {
-  ATTR_ERROR_TYPE,
-  ATTR_HTTP_REQUEST_METHOD,
-  ATTR_HTTP_RESPONSE_STATUS_CODE,
-  ATTR_HTTP_ROUTE,
-} from '@opentelemetry/semantic-conventions';
 import { DelayedError } from 'bullmq';
 import type { Request, RequestHandler } from 'express';
 import type { TracingConfig } from './tracing-sdk';
@@ -32,6 +26,17 @@ import type { TracingConfig } from './tracing-sdk';
  *
  * Attributes carry ids, names, statuses and counts only: never a code, a body, a secret or an address.
  */
+
+/**
+ * The stable semantic-convention names our spans carry. `@opentelemetry/semantic-conventions` is 3 MB of each
+ * isolate's memory once loaded (the receiver's and the worker thread's), for four strings that the
+ * conventions have declared stable; the SDK side (`tracing-sdk.ts`), loaded only when tracing is on, imports
+ * the package itself, and a test holds these to its values.
+ */
+export const ATTR_ERROR_TYPE = 'error.type';
+export const ATTR_HTTP_REQUEST_METHOD = 'http.request.method';
+export const ATTR_HTTP_RESPONSE_STATUS_CODE = 'http.response.status_code';
+export const ATTR_HTTP_ROUTE = 'http.route';
 
 /** The W3C trace context of whatever queued a job, in its data (job data is JSON in Redis). */
 export interface TraceCarrier {

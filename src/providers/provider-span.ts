@@ -1,6 +1,5 @@
 import { SpanKind, type Attributes } from '@opentelemetry/api';
-import { ATTR_HTTP_RESPONSE_STATUS_CODE } from '@opentelemetry/semantic-conventions';
-import { withSpan } from '../lib/tracing';
+import { ATTR_HTTP_RESPONSE_STATUS_CODE, withSpan } from '../lib/tracing';
 import type { ProviderOutcome } from './types';
 
 /** How a provider request ended: the outcome the delivery service acts on, and the provider's status and code. */

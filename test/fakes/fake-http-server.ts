@@ -76,7 +76,9 @@ export async function startFakeServer(handler: FakeHandler): Promise<FakeServer>
     }
     res.writeHead(answer.status, headers).end(text);
   });
-  server.keepAliveTimeout = 1_000;
+  // Node's default 5 s, as a provider's API keeps a connection: fetch (undici) does not reuse one whose
+  // announced `Keep-Alive: timeout` is under its 2 s margin, so the 1 s this once set made every send a new
+  // connection, costing the relay a connect and a close per message in every test and bench.
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
