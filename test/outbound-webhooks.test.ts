@@ -82,6 +82,34 @@ it('retries after a 500 with the same webhook-id, and counts each outcome per en
   expect(metrics).toContain(`auth_relay_outbound_webhook_attempts_total{endpoint="${endpoint.id}",outcome="succeeded"} 1`);
 });
 
+it.each([
+  [429, '2'],
+  [503, 'date'],
+])('after a %i with Retry-After, the next attempt waits as long as the endpoint asked, not the shorter schedule', async (status, given) => {
+  startDeliveries();
+  const { receiver, endpoint } = await receiverWithEndpoint();
+  receiver.answer((_req, index) =>
+    index === 0
+      ? { status, headers: { 'retry-after': given === 'date' ? new Date(Date.now() + 3_000).toUTCString() : given } }
+      : { status: 204 },
+  );
+  await suppressSomeone();
+
+  await waitFor(() => receiver.server.requests.length >= 1 || null);
+  const pending = await waitFor(async () => {
+    const [delivery] = (await fixture.harness.container.outbound.deliveries.listLog(endpoint.id, { limit: 1 })).data;
+    return delivery?.attempts.length === 1 ? delivery : null;
+  });
+  expect(pending.status).toBe('pending');
+  const [first] = receiver.server.requests;
+  // Two seconds either way: an HTTP date 3 s ahead has whole seconds, so it is 2 to 3 s ahead.
+  expect(Date.parse(pending.next_attempt_at!) - first!.receivedAt).toBeGreaterThanOrEqual(1_900);
+  await waitFor(() => receiver.server.requests.length >= 2 || null, { timeoutMs: 6_000 });
+  const second = receiver.server.requests[1]!;
+  expect(second.receivedAt - first!.receivedAt).toBeGreaterThanOrEqual(1_900);
+  expect(second.headers['webhook-id']).toBe(first!.headers['webhook-id']);
+});
+
 it('retries after a hang (timed out), while another endpoint gets the same event without waiting for it', async () => {
   startDeliveries({ timeoutMs: 3_000 });
   const hanging = await receiverWithEndpoint({ description: 'hangs once' });

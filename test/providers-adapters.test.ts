@@ -1,4 +1,5 @@
-import { classifyFailure, failureClass, parseRateLimit, parseRetryAfter, retryAfterMs } from '../src/providers/error-policy';
+import { parseRetryAfter } from '../src/lib/retry-after';
+import { classifyFailure, failureClass, parseRateLimit, retryAfterMs } from '../src/providers/error-policy';
 import { createAutosendProvider, toMailbox } from '../src/providers/autosend/autosend-provider';
 import { createResendProvider } from '../src/providers/resend/resend-provider';
 import type { OutgoingEmail } from '../src/providers/types';

@@ -5,7 +5,7 @@ import { json, startHarness, type Harness } from './helpers/harness';
 import { svixHeaders } from './helpers/svix';
 import { waitFor } from './helpers/wait';
 import { FAKE_UNOSEND_KEY, startFakeUnosend, type FakeUnosend } from './fakes/fake-unosend';
-import { parseRetryAfter } from '../src/providers/error-policy';
+import { parseRetryAfter } from '../src/lib/retry-after';
 import { createUnosendProvider } from '../src/providers/unosend/unosend-provider';
 import { providerError, sentOutcome } from './helpers/provider-tests';
 

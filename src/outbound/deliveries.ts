@@ -16,7 +16,8 @@ import { signedHeaders } from './signing';
 
 /**
  * Delivering each (event, endpoint), like Svix: a 2xx within 15 s is success; otherwise the delivery is tried
- * again after about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h (10 % jitter), then given up. An endpoint whose
+ * again after about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h (10 % jitter), then given up. A 429 or 503
+ * with Retry-After is not tried again sooner than it asks (up to the schedule's 10 h). An endpoint whose
  * attempts have all failed for 5 days, or that answers 410 Gone, is disabled and an alert raised. Every attempt is logged with its
  * status code, latency and the first 1 KB of the answer. Order between events is not kept.
  */
@@ -24,6 +25,8 @@ import { signedHeaders } from './signing';
 export const RETRY_SCHEDULE_MS = [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000];
 export const DISABLE_AFTER_MS = 5 * 86_400_000;
 export const ATTEMPT_TIMEOUT_MS = 15_000;
+/** The longest an endpoint's Retry-After may hold its delivery: one bad header must not park it for days. */
+export const MAX_RETRY_AFTER_MS = 36_000_000;
 /** A pending delivery this far past its due time has lost its job (Redis down at publish, data lost). */
 const LOST_AFTER_MS = 60_000;
 
@@ -127,7 +130,10 @@ async function attempt(ctx: DeliveryContext, job: AttemptJob): Promise<AttemptOu
   const scheduled = job.trigger === 'scheduled';
   const attempts = scheduled ? delivery.attempts + 1 : delivery.attempts;
   const retryIn = !ok && scheduled ? schedule[attempts - 1] : undefined;
-  const delayMs = retryIn === undefined ? undefined : Math.round(retryIn * (1 + Math.random() * 0.1));
+  const delayMs =
+    retryIn === undefined
+      ? undefined
+      : Math.max(Math.round(retryIn * (1 + Math.random() * 0.1)), Math.min(result.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS));
   const next = ok
     ? { status: 'succeeded', nextAttemptAt: null }
     : !scheduled

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
+import { parseRetryAfter } from '../lib/retry-after';
 import type { ResolvedAddress } from './address-policy';
 
 /**
@@ -20,6 +21,8 @@ export interface SendResult {
   /** The first 1 KB of the answer's body. */
   response: string | null;
   error: string | null;
+  /** A 429 or 503's Retry-After: how long the endpoint asked us to wait before the next attempt. */
+  retryAfterMs?: number;
 }
 
 export interface SendRequest {
@@ -63,12 +66,20 @@ export function postEvent({ url, address, headers, body, timeoutMs }: SendReques
     request.on('response', (res) => {
       const latencyMs = elapsed();
       const statusCode = res.statusCode ?? 0;
+      const retryAfterMs = statusCode === 429 || statusCode === 503 ? parseRetryAfter(res.headers['retry-after']) : undefined;
       const chunks: Buffer[] = [];
       let kept = 0;
       const done = () => {
         const response = Buffer.concat(chunks).subarray(0, RESPONSE_KEPT_BYTES).toString('utf8');
         const ok = statusCode >= 200 && statusCode < 300;
-        finish({ outcome: ok ? 'succeeded' : 'http_error', statusCode, latencyMs, response, error: ok ? null : `answered ${statusCode}` });
+        finish({
+          outcome: ok ? 'succeeded' : 'http_error',
+          statusCode,
+          latencyMs,
+          response,
+          error: ok ? null : `answered ${statusCode}`,
+          ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+        });
       };
       res.on('data', (chunk: Buffer) => {
         chunks.push(chunk);

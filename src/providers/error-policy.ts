@@ -1,3 +1,4 @@
+import { parseRetryAfter } from '../lib/retry-after';
 import type { FailureDetail, ProviderFailure, RateLimitInfo } from './types';
 
 /**
@@ -33,15 +34,6 @@ const RATE_LIMIT_CODES = new Set(['rate_limit_exceeded', 'too_many_requests']);
 const TRANSIENT_CODES = new Set(['resource_locked', 'internal_server_error', 'service_unavailable']);
 /** The first request with this idempotency key is still being processed: the message is on its way. */
 const PENDING_CODES = new Set(['concurrent_idempotent_requests']);
-
-/** A count of seconds, or an HTTP date (RFC 9110 Retry-After), as milliseconds from `now`. */
-export function parseRetryAfter(value: string | null | undefined, now = Date.now()): number | undefined {
-  if (value === undefined || value === null || value.trim() === '') return undefined;
-  const trimmed = value.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
-  const at = Date.parse(trimmed);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
 
 /**
  * A reset given as seconds to wait (IETF ratelimit headers, Resend) or as a unix time (Autosend's
