@@ -3,6 +3,7 @@ import { seedMessages } from './helpers/seed';
 import { useOutboundFixture } from './helpers/outbound';
 import { waitFor } from './helpers/wait';
 import type { MessageChange } from '../src/delivery/message-store';
+import { MAX_RETRY_AFTER_MS } from '../src/outbound/deliveries';
 import { eventTypeOfChange } from '../src/outbound/events';
 
 /**
@@ -108,6 +109,20 @@ it.each([
   const second = receiver.server.requests[1]!;
   expect(second.receivedAt - first!.receivedAt).toBeGreaterThanOrEqual(1_900);
   expect(second.headers['webhook-id']).toBe(first!.headers['webhook-id']);
+});
+
+it('holds a delivery no longer than 10 h however long a Retry-After asks', async () => {
+  startDeliveries();
+  const { receiver, endpoint } = await receiverWithEndpoint();
+  receiver.answer(() => ({ status: 429, headers: { 'retry-after': String(30 * 86_400) } }));
+  await suppressSomeone();
+
+  const pending = await waitFor(async () => {
+    const [delivery] = (await fixture.harness.container.outbound.deliveries.listLog(endpoint.id, { limit: 1 })).data;
+    return delivery?.attempts.length === 1 ? delivery : null;
+  });
+  const wait = Date.parse(pending.next_attempt_at!) - Date.parse(pending.attempts[0]!.attempted_at);
+  expect(wait).toBe(MAX_RETRY_AFTER_MS);
 });
 
 it('retries after a hang (timed out), while another endpoint gets the same event without waiting for it', async () => {
