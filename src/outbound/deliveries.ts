@@ -25,8 +25,11 @@ import { signedHeaders } from './signing';
 export const RETRY_SCHEDULE_MS = [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000];
 export const DISABLE_AFTER_MS = 5 * 86_400_000;
 export const ATTEMPT_TIMEOUT_MS = 15_000;
-/** The longest an endpoint's Retry-After may hold its delivery: one bad header must not park it for days. */
-export const MAX_RETRY_AFTER_MS = 36_000_000;
+/**
+ * The longest an endpoint's Retry-After may hold its delivery, the schedule's longest step: one bad header must
+ * not park it for days.
+ */
+export const MAX_RETRY_AFTER_MS = Math.max(...RETRY_SCHEDULE_MS);
 /** A pending delivery this far past its due time has lost its job (Redis down at publish, data lost). */
 const LOST_AFTER_MS = 60_000;
 

@@ -78,7 +78,7 @@ export function postEvent({ url, address, headers, body, timeoutMs }: SendReques
           latencyMs,
           response,
           error: ok ? null : `answered ${statusCode}`,
-          ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+          retryAfterMs,
         });
       };
       res.on('data', (chunk: Buffer) => {
