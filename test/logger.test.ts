@@ -28,6 +28,57 @@ describe('log lines', () => {
   });
 });
 
+describe('secrets in log lines', () => {
+  const capture = () => {
+    const lines: Record<string, unknown>[] = [];
+    return { lines, log: createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) }) };
+  };
+
+  it('are censored by name one level down and in request headers, leaving every other field and the logged object as they were', () => {
+    const { lines, log } = capture();
+    const logged = {
+      message_id: 'msg_1',
+      code: 'a top-level field is named by the code that logs it',
+      provider: { name: 'resend', apiKey: 're_live_key', token: 'tok', nested: { secret: 'kept: two levels down' } },
+      req: {
+        method: 'POST',
+        authorization: 'Basic abc',
+        headers: { host: 'relay', authorization: 'Bearer x', 'svix-signature': 'v1,sig', cookie: 'c=1' },
+      },
+      payload: { channel: 'email', html: '<p>123456</p>', text: 'Your code is 123456', subject: 'Sign in' },
+      ids: ['a', 'b'],
+    };
+    const before = JSON.stringify(logged);
+    log.info(logged, 'message sent');
+    expect(lines[0]).toMatchObject({
+      message_id: 'msg_1',
+      code: logged.code,
+      provider: { name: 'resend', apiKey: '[redacted]', token: '[redacted]', nested: { secret: 'kept: two levels down' } },
+      req: {
+        method: 'POST',
+        authorization: '[redacted]',
+        headers: { host: 'relay', authorization: '[redacted]', 'svix-signature': '[redacted]', cookie: '[redacted]' },
+      },
+      payload: { channel: 'email', html: '[redacted]', text: '[redacted]', subject: 'Sign in' },
+      ids: ['a', 'b'],
+      msg: 'message sent',
+    });
+    expect(JSON.stringify(logged)).toBe(before);
+  });
+
+  it("are censored in an error, which keeps its message and stack, and in a child logger's bindings", () => {
+    const { lines, log } = capture();
+    const err = Object.assign(new Error('provider said no'), { body: '{"code":"123456"}', status: 422 });
+    log.child({ provider: { secret: 'whsec_abc', name: 'resend' } }).warn({ err }, 'send failed');
+    expect(lines[0]).toMatchObject({
+      provider: { secret: '[redacted]', name: 'resend' },
+      err: { message: 'provider said no', body: '[redacted]', status: 422, type: 'Error' },
+    });
+    expect((lines[0]!.err as { stack: string }).stack).toContain('provider said no');
+    expect(JSON.stringify(lines)).not.toMatch(/whsec_abc|123456/);
+  });
+});
+
 describe('the log destination', () => {
   it('writes lines a few at a time, none of them held longer than LOG_FLUSH_MS', async () => {
     const file = path.join(dir, 'stdout.log');

@@ -22,9 +22,6 @@ const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
  * use: most requests log only their request line, which names the id itself.
  */
 export function requestContext(log: Logger): RequestHandler {
-  // The request line's fields are the ones below and nothing else (no headers, no body, no query string), none
-  // of them a secret: it skips the redaction pass, which was most of what the line cost.
-  const requestLines = log.child({}, { redact: [] });
   return (req, res, next) => {
     const incoming = req.get('x-request-id');
     const id = incoming && SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
@@ -38,7 +35,7 @@ export function requestContext(log: Logger): RequestHandler {
       const level = res.locals.logLevel ?? (res.statusCode >= 500 ? 'error' : 'info');
       // The path only: query strings may carry recipients. A handler that accepted a message names it in
       // `res.locals.messageId`, so this one line ties the request to the message's timeline.
-      requestLines[level](
+      log[level](
         {
           req_id: id,
           method: req.method,
