@@ -20,15 +20,12 @@ const attemptsOf = async (endpointId: string) =>
 const newestDelivery = async (endpointId: string) =>
   (await fixture.harness.container.outbound.deliveries.listLog(endpointId, { limit: 1 })).data[0];
 
-/**
- * The endpoint's newest delivery once its first attempt is logged, read again then: the log reads a delivery
- * and its attempts in two queries, so the read that first shows the attempt may hold the delivery from before
- * the attempt's transaction committed (its first `next_attempt_at`).
- */
-async function deliveryAfterFirstAttempt(endpointId: string) {
-  await waitFor(async () => ((await newestDelivery(endpointId))?.attempts.length === 1 ? true : null));
-  return (await newestDelivery(endpointId))!;
-}
+/** The endpoint's newest delivery once its first attempt is logged. */
+const deliveryAfterFirstAttempt = (endpointId: string) =>
+  waitFor(async () => {
+    const delivery = await newestDelivery(endpointId);
+    return delivery?.attempts.length === 1 ? delivery : null;
+  });
 
 it.each([
   ['received', 'queued', 'message.received'],
@@ -119,6 +116,39 @@ it.each([
   const second = receiver.server.requests[1]!;
   expect(second.receivedAt - first!.receivedAt).toBeGreaterThanOrEqual(1_900);
   expect(second.headers['webhook-id']).toBe(first!.headers['webhook-id']);
+});
+
+it('lists each delivery as of one moment with its attempts, however fast attempts are written beside the read', async () => {
+  const { db } = fixture.database;
+  const { endpoint } = await receiverWithEndpoint();
+  const event = await db.webhookEvent.create({ data: { id: 'evt_skew', type: 'suppression.created', body: '{}' } });
+  const delivery = await db.webhookDelivery.create({ data: { id: 'whd_skew', eventId: event.id, endpointId: endpoint.id } });
+  // As `attempt` records one: the attempt and the delivery's next_attempt_at (1 s after it) in one transaction.
+  let writing = true;
+  const writer = (async () => {
+    for (let n = 1; writing; n += 1) {
+      const at = new Date(Date.UTC(2026, 0, 1) + n * 1000);
+      await db.$transaction([
+        db.webhookAttempt.create({
+          data: { deliveryId: delivery.id, attemptedAt: at, trigger: 'scheduled', outcome: 'http_error', latencyMs: 1 },
+        }),
+        db.webhookDelivery.update({ where: { id: delivery.id }, data: { attempts: n, nextAttemptAt: new Date(at.getTime() + 1000) } }),
+      ]);
+    }
+  })();
+  const mismatches: string[] = [];
+  try {
+    for (let read = 0; read < 300; read += 1) {
+      const listed = (await fixture.harness.container.outbound.deliveries.listLog(endpoint.id, { limit: 5 })).data[0]!;
+      const last = listed.attempts.at(-1);
+      if (last && Date.parse(listed.next_attempt_at!) !== Date.parse(last.attempted_at) + 1000)
+        mismatches.push(`${listed.attempts.length} attempts, the last at ${last.attempted_at}, next_attempt_at ${listed.next_attempt_at}`);
+    }
+  } finally {
+    writing = false;
+    await writer;
+  }
+  expect(mismatches).toEqual([]);
 });
 
 it('holds a delivery no longer than 10 h however long a Retry-After asks', async () => {
