@@ -198,6 +198,37 @@ describe('GET /api/messages/:id', () => {
     expect((await json(res)).error).toEqual({ code: 'invalid_request', message: expect.stringMatching(/NUL character \(U\+0000\)$/) });
   });
 
+  it('answers a message and its events as of one moment, however fast they change beside the read', async () => {
+    const { db } = database;
+    const message = await db.message.create({
+      data: { id: newId('msg'), source: 'api', channel: 'email', recipient: 'skew@example.com', createdAt: new Date(base) },
+    });
+    // As a send records itself: the event and the message's own fields in one transaction.
+    let writing = true;
+    const writer = (async () => {
+      for (let n = 1; writing; n += 1) {
+        const at = new Date(base + n * 1000);
+        await db.$transaction([
+          db.messageEvent.create({ data: { messageId: message.id, type: 'send_failed', occurredAt: at } }),
+          db.message.update({ where: { id: message.id }, data: { attempts: n, updatedAt: at } }),
+        ]);
+      }
+    })();
+    const mismatches: string[] = [];
+    try {
+      for (let read = 0; read < 300; read += 1) {
+        const body = await json(await harness.request(`/api/messages/${message.id}`, { headers: admin }));
+        const events = body.events as { occurred_at: string }[];
+        if (events.length !== body.attempts || (events.length > 0 && events.at(-1)!.occurred_at !== body.updated_at))
+          mismatches.push(`${events.length} events beside attempts ${String(body.attempts)}, updated_at ${String(body.updated_at)}`);
+      }
+    } finally {
+      writing = false;
+      await writer;
+    }
+    expect(mismatches).toEqual([]);
+  });
+
   it('answers 404 for an unknown id', async () => {
     const res = await harness.request('/api/messages/msg_nope', { headers: admin });
     expect(res.status).toBe(404);

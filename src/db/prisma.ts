@@ -4,7 +4,16 @@ import { PrismaClient } from '../generated/prisma/client';
 import { registerSql } from './sql';
 
 export type Db = PrismaClient;
-export { Prisma } from '../generated/prisma/client';
+import { Prisma } from '../generated/prisma/client';
+export { Prisma };
+
+/**
+ * Runs `read` on one snapshot. Prisma reads each relation of an `include` in a statement of its own, on whichever
+ * pool connection is free: apart, a write committed between them shows by half (a status beside the events
+ * from before it). Interactive, because Prisma runs a batch `$transaction` of one query in no transaction.
+ */
+export const readSnapshot = <T>(db: Db, read: (tx: Prisma.TransactionClient) => Promise<T>): Promise<T> =>
+  db.$transaction(read, { isolationLevel: 'RepeatableRead' });
 
 /**
  * How many distinct statement texts a client names. pg keeps a named statement for the life of the

@@ -1,4 +1,4 @@
-import type { Db } from '../db/prisma';
+import { readSnapshot, type Db } from '../db/prisma';
 import type { Prisma } from '../generated/prisma/client';
 import { MessageSource, type Channel, type MessageStatus } from '../generated/prisma/enums';
 import { decodeCursor, encodeCursor } from '../lib/cursor';
@@ -140,10 +140,10 @@ export function createMessageLog(db: Db) {
   }
 
   async function get(id: string): Promise<(MessageJson & { events: EventJson[] }) | null> {
-    const m = await db.message.findUnique({
-      where: { id },
-      include: { events: { orderBy: [{ occurredAt: 'asc' }, { id: 'asc' }] } },
-    });
+    // One snapshot: a send's status and its `sent` event are committed together, and are read so.
+    const m = await readSnapshot(db, (tx) =>
+      tx.message.findUnique({ where: { id }, include: { events: { orderBy: [{ occurredAt: 'asc' }, { id: 'asc' }] } } }),
+    );
     if (!m) return null;
     return { ...toMessageJson(m), events: m.events.map(toEventJson) };
   }

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Db } from '../db/prisma';
+import { readSnapshot, type Db } from '../db/prisma';
 import type { Alerts } from '../deliverability/alerts';
 import type { Prisma } from '../generated/prisma/client';
 import { decodeCursor, encodeCursor } from '../lib/cursor';
@@ -192,23 +192,16 @@ async function resend({ db, queue }: DeliveryContext, endpointId: string, id: st
   await viaRedis(() => queue.add(job.name, job.data, job.opts));
 }
 
-/**
- * The endpoint's deliveries, newest first, each with its attempts (oldest first). Prisma reads deliveries,
- * events and attempts in a statement each: in one repeatable-read transaction they are one snapshot, where
- * apart an attempt committed between them showed beside its delivery's status and next_attempt_at from before.
- */
+/** The endpoint's deliveries, newest first, each with its attempts (oldest first), as of one moment. */
 async function listLog({ db }: DeliveryContext, endpointId: string, query: { limit: number; cursor?: string }) {
   const c = query.cursor ? decodeCursor(query.cursor) : null;
-  // Interactive: Prisma runs a batch of one query outside any transaction, its statements on separate connections.
-  const rows = await db.$transaction(
-    (tx) =>
-      tx.webhookDelivery.findMany({
-        where: { endpointId, ...(c ? { OR: [{ createdAt: { lt: c.at } }, { createdAt: c.at, id: { lt: c.id } }] } : {}) },
-        include: { event: { select: { type: true } }, attemptLog: { orderBy: { attemptedAt: 'asc' } } },
-        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-        take: query.limit + 1,
-      }),
-    { isolationLevel: 'RepeatableRead' },
+  const rows = await readSnapshot(db, (tx) =>
+    tx.webhookDelivery.findMany({
+      where: { endpointId, ...(c ? { OR: [{ createdAt: { lt: c.at } }, { createdAt: c.at, id: { lt: c.id } }] } : {}) },
+      include: { event: { select: { type: true } }, attemptLog: { orderBy: { attemptedAt: 'asc' } } },
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      take: query.limit + 1,
+    }),
   );
   const page = rows.slice(0, query.limit);
   const last = page[page.length - 1];
