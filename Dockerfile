@@ -31,8 +31,6 @@ COPY prisma ./prisma
 USER node
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 CMD node -e "const e=process.env,p=e.METRICS_PORT||(e.ROLE==='worker'?9464:e.PORT||3000);fetch('http://127.0.0.1:'+p+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-# A young generation of 2 × 4 MB (V8 grows it to 2 × 64 MB by default), and a collection once the old generation
-# has grown 30 % past what the last one kept (V8 let it grow up to 4 times on a large host): peak RSS under load
-# 274-286 → 232-240 MB for ROLE=all at the same throughput (README, Operations, "Roles"). A 1 GB heap limit,
-# about 20 times what the service keeps live, instead of one taken from a large host's memory (4 GB on 24 GB).
-CMD ["node", "--max-semi-space-size=4", "--max-old-space-size=1024", "--heap-growing-percent=30", "dist/src/main.js"]
+# The process gives itself its role's V8 heap flags as it starts (src/heap-flags.ts; README, Operations, "Roles");
+# a flag set in NODE_OPTIONS (say --max-old-space-size in a small container) is kept instead of ours.
+CMD ["node", "dist/src/main.js"]

@@ -25,7 +25,7 @@ import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import type { LoadFigures } from './bench-load';
 import { cpuBetween, cpuOf, postgresBackends, processTree, redisServers, rssOf } from './bench-proc';
-import { benchPort, PG, RELAY_NODE_FLAGS, REDIS_URL, waitReady } from './bench-relay';
+import { benchPort, PG, REDIS_URL, waitReady } from './bench-relay';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '16,64').split(',').map(Number);
@@ -111,7 +111,7 @@ async function startServers(servers: Server[], provider: { url: string; apiKey: 
     };
     // One directory per role: ROLE=all's worker thread writes a profile of its own.
     const profile = CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(CPU_PROF, role)}`] : [];
-    return [[...RELAY_NODE_FLAGS, ...profile, path.join(ROOT, 'dist/src/main.js')], env, { database, queuePrefix }] as const;
+    return [[...profile, path.join(ROOT, 'dist/src/main.js')], env, { database, queuePrefix }] as const;
   };
   await add('bare', 'bare Express 5 JSON handler', ['-e', BARE_EXPRESS], { NODE_PATH: path.join(ROOT, 'node_modules') });
   const floorDb = `auth_relay_bench_floor_${RUN}`;

@@ -59,25 +59,15 @@ export async function startFakeResend(latencyMs: number): Promise<FakeResend> {
 
 const ROOT = path.resolve(__dirname, '../..');
 
-/** The V8 flags `npm start` runs the relay with (the image's CMD has the same, test/image.test.ts checks). */
-export const RELAY_NODE_FLAGS: readonly string[] = (
-  JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
-    scripts: { start: string };
-  }
-).scripts.start
-  .split(/\s+/)
-  .filter((arg) => /^--(max-|heap-)/.test(arg));
-
 /**
- * Runs `dist/<script>` (default the relay, `dist/src/main.js`, with `RELAY_NODE_FLAGS`) and waits for `readyUrl`
- * to answer, if given.
+ * Runs `dist/<script>` (default the relay, `dist/src/main.js`, which gives itself its role's heap flags as in
+ * production) and waits for `readyUrl` to answer, if given.
  */
 export async function startProcess(env: Record<string, string>, readyUrl?: string, script = 'src/main.js'): Promise<ChildProcess> {
   // BENCH_LOG_DIR keeps each process's log (one file per process), to see why a figure is what it is.
   const logDir = process.env.BENCH_LOG_DIR;
   const stdout = logDir ? openSync(path.join(logDir, `${env.ROLE ?? 'bare'}-${Date.now()}.log`), 'a') : 'ignore';
-  const flags = script === 'src/main.js' ? RELAY_NODE_FLAGS : [];
-  const child = spawn(process.execPath, [...flags, path.join(ROOT, 'dist', script)], {
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist', script)], {
     env: { ...process.env, ...env },
     stdio: ['ignore', stdout, 'inherit'],
   });

@@ -5,6 +5,7 @@ import { logConfigSummary } from './config/summary';
 import { buildContainer, type Container } from './container';
 import { migrate, migrationTarget } from './db/migrate';
 import { errorText } from './db/unreachable';
+import { applyHeapFlags } from './heap-flags';
 import { redisReady, SHUTDOWN_GRACE_MS, untilDone } from './lifecycle';
 import { createLogger } from './lib/logger';
 import { startTracing } from './lib/tracing';
@@ -64,6 +65,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  applyHeapFlags(config.ROLE);
   const tracing = await startTracing(config);
   const log = createLogger(config.LOG_LEVEL);
   logConfigSummary(log, config);

@@ -9,7 +9,7 @@ const MAX_RESTART_DELAY_MS = 30_000;
 const HEALTHY_AFTER_MS = 60_000;
 /**
  * The thread's young generation, what `--max-semi-space-size=8` would give it. The main thread runs with 4
- * (npm start, the image); the peak memory measured with that (README, "Roles") had the thread at this.
+ * (heap-flags.ts); the peak memory measured with that (README, "Roles") had the thread at this.
  */
 const YOUNG_GENERATION_MB = 24;
 /** A scrape waits this long for the thread's metrics, then goes without them. */

@@ -5,9 +5,10 @@ import { acceptClerkEvent, emailCreated } from './helpers/clerk-events';
 import { logIn } from './helpers/dashboard';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import type { Harness } from './helpers/harness';
-import { logged, obliterateQueues, startService as startServiceWith, type Service } from './helpers/service';
+import { logged, MAIN, obliterateQueues, startService as startServiceWith, type Service } from './helpers/service';
 import { randomPort } from './helpers/redis-server';
 import { waitFor } from './helpers/wait';
+import { missingHeapFlags } from '../src/heap-flags';
 import { metricsPort, WORKER_METRICS_PORT } from '../src/http/metrics-listener';
 
 let database: TestDatabase;
@@ -107,6 +108,25 @@ describe('the service process', () => {
     expect(await loadedBy('api', true)).toBe(true);
   });
 
+  it.each([
+    ['worker', {}, ['--max-semi-space-size=16', '--heap-growing-percent=30', '--max-old-space-size=1024']],
+    ['api', {}, ['--max-semi-space-size=4', '--heap-growing-percent=30', '--max-old-space-size=1024']],
+    ['api', { NODE_OPTIONS: '--max-old-space-size=512' }, ['--max-semi-space-size=4', '--heap-growing-percent=30']],
+  ])(
+    'ROLE=%s started as `node dist/src/main.js` gives itself its heap flags, in the same process (and %j keeps its own)',
+    async (role, env, flags) => {
+      const service = startService({ ROLE: role, METRICS_PORT: String(randomPort()), ...env });
+      try {
+        await waitFor(() => logged(service, 'auth-relay ready'), { timeoutMs: 20_000 });
+        const args = readFileSync(`/proc/${service.child.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+        expect(args.slice(1)).toEqual([...flags, MAIN]);
+      } finally {
+        service.child.kill('SIGTERM');
+        await service.exited;
+      }
+    },
+  );
+
   it('refuses to start on a bad setting, naming the variable', async () => {
     const service = startService({ PORT: 'eighty' });
     expect(await service.exited).toBe(1);
@@ -124,6 +144,15 @@ function healthcheck(env: Record<string, string>): Promise<number> {
     execFile('/bin/sh', ['-c', command], { env: { PATH: process.env.PATH!, ...env } }, (err) => resolve(err ? Number(err.code ?? 1) : 0));
   });
 }
+
+describe('the heap flags a process lacks', () => {
+  it('are those neither its command line nor NODE_OPTIONS names, however spelled', () => {
+    const wanted = ['--max-semi-space-size=4', '--heap-growing-percent=30', '--max-old-space-size=1024'];
+    expect(missingHeapFlags(wanted, ['--env-file-if-exists=.env'])).toEqual(wanted);
+    expect(missingHeapFlags(wanted, ['--max-semi-space-size=8'], '--max_old_space_size=512  --heap-growing-percent=50')).toEqual([]);
+    expect(missingHeapFlags(wanted, [], '--max-old-space-size=512')).toEqual(wanted.slice(0, 2));
+  });
+});
 
 describe('the metrics listener (METRICS_PORT)', () => {
   it('defaults to 9464 for ROLE=worker only', () => {
