@@ -28,13 +28,15 @@ export function missingHeapFlags(wanted: readonly string[], execArgv: readonly s
 }
 
 /**
- * Gives this process its role's heap flags: when it lacks any, it replaces itself (execve: the same pid, stdio
- * and environment, nothing else kept) with `node <its own flags> <the missing ones> <its script and arguments>`.
- * V8 sizes the heap as the process starts, so a flag cannot be applied later. Returns when nothing is missing,
- * or where execve is not available (Windows), which runs with V8's defaults.
+ * Gives this process the heap flags of `ROLE` (as config/env.ts reads it: unset or blank is `all`): when it
+ * lacks any, it replaces itself (execve: the same pid, stdio and environment, nothing else kept) with
+ * `node <its own flags> <the missing ones> <its script and arguments>`. V8 sizes the heap as the process
+ * starts, so a flag cannot be applied later. Returns when nothing is missing; for a ROLE that is none of
+ * ours, which the config then refuses; and where execve is not available (Windows: V8's defaults).
  */
-export function applyHeapFlags(role: Config['ROLE']): void {
-  const missing = missingHeapFlags(HEAP_FLAGS[role], process.execArgv, process.env.NODE_OPTIONS);
+export function applyHeapFlags(role = process.env.ROLE?.trim() || 'all'): void {
+  if (!Object.hasOwn(HEAP_FLAGS, role)) return;
+  const missing = missingHeapFlags(HEAP_FLAGS[role as Config['ROLE']], process.execArgv, process.env.NODE_OPTIONS);
   if (missing.length === 0 || typeof process.execve !== 'function') return;
   process.execve(process.execPath, [process.execPath, ...process.execArgv, ...missing, ...process.argv.slice(1)]);
 }

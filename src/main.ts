@@ -1,3 +1,5 @@
+// First: it may re-execute the process with its heap flags (heap-flags.ts).
+import './apply-heap-flags';
 import type { Server } from 'node:http';
 import path from 'node:path';
 import { ConfigError, parseConfig } from './config/env';
@@ -5,7 +7,6 @@ import { logConfigSummary } from './config/summary';
 import { buildContainer, type Container } from './container';
 import { migrate, migrationTarget } from './db/migrate';
 import { errorText } from './db/unreachable';
-import { applyHeapFlags } from './heap-flags';
 import { redisReady, SHUTDOWN_GRACE_MS, untilDone } from './lifecycle';
 import { createLogger } from './lib/logger';
 import { startTracing } from './lib/tracing';
@@ -65,7 +66,6 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  applyHeapFlags(config.ROLE);
   const tracing = await startTracing(config);
   const log = createLogger(config.LOG_LEVEL);
   logConfigSummary(log, config);

@@ -1,10 +1,9 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import { Pool } from 'pg';
-import { PrismaClient } from '../generated/prisma/client';
+import { Prisma, PrismaClient } from '../generated/prisma/client';
 import { registerSql } from './sql';
 
 export type Db = PrismaClient;
-import { Prisma } from '../generated/prisma/client';
 export { Prisma };
 
 /**
