@@ -65,8 +65,8 @@ it(`scrapes within the interval run no query and answer from memory (${DOMAINS} 
 }, 60_000);
 
 // The lease lasts three intervals: long enough that a leader's first, slowest scrape on a loaded machine (seen
-// at 1.6 s) does not lose it to another replica between two rounds of this test.
-const SHARED_INTERVAL_MS = 1_000;
+// at 3.1 s in a CI run, where a 1 s interval's 3 s lease went to another replica) keeps it between two rounds.
+const SHARED_INTERVAL_MS = 2_000;
 
 it('reads the shared gauges once per interval in one process, however many are scraped', async () => {
   const config = testConfig(counter.url);
@@ -90,13 +90,13 @@ it('reads the shared gauges once per interval in one process, however many are s
     expect(texts.map((t) => /^auth_relay_bounce_ratio\{/m.test(t))).toEqual(first);
     expect(texts.map((t) => /^auth_relay_queue_jobs\{/m.test(t))).toEqual(first);
 
-    // Scraped over and over for 3 s: one process reads, once per 1 s interval, so at most 4 reads.
+    // Scraped over and over for 3 s: one process reads, once per 2 s interval, so at most 3 reads.
     const before = counter.executed();
     const until = Date.now() + 3_000;
     let rounds = 0;
     for (; Date.now() < until; rounds++) await Promise.all(replicas.map((r) => timedScrape(r)));
     expect(rounds).toBeGreaterThan(5);
-    expect(counter.executed() - before).toBeLessThanOrEqual(perRead * 4);
+    expect(counter.executed() - before).toBeLessThanOrEqual(perRead * 3);
 
     // The leader goes away: another takes the lease at its next scrape.
     await replicas[leader]!.close();
