@@ -216,7 +216,7 @@ describe('GET /api/messages/:id', () => {
     })();
     const mismatches: string[] = [];
     try {
-      for (let read = 0; read < 300; read += 1) {
+      for (let read = 0; read < 150; read += 1) {
         const body = await json(await harness.request(`/api/messages/${message.id}`, { headers: admin }));
         const events = body.events as { occurred_at: string }[];
         if (events.length !== body.attempts || (events.length > 0 && events.at(-1)!.occurred_at !== body.updated_at))

@@ -138,7 +138,7 @@ it('lists each delivery as of one moment with its attempts, however fast attempt
   })();
   const mismatches: string[] = [];
   try {
-    for (let read = 0; read < 300; read += 1) {
+    for (let read = 0; read < 150; read += 1) {
       const listed = (await fixture.harness.container.outbound.deliveries.listLog(endpoint.id, { limit: 5 })).data[0]!;
       const last = listed.attempts.at(-1);
       if (last && Date.parse(listed.next_attempt_at!) !== Date.parse(last.attempted_at) + 1000)

@@ -108,24 +108,22 @@ describe('the service process', () => {
     expect(await loadedBy('api', true)).toBe(true);
   });
 
-  it.each([
-    ['worker', {}, ['--max-semi-space-size=16', '--heap-growing-percent=30', '--max-old-space-size=1024']],
-    ['api', {}, ['--max-semi-space-size=4', '--heap-growing-percent=30', '--max-old-space-size=1024']],
-    ['api', { NODE_OPTIONS: '--max-old-space-size=512' }, ['--max-semi-space-size=4', '--heap-growing-percent=30']],
-  ])(
-    'ROLE=%s started as `node dist/src/main.js` gives itself its heap flags, in the same process (and %j keeps its own)',
-    async (role, env, flags) => {
-      const service = startService({ ROLE: role, METRICS_PORT: String(randomPort()), ...env });
-      try {
-        await waitFor(() => logged(service, 'auth-relay ready'), { timeoutMs: 20_000 });
-        const args = readFileSync(`/proc/${service.child.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-        expect(args.slice(1)).toEqual([...flags, MAIN]);
-      } finally {
-        service.child.kill('SIGTERM');
-        await service.exited;
-      }
-    },
-  );
+  it('each role started as `node dist/src/main.js` gives itself its heap flags, in the same process, and NODE_OPTIONS keeps its own', async () => {
+    const cases: [Record<string, string>, string[]][] = [
+      [{ ROLE: 'worker' }, ['--max-semi-space-size=16', '--heap-growing-percent=30', '--max-old-space-size=1024']],
+      [{ ROLE: 'api' }, ['--max-semi-space-size=4', '--heap-growing-percent=30', '--max-old-space-size=1024']],
+      [{ ROLE: 'api', NODE_OPTIONS: '--max-old-space-size=512' }, ['--max-semi-space-size=4', '--heap-growing-percent=30']],
+    ];
+    const services = cases.map(([env]) => startService({ METRICS_PORT: String(randomPort()), ...env }));
+    try {
+      for (const service of services) await waitFor(() => logged(service, 'auth-relay ready'), { timeoutMs: 20_000 });
+      const flagsOf = (service: Service) => readFileSync(`/proc/${service.child.pid}/cmdline`, 'utf8').split('\0').filter(Boolean).slice(1);
+      expect(services.map(flagsOf)).toEqual(cases.map(([, flags]) => [...flags, MAIN]));
+    } finally {
+      for (const service of services) service.child.kill('SIGTERM');
+      await Promise.all(services.map((service) => service.exited));
+    }
+  });
 
   it('refuses to start on a bad setting, naming the variable', async () => {
     const service = startService({ PORT: 'eighty' });
