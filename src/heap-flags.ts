@@ -1,5 +1,12 @@
 import type { Config } from './config/env';
 
+/** The roles differ in their young generation only. */
+const withSemiSpace = (mb: number): readonly string[] => [
+  `--max-semi-space-size=${mb}`,
+  '--heap-growing-percent=30',
+  '--max-old-space-size=1024',
+];
+
 /**
  * V8's heap flags by role, which the process gives itself at start (`applyHeapFlags`), so `npm start`, the image
  * and a hand-written `node dist/src/main.js` all run with them. Measured (README, "Roles" and Benchmarks):
@@ -11,9 +18,9 @@ import type { Config } from './config/env';
  * - `--max-old-space-size=1024`: about 20 times what a process keeps live (45-55 MB).
  */
 export const HEAP_FLAGS: Record<Config['ROLE'], readonly string[]> = {
-  all: ['--max-semi-space-size=4', '--heap-growing-percent=30', '--max-old-space-size=1024'],
-  api: ['--max-semi-space-size=4', '--heap-growing-percent=30', '--max-old-space-size=1024'],
-  worker: ['--max-semi-space-size=16', '--heap-growing-percent=30', '--max-old-space-size=1024'],
+  all: withSemiSpace(4),
+  api: withSemiSpace(4),
+  worker: withSemiSpace(16),
 };
 
 const flagName = (arg: string): string => arg.split('=')[0]!.replace(/_/g, '-');
