@@ -3,6 +3,7 @@ import { newId } from '../src/lib/ids';
 import { TEST_ADMIN_TOKEN, testConfig } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { json, startHarness, type Harness } from './helpers/harness';
+import { readsBesideWrites } from './helpers/reads-beside-writes';
 
 let database: TestDatabase;
 let harness: Harness;
@@ -204,28 +205,21 @@ describe('GET /api/messages/:id', () => {
       data: { id: newId('msg'), source: 'api', channel: 'email', recipient: 'skew@example.com', createdAt: new Date(base) },
     });
     // As a send records itself: the event and the message's own fields in one transaction.
-    let writing = true;
-    const writer = (async () => {
-      for (let n = 1; writing; n += 1) {
-        const at = new Date(base + n * 1000);
-        await db.$transaction([
-          db.messageEvent.create({ data: { messageId: message.id, type: 'send_failed', occurredAt: at } }),
-          db.message.update({ where: { id: message.id }, data: { attempts: n, updatedAt: at } }),
-        ]);
-      }
-    })();
-    const mismatches: string[] = [];
-    try {
-      for (let read = 0; read < 150; read += 1) {
-        const body = await json(await harness.request(`/api/messages/${message.id}`, { headers: admin }));
-        const events = body.events as { occurred_at: string }[];
-        if (events.length !== body.attempts || (events.length > 0 && events.at(-1)!.occurred_at !== body.updated_at))
-          mismatches.push(`${events.length} events beside attempts ${String(body.attempts)}, updated_at ${String(body.updated_at)}`);
-      }
-    } finally {
-      writing = false;
-      await writer;
-    }
+    const write = (n: number) => {
+      const at = new Date(base + n * 1000);
+      return db.$transaction([
+        db.messageEvent.create({ data: { messageId: message.id, type: 'send_failed', occurredAt: at } }),
+        db.message.update({ where: { id: message.id }, data: { attempts: n, updatedAt: at } }),
+      ]);
+    };
+    const read = async () => {
+      const body = await json(await harness.request(`/api/messages/${message.id}`, { headers: admin }));
+      const events = body.events as { occurred_at: string }[];
+      return events.length !== body.attempts || (events.length > 0 && events.at(-1)!.occurred_at !== body.updated_at)
+        ? `${events.length} events beside attempts ${String(body.attempts)}, updated_at ${String(body.updated_at)}`
+        : null;
+    };
+    const mismatches = await readsBesideWrites(write, read, 150);
     expect(mismatches).toEqual([]);
   });
 

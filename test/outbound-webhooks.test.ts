@@ -1,6 +1,7 @@
 import { Webhook } from 'standardwebhooks';
 import { seedMessages } from './helpers/seed';
 import { useOutboundFixture } from './helpers/outbound';
+import { readsBesideWrites } from './helpers/reads-beside-writes';
 import { waitFor } from './helpers/wait';
 import type { MessageChange } from '../src/delivery/message-store';
 import { MAX_RETRY_AFTER_MS } from '../src/outbound/deliveries';
@@ -124,30 +125,23 @@ it('lists each delivery as of one moment with its attempts, however fast attempt
   const event = await db.webhookEvent.create({ data: { id: 'evt_skew', type: 'suppression.created', body: '{}' } });
   const delivery = await db.webhookDelivery.create({ data: { id: 'whd_skew', eventId: event.id, endpointId: endpoint.id } });
   // As `attempt` records one: the attempt and the delivery's next_attempt_at (1 s after it) in one transaction.
-  let writing = true;
-  const writer = (async () => {
-    for (let n = 1; writing; n += 1) {
-      const at = new Date(Date.UTC(2026, 0, 1) + n * 1000);
-      await db.$transaction([
-        db.webhookAttempt.create({
-          data: { deliveryId: delivery.id, attemptedAt: at, trigger: 'scheduled', outcome: 'http_error', latencyMs: 1 },
-        }),
-        db.webhookDelivery.update({ where: { id: delivery.id }, data: { attempts: n, nextAttemptAt: new Date(at.getTime() + 1000) } }),
-      ]);
-    }
-  })();
-  const mismatches: string[] = [];
-  try {
-    for (let read = 0; read < 150; read += 1) {
-      const listed = (await fixture.harness.container.outbound.deliveries.listLog(endpoint.id, { limit: 5 })).data[0]!;
-      const last = listed.attempts.at(-1);
-      if (last && Date.parse(listed.next_attempt_at!) !== Date.parse(last.attempted_at) + 1000)
-        mismatches.push(`${listed.attempts.length} attempts, the last at ${last.attempted_at}, next_attempt_at ${listed.next_attempt_at}`);
-    }
-  } finally {
-    writing = false;
-    await writer;
-  }
+  const write = (n: number) => {
+    const at = new Date(Date.UTC(2026, 0, 1) + n * 1000);
+    return db.$transaction([
+      db.webhookAttempt.create({
+        data: { deliveryId: delivery.id, attemptedAt: at, trigger: 'scheduled', outcome: 'http_error', latencyMs: 1 },
+      }),
+      db.webhookDelivery.update({ where: { id: delivery.id }, data: { attempts: n, nextAttemptAt: new Date(at.getTime() + 1000) } }),
+    ]);
+  };
+  const read = async () => {
+    const listed = (await newestDelivery(endpoint.id))!;
+    const last = listed.attempts.at(-1);
+    return last && Date.parse(listed.next_attempt_at!) !== Date.parse(last.attempted_at) + 1000
+      ? `${listed.attempts.length} attempts, the last at ${last.attempted_at}, next_attempt_at ${listed.next_attempt_at}`
+      : null;
+  };
+  const mismatches = await readsBesideWrites(write, read, 150);
   expect(mismatches).toEqual([]);
 });
 
