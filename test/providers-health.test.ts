@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createLogger } from '../src/lib/logger';
 import { createProviderHealth, type ProviderHealthOptions } from '../src/providers/provider-health';
+import { LEASE_MS } from '../src/providers/slot-lease';
 import type { ProviderOutcome } from '../src/providers/types';
 import { TEST_REDIS_URL } from './helpers/config';
 import { waitFor } from './helpers/wait';
@@ -29,7 +30,8 @@ function setup(overrides: Partial<ProviderHealthOptions> = {}) {
     now: () => clock.now,
     ...overrides,
   };
-  return { clock, a: createProviderHealth(options), b: createProviderHealth(options) };
+  const hashOf = (provider: string) => `${options.prefix}:provider-health:${provider}`;
+  return { clock, hashOf, a: createProviderHealth(options), b: createProviderHealth(options) };
 }
 
 const down = (): Promise<ProviderOutcome> =>
@@ -175,32 +177,34 @@ describe('rate limits', () => {
 
 describe('round trips', () => {
   it('leaves Redis alone after a plain success that changes nothing, and records the first success after a failure', async () => {
-    const { a, b } = setup();
+    const { clock, a, b } = setup();
     const scripts = jest.spyOn(redis, 'evalsha');
-    const roundTrips = async (call: Promise<unknown>) => {
+    // Each send here asks for its slot: the lease the last one took has lapsed (leased slots are below).
+    const roundTrips = async (call: () => Promise<unknown>) => {
+      clock.now += LEASE_MS;
       const before = scripts.mock.calls.length;
-      await call;
+      await call();
       return scripts.mock.calls.length - before;
     };
     try {
       // The slot's script only: the answer changes nothing.
-      expect(await roundTrips(a.call('resend', up))).toBe(1);
-      expect(await roundTrips(b.call('resend', down))).toBe(2);
+      expect(await roundTrips(() => a.call('resend', up))).toBe(1);
+      expect(await roundTrips(() => b.call('resend', down))).toBe(2);
       // The failure is counted; the next success resets it, in whichever process.
-      expect(await roundTrips(a.call('resend', up))).toBe(2);
+      expect(await roundTrips(() => a.call('resend', up))).toBe(2);
       expect((await b.states())[0]).toMatchObject({ circuit: 'closed', consecutive_failures: 0 });
-      expect(await roundTrips(a.call('resend', up))).toBe(1);
+      expect(await roundTrips(() => a.call('resend', up))).toBe(1);
 
       // A rate the provider reports is learned; seen again, it is not written again.
       const reporting = () =>
         Promise.resolve({ kind: 'sent' as const, providerMessageId: 'x', rateLimit: { perSecond: 20, remaining: 19 } });
-      expect(await roundTrips(a.call('resend', reporting))).toBe(2);
+      expect(await roundTrips(() => a.call('resend', reporting))).toBe(2);
       expect((await b.states())[0]!.reported_per_second).toBe(20);
-      expect(await roundTrips(a.call('resend', reporting))).toBe(1);
+      expect(await roundTrips(() => a.call('resend', reporting))).toBe(1);
       // No requests left in the window: a pause, recorded.
       const spent = () =>
         Promise.resolve({ kind: 'sent' as const, providerMessageId: 'x', rateLimit: { perSecond: 20, remaining: 0, resetMs: 1_000 } });
-      expect(await roundTrips(a.call('resend', spent))).toBe(2);
+      expect(await roundTrips(() => a.call('resend', spent))).toBe(2);
       expect((await b.states())[0]!.paused_until).not.toBeNull();
     } finally {
       scripts.mockRestore();
@@ -220,6 +224,98 @@ describe('round trips', () => {
     answer();
     await slow;
     expect((await b.states())[0]!.consecutive_failures).toBe(0);
+  });
+});
+
+describe('leased slots', () => {
+  const countTrips = () => {
+    const scripts = jest.spyOn(redis, 'evalsha');
+    return { trips: () => scripts.mock.calls.length, restore: () => scripts.mockRestore() };
+  };
+
+  it('takes a burst of sends in a few round trips, and asks Redis again after a failure of its own', async () => {
+    const { a } = setup();
+    const { trips, restore } = countTrips();
+    try {
+      // Each lease is twice the last while each is used up: 2 + 4 + 8 + 16 slots in four trips.
+      for (let i = 0; i < 20; i += 1) expect(await a.call('resend', up)).toMatchObject({ ok: true });
+      expect(trips()).toBe(4);
+      // The failure takes a leased slot, is recorded, and ends the lease: the next send asks Redis for its
+      // slot (which finds the failure counted) and records its success.
+      await outcome(a.call('resend', down));
+      expect(trips()).toBe(5);
+      expect(await a.call('resend', up)).toMatchObject({ ok: true });
+      expect(trips()).toBe(7);
+      expect((await a.states())[0]!.consecutive_failures).toBe(0);
+    } finally {
+      restore();
+    }
+  });
+
+  it('serves a burst from one lease at a time: the sends that waited for it take its slots', async () => {
+    const { a } = setup();
+    const scripts = jest.spyOn(redis, 'evalsha');
+    try {
+      // Ten sends at once, as a worker's jobs start together: the first asks for a first lease (two slots),
+      // the nine others wait for it; one takes its second slot, and the next asks for a lease as big as the
+      // wait was (ten) for itself and the seven still waiting.
+      await Promise.all(Array.from({ length: 10 }, () => a.call('resend', up)));
+      // ACQUIRE's `want` (its eighth argument, after the SHA, the key count and the key).
+      expect(scripts.mock.calls.map((call) => Number(call[10]))).toEqual([2, 10]);
+      // That lease has two slots left: the next sends take them.
+      await a.call('resend', up);
+      await a.call('resend', up);
+      expect(scripts).toHaveBeenCalledTimes(2);
+    } finally {
+      scripts.mockRestore();
+    }
+  });
+
+  it("sees another process's open circuit once its lease lapses", async () => {
+    const first = setup({ failureThreshold: 1 });
+    await first.a.call('resend', up); // asked for two: one is left
+    await outcome(first.b.call('resend', down));
+    expect((await first.a.states())[0]!.circuit).toBe('open');
+    // Within the lease the slot granted still goes (at most LEASE_MS late)…
+    const leased = jest.fn(up);
+    expect(await first.a.call('resend', leased)).toMatchObject({ ok: true });
+    expect(leased).toHaveBeenCalled();
+
+    // …and once the lease has lapsed, the open circuit holds this process too.
+    const { clock, a, b } = setup({ failureThreshold: 1 });
+    await a.call('resend', up);
+    await outcome(b.call('resend', down));
+    clock.now += LEASE_MS;
+    const skipped = jest.fn(up);
+    expect(await a.call('resend', skipped)).toMatchObject({ ok: false, reason: 'circuit_open' });
+    expect(skipped).not.toHaveBeenCalled();
+  });
+
+  it('keeps to the rate: a lease takes at most 2 ms of it, and its slots follow one another in the shared sequence', async () => {
+    const { clock, hashOf, a, b } = setup({ limits: { resend: { defaultPerSecond: 1_000 } } });
+    const { trips, restore } = countTrips();
+    try {
+      for (let i = 0; i < 10; i += 1) await a.call('resend', up);
+      // 1 000/s: two slots a lease, however many are asked for.
+      expect(trips()).toBe(5);
+      await b.call('resend', up);
+    } finally {
+      restore();
+    }
+    // The clock stood still: a's ten slots and then b's two, a millisecond apart from it, none skipped and
+    // none given twice.
+    expect(Number(await redis.hget(hashOf('resend'), 'tat'))).toBe(clock.now + 12);
+  });
+
+  it('leases nothing at a rate that allows fewer than two slots in 2 ms', async () => {
+    const { a } = setup({ limits: { resend: { defaultPerSecond: 500 } } });
+    const { trips, restore } = countTrips();
+    try {
+      for (let i = 0; i < 6; i += 1) await a.call('resend', up);
+      expect(trips()).toBe(6);
+    } finally {
+      restore();
+    }
   });
 });
 

@@ -2,7 +2,8 @@ import { redisScript } from '../lib/redis-script';
 
 /**
  * The Lua scripts behind provider-health.ts: each runs atomically in Redis, so every worker process sees one
- * circuit, one pause and one rate slot sequence per provider. Both run on every send, by their SHA1.
+ * circuit, one pause and one rate slot sequence per provider. ACQUIRE runs for a send that holds no leased slot
+ * (slot-lease.ts), REPORT for an answer that changes something; both by their SHA1.
  */
 
 /** Requests per second now: the reported rate while fresh, else the default; never above the ceiling. 0 = unlimited. */
@@ -17,9 +18,11 @@ end
 `;
 
 // KEYS[1] provider hash. ARGV: now, defaultRate, ceiling (0 = none), maxWait, probeLease, keyTtl, answerBy
-// (0 = none: when the message needs its answer). Returns {verdict, waitMs, rate, failures, learnedRate,
-// learnedUntil}: verdict 'ok' | 'probe' | 'pause_probe' | 'circuit_open' | 'paused' | 'saturated'; the last
-// three (the hash as it was) only with a slot, so the caller can tell an answer that would change none of it.
+// (0 = none: when the message needs its answer), want (slots asked for), burstMs (the most of the rate one
+// grant may take). Returns {verdict, waitMs, rate, failures, learnedRate, learnedUntil, granted}: verdict
+// 'ok' | 'probe' | 'pause_probe' | 'circuit_open' | 'paused' | 'saturated'; the rest (the hash as it was, and
+// how many consecutive slots from waitMs on are granted, slot-lease.ts) only with a plain slot, so the caller
+// can tell an answer that would change none of it. A probe is always one slot.
 export const ACQUIRE = redisScript(`${EFFECTIVE_RATE}
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
@@ -56,12 +59,17 @@ if wait > tonumber(ARGV[4]) then
   end
   return {'saturated', wait}
 end
-if rate > 0 then redis.call('HSET', key, 'tat', tostring(start + 1000 / rate)) end
+local granted = 1
+if not probe then
+  granted = tonumber(ARGV[8])
+  if rate > 0 then granted = math.max(1, math.min(granted, math.floor(rate * tonumber(ARGV[9]) / 1000))) end
+end
+if rate > 0 then redis.call('HSET', key, 'tat', tostring(start + granted * 1000 / rate)) end
 if probe then redis.call('HSET', key, 'state', 'half_open', 'probe_until', now + wait + tonumber(ARGV[5])) end
 redis.call('PEXPIRE', key, ARGV[6])
 -- The rate goes back as text: a Lua number would reach us truncated to an integer.
 if probe then return {'probe', wait, tostring(rate)} end
-return {'ok', wait, tostring(rate), f[6] or '0', f[7] or '', f[8] or '0'}
+return {'ok', wait, tostring(rate), f[6] or '0', f[7] or '', f[8] or '0', granted}
 `);
 
 // KEYS[1] provider hash. ARGV: now, healthy (1/0), threshold, openMs, pauseUntil (0 = none), learnedRate

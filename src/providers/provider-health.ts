@@ -6,6 +6,7 @@ import { createAdaptiveLimiter, type AdaptiveLimiter } from './concurrency';
 import { unreachable } from './error-policy';
 import { tracedSend } from './provider-span';
 import { ACQUIRE, REPORT } from './provider-health-scripts';
+import { createSlotLeases, LEASE_BURST_MS, type SlotLeases, type SlotState } from './slot-lease';
 import type { ProviderOutcome } from './types';
 
 /**
@@ -17,6 +18,7 @@ import type { ProviderOutcome } from './types';
  *    only that provider waits, the queue and the other providers keep going;
  *  - a rate limit (GCRA: requests spaced 1/rate apart) at the rate the provider reports in its
  *    `ratelimit-*` headers, or the configured one until it has reported, never above a configured ceiling;
+ *    at a high rate a process leases a few slots at a time (slot-lease.ts);
  *  - a concurrency limit per process that follows the rate and the provider's latency (concurrency.ts), never
  *    above the configured ceiling, so a provider that hangs cannot hold every worker slot.
  */
@@ -112,14 +114,7 @@ interface HealthContext {
   limiterOf: (provider: string) => AdaptiveLimiter;
   /** Failures this process has reported per provider, so far. */
   failuresReported: Map<string, number>;
-}
-
-/** The provider's hash as a granted slot found it (ACQUIRE's last three values), and this process's failures then. */
-interface SlotState {
-  failures: number;
-  learnedRate: string;
-  learnedUntil: number;
-  failuresReported: number;
+  leases: SlotLeases;
 }
 
 /**
@@ -179,32 +174,52 @@ async function report(ctx: HealthContext, provider: string, outcome: ProviderOut
   }
 }
 
-/** ACQUIRE: the gate's verdict on a send now, and with a plain slot the hash as it found it. */
+/**
+ * The gate's verdict on a send now, and with a plain slot the hash as it found it: a slot this process leased
+ * (slot-lease.ts), else ACQUIRE's answer, which may lease the next few.
+ */
 async function takeSlot(ctx: HealthContext, provider: string, answerBy: number | undefined) {
-  const { redis, options } = ctx;
+  const { redis, options, leases } = ctx;
   const limits = options.limits[provider] ?? {};
   const failuresReported = ctx.failuresReported.get(provider) ?? 0;
+  const leased = await leases.slot(provider, ctx.now, failuresReported);
+  if (!('ask' in leased)) return { verdict: 'ok', ...leased };
+  const asked = leased.ask;
+  const now = ctx.now();
   // Redis not answering is our outage, not the provider's: it surfaces as DependencyUnavailableError.
-  const [verdict, waitMs, rate, failures, learnedRate, learnedUntil] = (await viaRedis(() =>
+  const answer = viaRedis(() =>
     runScript(
       redis,
       ACQUIRE,
       [ctx.keyOf(provider)],
       [
-        ctx.now(),
+        now,
         limits.defaultPerSecond ?? 0,
         limits.maxPerSecond ?? 0,
         options.maxWaitMs,
         options.probeLeaseMs,
         KEY_TTL_MS,
         answerBy ?? 0,
+        asked,
+        LEASE_BURST_MS,
       ],
     ),
-  )) as [string, number, string?, string?, string?, string?];
-  const slot: SlotState | undefined =
-    verdict === 'ok'
-      ? { failures: Number(failures), learnedRate: learnedRate ?? '', learnedUntil: Number(learnedUntil), failuresReported }
-      : undefined;
+  );
+  const [verdict, waitMs, rate, failures, learnedRate, learnedUntil, granted] = (await answer.catch((err: unknown) => {
+    leases.answer(provider, asked, now);
+    throw err;
+  })) as [string, number, string?, string?, string?, string?, number?];
+  if (verdict !== 'ok') {
+    leases.answer(provider, asked, now);
+    return { verdict, waitMs, rate, slot: undefined };
+  }
+  const slot: SlotState = {
+    failures: Number(failures),
+    learnedRate: learnedRate ?? '',
+    learnedUntil: Number(learnedUntil),
+    failuresReported,
+  };
+  leases.answer(provider, asked, now, { granted: Number(granted), start: now + waitMs, rate: rate!, slot });
   return { verdict, waitMs, rate, slot };
 }
 
@@ -236,10 +251,14 @@ async function call(
     try {
       value = await tracedSend(provider, send);
     } catch (err) {
+      ctx.leases.drop(provider);
       await report(ctx, provider, undefined, verdict === 'pause_probe');
       throw err;
     }
-    if (!changesNothing(ctx, provider, value, slot)) await report(ctx, provider, value, verdict === 'pause_probe');
+    if (!changesNothing(ctx, provider, value, slot)) {
+      ctx.leases.drop(provider);
+      await report(ctx, provider, value, verdict === 'pause_probe');
+    }
     // The time a slot is held once its rate slot has come (what Little's law multiplies the rate by); only
     // answered calls count, so a provider that hangs never earns more slots.
     if (!(value.kind === 'retry' && value.unanswered)) limiter.observeLatency(performance.now() - started);
@@ -281,6 +300,7 @@ export function createProviderHealth(options: ProviderHealthOptions) {
     now: options.now ?? Date.now,
     keyOf: (provider) => `${options.prefix}:provider-health:${provider}`,
     failuresReported: new Map(),
+    leases: createSlotLeases(),
     limiterOf: (provider) => {
       let limiter = limiters.get(provider);
       if (!limiter) {

@@ -1,0 +1,157 @@
+/**
+ * Rate slots a process holds for a provider between two trips to Redis. At a high rate every send asking
+ * Redis for its own slot (ACQUIRE) cost the worker a round trip a message, about a tenth of its CPU per send;
+ * instead one ACQUIRE grants the next few slots in the provider's sequence, and the sends that follow within
+ * `LEASE_MS` take them here.
+ *
+ * What a lease costs, and why it is bounded:
+ *  - another process's circuit opening or pause is seen up to `LEASE_MS` late by this one (this process's own
+ *    failure, pause or new rate ends its lease at once: the next send asks Redis);
+ *  - slots reserved at their place in the sequence may be used up to `LEASE_MS` later, so at the provider the
+ *    rate can be exceeded by one lease's slots; ACQUIRE grants at most `LEASE_BURST_MS` of the rate, and a
+ *    rate that allows fewer than two slots in that time gets no lease at all (each send asks, as before);
+ *  - slots left when the lease lapses are lost to everyone, so a lease is sized by what the last one was used
+ *    for: doubled while each is used up, cut to what was used when one lapses with slots left.
+ * One ACQUIRE at a time asks for a lease. Sends that find no slot while it is out wait for it and take
+ * slots from what it brings, so the sends of a burst (a worker's jobs start together as they are fetched
+ * together) share a round trip; those it does not cover wait for the next, asked big enough for them. An
+ * answer without a lease (a skip, a probe, Redis not answering) sends each waiting send to ask for itself.
+ */
+export const LEASE_MS = 20;
+/** ACQUIRE grants at most this much of a rate-limited provider's rate at once (passed to the script). */
+export const LEASE_BURST_MS = 2;
+/** The most slots one ACQUIRE grants, however high the rate. */
+const MAX_LEASE_SLOTS = 64;
+
+/** What a granted slot found in the provider's hash, and this process's failure count then. */
+export interface SlotState {
+  failures: number;
+  learnedRate: string;
+  learnedUntil: number;
+  failuresReported: number;
+}
+
+/** A slot taken from a lease: as ACQUIRE would have answered it. */
+export interface LeasedSlot {
+  waitMs: number;
+  rate: string;
+  slot: SlotState;
+}
+
+interface Lease {
+  granted: number;
+  left: number;
+  /** The earliest the next slot may start: one rate interval after the last one started. */
+  nextAt: number;
+  intervalMs: number;
+  until: number;
+  rate: string;
+  slot: SlotState;
+}
+
+/** What a first lease asks for; a lease is always asked for at least two slots, any other ACQUIRE for one. */
+const FIRST_LEASE_SLOTS = 2;
+
+/** The ACQUIRE out asking for a lease, and the sends waiting for it. */
+interface Asking {
+  followers: number;
+  /** Whether the answer brought a lease. */
+  answered: Promise<boolean>;
+  answer: (leased: boolean) => void;
+}
+
+/** What a granted ACQUIRE answered, with the start of its first slot (which its own send takes). */
+export interface Grant {
+  granted: number;
+  start: number;
+  rate: string;
+  slot: SlotState;
+}
+
+export function createSlotLeases() {
+  const leases = new Map<string, Lease>();
+  const wants = new Map<string, number>();
+  const asking = new Map<string, Asking>();
+  const want = (provider: string) => wants.get(provider) ?? FIRST_LEASE_SLOTS;
+
+  /** A slot from `provider`'s lease, if it holds one still good at `now` for a process with `failuresReported`. */
+  function take(provider: string, now: number, failuresReported: number): LeasedSlot | undefined {
+    const lease = leases.get(provider);
+    if (!lease) return undefined;
+    const at = Math.max(now, lease.nextAt);
+    if (at >= lease.until || lease.slot.failuresReported !== failuresReported) {
+      leases.delete(provider);
+      wants.set(provider, Math.max(FIRST_LEASE_SLOTS, lease.granted - lease.left));
+      return undefined;
+    }
+    lease.left -= 1;
+    lease.nextAt = at + lease.intervalMs;
+    if (lease.left === 0) {
+      leases.delete(provider);
+      wants.set(provider, Math.min(MAX_LEASE_SLOTS, Math.max(want(provider), lease.granted * 2)));
+    }
+    return { waitMs: at - now, rate: lease.rate, slot: lease.slot };
+  }
+
+  /** Resolves once the ACQUIRE out asking for `provider`'s lease is answered, true if it brought a lease. */
+  function answered(provider: string): Promise<boolean> | undefined {
+    const out = asking.get(provider);
+    if (!out) return undefined;
+    out.followers += 1;
+    return out.answered;
+  }
+
+  function ask(provider: string): number {
+    if (asking.has(provider)) return 1;
+    let answer!: (leased: boolean) => void;
+    const answered = new Promise<boolean>((resolve) => (answer = resolve));
+    asking.set(provider, { followers: 0, answered, answer });
+    return want(provider);
+  }
+
+  return {
+    /**
+     * A slot from `provider`'s lease, or from the lease being asked for (waiting for its answer, and for the
+     * next while each is spent before this send's turn); else how many slots this send's own ACQUIRE asks
+     * for: a lease if none is being asked for, else one. Each `ask` is followed by `answer`.
+     */
+    async slot(provider: string, now: () => number, failuresReported: number): Promise<LeasedSlot | { ask: number }> {
+      for (;;) {
+        const leased = take(provider, now(), failuresReported);
+        if (leased) return leased;
+        const next = answered(provider);
+        // Looked at and claimed with no await between, so two sends never both ask for a lease.
+        if (!next || !(await next)) return { ask: ask(provider) };
+      }
+    },
+
+    /**
+     * The ACQUIRE that asked for `asked` slots is answered, with a grant or without (a skip, or Redis did not
+     * answer). A lease is kept from a grant of several slots, unless the provider has failures counted: the
+     * next success must reach Redis to reset them. The next lease is asked big enough for the sends that
+     * waited on this one.
+     */
+    answer(provider: string, asked: number, now: number, grant?: Grant): void {
+      if (asked === 1) return;
+      const out = asking.get(provider)!;
+      asking.delete(provider);
+      wants.set(provider, Math.min(MAX_LEASE_SLOTS, Math.max(want(provider), out.followers + 1)));
+      const leased = grant !== undefined && grant.granted > 1 && grant.slot.failures === 0;
+      if (leased) {
+        const perSecond = Number(grant.rate);
+        const intervalMs = perSecond > 0 ? 1000 / perSecond : 0;
+        const { granted, start, rate, slot } = grant;
+        leases.set(provider, { granted, left: granted - 1, nextAt: start + intervalMs, intervalMs, until: now + LEASE_MS, rate, slot });
+      }
+      out.answer(leased);
+    },
+
+    /** Something changed (a failure, a pause, a new rate): the next send asks Redis, for a first lease. */
+    drop(provider: string): void {
+      leases.delete(provider);
+      wants.delete(provider);
+    },
+  };
+}
+
+export type SlotLeases = ReturnType<typeof createSlotLeases>;
