@@ -1,8 +1,8 @@
 /**
- * Rate slots a process holds for a provider between two trips to Redis. At a high rate every send asking
- * Redis for its own slot (ACQUIRE) cost the worker a round trip a message, about a tenth of its CPU per send;
- * instead one ACQUIRE grants the next few slots in the provider's sequence, and the sends that follow within
- * `LEASE_MS` take them here.
+ * Rate slots a process holds for a provider between two trips to Redis. Every send asking Redis for its own
+ * slot (ACQUIRE) cost a round trip a message: through the gate, 54 µs of the worker's CPU and 26 µs of
+ * Redis's a send, where with leases it is 21 and 3. Instead one ACQUIRE grants the next few slots in the
+ * provider's sequence, and the sends that follow within `LEASE_MS` take them here.
  *
  * What a lease costs, and why it is bounded:
  *  - another process's circuit opening or pause is seen up to `LEASE_MS` late by this one (this process's own
