@@ -9,7 +9,8 @@
  *    failure, pause or new rate ends its lease at once: the next send asks Redis);
  *  - slots reserved at their place in the sequence may be used up to `LEASE_MS` later, so at the provider the
  *    rate can be exceeded by one lease's slots; ACQUIRE grants at most `LEASE_BURST_MS` of the rate, and a
- *    rate that allows fewer than two slots in that time gets no lease at all (each send asks, as before);
+ *    rate that allows fewer than two slots in that time gets no lease at all (each send asks for its own
+ *    slot, as before leases; a lease is asked for again a second later);
  *  - slots left when the lease lapses are lost to everyone, so a lease is sized by what the last one was used
  *    for: doubled while each is used up, cut to what was used when one lapses with slots left.
  * One ACQUIRE at a time asks for a lease. Sends that find no slot while it is out wait for it and take
@@ -22,6 +23,11 @@ export const LEASE_MS = 20;
 export const LEASE_BURST_MS = 2;
 /** The most slots one ACQUIRE grants, however high the rate. */
 const MAX_LEASE_SLOTS = 64;
+/**
+ * A provider whose rate allowed no lease is not asked for one again for this long: until then its sends do
+ * not wait on each other's ACQUIRE, each asks for its own slot.
+ */
+const NO_LEASE_RETRY_MS = 1_000;
 
 /** What a granted slot found in the provider's hash, and this process's failure count then. */
 export interface SlotState {
@@ -54,6 +60,8 @@ const FIRST_LEASE_SLOTS = 2;
 
 /** The ACQUIRE out asking for a lease, and the sends waiting for it. */
 interface Asking {
+  /** `drop`s before it was sent; one after it means its answer comes from before the change. */
+  generation: number;
   followers: number;
   /** Whether the answer brought a lease. */
   answered: Promise<boolean>;
@@ -72,7 +80,10 @@ export function createSlotLeases() {
   const leases = new Map<string, Lease>();
   const wants = new Map<string, number>();
   const asking = new Map<string, Asking>();
+  const generations = new Map<string, number>();
+  const noLeaseUntil = new Map<string, number>();
   const want = (provider: string) => wants.get(provider) ?? FIRST_LEASE_SLOTS;
+  const generation = (provider: string) => generations.get(provider) ?? 0;
 
   /** A slot from `provider`'s lease, if it holds one still good at `now` for a process with `failuresReported`. */
   function take(provider: string, now: number, failuresReported: number): LeasedSlot | undefined {
@@ -101,11 +112,11 @@ export function createSlotLeases() {
     return out.answered;
   }
 
-  function ask(provider: string): number {
-    if (asking.has(provider)) return 1;
+  function ask(provider: string, now: number): number {
+    if (asking.has(provider) || now < (noLeaseUntil.get(provider) ?? 0)) return 1;
     let answer!: (leased: boolean) => void;
     const answered = new Promise<boolean>((resolve) => (answer = resolve));
-    asking.set(provider, { followers: 0, answered, answer });
+    asking.set(provider, { generation: generation(provider), followers: 0, answered, answer });
     return want(provider);
   }
 
@@ -121,35 +132,42 @@ export function createSlotLeases() {
         if (leased) return leased;
         const next = answered(provider);
         // Looked at and claimed with no await between, so two sends never both ask for a lease.
-        if (!next || !(await next)) return { ask: ask(provider) };
+        if (!next || !(await next)) return { ask: ask(provider, now()) };
       }
     },
 
     /**
      * The ACQUIRE that asked for `asked` slots is answered, with a grant or without (a skip, or Redis did not
-     * answer). A lease is kept from a grant of several slots, unless the provider has failures counted: the
-     * next success must reach Redis to reset them. The next lease is asked big enough for the sends that
-     * waited on this one.
+     * answer). A lease is kept from a grant of several slots, unless the provider has failures counted (the
+     * next success must reach Redis to reset them) or something changed while it was out (`drop`). It is
+     * good for `LEASE_MS` from its first slot, which may be a wait away. The next lease is asked big enough
+     * for the sends that waited on this one.
      */
     answer(provider: string, asked: number, now: number, grant?: Grant): void {
       if (asked === 1) return;
       const out = asking.get(provider)!;
       asking.delete(provider);
       wants.set(provider, Math.min(MAX_LEASE_SLOTS, Math.max(want(provider), out.followers + 1)));
-      const leased = grant !== undefined && grant.granted > 1 && grant.slot.failures === 0;
+      if (grant && grant.granted <= 1) noLeaseUntil.set(provider, now + NO_LEASE_RETRY_MS);
+      const leased = grant !== undefined && grant.granted > 1 && grant.slot.failures === 0 && out.generation === generation(provider);
       if (leased) {
         const perSecond = Number(grant.rate);
         const intervalMs = perSecond > 0 ? 1000 / perSecond : 0;
         const { granted, start, rate, slot } = grant;
-        leases.set(provider, { granted, left: granted - 1, nextAt: start + intervalMs, intervalMs, until: now + LEASE_MS, rate, slot });
+        leases.set(provider, { granted, left: granted - 1, nextAt: start + intervalMs, intervalMs, until: start + LEASE_MS, rate, slot });
       }
       out.answer(leased);
     },
 
-    /** Something changed (a failure, a pause, a new rate): the next send asks Redis, for a first lease. */
+    /**
+     * Something changed (a failure, a pause, a new rate): no slot is taken from a lease granted before it,
+     * and the next send asks Redis, for a first lease.
+     */
     drop(provider: string): void {
       leases.delete(provider);
       wants.delete(provider);
+      noLeaseUntil.delete(provider);
+      generations.set(provider, generation(provider) + 1);
     },
   };
 }
