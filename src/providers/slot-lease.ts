@@ -76,48 +76,60 @@ export interface Grant {
   slot: SlotState;
 }
 
-export function createSlotLeases() {
-  const leases = new Map<string, Lease>();
-  const wants = new Map<string, number>();
-  const asking = new Map<string, Asking>();
-  const generations = new Map<string, number>();
-  const noLeaseUntil = new Map<string, number>();
-  const want = (provider: string) => wants.get(provider) ?? FIRST_LEASE_SLOTS;
-  const generation = (provider: string) => generations.get(provider) ?? 0;
+/** One provider's leases in this process. */
+interface ProviderLeases {
+  lease?: Lease;
+  /** How many slots the next lease is asked for. */
+  want: number;
+  asking?: Asking;
+  /** How many times something changed (`drop`). */
+  generation: number;
+  noLeaseUntil: number;
+}
 
-  /** A slot from `provider`'s lease, if it holds one still good at `now` for a process with `failuresReported`. */
-  function take(provider: string, now: number, failuresReported: number): LeasedSlot | undefined {
-    const lease = leases.get(provider);
+export function createSlotLeases() {
+  const providers = new Map<string, ProviderLeases>();
+  const of = (provider: string): ProviderLeases => {
+    let p = providers.get(provider);
+    if (!p) {
+      p = { want: FIRST_LEASE_SLOTS, generation: 0, noLeaseUntil: 0 };
+      providers.set(provider, p);
+    }
+    return p;
+  };
+
+  /** A slot from `p`'s lease, if it holds one still good at `now` for a process with `failuresReported`. */
+  function take(p: ProviderLeases, now: number, failuresReported: number): LeasedSlot | undefined {
+    const { lease } = p;
     if (!lease) return undefined;
     const at = Math.max(now, lease.nextAt);
     if (at >= lease.until || lease.slot.failuresReported !== failuresReported) {
-      leases.delete(provider);
-      wants.set(provider, Math.max(FIRST_LEASE_SLOTS, lease.granted - lease.left));
+      p.lease = undefined;
+      p.want = Math.max(FIRST_LEASE_SLOTS, lease.granted - lease.left);
       return undefined;
     }
     lease.left -= 1;
     lease.nextAt = at + lease.intervalMs;
     if (lease.left === 0) {
-      leases.delete(provider);
-      wants.set(provider, Math.min(MAX_LEASE_SLOTS, Math.max(want(provider), lease.granted * 2)));
+      p.lease = undefined;
+      p.want = Math.min(MAX_LEASE_SLOTS, Math.max(p.want, lease.granted * 2));
     }
     return { waitMs: at - now, rate: lease.rate, slot: lease.slot };
   }
 
-  /** Resolves once the ACQUIRE out asking for `provider`'s lease is answered, true if it brought a lease. */
-  function answered(provider: string): Promise<boolean> | undefined {
-    const out = asking.get(provider);
-    if (!out) return undefined;
-    out.followers += 1;
-    return out.answered;
+  /** Resolves once the ACQUIRE out asking for `p`'s lease is answered, true if it brought a lease. */
+  function answered(p: ProviderLeases): Promise<boolean> | undefined {
+    if (!p.asking) return undefined;
+    p.asking.followers += 1;
+    return p.asking.answered;
   }
 
-  function ask(provider: string, now: number): number {
-    if (asking.has(provider) || now < (noLeaseUntil.get(provider) ?? 0)) return 1;
+  function ask(p: ProviderLeases, now: number): number {
+    if (p.asking || now < p.noLeaseUntil) return 1;
     let answer!: (leased: boolean) => void;
     const answered = new Promise<boolean>((resolve) => (answer = resolve));
-    asking.set(provider, { generation: generation(provider), followers: 0, answered, answer });
-    return want(provider);
+    p.asking = { generation: p.generation, followers: 0, answered, answer };
+    return p.want;
   }
 
   return {
@@ -127,12 +139,13 @@ export function createSlotLeases() {
      * for: a lease if none is being asked for, else one. Each `ask` is followed by `answer`.
      */
     async slot(provider: string, now: () => number, failuresReported: number): Promise<LeasedSlot | { ask: number }> {
+      const p = of(provider);
       for (;;) {
-        const leased = take(provider, now(), failuresReported);
+        const leased = take(p, now(), failuresReported);
         if (leased) return leased;
-        const next = answered(provider);
+        const next = answered(p);
         // Looked at and claimed with no await between, so two sends never both ask for a lease.
-        if (!next || !(await next)) return { ask: ask(provider, now()) };
+        if (!next || !(await next)) return { ask: ask(p, now()) };
       }
     },
 
@@ -145,16 +158,17 @@ export function createSlotLeases() {
      */
     answer(provider: string, asked: number, now: number, grant?: Grant): void {
       if (asked === 1) return;
-      const out = asking.get(provider)!;
-      asking.delete(provider);
-      wants.set(provider, Math.min(MAX_LEASE_SLOTS, Math.max(want(provider), out.followers + 1)));
-      if (grant && grant.granted <= 1) noLeaseUntil.set(provider, now + NO_LEASE_RETRY_MS);
-      const leased = grant !== undefined && grant.granted > 1 && grant.slot.failures === 0 && out.generation === generation(provider);
+      const p = of(provider);
+      const out = p.asking!;
+      p.asking = undefined;
+      p.want = Math.min(MAX_LEASE_SLOTS, Math.max(p.want, out.followers + 1));
+      if (grant && grant.granted <= 1) p.noLeaseUntil = now + NO_LEASE_RETRY_MS;
+      const leased = grant !== undefined && grant.granted > 1 && grant.slot.failures === 0 && out.generation === p.generation;
       if (leased) {
         const perSecond = Number(grant.rate);
         const intervalMs = perSecond > 0 ? 1000 / perSecond : 0;
         const { granted, start, rate, slot } = grant;
-        leases.set(provider, { granted, left: granted - 1, nextAt: start + intervalMs, intervalMs, until: start + LEASE_MS, rate, slot });
+        p.lease = { granted, left: granted - 1, nextAt: start + intervalMs, intervalMs, until: start + LEASE_MS, rate, slot };
       }
       out.answer(leased);
     },
@@ -164,10 +178,8 @@ export function createSlotLeases() {
      * and the next send asks Redis, for a first lease.
      */
     drop(provider: string): void {
-      leases.delete(provider);
-      wants.delete(provider);
-      noLeaseUntil.delete(provider);
-      generations.set(provider, generation(provider) + 1);
+      const p = of(provider);
+      Object.assign(p, { lease: undefined, want: FIRST_LEASE_SLOTS, noLeaseUntil: 0, generation: p.generation + 1 });
     },
   };
 }
