@@ -1,6 +1,7 @@
 import type { Job, Queue } from 'bullmq';
-import { JOB_CATALOG, type QueueKey } from '../src/queue/catalog';
-import { MalformedJobError, parseJobData } from '../src/queue/queues';
+import { redisKeys } from '../src/lib/redis';
+import { createQueues, JOB_CATALOG, sendJob, type QueueKey } from '../src/queue/catalog';
+import { addJobs, MalformedJobError, parseJobData } from '../src/queue/queues';
 import { acceptClerkEvent, emailCreated } from './helpers/clerk-events';
 import { testConfig } from './helpers/config';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
@@ -39,6 +40,28 @@ it('creates one queue per catalog entry, under its name, with its default job op
   for (const key of Object.keys(JOB_CATALOG) as QueueKey[]) {
     expect(queues[key].name).toBe(JOB_CATALOG[key].name);
     expect(queues[key].defaultJobOptions).toMatchObject(JOB_CATALOG[key].defaults);
+  }
+});
+
+it('addJobs queues a job alone (plain add) exactly as it queues jobs together (addBulk): its id, the catalog defaults, once', async () => {
+  // A prefix of its own and no worker on it: the jobs stay as they were added.
+  const queues = createQueues(harness.container.redis, redisKeys(`${harness.container.config.QUEUE_PREFIX}-add-jobs`, harness.container.config.REDIS_MODE));
+  try {
+    await addJobs(queues.send, [sendJob('msg_alone')]);
+    await addJobs(queues.send, [sendJob('msg_first'), sendJob('msg_second')]);
+    await addJobs(queues.send, [sendJob('msg_alone')]);
+    await addJobs(queues.send, []);
+    const [alone, first, second] = await Promise.all(['msg_alone', 'msg_first', 'msg_second'].map((id) => queues.send.getJob(id)));
+    expect(await queues.send.getWaitingCount()).toBe(3);
+    for (const job of [alone, first, second]) expect(job?.name).toBe('send');
+    expect(alone?.data).toEqual({ messageId: 'msg_alone' });
+    const { jobId: _aloneId, ...aloneOpts } = alone!.opts;
+    const { jobId: _firstId, ...firstOpts } = first!.opts;
+    expect(aloneOpts).toEqual(firstOpts);
+    expect(aloneOpts).toMatchObject(JOB_CATALOG.send.defaults);
+  } finally {
+    await queues.send.obliterate({ force: true });
+    await queues.close();
   }
 });
 

@@ -8,6 +8,7 @@ import type { Logger } from '../lib/logger';
 import { currentTraceparent, withTraceContext } from '../lib/tracing';
 import { isRecipient, normalizeRecipient, RECIPIENT_EXPECTED, type RecipientChannel } from '../lib/recipient';
 import { sendJob, type Queues } from '../queue/catalog';
+import { addJobs } from '../queue/queues';
 import { redactPayload, withSingleLineHeaders, type MessagePayload } from './content';
 import type { AcceptedRow, MessageStore } from './message-store';
 import { otpMaxAgeSeconds } from './otp-max-age';
@@ -171,7 +172,7 @@ async function record(deps: AcceptDeps, group: PendingAccept[]): Promise<Pending
 async function enqueueRecorded({ queues, log }: AcceptDeps, recorded: PendingAccept[]): Promise<void> {
   try {
     // The job id is the message id: adding a message twice (here, the sweeper, a retried webhook) is a no-op.
-    await queues.send.addBulk(recorded.map((p) => withTraceContext(sendJob(p.row.id), p.row.traceparent)));
+    await addJobs(queues.send, recorded.map((p) => withTraceContext(sendJob(p.row.id), p.row.traceparent)));
   } catch (err) {
     log.warn({ err: String(err), message_ids: recorded.map((p) => p.row.id) }, 'could not queue messages; the sweeper will queue them');
     for (const p of recorded) p.resolve({ messageId: p.row.id, status: 'queued', duplicate: false, queued: false });

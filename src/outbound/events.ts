@@ -8,6 +8,7 @@ import type { MessageStatus } from '../generated/prisma/enums';
 import { shortHash } from '../lib/ids';
 import type { Logger } from '../lib/logger';
 import { outboundJob, type OutboundWebhookJobData } from '../queue/catalog';
+import { addJobs } from '../queue/queues';
 
 /**
  * The events auth-relay tells the tenant's own systems about, and the one place they are emitted from: each
@@ -123,7 +124,7 @@ export function createOutboundPublisher({ db, queue, log, now = () => new Date()
         db.webhookDelivery.createMany({ data: deliveries, skipDuplicates: true }),
       ]);
       try {
-        await queue.addBulk(deliveries.map((d) => outboundJob(d.id)));
+        await addJobs(queue, deliveries.map((d) => outboundJob(d.id)));
       } catch (err) {
         log.warn({ event_id: id, err: String(err) }, 'could not queue outbound webhooks; the sweep will queue them');
       }
