@@ -35,7 +35,9 @@ async function main(): Promise<void> {
   try {
     await timed(bulk);
     await timed(single);
-    console.log(`\nbench:queue-add — ${JOBS} send jobs a round, one at a time; ${Object.keys(connection.scriptsSet).length} scripts loaded on the connection`);
+    console.log(
+      `\nbench:queue-add — ${JOBS} send jobs a round, one at a time; ${Object.keys(connection.scriptsSet).length} scripts loaded on the connection`,
+    );
     console.log(`machine ${machine()}`);
     for (let round = 1; round <= ROUNDS; round += 1) {
       const b = await timed(bulk);

@@ -45,7 +45,10 @@ it('creates one queue per catalog entry, under its name, with its default job op
 
 it('addJobs queues a job alone (plain add) exactly as it queues jobs together (addBulk): its id, the catalog defaults, once', async () => {
   // A prefix of its own and no worker on it: the jobs stay as they were added.
-  const queues = createQueues(harness.container.redis, redisKeys(`${harness.container.config.QUEUE_PREFIX}-add-jobs`, harness.container.config.REDIS_MODE));
+  const queues = createQueues(
+    harness.container.redis,
+    redisKeys(`${harness.container.config.QUEUE_PREFIX}-add-jobs`, harness.container.config.REDIS_MODE),
+  );
   try {
     await addJobs(queues.send, [sendJob('msg_alone')]);
     await addJobs(queues.send, [sendJob('msg_first'), sendJob('msg_second')]);

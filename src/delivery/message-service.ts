@@ -172,7 +172,10 @@ async function record(deps: AcceptDeps, group: PendingAccept[]): Promise<Pending
 async function enqueueRecorded({ queues, log }: AcceptDeps, recorded: PendingAccept[]): Promise<void> {
   try {
     // The job id is the message id: adding a message twice (here, the sweeper, a retried webhook) is a no-op.
-    await addJobs(queues.send, recorded.map((p) => withTraceContext(sendJob(p.row.id), p.row.traceparent)));
+    await addJobs(
+      queues.send,
+      recorded.map((p) => withTraceContext(sendJob(p.row.id), p.row.traceparent)),
+    );
   } catch (err) {
     log.warn({ err: String(err), message_ids: recorded.map((p) => p.row.id) }, 'could not queue messages; the sweeper will queue them');
     for (const p of recorded) p.resolve({ messageId: p.row.id, status: 'queued', duplicate: false, queued: false });

@@ -124,7 +124,10 @@ export function createOutboundPublisher({ db, queue, log, now = () => new Date()
         db.webhookDelivery.createMany({ data: deliveries, skipDuplicates: true }),
       ]);
       try {
-        await addJobs(queue, deliveries.map((d) => outboundJob(d.id)));
+        await addJobs(
+          queue,
+          deliveries.map((d) => outboundJob(d.id)),
+        );
       } catch (err) {
         log.warn({ event_id: id, err: String(err) }, 'could not queue outbound webhooks; the sweep will queue them');
       }
