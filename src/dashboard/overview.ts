@@ -32,6 +32,8 @@ const HOUR_MS = 3_600_000;
  * from messages for the rest (the current hour, hours changed since the last fold). The other figures cannot:
  * the rollup is by acceptance hour and keeps latency as a histogram, where these are by the hour of the event
  * and exact. They read one index range by time each: events by (type, occurred_at), messages by created_at.
+ * Spans are in seconds by `date_part` (float8), not `extract` (numeric), whose arithmetic and sort made the
+ * percentile statements about a sixth slower at a million messages.
  */
 export async function hourlyOverview(db: Db, now: Date = new Date()): Promise<HourlyOverview> {
   const firstHour = new Date(Math.floor(now.getTime() / HOUR_MS) * HOUR_MS - 23 * HOUR_MS);
@@ -50,15 +52,15 @@ export async function hourlyOverview(db: Db, now: Date = new Date()): Promise<Ho
       GROUP BY 1, 2`,
     db.$queryRaw<{ hour: Date; p50: number; p95: number }[]>`
       SELECT date_trunc('hour', sent_at) AS hour,
-             percentile_cont(0.5) WITHIN GROUP (ORDER BY greatest(extract(epoch FROM sent_at - created_at), 0))::float8 AS p50,
-             percentile_cont(0.95) WITHIN GROUP (ORDER BY greatest(extract(epoch FROM sent_at - created_at), 0))::float8 AS p95
+             percentile_cont(0.5) WITHIN GROUP (ORDER BY greatest(date_part('epoch', sent_at - created_at), 0)) AS p50,
+             percentile_cont(0.95) WITHIN GROUP (ORDER BY greatest(date_part('epoch', sent_at - created_at), 0)) AS p95
       FROM messages
       WHERE created_at >= ${createdSince} AND sent_at >= ${firstHour}
       GROUP BY 1`,
     db.$queryRaw<{ hour: Date; p50: number; p95: number }[]>`
       SELECT date_trunc('hour', delivered_at) AS hour,
-             percentile_cont(0.5) WITHIN GROUP (ORDER BY greatest(extract(epoch FROM delivered_at - sent_at), 0))::float8 AS p50,
-             percentile_cont(0.95) WITHIN GROUP (ORDER BY greatest(extract(epoch FROM delivered_at - sent_at), 0))::float8 AS p95
+             percentile_cont(0.5) WITHIN GROUP (ORDER BY greatest(date_part('epoch', delivered_at - sent_at), 0)) AS p50,
+             percentile_cont(0.95) WITHIN GROUP (ORDER BY greatest(date_part('epoch', delivered_at - sent_at), 0)) AS p95
       FROM messages
       WHERE created_at >= ${createdSince} AND delivered_at >= ${firstHour} AND sent_at IS NOT NULL
       GROUP BY 1`,
