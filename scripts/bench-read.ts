@@ -33,19 +33,33 @@ interface Statement {
   ms: number;
 }
 
-/** Every statement the app's pg clients run while `recording` is set, to explain the slowest of a slow read. */
+/**
+ * Every statement the app's pg clients run while `recording` is set, to explain the slowest of a slow read:
+ * promise-style calls (db/sql.ts) and callback-style ones (pg-pool and Prisma's adapter), whose callback is
+ * the last argument.
+ */
 let recording: Statement[] | null = null;
 const query = pg.Client.prototype.query as (...args: unknown[]) => unknown;
 pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-  const result = query.apply(this, args);
   const log = recording;
   const config = args[0] as string | { text?: string; values?: unknown[] };
   const text = typeof config === 'string' ? config : config?.text;
-  if (!log || !text || !(result instanceof Promise)) return result;
-  const values = (typeof config === 'string' ? args[1] : config.values) as unknown[] | undefined;
+  if (!log || !text) return query.apply(this, args);
+  const values = ((typeof config === 'string' ? args[1] : config.values) ?? []) as unknown[];
   const started = performance.now();
+  const done = () => log.push({ text, values: Array.isArray(values) ? values : [], ms: performance.now() - started });
+  const callback = args.at(-1);
+  if (typeof callback === 'function') {
+    args[args.length - 1] = (...answer: unknown[]) => {
+      done();
+      return (callback as (...a: unknown[]) => unknown)(...answer);
+    };
+    return query.apply(this, args);
+  }
+  const result = query.apply(this, args);
+  if (!(result instanceof Promise)) return result;
   return result.then((r: unknown) => {
-    log.push({ text, values: values ?? [], ms: performance.now() - started });
+    done();
     return r;
   });
 } as typeof pg.Client.prototype.query;
