@@ -25,7 +25,7 @@ import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import type { LoadFigures } from './bench-load';
 import { cpuBetween, cpuOf, postgresBackends, processTree, redisServers, rssOf } from './bench-proc';
-import { benchPort, PG, REDIS_URL, waitReady } from './bench-relay';
+import { benchPort, deleteKeys, PG, REDIS_URL, waitReady } from './bench-relay';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '16,64').split(',').map(Number);
@@ -224,9 +224,7 @@ async function cleanUp(servers: Server[], provider: ChildProcess | undefined): P
   for (const s of servers) s.child.kill('SIGTERM');
   provider?.kill('SIGTERM');
   await Promise.all(servers.map((s) => (s.child.exitCode === null ? once(s.child, 'exit') : undefined)));
-  const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
-  for (const s of servers) if (s.queuePrefix) await new Queue('send', { connection, prefix: s.queuePrefix }).obliterate({ force: true });
-  connection.disconnect();
+  for (const s of servers) if (s.queuePrefix) await deleteKeys(s.queuePrefix);
   const admin = new Client({ connectionString: `${PG}/postgres` });
   await admin.connect();
   for (const s of servers) if (s.database) await admin.query(`DROP DATABASE IF EXISTS "${s.database}" WITH (FORCE)`);

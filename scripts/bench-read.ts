@@ -21,6 +21,7 @@ import { createApp } from '../src/app';
 import { encodeCursor } from '../src/lib/cursor';
 import { createLogger } from '../src/lib/logger';
 import { seedLog } from './bench-read/seed';
+import { deleteKeys } from './bench-relay';
 
 const SIZES = (process.env.SIZES ?? '1000000').split(',').map(Number);
 const DAYS = Number(process.env.DAYS ?? 60);
@@ -157,11 +158,12 @@ async function measure(size: number, base: URL): Promise<number> {
   const pg = new Client({ connectionString: url.toString() });
   await pg.connect();
   const adminToken = randomBytes(16).toString('hex');
+  const queuePrefix = `bench-${randomBytes(3).toString('hex')}`;
   const config = parseConfig({
     ...process.env,
     DATABASE_URL: url.toString(),
     ADMIN_TOKEN: adminToken,
-    QUEUE_PREFIX: `bench-${randomBytes(3).toString('hex')}`,
+    QUEUE_PREFIX: queuePrefix,
     LOG_LEVEL: 'silent',
     NODE_ENV: 'test',
   });
@@ -223,6 +225,7 @@ async function measure(size: number, base: URL): Promise<number> {
     server.close();
   } finally {
     await container.close();
+    await deleteKeys(queuePrefix);
     await pg.end();
     const admin = new Client({ connectionString: new URL('/postgres', base).toString() });
     await admin.connect();

@@ -209,11 +209,16 @@ export function relayEnv(run: { port: number; dbName: string; prefix: string; se
 }
 
 /** Everything a run left: its keys under `prefix` (queues, provider health) and its database. */
-export async function cleanUp(prefix: string, dbName: string): Promise<void> {
+/** Deletes every key under a run's QUEUE_PREFIX: all its queues, schedulers, provider health and sessions. */
+export async function deleteKeys(prefix: string): Promise<void> {
   const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   const leftovers = await connection.keys(`${prefix}:*`);
   for (let i = 0; i < leftovers.length; i += 500) await connection.del(...leftovers.slice(i, i + 500));
   connection.disconnect();
+}
+
+export async function cleanUp(prefix: string, dbName: string): Promise<void> {
+  await deleteKeys(prefix);
   const admin = new Client({ connectionString: `${PG}/postgres` });
   await admin.connect();
   await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
