@@ -208,7 +208,6 @@ export function relayEnv(run: { port: number; dbName: string; prefix: string; se
   };
 }
 
-/** Everything a run left: its keys under `prefix` (queues, provider health) and its database. */
 /** Deletes every key under a run's QUEUE_PREFIX: all its queues, schedulers, provider health and sessions. */
 export async function deleteKeys(prefix: string): Promise<void> {
   const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
@@ -217,6 +216,7 @@ export async function deleteKeys(prefix: string): Promise<void> {
   connection.disconnect();
 }
 
+/** Everything a run left: its keys under `prefix` and its database. */
 export async function cleanUp(prefix: string, dbName: string): Promise<void> {
   await deleteKeys(prefix);
   const admin = new Client({ connectionString: `${PG}/postgres` });
