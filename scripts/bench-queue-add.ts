@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import { redisKeys } from '../src/lib/redis';
 import { createQueues, sendJob } from '../src/queue/catalog';
 import { addJobs } from '../src/queue/queues';
-import { machine, REDIS_URL } from './bench-relay';
+import { deleteKeys, machine, REDIS_URL } from './bench-relay';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 3000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -47,9 +47,9 @@ async function main(): Promise<void> {
       );
     }
   } finally {
-    await Promise.all(queues.all().map((q) => q.obliterate({ force: true })));
     await queues.close();
     connection.disconnect();
+    await deleteKeys(prefix);
   }
 }
 

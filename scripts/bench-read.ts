@@ -46,9 +46,11 @@ pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
   const config = args[0] as string | { text?: string; values?: unknown[] };
   const text = typeof config === 'string' ? config : config?.text;
   if (!log || !text) return query.apply(this, args);
-  const values = ((typeof config === 'string' ? args[1] : config.values) ?? []) as unknown[];
+  // `query(text, callback)` has no values: its second argument is the callback.
+  const given = typeof config === 'string' ? args[1] : config.values;
+  const values: unknown[] = Array.isArray(given) ? given : [];
   const started = performance.now();
-  const done = () => log.push({ text, values: Array.isArray(values) ? values : [], ms: performance.now() - started });
+  const done = () => log.push({ text, values, ms: performance.now() - started });
   const callback = args.at(-1);
   if (typeof callback === 'function') {
     args[args.length - 1] = (...answer: unknown[]) => {
